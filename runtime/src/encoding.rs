@@ -1,0 +1,1067 @@
+//! Wire-format primitives that generated code calls.
+//!
+//! Users rarely need this module directly: the [`Message`] trait's provided methods are the
+//! public face of the codec. Generated code leans on it so that each message's `encode_raw`,
+//! `encoded_len` and `merge_from` stay short.
+//!
+//! Encoding appends to a `Vec<u8>`. Decoding goes through a [`Reader`], which tracks one
+//! absolute position in the caller's buffer and a limit for the message being read, so errors
+//! can name the byte offset where they happened.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::{Enumeration, Message, UnknownFields};
+
+/// The six wire types of the protobuf encoding (two of them only delimit groups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WireType {
+    Varint = 0,
+    Fixed64 = 1,
+    Len = 2,
+    StartGroup = 3,
+    EndGroup = 4,
+    Fixed32 = 5,
+}
+
+/// Recursion limit applied by [`Reader::new`], as in the C++ and Go implementations.
+pub const DEFAULT_RECURSION_LIMIT: u32 = 100;
+
+/// Number of bytes `value` takes as a varint.
+#[inline]
+pub const fn varint_len(value: u64) -> usize {
+    let bits = 64 - (value | 1).leading_zeros() as usize;
+    (bits * 9 + 64) / 64
+}
+
+/// Number of bytes a field key with this field number takes.
+#[inline]
+pub const fn key_len(number: u32) -> usize {
+    varint_len((number as u64) << 3)
+}
+
+/// Appends `value` as a varint.
+#[inline]
+pub fn encode_varint(mut value: u64, buf: &mut Vec<u8>) {
+    if value < 0x80 {
+        buf.push(value as u8);
+        return;
+    }
+    let mut scratch = [0u8; 10];
+    let mut n = 0;
+    while value >= 0x80 {
+        scratch[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    scratch[n] = value as u8;
+    buf.extend_from_slice(&scratch[..=n]);
+}
+
+/// Appends the key of field `number` with wire type `wire_type`.
+#[inline]
+pub fn encode_key(number: u32, wire_type: WireType, buf: &mut Vec<u8>) {
+    encode_varint(((number as u64) << 3) | wire_type as u64, buf);
+}
+
+#[inline]
+fn zigzag32(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+#[inline]
+fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Writes a length prefix and a body produced by `body`, without measuring the body first.
+///
+/// One byte is set aside for the length; if the body turns out to need a longer prefix, the
+/// body is shifted. Nested messages are therefore walked once on encode rather than once per
+/// level of nesting.
+#[inline]
+pub fn encode_len_delimited(buf: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    buf.push(0);
+    body(buf);
+    let len = buf.len() - start - 1;
+    if len < 0x80 {
+        buf[start] = len as u8;
+        return;
+    }
+    let prefix = varint_len(len as u64);
+    buf.resize(buf.len() + prefix - 1, 0);
+    buf.copy_within(start + 1..start + 1 + len, start + prefix);
+    let mut value = len as u64;
+    let mut i = start;
+    while value >= 0x80 {
+        buf[i] = (value as u8) | 0x80;
+        value >>= 7;
+        i += 1;
+    }
+    buf[i] = value as u8;
+}
+
+/// A cursor over an encoded message.
+///
+/// All offsets are absolute positions in the buffer given to [`Reader::new`]; nested messages
+/// narrow `limit` instead of slicing, so an error deep inside still reports where it is.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    limit: usize,
+    depth: u32,
+    recursion_limit: u32,
+    tag_start: usize,
+    /// Field number of the end-group tag that stopped the innermost loop; 0 when none did.
+    ended_group: u32,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over the whole of `buf`, with the default recursion limit.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            limit: buf.len(),
+            depth: 0,
+            recursion_limit: DEFAULT_RECURSION_LIMIT,
+            tag_start: 0,
+            ended_group: 0,
+        }
+    }
+
+    /// Sets how deeply messages and groups may nest before decoding fails.
+    pub fn with_recursion_limit(mut self, limit: u32) -> Self {
+        self.recursion_limit = limit;
+        self
+    }
+
+    /// Current absolute position.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn error(&self, kind: DecodeErrorKind, offset: usize) -> DecodeError {
+        DecodeError::new(kind, offset)
+    }
+
+    /// Reads the next field key, or `None` at the end of the current message or group.
+    #[inline]
+    pub fn next_tag(&mut self) -> Result<Option<u32>, DecodeError> {
+        if self.pos >= self.limit {
+            return Ok(None);
+        }
+        self.tag_start = self.pos;
+        let tag = self.read_varint()?;
+        if tag > u64::from(u32::MAX) || tag >> 3 == 0 {
+            return Err(self.error(
+                DecodeErrorKind::InvalidFieldNumber(tag >> 3),
+                self.tag_start,
+            ));
+        }
+        let tag = tag as u32;
+        match tag & 7 {
+            4 => {
+                self.ended_group = tag >> 3;
+                Ok(None)
+            }
+            6 | 7 => Err(self.error(DecodeErrorKind::InvalidWireType(tag & 7), self.tag_start)),
+            _ => Ok(Some(tag)),
+        }
+    }
+
+    /// The error for a known field that arrived with a wire type it cannot have.
+    #[cold]
+    pub fn wrong_wire_type(&self, tag: u32) -> DecodeError {
+        self.error(
+            DecodeErrorKind::WrongWireType {
+                field: tag >> 3,
+                wire_type: tag & 7,
+            },
+            self.tag_start,
+        )
+    }
+
+    /// Fails unless `tag` has wire type `expected`.
+    #[inline]
+    pub fn expect(&self, tag: u32, expected: WireType) -> Result<(), DecodeError> {
+        if tag & 7 == expected as u32 {
+            Ok(())
+        } else {
+            Err(self.wrong_wire_type(tag))
+        }
+    }
+
+    /// Reads a varint of up to ten bytes.
+    #[inline]
+    pub fn read_varint(&mut self) -> Result<u64, DecodeError> {
+        if let Some(&b) = self.buf[..self.limit].get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.read_varint_slow()
+    }
+
+    #[inline(never)]
+    fn read_varint_slow(&mut self) -> Result<u64, DecodeError> {
+        let bytes = &self.buf[self.pos..self.limit];
+        let mut value = 0u64;
+        for (i, &b) in bytes.iter().take(10).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                self.pos += i + 1;
+                return Ok(value);
+            }
+        }
+        if bytes.len() >= 10 {
+            Err(self.error(DecodeErrorKind::VarintTooLong, self.pos))
+        } else {
+            Err(self.error(DecodeErrorKind::TruncatedVarint, self.pos))
+        }
+    }
+
+    #[inline]
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        match self.buf[..self.limit].get(self.pos..self.pos + N) {
+            Some(bytes) => {
+                self.pos += N;
+                let mut out = [0u8; N];
+                out.copy_from_slice(bytes);
+                Ok(out)
+            }
+            None => Err(self.error(DecodeErrorKind::TruncatedFixed, self.pos)),
+        }
+    }
+
+    /// Reads a length prefix and checks it against the bytes that remain.
+    #[inline]
+    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        let len = self.read_varint()?;
+        let remaining = self.limit - self.pos;
+        if len > remaining as u64 {
+            return Err(self.error(
+                DecodeErrorKind::LengthOutOfBounds {
+                    length: len,
+                    remaining,
+                },
+                at,
+            ));
+        }
+        Ok(len as usize)
+    }
+
+    /// Reads a length-delimited value and returns its bytes, borrowed from the input.
+    #[inline]
+    pub fn read_len_slice(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.read_len()?;
+        let bytes = &self.buf[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(bytes)
+    }
+
+    #[inline]
+    pub fn read_int32(&mut self) -> Result<i32, DecodeError> {
+        Ok(self.read_varint()? as i32)
+    }
+    #[inline]
+    pub fn read_int64(&mut self) -> Result<i64, DecodeError> {
+        Ok(self.read_varint()? as i64)
+    }
+    #[inline]
+    pub fn read_uint32(&mut self) -> Result<u32, DecodeError> {
+        Ok(self.read_varint()? as u32)
+    }
+    #[inline]
+    pub fn read_uint64(&mut self) -> Result<u64, DecodeError> {
+        self.read_varint()
+    }
+    #[inline]
+    pub fn read_sint32(&mut self) -> Result<i32, DecodeError> {
+        let v = self.read_varint()? as u32;
+        Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
+    }
+    #[inline]
+    pub fn read_sint64(&mut self) -> Result<i64, DecodeError> {
+        let v = self.read_varint()?;
+        Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
+    }
+    #[inline]
+    pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.read_varint()? != 0)
+    }
+    #[inline]
+    pub fn read_fixed32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.read_array()?))
+    }
+    #[inline]
+    pub fn read_fixed64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.read_array()?))
+    }
+    #[inline]
+    pub fn read_sfixed32(&mut self) -> Result<i32, DecodeError> {
+        Ok(i32::from_le_bytes(self.read_array()?))
+    }
+    #[inline]
+    pub fn read_sfixed64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_le_bytes(self.read_array()?))
+    }
+    #[inline]
+    pub fn read_float(&mut self) -> Result<f32, DecodeError> {
+        Ok(f32::from_le_bytes(self.read_array()?))
+    }
+    #[inline]
+    pub fn read_double(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(self.read_array()?))
+    }
+
+    /// Replaces `dst` with a length-delimited UTF-8 string, reusing its allocation.
+    #[inline]
+    pub fn read_string_into(&mut self, dst: &mut String) -> Result<(), DecodeError> {
+        let at = self.pos;
+        let bytes = self.read_len_slice()?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                dst.clear();
+                dst.push_str(s);
+                Ok(())
+            }
+            Err(_) => Err(self.error(DecodeErrorKind::InvalidUtf8, at)),
+        }
+    }
+
+    /// Reads a length-delimited UTF-8 string.
+    #[inline]
+    pub fn read_string(&mut self) -> Result<String, DecodeError> {
+        let mut s = String::new();
+        self.read_string_into(&mut s)?;
+        Ok(s)
+    }
+
+    /// Replaces `dst` with a length-delimited byte string, reusing its allocation.
+    #[inline]
+    pub fn read_bytes_into(&mut self, dst: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let bytes = self.read_len_slice()?;
+        dst.clear();
+        dst.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Reads a length-delimited byte string.
+    #[inline]
+    pub fn read_bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
+        Ok(self.read_len_slice()?.to_vec())
+    }
+
+    fn enter(&mut self) -> Result<(), DecodeError> {
+        if self.depth >= self.recursion_limit {
+            return Err(self.error(
+                DecodeErrorKind::RecursionLimit(self.recursion_limit),
+                self.tag_start,
+            ));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Runs `body` over the next `len` bytes as if they were the whole input.
+    #[inline]
+    fn with_limit<T>(
+        &mut self,
+        len: usize,
+        body: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let outer = self.limit;
+        self.limit = self.pos + len;
+        let out = body(self)?;
+        self.limit = outer;
+        Ok(out)
+    }
+
+    /// Merges a length-delimited embedded message into `msg`.
+    #[inline]
+    pub fn read_message<M: Message>(&mut self, msg: &mut M) -> Result<(), DecodeError> {
+        let len = self.read_len()?;
+        self.enter()?;
+        self.with_limit(len, |r| {
+            msg.merge_from(r)?;
+            r.no_open_group()
+        })?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Merges a group (proto2) into `msg`; the start-group tag for `number` has been read.
+    pub fn read_group<M: Message>(&mut self, number: u32, msg: &mut M) -> Result<(), DecodeError> {
+        self.enter()?;
+        msg.merge_from(self)?;
+        self.close_group(number)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn close_group(&mut self, number: u32) -> Result<(), DecodeError> {
+        if self.ended_group != number {
+            return Err(self.error(DecodeErrorKind::UnterminatedGroup(number), self.pos));
+        }
+        self.ended_group = 0;
+        Ok(())
+    }
+
+    /// Fails if the last loop over fields stopped at an end-group tag that nothing opened.
+    pub fn no_open_group(&self) -> Result<(), DecodeError> {
+        if self.ended_group != 0 {
+            return Err(self.error(
+                DecodeErrorKind::UnexpectedEndGroup(self.ended_group),
+                self.tag_start,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Skips the value of a field whose key `tag` was just read.
+    pub fn skip_field(&mut self, tag: u32) -> Result<(), DecodeError> {
+        match tag & 7 {
+            0 => {
+                self.read_varint()?;
+            }
+            1 => {
+                self.read_array::<8>()?;
+            }
+            2 => {
+                self.read_len_slice()?;
+            }
+            3 => {
+                self.enter()?;
+                while let Some(inner) = self.next_tag()? {
+                    self.skip_field(inner)?;
+                }
+                self.close_group(tag >> 3)?;
+                self.depth -= 1;
+            }
+            5 => {
+                self.read_array::<4>()?;
+            }
+            wt => return Err(self.error(DecodeErrorKind::InvalidWireType(wt), self.tag_start)),
+        }
+        Ok(())
+    }
+
+    /// Skips a field not in the schema and keeps its bytes, key included, in `unknown`.
+    pub fn keep_unknown(
+        &mut self,
+        tag: u32,
+        unknown: &mut UnknownFields,
+    ) -> Result<(), DecodeError> {
+        let start = self.tag_start;
+        self.skip_field(tag)?;
+        unknown.extend_raw(&self.buf[start..self.pos]);
+        Ok(())
+    }
+
+    /// Reads a packed run of values of codec `C` into `out`.
+    #[inline]
+    pub fn read_packed<C: Codec>(&mut self, out: &mut Vec<C::Value>) -> Result<(), DecodeError> {
+        let len = self.read_len()?;
+        if let Some(width) = C::FIXED_WIDTH {
+            if len % width != 0 {
+                return Err(self.error(DecodeErrorKind::PackedLengthMismatch, self.pos));
+            }
+            // The bytes are present, so this reservation is bounded by the input.
+            out.reserve(len / width);
+        }
+        self.with_limit(len, |r| {
+            while r.pos < r.limit {
+                let mut value = C::Value::default();
+                C::merge(&mut value, r)?;
+                out.push(value);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Encoding rules for one protobuf field type, keyed by a zero-sized marker type.
+///
+/// Generated code names the marker (`Int32`, `Str`, `Msg<M>` …) and the generic helpers in
+/// this module do the rest, so the per-type logic lives here once.
+pub trait Codec {
+    /// The Rust type a field of this protobuf type holds.
+    type Value: Default + 'static;
+    /// The wire type a single value uses.
+    const WIRE_TYPE: WireType;
+    /// Width of a fixed-size value, for packed decoding; `None` for varints and lengths.
+    const FIXED_WIDTH: Option<usize> = None;
+    /// Encoded size of one value, including its length prefix but not its key.
+    fn len(value: &Self::Value) -> usize;
+    /// Appends one value, including its length prefix but not its key.
+    fn encode(value: &Self::Value, buf: &mut Vec<u8>);
+    /// Reads one value into `value` (merging for messages).
+    fn merge(value: &mut Self::Value, r: &mut Reader<'_>) -> Result<(), DecodeError>;
+    /// Whether proto3 implicit presence would leave this value off the wire.
+    fn is_default(value: &Self::Value) -> bool;
+}
+
+/// Marker for codecs whose repeated fields may use the packed encoding.
+pub trait Packable: Codec {}
+
+macro_rules! varint_codec {
+    ($name:ident, $ty:ty, $read:ident, |$v:ident| $to_u64:expr) => {
+        #[doc = concat!("Codec for `", stringify!($name), "` fields.")]
+        pub struct $name;
+        impl Codec for $name {
+            type Value = $ty;
+            const WIRE_TYPE: WireType = WireType::Varint;
+            #[inline]
+            fn len($v: &$ty) -> usize {
+                let $v = *$v;
+                varint_len($to_u64)
+            }
+            #[inline]
+            fn encode($v: &$ty, buf: &mut Vec<u8>) {
+                let $v = *$v;
+                encode_varint($to_u64, buf)
+            }
+            #[inline]
+            fn merge(value: &mut $ty, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+                *value = r.$read()?;
+                Ok(())
+            }
+            #[inline]
+            fn is_default(value: &$ty) -> bool {
+                *value == <$ty>::default()
+            }
+        }
+        impl Packable for $name {}
+    };
+}
+
+varint_codec!(Int32, i32, read_int32, |v| v as i64 as u64);
+varint_codec!(Int64, i64, read_int64, |v| v as u64);
+varint_codec!(UInt32, u32, read_uint32, |v| u64::from(v));
+varint_codec!(UInt64, u64, read_uint64, |v| v);
+varint_codec!(SInt32, i32, read_sint32, |v| u64::from(zigzag32(v)));
+varint_codec!(SInt64, i64, read_sint64, |v| zigzag64(v));
+varint_codec!(Bool, bool, read_bool, |v| u64::from(v));
+
+macro_rules! fixed_codec {
+    ($name:ident, $ty:ty, $read:ident, $wire:ident, $width:expr, |$v:ident| $is_default:expr) => {
+        #[doc = concat!("Codec for `", stringify!($name), "` fields.")]
+        pub struct $name;
+        impl Codec for $name {
+            type Value = $ty;
+            const WIRE_TYPE: WireType = WireType::$wire;
+            const FIXED_WIDTH: Option<usize> = Some($width);
+            #[inline]
+            fn len(_: &$ty) -> usize {
+                $width
+            }
+            #[inline]
+            fn encode(value: &$ty, buf: &mut Vec<u8>) {
+                buf.extend_from_slice(&value.to_le_bytes())
+            }
+            #[inline]
+            fn merge(value: &mut $ty, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+                *value = r.$read()?;
+                Ok(())
+            }
+            #[inline]
+            fn is_default($v: &$ty) -> bool {
+                $is_default
+            }
+        }
+        impl Packable for $name {}
+    };
+}
+
+fixed_codec!(Fixed32, u32, read_fixed32, Fixed32, 4, |v| *v == 0);
+fixed_codec!(Fixed64, u64, read_fixed64, Fixed64, 8, |v| *v == 0);
+fixed_codec!(SFixed32, i32, read_sfixed32, Fixed32, 4, |v| *v == 0);
+fixed_codec!(SFixed64, i64, read_sfixed64, Fixed64, 8, |v| *v == 0);
+// Proto3 leaves a float off the wire only when every bit is zero, so -0.0 is still sent.
+fixed_codec!(Float, f32, read_float, Fixed32, 4, |v| v.to_bits() == 0);
+fixed_codec!(Double, f64, read_double, Fixed64, 8, |v| v.to_bits() == 0);
+
+/// Codec for `string` fields.
+pub struct Str;
+impl Codec for Str {
+    type Value = String;
+    const WIRE_TYPE: WireType = WireType::Len;
+    #[inline]
+    fn len(value: &String) -> usize {
+        varint_len(value.len() as u64) + value.len()
+    }
+    #[inline]
+    fn encode(value: &String, buf: &mut Vec<u8>) {
+        encode_varint(value.len() as u64, buf);
+        buf.extend_from_slice(value.as_bytes());
+    }
+    #[inline]
+    fn merge(value: &mut String, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_string_into(value)
+    }
+    #[inline]
+    fn is_default(value: &String) -> bool {
+        value.is_empty()
+    }
+}
+
+/// Codec for `bytes` fields.
+pub struct Bytes;
+impl Codec for Bytes {
+    type Value = Vec<u8>;
+    const WIRE_TYPE: WireType = WireType::Len;
+    #[inline]
+    fn len(value: &Vec<u8>) -> usize {
+        varint_len(value.len() as u64) + value.len()
+    }
+    #[inline]
+    fn encode(value: &Vec<u8>, buf: &mut Vec<u8>) {
+        encode_varint(value.len() as u64, buf);
+        buf.extend_from_slice(value);
+    }
+    #[inline]
+    fn merge(value: &mut Vec<u8>, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_bytes_into(value)
+    }
+    #[inline]
+    fn is_default(value: &Vec<u8>) -> bool {
+        value.is_empty()
+    }
+}
+
+/// Codec for enum fields of enum type `E`.
+pub struct Enum<E>(std::marker::PhantomData<E>);
+impl<E: Enumeration> Codec for Enum<E> {
+    type Value = E;
+    const WIRE_TYPE: WireType = WireType::Varint;
+    #[inline]
+    fn len(value: &E) -> usize {
+        varint_len(Into::<i32>::into(*value) as i64 as u64)
+    }
+    #[inline]
+    fn encode(value: &E, buf: &mut Vec<u8>) {
+        encode_varint(Into::<i32>::into(*value) as i64 as u64, buf)
+    }
+    #[inline]
+    fn merge(value: &mut E, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        *value = E::from(r.read_int32()?);
+        Ok(())
+    }
+    #[inline]
+    fn is_default(value: &E) -> bool {
+        Into::<i32>::into(*value) == 0
+    }
+}
+impl<E: Enumeration> Packable for Enum<E> {}
+
+/// Codec for embedded message fields of type `M`.
+pub struct Msg<M>(std::marker::PhantomData<M>);
+impl<M: Message + 'static> Codec for Msg<M> {
+    type Value = M;
+    const WIRE_TYPE: WireType = WireType::Len;
+    #[inline]
+    fn len(value: &M) -> usize {
+        let len = value.encoded_len();
+        varint_len(len as u64) + len
+    }
+    #[inline]
+    fn encode(value: &M, buf: &mut Vec<u8>) {
+        encode_len_delimited(buf, |buf| value.encode_raw(buf));
+    }
+    #[inline]
+    fn merge(value: &mut M, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_message(value)
+    }
+    fn is_default(_: &M) -> bool {
+        false
+    }
+}
+
+/// Encoded size of one field: key and value.
+#[inline]
+pub fn field_len<C: Codec>(number: u32, value: &C::Value) -> usize {
+    key_len(number) + C::len(value)
+}
+
+/// Appends one field: key and value.
+#[inline]
+pub fn encode_field<C: Codec>(number: u32, value: &C::Value, buf: &mut Vec<u8>) {
+    encode_key(number, C::WIRE_TYPE, buf);
+    C::encode(value, buf);
+}
+
+/// Encoded size of a repeated field, one key per element.
+#[inline]
+pub fn repeated_len<C: Codec>(number: u32, values: &[C::Value]) -> usize {
+    let body: usize = match C::FIXED_WIDTH {
+        Some(width) => width * values.len(),
+        None => values.iter().map(C::len).sum(),
+    };
+    key_len(number) * values.len() + body
+}
+
+/// Appends a repeated field, one key per element.
+#[inline]
+pub fn encode_repeated<C: Codec>(number: u32, values: &[C::Value], buf: &mut Vec<u8>) {
+    for value in values {
+        encode_field::<C>(number, value, buf);
+    }
+}
+
+#[inline]
+fn packed_body_len<C: Packable>(values: &[C::Value]) -> usize {
+    match C::FIXED_WIDTH {
+        Some(width) => width * values.len(),
+        None => values.iter().map(C::len).sum(),
+    }
+}
+
+/// Encoded size of a packed repeated field; an empty one takes no bytes.
+#[inline]
+pub fn packed_len<C: Packable>(number: u32, values: &[C::Value]) -> usize {
+    if values.is_empty() {
+        return 0;
+    }
+    let body = packed_body_len::<C>(values);
+    key_len(number) + varint_len(body as u64) + body
+}
+
+/// Appends a packed repeated field; an empty one writes nothing.
+#[inline]
+pub fn encode_packed<C: Packable>(number: u32, values: &[C::Value], buf: &mut Vec<u8>) {
+    if values.is_empty() {
+        return;
+    }
+    encode_key(number, WireType::Len, buf);
+    encode_varint(packed_body_len::<C>(values) as u64, buf);
+    for value in values {
+        C::encode(value, buf);
+    }
+}
+
+/// Reads one occurrence of a repeated field, accepting packed and unpacked forms alike.
+#[inline]
+pub fn merge_repeated<C: Codec>(
+    tag: u32,
+    values: &mut Vec<C::Value>,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
+    let wire_type = tag & 7;
+    if wire_type == C::WIRE_TYPE as u32 {
+        let mut value = C::Value::default();
+        C::merge(&mut value, r)?;
+        values.push(value);
+        Ok(())
+    } else if wire_type == WireType::Len as u32 && is_packable_wire::<C>() {
+        r.read_packed::<C>(values)
+    } else {
+        Err(r.wrong_wire_type(tag))
+    }
+}
+
+#[inline]
+fn is_packable_wire<C: Codec>() -> bool {
+    matches!(
+        C::WIRE_TYPE,
+        WireType::Varint | WireType::Fixed32 | WireType::Fixed64
+    )
+}
+
+/// Reads one field with a single value, checking its wire type first.
+#[inline]
+pub fn merge_field<C: Codec>(
+    tag: u32,
+    value: &mut C::Value,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
+    r.expect(tag, C::WIRE_TYPE)?;
+    C::merge(value, r)
+}
+
+/// Reads one field with explicit presence (`Option<T>`), checking its wire type first.
+#[inline]
+pub fn merge_optional<C: Codec>(
+    tag: u32,
+    value: &mut Option<C::Value>,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
+    r.expect(tag, C::WIRE_TYPE)?;
+    C::merge(value.get_or_insert_with(Default::default), r)
+}
+
+/// Encoded size of a group field (start tag, body, end tag).
+#[inline]
+pub fn group_len<M: Message>(number: u32, msg: &M) -> usize {
+    2 * key_len(number) + msg.encoded_len()
+}
+
+/// Appends a group field (start tag, body, end tag).
+#[inline]
+pub fn encode_group<M: Message>(number: u32, msg: &M, buf: &mut Vec<u8>) {
+    encode_key(number, WireType::StartGroup, buf);
+    msg.encode_raw(buf);
+    encode_key(number, WireType::EndGroup, buf);
+}
+
+/// Reads a group field into `msg`, checking its wire type first.
+#[inline]
+pub fn merge_group<M: Message>(
+    tag: u32,
+    msg: &mut M,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
+    r.expect(tag, WireType::StartGroup)?;
+    r.read_group(tag >> 3, msg)
+}
+
+/// The map types a `map<K, V>` field may be generated as.
+pub trait MapField<K: 'static, V: 'static>: Default {
+    /// Visits every entry.
+    fn entries(&self) -> impl Iterator<Item = (&K, &V)>;
+    /// Inserts or replaces an entry; later entries win, as the spec says.
+    fn put(&mut self, key: K, value: V);
+}
+
+impl<K: Eq + Hash + 'static, V: 'static, S: std::hash::BuildHasher + Default> MapField<K, V>
+    for HashMap<K, V, S>
+{
+    fn entries(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.iter()
+    }
+    fn put(&mut self, key: K, value: V) {
+        self.insert(key, value);
+    }
+}
+
+impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
+    fn entries(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.iter()
+    }
+    fn put(&mut self, key: K, value: V) {
+        self.insert(key, value);
+    }
+}
+
+#[inline]
+fn entry_body_len<K: Codec, V: Codec>(key: &K::Value, value: &V::Value) -> usize {
+    // Default keys and values are left out of the entry, which decodes them as defaults.
+    let mut len = 0;
+    if !K::is_default(key) {
+        len += field_len::<K>(1, key);
+    }
+    if !V::is_default(value) {
+        len += field_len::<V>(2, value);
+    }
+    len
+}
+
+/// Encoded size of a map field, one entry message per pair.
+pub fn map_len<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(number: u32, map: &M) -> usize {
+    map.entries()
+        .map(|(k, v)| {
+            let body = entry_body_len::<K, V>(k, v);
+            key_len(number) + varint_len(body as u64) + body
+        })
+        .sum()
+}
+
+/// Appends a map field, one entry message per pair.
+pub fn encode_map<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
+    number: u32,
+    map: &M,
+    buf: &mut Vec<u8>,
+) {
+    for (k, v) in map.entries() {
+        encode_key(number, WireType::Len, buf);
+        encode_varint(entry_body_len::<K, V>(k, v) as u64, buf);
+        if !K::is_default(k) {
+            encode_field::<K>(1, k, buf);
+        }
+        if !V::is_default(v) {
+            encode_field::<V>(2, v, buf);
+        }
+    }
+}
+
+/// Reads one map entry and inserts it; a missing key or value takes its default.
+pub fn merge_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
+    tag: u32,
+    map: &mut M,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
+    r.expect(tag, WireType::Len)?;
+    let len = r.read_len()?;
+    r.enter()?;
+    let (key, value) = r.with_limit(len, |r| {
+        let mut key = K::Value::default();
+        let mut value = V::Value::default();
+        while let Some(tag) = r.next_tag()? {
+            match tag >> 3 {
+                1 => merge_field::<K>(tag, &mut key, r)?,
+                2 => merge_field::<V>(tag, &mut value, r)?,
+                _ => r.skip_field(tag)?,
+            }
+        }
+        r.no_open_group()?;
+        Ok((key, value))
+    })?;
+    r.depth -= 1;
+    map.put(key, value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_encoding() {
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1] {
+                let mut buf = Vec::new();
+                encode_varint(v, &mut buf);
+                assert_eq!(buf.len(), varint_len(v), "value {v}");
+                let mut r = Reader::new(&buf);
+                assert_eq!(r.read_varint().unwrap(), v);
+            }
+        }
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
+
+    #[test]
+    fn len_delimited_backpatch_shifts_long_bodies() {
+        for len in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000] {
+            let mut buf = vec![0xAA];
+            encode_len_delimited(&mut buf, |b| b.extend(std::iter::repeat_n(7u8, len)));
+            let mut r = Reader::new(&buf[1..]);
+            assert_eq!(r.read_len_slice().unwrap().len(), len);
+            assert_eq!(buf.len(), 1 + varint_len(len as u64) + len);
+            assert_eq!(buf[0], 0xAA);
+        }
+    }
+
+    #[test]
+    fn zigzag_round_trips_extremes() {
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX, i32::MIN as i64] {
+            let mut buf = Vec::new();
+            SInt64::encode(&v, &mut buf);
+            assert_eq!(Reader::new(&buf).read_sint64().unwrap(), v);
+        }
+        for v in [0i32, -1, 1, i32::MIN, i32::MAX] {
+            let mut buf = Vec::new();
+            SInt32::encode(&v, &mut buf);
+            assert_eq!(Reader::new(&buf).read_sint32().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn negative_int32_takes_ten_bytes() {
+        let mut buf = Vec::new();
+        Int32::encode(&-1, &mut buf);
+        assert_eq!(buf.len(), 10);
+        assert_eq!(Int32::len(&-1), 10);
+        assert_eq!(Reader::new(&buf).read_int32().unwrap(), -1);
+    }
+
+    #[test]
+    fn malformed_varints_report_offsets() {
+        let err = Reader::new(&[0x80, 0x80]).read_varint().unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::TruncatedVarint);
+        let err = Reader::new(&[0xff; 11]).read_varint().unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::VarintTooLong);
+        assert_eq!(err.offset(), 0);
+    }
+
+    #[test]
+    fn length_past_end_is_rejected_before_allocating() {
+        // Claims 2^62 bytes; only two follow.
+        let mut buf = Vec::new();
+        encode_varint(1 << 62, &mut buf);
+        buf.extend_from_slice(b"ab");
+        let err = Reader::new(&buf).read_bytes().unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            DecodeErrorKind::LengthOutOfBounds { remaining: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn tags_with_bad_numbers_or_wire_types_fail() {
+        let err = Reader::new(&[0x00]).next_tag().unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::InvalidFieldNumber(0));
+        let err = Reader::new(&[0x0e]).next_tag().unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::InvalidWireType(6));
+        let mut too_big = Vec::new();
+        encode_varint(1 << 35, &mut too_big);
+        assert!(Reader::new(&too_big).next_tag().is_err());
+    }
+
+    #[test]
+    fn unknown_groups_are_skipped_to_their_end() {
+        // field 1 start-group, field 2 varint 5, field 1 end-group, then field 3 varint 1.
+        let buf = [0x0b, 0x10, 0x05, 0x0c, 0x18, 0x01];
+        let mut r = Reader::new(&buf);
+        let tag = r.next_tag().unwrap().unwrap();
+        let mut unknown = UnknownFields::default();
+        r.keep_unknown(tag, &mut unknown).unwrap();
+        assert_eq!(unknown.as_bytes(), &buf[..4]);
+        assert_eq!(r.next_tag().unwrap(), Some(0x18));
+    }
+
+    #[test]
+    fn mismatched_group_end_fails() {
+        let buf = [0x0b, 0x14];
+        let mut r = Reader::new(&buf);
+        let tag = r.next_tag().unwrap().unwrap();
+        let err = r.skip_field(tag).unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::UnterminatedGroup(1));
+    }
+
+    #[test]
+    fn deeply_nested_groups_hit_the_recursion_limit() {
+        let mut buf = vec![0x0b; 200];
+        buf.extend(vec![0x0c; 200]);
+        let mut r = Reader::new(&buf);
+        let tag = r.next_tag().unwrap().unwrap();
+        let err = r.skip_field(tag).unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::RecursionLimit(100));
+    }
+
+    #[test]
+    fn packed_fixed_with_ragged_length_fails() {
+        let buf = [0x03, 1, 2, 3];
+        let mut out = Vec::new();
+        let err = Reader::new(&buf)
+            .read_packed::<Fixed32>(&mut out)
+            .unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::PackedLengthMismatch);
+    }
+
+    #[test]
+    fn packed_and_unpacked_both_decode() {
+        let mut values: Vec<i32> = Vec::new();
+        // unpacked: key (1, varint), 3
+        let mut r = Reader::new(&[0x08, 0x03]);
+        let tag = r.next_tag().unwrap().unwrap();
+        merge_repeated::<Int32>(tag, &mut values, &mut r).unwrap();
+        // packed: key (1, len), len 2, 4, 5
+        let mut r = Reader::new(&[0x0a, 0x02, 0x04, 0x05]);
+        let tag = r.next_tag().unwrap().unwrap();
+        merge_repeated::<Int32>(tag, &mut values, &mut r).unwrap();
+        assert_eq!(values, [3, 4, 5]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_with_offset() {
+        let buf = [0x02, 0xc3, 0x28];
+        let err = Reader::new(&buf).read_string().unwrap_err();
+        assert_eq!(*err.kind(), DecodeErrorKind::InvalidUtf8);
+        assert_eq!(err.offset(), 0);
+    }
+}
