@@ -1,1 +1,198 @@
-//! placeholder
+//! `rust-rpc-compiler` turns `.proto` files into Rust for the `rust_rpc` runtime.
+//!
+//! The pipeline is load (protox) -> `FileDescriptorSet` -> lower -> IR -> emit (`quote`) ->
+//! render (`prettyplease`). The CLI, the protoc plugin and build scripts all call
+//! [`generate`] (directly or through [`compile_protos_with`]), so they produce the same bytes.
+//!
+//! ```no_run
+//! let config = rust_rpc_compiler::Config::default();
+//! let output = rust_rpc_compiler::compile_protos_with(&["proto/echo.proto"], &["proto"], &config)?;
+//! output.write_to("src/generated")?;
+//! # Ok::<(), rust_rpc_compiler::Error>(())
+//! ```
+
+mod docs;
+mod emit;
+mod error;
+mod ident;
+mod ir;
+mod load;
+mod lower;
+mod render;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Error, Warning};
+pub use prost_types::FileDescriptorSet;
+
+/// Which Rust map type `map<K, V>` fields use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MapType {
+    /// `std::collections::HashMap`.
+    #[default]
+    Hash,
+    /// `std::collections::BTreeMap`: ordered, and encodes deterministically.
+    BTree,
+}
+
+/// Options that shape the generated code. The defaults suit most users.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Map type for `map<K, V>` fields.
+    pub map_type: MapType,
+    /// Keep fields the schema does not declare and write them back on encode.
+    pub unknown_fields: bool,
+    /// Name of the file that stitches the package files into one module tree.
+    pub include_file: String,
+    /// Proto paths (`.google.protobuf`) whose types are generated elsewhere, and the Rust path
+    /// they live at (`::rust_rpc::wkt`). The longest matching prefix wins.
+    pub extern_paths: Vec<(String, String)>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            map_type: MapType::Hash,
+            unknown_fields: true,
+            include_file: "_include.rs".to_owned(),
+            extern_paths: vec![(".google.protobuf".to_owned(), "::rust_rpc::wkt".to_owned())],
+        }
+    }
+}
+
+/// One generated file: its name relative to the output directory, and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub name: String,
+    pub content: String,
+}
+
+/// What a generation run produced.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// One file per proto package, then the include file.
+    pub files: Vec<GeneratedFile>,
+    /// Problems that did not stop generation, such as ignored extensions.
+    pub warnings: Vec<Warning>,
+}
+
+impl Output {
+    /// Writes every file into `dir`, creating it if needed. Files whose content is unchanged
+    /// are left alone, so build systems do not see spurious modifications.
+    pub fn write_to(&self, dir: impl AsRef<Path>) -> Result<(), Error> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        for file in &self.files {
+            let path = dir.join(&file.name);
+            if std::fs::read(&path).is_ok_and(|old| old == file.content.as_bytes()) {
+                continue;
+            }
+            std::fs::write(&path, &file.content).map_err(|e| Error::io("write", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The file with this name, if generated.
+    pub fn file(&self, name: &str) -> Option<&GeneratedFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// The name of the file a proto package is written to: `a.b.rs`, or `_.rs` without a package.
+pub fn package_file_name(package: &str) -> String {
+    if package.is_empty() {
+        "_.rs".to_owned()
+    } else {
+        format!("{package}.rs")
+    }
+}
+
+/// Generates Rust for `files_to_generate` (names as they appear in `set`), using the rest of
+/// `set` to resolve imports. This is the one entry point every front end shares.
+pub fn generate(
+    set: &FileDescriptorSet,
+    files_to_generate: &[String],
+    config: &Config,
+) -> Result<Output, Error> {
+    let lowered = lower::lower(set, files_to_generate, config)?;
+    let options = emit::EmitOptions {
+        map_type: config.map_type,
+    };
+    let mut files = Vec::new();
+    let mut tree = Vec::new();
+    for package in &lowered.packages {
+        let name = package_file_name(&package.name);
+        let content = render::render(emit::package(package, options), &package.files)?;
+        tree.push((package.module_path.clone(), name.clone()));
+        files.push(GeneratedFile { name, content });
+    }
+    let include = render::render(emit::include_file(&tree), &[])?;
+    files.push(GeneratedFile {
+        name: config.include_file.clone(),
+        content: include,
+    });
+    Ok(Output {
+        files,
+        warnings: lowered.warnings,
+    })
+}
+
+/// Parses `.proto` files with protox and generates Rust for them.
+///
+/// `includes` are the directories imports are resolved against; `google/protobuf/*.proto`
+/// is always available. A schema error carries the offending file's text, so its rendering
+/// shows the line.
+pub fn compile_protos_with(
+    files: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+    config: &Config,
+) -> Result<Output, Error> {
+    let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
+    let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
+    let loaded = load::parse(&files, &includes)?;
+    generate(&loaded.set, &loaded.requested, config).map_err(|mut err| {
+        if let Some(schema) = err.schema_mut() {
+            let text = loaded
+                .paths
+                .iter()
+                .find(|(name, _)| *name == schema.file)
+                .and_then(|(_, path)| std::fs::read_to_string(path).ok());
+            if let Some(text) = text {
+                schema.attach_source(text);
+            }
+        }
+        err
+    })
+}
+
+/// Parses `.proto` files into a `FileDescriptorSet` (imports and source info included),
+/// as `--descriptor-set-out` writes it.
+pub fn parse_protos(
+    files: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+) -> Result<(FileDescriptorSet, Vec<String>), Error> {
+    let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
+    let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
+    let loaded = load::parse(&files, &includes)?;
+    Ok((loaded.set, loaded.requested))
+}
+
+/// Reads a binary `FileDescriptorSet` file, such as `protoc --descriptor_set_out` writes.
+pub fn read_descriptor_set(path: impl AsRef<Path>) -> Result<FileDescriptorSet, Error> {
+    load::read_descriptor_set(path.as_ref())
+}
+
+/// Parses an extern path given as `PROTO_PATH=RUST_PATH`.
+pub fn parse_extern_path(spec: &str) -> Result<(String, String), Error> {
+    let (proto, rust) = spec.split_once('=').ok_or_else(|| {
+        Error::option(format!(
+            "extern path '{spec}' is not of the form PROTO_PATH=RUST_PATH"
+        ))
+    })?;
+    if !proto.starts_with('.') || rust.is_empty() {
+        return Err(Error::option(format!(
+            "extern path '{spec}': the proto path must start with '.' and the Rust path must not be empty"
+        )));
+    }
+    Ok((proto.to_owned(), rust.to_owned()))
+}

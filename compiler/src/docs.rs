@@ -1,0 +1,249 @@
+//! Proto comments to rustdoc. Comments are prose written for other generators, so they are
+//! made safe here: code never becomes a doctest, brackets never become broken intra-doc
+//! links, and bare URLs and angle brackets never trip rustdoc's lints.
+
+use crate::ir::Comments;
+
+/// The doc lines for a node: leading comments, then trailing ones, sanitised.
+pub(crate) fn lines(comments: &Comments) -> Vec<String> {
+    let mut raw: Vec<String> = comments.leading.clone();
+    if !comments.trailing.is_empty() {
+        if !raw.is_empty() {
+            raw.push(String::new());
+        }
+        raw.extend(comments.trailing.iter().cloned());
+    }
+    sanitize(&raw)
+}
+
+/// Turns raw comment lines into markdown that rustdoc and clippy accept as it is.
+pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
+    let lines: Vec<&str> = raw.iter().map(|l| l.trim_end()).collect();
+    // `// text` arrives as " text": drop the indentation every line shares.
+    let common = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| l.get(common..).unwrap_or("").replace('\t', "    "))
+        .collect();
+
+    let mut out = Vec::new();
+    let mut in_fence = false;
+    let mut in_indented_code = false;
+    let mut list_indent: Option<usize> = None;
+    let mut previous_blank = true;
+    for line in &lines {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if in_fence {
+            if trimmed.starts_with("```") {
+                in_fence = false;
+                out.push("```".to_owned());
+            } else {
+                out.push(line.clone());
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") {
+            // Whatever language the comment names, its code must not run as a doctest.
+            in_fence = true;
+            out.push("```text".to_owned());
+            continue;
+        }
+        if in_indented_code {
+            if trimmed.is_empty() || indent >= 4 {
+                out.push(line.get(4..).unwrap_or("").to_owned());
+                continue;
+            }
+            while out.last().is_some_and(|l: &String| l.is_empty()) {
+                out.pop();
+            }
+            out.push("```".to_owned());
+            out.push(String::new());
+            in_indented_code = false;
+        }
+        if trimmed.is_empty() {
+            out.push(String::new());
+            list_indent = None;
+            previous_blank = true;
+            continue;
+        }
+        if indent >= 4 && previous_blank && list_indent.is_none() {
+            in_indented_code = true;
+            out.push("```text".to_owned());
+            out.push(line[4..].to_owned());
+            previous_blank = false;
+            continue;
+        }
+        let text = if let Some(marker) = list_marker_width(trimmed) {
+            list_indent = Some(marker);
+            format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
+        } else if let Some(width) = list_indent {
+            // A list item's continuation line, indented exactly as markdown expects.
+            format!("{}{}", " ".repeat(width), escape_markdown(trimmed))
+        } else {
+            format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
+        };
+        out.push(text);
+        previous_blank = false;
+    }
+    if in_fence || in_indented_code {
+        while out.last().is_some_and(|l: &String| l.is_empty()) {
+            out.pop();
+        }
+        out.push("```".to_owned());
+    }
+    while out.last().is_some_and(|l: &String| l.is_empty()) {
+        out.pop();
+    }
+    while out.first().is_some_and(|l: &String| l.is_empty()) {
+        out.remove(0);
+    }
+    out
+}
+
+/// Width of a list marker (`- `, `* `, `+ `, `1. `) at the start of `text`.
+fn list_marker_width(text: &str) -> Option<usize> {
+    if text.starts_with("- ") || text.starts_with("* ") || text.starts_with("+ ") {
+        return Some(2);
+    }
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 && digits < 10 && text[digits..].starts_with(". ") {
+        return Some(digits + 2);
+    }
+    None
+}
+
+/// Escapes what rustdoc would misread, outside inline code spans.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut in_code = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '`' {
+            in_code = !in_code;
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        if !in_code {
+            if let Some(url_len) = url_at(rest) {
+                out.push('<');
+                out.push_str(&rest[..url_len]);
+                out.push('>');
+                rest = &rest[url_len..];
+                continue;
+            }
+            if matches!(c, '[' | ']' | '<' | '>' | '*' | '_' | '\\' | '#') {
+                if c == '*' || c == '_' || c == '#' {
+                    // Emphasis and headings are common in comments and harmless; keep them.
+                    out.push(c);
+                } else {
+                    out.push('\\');
+                    out.push(c);
+                }
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if in_code {
+        // An unclosed backtick would swallow the rest of the doc; close it on this line.
+        out.push('`');
+    }
+    out
+}
+
+/// Length of the URL starting at `text`, if one does.
+fn url_at(text: &str) -> Option<usize> {
+    if !(text.starts_with("http://") || text.starts_with("https://")) {
+        return None;
+    }
+    let len = text
+        .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '`' | '"' | ')' | ']'))
+        .unwrap_or(text.len());
+    // A sentence's final period or comma is not part of the URL.
+    let trimmed = text[..len].trim_end_matches(['.', ',', ';', ':']);
+    Some(trimmed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(lines: &[&str]) -> Vec<String> {
+        sanitize(&lines.iter().map(|l| l.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn shared_indentation_is_removed() {
+        assert_eq!(s(&[" Hello.", " World."]), ["Hello.", "World."]);
+    }
+
+    #[test]
+    fn indented_blocks_become_text_fences() {
+        assert_eq!(
+            s(&[
+                " Example:",
+                "",
+                "     let x = 1;",
+                "     x + 1",
+                "",
+                " After."
+            ]),
+            [
+                "Example:",
+                "",
+                "```text",
+                "let x = 1;",
+                "x + 1",
+                "```",
+                "",
+                "After."
+            ]
+        );
+    }
+
+    #[test]
+    fn fences_never_run_as_doctests() {
+        assert_eq!(
+            s(&["```rust", "panic!()", "```"]),
+            ["```text", "panic!()", "```"]
+        );
+        assert_eq!(s(&["```", "unclosed"]), ["```text", "unclosed", "```"]);
+    }
+
+    #[test]
+    fn brackets_urls_and_tags_are_escaped() {
+        assert_eq!(s(&["See [foo] and <bar>."]), [r"See \[foo\] and \<bar\>."]);
+        assert_eq!(
+            s(&["At https://example.com/x."]),
+            ["At <https://example.com/x>."]
+        );
+        assert_eq!(s(&["Code `a[0] <b>` stays."]), ["Code `a[0] <b>` stays."]);
+    }
+
+    #[test]
+    fn lazy_list_continuations_are_indented() {
+        assert_eq!(
+            s(&[
+                "- first item",
+                "continues here",
+                "- second",
+                "      over-indented"
+            ]),
+            [
+                "- first item",
+                "  continues here",
+                "- second",
+                "  over-indented"
+            ]
+        );
+    }
+}

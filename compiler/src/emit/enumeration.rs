@@ -1,0 +1,133 @@
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{allow_deprecated, deprecated_attr, doc_attrs, ident};
+use crate::ir::Enum;
+
+/// An open enum: a newtype over `i32` with one associated constant per declared value.
+pub(crate) fn enumeration(e: &Enum) -> TokenStream {
+    let name = ident(&e.rust_name);
+    let full_name = &e.full_name;
+    let docs = doc_attrs(
+        &e.comments,
+        &[format!(
+            "Open enum `{full_name}`: numbers the `.proto` does not declare are kept as they are."
+        )],
+    );
+    let deprecated = deprecated_attr(e.deprecated);
+    let allow = allow_deprecated(e.touches_deprecated());
+    let allow_own = allow_deprecated(e.deprecated);
+    let consts = e.values.iter().map(|v| {
+        let const_name = ident(&v.rust_name);
+        let number = v.number;
+        let mut extra = Vec::new();
+        if let Some(original) = &v.alias_of {
+            extra.push(format!("Alias of [`Self::{original}`]."));
+        }
+        let docs = doc_attrs(&v.comments, &extra);
+        let deprecated = deprecated_attr(v.deprecated);
+        quote! {
+            #docs
+            #deprecated
+            pub const #const_name: #name = #name(#number);
+        }
+    });
+    let canonical: Vec<_> = e.values.iter().filter(|v| v.alias_of.is_none()).collect();
+    let name_arms = canonical.iter().map(|v| {
+        let number = v.number;
+        let proto_name = &v.proto_name;
+        quote!(#number => ::core::option::Option::Some(#proto_name),)
+    });
+    let from_name_arms = e.values.iter().map(|v| {
+        let const_name = ident(&v.rust_name);
+        let proto_name = &v.proto_name;
+        quote!(#proto_name => ::core::option::Option::Some(#name::#const_name),)
+    });
+    let value_list = canonical.iter().map(|v| {
+        let const_name = ident(&v.rust_name);
+        quote!(#name::#const_name)
+    });
+    let first = e
+        .values
+        .first()
+        .map(|v| {
+            let c = ident(&v.rust_name);
+            quote!(#name::#c)
+        })
+        .unwrap_or_else(|| quote!(#name(0)));
+
+    quote! {
+        #docs
+        #deprecated
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(transparent)]
+        pub struct #name(pub i32);
+
+        #allow
+        impl #name {
+            #(#consts)*
+
+            /// Every declared value except aliases, in declaration order.
+            pub const VALUES: &'static [#name] = &[#(#value_list),*];
+
+            /// The value's name in the `.proto`, or `None` for an undeclared number.
+            pub fn name(self) -> ::core::option::Option<&'static str> {
+                match self.0 {
+                    #(#name_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            /// The value with this `.proto` name, aliases included.
+            pub fn from_name(name: &str) -> ::core::option::Option<Self> {
+                match name {
+                    #(#from_name_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+
+        #allow
+        impl ::core::default::Default for #name {
+            /// The first declared value, as protobuf specifies.
+            fn default() -> Self {
+                #first
+            }
+        }
+
+        #allow_own
+        impl ::core::convert::From<i32> for #name {
+            fn from(value: i32) -> Self {
+                #name(value)
+            }
+        }
+
+        #allow_own
+        impl ::core::convert::From<#name> for i32 {
+            fn from(value: #name) -> i32 {
+                value.0
+            }
+        }
+
+        #allow_own
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                match self.name() {
+                    ::core::option::Option::Some(name) => f.write_str(name),
+                    ::core::option::Option::None => ::core::fmt::Debug::fmt(&self.0, f),
+                }
+            }
+        }
+
+        #allow_own
+        impl ::rust_rpc::Enumeration for #name {
+            const FULL_NAME: &'static str = #full_name;
+            fn name(self) -> ::core::option::Option<&'static str> {
+                #name::name(self)
+            }
+            fn from_name(name: &str) -> ::core::option::Option<Self> {
+                #name::from_name(name)
+            }
+        }
+    }
+}

@@ -1,0 +1,825 @@
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use super::{
+    allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path, Scope,
+};
+use crate::ir::{Cardinality, DefaultValue, Field, FieldKind, MapValue, Message, Oneof, Scalar};
+use crate::MapType;
+
+fn num(n: u32) -> Literal {
+    Literal::u32_unsuffixed(n)
+}
+
+fn scalar_type(s: Scalar) -> TokenStream {
+    match s {
+        Scalar::Double => quote!(f64),
+        Scalar::Float => quote!(f32),
+        Scalar::Int32 | Scalar::SInt32 | Scalar::SFixed32 => quote!(i32),
+        Scalar::Int64 | Scalar::SInt64 | Scalar::SFixed64 => quote!(i64),
+        Scalar::UInt32 | Scalar::Fixed32 => quote!(u32),
+        Scalar::UInt64 | Scalar::Fixed64 => quote!(u64),
+        Scalar::Bool => quote!(bool),
+        Scalar::String => quote!(::std::string::String),
+        Scalar::Bytes => quote!(::std::vec::Vec<u8>),
+    }
+}
+
+fn scalar_codec(s: Scalar) -> TokenStream {
+    let name = match s {
+        Scalar::Double => "Double",
+        Scalar::Float => "Float",
+        Scalar::Int32 => "Int32",
+        Scalar::Int64 => "Int64",
+        Scalar::UInt32 => "UInt32",
+        Scalar::UInt64 => "UInt64",
+        Scalar::SInt32 => "SInt32",
+        Scalar::SInt64 => "SInt64",
+        Scalar::Fixed32 => "Fixed32",
+        Scalar::Fixed64 => "Fixed64",
+        Scalar::SFixed32 => "SFixed32",
+        Scalar::SFixed64 => "SFixed64",
+        Scalar::Bool => "Bool",
+        Scalar::String => "Str",
+        Scalar::Bytes => "Bytes",
+    };
+    let name = format_ident!("{}", name);
+    quote!(_enc::#name)
+}
+
+/// The element type of a field (what one value is, before `Option`, `Vec` or `Box`).
+fn element_type(kind: &FieldKind) -> TokenStream {
+    match kind {
+        FieldKind::Scalar(s) => scalar_type(*s),
+        FieldKind::Enum(ty) => path(&ty.rust_path),
+        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => path(&ty.rust_path),
+        FieldKind::Map { .. } => quote!(()),
+    }
+}
+
+/// The codec marker of a field's values.
+fn codec(kind: &FieldKind) -> TokenStream {
+    match kind {
+        FieldKind::Scalar(s) => scalar_codec(*s),
+        FieldKind::Enum(ty) => {
+            let ty = path(&ty.rust_path);
+            quote!(_enc::Enum<#ty>)
+        }
+        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => {
+            let ty = path(&ty.rust_path);
+            quote!(_enc::Msg<#ty>)
+        }
+        FieldKind::Map { .. } => quote!(()),
+    }
+}
+
+fn map_value_parts(value: &MapValue) -> (TokenStream, TokenStream) {
+    match value {
+        MapValue::Scalar(s) => (scalar_type(*s), scalar_codec(*s)),
+        MapValue::Enum(ty) => {
+            let ty = path(&ty.rust_path);
+            (quote!(#ty), quote!(_enc::Enum<#ty>))
+        }
+        MapValue::Message(ty) => {
+            let ty = path(&ty.rust_path);
+            (quote!(#ty), quote!(_enc::Msg<#ty>))
+        }
+    }
+}
+
+fn is_boxed(kind: &FieldKind) -> bool {
+    matches!(
+        kind,
+        FieldKind::Message { boxed: true, .. } | FieldKind::Group { boxed: true, .. }
+    )
+}
+
+/// The struct member's type.
+fn field_type(field: &Field, options_map: MapType) -> TokenStream {
+    if let FieldKind::Map { key, value } = &field.kind {
+        let key = scalar_type(*key);
+        let (value, _) = map_value_parts(value);
+        return match options_map {
+            MapType::Hash => quote!(::std::collections::HashMap<#key, #value>),
+            MapType::BTree => quote!(::std::collections::BTreeMap<#key, #value>),
+        };
+    }
+    let mut elem = element_type(&field.kind);
+    if is_boxed(&field.kind) {
+        elem = quote!(::std::boxed::Box<#elem>);
+    }
+    match field.cardinality {
+        Cardinality::Implicit | Cardinality::Required | Cardinality::OneofMember => elem,
+        Cardinality::Optional => quote!(::core::option::Option<#elem>),
+        Cardinality::Repeated { .. } => quote!(::std::vec::Vec<#elem>),
+    }
+}
+
+/// A match pattern for a set of field numbers, with runs of three or more as ranges.
+fn number_pattern(mut numbers: Vec<u32>) -> TokenStream {
+    numbers.sort_unstable();
+    let mut alternatives = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            let (start, end) = (num(numbers[i]), num(numbers[j]));
+            alternatives.push(quote!(#start..=#end));
+        } else {
+            alternatives.extend(numbers[i..=j].iter().map(|&n| {
+                let n = num(n);
+                quote!(#n)
+            }));
+        }
+        i = j + 1;
+    }
+    quote!(#(#alternatives)|*)
+}
+
+/// The condition under which a proto3 field without presence goes on the wire.
+fn is_set(kind: &FieldKind, this: &TokenStream) -> TokenStream {
+    match kind {
+        FieldKind::Scalar(Scalar::String | Scalar::Bytes) => quote!(!#this.is_empty()),
+        FieldKind::Scalar(Scalar::Bool) => quote!(#this),
+        // Every bit counts: -0.0 is sent, as the spec requires.
+        FieldKind::Scalar(Scalar::Float | Scalar::Double) => quote!(#this.to_bits() != 0),
+        FieldKind::Scalar(_) => quote!(#this != 0),
+        FieldKind::Enum(_) => quote!(#this.0 != 0),
+        _ => quote!(true),
+    }
+}
+
+/// The three pieces of code one struct member contributes to the `Message` impl.
+struct FieldCode {
+    len: TokenStream,
+    encode: TokenStream,
+    merge_arm: TokenStream,
+}
+
+fn field_code(field: &Field) -> FieldCode {
+    let name = ident(&field.rust_name);
+    let n = num(field.number);
+    let e = quote!(_enc);
+    let this = quote!(self.#name);
+    let deref = if is_boxed(&field.kind) {
+        quote!(&**value)
+    } else {
+        quote!(value)
+    };
+    let get_or_insert = if is_boxed(&field.kind) {
+        quote!(&mut **#this.get_or_insert_with(::core::default::Default::default))
+    } else {
+        quote!(#this.get_or_insert_with(::core::default::Default::default))
+    };
+
+    if let FieldKind::Map { key, value } = &field.kind {
+        let k = scalar_codec(*key);
+        let (_, v) = map_value_parts(value);
+        return FieldCode {
+            len: quote!(len += #e::map_len::<#k, #v, _>(#n, &#this);),
+            encode: quote!(#e::encode_map::<#k, #v, _>(#n, &#this, buf);),
+            merge_arm: quote!(#n => #e::merge_map_entry::<#k, #v, _>(tag, &mut #this, r)?,),
+        };
+    }
+
+    let c = codec(&field.kind);
+    let is_group = matches!(field.kind, FieldKind::Group { .. });
+    match field.cardinality {
+        Cardinality::Implicit => {
+            let present = is_set(&field.kind, &this);
+            FieldCode {
+                len: quote! {
+                    if #present {
+                        len += #e::field_len::<#c>(#n, &#this);
+                    }
+                },
+                encode: quote! {
+                    if #present {
+                        #e::encode_field::<#c>(#n, &#this, buf);
+                    }
+                },
+                merge_arm: quote!(#n => #e::merge_field::<#c>(tag, &mut #this, r)?,),
+            }
+        }
+        Cardinality::Required => FieldCode {
+            len: quote!(len += #e::field_len::<#c>(#n, &#this);),
+            encode: quote!(#e::encode_field::<#c>(#n, &#this, buf);),
+            merge_arm: quote!(#n => #e::merge_field::<#c>(tag, &mut #this, r)?,),
+        },
+        Cardinality::Optional if is_group => FieldCode {
+            len: quote! {
+                if let ::core::option::Option::Some(value) = &#this {
+                    len += #e::group_len(#n, #deref);
+                }
+            },
+            encode: quote! {
+                if let ::core::option::Option::Some(value) = &#this {
+                    #e::encode_group(#n, #deref, buf);
+                }
+            },
+            merge_arm: quote!(#n => #e::merge_group(tag, #get_or_insert, r)?,),
+        },
+        Cardinality::Optional => {
+            let merge = if matches!(field.kind, FieldKind::Message { .. }) {
+                quote!(#e::merge_field::<#c>(tag, #get_or_insert, r)?)
+            } else {
+                quote!(#e::merge_optional::<#c>(tag, &mut #this, r)?)
+            };
+            FieldCode {
+                len: quote! {
+                    if let ::core::option::Option::Some(value) = &#this {
+                        len += #e::field_len::<#c>(#n, #deref);
+                    }
+                },
+                encode: quote! {
+                    if let ::core::option::Option::Some(value) = &#this {
+                        #e::encode_field::<#c>(#n, #deref, buf);
+                    }
+                },
+                merge_arm: quote!(#n => #merge,),
+            }
+        }
+        Cardinality::Repeated { .. } if is_group => {
+            let elem = element_type(&field.kind);
+            FieldCode {
+                len: quote! {
+                    for value in &#this {
+                        len += #e::group_len(#n, value);
+                    }
+                },
+                encode: quote! {
+                    for value in &#this {
+                        #e::encode_group(#n, value, buf);
+                    }
+                },
+                merge_arm: quote! {
+                    #n => {
+                        let mut value = <#elem as ::core::default::Default>::default();
+                        #e::merge_group(tag, &mut value, r)?;
+                        #this.push(value);
+                    }
+                },
+            }
+        }
+        Cardinality::Repeated { packed: true } => FieldCode {
+            len: quote!(len += #e::packed_len::<#c>(#n, &#this);),
+            encode: quote!(#e::encode_packed::<#c>(#n, &#this, buf);),
+            merge_arm: quote!(#n => #e::merge_repeated::<#c>(tag, &mut #this, r)?,),
+        },
+        Cardinality::Repeated { packed: false } => FieldCode {
+            len: quote!(len += #e::repeated_len::<#c>(#n, &#this);),
+            encode: quote!(#e::encode_repeated::<#c>(#n, &#this, buf);),
+            merge_arm: quote!(#n => #e::merge_repeated::<#c>(tag, &mut #this, r)?,),
+        },
+        Cardinality::OneofMember => FieldCode {
+            len: TokenStream::new(),
+            encode: TokenStream::new(),
+            merge_arm: TokenStream::new(),
+        },
+    }
+}
+
+/// A message struct, its `Message` impl, accessors, and its module of nested types.
+pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
+    let name = ident(&msg.rust_name);
+    let module = ident(&msg.module_name);
+    let full_name = &msg.full_name;
+
+    let mut extra_docs = Vec::new();
+    if !msg.reserved_ranges.is_empty() {
+        let ranges: Vec<String> = msg
+            .reserved_ranges
+            .iter()
+            .map(|&(start, end)| match (start, end) {
+                (s, e) if s == e => s.to_string(),
+                (s, 536_870_911) => format!("{s} to max"),
+                (s, e) => format!("{s} to {e}"),
+            })
+            .collect();
+        extra_docs.push(format!("Reserved field numbers: {}.", ranges.join(", ")));
+    }
+    if !msg.reserved_names.is_empty() {
+        let names: Vec<String> = msg
+            .reserved_names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        extra_docs.push(format!("Reserved field names: {}.", names.join(", ")));
+    }
+    let docs = doc_attrs(&msg.comments, &extra_docs);
+    let deprecated = deprecated_attr(msg.deprecated);
+    let allow = allow_deprecated(msg.touches_deprecated());
+
+    // Struct members.
+    let mut members = Vec::new();
+    for field in &msg.fields {
+        let fname = ident(&field.rust_name);
+        let ty = field_type(field, scope.options.map_type);
+        let docs = field_docs(field);
+        let deprecated = deprecated_attr(field.deprecated);
+        members.push(quote! {
+            #docs
+            #deprecated
+            pub #fname: #ty,
+        });
+    }
+    for oneof in &msg.oneofs {
+        let fname = ident(&oneof.rust_field);
+        let enum_name = ident(&oneof.rust_enum);
+        let docs = doc_attrs(&oneof.comments, &[]);
+        members.push(quote! {
+            #docs
+            pub #fname: ::core::option::Option<#module::#enum_name>,
+        });
+    }
+    if msg.keep_unknown {
+        members.push(quote! {
+            /// Fields this message received that its schema does not declare.
+            pub unknown_fields: ::rust_rpc::UnknownFields,
+        });
+    }
+
+    // Encoding, in field-number order with each oneof placed by its lowest number.
+    enum Part<'a> {
+        Field(&'a Field),
+        Oneof(&'a Oneof),
+    }
+    let mut parts: Vec<(u32, Part<'_>)> = msg
+        .fields
+        .iter()
+        .map(|f| (f.number, Part::Field(f)))
+        .collect();
+    for oneof in &msg.oneofs {
+        let lowest = oneof.fields.iter().map(|f| f.number).min().unwrap_or(0);
+        parts.push((lowest, Part::Oneof(oneof)));
+    }
+    parts.sort_by_key(|(n, _)| *n);
+    let mut len_stmts = Vec::new();
+    let mut encode_stmts = Vec::new();
+    let mut merge_arms = Vec::new();
+    for (_, part) in &parts {
+        match part {
+            Part::Field(field) => {
+                let code = field_code(field);
+                len_stmts.push(code.len);
+                encode_stmts.push(code.encode);
+                merge_arms.push(code.merge_arm);
+            }
+            Part::Oneof(oneof) => {
+                let fname = ident(&oneof.rust_field);
+                let enum_name = ident(&oneof.rust_enum);
+                len_stmts.push(quote! {
+                    if let ::core::option::Option::Some(value) = &self.#fname {
+                        len += value.encoded_len();
+                    }
+                });
+                encode_stmts.push(quote! {
+                    if let ::core::option::Option::Some(value) = &self.#fname {
+                        value.encode_raw(buf);
+                    }
+                });
+                let numbers = number_pattern(oneof.fields.iter().map(|f| f.number).collect());
+                merge_arms.push(quote! {
+                    #numbers => #module::#enum_name::merge(&mut self.#fname, tag, r)?,
+                });
+            }
+        }
+    }
+    let has_parts = !parts.is_empty();
+    if msg.keep_unknown {
+        len_stmts.push(quote!(len += self.unknown_fields.encoded_len();));
+        encode_stmts.push(quote!(self.unknown_fields.encode(buf);));
+    }
+    let encoded_len_body = if len_stmts.is_empty() {
+        quote!(0)
+    } else {
+        quote! {
+            let mut len = 0;
+            #(#len_stmts)*
+            len
+        }
+    };
+    let buf_param = if encode_stmts.is_empty() {
+        quote!(_buf)
+    } else {
+        quote!(buf)
+    };
+    let unknown_arm = if msg.keep_unknown {
+        quote!(r.keep_unknown(tag, &mut self.unknown_fields)?)
+    } else {
+        quote!(r.skip_field(tag)?)
+    };
+    let merge_loop_body = if has_parts {
+        quote! {
+            match tag >> 3 {
+                #(#merge_arms)*
+                _ => #unknown_arm,
+            }
+        }
+    } else {
+        quote!(#unknown_arm;)
+    };
+
+    // Each body names the encoding module through a short alias, only where it uses it.
+    let alias = quote!(
+        use ::rust_rpc::encoding as _enc;
+    );
+    let mentions = |ts: &[TokenStream]| ts.iter().any(|t| t.to_string().contains("_enc"));
+    let use_len = if mentions(&len_stmts) {
+        alias.clone()
+    } else {
+        TokenStream::new()
+    };
+    let use_encode = if mentions(&encode_stmts) {
+        alias.clone()
+    } else {
+        TokenStream::new()
+    };
+    let use_merge = if mentions(&merge_arms) {
+        alias.clone()
+    } else {
+        TokenStream::new()
+    };
+
+    let (derive_default, default_impl) = default_impl(msg, &allow);
+    let accessors = accessors(msg);
+    let nested = nested_module(msg, scope);
+
+    quote! {
+        #docs
+        #deprecated
+        #[derive(Clone, PartialEq, Debug #derive_default)]
+        #allow
+        pub struct #name {
+            #(#members)*
+        }
+
+        #default_impl
+
+        #allow
+        impl ::rust_rpc::Message for #name {
+            const FULL_NAME: &'static str = #full_name;
+
+            fn encoded_len(&self) -> usize {
+                #use_len
+                #encoded_len_body
+            }
+
+            fn encode_raw(&self, #buf_param: &mut ::std::vec::Vec<u8>) {
+                #use_encode
+                #(#encode_stmts)*
+            }
+
+            fn merge_from(
+                &mut self,
+                r: &mut ::rust_rpc::encoding::Reader<'_>,
+            ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+                #use_merge
+                while let ::core::option::Option::Some(tag) = r.next_tag()? {
+                    #merge_loop_body
+                }
+                ::core::result::Result::Ok(())
+            }
+        }
+
+        #accessors
+        #nested
+    }
+}
+
+fn field_docs(field: &Field) -> TokenStream {
+    doc_attrs(&field.comments, &[])
+}
+
+/// Literal tokens for a proto2 default value.
+fn default_literal(value: &DefaultValue) -> TokenStream {
+    match value {
+        DefaultValue::Bool(b) => quote!(#b),
+        DefaultValue::I32(v) => {
+            let lit = Literal::i32_unsuffixed(*v);
+            quote!(#lit)
+        }
+        DefaultValue::I64(v) => {
+            let lit = Literal::i64_unsuffixed(*v);
+            quote!(#lit)
+        }
+        DefaultValue::U32(v) => {
+            let lit = Literal::u32_unsuffixed(*v);
+            quote!(#lit)
+        }
+        DefaultValue::U64(v) => {
+            let lit = Literal::u64_unsuffixed(*v);
+            quote!(#lit)
+        }
+        DefaultValue::F32(v) => float_literal(f64::from(*v), true),
+        DefaultValue::F64(v) => float_literal(*v, false),
+        DefaultValue::String(s) => quote!(#s),
+        DefaultValue::Bytes(b) => {
+            let lit = Literal::byte_string(b);
+            quote!(#lit)
+        }
+        DefaultValue::Enum { ty, constant } => {
+            let ty = path(ty);
+            let c = ident(constant);
+            quote!(#ty::#c)
+        }
+    }
+}
+
+fn float_literal(v: f64, is_f32: bool) -> TokenStream {
+    let ty = if is_f32 { quote!(f32) } else { quote!(f64) };
+    if v.is_nan() {
+        quote!(#ty::NAN)
+    } else if v == f64::INFINITY {
+        quote!(#ty::INFINITY)
+    } else if v == f64::NEG_INFINITY {
+        quote!(#ty::NEG_INFINITY)
+    } else if is_f32 {
+        let lit = Literal::f32_suffixed(v as f32);
+        quote!(#lit)
+    } else {
+        let lit = Literal::f64_suffixed(v);
+        quote!(#lit)
+    }
+}
+
+/// A hand-written `Default` when a required field declares a default; otherwise the derive.
+fn default_impl(msg: &Message, allow: &TokenStream) -> (TokenStream, TokenStream) {
+    let needs_manual = msg.fields.iter().any(|f| {
+        f.cardinality == Cardinality::Required
+            && f.default.is_some()
+            && !matches!(f.kind, FieldKind::Message { .. } | FieldKind::Group { .. })
+    });
+    if !needs_manual {
+        return (quote!(, Default), TokenStream::new());
+    }
+    let name = ident(&msg.rust_name);
+    let mut inits = Vec::new();
+    for f in &msg.fields {
+        let fname = ident(&f.rust_name);
+        let value = match (&f.default, f.cardinality) {
+            (Some(d), Cardinality::Required) => {
+                let lit = default_literal(d);
+                match d {
+                    DefaultValue::String(_) => quote!(::std::string::String::from(#lit)),
+                    DefaultValue::Bytes(_) => quote!(#lit.to_vec()),
+                    _ => lit,
+                }
+            }
+            _ => quote!(::core::default::Default::default()),
+        };
+        inits.push(quote!(#fname: #value,));
+    }
+    for oneof in &msg.oneofs {
+        let fname = ident(&oneof.rust_field);
+        inits.push(quote!(#fname: ::core::option::Option::None,));
+    }
+    if msg.keep_unknown {
+        inits.push(quote!(unknown_fields: ::core::default::Default::default(),));
+    }
+    (
+        TokenStream::new(),
+        quote! {
+            #allow
+            impl ::core::default::Default for #name {
+                fn default() -> Self {
+                    #name {
+                        #(#inits)*
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Getters for fields with explicit presence, returning the declared default when unset.
+fn accessors(msg: &Message) -> TokenStream {
+    let mut getters = Vec::new();
+    for f in &msg.fields {
+        if f.cardinality != Cardinality::Optional {
+            continue;
+        }
+        let fname = ident(&f.rust_name);
+        let proto_name = &f.proto_name;
+        let doc = match &f.default {
+            Some(_) => format!(" The value of `{proto_name}`, or its declared default when unset."),
+            None => format!(" The value of `{proto_name}`, or the type's default when unset."),
+        };
+        let getter = match &f.kind {
+            FieldKind::Scalar(Scalar::String) => {
+                let fallback = match &f.default {
+                    Some(d) => {
+                        let lit = default_literal(d);
+                        quote!(.unwrap_or(#lit))
+                    }
+                    None => quote!(.unwrap_or_default()),
+                };
+                quote!(pub fn #fname(&self) -> &str { self.#fname.as_deref() #fallback })
+            }
+            FieldKind::Scalar(Scalar::Bytes) => {
+                let fallback = match &f.default {
+                    Some(d) => {
+                        let lit = default_literal(d);
+                        quote!(.unwrap_or(#lit))
+                    }
+                    None => quote!(.unwrap_or_default()),
+                };
+                quote!(pub fn #fname(&self) -> &[u8] { self.#fname.as_deref() #fallback })
+            }
+            FieldKind::Scalar(_) | FieldKind::Enum(_) => {
+                let ty = element_type(&f.kind);
+                let fallback = match &f.default {
+                    Some(d) => {
+                        let lit = default_literal(d);
+                        quote!(.unwrap_or(#lit))
+                    }
+                    None => quote!(.unwrap_or_default()),
+                };
+                quote!(pub fn #fname(&self) -> #ty { self.#fname #fallback })
+            }
+            _ => continue,
+        };
+        let deprecated = deprecated_attr(f.deprecated);
+        getters.push(quote! {
+            #[doc = #doc]
+            #deprecated
+            #getter
+        });
+    }
+    if getters.is_empty() {
+        return TokenStream::new();
+    }
+    let name = ident(&msg.rust_name);
+    let allow = allow_deprecated(msg.touches_deprecated());
+    quote! {
+        #allow
+        impl #name {
+            #(#getters)*
+        }
+    }
+}
+
+/// The module holding a message's nested messages, nested enums and oneof enums.
+fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
+    if !msg.has_module() {
+        return TokenStream::new();
+    }
+    let module = ident(&msg.module_name);
+    let inner_scope = Scope {
+        module: msg.module_name.clone(),
+        options: scope.options,
+    };
+    let enums = msg.nested_enums.iter().map(enumeration);
+    let messages = msg.nested_messages.iter().map(|m| message(m, &inner_scope));
+    let oneofs = msg.oneofs.iter().map(oneof_enum);
+    let doc = format!(" Nested types and oneofs of `{}`.", msg.full_name);
+    let inception = if scope.module == msg.module_name {
+        quote!(#[allow(clippy::module_inception)])
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        #[doc = #doc]
+        #inception
+        pub mod #module {
+            #(#enums)*
+            #(#messages)*
+            #(#oneofs)*
+        }
+    }
+}
+
+/// A oneof as an enum with one variant per member, plus its share of the codec.
+fn oneof_enum(oneof: &Oneof) -> TokenStream {
+    let name = ident(&oneof.rust_enum);
+    let docs = doc_attrs(
+        &oneof.comments,
+        &[format!("Members of oneof `{}`.", oneof.proto_name)],
+    );
+    let e = quote!(_enc);
+    let mut variants = Vec::new();
+    let mut len_arms = Vec::new();
+    let mut encode_arms = Vec::new();
+    let mut merge_arms = Vec::new();
+    for f in &oneof.fields {
+        let variant = ident(&f.rust_name);
+        let n = num(f.number);
+        let elem = element_type(&f.kind);
+        let boxed = is_boxed(&f.kind);
+        let ty = if boxed {
+            quote!(::std::boxed::Box<#elem>)
+        } else {
+            elem.clone()
+        };
+        let docs = doc_attrs(&f.comments, &[]);
+        let deprecated = deprecated_attr(f.deprecated);
+        variants.push(quote! {
+            #docs
+            #deprecated
+            #variant(#ty),
+        });
+        let deref = if boxed {
+            quote!(&**value)
+        } else {
+            quote!(value)
+        };
+        let c = codec(&f.kind);
+        match &f.kind {
+            FieldKind::Group { .. } => {
+                len_arms.push(quote!(Self::#variant(value) => #e::group_len(#n, #deref),));
+                encode_arms
+                    .push(quote!(Self::#variant(value) => #e::encode_group(#n, #deref, buf),));
+            }
+            _ => {
+                len_arms.push(quote!(Self::#variant(value) => #e::field_len::<#c>(#n, #deref),));
+                encode_arms.push(
+                    quote!(Self::#variant(value) => #e::encode_field::<#c>(#n, #deref, buf),),
+                );
+            }
+        }
+        let wrap = if boxed {
+            quote!(::std::boxed::Box::new(value))
+        } else {
+            quote!(value)
+        };
+        let merge_one = |target: TokenStream| match &f.kind {
+            FieldKind::Group { .. } => quote!(#e::merge_group(tag, #target, r)?),
+            _ => quote!(#e::merge_field::<#c>(tag, #target, r)?),
+        };
+        let arm = match &f.kind {
+            FieldKind::Message { .. } | FieldKind::Group { .. } => {
+                // A second occurrence of the same member merges into the first.
+                let existing = merge_one(if boxed {
+                    quote!(&mut **value)
+                } else {
+                    quote!(value)
+                });
+                let fresh = merge_one(quote!(&mut value));
+                quote! {
+                    #n => match field {
+                        ::core::option::Option::Some(Self::#variant(value)) => #existing,
+                        _ => {
+                            let mut value = <#elem as ::core::default::Default>::default();
+                            #fresh;
+                            *field = ::core::option::Option::Some(Self::#variant(#wrap));
+                        }
+                    },
+                }
+            }
+            _ => {
+                let fresh = merge_one(quote!(&mut value));
+                quote! {
+                    #n => {
+                        let mut value = ::core::default::Default::default();
+                        #fresh;
+                        *field = ::core::option::Option::Some(Self::#variant(value));
+                    }
+                }
+            }
+        };
+        merge_arms.push(arm);
+    }
+    let allow = allow_deprecated(oneof.fields.iter().any(Field::touches_deprecated));
+    quote! {
+        #docs
+        #[derive(Clone, PartialEq, Debug)]
+        #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+        #allow
+        pub enum #name {
+            #(#variants)*
+        }
+
+        #allow
+        impl #name {
+            pub(super) fn encoded_len(&self) -> usize {
+                use ::rust_rpc::encoding as _enc;
+                match self {
+                    #(#len_arms)*
+                }
+            }
+
+            pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+                use ::rust_rpc::encoding as _enc;
+                match self {
+                    #(#encode_arms)*
+                }
+            }
+
+            pub(super) fn merge(
+                field: &mut ::core::option::Option<Self>,
+                tag: u32,
+                r: &mut ::rust_rpc::encoding::Reader<'_>,
+            ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+                use ::rust_rpc::encoding as _enc;
+                match tag >> 3 {
+                    #(#merge_arms)*
+                    _ => r.skip_field(tag)?,
+                }
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+}

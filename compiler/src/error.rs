@@ -1,0 +1,166 @@
+//! Errors of every stage, as one boxed type that renders as a `miette` diagnostic.
+
+use std::path::PathBuf;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use thiserror::Error as ThisError;
+
+/// Why generation failed. Renders with file, line, column and the offending source line.
+#[derive(Debug, ThisError, Diagnostic)]
+#[error(transparent)]
+#[diagnostic(transparent)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+#[derive(Debug, ThisError, Diagnostic)]
+pub(crate) enum ErrorKind {
+    /// Parsing or linking the `.proto` files failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Protox(protox::Error),
+    /// The schema uses something rust-rpc does not generate.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Schema(SchemaError),
+    #[error("cannot {action} '{}': {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot decode the descriptor set in '{}': {source}", path.display())]
+    DescriptorSet {
+        path: PathBuf,
+        source: prost::DecodeError,
+    },
+    #[error("internal error: {0}")]
+    #[diagnostic(help(
+        "this is a bug in rust-rpc; please report it with the input that caused it"
+    ))]
+    Internal(String),
+    #[error("invalid option: {0}")]
+    #[diagnostic(help("see --help for the accepted values"))]
+    Option(String),
+}
+
+/// A problem found in a schema while lowering it, located in its `.proto` file.
+#[derive(Debug, ThisError, Diagnostic)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct SchemaError {
+    pub(crate) file: String,
+    /// One-based line and column, as editors count them.
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
+    #[help]
+    pub(crate) help: Option<String>,
+    #[source_code]
+    pub(crate) source_code: Option<NamedSource<String>>,
+    #[label("here")]
+    pub(crate) span: Option<SourceSpan>,
+}
+
+impl SchemaError {
+    /// Attaches the file's text so the diagnostic can show the offending line.
+    pub(crate) fn attach_source(&mut self, text: String) {
+        let offset = offset_of(&text, self.line, self.column);
+        self.span = offset.map(|at| SourceSpan::from((at, 1)));
+        self.source_code = Some(NamedSource::new(self.file.clone(), text));
+    }
+}
+
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let line_text = text.get(line_start..)?.lines().next()?;
+    let col = column
+        .saturating_sub(1)
+        .min(line_text.len().saturating_sub(1));
+    Some(line_start + col)
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+        }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::new(ErrorKind::Io {
+            action,
+            path: path.into(),
+            source,
+        })
+    }
+
+    pub(crate) fn descriptor_set(path: &std::path::Path, source: prost::DecodeError) -> Self {
+        Error::new(ErrorKind::DescriptorSet {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal(message.into()))
+    }
+
+    pub(crate) fn option(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Option(message.into()))
+    }
+
+    /// The schema error inside, if that is what this is.
+    pub(crate) fn schema_mut(&mut self) -> Option<&mut SchemaError> {
+        match &mut *self.kind {
+            ErrorKind::Schema(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Renders the diagnostic as plain text: no colours, fixed width, stable across runs.
+    pub fn render_plain(&self) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100)
+                .with_links(false);
+        let mut out = String::new();
+        if handler.render_report(&mut out, self).is_err() {
+            out = format!("error: {self}\n");
+        }
+        out
+    }
+}
+
+impl From<protox::Error> for Error {
+    fn from(e: protox::Error) -> Self {
+        Error::new(ErrorKind::Protox(e))
+    }
+}
+
+impl From<SchemaError> for Error {
+    fn from(e: SchemaError) -> Self {
+        Error::new(ErrorKind::Schema(e))
+    }
+}
+
+/// A problem worth telling the user about that does not stop generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// `file:line:col` of the construct.
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: warning: {}", self.location, self.message)
+    }
+}

@@ -1,0 +1,99 @@
+//! Proto names to Rust identifiers: case conversion and keyword escaping, in one place.
+
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+
+/// Keywords that are accepted as raw identifiers (`r#type`).
+const RAW_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
+];
+
+/// Keywords that cannot be raw identifiers; they get a trailing underscore instead.
+const UNRAWABLE_KEYWORDS: &[&str] = &["crate", "self", "Self", "super", "_"];
+
+/// Makes `name` usable as a Rust identifier, escaping keywords.
+pub fn escape(name: &str) -> String {
+    if UNRAWABLE_KEYWORDS.contains(&name) {
+        format!("{name}_")
+    } else if RAW_KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// A field, function or module name: `snake_case`, escaped.
+pub fn snake(name: &str) -> String {
+    escape(&name.to_snake_case())
+}
+
+/// A type name: `UpperCamelCase`, escaped.
+pub fn camel(name: &str) -> String {
+    escape(&name.to_upper_camel_case())
+}
+
+/// A constant name: `SHOUTY_SNAKE_CASE`, escaped.
+pub fn shouty(name: &str) -> String {
+    escape(&name.to_shouty_snake_case())
+}
+
+/// The constant name of an enum value, with the enum's own name dropped from its front
+/// (`COLOR_RED` in `Color` becomes `RED`) when what remains is still a valid name.
+pub fn enum_value(enum_name: &str, value_name: &str) -> String {
+    let prefix = enum_name.to_shouty_snake_case();
+    let value = value_name.to_shouty_snake_case();
+    let stripped = value
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .filter(|rest| !rest.is_empty() && !rest.starts_with(|c: char| c.is_ascii_digit()));
+    escape(stripped.unwrap_or(&value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_raw_keyword_is_escaped_and_parses() {
+        for kw in RAW_KEYWORDS {
+            let escaped = escape(kw);
+            assert_eq!(escaped, format!("r#{kw}"));
+            syn::parse_str::<syn::Ident>(&escaped).unwrap_or_else(|e| panic!("{escaped}: {e}"));
+        }
+    }
+
+    #[test]
+    fn unrawable_keywords_get_an_underscore() {
+        for kw in UNRAWABLE_KEYWORDS {
+            let escaped = escape(kw);
+            assert_eq!(escaped, format!("{kw}_"));
+            syn::parse_str::<syn::Ident>(&escaped).unwrap_or_else(|e| panic!("{escaped}: {e}"));
+        }
+    }
+
+    #[test]
+    fn case_conversion() {
+        assert_eq!(snake("FooBar"), "foo_bar");
+        assert_eq!(snake("type"), "r#type");
+        assert_eq!(snake("Self"), "self_");
+        assert_eq!(camel("foo_bar"), "FooBar");
+        assert_eq!(camel("HTTPRequest"), "HttpRequest");
+        assert_eq!(camel("self"), "self_");
+        assert_eq!(shouty("fooBar"), "FOO_BAR");
+    }
+
+    #[test]
+    fn enum_prefixes_are_stripped_only_when_safe() {
+        assert_eq!(enum_value("Color", "COLOR_RED"), "RED");
+        assert_eq!(enum_value("Color", "RED"), "RED");
+        assert_eq!(enum_value("Color", "COLOR_1"), "COLOR_1");
+        assert_eq!(enum_value("Color", "COLOR"), "COLOR");
+        assert_eq!(enum_value("PhoneType", "PHONE_TYPE_MOBILE"), "MOBILE");
+        assert_eq!(enum_value("Kw", "KW_SELF"), "SELF");
+    }
+}

@@ -1,0 +1,225 @@
+//! The intermediate representation: what `lower` builds from descriptors and `emit` turns into
+//! Rust. Every named node keeps its proto name (for wire and routing strings) beside its Rust
+//! identifier, and every type reference is already a resolved Rust path relative to the place
+//! that uses it, so `emit` never looks anything up.
+
+/// The output for one proto package: everything that goes into one `.rs` file.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// The proto package, such as `google.protobuf`; empty for files without one.
+    pub name: String,
+    /// The Rust module path of the package, outermost first (`["google", "protobuf"]`).
+    pub module_path: Vec<String>,
+    /// The `.proto` files whose contents this package holds, in input order.
+    pub files: Vec<String>,
+    pub messages: Vec<Message>,
+    pub enums: Vec<Enum>,
+}
+
+/// Doc text taken from `SourceCodeInfo`, already split into lines.
+#[derive(Debug, Clone, Default)]
+pub struct Comments {
+    pub leading: Vec<String>,
+    pub trailing: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Name as declared, such as `Inner`.
+    #[allow(dead_code)] // kept for the JSON mapping and reflection, not generated yet
+    pub proto_name: String,
+    /// Fully qualified name without the leading dot, such as `pkg.Outer.Inner`.
+    pub full_name: String,
+    pub rust_name: String,
+    /// Name of the module that holds nested types and oneof enums, such as `outer`.
+    pub module_name: String,
+    pub fields: Vec<Field>,
+    pub oneofs: Vec<Oneof>,
+    pub nested_messages: Vec<Message>,
+    pub nested_enums: Vec<Enum>,
+    pub reserved_ranges: Vec<(u32, u32)>,
+    pub reserved_names: Vec<String>,
+    pub comments: Comments,
+    pub deprecated: bool,
+    /// Whether unknown fields are kept in an `unknown_fields` member.
+    pub keep_unknown: bool,
+}
+
+impl Field {
+    /// Whether this field, or the type it refers to, is deprecated.
+    pub fn touches_deprecated(&self) -> bool {
+        let type_deprecated = match &self.kind {
+            FieldKind::Enum(ty) | FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => {
+                ty.deprecated
+            }
+            FieldKind::Map {
+                value: MapValue::Enum(ty) | MapValue::Message(ty),
+                ..
+            } => ty.deprecated,
+            _ => false,
+        };
+        self.deprecated || type_deprecated
+    }
+}
+
+impl Message {
+    /// Whether the generated code for this message names anything deprecated.
+    pub fn touches_deprecated(&self) -> bool {
+        self.deprecated
+            || self.fields.iter().any(Field::touches_deprecated)
+            || self
+                .oneofs
+                .iter()
+                .flat_map(|o| &o.fields)
+                .any(Field::touches_deprecated)
+    }
+
+    /// Whether the message needs a companion module (nested types or oneofs).
+    pub fn has_module(&self) -> bool {
+        !self.nested_messages.is_empty() || !self.nested_enums.is_empty() || !self.oneofs.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub proto_name: String,
+    pub rust_name: String,
+    pub number: u32,
+    #[allow(dead_code)] // kept for the JSON mapping, not generated yet
+    pub json_name: String,
+    pub kind: FieldKind,
+    pub cardinality: Cardinality,
+    /// The proto2 `[default = ...]` value.
+    pub default: Option<DefaultValue>,
+    pub comments: Comments,
+    pub deprecated: bool,
+}
+
+/// How many values a field holds and whether its presence is tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    /// Proto3 singular field without `optional`: a plain value, omitted when default.
+    Implicit,
+    /// A field with explicit presence: `Option<T>` (message fields are always this).
+    Optional,
+    /// A proto2 `required` field: a plain value, always encoded.
+    Required,
+    /// A repeated field; `packed` says how it is encoded.
+    Repeated { packed: bool },
+    /// A member of a oneof; it lives in the oneof's enum.
+    OneofMember,
+}
+
+#[derive(Debug, Clone)]
+pub enum FieldKind {
+    Scalar(Scalar),
+    Enum(TypeRef),
+    Message { ty: TypeRef, boxed: bool },
+    Group { ty: TypeRef, boxed: bool },
+    Map { key: Scalar, value: MapValue },
+}
+
+/// What a map's values are.
+#[derive(Debug, Clone)]
+pub enum MapValue {
+    Scalar(Scalar),
+    Enum(TypeRef),
+    Message(TypeRef),
+}
+
+/// The scalar protobuf types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    Double,
+    Float,
+    Int32,
+    Int64,
+    UInt32,
+    UInt64,
+    SInt32,
+    SInt64,
+    Fixed32,
+    Fixed64,
+    SFixed32,
+    SFixed64,
+    Bool,
+    String,
+    Bytes,
+}
+
+impl Scalar {
+    /// Whether repeated fields of this type may be packed.
+    pub fn is_packable(self) -> bool {
+        !matches!(self, Scalar::String | Scalar::Bytes)
+    }
+}
+
+/// A reference to a generated message or enum.
+#[derive(Debug, Clone)]
+pub struct TypeRef {
+    /// Fully qualified proto name without the leading dot.
+    pub full_name: String,
+    /// Rust path from the referring module, such as `super::other::Thing` or `::rust_rpc::wkt::Any`.
+    pub rust_path: String,
+    /// Whether the referenced type is marked `deprecated`, so users of it must allow that.
+    pub deprecated: bool,
+}
+
+/// A proto2 default value, already checked against the field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultValue {
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    String(String),
+    Bytes(Vec<u8>),
+    /// The enum's Rust path and the value's constant name.
+    Enum {
+        ty: String,
+        constant: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Oneof {
+    pub proto_name: String,
+    /// The field in the message struct that holds the oneof.
+    pub rust_field: String,
+    /// The enum in the message's module that lists the members.
+    pub rust_enum: String,
+    pub fields: Vec<Field>,
+    pub comments: Comments,
+}
+
+#[derive(Debug, Clone)]
+pub struct Enum {
+    #[allow(dead_code)] // kept for reflection, not generated yet
+    pub proto_name: String,
+    pub full_name: String,
+    pub rust_name: String,
+    pub values: Vec<EnumValue>,
+    pub comments: Comments,
+    pub deprecated: bool,
+}
+
+impl Enum {
+    /// Whether the generated code for this enum names anything deprecated.
+    pub fn touches_deprecated(&self) -> bool {
+        self.deprecated || self.values.iter().any(|v| v.deprecated)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EnumValue {
+    pub proto_name: String,
+    pub rust_name: String,
+    pub number: i32,
+    /// Set when an earlier value has the same number (`allow_alias`).
+    pub alias_of: Option<String>,
+    pub comments: Comments,
+    pub deprecated: bool,
+}

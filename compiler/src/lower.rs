@@ -1,0 +1,952 @@
+//! Descriptors to IR. The only module that reads `prost_types` descriptors: it resolves type
+//! references into Rust paths, names everything once, decides which fields are boxed, attaches
+//! comments, and rejects what rust-rpc does not generate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::source_code_info::Location;
+use prost_types::{
+    DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+    FileDescriptorSet,
+};
+
+use crate::error::{Error, SchemaError, Warning};
+use crate::ident;
+use crate::ir::{
+    Cardinality, Comments, DefaultValue, Enum, EnumValue, Field, FieldKind, MapValue, Message,
+    Oneof, Package, Scalar, TypeRef,
+};
+use crate::Config;
+
+/// The packages to write, and what the user should hear about.
+pub(crate) struct Lowered {
+    pub packages: Vec<Package>,
+    pub warnings: Vec<Warning>,
+}
+
+// Field numbers of the descriptor messages, for `SourceCodeInfo` paths.
+const FILE_MESSAGE: i32 = 4;
+const FILE_ENUM: i32 = 5;
+const MESSAGE_FIELD: i32 = 2;
+const MESSAGE_NESTED: i32 = 3;
+const MESSAGE_ENUM: i32 = 4;
+const MESSAGE_ONEOF: i32 = 8;
+const ENUM_VALUE: i32 = 2;
+const FILE_SYNTAX: i32 = 12;
+
+/// Lowers `files_to_generate` (names as in the set) into one [`Package`] per proto package.
+pub(crate) fn lower(
+    set: &FileDescriptorSet,
+    files_to_generate: &[String],
+    config: &Config,
+) -> Result<Lowered, Error> {
+    let index = Index::build(set, config);
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for name in files_to_generate {
+        let Some(file) = set.file.iter().find(|f| f.name() == name) else {
+            return Err(Error::from(SchemaError {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+                message: format!("file '{name}' is not in the descriptor set"),
+                help: None,
+                source_code: None,
+                span: None,
+            }));
+        };
+        let lowerer = FileLowerer::new(&index, file, config);
+        lowerer.check_syntax()?;
+        lowerer.warn_extensions(&mut warnings);
+        let package = packages
+            .entry(file.package().to_owned())
+            .or_insert_with(|| Package {
+                name: file.package().to_owned(),
+                module_path: package_module_path(file.package()),
+                files: Vec::new(),
+                messages: Vec::new(),
+                enums: Vec::new(),
+            });
+        package.files.push(name.clone());
+        let scope = package.module_path.clone();
+        for (i, msg) in file.message_type.iter().enumerate() {
+            if is_map_entry(msg) {
+                continue;
+            }
+            let full = qualify(file.package(), msg.name());
+            package.messages.push(lowerer.message(
+                msg,
+                &full,
+                &scope,
+                vec![FILE_MESSAGE, i as i32],
+            )?);
+        }
+        for (i, e) in file.enum_type.iter().enumerate() {
+            let full = qualify(file.package(), e.name());
+            package
+                .enums
+                .push(lowerer.enumeration(e, &full, vec![FILE_ENUM, i as i32]));
+        }
+    }
+    Ok(Lowered {
+        packages: packages.into_values().collect(),
+        warnings,
+    })
+}
+
+/// The Rust module path of a proto package.
+pub(crate) fn package_module_path(package: &str) -> Vec<String> {
+    if package.is_empty() {
+        return Vec::new();
+    }
+    package.split('.').map(ident::snake).collect()
+}
+
+fn qualify(scope: &str, name: &str) -> String {
+    if scope.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{scope}.{name}")
+    }
+}
+
+fn is_map_entry(msg: &DescriptorProto) -> bool {
+    msg.options.as_ref().is_some_and(|o| o.map_entry())
+}
+
+/// Where a message or enum lives in the generated Rust.
+struct TypeInfo {
+    /// Module path from the crate's generated root, for types generated here.
+    module_path: Vec<String>,
+    rust_name: String,
+    /// Absolute Rust path, for types generated elsewhere (`extern_path`).
+    extern_path: Option<String>,
+    /// For map entry messages: the key and value fields.
+    map_entry: Option<(FieldDescriptorProto, FieldDescriptorProto)>,
+    deprecated: bool,
+}
+
+/// Every type in the descriptor set, by fully qualified name (no leading dot), plus the
+/// fields that must be boxed to break recursion.
+struct Index {
+    types: HashMap<String, TypeInfo>,
+    /// `(message full name, field number)` pairs whose message-typed field is boxed.
+    boxed: HashSet<(String, i32)>,
+}
+
+impl Index {
+    fn build(set: &FileDescriptorSet, config: &Config) -> Self {
+        let mut index = Index {
+            types: HashMap::new(),
+            boxed: HashSet::new(),
+        };
+        let mut edges: HashMap<String, Vec<(i32, String)>> = HashMap::new();
+        for file in &set.file {
+            let module = package_module_path(file.package());
+            for msg in &file.message_type {
+                index.add_message(
+                    file.package(),
+                    file.package(),
+                    &module,
+                    msg,
+                    config,
+                    &mut edges,
+                );
+            }
+            for e in &file.enum_type {
+                let full = qualify(file.package(), e.name());
+                let extern_path =
+                    extern_path_for(&full, file.package(), &[], &ident::camel(e.name()), config);
+                index.types.insert(
+                    full,
+                    TypeInfo {
+                        module_path: module.clone(),
+                        rust_name: ident::camel(e.name()),
+                        extern_path,
+                        map_entry: None,
+                        deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+                    },
+                );
+            }
+        }
+        index.boxed = boxed_fields(&edges);
+        index
+    }
+
+    fn add_message(
+        &mut self,
+        package: &str,
+        scope: &str,
+        module: &[String],
+        msg: &DescriptorProto,
+        config: &Config,
+        edges: &mut HashMap<String, Vec<(i32, String)>>,
+    ) {
+        let full = qualify(scope, msg.name());
+        let rust_name = ident::camel(msg.name());
+        let nested_modules: Vec<String> = module[package_module_path(package).len()..].to_vec();
+        let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config);
+        let map_entry = if is_map_entry(msg) {
+            let key = msg.field.iter().find(|f| f.number() == 1).cloned();
+            let value = msg.field.iter().find(|f| f.number() == 2).cloned();
+            key.zip(value)
+        } else {
+            None
+        };
+        let out: Vec<(i32, String)> = msg
+            .field
+            .iter()
+            .filter(|f| {
+                f.label() != Label::Repeated && matches!(f.r#type(), Type::Message | Type::Group)
+            })
+            .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
+            .collect();
+        edges.insert(full.clone(), out);
+        let mut inner = module.to_vec();
+        inner.push(ident::snake(msg.name()));
+        for nested in &msg.nested_type {
+            self.add_message(package, &full, &inner, nested, config, edges);
+        }
+        for e in &msg.enum_type {
+            let enum_full = qualify(&full, e.name());
+            let enum_name = ident::camel(e.name());
+            let nested_modules: Vec<String> = inner[package_module_path(package).len()..].to_vec();
+            let extern_path =
+                extern_path_for(&enum_full, package, &nested_modules, &enum_name, config);
+            self.types.insert(
+                enum_full,
+                TypeInfo {
+                    module_path: inner.clone(),
+                    rust_name: enum_name,
+                    extern_path,
+                    map_entry: None,
+                    deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+                },
+            );
+        }
+        self.types.insert(
+            full,
+            TypeInfo {
+                module_path: module.to_vec(),
+                rust_name,
+                extern_path,
+                map_entry,
+                deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
+            },
+        );
+    }
+
+    fn get(&self, full_name: &str) -> Option<&TypeInfo> {
+        self.types.get(full_name)
+    }
+}
+
+/// The absolute Rust path of a type covered by one of the configured extern paths.
+fn extern_path_for(
+    full: &str,
+    package: &str,
+    nested_modules: &[String],
+    rust_name: &str,
+    config: &Config,
+) -> Option<String> {
+    let dotted = format!(".{full}");
+    let (proto_prefix, rust_prefix) = config
+        .extern_paths
+        .iter()
+        .filter(|(proto, _)| dotted == *proto || dotted.starts_with(&format!("{proto}.")))
+        .max_by_key(|(proto, _)| proto.len())?;
+    if dotted == *proto_prefix {
+        return Some(rust_prefix.clone());
+    }
+    // Only package-level prefixes are mapped segment by segment.
+    let package_dotted = format!(".{package}");
+    let rest_of_package = package_dotted.strip_prefix(proto_prefix.as_str())?;
+    let mut path = rust_prefix.clone();
+    for segment in rest_of_package.split('.').filter(|s| !s.is_empty()) {
+        path.push_str("::");
+        path.push_str(&ident::snake(segment));
+    }
+    for module in nested_modules {
+        path.push_str("::");
+        path.push_str(module);
+    }
+    path.push_str("::");
+    path.push_str(rust_name);
+    Some(path)
+}
+
+/// Fields whose message type can reach back to the containing message through singular
+/// fields: without a `Box` such a struct would have infinite size. These are exactly the
+/// edges inside one strongly connected component.
+fn boxed_fields(edges: &HashMap<String, Vec<(i32, String)>>) -> HashSet<(String, i32)> {
+    let component = strongly_connected(edges);
+    let mut boxed = HashSet::new();
+    for (from, outs) in edges {
+        for (number, to) in outs {
+            if component.contains_key(from) && component.get(from) == component.get(to) {
+                boxed.insert((from.clone(), *number));
+            }
+        }
+    }
+    boxed
+}
+
+/// Tarjan's algorithm, iterative so that long chains of messages cannot overflow the stack.
+fn strongly_connected(edges: &HashMap<String, Vec<(i32, String)>>) -> HashMap<String, usize> {
+    let mut names: Vec<&String> = edges.keys().collect();
+    names.sort();
+    let id: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let adj: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| {
+            edges[*n]
+                .iter()
+                .filter_map(|(_, t)| id.get(t.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let n = names.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut comp = vec![usize::MAX; n];
+    let mut next_index = 0;
+    let mut next_comp = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (v, ref mut child)) = work.last_mut() {
+            if *child == 0 && index[v] == usize::MAX {
+                index[v] = next_index;
+                low[v] = next_index;
+                next_index += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = adj[v].get(*child) {
+                *child += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp[w] = next_comp;
+                    if w == v {
+                        break;
+                    }
+                }
+                next_comp += 1;
+            }
+        }
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| ((*n).clone(), comp[i]))
+        .collect()
+}
+
+/// The Rust path to `target` (a module path plus a name) as seen from module `scope`.
+fn relative_path(scope: &[String], target_module: &[String], name: &str) -> String {
+    let common = scope
+        .iter()
+        .zip(target_module)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<&str> = vec!["super"; scope.len() - common];
+    parts.extend(target_module[common..].iter().map(String::as_str));
+    parts.push(name);
+    parts.join("::")
+}
+
+struct FileLowerer<'a> {
+    index: &'a Index,
+    file: &'a FileDescriptorProto,
+    config: &'a Config,
+    locations: HashMap<Vec<i32>, &'a Location>,
+    proto3: bool,
+}
+
+impl<'a> FileLowerer<'a> {
+    fn new(index: &'a Index, file: &'a FileDescriptorProto, config: &'a Config) -> Self {
+        let locations = file
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .map(|loc| (loc.path.clone(), loc))
+            .collect();
+        FileLowerer {
+            index,
+            file,
+            config,
+            locations,
+            proto3: file.syntax() == "proto3",
+        }
+    }
+
+    fn error(&self, path: &[i32], message: String, help: Option<String>) -> Error {
+        let (line, column) = self.line_col(path);
+        Error::from(SchemaError {
+            file: self.file.name().to_owned(),
+            line,
+            column,
+            message,
+            help,
+            source_code: None,
+            span: None,
+        })
+    }
+
+    fn line_col(&self, path: &[i32]) -> (usize, usize) {
+        match self.locations.get(path) {
+            Some(loc) if loc.span.len() >= 2 => {
+                (loc.span[0] as usize + 1, loc.span[1] as usize + 1)
+            }
+            _ => (1, 1),
+        }
+    }
+
+    fn location(&self, path: &[i32]) -> String {
+        let (line, column) = self.line_col(path);
+        format!("{}:{line}:{column}", self.file.name())
+    }
+
+    fn check_syntax(&self) -> Result<(), Error> {
+        match self.file.syntax() {
+            "" | "proto2" | "proto3" => Ok(()),
+            other => Err(self.error(
+                &[FILE_SYNTAX],
+                format!("syntax \"{other}\" is not supported yet"),
+                Some("rust-rpc generates code for proto2 and proto3 files".to_owned()),
+            )),
+        }
+    }
+
+    fn warn_extensions(&self, warnings: &mut Vec<Warning>) {
+        const FILE_EXTENSION: i32 = 7;
+        const MESSAGE_EXTENSION: i32 = 6;
+        for (i, ext) in self.file.extension.iter().enumerate() {
+            warnings.push(Warning {
+                location: self.location(&[FILE_EXTENSION, i as i32]),
+                message: format!(
+                    "extension '{}' of '{}' is not generated: extensions are not supported yet",
+                    ext.name(),
+                    ext.extendee().trim_start_matches('.')
+                ),
+            });
+        }
+        fn walk(
+            lowerer: &FileLowerer<'_>,
+            msg: &DescriptorProto,
+            path: Vec<i32>,
+            warnings: &mut Vec<Warning>,
+        ) {
+            for (i, ext) in msg.extension.iter().enumerate() {
+                let mut p = path.clone();
+                p.extend([MESSAGE_EXTENSION, i as i32]);
+                warnings.push(Warning {
+                    location: lowerer.location(&p),
+                    message: format!(
+                        "extension '{}' of '{}' is not generated: extensions are not supported yet",
+                        ext.name(),
+                        ext.extendee().trim_start_matches('.')
+                    ),
+                });
+            }
+            for (i, nested) in msg.nested_type.iter().enumerate() {
+                let mut p = path.clone();
+                p.extend([MESSAGE_NESTED, i as i32]);
+                walk(lowerer, nested, p, warnings);
+            }
+        }
+        for (i, msg) in self.file.message_type.iter().enumerate() {
+            walk(self, msg, vec![FILE_MESSAGE, i as i32], warnings);
+        }
+    }
+
+    fn comments(&self, path: &[i32]) -> Comments {
+        let Some(loc) = self.locations.get(path) else {
+            return Comments::default();
+        };
+        let split = |text: Option<&String>| -> Vec<String> {
+            match text {
+                Some(t) => {
+                    let t = t.strip_suffix('\n').unwrap_or(t);
+                    t.split('\n').map(str::to_owned).collect()
+                }
+                None => Vec::new(),
+            }
+        };
+        Comments {
+            leading: split(loc.leading_comments.as_ref()),
+            trailing: split(loc.trailing_comments.as_ref()),
+        }
+    }
+
+    fn type_ref(&self, type_name: &str, scope: &[String], path: &[i32]) -> Result<TypeRef, Error> {
+        let full = type_name.trim_start_matches('.');
+        let info = self.index.get(full).ok_or_else(|| {
+            self.error(
+                path,
+                format!("type '{full}' is not defined in the inputs"),
+                None,
+            )
+        })?;
+        let rust_path = match &info.extern_path {
+            Some(p) => p.clone(),
+            None => relative_path(scope, &info.module_path, &info.rust_name),
+        };
+        Ok(TypeRef {
+            full_name: full.to_owned(),
+            rust_path,
+            deprecated: info.deprecated,
+        })
+    }
+
+    fn message(
+        &self,
+        msg: &DescriptorProto,
+        full_name: &str,
+        scope: &[String],
+        path: Vec<i32>,
+    ) -> Result<Message, Error> {
+        let module_name = ident::snake(msg.name());
+        let mut inner = scope.to_vec();
+        inner.push(module_name.clone());
+
+        let nested_names: HashSet<String> = msg
+            .nested_type
+            .iter()
+            .filter(|m| !is_map_entry(m))
+            .map(|m| ident::camel(m.name()))
+            .chain(msg.enum_type.iter().map(|e| ident::camel(e.name())))
+            .collect();
+
+        // Oneofs that only carry a proto3 `optional` field are not real oneofs.
+        let real_oneofs: Vec<usize> = (0..msg.oneof_decl.len())
+            .filter(|&i| {
+                msg.field
+                    .iter()
+                    .any(|f| f.oneof_index == Some(i as i32) && !f.proto3_optional())
+            })
+            .collect();
+        let mut oneofs = Vec::new();
+        for &i in &real_oneofs {
+            let decl = &msg.oneof_decl[i];
+            let mut oneof_path = path.clone();
+            oneof_path.extend([MESSAGE_ONEOF, i as i32]);
+            let mut rust_enum = ident::camel(decl.name());
+            if nested_names.contains(&rust_enum) {
+                rust_enum.push_str("Oneof");
+            }
+            let mut fields = Vec::new();
+            for (j, f) in msg.field.iter().enumerate() {
+                if f.oneof_index == Some(i as i32) {
+                    let mut field_path = path.clone();
+                    field_path.extend([MESSAGE_FIELD, j as i32]);
+                    let mut field = self.field(full_name, f, &inner, &field_path)?;
+                    field.rust_name = ident::camel(f.name());
+                    field.cardinality = Cardinality::OneofMember;
+                    fields.push(field);
+                }
+            }
+            oneofs.push(Oneof {
+                proto_name: decl.name().to_owned(),
+                rust_field: ident::snake(decl.name()),
+                rust_enum,
+                fields,
+                comments: self.comments(&oneof_path),
+            });
+        }
+
+        let mut fields = Vec::new();
+        for (j, f) in msg.field.iter().enumerate() {
+            let in_real_oneof = f.oneof_index.is_some() && !f.proto3_optional();
+            if in_real_oneof {
+                continue;
+            }
+            let mut field_path = path.clone();
+            field_path.extend([MESSAGE_FIELD, j as i32]);
+            let mut field = self.field(full_name, f, scope, &field_path)?;
+            if self.config.unknown_fields && field.rust_name == "unknown_fields" {
+                field.rust_name.push('_');
+            }
+            fields.push(field);
+        }
+
+        let mut nested_messages = Vec::new();
+        for (j, nested) in msg.nested_type.iter().enumerate() {
+            if is_map_entry(nested) {
+                continue;
+            }
+            let mut nested_path = path.clone();
+            nested_path.extend([MESSAGE_NESTED, j as i32]);
+            let nested_full = qualify(full_name, nested.name());
+            nested_messages.push(self.message(nested, &nested_full, &inner, nested_path)?);
+        }
+        let mut nested_enums = Vec::new();
+        for (j, e) in msg.enum_type.iter().enumerate() {
+            let mut enum_path = path.clone();
+            enum_path.extend([MESSAGE_ENUM, j as i32]);
+            nested_enums.push(self.enumeration(e, &qualify(full_name, e.name()), enum_path));
+        }
+
+        Ok(Message {
+            proto_name: msg.name().to_owned(),
+            full_name: full_name.to_owned(),
+            rust_name: ident::camel(msg.name()),
+            module_name,
+            fields,
+            oneofs,
+            nested_messages,
+            nested_enums,
+            // Descriptor ranges are end-exclusive; the IR keeps them as written in the `.proto`.
+            reserved_ranges: msg
+                .reserved_range
+                .iter()
+                .map(|r| (r.start() as u32, (r.end() - 1) as u32))
+                .collect(),
+            reserved_names: msg.reserved_name.clone(),
+            comments: self.comments(&path),
+            deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
+            keep_unknown: self.config.unknown_fields,
+        })
+    }
+
+    fn field(
+        &self,
+        parent_full: &str,
+        f: &FieldDescriptorProto,
+        scope: &[String],
+        path: &[i32],
+    ) -> Result<Field, Error> {
+        let repeated = f.label() == Label::Repeated;
+        let kind = match f.r#type() {
+            Type::Message | Type::Group => {
+                let full = f.type_name().trim_start_matches('.');
+                let entry = self
+                    .index
+                    .get(full)
+                    .and_then(|info| info.map_entry.as_ref());
+                match entry {
+                    Some((key, value)) if repeated => self.map_kind(key, value, scope, path)?,
+                    _ => {
+                        let ty = self.type_ref(f.type_name(), scope, path)?;
+                        let boxed = !repeated
+                            && self
+                                .index
+                                .boxed
+                                .contains(&(parent_full.to_owned(), f.number()));
+                        if f.r#type() == Type::Group {
+                            FieldKind::Group { ty, boxed }
+                        } else {
+                            FieldKind::Message { ty, boxed }
+                        }
+                    }
+                }
+            }
+            Type::Enum => FieldKind::Enum(self.type_ref(f.type_name(), scope, path)?),
+            other => FieldKind::Scalar(scalar(other)),
+        };
+        let packable = match &kind {
+            FieldKind::Scalar(s) => s.is_packable(),
+            FieldKind::Enum(_) => true,
+            _ => false,
+        };
+        let cardinality = if repeated {
+            if matches!(kind, FieldKind::Map { .. }) {
+                Cardinality::Repeated { packed: false }
+            } else {
+                let explicit = f.options.as_ref().and_then(|o| o.packed);
+                Cardinality::Repeated {
+                    packed: packable && explicit.unwrap_or(self.proto3),
+                }
+            }
+        } else if f.label() == Label::Required
+            && !matches!(kind, FieldKind::Message { .. } | FieldKind::Group { .. })
+        {
+            // Required messages are still `Option`s: there is no sensible value to invent.
+            Cardinality::Required
+        } else if self.proto3
+            && !f.proto3_optional()
+            && !matches!(kind, FieldKind::Message { .. } | FieldKind::Group { .. })
+            && f.oneof_index.is_none()
+        {
+            Cardinality::Implicit
+        } else {
+            Cardinality::Optional
+        };
+        let default = match &f.default_value {
+            Some(text) => Some(self.default_value(f, &kind, text, path)?),
+            None => None,
+        };
+        Ok(Field {
+            proto_name: f.name().to_owned(),
+            rust_name: ident::snake(f.name()),
+            number: f.number() as u32,
+            json_name: f.json_name().to_owned(),
+            kind,
+            cardinality,
+            default,
+            comments: self.comments(path),
+            deprecated: f.options.as_ref().is_some_and(|o| o.deprecated()),
+        })
+    }
+
+    fn map_kind(
+        &self,
+        key: &FieldDescriptorProto,
+        value: &FieldDescriptorProto,
+        scope: &[String],
+        path: &[i32],
+    ) -> Result<FieldKind, Error> {
+        let key = scalar(key.r#type());
+        let value = match value.r#type() {
+            Type::Message => MapValue::Message(self.type_ref(value.type_name(), scope, path)?),
+            Type::Enum => MapValue::Enum(self.type_ref(value.type_name(), scope, path)?),
+            Type::Group => {
+                return Err(self.error(path, "map values cannot be groups".to_owned(), None));
+            }
+            other => MapValue::Scalar(scalar(other)),
+        };
+        Ok(FieldKind::Map { key, value })
+    }
+
+    fn default_value(
+        &self,
+        f: &FieldDescriptorProto,
+        kind: &FieldKind,
+        text: &str,
+        path: &[i32],
+    ) -> Result<DefaultValue, Error> {
+        let bad = || {
+            self.error(
+                path,
+                format!(
+                    "default value '{text}' of field '{}' does not fit its type",
+                    f.name()
+                ),
+                None,
+            )
+        };
+        let value = match kind {
+            FieldKind::Scalar(s) => match s {
+                Scalar::Bool => DefaultValue::Bool(text.parse().map_err(|_| bad())?),
+                Scalar::Int32 | Scalar::SInt32 | Scalar::SFixed32 => {
+                    DefaultValue::I32(text.parse().map_err(|_| bad())?)
+                }
+                Scalar::Int64 | Scalar::SInt64 | Scalar::SFixed64 => {
+                    DefaultValue::I64(text.parse().map_err(|_| bad())?)
+                }
+                Scalar::UInt32 | Scalar::Fixed32 => {
+                    DefaultValue::U32(text.parse().map_err(|_| bad())?)
+                }
+                Scalar::UInt64 | Scalar::Fixed64 => {
+                    DefaultValue::U64(text.parse().map_err(|_| bad())?)
+                }
+                Scalar::Float => DefaultValue::F32(parse_float(text).ok_or_else(bad)? as f32),
+                Scalar::Double => DefaultValue::F64(parse_float(text).ok_or_else(bad)?),
+                Scalar::String => DefaultValue::String(text.to_owned()),
+                Scalar::Bytes => DefaultValue::Bytes(unescape_c(text).ok_or_else(bad)?),
+            },
+            FieldKind::Enum(ty) => {
+                let full = ty.full_name.as_str();
+                let enum_proto_name = full.rsplit('.').next().unwrap_or(full);
+                DefaultValue::Enum {
+                    ty: ty.rust_path.clone(),
+                    constant: ident::enum_value(enum_proto_name, text),
+                }
+            }
+            _ => return Err(bad()),
+        };
+        Ok(value)
+    }
+
+    fn enumeration(&self, e: &EnumDescriptorProto, full_name: &str, path: Vec<i32>) -> Enum {
+        let mut seen: HashMap<i32, String> = HashMap::new();
+        let mut taken: HashSet<String> = HashSet::new();
+        let values = e
+            .value
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut value_path = path.clone();
+                value_path.extend([ENUM_VALUE, i as i32]);
+                let mut rust_name = ident::enum_value(e.name(), v.name());
+                if !taken.insert(rust_name.clone()) {
+                    // Stripping the prefix made two names equal; keep the full name instead.
+                    rust_name = ident::shouty(v.name());
+                    taken.insert(rust_name.clone());
+                }
+                let alias_of = seen.get(&v.number()).cloned();
+                seen.entry(v.number()).or_insert_with(|| rust_name.clone());
+                EnumValue {
+                    proto_name: v.name().to_owned(),
+                    rust_name,
+                    number: v.number(),
+                    alias_of,
+                    comments: self.comments(&value_path),
+                    deprecated: v.options.as_ref().is_some_and(|o| o.deprecated()),
+                }
+            })
+            .collect();
+        Enum {
+            proto_name: e.name().to_owned(),
+            full_name: full_name.to_owned(),
+            rust_name: ident::camel(e.name()),
+            values,
+            comments: self.comments(&path),
+            deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+        }
+    }
+}
+
+fn scalar(ty: Type) -> Scalar {
+    match ty {
+        Type::Double => Scalar::Double,
+        Type::Float => Scalar::Float,
+        Type::Int64 => Scalar::Int64,
+        Type::Uint64 => Scalar::UInt64,
+        Type::Int32 => Scalar::Int32,
+        Type::Fixed64 => Scalar::Fixed64,
+        Type::Fixed32 => Scalar::Fixed32,
+        Type::Bool => Scalar::Bool,
+        Type::String => Scalar::String,
+        Type::Bytes => Scalar::Bytes,
+        Type::Uint32 => Scalar::UInt32,
+        Type::Sfixed32 => Scalar::SFixed32,
+        Type::Sfixed64 => Scalar::SFixed64,
+        Type::Sint32 => Scalar::SInt32,
+        Type::Sint64 => Scalar::SInt64,
+        // Message, group and enum types never reach here.
+        Type::Group | Type::Message | Type::Enum => Scalar::Bytes,
+    }
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    match text {
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => text.parse().ok(),
+    }
+}
+
+/// Undoes the C escaping protoc applies to `bytes` defaults (`\n`, `\001`, `\x7f`, ...).
+fn unescape_c(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let c = *bytes.get(i)?;
+        i += 1;
+        match c {
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'a' => out.push(0x07),
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b'v' => out.push(0x0b),
+            b'\\' | b'\'' | b'"' | b'?' => out.push(c),
+            b'0'..=b'7' => {
+                let mut value = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match bytes.get(i) {
+                        Some(d @ b'0'..=b'7') => {
+                            value = value * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(u8::try_from(value).ok()?);
+            }
+            b'x' | b'X' => {
+                let mut value = 0u32;
+                let mut digits = 0;
+                while digits < 2 {
+                    match bytes.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                        Some(d) => {
+                            value = value * 16 + d;
+                            i += 1;
+                            digits += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if digits == 0 {
+                    return None;
+                }
+                out.push(value as u8);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_and_descend() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(relative_path(&s(&["a"]), &s(&["a"]), "X"), "X");
+        assert_eq!(relative_path(&s(&["a", "m"]), &s(&["a"]), "X"), "super::X");
+        assert_eq!(
+            relative_path(&s(&["a"]), &s(&["b", "c"]), "X"),
+            "super::b::c::X"
+        );
+        assert_eq!(relative_path(&s(&[]), &s(&["b"]), "X"), "b::X");
+    }
+
+    #[test]
+    fn c_escapes_in_bytes_defaults() {
+        assert_eq!(unescape_c(r"a\001\x7f\n\\").unwrap(), b"a\x01\x7f\n\\");
+        assert_eq!(unescape_c(r"\377").unwrap(), [0xff]);
+        assert!(unescape_c(r"\q").is_none());
+        assert!(unescape_c("\\").is_none());
+    }
+
+    #[test]
+    fn cycles_are_found_and_chains_are_not() {
+        let mut edges = HashMap::new();
+        edges.insert("A".to_owned(), vec![(1, "B".to_owned())]);
+        edges.insert(
+            "B".to_owned(),
+            vec![(1, "A".to_owned()), (2, "C".to_owned())],
+        );
+        edges.insert("C".to_owned(), vec![]);
+        edges.insert("D".to_owned(), vec![(3, "D".to_owned())]);
+        let boxed = boxed_fields(&edges);
+        assert!(boxed.contains(&("A".to_owned(), 1)));
+        assert!(boxed.contains(&("B".to_owned(), 1)));
+        assert!(!boxed.contains(&("B".to_owned(), 2)));
+        assert!(boxed.contains(&("D".to_owned(), 3)));
+    }
+}

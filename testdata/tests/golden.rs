@@ -1,0 +1,221 @@
+//! Golden files: generated code, rendered diagnostics and the runtime's well-known types are
+//! compared with what is committed. `UPDATE_GOLDEN=1` rewrites them; read every diff.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rust_rpc_compiler::{compile_protos_with, Config, MapType};
+
+const BLESS: &str = "run: UPDATE_GOLDEN=1 cargo test -p rust-rpc-testdata --test golden";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1")
+}
+
+/// Compares `actual` with the file at `path`, or writes it under `UPDATE_GOLDEN=1`.
+/// Returns a failure report instead of panicking, so one run lists every mismatch.
+fn check(path: &Path, actual: &str) -> Option<String> {
+    let expected = std::fs::read_to_string(path).ok();
+    if expected.as_deref() == Some(actual) {
+        return None;
+    }
+    if updating() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create golden directory");
+        }
+        std::fs::write(path, actual).expect("write golden file");
+        return None;
+    }
+    let expected = expected.unwrap_or_default();
+    let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+        .unified_diff()
+        .context_radius(3)
+        .header(&path.display().to_string(), "generated")
+        .to_string();
+    Some(format!("{} differs:\n{diff}\n{BLESS}\n", path.display()))
+}
+
+/// Reads `// rust-rpc-options: k=v, ...` from the first line of a case.
+fn case_config(proto: &Path) -> Config {
+    let mut config = Config::default();
+    let text = std::fs::read_to_string(proto).expect("read case");
+    if let Some(options) = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("// rust-rpc-options:"))
+    {
+        for option in options.split(',').map(str::trim) {
+            match option {
+                "map_type=btree" => config.map_type = MapType::BTree,
+                "unknown_fields=discard" => config.unknown_fields = false,
+                other => panic!("{}: unknown case option '{other}'", proto.display()),
+            }
+        }
+    }
+    config
+}
+
+fn protos_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            out.extend(protos_under(&path));
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn report(failures: Vec<String>) {
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every file names a case; lists golden files that no longer have one.
+fn orphans(dir: &Path, expected: &BTreeSet<PathBuf>) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            out.extend(orphans(&path, expected));
+        } else if !expected.contains(&path) {
+            if updating() {
+                std::fs::remove_file(&path).expect("remove orphan golden");
+            } else {
+                out.push(format!(
+                    "{} has no case any more; {BLESS} removes it",
+                    path.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn generated_code_matches_goldens() {
+    let protos = root().join("protos");
+    let golden = root().join("golden");
+    let mut failures = Vec::new();
+    let mut expected = BTreeSet::new();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&protos)
+        .expect("read protos")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 15, "golden cases went missing");
+    for case in cases {
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 case name")
+            .to_owned();
+        if case.is_dir() {
+            // A directory case: every file in it, every output file compared.
+            let files = protos_under(&case);
+            let output = compile_protos_with(&files, &[&case], &Config::default())
+                .unwrap_or_else(|e| panic!("{name}: {}", e.render_plain()));
+            for file in &output.files {
+                let path = golden.join(&name).join(&file.name);
+                failures.extend(check(&path, &file.content));
+                expected.insert(path);
+            }
+        } else {
+            let output = compile_protos_with(&[&case], &[&protos], &case_config(&case))
+                .unwrap_or_else(|e| panic!("{name}: {}", e.render_plain()));
+            let packages: Vec<_> = output
+                .files
+                .iter()
+                .filter(|f| f.name != "_include.rs")
+                .collect();
+            assert_eq!(
+                packages.len(),
+                1,
+                "{name}: a single-file case makes one package file"
+            );
+            let path = golden.join(format!("{name}.rs"));
+            failures.extend(check(&path, &packages[0].content));
+            expected.insert(path);
+        }
+    }
+    failures.extend(orphans(&golden, &expected));
+    report(failures);
+}
+
+#[test]
+fn generation_is_deterministic() {
+    let protos = root().join("protos");
+    let case = protos.join("maps.proto");
+    let first = compile_protos_with(&[&case], &[&protos], &Config::default()).expect("generate");
+    let second = compile_protos_with(&[&case], &[&protos], &Config::default()).expect("generate");
+    assert_eq!(first.files, second.files);
+}
+
+#[test]
+fn diagnostics_match_goldens() {
+    let dir = root().join("errors");
+    let mut failures = Vec::new();
+    let cases: Vec<PathBuf> = protos_under(&dir);
+    assert!(cases.len() >= 5, "error cases went missing");
+    for case in cases {
+        let result = compile_protos_with(&[&case], &[&dir], &Config::default());
+        let rendered = match result {
+            Ok(_) => panic!("{}: expected an error", case.display()),
+            Err(e) => e.render_plain(),
+        };
+        failures.extend(check(&case.with_extension("stderr"), &rendered));
+    }
+    report(failures);
+}
+
+#[test]
+fn extensions_are_reported_as_warnings() {
+    let protos = root().join("protos");
+    let output = compile_protos_with(
+        &[protos.join("proto2.proto")],
+        &[&protos],
+        &Config::default(),
+    )
+    .expect("generate");
+    let warnings: Vec<String> = output.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["proto2.proto:43:3: warning: extension 'extra' of 'proto2.Defaults' is not generated: extensions are not supported yet"]
+    );
+}
+
+/// The runtime's well-known types are generated by this compiler; this fails when they are stale.
+#[test]
+fn runtime_well_known_types_are_current() {
+    let files = [
+        "google/protobuf/any.proto",
+        "google/protobuf/api.proto",
+        "google/protobuf/duration.proto",
+        "google/protobuf/empty.proto",
+        "google/protobuf/field_mask.proto",
+        "google/protobuf/source_context.proto",
+        "google/protobuf/struct.proto",
+        "google/protobuf/timestamp.proto",
+        "google/protobuf/type.proto",
+        "google/protobuf/wrappers.proto",
+    ];
+    let config = Config {
+        extern_paths: Vec::new(),
+        ..Config::default()
+    };
+    let no_includes: [&Path; 0] = [];
+    let output =
+        compile_protos_with(&files, &no_includes, &config).expect("generate well-known types");
+    let file = output.file("google.protobuf.rs").expect("one package file");
+    let path = root().join("../runtime/src/wkt/google.protobuf.rs");
+    report(check(&path, &file.content).into_iter().collect());
+}

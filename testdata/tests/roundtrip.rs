@@ -1,0 +1,516 @@
+//! Generated messages encode and decode back to equal values, keep unknown fields, honour
+//! proto2 defaults, and reject malformed input with offsets.
+
+mod common;
+
+use common::ours;
+use rust_rpc::{DecodeErrorKind, Enumeration, Message};
+
+fn round_trip<M: Message + PartialEq + Clone>(msg: &M) -> Vec<u8> {
+    let bytes = msg.encode_to_vec();
+    assert_eq!(
+        bytes.len(),
+        msg.encoded_len(),
+        "encoded_len disagrees with encode"
+    );
+    let back = M::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", M::FULL_NAME));
+    assert_eq!(&back, msg, "{} did not survive a round trip", M::FULL_NAME);
+    bytes
+}
+
+#[test]
+fn scalars_at_their_extremes() {
+    use ours::scalars::Scalars;
+    let values = [
+        Scalars::default(),
+        Scalars {
+            f_double: f64::MAX,
+            f_float: f32::MIN_POSITIVE,
+            f_int32: i32::MIN,
+            f_int64: i64::MIN,
+            f_uint32: u32::MAX,
+            f_uint64: u64::MAX,
+            f_sint32: i32::MIN,
+            f_sint64: i64::MAX,
+            f_fixed32: u32::MAX,
+            f_fixed64: u64::MAX,
+            f_sfixed32: -1,
+            f_sfixed64: i64::MIN,
+            f_bool: true,
+            f_string: "héllo\u{0}\u{10FFFF}".to_owned(),
+            f_bytes: vec![0, 0xff, 0x80],
+            high_number: -1,
+            ..Default::default()
+        },
+    ];
+    for v in &values {
+        round_trip(v);
+    }
+    assert!(
+        Scalars::default().encode_to_vec().is_empty(),
+        "proto3 defaults are not encoded"
+    );
+}
+
+#[test]
+fn negative_zero_is_encoded_and_nan_survives() {
+    use ours::scalars::Scalars;
+    let msg = Scalars {
+        f_double: -0.0,
+        ..Default::default()
+    };
+    let bytes = msg.encode_to_vec();
+    assert_eq!(bytes.len(), 9, "-0.0 has a bit set, so it is sent");
+    let back = Scalars::decode(&bytes).unwrap();
+    assert!(back.f_double.is_sign_negative());
+
+    let nan = Scalars {
+        f_float: f32::NAN,
+        ..Default::default()
+    };
+    let back = Scalars::decode(&nan.encode_to_vec()).unwrap();
+    assert!(back.f_float.is_nan());
+}
+
+#[test]
+fn unknown_fields_are_kept_and_re_emitted() {
+    use ours::scalars::{Empty, Scalars};
+    let full = Scalars {
+        f_int32: 7,
+        f_string: "kept".to_owned(),
+        high_number: 3,
+        ..Default::default()
+    };
+    let bytes = full.encode_to_vec();
+    let empty = Empty::decode(&bytes).unwrap();
+    assert_eq!(empty.unknown_fields.as_bytes(), bytes.as_slice());
+    assert_eq!(
+        empty.encode_to_vec(),
+        bytes,
+        "unknown fields go back on the wire unchanged"
+    );
+    assert_eq!(Scalars::decode(&empty.encode_to_vec()).unwrap(), full);
+}
+
+#[test]
+fn unknown_fields_can_be_discarded() {
+    use ours::options_btree_discard::Settings;
+    use ours::scalars::Scalars;
+    let other = Scalars {
+        f_int64: 99,
+        ..Default::default()
+    };
+    let settings = Settings::decode(&other.encode_to_vec()).unwrap();
+    assert_eq!(settings, Settings::default());
+    assert!(settings.encode_to_vec().is_empty());
+}
+
+#[test]
+fn last_value_wins_and_messages_merge() {
+    use ours::proto3_optional::{Inner, Optionals};
+    let first = Optionals {
+        count: Some(1),
+        inner: Some(Inner {
+            value: 5,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let second = Optionals {
+        count: Some(2),
+        label: Some("b".to_owned()),
+        ..Default::default()
+    };
+    let mut bytes = first.encode_to_vec();
+    bytes.extend(second.encode_to_vec());
+    let merged = Optionals::decode(&bytes).unwrap();
+    assert_eq!(merged.count, Some(2));
+    assert_eq!(merged.label.as_deref(), Some("b"));
+    assert_eq!(merged.inner.unwrap().value, 5);
+}
+
+#[test]
+fn optional_fields_track_presence_of_zero() {
+    use ours::proto3_optional::{Mood, Optionals};
+    let zeroes = Optionals {
+        count: Some(0),
+        label: Some(String::new()),
+        mood: Some(Mood::UNSPECIFIED),
+        flag: Some(false),
+        ..Default::default()
+    };
+    let bytes = round_trip(&zeroes);
+    assert!(!bytes.is_empty(), "present zero values are encoded");
+    assert_eq!(Optionals::default().count(), 0);
+    assert_eq!(Optionals::default().label(), "");
+}
+
+#[test]
+fn repeated_fields_accept_packed_and_unpacked() {
+    use ours::repeated::{Level, Point, Repeated};
+    let msg = Repeated {
+        ints: vec![0, -1, i32::MAX],
+        zigzags: vec![i64::MIN, 0, 5],
+        fixeds: vec![1, 2],
+        doubles: vec![0.5, -0.0],
+        flags: vec![true, false],
+        levels: vec![Level::HIGH, Level::from(42)],
+        unpacked_ints: vec![3, 4],
+        names: vec![String::new(), "x".to_owned()],
+        blobs: vec![vec![], vec![1]],
+        points: vec![
+            Point {
+                x: -1,
+                y: 1,
+                ..Default::default()
+            },
+            Point::default(),
+        ],
+        ..Default::default()
+    };
+    let bytes = round_trip(&msg);
+    // Packed ints: key 0x0a; unpacked: key 0x38 per element.
+    assert_eq!(bytes[0], 0x0a);
+    assert_eq!(bytes.iter().filter(|&&b| b == 0x38).count(), 2);
+
+    // The same values sent the other way round still decode.
+    let mut unpacked = Vec::new();
+    for v in [5u8, 6] {
+        unpacked.extend([0x08, v]);
+    }
+    let mut packed_for_unpacked = vec![0x3a, 0x02, 0x07, 0x08];
+    packed_for_unpacked.extend(unpacked);
+    let decoded = Repeated::decode(&packed_for_unpacked).unwrap();
+    assert_eq!(decoded.unpacked_ints, [7, 8]);
+    assert_eq!(decoded.ints, [5, 6]);
+}
+
+#[test]
+fn maps_round_trip_and_later_entries_win() {
+    use ours::maps::{Color, Maps, Value};
+    let mut msg = Maps::default();
+    msg.labels.insert("a".to_owned(), "1".to_owned());
+    msg.labels.insert(String::new(), String::new());
+    msg.blobs.insert(-5, vec![1, 2]);
+    msg.colors.insert(u64::MAX, Color::RED);
+    msg.colors.insert(1, Color::from(77));
+    msg.values.insert(
+        "v".to_owned(),
+        Value {
+            text: "t".to_owned(),
+            ..Default::default()
+        },
+    );
+    msg.scores.insert(i32::MIN, f64::INFINITY);
+    msg.flags.insert(true, 9);
+    round_trip(&msg);
+
+    let mut first = Maps::default();
+    first.labels.insert("k".to_owned(), "old".to_owned());
+    let mut second = Maps::default();
+    second.labels.insert("k".to_owned(), "new".to_owned());
+    let mut bytes = first.encode_to_vec();
+    bytes.extend(second.encode_to_vec());
+    assert_eq!(Maps::decode(&bytes).unwrap().labels["k"], "new");
+
+    // An entry with neither key nor value decodes as the defaults.
+    let decoded = Maps::decode(&[0x0a, 0x00]).unwrap();
+    assert_eq!(decoded.labels.get(""), Some(&String::new()));
+}
+
+#[test]
+fn oneof_members_replace_each_other_and_messages_merge() {
+    use ours::oneofs::{choice, Choice, Leaf};
+    for value in [
+        choice::Value::Text("t".to_owned()),
+        choice::Value::Number(-3),
+        choice::Value::Raw(vec![]),
+        choice::Value::Leaf(Leaf {
+            name: "l".to_owned(),
+            ..Default::default()
+        }),
+        choice::Value::KindValue(choice::Kind::A),
+    ] {
+        let msg = Choice {
+            value: Some(value),
+            kind: Some(choice::KindOneof::On(false)),
+            after: 1,
+            ..Default::default()
+        };
+        round_trip(&msg);
+    }
+    let text = Choice {
+        value: Some(choice::Value::Text("x".into())),
+        ..Default::default()
+    };
+    let number = Choice {
+        value: Some(choice::Value::Number(9)),
+        ..Default::default()
+    };
+    let mut bytes = text.encode_to_vec();
+    bytes.extend(number.encode_to_vec());
+    assert_eq!(
+        Choice::decode(&bytes).unwrap().value,
+        Some(choice::Value::Number(9))
+    );
+}
+
+#[test]
+fn enums_are_open_and_named() {
+    use ours::enums::{Holder, Keyword, Plain, Status};
+    assert_eq!(Status::OK, Status::SUCCESS);
+    assert_eq!(Status::SUCCESS.name(), Some("STATUS_OK"));
+    assert_eq!(Status::from_name("STATUS_SUCCESS"), Some(Status::OK));
+    assert_eq!(Status::FAILED.0, -2);
+    assert_eq!(
+        Status::VALUES,
+        [Status::UNKNOWN, Status::OK, Status::FAILED]
+    );
+    assert_eq!(Keyword::SELF.name(), Some("KEYWORD_SELF"));
+    assert_eq!(Keyword::KEYWORD_1ST.0, 3);
+    assert_eq!(Plain::TWO.0, 2);
+    assert_eq!(format!("{:?}", Status::OK), "STATUS_OK");
+    assert_eq!(format!("{:?}", Status::from(12)), "12");
+    assert!(!Status::from(12).is_known());
+    assert_eq!(<Status as Enumeration>::FULL_NAME, "enums.Status");
+
+    let msg = Holder {
+        status: Status::from(1000),
+        keyword: Keyword::TYPE,
+        plains: vec![Plain::from(-7), Plain::ONE],
+        ..Default::default()
+    };
+    let back = Holder::decode(&round_trip(&msg)).unwrap();
+    assert_eq!(back.status.0, 1000, "unknown enum numbers survive");
+}
+
+#[test]
+fn proto2_defaults_and_groups() {
+    use ours::proto2::{defaults, Defaults, Priority};
+    let d = Defaults::default();
+    assert_eq!(
+        d.name, "unnamed",
+        "required fields start at their declared default"
+    );
+    assert_eq!(d.retries(), 3);
+    assert_eq!(d.offset(), -42);
+    assert_eq!(d.big(), u64::MAX);
+    assert_eq!(d.ratio(), 0.5);
+    assert_eq!(d.limit(), f64::INFINITY);
+    assert!(d.nothing().is_nan());
+    assert!(d.enabled());
+    assert_eq!(d.greeting(), "hello \"world\"\n");
+    assert_eq!(d.magic(), b"\x01\x02\xffok");
+    assert_eq!(d.priority(), Priority::LOW);
+    assert_eq!(
+        d.first_by_default(),
+        Priority::HIGH,
+        "first declared value is the default"
+    );
+    assert_eq!(d.required_priority, Priority::HIGH);
+    assert_eq!(d.no_default(), "");
+    assert_eq!(d.retries, None);
+
+    let msg = Defaults {
+        id: 0,
+        retries: Some(0),
+        settings: Some(defaults::Settings {
+            level: Some(2),
+            mode: None,
+            ..Default::default()
+        }),
+        entry: vec![
+            defaults::Entry {
+                key: "a".into(),
+                value: Some(-1),
+                ..Default::default()
+            },
+            defaults::Entry {
+                key: String::new(),
+                value: None,
+                ..Default::default()
+            },
+        ],
+        unpacked: vec![1, 2],
+        packed: vec![3, 4],
+        ..Default::default()
+    };
+    let bytes = round_trip(&msg);
+    // Required fields are always written, even at zero: key 0x08, value 0.
+    assert_eq!(&bytes[..2], &[0x08, 0x00]);
+    // The group starts with wire type 3 at field 20 and ends with wire type 4.
+    assert!(bytes.windows(2).any(|w| w == [0xa3, 0x01]));
+    assert!(bytes.windows(2).any(|w| w == [0xa4, 0x01]));
+}
+
+#[test]
+fn unterminated_group_is_an_error() {
+    use ours::proto2::Defaults;
+    // Field 20 start-group, then the input ends.
+    let err = Defaults::decode(&[0xa3, 0x01]).unwrap_err();
+    assert_eq!(*err.kind(), DecodeErrorKind::UnterminatedGroup(20));
+    // A stray end-group at top level.
+    let err = Defaults::decode(&[0xa4, 0x01]).unwrap_err();
+    assert_eq!(*err.kind(), DecodeErrorKind::UnexpectedEndGroup(20));
+}
+
+#[test]
+fn recursive_types_nest_and_hit_the_limit() {
+    use ours::recursive::{expr, Expr, Tree};
+    let mut tree = Tree {
+        value: 0,
+        ..Default::default()
+    };
+    for i in 1..50 {
+        tree = Tree {
+            value: i,
+            left: Some(Box::new(tree)),
+            ..Default::default()
+        };
+    }
+    round_trip(&tree);
+
+    let mut deep = Expr {
+        node: Some(expr::Node::Literal(1)),
+        ..Default::default()
+    };
+    for _ in 0..150 {
+        deep = Expr {
+            node: Some(expr::Node::Negate(Box::new(deep))),
+            ..Default::default()
+        };
+    }
+    let err = Expr::decode(&deep.encode_to_vec()).unwrap_err();
+    assert_eq!(*err.kind(), DecodeErrorKind::RecursionLimit(100));
+}
+
+#[test]
+fn malformed_input_fails_with_offsets() {
+    use ours::scalars::Scalars;
+    let cases: &[(&[u8], DecodeErrorKind, usize)] = &[
+        (&[0x18], DecodeErrorKind::TruncatedVarint, 1),
+        (
+            &[
+                0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            DecodeErrorKind::VarintTooLong,
+            1,
+        ),
+        (
+            &[0x72, 0x05, b'a'],
+            DecodeErrorKind::LengthOutOfBounds {
+                length: 5,
+                remaining: 1,
+            },
+            1,
+        ),
+        (&[0x72, 0x01, 0xff], DecodeErrorKind::InvalidUtf8, 1),
+        (
+            &[0x1a, 0x00],
+            DecodeErrorKind::WrongWireType {
+                field: 3,
+                wire_type: 2,
+            },
+            0,
+        ),
+        (
+            &[0x18, 0x01, 0x00],
+            DecodeErrorKind::InvalidFieldNumber(0),
+            2,
+        ),
+        (&[0x09, 0x00, 0x00], DecodeErrorKind::TruncatedFixed, 1),
+    ];
+    for (bytes, kind, offset) in cases {
+        let err = Scalars::decode(bytes).unwrap_err();
+        assert_eq!(err.kind(), kind, "input {bytes:02x?}");
+        assert_eq!(err.offset(), *offset, "input {bytes:02x?}");
+    }
+}
+
+#[test]
+fn nested_and_cross_package_types_link_up() {
+    use ours::cross_package::cross::draw::v1::Canvas;
+    use ours::cross_package::cross::shapes::{Circle, Ring, Unit};
+    use ours::nested::{outer, Outer, Reader};
+    let outer = Outer {
+        middle: Some(outer::Middle {
+            inner: Some(outer::middle::Inner {
+                depth: outer::middle::inner::Depth::DEEP,
+                shade: outer::Shade::DARK,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    round_trip(&outer);
+    round_trip(&Reader {
+        depth: outer::middle::inner::Depth::DEEP,
+        ..Default::default()
+    });
+    let circle = Circle {
+        radius: 1.5,
+        unit: Unit::MM,
+        ..Default::default()
+    };
+    let mut canvas = Canvas {
+        circles: vec![circle.clone()],
+        ring: Some(Ring {
+            outer: Some(circle.clone()),
+            inner: None,
+            ..Default::default()
+        }),
+        unit: Unit::MM,
+        ..Default::default()
+    };
+    canvas.named.insert("c".to_owned(), circle);
+    round_trip(&canvas);
+}
+
+#[test]
+fn keywords_and_clashing_names_work() {
+    use ours::keywords::{r#struct, Self_, Struct};
+    let s = Self_ {
+        r#type: 1,
+        r#match: "m".to_owned(),
+        r#async: true,
+        unknown_fields_: 4,
+        crate_: 5,
+        ..Default::default()
+    };
+    round_trip(&s);
+    round_trip(&Struct {
+        r#fn: Some(s),
+        r#type: Some(r#struct::Type::Impl("i".into())),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn well_known_types_are_usable_from_generated_code() {
+    use ours::wkt::Event;
+    let event = Event {
+        at: Some(rust_rpc::wkt::Timestamp {
+            seconds: 1,
+            nanos: 2,
+            ..Default::default()
+        }),
+        maybe_text: Some(rust_rpc::wkt::StringValue {
+            value: "v".into(),
+            ..Default::default()
+        }),
+        null: rust_rpc::wkt::NullValue::NULL_VALUE,
+        ..Default::default()
+    };
+    round_trip(&event);
+}
+
+#[test]
+fn full_names_are_the_proto_names() {
+    assert_eq!(
+        ours::nested::outer::middle::Inner::FULL_NAME,
+        "nested.Outer.Middle.Inner"
+    );
+    assert_eq!(ours::no_package::Loose::FULL_NAME, "Loose");
+    assert_eq!(ours::keywords::Self_::FULL_NAME, "keywords.self");
+}
