@@ -2,16 +2,14 @@
 // source: comments.proto
 
 /// An enum with commented values.
-///
-/// Open enum `comments.Documented2`: numbers the `.proto` does not declare are kept as they are.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Documented2(pub i32);
 impl Documented2 {
     /// The zero value.
-    pub const UNSPECIFIED: Documented2 = Documented2(0i32);
+    pub const UNSPECIFIED: Documented2 = Documented2(0);
     /// Trailing on a value.
-    pub const OTHER: Documented2 = Documented2(1i32);
+    pub const OTHER: Documented2 = Documented2(1);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Documented2] = &[
         Documented2::UNSPECIFIED,
@@ -20,8 +18,8 @@ impl Documented2 {
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         match self.0 {
-            0i32 => ::core::option::Option::Some("DOCUMENTED2_UNSPECIFIED"),
-            1i32 => ::core::option::Option::Some("DOCUMENTED2_OTHER"),
+            0 => ::core::option::Option::Some("DOCUMENTED2_UNSPECIFIED"),
+            1 => ::core::option::Option::Some("DOCUMENTED2_OTHER"),
             _ => ::core::option::Option::None,
         }
     }

@@ -2,26 +2,24 @@
 // source: enums.proto
 
 /// A status with an alias.
-///
-/// Open enum `enums.Status`: numbers the `.proto` does not declare are kept as they are.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Status(pub i32);
 impl Status {
-    pub const UNKNOWN: Status = Status(0i32);
+    pub const UNKNOWN: Status = Status(0);
     /// The call worked.
-    pub const OK: Status = Status(1i32);
+    pub const OK: Status = Status(1);
     /// Alias of [`Self::OK`].
-    pub const SUCCESS: Status = Status(1i32);
-    pub const FAILED: Status = Status(-2i32);
+    pub const SUCCESS: Status = Status(1);
+    pub const FAILED: Status = Status(-2);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Status] = &[Status::UNKNOWN, Status::OK, Status::FAILED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         match self.0 {
-            0i32 => ::core::option::Option::Some("STATUS_UNKNOWN"),
-            1i32 => ::core::option::Option::Some("STATUS_OK"),
-            -2i32 => ::core::option::Option::Some("STATUS_FAILED"),
+            0 => ::core::option::Option::Some("STATUS_UNKNOWN"),
+            1 => ::core::option::Option::Some("STATUS_OK"),
+            -2 => ::core::option::Option::Some("STATUS_FAILED"),
             _ => ::core::option::Option::None,
         }
     }
@@ -70,16 +68,14 @@ impl ::rust_rpc::Enumeration for Status {
     }
 }
 /// Values named like Rust keywords after the prefix is stripped.
-///
-/// Open enum `enums.Keyword`: numbers the `.proto` does not declare are kept as they are.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Keyword(pub i32);
 impl Keyword {
-    pub const UNSPECIFIED: Keyword = Keyword(0i32);
-    pub const SELF: Keyword = Keyword(1i32);
-    pub const TYPE: Keyword = Keyword(2i32);
-    pub const KEYWORD_1ST: Keyword = Keyword(3i32);
+    pub const UNSPECIFIED: Keyword = Keyword(0);
+    pub const SELF: Keyword = Keyword(1);
+    pub const TYPE: Keyword = Keyword(2);
+    pub const KEYWORD_1ST: Keyword = Keyword(3);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Keyword] = &[
         Keyword::UNSPECIFIED,
@@ -90,10 +86,10 @@ impl Keyword {
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         match self.0 {
-            0i32 => ::core::option::Option::Some("KEYWORD_UNSPECIFIED"),
-            1i32 => ::core::option::Option::Some("KEYWORD_SELF"),
-            2i32 => ::core::option::Option::Some("KEYWORD_TYPE"),
-            3i32 => ::core::option::Option::Some("KEYWORD_1ST"),
+            0 => ::core::option::Option::Some("KEYWORD_UNSPECIFIED"),
+            1 => ::core::option::Option::Some("KEYWORD_SELF"),
+            2 => ::core::option::Option::Some("KEYWORD_TYPE"),
+            3 => ::core::option::Option::Some("KEYWORD_1ST"),
             _ => ::core::option::Option::None,
         }
     }
@@ -141,22 +137,21 @@ impl ::rust_rpc::Enumeration for Keyword {
         Keyword::from_name(name)
     }
 }
-/// Open enum `enums.Plain`: numbers the `.proto` does not declare are kept as they are.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Plain(pub i32);
 impl Plain {
-    pub const ZERO: Plain = Plain(0i32);
-    pub const ONE: Plain = Plain(1i32);
-    pub const TWO: Plain = Plain(2i32);
+    pub const ZERO: Plain = Plain(0);
+    pub const ONE: Plain = Plain(1);
+    pub const TWO: Plain = Plain(2);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Plain] = &[Plain::ZERO, Plain::ONE, Plain::TWO];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         match self.0 {
-            0i32 => ::core::option::Option::Some("ZERO"),
-            1i32 => ::core::option::Option::Some("ONE"),
-            2i32 => ::core::option::Option::Some("PLAIN_TWO"),
+            0 => ::core::option::Option::Some("ZERO"),
+            1 => ::core::option::Option::Some("ONE"),
+            2 => ::core::option::Option::Some("PLAIN_TWO"),
             _ => ::core::option::Option::None,
         }
     }

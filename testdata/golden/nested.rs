@@ -81,20 +81,19 @@ impl ::rust_rpc::Message for Outer {
 }
 /// Nested types and oneofs of `nested.Outer`.
 pub mod outer {
-    /// Open enum `nested.Outer.Shade`: numbers the `.proto` does not declare are kept as they are.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
     pub struct Shade(pub i32);
     impl Shade {
-        pub const UNSPECIFIED: Shade = Shade(0i32);
-        pub const DARK: Shade = Shade(1i32);
+        pub const UNSPECIFIED: Shade = Shade(0);
+        pub const DARK: Shade = Shade(1);
         /// Every declared value except aliases, in declaration order.
         pub const VALUES: &'static [Shade] = &[Shade::UNSPECIFIED, Shade::DARK];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
             match self.0 {
-                0i32 => ::core::option::Option::Some("SHADE_UNSPECIFIED"),
-                1i32 => ::core::option::Option::Some("SHADE_DARK"),
+                0 => ::core::option::Option::Some("SHADE_UNSPECIFIED"),
+                1 => ::core::option::Option::Some("SHADE_DARK"),
                 _ => ::core::option::Option::None,
             }
         }
@@ -255,20 +254,19 @@ pub mod outer {
         }
         /// Nested types and oneofs of `nested.Outer.Middle.Inner`.
         pub mod inner {
-            /// Open enum `nested.Outer.Middle.Inner.Depth`: numbers the `.proto` does not declare are kept as they are.
             #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
             #[repr(transparent)]
             pub struct Depth(pub i32);
             impl Depth {
-                pub const UNSPECIFIED: Depth = Depth(0i32);
-                pub const DEEP: Depth = Depth(3i32);
+                pub const UNSPECIFIED: Depth = Depth(0);
+                pub const DEEP: Depth = Depth(3);
                 /// Every declared value except aliases, in declaration order.
                 pub const VALUES: &'static [Depth] = &[Depth::UNSPECIFIED, Depth::DEEP];
                 /// The value's name in the `.proto`, or `None` for an undeclared number.
                 pub fn name(self) -> ::core::option::Option<&'static str> {
                     match self.0 {
-                        0i32 => ::core::option::Option::Some("DEPTH_UNSPECIFIED"),
-                        3i32 => ::core::option::Option::Some("DEPTH_DEEP"),
+                        0 => ::core::option::Option::Some("DEPTH_UNSPECIFIED"),
+                        3 => ::core::option::Option::Some("DEPTH_DEEP"),
                         _ => ::core::option::Option::None,
                     }
                 }

@@ -97,20 +97,19 @@ impl ::rust_rpc::Message for Choice {
 }
 /// Nested types and oneofs of `oneofs.Choice`.
 pub mod choice {
-    /// Open enum `oneofs.Choice.Kind`: numbers the `.proto` does not declare are kept as they are.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
     pub struct Kind(pub i32);
     impl Kind {
-        pub const UNSPECIFIED: Kind = Kind(0i32);
-        pub const A: Kind = Kind(1i32);
+        pub const UNSPECIFIED: Kind = Kind(0);
+        pub const A: Kind = Kind(1);
         /// Every declared value except aliases, in declaration order.
         pub const VALUES: &'static [Kind] = &[Kind::UNSPECIFIED, Kind::A];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
             match self.0 {
-                0i32 => ::core::option::Option::Some("KIND_UNSPECIFIED"),
-                1i32 => ::core::option::Option::Some("KIND_A"),
+                0 => ::core::option::Option::Some("KIND_UNSPECIFIED"),
+                1 => ::core::option::Option::Some("KIND_A"),
                 _ => ::core::option::Option::None,
             }
         }

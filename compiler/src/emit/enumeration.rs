@@ -8,18 +8,13 @@ use crate::ir::Enum;
 pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     let name = ident(&e.rust_name);
     let full_name = &e.full_name;
-    let docs = doc_attrs(
-        &e.comments,
-        &[format!(
-            "Open enum `{full_name}`: numbers the `.proto` does not declare are kept as they are."
-        )],
-    );
+    let docs = doc_attrs(&e.comments, &[]);
     let deprecated = deprecated_attr(e.deprecated);
     let allow = allow_deprecated(e.touches_deprecated());
     let allow_own = allow_deprecated(e.deprecated);
     let consts = e.values.iter().map(|v| {
         let const_name = ident(&v.rust_name);
-        let number = v.number;
+        let number = proc_macro2::Literal::i32_unsuffixed(v.number);
         let mut extra = Vec::new();
         if let Some(original) = &v.alias_of {
             extra.push(format!("Alias of [`Self::{original}`]."));
@@ -34,7 +29,7 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     });
     let canonical: Vec<_> = e.values.iter().filter(|v| v.alias_of.is_none()).collect();
     let name_arms = canonical.iter().map(|v| {
-        let number = v.number;
+        let number = proc_macro2::Literal::i32_unsuffixed(v.number);
         let proto_name = &v.proto_name;
         quote!(#number => ::core::option::Option::Some(#proto_name),)
     });
