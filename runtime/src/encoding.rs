@@ -678,8 +678,10 @@ impl<M: Message + 'static> Codec for Msg<M> {
     fn merge(value: &mut M, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         r.read_message(value)
     }
-    fn is_default(_: &M) -> bool {
-        false
+    /// Only map entries ask this; an empty message may be left out of them.
+    #[inline]
+    fn is_default(value: &M) -> bool {
+        value.encoded_len() == 0
     }
 }
 
