@@ -396,7 +396,7 @@ fn recursive() {
                     ..Default::default()
                 },
                 Expr {
-                    node: Some(expr::Node::Negate(Box::new(Expr::default()))),
+                    node: Some(expr::Node::Negate(Box::default())),
                     ..Default::default()
                 },
             ],
