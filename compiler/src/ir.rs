@@ -220,6 +220,8 @@ pub struct EnumValue {
     pub number: i32,
     /// Set when an earlier value has the same number (`allow_alias`).
     pub alias_of: Option<String>,
+    /// An alias whose constant name would repeat another's: it has no constant of its own.
+    pub shares_const: bool,
     pub comments: Comments,
     pub deprecated: bool,
 }

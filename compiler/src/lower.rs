@@ -789,19 +789,39 @@ impl<'a> FileLowerer<'a> {
             .map(|(i, v)| {
                 let mut value_path = path.clone();
                 value_path.extend([ENUM_VALUE, i as i32]);
-                let mut rust_name = ident::enum_value(e.name(), v.name());
-                if !taken.insert(rust_name.clone()) {
-                    // Stripping the prefix made two names equal; keep the full name instead.
-                    rust_name = ident::shouty(v.name());
-                    taken.insert(rust_name.clone());
-                }
                 let alias_of = seen.get(&v.number()).cloned();
+                let mut rust_name = ident::enum_value(e.name(), v.name());
+                let mut shares_const = false;
+                if taken.contains(&rust_name) {
+                    // Stripping the prefix made two names equal; try the full name.
+                    rust_name = ident::shouty(v.name());
+                }
+                if taken.contains(&rust_name) {
+                    match &alias_of {
+                        // An alias whose name folds onto another one (`moo` beside `MOO`)
+                        // gets no constant of its own; `from_name` still knows it.
+                        Some(original) => {
+                            rust_name = original.clone();
+                            shares_const = true;
+                        }
+                        None => {
+                            let base = rust_name.clone();
+                            let mut n = 2;
+                            while taken.contains(&rust_name) {
+                                rust_name = format!("{base}_{n}");
+                                n += 1;
+                            }
+                        }
+                    }
+                }
+                taken.insert(rust_name.clone());
                 seen.entry(v.number()).or_insert_with(|| rust_name.clone());
                 EnumValue {
                     proto_name: v.name().to_owned(),
                     rust_name,
                     number: v.number(),
                     alias_of,
+                    shares_const,
                     comments: self.comments(&value_path),
                     deprecated: v.options.as_ref().is_some_and(|o| o.deprecated()),
                 }

@@ -12,7 +12,7 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     let deprecated = deprecated_attr(e.deprecated);
     let allow = allow_deprecated(e.touches_deprecated());
     let allow_own = allow_deprecated(e.deprecated);
-    let consts = e.values.iter().map(|v| {
+    let consts = e.values.iter().filter(|v| !v.shares_const).map(|v| {
         let const_name = ident(&v.rust_name);
         let number = proc_macro2::Literal::i32_unsuffixed(v.number);
         let mut extra = Vec::new();
