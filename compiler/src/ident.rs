@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(snake("Self"), "self_");
         assert_eq!(camel("foo_bar"), "FooBar");
         assert_eq!(camel("HTTPRequest"), "HttpRequest");
-        assert_eq!(camel("self"), "self_");
+        assert_eq!(camel("self"), "Self_");
         assert_eq!(shouty("fooBar"), "FOO_BAR");
     }
 
