@@ -7,3 +7,145 @@
 #![allow(missing_docs)]
 
 include!("wkt/google.protobuf.rs");
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+/// The range `google.protobuf.Duration` allows: about 10,000 years either way.
+const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+/// `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59Z`, the range `Timestamp` allows.
+const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
+/// A time value that the target type cannot represent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is out of the range the target type can represent")]
+pub struct OutOfRange(&'static str);
+
+impl Timestamp {
+    /// Whether the timestamp is in the range and form the spec allows: 0001-01-01 to
+    /// 9999-12-31, with nanos in `0..1_000_000_000`.
+    pub fn is_valid(&self) -> bool {
+        (MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&self.seconds)
+            && (0..NANOS_PER_SECOND).contains(&i64::from(self.nanos))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(time: SystemTime) -> Self {
+        let (seconds, nanos) = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => (after.as_secs() as i64, after.subsec_nanos() as i32),
+            Err(before) => {
+                let before = before.duration();
+                let mut seconds = -(before.as_secs() as i64);
+                let mut nanos = -(before.subsec_nanos() as i32);
+                if nanos < 0 {
+                    seconds -= 1;
+                    nanos += NANOS_PER_SECOND as i32;
+                }
+                (seconds, nanos)
+            }
+        };
+        Timestamp {
+            seconds,
+            nanos,
+            ..Default::default()
+        }
+    }
+}
+
+impl TryFrom<Timestamp> for SystemTime {
+    type Error = OutOfRange;
+
+    fn try_from(ts: Timestamp) -> Result<Self, OutOfRange> {
+        if !(0..NANOS_PER_SECOND).contains(&i64::from(ts.nanos)) {
+            return Err(OutOfRange("timestamp nanos"));
+        }
+        let whole = std::time::Duration::from_secs(ts.seconds.unsigned_abs());
+        let base = if ts.seconds >= 0 {
+            UNIX_EPOCH.checked_add(whole)
+        } else {
+            UNIX_EPOCH.checked_sub(whole)
+        };
+        base.and_then(|t| t.checked_add(std::time::Duration::from_nanos(ts.nanos as u64)))
+            .ok_or(OutOfRange("timestamp"))
+    }
+}
+
+impl TryFrom<std::time::Duration> for Duration {
+    type Error = OutOfRange;
+
+    fn try_from(d: std::time::Duration) -> Result<Self, OutOfRange> {
+        let seconds = i64::try_from(d.as_secs()).map_err(|_| OutOfRange("duration"))?;
+        if seconds > MAX_DURATION_SECONDS {
+            return Err(OutOfRange("duration"));
+        }
+        Ok(Duration {
+            seconds,
+            nanos: d.subsec_nanos() as i32,
+            ..Default::default()
+        })
+    }
+}
+
+impl TryFrom<Duration> for std::time::Duration {
+    type Error = OutOfRange;
+
+    /// Fails for negative durations, which `std::time::Duration` cannot hold, and for
+    /// seconds and nanos of different signs, which the spec forbids.
+    fn try_from(d: Duration) -> Result<Self, OutOfRange> {
+        if d.seconds < 0 || d.nanos < 0 || i64::from(d.nanos) >= NANOS_PER_SECOND {
+            return Err(OutOfRange("negative or malformed duration"));
+        }
+        Ok(std::time::Duration::new(d.seconds as u64, d.nanos as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_time_round_trips_on_both_sides_of_the_epoch() {
+        for offset in [0i64, 1, -1, 1_700_000_000, -1_700_000_000] {
+            for nanos in [0u32, 1, 999_999_999] {
+                let delta = std::time::Duration::new(offset.unsigned_abs(), nanos);
+                let time = if offset >= 0 {
+                    UNIX_EPOCH + delta
+                } else {
+                    UNIX_EPOCH - delta
+                };
+                let ts = Timestamp::from(time);
+                assert!(ts.is_valid(), "{ts:?}");
+                assert_eq!(SystemTime::try_from(ts).unwrap(), time);
+            }
+        }
+        let before = UNIX_EPOCH - std::time::Duration::from_millis(1500);
+        let ts = Timestamp::from(before);
+        assert_eq!((ts.seconds, ts.nanos), (-2, 500_000_000));
+    }
+
+    #[test]
+    fn bad_timestamps_and_durations_are_refused() {
+        let bad = Timestamp {
+            seconds: 0,
+            nanos: -1,
+            ..Default::default()
+        };
+        assert!(!bad.is_valid());
+        assert!(SystemTime::try_from(bad).is_err());
+        let negative = Duration {
+            seconds: -1,
+            nanos: 0,
+            ..Default::default()
+        };
+        assert!(std::time::Duration::try_from(negative).is_err());
+        assert!(Duration::try_from(std::time::Duration::from_secs(u64::MAX)).is_err());
+        let d = Duration::try_from(std::time::Duration::new(5, 7)).unwrap();
+        assert_eq!((d.seconds, d.nanos), (5, 7));
+        assert_eq!(
+            std::time::Duration::try_from(d).unwrap(),
+            std::time::Duration::new(5, 7)
+        );
+    }
+}
