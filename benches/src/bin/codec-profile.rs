@@ -1,8 +1,10 @@
 //! Runs one codec operation in a loop, for `valgrind --tool=callgrind`, whose instruction
 //! counts repeat exactly where timings do not.
 //!
-//! Usage: codec-profile <mix|google_message1_proto2|google_message1_proto3|google_message2>
-//!                      <decode|encode|encoded_len> <rust-rpc|prost> [iterations]
+//! ```text
+//! codec-profile <mix|google_message1_proto2|google_message1_proto3|google_message2>
+//!               <decode|encode|encoded_len> <rust-rpc|prost> [iterations]
+//! ```
 
 use std::hint::black_box;
 
