@@ -1,6 +1,65 @@
-//! prost's code for the golden schemas, for the differential tests. Our own generated code
-//! is compiled by the tests themselves (`tests/common/ours.rs`), so the golden test can run
-//! before any golden exists.
+//! The golden outputs, compiled: a golden that does not compile, or whose docs rustdoc
+//! rejects, fails this crate. `prost_gen` holds prost's code for the same schemas, for the
+//! differential tests. (The golden comparison itself is `compiler/tests/golden.rs`, which
+//! does not depend on this crate, so it can rewrite goldens that no longer compile.)
+
+/// Our generated code for each golden case.
+pub mod ours {
+    pub mod scalars {
+        include!("../golden/scalars.rs");
+    }
+    pub mod proto3_optional {
+        include!("../golden/proto3_optional.rs");
+    }
+    pub mod repeated {
+        include!("../golden/repeated.rs");
+    }
+    pub mod maps {
+        include!("../golden/maps.rs");
+    }
+    pub mod oneofs {
+        include!("../golden/oneofs.rs");
+    }
+    pub mod nested {
+        include!("../golden/nested.rs");
+    }
+    pub mod enums {
+        include!("../golden/enums.rs");
+    }
+    pub mod proto2 {
+        include!("../golden/proto2.rs");
+    }
+    pub mod recursive {
+        include!("../golden/recursive.rs");
+    }
+    pub mod keywords {
+        include!("../golden/keywords.rs");
+    }
+    pub mod reserved {
+        include!("../golden/reserved.rs");
+    }
+    pub mod comments {
+        include!("../golden/comments.rs");
+    }
+    pub mod deprecated {
+        include!("../golden/deprecated.rs");
+    }
+    pub mod wkt {
+        include!("../golden/wkt.rs");
+    }
+    pub mod no_package {
+        include!("../golden/no_package.rs");
+    }
+    pub mod options_btree_discard {
+        include!("../golden/options_btree_discard.rs");
+    }
+    pub mod echo_service {
+        include!("../golden/echo_service.rs");
+    }
+    pub mod cross_package {
+        include!("../golden/cross_package/_include.rs");
+    }
+}
 
 /// prost's code for the same schemas.
 #[allow(missing_docs, clippy::all)]

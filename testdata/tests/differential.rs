@@ -3,9 +3,7 @@
 //! to an equal value. Where a `HashMap` holds several entries the byte order is unspecified,
 //! so those values are compared after decoding instead.
 
-mod common;
-
-use common::ours;
+use rust_rpc_testdata::ours;
 use rust_rpc_testdata::prost_gen;
 
 /// Our bytes, prost's re-encoding of them, and our decoding of prost's bytes must agree.

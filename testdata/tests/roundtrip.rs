@@ -1,10 +1,8 @@
 //! Generated messages encode and decode back to equal values, keep unknown fields, honour
 //! proto2 defaults, and reject malformed input with offsets.
 
-mod common;
-
-use common::ours;
 use rust_rpc::{DecodeErrorKind, Enumeration, Message};
+use rust_rpc_testdata::ours;
 
 fn round_trip<M: Message + PartialEq + Clone>(msg: &M) -> Vec<u8> {
     let bytes = msg.encode_to_vec();
