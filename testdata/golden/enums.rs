@@ -198,6 +198,66 @@ impl ::rust_rpc::Enumeration for Plain {
         Plain::from_name(name)
     }
 }
+/// An alias whose name folds onto another's: it gets no constant of its own.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct Folded(pub i32);
+impl Folded {
+    pub const UNSPECIFIED: Folded = Folded(0);
+    pub const MOO: Folded = Folded(1);
+    /// Every declared value except aliases, in declaration order.
+    pub const VALUES: &'static [Folded] = &[Folded::UNSPECIFIED, Folded::MOO];
+    /// The value's name in the `.proto`, or `None` for an undeclared number.
+    pub fn name(self) -> ::core::option::Option<&'static str> {
+        match self.0 {
+            0 => ::core::option::Option::Some("FOLDED_UNSPECIFIED"),
+            1 => ::core::option::Option::Some("MOO"),
+            _ => ::core::option::Option::None,
+        }
+    }
+    /// The value with this `.proto` name, aliases included.
+    pub fn from_name(name: &str) -> ::core::option::Option<Self> {
+        match name {
+            "FOLDED_UNSPECIFIED" => ::core::option::Option::Some(Folded::UNSPECIFIED),
+            "MOO" => ::core::option::Option::Some(Folded::MOO),
+            "moo" => ::core::option::Option::Some(Folded::MOO),
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+impl ::core::default::Default for Folded {
+    /// The first declared value, as protobuf specifies.
+    fn default() -> Self {
+        Folded::UNSPECIFIED
+    }
+}
+impl ::core::convert::From<i32> for Folded {
+    fn from(value: i32) -> Self {
+        Folded(value)
+    }
+}
+impl ::core::convert::From<Folded> for i32 {
+    fn from(value: Folded) -> i32 {
+        value.0
+    }
+}
+impl ::core::fmt::Debug for Folded {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        match self.name() {
+            ::core::option::Option::Some(name) => f.write_str(name),
+            ::core::option::Option::None => ::core::fmt::Debug::fmt(&self.0, f),
+        }
+    }
+}
+impl ::rust_rpc::Enumeration for Folded {
+    const FULL_NAME: &'static str = "enums.Folded";
+    fn name(self) -> ::core::option::Option<&'static str> {
+        Folded::name(self)
+    }
+    fn from_name(name: &str) -> ::core::option::Option<Self> {
+        Folded::from_name(name)
+    }
+}
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Holder {
     pub status: Status,
