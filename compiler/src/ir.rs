@@ -14,6 +14,7 @@ pub struct Package {
     pub files: Vec<String>,
     pub messages: Vec<Message>,
     pub enums: Vec<Enum>,
+    pub services: Vec<Service>,
 }
 
 /// Doc text taken from `SourceCodeInfo`, already split into lines.
@@ -222,6 +223,34 @@ pub struct EnumValue {
     pub alias_of: Option<String>,
     /// An alias whose constant name would repeat another's: it has no constant of its own.
     pub shares_const: bool,
+    pub comments: Comments,
+    pub deprecated: bool,
+}
+
+/// A `service`: becomes a trait, a stub, a server adapter and a descriptor.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub proto_name: String,
+    pub full_name: String,
+    /// The trait's name; the stub and server add `Stub` and `Server`.
+    pub rust_name: String,
+    /// The descriptor static, such as `ECHO_SERVICE_DESCRIPTOR`.
+    pub descriptor_name: String,
+    pub methods: Vec<Method>,
+    pub comments: Comments,
+    pub deprecated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Method {
+    pub proto_name: String,
+    pub rust_name: String,
+    /// Position in the service: the `call_method` dispatch key.
+    pub index: usize,
+    pub input: TypeRef,
+    pub output: TypeRef,
+    pub client_streaming: bool,
+    pub server_streaming: bool,
     pub comments: Comments,
     pub deprecated: bool,
 }

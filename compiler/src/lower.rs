@@ -8,14 +8,14 @@ use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::source_code_info::Location;
 use prost_types::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
-    FileDescriptorSet,
+    FileDescriptorSet, ServiceDescriptorProto,
 };
 
 use crate::error::{Error, SchemaError, Warning};
 use crate::ident;
 use crate::ir::{
     Cardinality, Comments, DefaultValue, Enum, EnumValue, Field, FieldKind, MapValue, Message,
-    Oneof, Package, Scalar, TypeRef,
+    Method, Oneof, Package, Scalar, Service, TypeRef,
 };
 use crate::Config;
 
@@ -34,6 +34,8 @@ const MESSAGE_ENUM: i32 = 4;
 const MESSAGE_ONEOF: i32 = 8;
 const ENUM_VALUE: i32 = 2;
 const FILE_SYNTAX: i32 = 12;
+const FILE_SERVICE: i32 = 6;
+const SERVICE_METHOD: i32 = 2;
 
 /// Lowers `files_to_generate` (names as in the set) into one [`Package`] per proto package.
 pub(crate) fn lower(
@@ -67,6 +69,7 @@ pub(crate) fn lower(
                 files: Vec::new(),
                 messages: Vec::new(),
                 enums: Vec::new(),
+                services: Vec::new(),
             });
         package.files.push(name.clone());
         let scope = package.module_path.clone();
@@ -87,6 +90,13 @@ pub(crate) fn lower(
             package
                 .enums
                 .push(lowerer.enumeration(e, &full, vec![FILE_ENUM, i as i32]));
+        }
+        for (i, service) in file.service.iter().enumerate() {
+            package.services.push(lowerer.service(
+                service,
+                &scope,
+                vec![FILE_SERVICE, i as i32],
+            )?);
         }
     }
     Ok(Lowered {
@@ -777,6 +787,43 @@ impl<'a> FileLowerer<'a> {
             _ => return Err(bad()),
         };
         Ok(value)
+    }
+
+    fn service(
+        &self,
+        service: &ServiceDescriptorProto,
+        scope: &[String],
+        path: Vec<i32>,
+    ) -> Result<Service, Error> {
+        let full_name = qualify(self.file.package(), service.name());
+        let mut methods = Vec::new();
+        for (index, m) in service.method.iter().enumerate() {
+            let mut method_path = path.clone();
+            method_path.extend([SERVICE_METHOD, index as i32]);
+            methods.push(Method {
+                proto_name: m.name().to_owned(),
+                rust_name: ident::snake(m.name()),
+                index,
+                input: self.type_ref(m.input_type(), scope, &method_path)?,
+                output: self.type_ref(m.output_type(), scope, &method_path)?,
+                client_streaming: m.client_streaming(),
+                server_streaming: m.server_streaming(),
+                comments: self.comments(&method_path),
+                deprecated: m.options.as_ref().is_some_and(|o| o.deprecated()),
+            });
+        }
+        Ok(Service {
+            proto_name: service.name().to_owned(),
+            full_name,
+            rust_name: ident::camel(service.name()),
+            descriptor_name: format!(
+                "{}_DESCRIPTOR",
+                ident::shouty(service.name()).trim_start_matches("r#")
+            ),
+            methods,
+            comments: self.comments(&path),
+            deprecated: service.options.as_ref().is_some_and(|o| o.deprecated()),
+        })
     }
 
     fn enumeration(&self, e: &EnumDescriptorProto, full_name: &str, path: Vec<i32>) -> Enum {

@@ -3,19 +3,39 @@
 //! Generated message types implement [`Message`] and encode and decode themselves through
 //! [`encoding`]; generated enums implement [`Enumeration`]. The well-known types of
 //! `google/protobuf/*.proto` are pre-generated in [`wkt`].
+//!
+//! Generated services follow protobuf's C++ generic services, made async: a service trait
+//! per `.proto` service, a `...Stub` that implements it by calling through an [`RpcChannel`],
+//! and a `...Server` adapter that implements the type-erased [`Service`] by dispatching on
+//! the method index. [`RpcController`] carries deadlines, metadata, failure and cancellation;
+//! [`Closure`] is the callback form. [`tcp`] carries calls over TCP; [`InProcessChannel`]
+//! calls a service in the same process.
 
 // Generated code names the runtime as `::rust_rpc`; this lets the runtime's own generated
 // modules (the well-known types) use the same paths.
 extern crate self as rust_rpc;
 
+mod closure;
+mod controller;
 pub mod encoding;
 mod enumeration;
 mod error;
 mod message;
+pub mod service;
+mod status;
+pub mod stream;
+pub mod tcp;
 mod unknown;
 pub mod wkt;
 
+pub use closure::{spawn_with_callback, Closure};
+pub use controller::{CancelToken, Metadata, RpcController};
 pub use enumeration::Enumeration;
 pub use error::{DecodeError, DecodeErrorKind};
 pub use message::Message;
+pub use service::{
+    InProcessChannel, MethodDescriptor, RequestBody, RpcChannel, Service, ServiceDescriptor,
+};
+pub use status::{Code, Status};
+pub use stream::{StreamSender, Streaming};
 pub use unknown::UnknownFields;

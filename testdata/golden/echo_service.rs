@@ -161,3 +161,171 @@ impl ::rust_rpc::Message for AddResponse {
         ::core::result::Result::Ok(())
     }
 }
+/// Descriptor of service `echo.EchoService` and its methods.
+pub static ECHO_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDescriptor {
+    name: "EchoService",
+    full_name: "echo.EchoService",
+    methods: &[
+        ::rust_rpc::MethodDescriptor {
+            name: "Echo",
+            full_name: "echo.EchoService.Echo",
+            service: "echo.EchoService",
+            index: 0,
+            input_type: "echo.EchoRequest",
+            output_type: "echo.EchoResponse",
+            client_streaming: false,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "Add",
+            full_name: "echo.EchoService.Add",
+            service: "echo.EchoService",
+            index: 1,
+            input_type: "echo.AddRequest",
+            output_type: "echo.AddResponse",
+            client_streaming: false,
+            server_streaming: false,
+        },
+    ],
+};
+/// Echoes text back and adds numbers.
+///
+/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]); [`EchoServiceStub`] implements it by calling a remote one.
+pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Returns the request's message with ", welcome!" appended.
+    fn echo(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: EchoRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<EchoResponse, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Echo() not implemented"),
+            )
+        }
+    }
+    /// Returns a + b.
+    fn add(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: AddRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<AddResponse, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Add() not implemented"),
+            )
+        }
+    }
+}
+/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`EchoService`], so code written against the trait runs against a local implementation or a remote one alike.
+#[derive(Clone, Debug)]
+pub struct EchoServiceStub<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> EchoServiceStub<C> {
+    /// A stub that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        EchoServiceStub { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+}
+impl<C: ::rust_rpc::RpcChannel> EchoService for EchoServiceStub<C> {
+    fn echo(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: EchoRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<EchoResponse, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &ECHO_SERVICE_DESCRIPTOR.methods[0],
+            ctrl,
+            request,
+        )
+    }
+    fn add(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: AddRequest,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<AddResponse, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &ECHO_SERVICE_DESCRIPTOR.methods[1],
+            ctrl,
+            request,
+        )
+    }
+}
+/// Serves an implementation of [`EchoService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+#[derive(Clone, Debug)]
+pub struct EchoServiceServer<T> {
+    inner: T,
+}
+impl<T: EchoService> EchoServiceServer<T> {
+    /// Wraps an implementation so a server can host it.
+    pub fn new(inner: T) -> Self {
+        EchoServiceServer { inner }
+    }
+    /// The implementation.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+    /// Unwraps the implementation.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+impl<T: EchoService> ::rust_rpc::Service for EchoServiceServer<T> {
+    fn descriptor(&self) -> &'static ::rust_rpc::ServiceDescriptor {
+        &ECHO_SERVICE_DESCRIPTOR
+    }
+    fn call_method<'a>(
+        &'a self,
+        method_index: usize,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: ::rust_rpc::RequestBody,
+        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<
+            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::rust_rpc::Status,
+        >,
+    > {
+        use ::rust_rpc::service::codegen as _rpc;
+        match method_index {
+            0 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<EchoRequest>(request)?;
+                    let response = self.inner.echo(ctrl, request).await?;
+                    _rpc::unary_response(ctrl, &response)
+                })
+            }
+            1 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<AddRequest>(request)?;
+                    let response = self.inner.add(ctrl, request).await?;
+                    _rpc::unary_response(ctrl, &response)
+                })
+            }
+            _ => {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (ctrl, request);
+                    _rpc::unknown_method("echo.EchoService", method_index)
+                })
+            }
+        }
+    }
+}

@@ -271,7 +271,10 @@ fn enums_are_open_and_named() {
     assert_eq!(format!("{:?}", Status::from(12)), "12");
     assert!(!Status::from(12).is_known());
     assert_eq!(<Status as Enumeration>::FULL_NAME, "enums.Status");
-    assert_eq!(ours::enums::Folded::from_name("moo"), Some(ours::enums::Folded::MOO));
+    assert_eq!(
+        ours::enums::Folded::from_name("moo"),
+        Some(ours::enums::Folded::MOO)
+    );
     assert_eq!(ours::enums::Folded::MOO.name(), Some("MOO"));
 
     let msg = Holder {

@@ -2,6 +2,7 @@
 
 mod enumeration;
 mod message;
+mod service;
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
@@ -24,9 +25,11 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
     };
     let enums = pkg.enums.iter().map(enumeration::enumeration);
     let messages = pkg.messages.iter().map(|m| message::message(m, &scope));
+    let services = pkg.services.iter().map(service::service);
     quote! {
         #(#enums)*
         #(#messages)*
+        #(#services)*
     }
 }
 
