@@ -56,6 +56,9 @@ pub mod ours {
     pub mod echo_service {
         include!("../golden/echo_service.rs");
     }
+    pub mod services {
+        include!("../golden/services.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }

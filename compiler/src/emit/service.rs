@@ -269,6 +269,7 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
             inner: T,
         }
 
+        #allow
         impl<T: #trait_name> #name<T> {
             /// Wraps an implementation so a server can host it.
             pub fn new(inner: T) -> Self {
