@@ -740,3 +740,38 @@ async fn wait_for(condition: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_in_flight_finishes_during_shutdown_while_new_calls_are_refused() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        let channel = TcpChannel::connect(server.local_addr()).await.unwrap();
+        let stub = CalculatorStub::new(channel.clone());
+        let (req_tx, requests) = rust_rpc::stream::channel(1);
+        let (resp_tx, mut responses) = rust_rpc::stream::channel::<Number>(1);
+        let mut ctrl = RpcController::new();
+        let client = async {
+            req_tx.send(&number(5)).await.unwrap();
+            assert_eq!(responses.message().await.unwrap().unwrap().value, 5);
+            let shutdown = tokio::spawn(server.shutdown());
+            // Until the server has begun shutting down, a new call could still be accepted.
+            let refused = loop {
+                match stub.double(&mut RpcController::new(), number(1)).await {
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    Err(status) => break status,
+                }
+            };
+            assert_eq!(refused.code(), Code::Unavailable);
+            req_tx.send(&number(6)).await.unwrap();
+            assert_eq!(responses.message().await.unwrap().unwrap().value, 11);
+            drop(req_tx);
+            assert!(responses.message().await.unwrap().is_none());
+            shutdown
+        };
+        let (result, shutdown) =
+            tokio::join!(stub.running_total(&mut ctrl, requests, resp_tx), client);
+        result.unwrap();
+        shutdown.await.unwrap().unwrap();
+    })
+    .await;
+}

@@ -97,8 +97,9 @@ impl Server {
         self.serve_until(std::future::pending()).await
     }
 
-    /// Serves until `shutdown` completes, then shuts down gracefully: no new connections or
-    /// calls are accepted, and calls in flight run to completion and get their responses.
+    /// Serves until `shutdown` completes, then shuts down gracefully: no new connections are
+    /// accepted, new calls on open connections fail with `unavailable`, and calls in flight
+    /// (streams included) run to completion and get their responses.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tokio::pin!(shutdown);
         loop {
@@ -190,25 +191,48 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let (read_half, write_half) = stream.into_split();
     let (out, frames) = mpsc::channel(OUTGOING_QUEUE);
     let writer = tokio::spawn(write_frames(write_half, frames));
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let calls: Calls = Arc::default();
-    let mut stop = shared.stop.subscribe();
-    let graceful = loop {
-        if *stop.borrow() {
-            break true;
+    // Frames are read on their own task, so that waiting for them here can be interrupted by
+    // shutdown without losing half a frame.
+    let (incoming_tx, mut incoming) = mpsc::channel(16);
+    let max_frame_size = shared.limits.max_frame_size;
+    let reader = tokio::spawn(async move {
+        let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+        // End of stream, an oversize frame, or bytes that are not a frame all end the
+        // connection; other connections are untouched.
+        while let Ok(Some(envelope)) = read_frame(&mut reader, max_frame_size).await {
+            if incoming_tx.send(envelope).await.is_err() {
+                break;
+            }
         }
-        let frame = tokio::select! {
-            frame = read_frame(&mut reader, shared.limits.max_frame_size) => frame,
-            _ = stop.changed() => break true,
-        };
-        let envelope = match frame {
-            Ok(Some(envelope)) => envelope,
-            // End of stream, an oversize frame, or bytes that are not a frame: this
-            // connection is done; others are untouched.
-            Ok(None) | Err(_) => break false,
+    });
+    let calls: Calls = Arc::default();
+    let call_ended = Arc::new(Notify::new());
+    let mut stop = shared.stop.subscribe();
+    let mut stopping = *stop.borrow();
+    let client_gone = loop {
+        if stopping && lock(&calls).is_empty() {
+            break false;
+        }
+        let envelope = tokio::select! {
+            envelope = incoming.recv() => match envelope {
+                Some(envelope) => envelope,
+                None => break true,
+            },
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                continue;
+            }
+            () = call_ended.notified(), if stopping => continue,
         };
         match envelope.r#type {
-            FrameType::REQUEST => start_call(envelope, shared, &calls, &out),
+            FrameType::REQUEST if stopping => {
+                send_error(
+                    &out,
+                    envelope.call_id,
+                    &Status::unavailable("the server is shutting down"),
+                );
+            }
+            FrameType::REQUEST => start_call(envelope, shared, &calls, &call_ended, &out),
             FrameType::STREAM_MESSAGE => {
                 let sink = lock(&calls)
                     .get(&envelope.call_id)
@@ -232,15 +256,16 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                 }
             }
             // A client has no business sending anything else.
-            _ => break false,
+            _ => break true,
         }
     };
-    if !graceful {
-        // The client is gone: nobody will read these calls' results.
+    if client_gone {
+        // Nobody will read these calls' results.
         for call in lock(&calls).values() {
             call.cancel.cancel();
         }
     }
+    reader.abort();
     drop(out);
     // The writer ends once every call on this connection has sent its last frame.
     let _ = writer.await;
@@ -262,6 +287,7 @@ fn start_call(
     envelope: Envelope,
     shared: &Arc<Shared>,
     calls: &Calls,
+    call_ended: &Arc<Notify>,
     out: &mpsc::Sender<Vec<u8>>,
 ) {
     let call_id = envelope.call_id;
@@ -324,6 +350,7 @@ fn start_call(
     }
     let shared = shared.clone();
     let calls = calls.clone();
+    let call_ended = call_ended.clone();
     let out = out.clone();
     let index = method.index;
     tokio::spawn(async move {
@@ -395,5 +422,6 @@ fn start_call(
             let _ = out.send(frame).await;
         }
         lock(&calls).remove(&call_id);
+        call_ended.notify_one();
     });
 }
