@@ -766,12 +766,10 @@ async fn a_stream_in_flight_finishes_during_shutdown_while_new_calls_are_refused
             assert_eq!(responses.message().await.unwrap().unwrap().value, 11);
             drop(req_tx);
             assert!(responses.message().await.unwrap().is_none());
-            shutdown
+            shutdown.await.unwrap().unwrap();
         };
-        let (result, shutdown) =
-            tokio::join!(stub.running_total(&mut ctrl, requests, resp_tx), client);
+        let (result, ()) = tokio::join!(stub.running_total(&mut ctrl, requests, resp_tx), client);
         result.unwrap();
-        shutdown.await.unwrap().unwrap();
     })
     .await;
 }
