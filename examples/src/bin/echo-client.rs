@@ -1,0 +1,75 @@
+//! Calls the echo service: `echo-client --addr 127.0.0.1:50051 hello`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use examples::proto::echo::{AddRequest, EchoRequest, EchoService, EchoServiceStub};
+use rust_rpc::tcp::TcpChannel;
+use rust_rpc::RpcController;
+
+#[derive(Parser)]
+#[command(about = "Call Echo and Add on an echo server")]
+struct Args {
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    addr: String,
+    /// What Echo should echo.
+    #[arg(default_value = "hello")]
+    message: String,
+    /// First operand of Add.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    a: i32,
+    /// Second operand of Add.
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    b: i32,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let channel = match TcpChannel::connect(&args.addr).await {
+        Ok(channel) => channel,
+        Err(e) => {
+            eprintln!("cannot connect to {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let stub = EchoServiceStub::new(channel);
+    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
+    match stub
+        .echo(
+            &mut ctrl,
+            EchoRequest {
+                message: args.message,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(reply) => println!("Echo: {}", reply.message),
+        Err(status) => {
+            eprintln!("Echo failed: {status}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
+    match stub
+        .add(
+            &mut ctrl,
+            AddRequest {
+                a: args.a,
+                b: args.b,
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(reply) => println!("Add: {} + {} = {}", args.a, args.b, reply.result),
+        Err(status) => {
+            eprintln!("Add failed: {status}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

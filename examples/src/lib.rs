@@ -1,0 +1,179 @@
+//! The examples' generated code and the service implementations the server binaries host.
+
+/// Generated from `proto/*.proto` by `build.rs`.
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/_include.rs"));
+}
+
+use proto::{echo, numbers, pi};
+use rust_rpc::{RpcController, Status, StreamSender, Streaming};
+
+/// The classic echo service.
+pub struct Echo;
+
+impl echo::EchoService for Echo {
+    async fn echo(
+        &self,
+        _ctrl: &mut RpcController,
+        request: echo::EchoRequest,
+    ) -> Result<echo::EchoResponse, Status> {
+        Ok(echo::EchoResponse {
+            message: format!("{}, welcome!", request.message),
+            ..Default::default()
+        })
+    }
+
+    async fn add(
+        &self,
+        _ctrl: &mut RpcController,
+        request: echo::AddRequest,
+    ) -> Result<echo::AddResponse, Status> {
+        let result = request.a.checked_add(request.b).ok_or_else(|| {
+            Status::out_of_range(format!("{} + {} overflows an int32", request.a, request.b))
+        })?;
+        Ok(echo::AddResponse {
+            result,
+            ..Default::default()
+        })
+    }
+}
+
+/// The gRPC tutorial's pi calculator: the Leibniz series with `n` terms.
+pub struct PiCalculator;
+
+/// Approximates pi with `n` terms of the Leibniz series.
+pub fn leibniz(n: i32) -> Result<f64, Status> {
+    if n <= 0 {
+        return Err(Status::invalid_argument(format!(
+            "n must be positive, got {n}"
+        )));
+    }
+    let sum: f64 = (0..n)
+        .map(|k| if k % 2 == 0 { 1.0 } else { -1.0 } / (2 * k + 1) as f64)
+        .sum();
+    Ok(4.0 * sum)
+}
+
+impl pi::PiCalculator for PiCalculator {
+    async fn calc(
+        &self,
+        _ctrl: &mut RpcController,
+        request: pi::PiRequest,
+    ) -> Result<pi::PiResponse, Status> {
+        Ok(pi::PiResponse {
+            value: leibniz(request.n)?,
+            ..Default::default()
+        })
+    }
+
+    async fn calc_stream(
+        &self,
+        _ctrl: &mut RpcController,
+        mut requests: Streaming<pi::PiRequest>,
+        responses: StreamSender<pi::PiResponse>,
+    ) -> Result<(), Status> {
+        while let Some(request) = requests.message().await? {
+            responses
+                .send(&pi::PiResponse {
+                    value: leibniz(request.n)?,
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The streaming example: one method of each call shape.
+pub struct Numbers;
+
+fn number(value: i64) -> numbers::Number {
+    numbers::Number {
+        value,
+        ..Default::default()
+    }
+}
+
+impl numbers::Numbers for Numbers {
+    async fn square(
+        &self,
+        _ctrl: &mut RpcController,
+        request: numbers::Number,
+    ) -> Result<numbers::Number, Status> {
+        let square = request
+            .value
+            .checked_mul(request.value)
+            .ok_or_else(|| Status::out_of_range("the square overflows an int64"))?;
+        Ok(number(square))
+    }
+
+    async fn fibonacci(
+        &self,
+        ctrl: &mut RpcController,
+        request: numbers::Number,
+        responses: StreamSender<numbers::Number>,
+    ) -> Result<(), Status> {
+        if !(0..=92).contains(&request.value) {
+            return Err(Status::invalid_argument(
+                "ask for 0 to 92 numbers (the 93rd overflows an int64)",
+            ));
+        }
+        let (mut a, mut b) = (0i64, 1i64);
+        for _ in 0..request.value {
+            if ctrl.is_cancelled() {
+                return Err(Status::cancelled("the client cancelled"));
+            }
+            responses.send(&number(a)).await?;
+            (a, b) = (b, a.saturating_add(b));
+        }
+        Ok(())
+    }
+
+    async fn summarize(
+        &self,
+        _ctrl: &mut RpcController,
+        mut requests: Streaming<numbers::Number>,
+    ) -> Result<numbers::Stats, Status> {
+        let (mut count, mut sum) = (0i64, 0i64);
+        while let Some(n) = requests.message().await? {
+            count += 1;
+            sum = sum.saturating_add(n.value);
+        }
+        let mean = if count == 0 {
+            0.0
+        } else {
+            sum as f64 / count as f64
+        };
+        Ok(numbers::Stats {
+            count,
+            sum,
+            mean,
+            ..Default::default()
+        })
+    }
+
+    async fn running_max(
+        &self,
+        _ctrl: &mut RpcController,
+        mut requests: Streaming<numbers::Number>,
+        responses: StreamSender<numbers::Number>,
+    ) -> Result<(), Status> {
+        let mut max = i64::MIN;
+        while let Some(n) = requests.message().await? {
+            max = max.max(n.value);
+            responses.send(&number(max)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Serves `server` until Ctrl-C, then shuts down gracefully. Prints the bound address first,
+/// so scripts and tests can find a server started on port 0.
+pub async fn serve_until_ctrl_c(server: rust_rpc::tcp::Server) -> std::io::Result<()> {
+    println!("listening on {}", server.local_addr()?);
+    server
+        .serve_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
