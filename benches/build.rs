@@ -15,8 +15,12 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../shared/bench"));
 
-    let mut includes = vec![manifest.join("protos")];
-    let mut files = vec![manifest.join("protos/mix.proto")];
+    let echo_dir = manifest.join("../examples/proto");
+    let mut includes = vec![manifest.join("protos"), echo_dir.clone()];
+    let mut files = vec![
+        manifest.join("protos/mix.proto"),
+        echo_dir.join("echo_service.proto"),
+    ];
     println!(
         "cargo::rerun-if-changed={}",
         manifest.join("protos").display()
@@ -47,6 +51,17 @@ fn main() {
     .unwrap_or_else(|e| panic!("{}", e.render_plain()))
     .write_to(&ours)
     .expect("write rust-rpc output");
+
+    // tonic's code for the echo service, for the RPC benchmark.
+    let tonic_out = out.join("tonic");
+    std::fs::create_dir_all(&tonic_out).expect("create tonic output dir");
+    let echo_set = protox::compile([echo_dir.join("echo_service.proto")], [&echo_dir])
+        .expect("echo proto parses");
+    tonic_prost_build::configure()
+        .out_dir(&tonic_out)
+        .include_file("_include.rs")
+        .compile_fds(echo_set)
+        .expect("tonic-prost-build generates the echo service");
 
     let prost_out = out.join("prost");
     std::fs::create_dir_all(&prost_out).expect("create prost output dir");

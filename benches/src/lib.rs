@@ -12,6 +12,12 @@ pub mod theirs {
     include!(concat!(env!("OUT_DIR"), "/prost/_include.rs"));
 }
 
+/// tonic's code for the echo service.
+#[allow(clippy::all)]
+pub mod tonic_echo {
+    include!(concat!(env!("OUT_DIR"), "/tonic/_include.rs"));
+}
+
 /// One of protobuf's benchmark data sets: the message it holds and its payloads.
 #[cfg(google_bench_data)]
 pub struct Dataset {
