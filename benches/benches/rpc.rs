@@ -305,11 +305,28 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for clients and servers alike: pinned to one core, more worker threads only
+    // add operating-system context switches between them, which makes every contender's
+    // round trips flip between a fast and a slow mode.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    if let Ok(only) = std::env::var("RPC_BENCH_ONLY") {
+        // For profilers: run just one contender, e.g. `RPC_BENCH_ONLY=rust-rpc`.
+        let figures = runtime.block_on(async {
+            match only.as_str() {
+                "raw" => bench_raw().await,
+                "tonic" => bench_tonic().await,
+                _ => bench_ours().await,
+            }
+        });
+        println!(
+            "{}: {:.0} calls/s with 64 in flight",
+            figures.name, figures.rate_64
+        );
+        return;
+    }
     let figures =
         runtime.block_on(async { [bench_raw().await, bench_ours().await, bench_tonic().await] });
     let [raw, ours, tonic] = &figures;

@@ -2,17 +2,14 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
-use tokio::io::BufReader;
 use tokio::net::{lookup_host, TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::io::{FrameReader, FrameWriter};
 use super::wire::{Envelope, FrameType};
-use super::{
-    encode_frame, metadata_from_wire, metadata_to_wire, read_frame, status_from_wire, write_frames,
-    Limits, OUTGOING_QUEUE,
-};
+use super::{encode_frame, metadata_from_wire, metadata_to_wire, status_from_wire, Limits};
 use crate::service::{BoxFuture, MethodDescriptor, RequestBody, RpcChannel};
 use crate::stream::{ByteSink, ByteStream};
 use crate::{Metadata, RpcController, Status};
@@ -32,7 +29,10 @@ struct ChannelInner {
     addr: SocketAddr,
     limits: Limits,
     next_call_id: AtomicU64,
-    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// The live connection; read on every call, so a plain mutex held only to clone it.
+    connection: Mutex<Option<Arc<Connection>>>,
+    /// Serialises reconnecting, so concurrent calls after a drop open one connection.
+    reconnecting: tokio::sync::Mutex<()>,
 }
 
 /// The result of a call as the reader hands it over: a payload (absent for streams) and the
@@ -46,9 +46,17 @@ struct Pending {
 }
 
 struct Connection {
-    out: mpsc::Sender<Vec<u8>>,
+    writer: Arc<FrameWriter>,
     pending: Mutex<HashMap<u64, Pending>>,
     closed: AtomicBool,
+}
+
+impl Drop for Connection {
+    /// The last channel and call using the connection are gone: close the socket, which also
+    /// ends its reader and flush tasks.
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
 }
 
 impl Connection {
@@ -58,15 +66,16 @@ impl Connection {
     }
 
     async fn send(&self, envelope: &Envelope) -> Result<(), Status> {
-        self.out
-            .send(encode_frame(envelope))
+        let busy = self.pending().len() > 1;
+        self.writer
+            .send(&encode_frame(envelope), busy)
             .await
             .map_err(|_| Status::unavailable("the connection closed"))
     }
 
     fn cancel(&self, call_id: u64) {
         self.pending().remove(&call_id);
-        let _ = self.out.try_send(encode_frame(&Envelope {
+        self.writer.try_send(&encode_frame(&Envelope {
             r#type: FrameType::CANCEL,
             call_id,
             ..Default::default()
@@ -93,11 +102,12 @@ impl TcpChannel {
                 addr,
                 limits,
                 next_call_id: AtomicU64::new(1),
-                connection: tokio::sync::Mutex::new(None),
+                connection: Mutex::new(None),
+                reconnecting: tokio::sync::Mutex::new(()),
             }),
         };
         let connection = channel.open().await?;
-        *channel.inner.connection.lock().await = Some(connection);
+        *channel.slot() = Some(connection);
         Ok(channel)
     }
 
@@ -106,37 +116,51 @@ impl TcpChannel {
         self.inner.addr
     }
 
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Connection>>> {
+        // Nothing panics while holding this lock; recover the slot rather than propagate.
+        self.inner
+            .connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn open(&self) -> io::Result<Arc<Connection>> {
         let stream = TcpStream::connect(self.inner.addr).await?;
         let _ = stream.set_nodelay(true);
-        let (read_half, write_half) = stream.into_split();
-        let (out, frames) = mpsc::channel(OUTGOING_QUEUE);
-        tokio::spawn(write_frames(write_half, frames));
+        let stream = Arc::new(stream);
+        let frames = FrameReader::new(stream.clone(), self.inner.limits.max_frame_size);
+        let (writer, flush) = FrameWriter::new(stream);
+        tokio::spawn(flush);
         let connection = Arc::new(Connection {
-            out,
+            writer,
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         });
-        tokio::spawn(read_responses(
-            BufReader::with_capacity(64 * 1024, read_half),
-            connection.clone(),
-            self.inner.limits.max_frame_size,
-        ));
+        tokio::spawn(read_responses(frames, Arc::downgrade(&connection)));
         Ok(connection)
+    }
+
+    fn live_connection(&self) -> Option<Arc<Connection>> {
+        self.slot()
+            .as_ref()
+            .filter(|c| !c.closed.load(Ordering::SeqCst))
+            .cloned()
     }
 
     /// The live connection, reconnecting if the last one closed.
     async fn connection(&self) -> Result<Arc<Connection>, Status> {
-        let mut slot = self.inner.connection.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            if !connection.closed.load(Ordering::SeqCst) {
-                return Ok(connection.clone());
-            }
+        if let Some(connection) = self.live_connection() {
+            return Ok(connection);
+        }
+        let _reconnecting = self.inner.reconnecting.lock().await;
+        // Another call may have reconnected while this one waited.
+        if let Some(connection) = self.live_connection() {
+            return Ok(connection);
         }
         let connection = self.open().await.map_err(|e| {
             Status::unavailable(format!("cannot connect to {}: {e}", self.inner.addr))
         })?;
-        *slot = Some(connection.clone());
+        *self.slot() = Some(connection.clone());
         Ok(connection)
     }
 
@@ -195,6 +219,7 @@ impl TcpChannel {
         let exchange = exchange(&connection, call_id, request_stream, completion);
         let deadline = ctrl.deadline();
         let outcome = tokio::select! {
+            biased;
             outcome = exchange => outcome,
             () = sleep_until(deadline) => Err(Status::deadline_exceeded("the deadline passed before the server answered")),
             () = ctrl.cancelled() => Err(Status::cancelled("the call was cancelled")),
@@ -291,12 +316,12 @@ impl Drop for CallGuard<'_> {
     }
 }
 
-async fn read_responses(
-    mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    connection: Arc<Connection>,
-    max_frame_size: usize,
-) {
-    while let Ok(Some(envelope)) = read_frame(&mut reader, max_frame_size).await {
+async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
+    while let Ok(Some(envelope)) = frames.next().await {
+        // Nobody holds the connection any more: nothing is waiting for these frames.
+        let Some(connection) = connection.upgrade() else {
+            return;
+        };
         let call_id = envelope.call_id;
         match envelope.r#type {
             FrameType::RESPONSE | FrameType::STREAM_END => {
@@ -332,6 +357,9 @@ async fn read_responses(
             _ => break,
         }
     }
+    let Some(connection) = connection.upgrade() else {
+        return;
+    };
     connection.closed.store(true, Ordering::SeqCst);
     let orphans: Vec<Pending> = connection.pending().drain().map(|(_, p)| p).collect();
     for pending in orphans {

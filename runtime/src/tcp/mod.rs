@@ -7,14 +7,13 @@
 //! frame that is too large or does not decode closes that one connection.
 
 mod client;
+mod io;
 mod server;
 
-use std::io;
-
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use std::sync::Arc;
 
 use crate::{Message, Metadata, Status};
+use io::FrameWriter;
 
 pub use client::TcpChannel;
 pub use server::{Server, ServerBuilder, ServerHandle};
@@ -46,34 +45,6 @@ impl Default for Limits {
     }
 }
 
-/// Frames waiting to be written; the writer batches whatever has queued into one flush.
-const OUTGOING_QUEUE: usize = 1024;
-
-/// Reads one frame; `Ok(None)` at a clean end of stream between frames.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    max_frame_size: usize,
-) -> io::Result<Option<Envelope>> {
-    let mut prefix = [0u8; 4];
-    match reader.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_be_bytes(prefix) as usize;
-    if len > max_frame_size {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes is over the limit of {max_frame_size}"),
-        ));
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await?;
-    Envelope::decode(&body)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad frame: {e}")))
-}
-
 /// Encodes an envelope as a frame: length prefix and body in one buffer.
 pub(crate) fn encode_frame(envelope: &Envelope) -> Vec<u8> {
     let len = envelope.encoded_len();
@@ -81,22 +52,6 @@ pub(crate) fn encode_frame(envelope: &Envelope) -> Vec<u8> {
     frame.extend_from_slice(&(len as u32).to_be_bytes());
     envelope.encode_raw(&mut frame);
     frame
-}
-
-/// Writes queued frames until every sender is gone, flushing when the queue runs dry.
-pub(crate) async fn write_frames<W: AsyncWrite + Unpin>(
-    writer: W,
-    mut frames: mpsc::Receiver<Vec<u8>>,
-) -> io::Result<()> {
-    let mut writer = tokio::io::BufWriter::with_capacity(64 * 1024, writer);
-    while let Some(frame) = frames.recv().await {
-        writer.write_all(&frame).await?;
-        while let Ok(more) = frames.try_recv() {
-            writer.write_all(&more).await?;
-        }
-        writer.flush().await?;
-    }
-    writer.shutdown().await
 }
 
 pub(crate) fn metadata_to_wire(metadata: &Metadata) -> Vec<MetadataEntry> {
@@ -126,11 +81,19 @@ pub(crate) fn status_from_wire(envelope: &Envelope) -> Status {
 }
 
 /// Sends stream messages of one call as frames on a connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct FrameSink {
     pub(crate) call_id: u64,
-    pub(crate) out: mpsc::Sender<Vec<u8>>,
+    pub(crate) writer: Arc<FrameWriter>,
     pub(crate) max_frame_size: usize,
+}
+
+impl std::fmt::Debug for FrameSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameSink")
+            .field("call_id", &self.call_id)
+            .finish()
+    }
 }
 
 impl FrameSink {
@@ -148,8 +111,9 @@ impl FrameSink {
                 self.max_frame_size
             )));
         }
-        self.out
-            .send(frame)
+        // A stream sends many messages in a row: let them batch.
+        self.writer
+            .send(&frame, true)
             .await
             .map_err(|_| Status::unavailable("the connection closed"))
     }

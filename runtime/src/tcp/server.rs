@@ -6,15 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
+use super::io::{FrameReader, FrameWriter};
 use super::wire::{Envelope, FrameType};
-use super::{
-    encode_frame, metadata_from_wire, metadata_to_wire, read_frame, write_frames, FrameSink,
-    Limits, OUTGOING_QUEUE,
-};
+use super::{encode_frame, metadata_from_wire, metadata_to_wire, FrameSink, Limits};
 use crate::controller::CancelToken;
 use crate::service::{CatchUnwind, RequestBody, Service};
 use crate::stream::{byte_channel, ByteSink, SinkInner, DEFAULT_STREAM_CAPACITY};
@@ -188,23 +185,10 @@ fn lock(calls: &Calls) -> std::sync::MutexGuard<'_, HashMap<u64, CallEntry>> {
 
 async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
-    let (out, frames) = mpsc::channel(OUTGOING_QUEUE);
-    let writer = tokio::spawn(write_frames(write_half, frames));
-    // Frames are read on their own task, so that waiting for them here can be interrupted by
-    // shutdown without losing half a frame.
-    let (incoming_tx, mut incoming) = mpsc::channel(16);
-    let max_frame_size = shared.limits.max_frame_size;
-    let reader = tokio::spawn(async move {
-        let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-        // End of stream, an oversize frame, or bytes that are not a frame all end the
-        // connection; other connections are untouched.
-        while let Ok(Some(envelope)) = read_frame(&mut reader, max_frame_size).await {
-            if incoming_tx.send(envelope).await.is_err() {
-                break;
-            }
-        }
-    });
+    let stream = Arc::new(stream);
+    let mut frames = FrameReader::new(stream.clone(), shared.limits.max_frame_size);
+    let (writer, flush) = FrameWriter::new(stream);
+    tokio::spawn(flush);
     let calls: Calls = Arc::default();
     let call_ended = Arc::new(Notify::new());
     let mut stop = shared.stop.subscribe();
@@ -213,26 +197,30 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         if stopping && lock(&calls).is_empty() {
             break false;
         }
+        // Shutdown is checked first so that a client that never pauses cannot delay it.
         let envelope = tokio::select! {
-            envelope = incoming.recv() => match envelope {
-                Some(envelope) => envelope,
-                None => break true,
-            },
+            biased;
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 continue;
             }
             () = call_ended.notified(), if stopping => continue,
+            frame = frames.next() => match frame {
+                Ok(Some(envelope)) => envelope,
+                // End of stream, an oversize frame, or bytes that are not a frame: this
+                // connection is done; others are untouched.
+                Ok(None) | Err(_) => break true,
+            },
         };
         match envelope.r#type {
             FrameType::REQUEST if stopping => {
                 send_error(
-                    &out,
+                    &writer,
                     envelope.call_id,
                     &Status::unavailable("the server is shutting down"),
                 );
             }
-            FrameType::REQUEST => start_call(envelope, shared, &calls, &call_ended, &out),
+            FrameType::REQUEST => start_call(envelope, shared, &calls, &call_ended, &writer),
             FrameType::STREAM_MESSAGE => {
                 let sink = lock(&calls)
                     .get(&envelope.call_id)
@@ -264,14 +252,14 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         for call in lock(&calls).values() {
             call.cancel.cancel();
         }
+        writer.abort();
+    } else {
+        // Every call has queued its last frame; let them reach the client.
+        writer.close(true).await;
     }
-    reader.abort();
-    drop(out);
-    // The writer ends once every call on this connection has sent its last frame.
-    let _ = writer.await;
 }
 
-fn send_error(out: &mpsc::Sender<Vec<u8>>, call_id: u64, status: &Status) {
+fn send_error(writer: &FrameWriter, call_id: u64, status: &Status) {
     let frame = encode_frame(&Envelope {
         r#type: FrameType::ERROR,
         call_id,
@@ -279,8 +267,8 @@ fn send_error(out: &mpsc::Sender<Vec<u8>>, call_id: u64, status: &Status) {
         error_message: status.message().to_owned(),
         ..Default::default()
     });
-    // A full queue means a client that does not read; dropping its error is fine.
-    let _ = out.try_send(frame);
+    // A full backlog means a client that does not read; dropping its error is fine.
+    let _ = writer.try_send(&frame);
 }
 
 fn start_call(
@@ -288,19 +276,19 @@ fn start_call(
     shared: &Arc<Shared>,
     calls: &Calls,
     call_ended: &Arc<Notify>,
-    out: &mpsc::Sender<Vec<u8>>,
+    writer: &Arc<FrameWriter>,
 ) {
     let call_id = envelope.call_id;
     let Some(service) = shared.services.get(envelope.service.as_str()).cloned() else {
         return send_error(
-            out,
+            writer,
             call_id,
             &Status::unimplemented(format!("unknown service {}", envelope.service)),
         );
     };
     let Some(method) = service.descriptor().method(&envelope.method) else {
         return send_error(
-            out,
+            writer,
             call_id,
             &Status::unimplemented(format!(
                 "unknown method {} of {}",
@@ -326,7 +314,7 @@ fn start_call(
     let responses = method.server_streaming.then(|| {
         ByteSink(SinkInner::Frames(FrameSink {
             call_id,
-            out: out.clone(),
+            writer: writer.clone(),
             max_frame_size: shared.limits.max_frame_size,
         }))
     });
@@ -335,7 +323,7 @@ fn start_call(
         if table.len() >= shared.limits.max_concurrent_calls {
             drop(table);
             return send_error(
-                out,
+                writer,
                 call_id,
                 &Status::resource_exhausted("too many calls in flight on this connection"),
             );
@@ -351,7 +339,7 @@ fn start_call(
     let shared = shared.clone();
     let calls = calls.clone();
     let call_ended = call_ended.clone();
-    let out = out.clone();
+    let writer = writer.clone();
     let index = method.index;
     tokio::spawn(async move {
         let deadline = ctrl.deadline();
@@ -361,6 +349,7 @@ fn start_call(
             tokio::pin!(call);
             let first = match deadline {
                 Some(deadline) => tokio::select! {
+                    biased;
                     result = &mut call => Some(result),
                     () = tokio::time::sleep_until(deadline.into()) => None,
                 },
@@ -372,7 +361,7 @@ fn start_call(
                     // Tell the client now, and let the handler see the cancellation and stop.
                     cancel.cancel();
                     send_error(
-                        &out,
+                        &writer,
                         call_id,
                         &Status::deadline_exceeded("the deadline passed on the server"),
                     );
@@ -419,7 +408,8 @@ fn start_call(
             } else {
                 frame
             };
-            let _ = out.send(frame).await;
+            let busy = lock(&calls).len() > 1;
+            let _ = writer.send(&frame, busy).await;
         }
         lock(&calls).remove(&call_id);
         call_ended.notify_one();
