@@ -44,6 +44,8 @@ pub struct Message {
     pub deprecated: bool,
     /// Whether unknown fields are kept in an `unknown_fields` member.
     pub keep_unknown: bool,
+    /// User-configured attributes for the struct.
+    pub attributes: Vec<String>,
 }
 
 impl Field {
@@ -94,6 +96,8 @@ pub struct Field {
     pub default: Option<DefaultValue>,
     pub comments: Comments,
     pub deprecated: bool,
+    /// User-configured attributes for the struct member or enum variant.
+    pub attributes: Vec<String>,
 }
 
 /// How many values a field holds and whether its presence is tracked.
@@ -194,6 +198,8 @@ pub struct Oneof {
     pub rust_enum: String,
     pub fields: Vec<Field>,
     pub comments: Comments,
+    /// User-configured attributes for the oneof's enum.
+    pub attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +211,8 @@ pub struct Enum {
     pub values: Vec<EnumValue>,
     pub comments: Comments,
     pub deprecated: bool,
+    /// User-configured attributes for the enum's struct.
+    pub attributes: Vec<String>,
 }
 
 impl Enum {

@@ -11,6 +11,8 @@
 //! # Ok::<(), rust_rpc_compiler::Error>(())
 //! ```
 
+mod builder;
+pub mod cli;
 mod docs;
 mod emit;
 mod error;
@@ -18,11 +20,15 @@ mod ident;
 mod ir;
 mod load;
 mod lower;
+mod options;
+pub mod plugin;
 mod render;
 
 use std::path::{Path, PathBuf};
 
+pub use builder::{compile_protos, Builder};
 pub use error::{Error, Warning};
+pub use options::OPTIONS;
 pub use prost_types::FileDescriptorSet;
 
 /// Which Rust map type `map<K, V>` fields use.
@@ -47,6 +53,15 @@ pub struct Config {
     /// Proto paths (`.google.protobuf`) whose types are generated elsewhere, and the Rust path
     /// they live at (`::rust_rpc::wkt`). The longest matching prefix wins.
     pub extern_paths: Vec<(String, String)>,
+    /// Generate a `...Stub` for each service.
+    pub build_client: bool,
+    /// Generate a `...Server` adapter for each service.
+    pub build_server: bool,
+    /// Attributes (`#[derive(Hash)]`) for the messages, enums and oneofs under a proto path:
+    /// `.` is everything, `.pkg` a package, `.pkg.Msg` one type and what it nests.
+    pub type_attributes: Vec<(String, String)>,
+    /// Attributes for the fields under a proto path, such as `.pkg.Msg.field`.
+    pub field_attributes: Vec<(String, String)>,
 }
 
 impl Default for Config {
@@ -56,6 +71,10 @@ impl Default for Config {
             unknown_fields: true,
             include_file: "_include.rs".to_owned(),
             extern_paths: vec![(".google.protobuf".to_owned(), "::rust_rpc::wkt".to_owned())],
+            build_client: true,
+            build_server: true,
+            type_attributes: Vec::new(),
+            field_attributes: Vec::new(),
         }
     }
 }
@@ -117,6 +136,8 @@ pub fn generate(
     let lowered = lower::lower(set, files_to_generate, config)?;
     let options = emit::EmitOptions {
         map_type: config.map_type,
+        build_client: config.build_client,
+        build_server: config.build_server,
     };
     let mut files = Vec::new();
     let mut tree = Vec::new();
@@ -150,6 +171,12 @@ pub fn compile_protos_with(
     let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
     let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
     let loaded = load::parse(&files, &includes)?;
+    generate_loaded(&loaded, config)
+}
+
+/// Generates from parsed files; a schema error gets the offending file's text attached so its
+/// rendering shows the line.
+pub(crate) fn generate_loaded(loaded: &load::Loaded, config: &Config) -> Result<Output, Error> {
     generate(&loaded.set, &loaded.requested, config).map_err(|mut err| {
         if let Some(schema) = err.schema_mut() {
             let text = loaded
@@ -180,19 +207,4 @@ pub fn parse_protos(
 /// Reads a binary `FileDescriptorSet` file, such as `protoc --descriptor_set_out` writes.
 pub fn read_descriptor_set(path: impl AsRef<Path>) -> Result<FileDescriptorSet, Error> {
     load::read_descriptor_set(path.as_ref())
-}
-
-/// Parses an extern path given as `PROTO_PATH=RUST_PATH`.
-pub fn parse_extern_path(spec: &str) -> Result<(String, String), Error> {
-    let (proto, rust) = spec.split_once('=').ok_or_else(|| {
-        Error::option(format!(
-            "extern path '{spec}' is not of the form PROTO_PATH=RUST_PATH"
-        ))
-    })?;
-    if !proto.starts_with('.') || rust.is_empty() {
-        return Err(Error::option(format!(
-            "extern path '{spec}': the proto path must start with '.' and the Rust path must not be empty"
-        )));
-    }
-    Ok((proto.to_owned(), rust.to_owned()))
 }

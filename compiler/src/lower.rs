@@ -43,9 +43,22 @@ pub(crate) fn lower(
     files_to_generate: &[String],
     config: &Config,
 ) -> Result<Lowered, Error> {
+    // Configs built in code skip `set_option`'s checks; attributes are checked here instead.
+    for (_, attribute) in config
+        .type_attributes
+        .iter()
+        .chain(&config.field_attributes)
+    {
+        crate::options::check_attribute(attribute)?;
+    }
     let index = Index::build(set, config);
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     let mut warnings = Vec::new();
+    // Name order, not the order a front end happened to list them in: protoc passes the
+    // command line's order and protox its dependency order, and both must give the same bytes.
+    let mut files_to_generate: Vec<&String> = files_to_generate.iter().collect();
+    files_to_generate.sort();
+    files_to_generate.dedup();
     for name in files_to_generate {
         let Some(file) = set.file.iter().find(|f| f.name() == name) else {
             return Err(Error::from(SchemaError {
@@ -123,6 +136,23 @@ fn qualify(scope: &str, name: &str) -> String {
 
 fn is_map_entry(msg: &DescriptorProto) -> bool {
     msg.options.as_ref().is_some_and(|o| o.map_entry())
+}
+
+/// The configured attributes whose proto path covers `full_name` (given without a leading dot):
+/// `.` covers everything, and a path covers itself and everything below it.
+fn attributes_for(rules: &[(String, String)], full_name: &str) -> Vec<String> {
+    let dotted = format!(".{full_name}");
+    rules
+        .iter()
+        .filter(|(path, _)| {
+            path == "."
+                || dotted == *path
+                || dotted
+                    .strip_prefix(path.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+        .map(|(_, attribute)| attribute.clone())
+        .collect()
 }
 
 /// Where a message or enum lives in the generated Rust.
@@ -578,6 +608,10 @@ impl<'a> FileLowerer<'a> {
                 }
             }
             oneofs.push(Oneof {
+                attributes: attributes_for(
+                    &self.config.type_attributes,
+                    &qualify(full_name, decl.name()),
+                ),
                 proto_name: decl.name().to_owned(),
                 rust_field: ident::snake(decl.name()),
                 rust_enum,
@@ -637,6 +671,7 @@ impl<'a> FileLowerer<'a> {
             comments: self.comments(&path),
             deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
             keep_unknown: self.config.unknown_fields,
+            attributes: attributes_for(&self.config.type_attributes, full_name),
         })
     }
 
@@ -717,6 +752,10 @@ impl<'a> FileLowerer<'a> {
             default,
             comments: self.comments(path),
             deprecated: f.options.as_ref().is_some_and(|o| o.deprecated()),
+            attributes: attributes_for(
+                &self.config.field_attributes,
+                &qualify(parent_full, f.name()),
+            ),
         })
     }
 
@@ -881,6 +920,7 @@ impl<'a> FileLowerer<'a> {
             values,
             comments: self.comments(&path),
             deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+            attributes: attributes_for(&self.config.type_attributes, full_name),
         }
     }
 }

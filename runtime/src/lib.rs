@@ -39,3 +39,14 @@ pub use service::{
 pub use status::{Code, Status};
 pub use stream::{StreamSender, Streaming};
 pub use unknown::UnknownFields;
+
+/// Includes the code `rust_rpc_compiler::Builder` generated into `OUT_DIR` for one proto
+/// package: `rust_rpc::include_proto!("echo");`. For several packages that refer to each
+/// other, include the module tree instead:
+/// `include!(concat!(env!("OUT_DIR"), "/_include.rs"));`.
+#[macro_export]
+macro_rules! include_proto {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}

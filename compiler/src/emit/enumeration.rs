@@ -1,7 +1,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{allow_deprecated, deprecated_attr, doc_attrs, ident};
+use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, user_attrs};
 use crate::ir::Enum;
 
 /// An open enum: a newtype over `i32` with one associated constant per declared value.
@@ -12,6 +12,7 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     let deprecated = deprecated_attr(e.deprecated);
     let allow = allow_deprecated(e.touches_deprecated());
     let allow_own = allow_deprecated(e.deprecated);
+    let user_attributes = user_attrs(&e.attributes);
     let consts = e.values.iter().filter(|v| !v.shares_const).map(|v| {
         let const_name = ident(&v.rust_name);
         let number = proc_macro2::Literal::i32_unsuffixed(v.number);
@@ -56,6 +57,7 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         #deprecated
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(transparent)]
+        #user_attributes
         pub struct #name(pub i32);
 
         #allow

@@ -2,7 +2,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::{
-    allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path, Scope,
+    allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path,
+    user_attrs, Scope,
 };
 use crate::ir::{Cardinality, DefaultValue, Field, FieldKind, MapValue, Message, Oneof, Scalar};
 use crate::MapType;
@@ -312,6 +313,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let docs = doc_attrs(&msg.comments, &extra_docs);
     let deprecated = deprecated_attr(msg.deprecated);
     let allow = allow_deprecated(msg.touches_deprecated());
+    let user_attributes = user_attrs(&msg.attributes);
 
     // Struct members.
     let mut members = Vec::new();
@@ -320,9 +322,11 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         let ty = field_type(field, scope.options.map_type);
         let docs = field_docs(field);
         let deprecated = deprecated_attr(field.deprecated);
+        let attributes = user_attrs(&field.attributes);
         members.push(quote! {
             #docs
             #deprecated
+            #attributes
             pub #fname: #ty,
         });
     }
@@ -453,6 +457,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         #deprecated
         #[derive(Clone, PartialEq, Debug #derive_default)]
         #allow
+        #user_attributes
         pub struct #name {
             #(#members)*
         }
@@ -716,9 +721,11 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         };
         let docs = doc_attrs(&f.comments, &[]);
         let deprecated = deprecated_attr(f.deprecated);
+        let attributes = user_attrs(&f.attributes);
         variants.push(quote! {
             #docs
             #deprecated
+            #attributes
             #variant(#ty),
         });
         let deref = if boxed {
@@ -783,11 +790,13 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         merge_arms.push(arm);
     }
     let allow = allow_deprecated(oneof.fields.iter().any(Field::touches_deprecated));
+    let user_attributes = user_attrs(&oneof.attributes);
     quote! {
         #docs
         #[derive(Clone, PartialEq, Debug)]
         #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
         #allow
+        #user_attributes
         pub enum #name {
             #(#variants)*
         }

@@ -15,6 +15,8 @@ use crate::MapType;
 #[derive(Clone, Copy)]
 pub(crate) struct EmitOptions {
     pub map_type: MapType,
+    pub build_client: bool,
+    pub build_server: bool,
 }
 
 /// Everything that goes into one package's `.rs` file.
@@ -25,7 +27,7 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
     };
     let enums = pkg.enums.iter().map(enumeration::enumeration);
     let messages = pkg.messages.iter().map(|m| message::message(m, &scope));
-    let services = pkg.services.iter().map(service::service);
+    let services = pkg.services.iter().map(|s| service::service(s, options));
     quote! {
         #(#enums)*
         #(#messages)*
@@ -78,6 +80,14 @@ pub(crate) fn allow_deprecated(yes: bool) -> TokenStream {
     } else {
         TokenStream::new()
     }
+}
+
+/// User-configured attributes, checked when they were configured.
+pub(crate) fn user_attrs(attributes: &[String]) -> TokenStream {
+    attributes
+        .iter()
+        .map(|a| a.parse::<TokenStream>().unwrap_or_default())
+        .collect()
 }
 
 pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {

@@ -46,7 +46,7 @@ fn shape(method: &Method) -> Shape {
     }
 }
 
-pub(super) fn service(service: &Service) -> TokenStream {
+pub(super) fn service(service: &Service, options: super::EmitOptions) -> TokenStream {
     let touches_deprecated = service.deprecated
         || service
             .methods
@@ -55,8 +55,16 @@ pub(super) fn service(service: &Service) -> TokenStream {
     let allow = allow_deprecated(touches_deprecated);
     let descriptor = descriptor(service);
     let service_trait = service_trait(service);
-    let server = server(service, &allow);
-    let stub = stub(service, &allow);
+    let server = if options.build_server {
+        server(service, &allow)
+    } else {
+        TokenStream::new()
+    };
+    let stub = if options.build_client {
+        stub(service, &allow)
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #descriptor
         #service_trait
