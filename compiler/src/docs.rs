@@ -34,7 +34,8 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut in_fence = false;
     let mut in_indented_code = false;
-    let mut list_indent: Option<usize> = None;
+    // The open list item's indent and its content's indent.
+    let mut list_indent: Option<(usize, usize)> = None;
     let mut previous_blank = true;
     for line in &lines {
         let trimmed = line.trim_start();
@@ -80,11 +81,19 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             continue;
         }
         let text = if let Some(marker) = list_marker_width(trimmed) {
-            list_indent = Some(marker);
-            format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
-        } else if let Some(width) = list_indent {
-            // A list item's continuation line, indented exactly as markdown expects.
-            format!("{}{}", " ".repeat(width), escape_markdown(trimmed))
+            let item_indent = indent.min(3);
+            list_indent = Some((item_indent, item_indent + marker));
+            format!("{}{}", " ".repeat(item_indent), escape_markdown(trimmed))
+        } else if let Some((item_indent, content_indent)) = list_indent {
+            if indent > item_indent {
+                // A list item's continuation, indented exactly as markdown expects.
+                format!("{}{}", " ".repeat(content_indent), escape_markdown(trimmed))
+            } else {
+                // Text no deeper than the item ends the list, rather than continue its last item.
+                out.push(String::new());
+                list_indent = None;
+                format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
+            }
         } else {
             format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
         };
@@ -107,15 +116,24 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
 }
 
 /// Width of a list marker (`- `, `* `, `+ `, `1. `) at the start of `text`.
+/// Width of a list marker and the spaces after it (`- `, `*  `, `1. `) at the start of `text`:
+/// where the item's content starts.
 fn list_marker_width(text: &str) -> Option<usize> {
-    if text.starts_with("- ") || text.starts_with("* ") || text.starts_with("+ ") {
-        return Some(2);
+    let marker = if text.starts_with(['-', '*', '+']) {
+        1
+    } else {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits >= 10 || !text[digits..].starts_with('.') {
+            return None;
+        }
+        digits + 1
+    };
+    let rest = &text[marker..];
+    if rest.is_empty() {
+        return Some(marker + 1);
     }
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > 0 && digits < 10 && text[digits..].starts_with(". ") {
-        return Some(digits + 2);
-    }
-    None
+    let spaces = rest.len() - rest.trim_start_matches(' ').len();
+    (1..=4).contains(&spaces).then_some(marker + spaces)
 }
 
 /// Escapes what rustdoc would misread, outside inline code spans.
@@ -166,11 +184,17 @@ fn url_at(text: &str) -> Option<usize> {
         return None;
     }
     let len = text
-        .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '`' | '"' | ')' | ']'))
+        .find(|c: char| {
+            c.is_whitespace()
+                || matches!(c, '<' | '>' | '`' | '"' | '(' | ')' | '[' | ']' | '{' | '}')
+        })
         .unwrap_or(text.len());
     // A sentence's final period or comma is not part of the URL.
     let trimmed = text[..len].trim_end_matches(['.', ',', ';', ':']);
-    Some(trimmed.len())
+    // A scheme with no host after it (`https://[name]/...` templates) is not a link.
+    let host = trimmed.split_once("://").map_or("", |(_, rest)| rest);
+    host.starts_with(|c: char| c.is_ascii_alphanumeric())
+        .then_some(trimmed.len())
 }
 
 #[cfg(test)]
@@ -230,7 +254,51 @@ mod tests {
     }
 
     #[test]
-    fn lazy_list_continuations_are_indented() {
+    fn indented_list_items_keep_their_continuations_and_end_cleanly() {
+        assert_eq!(
+            s(&[
+                "Optional if:",
+                " - can be retrieved from",
+                "  the issuer.",
+                " - second",
+                "",
+                "After."
+            ]),
+            [
+                "Optional if:",
+                " - can be retrieved from",
+                "   the issuer.",
+                " - second",
+                "",
+                "After."
+            ]
+        );
+        assert_eq!(
+            s(&["Audiences:", "  - one", "  - two", "  will be accepted."]),
+            [
+                "Audiences:",
+                "  - one",
+                "  - two",
+                "",
+                "  will be accepted."
+            ]
+        );
+        assert_eq!(
+            s(&["-", "  https://a.example/x"]),
+            ["-", "  <https://a.example/x>"]
+        );
+    }
+
+    #[test]
+    fn url_templates_are_not_links() {
+        assert_eq!(
+            s(&["\"https://[service.name]/x\""]),
+            [r#""https://\[service.name\]/x""#]
+        );
+    }
+
+    #[test]
+    fn list_continuations_are_indented_and_unindented_text_ends_the_list() {
         assert_eq!(
             s(&[
                 "- first item",
@@ -240,10 +308,15 @@ mod tests {
             ]),
             [
                 "- first item",
-                "  continues here",
+                "",
+                "continues here",
                 "- second",
                 "  over-indented"
             ]
+        );
+        assert_eq!(
+            s(&["*  wide marker", "  continues"]),
+            ["*  wide marker", "   continues"]
         );
     }
 }

@@ -83,7 +83,8 @@ impl ::rust_rpc::Enumeration for Documented2 {
 ///
 /// A list whose items wrap:
 /// - first item that goes on
-///   and on without indentation
+///
+/// and on without indentation
 /// - second item with \<html-like\> text
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Documented {
