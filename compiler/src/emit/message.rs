@@ -427,26 +427,14 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         quote!(#unknown_arm;)
     };
 
-    // Each body names the encoding module through a short alias, only where it uses it.
-    let alias = quote!(
-        use ::rust_rpc::encoding as _enc;
-    );
-    let mentions = |ts: &[TokenStream]| ts.iter().any(|t| t.to_string().contains("_enc"));
-    let use_len = if mentions(&len_stmts) {
-        alias.clone()
-    } else {
+    // Each body names the encoding module through a short alias, only where it uses it:
+    // plain fields do; oneofs and unknown fields call methods of their own.
+    let alias = if msg.fields.is_empty() {
         TokenStream::new()
-    };
-    let use_encode = if mentions(&encode_stmts) {
-        alias.clone()
     } else {
-        TokenStream::new()
+        quote!(use ::rust_rpc::encoding as _enc;)
     };
-    let use_merge = if mentions(&merge_arms) {
-        alias.clone()
-    } else {
-        TokenStream::new()
-    };
+    let (use_len, use_encode, use_merge) = (alias.clone(), alias.clone(), alias);
 
     let (derive_default, default_impl) = default_impl(msg, &allow);
     let accessors = accessors(msg);

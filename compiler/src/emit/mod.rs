@@ -50,13 +50,20 @@ pub(crate) fn ident(name: &str) -> Ident {
     }
 }
 
-/// Tokens for a Rust path or type written as a string by `lower`.
+/// Tokens for a Rust path written as a string by `lower` (`super::a::B`, `::rust_rpc::wkt::Any`).
+///
+/// Built segment by segment: `lower` writes only `::`-separated escaped identifiers, and this
+/// runs for every type reference, where a full parse would dominate generation time.
 pub(crate) fn path(text: &str) -> TokenStream {
-    match syn::parse_str::<syn::Type>(text) {
-        Ok(ty) => quote!(#ty),
-        // `lower` only writes paths built from escaped identifiers, so this is unreachable
-        // in practice; fall back to the raw tokens rather than panic.
-        Err(_) => text.parse().unwrap_or_default(),
+    let (absolute, rest) = match text.strip_prefix("::") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let segments = rest.split("::").map(ident);
+    if absolute {
+        quote!(#(::#segments)*)
+    } else {
+        quote!(#(#segments)::*)
     }
 }
 
