@@ -59,7 +59,8 @@ pub(crate) fn lower(
     let mut files_to_generate: Vec<&String> = files_to_generate.iter().collect();
     files_to_generate.sort();
     files_to_generate.dedup();
-    let by_name: HashMap<&str, &FileDescriptorProto> = set.file.iter().map(|f| (f.name(), f)).collect();
+    let by_name: HashMap<&str, &FileDescriptorProto> =
+        set.file.iter().map(|f| (f.name(), f)).collect();
     for name in files_to_generate {
         let Some(file) = by_name.get(name.as_str()).copied() else {
             return Err(Error::from(SchemaError {

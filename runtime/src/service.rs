@@ -209,7 +209,7 @@ impl RpcChannel for InProcessChannel {
 #[doc(hidden)]
 pub mod codegen {
     use super::*;
-    use crate::stream::{byte_channel, StreamSender, Streaming, DEFAULT_STREAM_CAPACITY};
+    use crate::stream::{StreamSender, Streaming};
     use crate::Message;
 
     pub use super::BoxFuture;
@@ -271,6 +271,13 @@ pub mod codegen {
         )))
     }
 
+    /// The one response of a call that has one, decoded.
+    fn single_response<Resp: Message>(reply: Option<Vec<u8>>) -> Result<Resp, Status> {
+        let bytes = reply.ok_or_else(|| Status::internal("the call ended without a response"))?;
+        Resp::decode(&bytes)
+            .map_err(|e| Status::internal(format!("cannot decode the response: {e}")))
+    }
+
     fn record<T>(ctrl: &mut RpcController, result: Result<T, Status>) -> Result<T, Status> {
         if let Err(status) = &result {
             ctrl.set_failed(status.clone());
@@ -293,13 +300,7 @@ pub mod codegen {
                 None,
             )
             .await;
-        let result = result.and_then(|bytes| {
-            let bytes =
-                bytes.ok_or_else(|| Status::internal("a unary call ended without a response"))?;
-            Resp::decode(&bytes)
-                .map_err(|e| Status::internal(format!("cannot decode the response: {e}")))
-        });
-        record(ctrl, result)
+        record(ctrl, result.and_then(single_response))
     }
 
     /// A stub's server-streaming call: responses go to `responses` as they arrive.
@@ -337,12 +338,7 @@ pub mod codegen {
                 None,
             )
             .await;
-        let result = result.and_then(|bytes| {
-            let bytes = bytes.ok_or_else(|| Status::internal("a call ended without a response"))?;
-            Resp::decode(&bytes)
-                .map_err(|e| Status::internal(format!("cannot decode the response: {e}")))
-        });
-        record(ctrl, result)
+        record(ctrl, result.and_then(single_response))
     }
 
     /// A stub's bidirectional call.
@@ -363,10 +359,5 @@ pub mod codegen {
             .await
             .map(drop);
         record(ctrl, result)
-    }
-
-    /// A fresh local stream, for adapters that need one.
-    pub fn local_stream() -> (ByteSink, ByteStream) {
-        byte_channel(DEFAULT_STREAM_CAPACITY)
     }
 }

@@ -432,7 +432,9 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let alias = if msg.fields.is_empty() {
         TokenStream::new()
     } else {
-        quote!(use ::rust_rpc::encoding as _enc;)
+        quote!(
+            use ::rust_rpc::encoding as _enc;
+        )
     };
     let (use_len, use_encode, use_merge) = (alias.clone(), alias.clone(), alias);
 

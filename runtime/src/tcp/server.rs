@@ -259,14 +259,19 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     }
 }
 
-fn send_error(writer: &FrameWriter, call_id: u64, status: &Status) {
-    let frame = encode_frame(&Envelope {
+/// The frame that ends a call with `status`.
+fn error_envelope(call_id: u64, status: &Status) -> Envelope {
+    Envelope {
         r#type: FrameType::ERROR,
         call_id,
         error_code: status.code() as u32,
         error_message: status.message().to_owned(),
         ..Default::default()
-    });
+    }
+}
+
+fn send_error(writer: &FrameWriter, call_id: u64, status: &Status) {
+    let frame = encode_frame(&error_envelope(call_id, status));
     // A full backlog means a client that does not read; dropping its error is fine.
     let _ = writer.try_send(&frame);
 }
@@ -387,24 +392,14 @@ fn start_call(
                     ..Default::default()
                 },
                 Err(status) => Envelope {
-                    r#type: FrameType::ERROR,
-                    call_id,
-                    error_code: status.code() as u32,
-                    error_message: status.message().to_owned(),
                     metadata,
-                    ..Default::default()
+                    ..error_envelope(call_id, &status)
                 },
             };
             let frame = encode_frame(&envelope);
             let frame = if frame.len() - 4 > shared.limits.max_frame_size {
                 let status = Status::resource_exhausted("the response is over the frame limit");
-                encode_frame(&Envelope {
-                    r#type: FrameType::ERROR,
-                    call_id,
-                    error_code: status.code() as u32,
-                    error_message: status.message().to_owned(),
-                    ..Default::default()
-                })
+                encode_frame(&error_envelope(call_id, &status))
             } else {
                 frame
             };
