@@ -16,6 +16,9 @@ const UNRAWABLE_KEYWORDS: &[&str] = &["crate", "self", "Self", "super", "_"];
 
 /// Makes `name` usable as a Rust identifier, escaping keywords.
 pub fn escape(name: &str) -> String {
+    if name.is_empty() {
+        return "unnamed".to_owned();
+    }
     if UNRAWABLE_KEYWORDS.contains(&name) {
         format!("{name}_")
     } else if RAW_KEYWORDS.contains(&name) {
@@ -29,17 +32,39 @@ pub fn escape(name: &str) -> String {
 
 /// A field, function or module name: `snake_case`, escaped.
 pub fn snake(name: &str) -> String {
-    escape(&name.to_snake_case())
+    converted(name, name.to_snake_case(), Case::Snake)
+}
+
+#[derive(Clone, Copy)]
+enum Case {
+    Snake,
+    Camel,
+    Shouty,
+}
+
+/// Escapes a case-converted name. Case conversion drops underscores, so a proto name made only
+/// of them (`_`, `__`) converts to nothing; it gets `unnamed` with its length, in the case
+/// asked for (`unnamed_1`, `Unnamed2`, `UNNAMED_2`), distinct for `_` and `__`.
+fn converted(original: &str, converted: String, case: Case) -> String {
+    if converted.is_empty() {
+        let fallback = format!("unnamed_{}", original.len());
+        return escape(&match case {
+            Case::Snake => fallback,
+            Case::Camel => fallback.to_upper_camel_case(),
+            Case::Shouty => fallback.to_shouty_snake_case(),
+        });
+    }
+    escape(&converted)
 }
 
 /// A type name: `UpperCamelCase`, escaped.
 pub fn camel(name: &str) -> String {
-    escape(&name.to_upper_camel_case())
+    converted(name, name.to_upper_camel_case(), Case::Camel)
 }
 
 /// A constant name: `SHOUTY_SNAKE_CASE`, escaped.
 pub fn shouty(name: &str) -> String {
-    escape(&name.to_shouty_snake_case())
+    converted(name, name.to_shouty_snake_case(), Case::Shouty)
 }
 
 /// The constant name of an enum value, with the enum's own name dropped from its front
@@ -51,7 +76,10 @@ pub fn enum_value(enum_name: &str, value_name: &str) -> String {
         .strip_prefix(&prefix)
         .and_then(|rest| rest.strip_prefix('_'))
         .filter(|rest| !rest.is_empty() && !rest.starts_with(|c: char| c.is_ascii_digit()));
-    escape(stripped.unwrap_or(&value))
+    match stripped {
+        Some(rest) => escape(rest),
+        None => converted(value_name, value, Case::Shouty),
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +113,18 @@ mod tests {
         assert_eq!(camel("HTTPRequest"), "HttpRequest");
         assert_eq!(camel("self"), "Self_");
         assert_eq!(shouty("fooBar"), "FOO_BAR");
+    }
+
+    #[test]
+    fn names_of_underscores_only_still_get_distinct_identifiers() {
+        assert_eq!(snake("_"), "unnamed_1");
+        assert_eq!(snake("__"), "unnamed_2");
+        assert_eq!(camel("_"), "Unnamed1");
+        assert_eq!(shouty("__"), "UNNAMED_2");
+        assert_eq!(enum_value("E", "_"), "UNNAMED_1");
+        for name in [snake("_"), camel("__"), shouty("___")] {
+            syn::parse_str::<syn::Ident>(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 
     #[test]

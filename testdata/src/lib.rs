@@ -59,6 +59,9 @@ pub mod ours {
     pub mod services {
         include!("../golden/services.rs");
     }
+    pub mod underscores {
+        include!("../golden/underscores.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }
