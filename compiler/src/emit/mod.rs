@@ -110,8 +110,7 @@ pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
 pub(crate) fn include_file(packages: &[(Vec<String>, String)]) -> TokenStream {
     fn tree(entries: &[(Vec<String>, String)], depth: usize) -> TokenStream {
         let mut out = TokenStream::new();
-        for (segments, file) in entries.iter().filter(|(s, _)| s.len() == depth) {
-            let _ = segments;
+        for (_, file) in entries.iter().filter(|(s, _)| s.len() == depth) {
             out.extend(quote!(include!(#file);));
         }
         let mut children: Vec<&String> = entries
