@@ -156,6 +156,7 @@ impl From<SchemaError> for Error {
 pub struct Warning {
     /// `file:line:col` of the construct.
     pub location: String,
+    /// What was not generated, and why.
     pub message: String,
 }
 

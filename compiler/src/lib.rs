@@ -11,6 +11,8 @@
 //! # Ok::<(), rust_rpc_compiler::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod builder;
 pub mod cli;
 mod docs;
@@ -82,7 +84,9 @@ impl Default for Config {
 /// One generated file: its name relative to the output directory, and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GeneratedFile {
+    /// File name relative to the output directory, such as `echo.rs`.
     pub name: String,
+    /// The Rust source.
     pub content: String,
 }
 

@@ -18,11 +18,17 @@ use crate::{Enumeration, Message, UnknownFields};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum WireType {
+    /// A varint: integers, bools, enums.
     Varint = 0,
+    /// Eight little-endian bytes: `fixed64`, `sfixed64`, `double`.
     Fixed64 = 1,
+    /// A length and that many bytes: strings, bytes, messages, packed repeated fields.
     Len = 2,
+    /// Opens a proto2 group.
     StartGroup = 3,
+    /// Closes a proto2 group.
     EndGroup = 4,
+    /// Four little-endian bytes: `fixed32`, `sfixed32`, `float`.
     Fixed32 = 5,
 }
 
@@ -273,56 +279,69 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    /// Reads an `int32`.
     #[inline]
     pub fn read_int32(&mut self) -> Result<i32, DecodeError> {
         Ok(self.read_varint()? as i32)
     }
+    /// Reads an `int64`.
     #[inline]
     pub fn read_int64(&mut self) -> Result<i64, DecodeError> {
         Ok(self.read_varint()? as i64)
     }
+    /// Reads a `uint32`.
     #[inline]
     pub fn read_uint32(&mut self) -> Result<u32, DecodeError> {
         Ok(self.read_varint()? as u32)
     }
+    /// Reads a `uint64`.
     #[inline]
     pub fn read_uint64(&mut self) -> Result<u64, DecodeError> {
         self.read_varint()
     }
+    /// Reads a zigzag `sint32`.
     #[inline]
     pub fn read_sint32(&mut self) -> Result<i32, DecodeError> {
         let v = self.read_varint()? as u32;
         Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
     }
+    /// Reads a zigzag `sint64`.
     #[inline]
     pub fn read_sint64(&mut self) -> Result<i64, DecodeError> {
         let v = self.read_varint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
+    /// Reads a `bool`.
     #[inline]
     pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
         Ok(self.read_varint()? != 0)
     }
+    /// Reads a `fixed32`.
     #[inline]
     pub fn read_fixed32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.read_array()?))
     }
+    /// Reads a `fixed64`.
     #[inline]
     pub fn read_fixed64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.read_array()?))
     }
+    /// Reads an `sfixed32`.
     #[inline]
     pub fn read_sfixed32(&mut self) -> Result<i32, DecodeError> {
         Ok(i32::from_le_bytes(self.read_array()?))
     }
+    /// Reads an `sfixed64`.
     #[inline]
     pub fn read_sfixed64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.read_array()?))
     }
+    /// Reads a `float`.
     #[inline]
     pub fn read_float(&mut self) -> Result<f32, DecodeError> {
         Ok(f32::from_le_bytes(self.read_array()?))
     }
+    /// Reads a `double`.
     #[inline]
     pub fn read_double(&mut self) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.read_array()?))

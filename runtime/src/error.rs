@@ -21,13 +21,23 @@ pub enum DecodeErrorKind {
     /// The input ended inside a fixed-width value.
     TruncatedFixed,
     /// A length prefix pointed past the end of the enclosing message.
-    LengthOutOfBounds { length: u64, remaining: usize },
+    LengthOutOfBounds {
+        /// The length the input claimed.
+        length: u64,
+        /// The bytes left in the enclosing message.
+        remaining: usize,
+    },
     /// A `string` field held bytes that are not UTF-8.
     InvalidUtf8,
     /// A tag used wire type 6 or 7, which do not exist.
     InvalidWireType(u32),
     /// A known field arrived with a wire type its declaration does not allow.
-    WrongWireType { field: u32, wire_type: u32 },
+    WrongWireType {
+        /// The field number.
+        field: u32,
+        /// The wire type that arrived.
+        wire_type: u32,
+    },
     /// A tag carried field number 0 or one above 2^29 - 1.
     InvalidFieldNumber(u64),
     /// Messages or groups nested deeper than the recursion limit.

@@ -11,6 +11,8 @@
 //! [`Closure`] is the callback form. [`tcp`] carries calls over TCP; [`InProcessChannel`]
 //! calls a service in the same process.
 
+#![warn(missing_docs)]
+
 // Generated code names the runtime as `::rust_rpc`; this lets the runtime's own generated
 // modules (the well-known types) use the same paths.
 extern crate self as rust_rpc;

@@ -56,7 +56,9 @@ impl ServiceDescriptor {
 /// A request as a transport carries it: one encoded message, or a stream of them.
 #[derive(Debug)]
 pub enum RequestBody {
+    /// The one request of a method without a request stream.
     Unary(Vec<u8>),
+    /// The requests of a client-streaming method, as they arrive.
     Stream(ByteStream),
 }
 

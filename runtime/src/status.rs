@@ -4,22 +4,39 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u32)]
 pub enum Code {
+    /// The call succeeded.
     Ok = 0,
+    /// The call was cancelled, usually by the caller.
     Cancelled = 1,
+    /// An error with no better code.
     Unknown = 2,
+    /// The request was malformed, whatever the system state.
     InvalidArgument = 3,
+    /// The deadline passed before the call finished.
     DeadlineExceeded = 4,
+    /// Something the request names does not exist.
     NotFound = 5,
+    /// Something the request would create exists already.
     AlreadyExists = 6,
+    /// The caller may not do this.
     PermissionDenied = 7,
+    /// A quota or limit ran out (including frame size limits).
     ResourceExhausted = 8,
+    /// The system is not in a state that allows the call.
     FailedPrecondition = 9,
+    /// The call was aborted, typically by a concurrency conflict.
     Aborted = 10,
+    /// A value was past the valid range.
     OutOfRange = 11,
+    /// The method or service is not implemented here.
     Unimplemented = 12,
+    /// An invariant broke on the server (including a handler panic).
     Internal = 13,
+    /// The service cannot be reached now; retrying may help.
     Unavailable = 14,
+    /// Unrecoverable data loss or corruption.
     DataLoss = 15,
+    /// The caller did not prove who it is.
     Unauthenticated = 16,
 }
 
