@@ -76,6 +76,11 @@ impl Calculator for Calc {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(number(-8))
             }
+            -6 => {
+                // Ignores cancellation altogether.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(number(0))
+            }
             -5 => Ok(Number {
                 value: 1,
                 unknown_fields: Default::default(),
@@ -770,6 +775,31 @@ async fn a_stream_in_flight_finishes_during_shutdown_while_new_calls_are_refused
         };
         let (result, ()) = tokio::join!(stub.running_total(&mut ctrl, requests, resp_tx), client);
         result.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_grace_period_does_not_wait_for_a_stuck_handler() {
+    bounded(async {
+        let events = Arc::new(Events::default());
+        let server = start(events.clone()).await;
+        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        let mut ctrl = RpcController::new();
+        let (reply, shut) = tokio::join!(stub.double(&mut ctrl, number(-6)), async {
+            wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
+            let started = std::time::Instant::now();
+            let result = server.shutdown_timeout(Duration::from_millis(100)).await;
+            (result, started.elapsed())
+        });
+        let (result, took) = shut;
+        result.unwrap();
+        assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+        assert_eq!(
+            reply.unwrap_err().code(),
+            Code::Unavailable,
+            "the stuck call's connection was closed"
+        );
     })
     .await;
 }

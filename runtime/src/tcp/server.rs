@@ -49,6 +49,7 @@ impl ServerBuilder {
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         let (stop, _) = watch::channel(false);
+        let (force, _) = watch::channel(false);
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -57,6 +58,7 @@ impl ServerBuilder {
                 connections: AtomicUsize::new(0),
                 idle: Notify::new(),
                 stop,
+                force,
             }),
         })
     }
@@ -68,7 +70,10 @@ struct Shared {
     /// Open connections; each lives until its calls have sent their last frame.
     connections: AtomicUsize,
     idle: Notify,
+    /// Set when shutdown starts: no new calls.
     stop: watch::Sender<bool>,
+    /// Set when the grace period is over: cancel what is left and close.
+    force: watch::Sender<bool>,
 }
 
 /// A bound TCP server hosting any number of services; many connections, and many concurrent
@@ -136,12 +141,14 @@ impl Server {
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let addr = self.local_addr()?;
         let (trigger, signal) = oneshot::channel::<()>();
+        let force = self.shared.force.clone();
         let task = tokio::spawn(self.serve_until(async move {
             let _ = signal.await;
         }));
         Ok(ServerHandle {
             addr,
             trigger,
+            force,
             task,
         })
     }
@@ -151,6 +158,7 @@ impl Server {
 pub struct ServerHandle {
     addr: SocketAddr,
     trigger: oneshot::Sender<()>,
+    force: watch::Sender<bool>,
     task: tokio::task::JoinHandle<io::Result<()>>,
 }
 
@@ -166,6 +174,22 @@ impl ServerHandle {
         self.task
             .await
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
+    }
+
+    /// Like [`shutdown`](ServerHandle::shutdown), but gives calls in flight only `grace` to
+    /// finish: then their handlers are cancelled and their connections closed, so a handler
+    /// that ignores cancellation cannot hold the shutdown up.
+    pub async fn shutdown_timeout(self, grace: std::time::Duration) -> io::Result<()> {
+        let _ = self.trigger.send(());
+        let mut task = self.task;
+        let joined = match tokio::time::timeout(grace, &mut task).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                let _ = self.force.send(true);
+                task.await
+            }
+        };
+        joined.map_err(|e| io::Error::other(format!("server task failed: {e}")))?
     }
 }
 
@@ -193,6 +217,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let call_ended = Arc::new(Notify::new());
     let mut stop = shared.stop.subscribe();
     let mut stopping = *stop.borrow();
+    let mut force = shared.force.subscribe();
     let client_gone = loop {
         if stopping && lock(&calls).is_empty() {
             break false;
@@ -205,6 +230,8 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                 continue;
             }
             () = call_ended.notified(), if stopping => continue,
+            // The grace period is over: treat the client as gone.
+            _ = force.changed(), if stopping => break true,
             frame = frames.next() => match frame {
                 Ok(Some(envelope)) => envelope,
                 // End of stream, an oversize frame, or bytes that are not a frame: this
