@@ -485,14 +485,7 @@ impl<'a> FileLowerer<'a> {
         const FILE_EXTENSION: i32 = 7;
         const MESSAGE_EXTENSION: i32 = 6;
         for (i, ext) in self.file.extension.iter().enumerate() {
-            warnings.push(Warning {
-                location: self.location(&[FILE_EXTENSION, i as i32]),
-                message: format!(
-                    "extension '{}' of '{}' is not generated: extensions are not supported yet",
-                    ext.name(),
-                    ext.extendee().trim_start_matches('.')
-                ),
-            });
+            warnings.push(self.extension_warning(ext, &[FILE_EXTENSION, i as i32]));
         }
         fn walk(
             lowerer: &FileLowerer<'_>,
@@ -503,14 +496,7 @@ impl<'a> FileLowerer<'a> {
             for (i, ext) in msg.extension.iter().enumerate() {
                 let mut p = path.clone();
                 p.extend([MESSAGE_EXTENSION, i as i32]);
-                warnings.push(Warning {
-                    location: lowerer.location(&p),
-                    message: format!(
-                        "extension '{}' of '{}' is not generated: extensions are not supported yet",
-                        ext.name(),
-                        ext.extendee().trim_start_matches('.')
-                    ),
-                });
+                warnings.push(lowerer.extension_warning(ext, &p));
             }
             for (i, nested) in msg.nested_type.iter().enumerate() {
                 let mut p = path.clone();
@@ -520,6 +506,17 @@ impl<'a> FileLowerer<'a> {
         }
         for (i, msg) in self.file.message_type.iter().enumerate() {
             walk(self, msg, vec![FILE_MESSAGE, i as i32], warnings);
+        }
+    }
+
+    fn extension_warning(&self, ext: &FieldDescriptorProto, path: &[i32]) -> Warning {
+        Warning {
+            location: self.location(path),
+            message: format!(
+                "extension '{}' of '{}' is not generated: extensions are not supported yet",
+                ext.name(),
+                ext.extendee().trim_start_matches('.')
+            ),
         }
     }
 

@@ -603,36 +603,22 @@ fn accessors(msg: &Message) -> TokenStream {
             Some(_) => format!(" The value of `{proto_name}`, or its declared default when unset."),
             None => format!(" The value of `{proto_name}`, or the type's default when unset."),
         };
+        let fallback = match &f.default {
+            Some(d) => {
+                let lit = default_literal(d);
+                quote!(.unwrap_or(#lit))
+            }
+            None => quote!(.unwrap_or_default()),
+        };
         let getter = match &f.kind {
             FieldKind::Scalar(Scalar::String) => {
-                let fallback = match &f.default {
-                    Some(d) => {
-                        let lit = default_literal(d);
-                        quote!(.unwrap_or(#lit))
-                    }
-                    None => quote!(.unwrap_or_default()),
-                };
                 quote!(pub fn #fname(&self) -> &str { self.#fname.as_deref() #fallback })
             }
             FieldKind::Scalar(Scalar::Bytes) => {
-                let fallback = match &f.default {
-                    Some(d) => {
-                        let lit = default_literal(d);
-                        quote!(.unwrap_or(#lit))
-                    }
-                    None => quote!(.unwrap_or_default()),
-                };
                 quote!(pub fn #fname(&self) -> &[u8] { self.#fname.as_deref() #fallback })
             }
             FieldKind::Scalar(_) | FieldKind::Enum(_) => {
                 let ty = element_type(&f.kind);
-                let fallback = match &f.default {
-                    Some(d) => {
-                        let lit = default_literal(d);
-                        quote!(.unwrap_or(#lit))
-                    }
-                    None => quote!(.unwrap_or_default()),
-                };
                 quote!(pub fn #fname(&self) -> #ty { self.#fname #fallback })
             }
             _ => continue,
