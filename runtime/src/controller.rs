@@ -95,15 +95,7 @@ impl CancelToken {
 
     /// Completes once the token is cancelled.
     pub async fn cancelled(&self) {
-        loop {
-            let notified = self.inner.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
+        crate::wait::until(&self.inner.notify, || self.is_cancelled().then_some(())).await
     }
 
     /// Runs `callback` when the token is cancelled, or now if it already is.

@@ -28,6 +28,7 @@ mod status;
 pub mod stream;
 pub mod tcp;
 mod unknown;
+mod wait;
 pub mod wkt;
 
 pub use closure::{spawn_with_callback, Closure};

@@ -149,25 +149,21 @@ impl FrameWriter {
     /// flush task, which writes whatever has gathered in one system call. An idle
     /// connection writes from this task, saving the switch to the flush task.
     pub(crate) async fn send(&self, frame: &[u8], busy: bool) -> io::Result<()> {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.closed {
-                    return Err(io::Error::new(
-                        io::ErrorKind::BrokenPipe,
-                        "the connection is closed",
-                    ));
-                }
-                if state.backlog.len() < BACKLOG_HIGH_WATER {
-                    self.enqueue(&mut state, frame, busy);
-                    return Ok(());
-                }
+        crate::wait::until(&self.drained, || {
+            let mut state = self.lock();
+            if state.closed {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the connection is closed",
+                )));
             }
-            drained.await;
-        }
+            if state.backlog.len() < BACKLOG_HIGH_WATER {
+                self.enqueue(&mut state, frame, busy);
+                return Some(Ok(()));
+            }
+            None
+        })
+        .await
     }
 
     /// Sends a frame if it can without waiting (for best-effort frames such as CANCEL from
@@ -260,18 +256,11 @@ impl FrameWriter {
     /// end of stream and stops the flush task.
     pub(crate) async fn close(&self, drain: bool) {
         if drain {
-            loop {
-                let drained = self.drained.notified();
-                tokio::pin!(drained);
-                drained.as_mut().enable();
-                {
-                    let state = self.lock();
-                    if state.closed || (!state.flushing && state.backlog.is_empty()) {
-                        break;
-                    }
-                }
-                drained.await;
-            }
+            crate::wait::until(&self.drained, || {
+                let state = self.lock();
+                (state.closed || (!state.flushing && state.backlog.is_empty())).then_some(())
+            })
+            .await;
         }
         self.lock().closed = true;
         self.work.notify_one();

@@ -126,15 +126,12 @@ impl Server {
         }
         drop(self.listener);
         let _ = self.shared.stop.send(true);
-        loop {
-            let idle = self.shared.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.shared.connections.load(Ordering::SeqCst) == 0 {
-                return Ok(());
-            }
-            idle.await;
-        }
+        let shared = &self.shared;
+        crate::wait::until(&shared.idle, || {
+            (shared.connections.load(Ordering::SeqCst) == 0).then_some(())
+        })
+        .await;
+        Ok(())
     }
 
     /// Serves on a background task; the handle shuts it down.
