@@ -1,19 +1,61 @@
 //! Generates the benchmark schemas twice, with rust-rpc and with prost, from the same
-//! descriptors. The Google benchmark schemas and data sets come from `../shared/bench`
-//! (`RUST_RPC_BENCH_DATA` overrides); without them only the message mix is built.
+//! descriptors. protobuf's own benchmark schemas and data sets are optional: they are read from
+//! `RUST_RPC_BENCH_DATA`, else `$RUST_RPC_SHARED/bench` or `../shared/bench` beside the
+//! checkout, else the protobuf 3.21 sources that `conformance/build-runner.sh` downloads into
+//! `~/.cache/pb-conformance/src` (its `benchmarks/` folder). Without them only the message mix
+//! is built.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The data set files, relative to the folder that holds them.
+const GOOGLE: [&str; 3] = [
+    "google_message1/proto2/benchmark_message1_proto2.proto",
+    "google_message1/proto3/benchmark_message1_proto3.proto",
+    "google_message2/benchmark_message2.proto",
+];
+
+/// Where `benchmarks.proto` is, and the folder holding the data sets: the same folder, or its
+/// `datasets/` as in protobuf's source tree.
+fn bench_data(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    if !dir.join("benchmarks.proto").exists() {
+        return None;
+    }
+    [dir.to_path_buf(), dir.join("datasets")]
+        .into_iter()
+        .find(|sets| GOOGLE.iter().all(|f| sets.join(f).exists()))
+        .map(|sets| (dir.to_path_buf(), sets))
+}
+
+fn candidates(manifest: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("RUST_RPC_BENCH_DATA") {
+        dirs.push(PathBuf::from(dir));
+    }
+    let shared = std::env::var_os("RUST_RPC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../../shared"));
+    dirs.push(shared.join("bench"));
+    if let Some(home) = std::env::var_os("HOME") {
+        let sources = PathBuf::from(home).join(".cache/pb-conformance/src");
+        if let Ok(entries) = std::fs::read_dir(&sources) {
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path().join("benchmarks")))
+                .collect();
+            found.sort();
+            dirs.extend(found);
+        }
+    }
+    dirs
+}
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(google_bench_data)");
     println!("cargo::rerun-if-env-changed=RUST_RPC_BENCH_DATA");
+    println!("cargo::rerun-if-env-changed=RUST_RPC_SHARED");
     let manifest = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     );
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let data = std::env::var_os("RUST_RPC_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("../../shared/bench"));
 
     let echo_dir = manifest.join("../examples/proto");
     let mut includes = vec![manifest.join("protos"), echo_dir.clone()];
@@ -25,21 +67,20 @@ fn main() {
         "cargo::rerun-if-changed={}",
         manifest.join("protos").display()
     );
-    let google = [
-        "benchmarks.proto",
-        "google_message1/proto2/benchmark_message1_proto2.proto",
-        "google_message1/proto3/benchmark_message1_proto3.proto",
-        "google_message2/benchmark_message2.proto",
-    ];
-    if google.iter().all(|f| data.join(f).exists()) {
-        println!("cargo::rerun-if-changed={}", data.display());
+    if let Some((root, sets)) = candidates(&manifest).iter().find_map(|d| bench_data(d)) {
+        println!("cargo::rerun-if-changed={}", root.display());
         println!("cargo::rustc-cfg=google_bench_data");
         println!(
             "cargo::rustc-env=RUST_RPC_BENCH_DATA_DIR={}",
-            data.display()
+            sets.display()
         );
-        includes.push(data.clone());
-        files.extend(google.iter().map(|f| data.join(f)));
+        files.push(root.join("benchmarks.proto"));
+        files.extend(GOOGLE.iter().map(|f| sets.join(f)));
+        // The data sets' folder first, so their names do not pick up a `datasets/` prefix.
+        if sets != root {
+            includes.push(sets);
+        }
+        includes.push(root);
     }
 
     let ours = out.join("ours");

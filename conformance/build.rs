@@ -1,5 +1,5 @@
 //! Generates the conformance messages with our own compiler from the `.proto` files that
-//! `../shared/conformance/build-runner.sh` copies next to the runner. Without them the testee
+//! `conformance/build-runner.sh` copies next to the runner. Without them the testee
 //! still builds, and says where to get them when run.
 
 use std::path::PathBuf;

@@ -5,9 +5,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-shared=${RUST_RPC_SHARED:-$root/../shared}
 cache=${RUST_RPC_CONFORMANCE_DIR:-$HOME/.cache/pb-conformance}
-runner=$(bash "$shared/conformance/build-runner.sh" "$cache" | tail -n 1)
+runner=$(bash "$here/build-runner.sh" "$cache" | tail -n 1)
 export RUST_RPC_CONFORMANCE_PROTOS="$cache/protos"
 cargo build --release --locked -p conformance --manifest-path "$root/Cargo.toml"
 testee="$root/target/release/conformance"

@@ -26,7 +26,7 @@ pub struct Dataset {
     pub payloads: Vec<Vec<u8>>,
 }
 
-/// Loads protobuf's benchmark data sets from `../shared/bench`.
+/// Loads protobuf's benchmark data sets from the directory `build.rs` found them in.
 #[cfg(google_bench_data)]
 pub fn google_datasets() -> Vec<Dataset> {
     use rust_rpc::Message;

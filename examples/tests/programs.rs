@@ -1,7 +1,13 @@
-//! The example programs, run in pairs as the README tells a user to run them.
+//! The example programs, run in pairs as the README tells a user to run them. Every wait on a
+//! child process is bounded, so a broken example fails its test instead of hanging the run.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any one example program may take to start or to finish.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// A server process, killed when dropped.
 struct Server {
@@ -23,10 +29,21 @@ fn serve(program: &str) -> Server {
         .spawn()
         .expect("start the server");
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the server's first line");
+    // Read the first line on a thread, so a server that never prints cannot block the test.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = match rx.recv_timeout(LIMIT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} printed nothing within {LIMIT:?}");
+        }
+    };
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -35,18 +52,49 @@ fn serve(program: &str) -> Server {
     Server { child, addr }
 }
 
+/// Runs `command` to completion within [`LIMIT`], killing it and failing the test if it
+/// takes longer. Returns whether it succeeded, its stdout and its stderr.
+fn run(command: &mut Command) -> (bool, String, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    // Drain both pipes on threads so a chatty program cannot stall on a full pipe.
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the program") {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = out.join().expect("stdout reader");
+    let err = err.join().expect("stderr reader");
+    (status.success(), out, err)
+}
+
 fn client(program: &str, server: &Server, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(program)
+    run(Command::new(program)
         .arg("--addr")
         .arg(&server.addr)
-        .args(args)
-        .output()
-        .expect("run the client");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .args(args))
 }
 
 #[test]
@@ -100,10 +148,8 @@ fn numbers_client_drives_all_four_call_shapes() {
 
 #[test]
 fn a_client_without_a_server_says_so() {
-    let output = Command::new(env!("CARGO_BIN_EXE_echo-client"))
-        .args(["--addr", "127.0.0.1:1"])
-        .output()
-        .expect("run the client");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot connect to 127.0.0.1:1"));
+    let (ok, _, err) =
+        run(Command::new(env!("CARGO_BIN_EXE_echo-client")).args(["--addr", "127.0.0.1:1"]));
+    assert!(!ok);
+    assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
 }
