@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 fn pair<O, P>(c: &mut Criterion, name: &str, payloads: &[Vec<u8>])
 where
-    O: rust_rpc::Message,
+    O: rust_rpc::Message + Default,
     P: prost::Message + Default,
 {
     let ours: Vec<O> = payloads

@@ -49,9 +49,9 @@ fn respond(request: &[u8]) -> Vec<u8> {
     use generated::protobuf_test_messages::{
         proto2::TestAllTypesProto2, proto3::TestAllTypesProto3,
     };
-    use rust_rpc::Message;
+    use rust_rpc::{Message, Name};
 
-    fn round_trip<M: Message>(payload: &[u8]) -> conformance_response::Result {
+    fn round_trip<M: Message + Default>(payload: &[u8]) -> conformance_response::Result {
         match M::decode(payload) {
             Ok(msg) => conformance_response::Result::ProtobufPayload(msg.encode_to_vec()),
             Err(e) => conformance_response::Result::ParseError(e.to_string()),

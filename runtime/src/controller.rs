@@ -1,63 +1,19 @@
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::{Closure, Status};
+use crate::call::ByteSink;
+use crate::{Closure, Metadata, Status};
 
-/// Key-value pairs sent along with a call or its response, in order, duplicates allowed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Metadata {
-    entries: Vec<(String, String)>,
-}
-
-impl Metadata {
-    /// Empty metadata.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds an entry, keeping any earlier one with the same key.
-    pub fn append(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.entries.push((key.into(), value.into()));
-    }
-
-    /// Replaces every entry with this key by one with `value`.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        self.entries.retain(|(k, _)| *k != key);
-        self.entries.push((key, value.into()));
-    }
-
-    /// The first value for `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every entry, in the order added.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-/// A cancellation signal shared by everyone working on one call.
+/// A cancellation signal shared by everyone working on one call, with the status that says
+/// why it was cancelled.
 ///
-/// Cancelling is idempotent; callbacks registered with [`CancelToken::on_cancel`] run once,
-/// on the thread that cancels (or at once, if the token is already cancelled).
+/// Cancelling is idempotent: the first reason wins. Callbacks registered with
+/// [`CancelToken::on_cancel`] run once, on the thread that cancels (or at once, if the token is
+/// already cancelled), outside any lock; a callback that panics does not stop the others.
 #[derive(Clone, Default)]
 pub struct CancelToken {
     inner: Arc<CancelInner>,
@@ -67,7 +23,32 @@ pub struct CancelToken {
 struct CancelInner {
     cancelled: AtomicBool,
     notify: Notify,
-    callbacks: Mutex<Vec<Closure>>,
+    state: Mutex<CancelState>,
+}
+
+#[derive(Default)]
+struct CancelState {
+    reason: Option<Status>,
+    callbacks: Vec<(u64, Callback)>,
+    next_id: u64,
+}
+
+enum Callback {
+    /// A user's `notify_on_cancel`.
+    User(Closure),
+    /// The call core's own: it needs the reason, and is forgotten when the call ends.
+    Core(Box<dyn FnOnce(&Status) + Send>),
+}
+
+impl Callback {
+    fn run(self, reason: &Status) {
+        // A callback's panic stays inside it: the code that cancels (a connection's reader, a
+        // deadline timer) goes on with its own bookkeeping.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(move || match self {
+            Callback::User(closure) => closure.run(),
+            Callback::Core(f) => f(reason),
+        }));
+    }
 }
 
 impl CancelToken {
@@ -76,21 +57,37 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Cancels, waking waiters and running callbacks; later calls do nothing.
+    /// Cancels with `CANCELLED`, waking waiters and running callbacks; later calls do nothing.
     pub fn cancel(&self) {
-        if self.inner.cancelled.swap(true, Ordering::SeqCst) {
-            return;
-        }
+        self.cancel_with(Status::cancelled("the call was cancelled"));
+    }
+
+    /// Cancels with `reason` (`DEADLINE_EXCEEDED`, `UNAVAILABLE` for a lost connection, ...)
+    /// unless the token is already cancelled.
+    pub fn cancel_with(&self, reason: Status) {
+        let callbacks = {
+            let mut state = self.lock();
+            if state.reason.is_some() {
+                return;
+            }
+            state.reason = Some(reason.clone());
+            self.inner.cancelled.store(true, Ordering::SeqCst);
+            std::mem::take(&mut state.callbacks)
+        };
         self.inner.notify.notify_waiters();
-        let callbacks = std::mem::take(&mut *self.lock_callbacks());
-        for callback in callbacks {
-            callback.run();
+        for (_, callback) in callbacks {
+            callback.run(&reason);
         }
     }
 
-    /// Whether [`cancel`](CancelToken::cancel) has been called.
+    /// Whether the token has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Why the token was cancelled, once it has been.
+    pub fn reason(&self) -> Option<Status> {
+        self.lock().reason.clone()
     }
 
     /// Completes once the token is cancelled.
@@ -100,21 +97,37 @@ impl CancelToken {
 
     /// Runs `callback` when the token is cancelled, or now if it already is.
     pub fn on_cancel(&self, callback: Closure) {
-        let mut callbacks = self.lock_callbacks();
-        if self.is_cancelled() {
-            drop(callbacks);
-            callback.run();
-        } else {
-            callbacks.push(callback);
-        }
+        self.register(Callback::User(callback));
     }
 
-    fn lock_callbacks(&self) -> std::sync::MutexGuard<'_, Vec<Closure>> {
-        // A callback that panicked poisoned nothing we rely on: the list is still valid.
-        self.inner
-            .callbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// The core's callback: runs `f` with the reason when the token is cancelled (now, if it
+    /// is). Returns an id for [`forget`](CancelToken::forget).
+    pub(crate) fn on_cancel_with(&self, f: impl FnOnce(&Status) + Send + 'static) -> u64 {
+        self.register(Callback::Core(Box::new(f)))
+    }
+
+    /// Drops a callback that has not run: its call ended without being cancelled.
+    pub(crate) fn forget(&self, id: u64) {
+        self.lock().callbacks.retain(|(i, _)| *i != id);
+    }
+
+    fn register(&self, callback: Callback) -> u64 {
+        let mut state = self.lock();
+        if let Some(reason) = state.reason.clone() {
+            drop(state);
+            callback.run(&reason);
+            return 0;
+        }
+        state.next_id += 1;
+        let id = state.next_id;
+        state.callbacks.push((id, callback));
+        id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CancelState> {
+        // The lock is never held while user code runs, so it cannot be poisoned by it; recover
+        // the state rather than propagate if it ever is.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -128,19 +141,30 @@ impl std::fmt::Debug for CancelToken {
 
 /// Per-call settings and state, on both sides of a call: the C++ `RpcController`.
 ///
-/// A client sets a timeout or deadline and request metadata before the call, and reads the
-/// failure and response metadata after it. A server handler reads the deadline and request
-/// metadata, may add response metadata, may fail the call with
-/// [`set_failed`](RpcController::set_failed), and learns of cancellation through
-/// [`is_cancelled`](RpcController::is_cancelled), [`cancelled`](RpcController::cancelled) or
-/// [`notify_on_cancel`](RpcController::notify_on_cancel).
+/// **Client.** Set a timeout or deadline and request metadata before the call; afterwards read
+/// the response metadata (headers and trailers) and, in the C++ style, the failure. Cancel
+/// from anywhere with [`start_cancel`](RpcController::start_cancel) or a
+/// [`cancel_token`](RpcController::cancel_token). Calls made without a controller use the
+/// defaults: no deadline, no metadata.
+///
+/// **Server.** A handler reads the deadline and request metadata, adds response metadata
+/// (sent with the response headers, or with the trailers if the headers already went out),
+/// may send the headers early with [`send_headers`](RpcController::send_headers), and learns
+/// that the call ended (the client cancelled, the deadline passed, the connection closed, the
+/// server is shutting down) through [`is_cancelled`](RpcController::is_cancelled),
+/// [`cancelled`](RpcController::cancelled) or [`notify_on_cancel`](RpcController::notify_on_cancel).
+/// A handler fails a call by returning `Err(status)`; [`set_failed`](RpcController::set_failed)
+/// does the same for code written in the C++ style.
 #[derive(Debug, Default)]
 pub struct RpcController {
     deadline: Option<Instant>,
     metadata: Metadata,
     response_metadata: Metadata,
+    trailers: Metadata,
     failure: Option<Status>,
     cancel: CancelToken,
+    /// On a server: where [`send_headers`](RpcController::send_headers) sends them.
+    responses: Option<ByteSink>,
 }
 
 impl RpcController {
@@ -194,18 +218,43 @@ impl RpcController {
         &mut self.metadata
     }
 
-    /// Metadata sent back with the response.
+    /// Client: the response headers and trailers the server sent, in that order. Server: what
+    /// the handler has added and not yet sent.
     pub fn response_metadata(&self) -> &Metadata {
         &self.response_metadata
     }
 
-    /// Metadata sent back with the response, for a handler to add to.
+    /// Server: metadata for the response headers, for a handler to add to. What is added
+    /// after the headers went out (at the first streamed message, or by
+    /// [`send_headers`](RpcController::send_headers)) goes out with the trailers instead.
     pub fn response_metadata_mut(&mut self) -> &mut Metadata {
         &mut self.response_metadata
     }
 
+    /// Client: the trailers alone. Server: trailers to send when the call ends.
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Server: trailers to send when the call ends, for a handler to add to.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
+    }
+
+    /// Server: sends the response headers now, with the response metadata added so far (gRPC's
+    /// `SendHeader`), so the client knows the call was accepted before the first message. Later
+    /// calls, and calls on a client, do nothing.
+    pub fn send_headers(&mut self) {
+        if let Some(responses) = &self.responses {
+            if !responses.headers_sent() {
+                responses.send_headers(std::mem::take(&mut self.response_metadata));
+            }
+        }
+    }
+
     /// Marks the call failed. On a server the client receives this status even if the
-    /// handler then returns a response (the C++ `SetFailed`).
+    /// handler then returns a response (the C++ `SetFailed`); returning `Err(status)` is the
+    /// same and is the usual way.
     pub fn set_failed(&mut self, status: Status) {
         self.failure = Some(status);
     }
@@ -230,12 +279,13 @@ impl RpcController {
         self.cancel.cancel();
     }
 
-    /// Whether the call was cancelled, by either side or by its deadline.
+    /// Whether the call was cancelled or otherwise ended early: by either side, by its
+    /// deadline, by a lost connection or by server shutdown.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
 
-    /// Completes once the call is cancelled.
+    /// Completes once the call is cancelled or otherwise ended early.
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
     }
@@ -255,16 +305,56 @@ impl RpcController {
         *self = Self::default();
     }
 
-    pub(crate) fn set_cancel_token(&mut self, token: CancelToken) {
-        self.cancel = token;
+    /// A server-side controller for a call the core is starting.
+    pub(crate) fn for_server(
+        deadline: Option<Instant>,
+        metadata: Metadata,
+        cancel: CancelToken,
+        responses: ByteSink,
+    ) -> Self {
+        RpcController {
+            deadline,
+            metadata,
+            cancel,
+            responses: Some(responses),
+            ..Self::default()
+        }
     }
 
-    pub(crate) fn set_metadata(&mut self, metadata: Metadata) {
-        self.metadata = metadata;
+    /// Server: the headers still to send (if they have not gone out) and the trailers, taken
+    /// out of the controller at the end of the call.
+    pub(crate) fn take_response_metadata(&mut self) -> (Option<Metadata>, Metadata) {
+        let mut trailers = std::mem::take(&mut self.trailers);
+        let pending = std::mem::take(&mut self.response_metadata);
+        if self.responses.as_ref().is_some_and(ByteSink::headers_sent) {
+            let mut all = pending;
+            all.extend(trailers);
+            trailers = all;
+            (None, trailers)
+        } else {
+            (Some(pending), trailers)
+        }
     }
 
-    pub(crate) fn set_response_metadata(&mut self, metadata: Metadata) {
-        self.response_metadata = metadata;
+    /// Client: the token a call made through this controller is cancelled with. A controller
+    /// reused for a second call after the first was cancelled gets a fresh token, so the old
+    /// cancellation does not end the new call.
+    pub(crate) fn token_for_call(&mut self) -> CancelToken {
+        if self.cancel.is_cancelled() {
+            self.cancel = CancelToken::new();
+        }
+        self.failure = None;
+        self.response_metadata = Metadata::new();
+        self.trailers = Metadata::new();
+        self.cancel.clone()
+    }
+
+    /// Client: what the server sent back.
+    pub(crate) fn set_response(&mut self, headers: Metadata, trailers: Metadata) {
+        let mut all = headers;
+        all.extend(trailers.clone());
+        self.response_metadata = all;
+        self.trailers = trailers;
     }
 }
 
@@ -292,6 +382,24 @@ mod tests {
         assert!(ctrl.is_cancelled());
     }
 
+    #[test]
+    fn the_first_reason_wins_and_a_panicking_callback_spares_the_rest() {
+        let token = CancelToken::new();
+        let ran = Arc::new(AtomicUsize::new(0));
+        token.on_cancel(Closure::new(|| panic!("a bad callback")));
+        let r = ran.clone();
+        token.on_cancel(Closure::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        token.cancel_with(Status::deadline_exceeded("late"));
+        token.cancel();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            token.reason().map(|s| s.code()),
+            Some(crate::Code::DeadlineExceeded)
+        );
+    }
+
     #[tokio::test]
     async fn cancelled_wakes_a_waiter() {
         let token = CancelToken::new();
@@ -305,16 +413,5 @@ mod tests {
             .await
             .expect("woken")
             .expect("task");
-    }
-
-    #[test]
-    fn metadata_keeps_order_and_insert_replaces() {
-        let mut md = Metadata::new();
-        md.append("a", "1");
-        md.append("a", "2");
-        md.insert("b", "3");
-        assert_eq!(md.get("a"), Some("1"));
-        md.insert("a", "4");
-        assert_eq!(md.iter().collect::<Vec<_>>(), [("b", "3"), ("a", "4")]);
     }
 }

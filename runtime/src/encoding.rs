@@ -1,17 +1,20 @@
-//! Wire-format primitives that generated code calls.
+//! Wire-format primitives: varints, wire types and the [`Reader`] that decoding goes through.
 //!
 //! Users rarely need this module directly: the [`Message`] trait's provided methods are the
-//! public face of the codec. Generated code leans on it so that each message's `encode_raw`,
-//! `encoded_len` and `merge_from` stay short.
+//! public face of the codec. The codec markers and field helpers that generated code calls
+//! (so that each message's `encode_raw`, `encoded_len` and `merge_from` stay short) are public
+//! for that code but hidden from the documentation: their names and signatures follow the
+//! generator, not semver.
 //!
 //! Encoding appends to a `Vec<u8>`. Decoding goes through a [`Reader`], which tracks one
 //! absolute position in the caller's buffer and a limit for the message being read, so errors
 //! can name the byte offset where they happened.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::{Enumeration, Message, UnknownFields};
 
 /// The six wire types of the protobuf encoding (two of them only delimit groups).
@@ -34,6 +37,65 @@ pub enum WireType {
 
 /// Recursion limit applied by [`Reader::new`], as in the C++ and Go implementations.
 pub const DEFAULT_RECURSION_LIMIT: u32 = 100;
+
+/// How deeply messages and groups may nest in a value that is encoded: the decoder's default
+/// limit, so every value that decodes also encodes, and a value built in memory cannot
+/// overflow the stack of the encoder.
+pub const ENCODE_RECURSION_LIMIT: u32 = DEFAULT_RECURSION_LIMIT;
+
+thread_local! {
+    /// Nesting depth of the `encoded_len` walk on this thread.
+    static LEN_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Set when that walk met a message nested past [`ENCODE_RECURSION_LIMIT`].
+    static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Counts one level of nesting in the `encoded_len` walk for as long as it lives.
+struct LenDepth;
+
+impl LenDepth {
+    /// Enters one level, or records that the value is too deep and returns `None`, so the walk
+    /// stops there instead of recursing without bound.
+    #[inline]
+    fn enter() -> Option<LenDepth> {
+        let depth = LEN_DEPTH.with(|d| d.get());
+        if depth >= ENCODE_RECURSION_LIMIT {
+            TOO_DEEP.with(|t| t.set(true));
+            return None;
+        }
+        LEN_DEPTH.with(|d| d.set(depth + 1));
+        Some(LenDepth)
+    }
+}
+
+impl Drop for LenDepth {
+    #[inline]
+    fn drop(&mut self) {
+        LEN_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// `encoded_len` of a nested message, walked only within the nesting limit.
+#[inline]
+fn nested_len<M: Message + ?Sized>(msg: &M) -> usize {
+    match LenDepth::enter() {
+        Some(_depth) => msg.encoded_len(),
+        None => 0,
+    }
+}
+
+/// The encoded length of a top-level message, or an error if it nests past
+/// [`ENCODE_RECURSION_LIMIT`]. Every `encode*` method checks this before writing: the write
+/// itself then recurses no deeper than this walk did.
+pub(crate) fn checked_len<M: Message + ?Sized>(msg: &M) -> Result<usize, EncodeError> {
+    let outer = TOO_DEEP.with(|t| t.replace(false));
+    let len = msg.encoded_len();
+    let too_deep = TOO_DEEP.with(|t| t.replace(outer));
+    if too_deep {
+        return Err(EncodeError::too_deep(ENCODE_RECURSION_LIMIT));
+    }
+    Ok(len)
+}
 
 /// Number of bytes `value` takes as a varint.
 #[inline]
@@ -88,6 +150,7 @@ fn zigzag64(v: i64) -> u64 {
 /// body is shifted. Nested messages are therefore walked once on encode rather than once per
 /// level of nesting.
 #[inline]
+#[doc(hidden)]
 pub fn encode_len_delimited(buf: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.push(0);
@@ -116,6 +179,8 @@ pub fn encode_len_delimited(buf: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) 
 /// narrow `limit` instead of slicing, so an error deep inside still reports where it is.
 pub struct Reader<'a> {
     buf: &'a [u8],
+    /// The `Bytes` that `buf` is, when decoding from one: `Bytes` fields share it.
+    source: Option<&'a bytes::Bytes>,
     pos: usize,
     limit: usize,
     depth: u32,
@@ -130,12 +195,22 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,
+            source: None,
             pos: 0,
             limit: buf.len(),
             depth: 0,
             recursion_limit: DEFAULT_RECURSION_LIMIT,
             tag_start: 0,
             ended_group: 0,
+        }
+    }
+
+    /// A reader over the whole of `bytes`: fields generated as [`bytes::Bytes`] take slices of
+    /// it instead of copies.
+    pub fn from_bytes(bytes: &'a bytes::Bytes) -> Self {
+        Reader {
+            source: Some(bytes),
+            ..Reader::new(bytes)
         }
     }
 
@@ -394,6 +469,18 @@ impl<'a> Reader<'a> {
         Ok(self.read_len_slice()?.to_vec())
     }
 
+    /// Reads a length-delimited byte string as [`bytes::Bytes`]: a slice of the input when the
+    /// reader was made by [`Reader::from_bytes`], a copy otherwise.
+    #[inline]
+    pub fn read_shared_bytes(&mut self) -> Result<bytes::Bytes, DecodeError> {
+        let slice = self.read_len_slice()?;
+        Ok(match self.source {
+            // `slice` lies inside `source`, which is what `slice_ref` needs.
+            Some(source) => source.slice_ref(slice),
+            None => bytes::Bytes::copy_from_slice(slice),
+        })
+    }
+
     fn enter(&mut self) -> Result<(), DecodeError> {
         if self.depth >= self.recursion_limit {
             return Err(self.error(
@@ -526,7 +613,8 @@ impl<'a> Reader<'a> {
 ///
 /// Generated code names the marker (`Int32`, `Str`, `Msg<M>` …) and the generic helpers in
 /// this module do the rest, so the per-type logic lives here once.
-pub trait Codec {
+#[doc(hidden)]
+pub trait Codec: Sized {
     /// The Rust type a field of this protobuf type holds.
     type Value: Default + 'static;
     /// The wire type a single value uses.
@@ -541,14 +629,35 @@ pub trait Codec {
     fn merge(value: &mut Self::Value, r: &mut Reader<'_>) -> Result<(), DecodeError>;
     /// Whether proto3 implicit presence would leave this value off the wire.
     fn is_default(value: &Self::Value) -> bool;
+
+    /// Encoded size of field `number` holding `value`, or 0 for a default value, which map
+    /// entries leave out.
+    #[inline]
+    fn non_default_len(number: u32, value: &Self::Value) -> usize {
+        if Self::is_default(value) {
+            0
+        } else {
+            field_len::<Self>(number, value)
+        }
+    }
+
+    /// Appends field `number` holding `value`, unless the value is the default.
+    #[inline]
+    fn encode_non_default(number: u32, value: &Self::Value, buf: &mut Vec<u8>) {
+        if !Self::is_default(value) {
+            encode_field::<Self>(number, value, buf);
+        }
+    }
 }
 
 /// Marker for codecs whose repeated fields may use the packed encoding.
+#[doc(hidden)]
 pub trait Packable: Codec {}
 
 macro_rules! varint_codec {
     ($name:ident, $ty:ty, $read:ident, |$v:ident| $to_u64:expr) => {
         #[doc = concat!("Codec for `", stringify!($name), "` fields.")]
+        #[doc(hidden)]
         pub struct $name;
         impl Codec for $name {
             type Value = $ty;
@@ -588,6 +697,7 @@ varint_codec!(Bool, bool, read_bool, |v| u64::from(v));
 macro_rules! fixed_codec {
     ($name:ident, $ty:ty, $read:ident, $wire:ident, $width:expr, |$v:ident| $is_default:expr) => {
         #[doc = concat!("Codec for `", stringify!($name), "` fields.")]
+        #[doc(hidden)]
         pub struct $name;
         impl Codec for $name {
             type Value = $ty;
@@ -624,6 +734,7 @@ fixed_codec!(Float, f32, read_float, Fixed32, 4, |v| v.to_bits() == 0);
 fixed_codec!(Double, f64, read_double, Fixed64, 8, |v| v.to_bits() == 0);
 
 /// Codec for `string` fields.
+#[doc(hidden)]
 pub struct Str;
 impl Codec for Str {
     type Value = String;
@@ -648,6 +759,7 @@ impl Codec for Str {
 }
 
 /// Codec for `bytes` fields.
+#[doc(hidden)]
 pub struct Bytes;
 impl Codec for Bytes {
     type Value = Vec<u8>;
@@ -671,7 +783,35 @@ impl Codec for Bytes {
     }
 }
 
+/// Codec for `bytes` fields generated as [`bytes::Bytes`], which decoding from a `Bytes`
+/// fills without copying.
+#[doc(hidden)]
+pub struct SharedBytes;
+impl Codec for SharedBytes {
+    type Value = bytes::Bytes;
+    const WIRE_TYPE: WireType = WireType::Len;
+    #[inline]
+    fn len(value: &bytes::Bytes) -> usize {
+        varint_len(value.len() as u64) + value.len()
+    }
+    #[inline]
+    fn encode(value: &bytes::Bytes, buf: &mut Vec<u8>) {
+        encode_varint(value.len() as u64, buf);
+        buf.extend_from_slice(value);
+    }
+    #[inline]
+    fn merge(value: &mut bytes::Bytes, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        *value = r.read_shared_bytes()?;
+        Ok(())
+    }
+    #[inline]
+    fn is_default(value: &bytes::Bytes) -> bool {
+        value.is_empty()
+    }
+}
+
 /// Codec for enum fields of enum type `E`.
+#[doc(hidden)]
 pub struct Enum<E>(std::marker::PhantomData<E>);
 impl<E: Enumeration> Codec for Enum<E> {
     type Value = E;
@@ -697,13 +837,14 @@ impl<E: Enumeration> Codec for Enum<E> {
 impl<E: Enumeration> Packable for Enum<E> {}
 
 /// Codec for embedded message fields of type `M`.
+#[doc(hidden)]
 pub struct Msg<M>(std::marker::PhantomData<M>);
-impl<M: Message + 'static> Codec for Msg<M> {
+impl<M: Message + Default + 'static> Codec for Msg<M> {
     type Value = M;
     const WIRE_TYPE: WireType = WireType::Len;
     #[inline]
     fn len(value: &M) -> usize {
-        let len = value.encoded_len();
+        let len = nested_len(value);
         varint_len(len as u64) + len
     }
     #[inline]
@@ -714,21 +855,43 @@ impl<M: Message + 'static> Codec for Msg<M> {
     fn merge(value: &mut M, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         r.read_message(value)
     }
-    /// Only map entries ask this; an empty message may be left out of them.
+    /// Only map entries ask this (through the two methods below, which walk the value once);
+    /// an empty message may be left out of them.
     #[inline]
     fn is_default(value: &M) -> bool {
-        value.encoded_len() == 0
+        nested_len(value) == 0
+    }
+    #[inline]
+    fn non_default_len(number: u32, value: &M) -> usize {
+        match nested_len(value) {
+            0 => 0,
+            len => key_len(number) + varint_len(len as u64) + len,
+        }
+    }
+    /// Writes the value without measuring it first, and takes it back off if it was empty, so
+    /// that encoding stays one walk of the value however deeply maps nest.
+    #[inline]
+    fn encode_non_default(number: u32, value: &M, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        encode_key(number, WireType::Len, buf);
+        let body = buf.len();
+        encode_len_delimited(buf, |buf| value.encode_raw(buf));
+        if buf.len() == body + 1 {
+            buf.truncate(start);
+        }
     }
 }
 
 /// Encoded size of one field: key and value.
 #[inline]
+#[doc(hidden)]
 pub fn field_len<C: Codec>(number: u32, value: &C::Value) -> usize {
     key_len(number) + C::len(value)
 }
 
 /// Appends one field: key and value.
 #[inline]
+#[doc(hidden)]
 pub fn encode_field<C: Codec>(number: u32, value: &C::Value, buf: &mut Vec<u8>) {
     encode_key(number, C::WIRE_TYPE, buf);
     C::encode(value, buf);
@@ -736,6 +899,7 @@ pub fn encode_field<C: Codec>(number: u32, value: &C::Value, buf: &mut Vec<u8>) 
 
 /// Encoded size of a repeated field, one key per element.
 #[inline]
+#[doc(hidden)]
 pub fn repeated_len<C: Codec>(number: u32, values: &[C::Value]) -> usize {
     let body: usize = match C::FIXED_WIDTH {
         Some(width) => width * values.len(),
@@ -746,6 +910,7 @@ pub fn repeated_len<C: Codec>(number: u32, values: &[C::Value]) -> usize {
 
 /// Appends a repeated field, one key per element.
 #[inline]
+#[doc(hidden)]
 pub fn encode_repeated<C: Codec>(number: u32, values: &[C::Value], buf: &mut Vec<u8>) {
     for value in values {
         encode_field::<C>(number, value, buf);
@@ -762,6 +927,7 @@ fn packed_body_len<C: Packable>(values: &[C::Value]) -> usize {
 
 /// Encoded size of a packed repeated field; an empty one takes no bytes.
 #[inline]
+#[doc(hidden)]
 pub fn packed_len<C: Packable>(number: u32, values: &[C::Value]) -> usize {
     if values.is_empty() {
         return 0;
@@ -772,6 +938,7 @@ pub fn packed_len<C: Packable>(number: u32, values: &[C::Value]) -> usize {
 
 /// Appends a packed repeated field; an empty one writes nothing.
 #[inline]
+#[doc(hidden)]
 pub fn encode_packed<C: Packable>(number: u32, values: &[C::Value], buf: &mut Vec<u8>) {
     if values.is_empty() {
         return;
@@ -785,6 +952,7 @@ pub fn encode_packed<C: Packable>(number: u32, values: &[C::Value], buf: &mut Ve
 
 /// Reads one occurrence of a repeated field, accepting packed and unpacked forms alike.
 #[inline]
+#[doc(hidden)]
 pub fn merge_repeated<C: Codec>(
     tag: u32,
     values: &mut Vec<C::Value>,
@@ -813,6 +981,7 @@ fn is_packable_wire<C: Codec>() -> bool {
 
 /// Reads one field with a single value, checking its wire type first.
 #[inline]
+#[doc(hidden)]
 pub fn merge_field<C: Codec>(
     tag: u32,
     value: &mut C::Value,
@@ -824,6 +993,7 @@ pub fn merge_field<C: Codec>(
 
 /// Reads one field with explicit presence (`Option<T>`), checking its wire type first.
 #[inline]
+#[doc(hidden)]
 pub fn merge_optional<C: Codec>(
     tag: u32,
     value: &mut Option<C::Value>,
@@ -835,12 +1005,14 @@ pub fn merge_optional<C: Codec>(
 
 /// Encoded size of a group field (start tag, body, end tag).
 #[inline]
+#[doc(hidden)]
 pub fn group_len<M: Message>(number: u32, msg: &M) -> usize {
-    2 * key_len(number) + msg.encoded_len()
+    2 * key_len(number) + nested_len(msg)
 }
 
 /// Appends a group field (start tag, body, end tag).
 #[inline]
+#[doc(hidden)]
 pub fn encode_group<M: Message>(number: u32, msg: &M, buf: &mut Vec<u8>) {
     encode_key(number, WireType::StartGroup, buf);
     msg.encode_raw(buf);
@@ -849,6 +1021,7 @@ pub fn encode_group<M: Message>(number: u32, msg: &M, buf: &mut Vec<u8>) {
 
 /// Reads a group field into `msg`, checking its wire type first.
 #[inline]
+#[doc(hidden)]
 pub fn merge_group<M: Message>(
     tag: u32,
     msg: &mut M,
@@ -859,6 +1032,7 @@ pub fn merge_group<M: Message>(
 }
 
 /// The map types a `map<K, V>` field may be generated as.
+#[doc(hidden)]
 pub trait MapField<K: 'static, V: 'static>: Default {
     /// Visits every entry.
     fn entries(&self) -> impl Iterator<Item = (&K, &V)>;
@@ -894,32 +1068,23 @@ impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
     }
 }
 
-#[inline]
-fn entry_body_len<K: Codec, V: Codec>(key: &K::Value, value: &V::Value) -> usize {
-    // Default keys and values are left out of the entry, which decodes them as defaults.
-    let mut len = 0;
-    if !K::is_default(key) {
-        len += field_len::<K>(1, key);
-    }
-    if !V::is_default(value) {
-        len += field_len::<V>(2, value);
-    }
-    len
-}
-
-/// Encoded size of a map field, one entry message per pair.
+/// Encoded size of a map field, one entry message per pair. Default keys and values are left
+/// out of their entry, which decodes them as defaults.
+#[doc(hidden)]
 pub fn map_len<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(number: u32, map: &M) -> usize {
     let entries: usize = map
         .entries()
         .map(|(k, v)| {
-            let body = entry_body_len::<K, V>(k, v);
+            let body = K::non_default_len(1, k) + V::non_default_len(2, v);
             varint_len(body as u64) + body
         })
         .sum();
     key_len(number) * map.entry_count() + entries
 }
 
-/// Appends a map field, one entry message per pair.
+/// Appends a map field, one entry message per pair. Each entry is written with its length
+/// patched in afterwards, so a value is walked once however deeply maps nest.
+#[doc(hidden)]
 pub fn encode_map<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
     number: u32,
     map: &M,
@@ -927,17 +1092,15 @@ pub fn encode_map<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
 ) {
     for (k, v) in map.entries() {
         encode_key(number, WireType::Len, buf);
-        encode_varint(entry_body_len::<K, V>(k, v) as u64, buf);
-        if !K::is_default(k) {
-            encode_field::<K>(1, k, buf);
-        }
-        if !V::is_default(v) {
-            encode_field::<V>(2, v, buf);
-        }
+        encode_len_delimited(buf, |buf| {
+            K::encode_non_default(1, k, buf);
+            V::encode_non_default(2, v, buf);
+        });
     }
 }
 
 /// Reads one map entry and inserts it; a missing key or value takes its default.
+#[doc(hidden)]
 pub fn merge_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
     tag: u32,
     map: &mut M,

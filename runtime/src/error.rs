@@ -113,3 +113,21 @@ impl fmt::Debug for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// Why a message value could not be encoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The value nests messages or groups deeper than the limit, which no decoded value does.
+    #[error("the message nests deeper than the encoding limit of {limit} levels")]
+    TooDeep {
+        /// The limit, [`crate::encoding::ENCODE_RECURSION_LIMIT`].
+        limit: u32,
+    },
+}
+
+impl EncodeError {
+    pub(crate) fn too_deep(limit: u32) -> Self {
+        EncodeError::TooDeep { limit }
+    }
+}

@@ -4,12 +4,19 @@
 //! [`encoding`]; generated enums implement [`Enumeration`]. The well-known types of
 //! `google/protobuf/*.proto` are pre-generated in [`wkt`].
 //!
-//! Generated services follow protobuf's C++ generic services, made async: a service trait
-//! per `.proto` service, a `...Stub` that implements it by calling through an [`RpcChannel`],
-//! and a `...Server` adapter that implements the type-erased [`Service`] by dispatching on
-//! the method index. [`RpcController`] carries deadlines, metadata, failure and cancellation;
-//! [`Closure`] is the callback form. [`tcp`] carries calls over TCP; [`InProcessChannel`]
-//! calls a service in the same process.
+//! # Features
+//!
+//! - `rpc` (default): the call core and services. Generated services follow protobuf's C++
+//!   generic services, made async: a service trait per `.proto` service, a `...Stub` that
+//!   implements it by calling through an [`RpcChannel`], a `...Client` with a direct API
+//!   (see [`client::Call`]), and a `...Server` adapter that implements the type-erased
+//!   [`Service`] by dispatching on the method index. [`RpcController`] carries deadlines,
+//!   metadata and cancellation; [`Closure`] is the callback form; [`InProcessChannel`] calls
+//!   a service in the same process. The [`call`] module is what transports build on.
+//! - `tcp` (default): [`tcp`], the slim TCP transport.
+//!
+//! With `default-features = false` the crate is the codec alone: messages, enums, the
+//! well-known types, with no async runtime in its dependency tree.
 
 #![warn(missing_docs)]
 
@@ -17,31 +24,58 @@
 // modules (the well-known types) use the same paths.
 extern crate self as rust_rpc;
 
-mod closure;
-mod controller;
 pub mod encoding;
 mod enumeration;
 mod error;
 mod message;
-pub mod service;
-mod status;
-pub mod stream;
-pub mod tcp;
 mod unknown;
-mod wait;
 pub mod wkt;
 
-pub use closure::{spawn_with_callback, Closure};
-pub use controller::{CancelToken, Metadata, RpcController};
+#[cfg(feature = "rpc")]
+pub mod call;
+#[cfg(feature = "rpc")]
+pub mod client;
+#[cfg(feature = "rpc")]
+mod closure;
+#[cfg(feature = "rpc")]
+mod controller;
+#[cfg(feature = "rpc")]
+pub mod interceptor;
+#[cfg(feature = "rpc")]
+mod metadata;
+#[cfg(feature = "rpc")]
+pub mod service;
+#[cfg(feature = "rpc")]
+mod status;
+#[cfg(feature = "rpc")]
+pub mod stream;
+#[cfg(feature = "tcp")]
+pub mod tcp;
+#[cfg(feature = "rpc")]
+mod wait;
+
+/// The `bytes` crate, whose `Bytes` generated code uses for `bytes` fields where asked.
+pub use bytes;
+
 pub use enumeration::Enumeration;
-pub use error::{DecodeError, DecodeErrorKind};
-pub use message::Message;
-pub use service::{
-    InProcessChannel, MethodDescriptor, RequestBody, RpcChannel, Service, ServiceDescriptor,
-};
-pub use status::{Code, Status};
-pub use stream::{StreamSender, Streaming};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use message::{Message, Name};
 pub use unknown::UnknownFields;
+
+#[cfg(feature = "rpc")]
+pub use call::ServerCall;
+#[cfg(feature = "rpc")]
+pub use closure::{spawn_with_callback, Closure};
+#[cfg(feature = "rpc")]
+pub use controller::{CancelToken, RpcController};
+#[cfg(feature = "rpc")]
+pub use metadata::Metadata;
+#[cfg(feature = "rpc")]
+pub use service::{InProcessChannel, MethodDescriptor, RpcChannel, Service, ServiceDescriptor};
+#[cfg(feature = "rpc")]
+pub use status::{Code, Status};
+#[cfg(feature = "rpc")]
+pub use stream::{IntoRequests, StreamSender, Streaming};
 
 /// Includes the code `rust_rpc_compiler::Builder` generated into `OUT_DIR` for one proto
 /// package: `rust_rpc::include_proto!("echo");`. For several packages that refer to each

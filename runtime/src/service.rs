@@ -1,15 +1,18 @@
 //! The generic-services shape: descriptors, the type-erased [`Service`] that servers host,
-//! and the [`RpcChannel`] that stubs call through. Generated code fills these in; the
-//! functions in [`codegen`] are what it calls.
+//! and the [`RpcChannel`] that stubs and clients call through. Generated code fills these in;
+//! the functions in [`codegen`] are what it calls.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use crate::stream::{ByteSink, ByteStream};
-use crate::{RpcController, Status};
+use bytes::Bytes;
+
+use crate::call::{
+    byte_stream, ClientCall, IncomingCall, OutgoingCall, ServerCall, ServerCore, DEFAULT_WINDOW,
+};
+use crate::stream::{CancelOnAbandon, LocalOutbound};
+use crate::{CancelToken, RpcController, Status};
 
 /// A boxed, sendable future, as the type-erased traits return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -53,31 +56,21 @@ impl ServiceDescriptor {
     }
 }
 
-/// A request as a transport carries it: one encoded message, or a stream of them.
-#[derive(Debug)]
-pub enum RequestBody {
-    /// The one request of a method without a request stream.
-    Unary(Vec<u8>),
-    /// The requests of a client-streaming method, as they arrive.
-    Stream(ByteStream),
-}
-
 /// A service whose message types have been erased, so a server can host any number of them:
 /// the C++ `Service::CallMethod`. Generated `...Server` adapters implement it.
 pub trait Service: Send + Sync + 'static {
     /// What the service is and which methods it has.
     fn descriptor(&self) -> &'static ServiceDescriptor;
 
-    /// Runs method `method_index` with an encoded request. Methods with a single response
-    /// return it encoded; streaming methods send their responses into `responses` and return
-    /// `None`.
+    /// Runs method `method_index` of a call the core has set up. A method with a single
+    /// response returns it encoded; a streaming method sends its responses into
+    /// `call.responses` and returns `None`.
     fn call_method<'a>(
         &'a self,
         method_index: usize,
         ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>>;
+        call: ServerCall,
+    ) -> BoxFuture<'a, Result<Option<Bytes>, Status>>;
 }
 
 impl<S: Service + ?Sized> Service for Arc<S> {
@@ -89,120 +82,138 @@ impl<S: Service + ?Sized> Service for Arc<S> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>> {
-        (**self).call_method(method_index, ctrl, request, responses)
+        call: ServerCall,
+    ) -> BoxFuture<'a, Result<Option<Bytes>, Status>> {
+        (**self).call_method(method_index, ctrl, call)
     }
 }
 
-/// Where a stub sends its calls: the one place a transport plugs in (the C++ `RpcChannel`).
+/// Where stubs and clients send their calls: the one place a transport plugs in (the C++
+/// `RpcChannel`).
 ///
-/// The arguments mirror [`Service::call_method`], so an in-process channel is a direct call.
-/// A channel honours the controller's deadline and cancellation, sends its request metadata,
-/// and fills in its response metadata.
+/// A channel only starts calls and moves their bytes; the call core around it applies the
+/// deadline (connecting included), links cancellation, pumps request streams and decodes. A
+/// transport sends the deadline to the server, and the request metadata.
 pub trait RpcChannel: Send + Sync + 'static {
-    /// Performs one call of `method`.
-    fn call<'a>(
+    /// Starts one call of `method`: sends its start (and its single request, if it has one)
+    /// and returns the call's two directions.
+    fn start_call<'a>(
         &'a self,
         method: &'static MethodDescriptor,
-        ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>>;
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>>;
 }
 
 impl<C: RpcChannel + ?Sized> RpcChannel for Arc<C> {
-    fn call<'a>(
+    fn start_call<'a>(
         &'a self,
         method: &'static MethodDescriptor,
-        ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>> {
-        (**self).call(method, ctrl, request, responses)
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        (**self).start_call(method, call)
     }
 }
 
-/// Turns a panic inside a handler into an `internal` status, so one bad handler cannot take
-/// a server (or an in-process caller) down with it.
-pub(crate) struct CatchUnwind<F>(pub(crate) F);
-
-impl<F, T> Future for CatchUnwind<F>
-where
-    F: Future<Output = Result<T, Status>> + Unpin,
-{
-    type Output = Result<T, Status>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
-            Ok(poll) => poll,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Poll::Ready(Err(Status::internal(format!(
-                    "the handler panicked: {what}"
-                ))))
-            }
-        }
+impl<C: RpcChannel + ?Sized> RpcChannel for Box<C> {
+    fn start_call<'a>(
+        &'a self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        (**self).start_call(method, call)
     }
 }
 
-/// A channel that calls a [`Service`] in the same process: for tests, mocks, and
-/// same-process use. Requests and responses are still encoded, so behaviour matches a remote
-/// call; handler panics come back as `internal`.
-#[derive(Clone)]
+/// A channel that calls services in the same process: for tests, mocks, and same-process use.
+///
+/// Calls go through the same call core as a server's (a task per handler, deadlines,
+/// cancellation, panics as `INTERNAL`, streams bounded in bytes), and requests and responses
+/// are still encoded, so behaviour matches a remote call.
+#[derive(Clone, Debug)]
 pub struct InProcessChannel {
-    service: Arc<dyn Service>,
+    core: Arc<ServerCore>,
 }
 
 impl InProcessChannel {
     /// A channel to `service`.
     pub fn new(service: impl Service) -> Self {
-        InProcessChannel {
-            service: Arc::new(service),
-        }
+        Self::with_core(Arc::new(ServerCore::new(
+            [Arc::new(service) as Arc<dyn Service>],
+            Vec::new(),
+        )))
+    }
+
+    /// A channel to every service `core` hosts, with its interceptors.
+    pub fn with_core(core: Arc<ServerCore>) -> Self {
+        InProcessChannel { core }
     }
 }
 
 impl RpcChannel for InProcessChannel {
-    fn call<'a>(
+    fn start_call<'a>(
         &'a self,
         method: &'static MethodDescriptor,
-        ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>> {
-        Box::pin(async move {
-            if self.service.descriptor().full_name != method.service {
-                return Err(Status::unimplemented(format!(
-                    "unknown service {}",
-                    method.service
-                )));
-            }
-            let deadline = ctrl.deadline();
-            let token = ctrl.cancel_token();
-            let call =
-                CatchUnwind(
-                    self.service
-                        .call_method(method.index, ctrl, request, responses),
-                );
-            let result = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline.into(), call).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        token.cancel();
-                        Err(Status::deadline_exceeded("the deadline passed"))
-                    }
-                },
-                None => call.await,
-            };
-            result
-        })
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        let cancel = CancelToken::new();
+        let (requests_in, requests) = byte_stream(DEFAULT_WINDOW, None);
+        let (responses_in, responses) = byte_stream(
+            DEFAULT_WINDOW,
+            Some(Box::new(CancelOnAbandon(cancel.clone()))),
+        );
+        if let Some(request) = call.request {
+            // A fresh stream always has room for its first message.
+            let _ = requests_in.push(request);
+            requests_in.finish(Ok(()), crate::Metadata::new());
+        }
+        let client_side = Arc::new(ClientSide {
+            requests: LocalOutbound {
+                inbound: requests_in,
+                end_on_drop: false,
+            },
+            cancel: cancel.clone(),
+        });
+        self.core.dispatch(IncomingCall {
+            service: method.service.to_owned(),
+            method: method.name.to_owned(),
+            deadline: call.deadline,
+            metadata: call.metadata,
+            requests,
+            responses: Arc::new(LocalOutbound {
+                inbound: responses_in,
+                end_on_drop: false,
+            }),
+            cancel,
+        });
+        Box::pin(std::future::ready(Ok(ClientCall {
+            requests: client_side,
+            responses,
+        })))
+    }
+}
+
+/// The client's end of an in-process call: its requests, and the server's cancellation.
+struct ClientSide {
+    requests: LocalOutbound,
+    cancel: CancelToken,
+}
+
+impl crate::call::Outbound for ClientSide {
+    fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
+        self.requests.send(message)
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.requests.max_message_size()
+    }
+
+    fn close_send(&self) {
+        self.requests.close_send();
+    }
+
+    fn cancel(&self) {
+        self.cancel
+            .cancel_with(Status::cancelled("the client cancelled the call"));
     }
 }
 
@@ -211,155 +222,147 @@ impl RpcChannel for InProcessChannel {
 #[doc(hidden)]
 pub mod codegen {
     use super::*;
-    use crate::stream::{StreamSender, Streaming};
-    use crate::Message;
+    use crate::call::{self, ByteStream};
+    use crate::stream::{IntoRequests, StreamSender, Streaming};
+    use crate::{Message, Metadata};
 
     pub use super::BoxFuture;
+    pub use crate::call::ServerCall;
+    pub use crate::client::{BidiStreaming, Call, ClientStreaming, ServerStreaming, Unary};
 
-    /// The single request of a method that takes one.
-    pub fn unary_request<T: Message>(request: RequestBody) -> Result<T, Status> {
-        match request {
-            RequestBody::Unary(bytes) => T::decode(&bytes)
-                .map_err(|e| Status::invalid_argument(format!("cannot decode the request: {e}"))),
-            RequestBody::Stream(_) => {
-                Err(Status::internal("expected a single request, got a stream"))
-            }
+    /// Reads the single request of a call: one message, then the end.
+    async fn single_request<T: Message + Default>(requests: &mut ByteStream) -> Result<T, Status> {
+        let bytes = requests
+            .next_bytes()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the call ended without a request"))?;
+        if requests.next_bytes().await?.is_some() {
+            return Err(Status::invalid_argument(
+                "more than one request for a method that takes one",
+            ));
         }
+        T::decode_bytes(&bytes)
+            .map_err(|e| Status::invalid_argument(format!("cannot decode the request: {e}")))
+    }
+
+    /// The request of a unary method.
+    pub async fn unary_request<T: Message + Default>(mut call: ServerCall) -> Result<T, Status> {
+        single_request(&mut call.requests).await
+    }
+
+    /// The request and the response stream of a server-streaming method.
+    pub async fn request_and_responses<T: Message + Default, R: Message>(
+        mut call: ServerCall,
+    ) -> Result<(T, StreamSender<R>), Status> {
+        let request = single_request(&mut call.requests).await?;
+        Ok((request, StreamSender::from_sink(call.responses)))
     }
 
     /// The request stream of a client-streaming method.
-    pub fn request_stream<T: Message>(request: RequestBody) -> Result<Streaming<T>, Status> {
-        match request {
-            RequestBody::Stream(stream) => Ok(Streaming::from_bytes(stream)),
-            RequestBody::Unary(_) => Err(Status::internal(
-                "expected a request stream, got a single request",
-            )),
-        }
+    pub fn request_stream<T: Message + Default>(call: ServerCall) -> Streaming<T> {
+        Streaming::requests(call.requests)
     }
 
-    /// The response stream of a server-streaming method.
-    pub fn response_stream<T: Message>(
-        responses: Option<ByteSink>,
-    ) -> Result<StreamSender<T>, Status> {
-        responses.map(StreamSender::from_sink).ok_or_else(|| {
-            Status::internal("a streaming method was called without a response stream")
-        })
+    /// Both streams of a bidirectional method.
+    pub fn streams<T: Message + Default, R: Message>(
+        call: ServerCall,
+    ) -> (Streaming<T>, StreamSender<R>) {
+        (
+            Streaming::requests(call.requests),
+            StreamSender::from_sink(call.responses),
+        )
     }
 
-    /// Encodes a handler's single response, unless the handler failed the call through its
-    /// controller.
-    pub fn unary_response<T: Message>(
-        ctrl: &RpcController,
-        response: &T,
-    ) -> Result<Option<Vec<u8>>, Status> {
-        match ctrl.status() {
-            Some(status) => Err(status.clone()),
-            None => Ok(Some(response.encode_to_vec())),
-        }
+    /// Encodes a handler's single response.
+    pub fn unary_response<T: Message>(response: &T) -> Result<Option<Bytes>, Status> {
+        response
+            .try_encode_to_bytes()
+            .map(Some)
+            .map_err(|e| Status::internal(format!("cannot encode the response: {e}")))
     }
 
-    /// The end of a streaming response, unless the handler failed the call.
-    pub fn stream_end(ctrl: &RpcController) -> Result<Option<Vec<u8>>, Status> {
-        match ctrl.status() {
-            Some(status) => Err(status.clone()),
-            None => Ok(None),
-        }
+    /// The end of a streaming response.
+    pub fn stream_end() -> Result<Option<Bytes>, Status> {
+        Ok(None)
     }
 
     /// The answer to a method index the service does not have.
-    pub fn unknown_method(service: &str, index: usize) -> Result<Option<Vec<u8>>, Status> {
+    pub fn unknown_method(service: &str, index: usize) -> Result<Option<Bytes>, Status> {
         Err(Status::unimplemented(format!(
             "{service} has no method number {index}"
         )))
     }
 
-    /// The one response of a call that has one, decoded.
-    fn single_response<Resp: Message>(reply: Option<Vec<u8>>) -> Result<Resp, Status> {
-        let bytes = reply.ok_or_else(|| Status::internal("the call ended without a response"))?;
-        Resp::decode(&bytes)
-            .map_err(|e| Status::internal(format!("cannot decode the response: {e}")))
-    }
-
-    fn record<T>(ctrl: &mut RpcController, result: Result<T, Status>) -> Result<T, Status> {
-        if let Err(status) = &result {
-            ctrl.set_failed(status.clone());
-        }
-        result
-    }
-
     /// A stub's unary call.
-    pub async fn call_unary<C: RpcChannel + ?Sized, Req: Message, Resp: Message>(
+    pub async fn call_unary<C: RpcChannel, Req: Message, Resp: Message + Default>(
         channel: &C,
         method: &'static MethodDescriptor,
         ctrl: &mut RpcController,
         request: Req,
     ) -> Result<Resp, Status> {
-        let result = channel
-            .call(
-                method,
-                ctrl,
-                RequestBody::Unary(request.encode_to_vec()),
-                None,
-            )
-            .await;
-        record(ctrl, result.and_then(single_response))
+        call::unary(channel, method, ctrl, &request).await
+    }
+
+    /// Moves a call's responses into a stub caller's sender, decoding each (a response that
+    /// does not decode fails the call with `INTERNAL`), and records the metadata.
+    async fn forward<Resp: Message + Default>(
+        ctrl: &mut RpcController,
+        mut stream: Streaming<Resp>,
+        responses: StreamSender<Resp>,
+    ) -> Result<(), Status> {
+        let result = async {
+            while let Some(response) = stream.message().await? {
+                responses.send(&response).await?;
+            }
+            Ok(())
+        }
+        .await;
+        let headers = stream.headers().await.unwrap_or_else(|_| Metadata::new());
+        let trailers = stream.trailers().unwrap_or_default();
+        // Dropping the stream before its end cancels the call, as a stopped reader should.
+        drop(stream);
+        call::record_stream(ctrl, headers, trailers, result)
     }
 
     /// A stub's server-streaming call: responses go to `responses` as they arrive.
-    pub async fn call_server_streaming<C: RpcChannel + ?Sized, Req: Message, Resp: Message>(
+    pub async fn call_server_streaming<C: RpcChannel, Req: Message, Resp: Message + Default>(
         channel: &C,
         method: &'static MethodDescriptor,
         ctrl: &mut RpcController,
         request: Req,
         responses: StreamSender<Resp>,
     ) -> Result<(), Status> {
-        let result = channel
-            .call(
-                method,
-                ctrl,
-                RequestBody::Unary(request.encode_to_vec()),
-                Some(responses.into_sink()),
-            )
-            .await
-            .map(drop);
-        record(ctrl, result)
+        let stream = call::server_streaming(channel, method, ctrl, &request).await?;
+        forward(ctrl, stream, responses).await
     }
 
     /// A stub's client-streaming call: requests are read from `requests` until it ends.
-    pub async fn call_client_streaming<C: RpcChannel + ?Sized, Req: Message, Resp: Message>(
+    pub async fn call_client_streaming<
+        C: RpcChannel,
+        Req: Message + Default + 'static,
+        Resp: Message + Default,
+    >(
         channel: &C,
         method: &'static MethodDescriptor,
         ctrl: &mut RpcController,
         requests: Streaming<Req>,
     ) -> Result<Resp, Status> {
-        let result = channel
-            .call(
-                method,
-                ctrl,
-                RequestBody::Stream(requests.into_bytes()),
-                None,
-            )
-            .await;
-        record(ctrl, result.and_then(single_response))
+        call::client_streaming(channel, method, ctrl, requests.into_requests()).await
     }
 
     /// A stub's bidirectional call.
-    pub async fn call_bidi_streaming<C: RpcChannel + ?Sized, Req: Message, Resp: Message>(
+    pub async fn call_bidi_streaming<
+        C: RpcChannel,
+        Req: Message + Default + 'static,
+        Resp: Message + Default,
+    >(
         channel: &C,
         method: &'static MethodDescriptor,
         ctrl: &mut RpcController,
         requests: Streaming<Req>,
         responses: StreamSender<Resp>,
     ) -> Result<(), Status> {
-        let result = channel
-            .call(
-                method,
-                ctrl,
-                RequestBody::Stream(requests.into_bytes()),
-                Some(responses.into_sink()),
-            )
-            .await
-            .map(drop);
-        record(ctrl, result)
+        let stream = call::bidi_streaming(channel, method, ctrl, requests.into_requests()).await?;
+        forward(ctrl, stream, responses).await
     }
 }

@@ -101,8 +101,10 @@ pub struct Documented {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Documented {
+impl ::rust_rpc::Name for Documented {
     const FULL_NAME: &'static str = "comments.Documented";
+}
+impl ::rust_rpc::Message for Documented {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -133,8 +133,11 @@ pub struct Old {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 #[allow(deprecated)]
-impl ::rust_rpc::Message for Old {
+impl ::rust_rpc::Name for Old {
     const FULL_NAME: &'static str = "deprecated.Old";
+}
+#[allow(deprecated)]
+impl ::rust_rpc::Message for Old {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -180,8 +183,11 @@ pub struct User {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 #[allow(deprecated)]
-impl ::rust_rpc::Message for User {
+impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "deprecated.User";
+}
+#[allow(deprecated)]
+impl ::rust_rpc::Message for User {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

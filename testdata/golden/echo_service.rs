@@ -7,8 +7,10 @@ pub struct EchoRequest {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for EchoRequest {
+impl ::rust_rpc::Name for EchoRequest {
     const FULL_NAME: &'static str = "echo.EchoRequest";
+}
+impl ::rust_rpc::Message for EchoRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -45,8 +47,10 @@ pub struct EchoResponse {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for EchoResponse {
+impl ::rust_rpc::Name for EchoResponse {
     const FULL_NAME: &'static str = "echo.EchoResponse";
+}
+impl ::rust_rpc::Message for EchoResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -84,8 +88,10 @@ pub struct AddRequest {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for AddRequest {
+impl ::rust_rpc::Name for AddRequest {
     const FULL_NAME: &'static str = "echo.AddRequest";
+}
+impl ::rust_rpc::Message for AddRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -129,8 +135,10 @@ pub struct AddResponse {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for AddResponse {
+impl ::rust_rpc::Name for AddResponse {
     const FULL_NAME: &'static str = "echo.AddResponse";
+}
+impl ::rust_rpc::Message for AddResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -190,7 +198,7 @@ pub static ECHO_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::
 };
 /// Echoes text back and adds numbers.
 ///
-/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]); [`EchoServiceStub`] implements it by calling a remote one.
+/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]); [`EchoServiceStub`] implements it by calling a remote one, and [`EchoServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Returns the request's message with ", welcome!" appended.
     fn echo(
@@ -223,7 +231,128 @@ pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`EchoService`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`EchoService`] (a local one, a stub) behind one type chosen at run time. It implements `EchoService` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct EchoServiceDyn(::std::sync::Arc<dyn EchoServiceErased>);
+impl EchoServiceDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl EchoService) -> Self {
+        EchoServiceDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for EchoServiceDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(EchoServiceDyn))
+    }
+}
+impl EchoService for EchoServiceDyn {
+    async fn echo(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: EchoRequest,
+    ) -> ::core::result::Result<EchoResponse, ::rust_rpc::Status> {
+        self.0.erased_echo(ctrl, request).await
+    }
+    async fn add(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: AddRequest,
+    ) -> ::core::result::Result<AddResponse, ::rust_rpc::Status> {
+        self.0.erased_add(ctrl, request).await
+    }
+}
+/// The object-safe form of [`EchoService`] that [`EchoServiceDyn`] holds; every implementation of `EchoService` has it.
+#[doc(hidden)]
+pub trait EchoServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_echo<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: EchoRequest,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<EchoResponse, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_add<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: AddRequest,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<AddResponse, ::rust_rpc::Status>,
+    >;
+}
+impl<T: EchoService> EchoServiceErased for T {
+    fn erased_echo<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: EchoRequest,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<EchoResponse, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as EchoService>::echo(self, ctrl, request))
+    }
+    fn erased_add<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: AddRequest,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<AddResponse, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as EchoService>::add(self, ctrl, request))
+    }
+}
+/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct EchoServiceClient<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> EchoServiceClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        EchoServiceClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Returns the request's message with ", welcome!" appended.
+    ///
+    /// `.await` gives the response.
+    pub fn echo(
+        &self,
+        request: EchoRequest,
+    ) -> ::rust_rpc::client::Call<
+        '_,
+        ::rust_rpc::client::Unary<EchoRequest, EchoResponse>,
+    > {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &ECHO_SERVICE_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+    /// Returns a + b.
+    ///
+    /// `.await` gives the response.
+    pub fn add(
+        &self,
+        request: AddRequest,
+    ) -> ::rust_rpc::client::Call<
+        '_,
+        ::rust_rpc::client::Unary<AddRequest, AddResponse>,
+    > {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &ECHO_SERVICE_DESCRIPTOR.methods[1],
+            request,
+        )
+    }
+}
+/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`EchoService`], so code written against the trait runs against a local implementation or a remote one alike. [`EchoServiceClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct EchoServiceStub<C> {
     channel: C,
@@ -295,12 +424,11 @@ impl<T: EchoService> ::rust_rpc::Service for EchoServiceServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
@@ -308,21 +436,21 @@ impl<T: EchoService> ::rust_rpc::Service for EchoServiceServer<T> {
         match method_index {
             0 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<EchoRequest>(request)?;
+                    let request = _rpc::unary_request::<EchoRequest>(call).await?;
                     let response = self.inner.echo(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             1 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<AddRequest>(request)?;
+                    let request = _rpc::unary_request::<AddRequest>(call).await?;
                     let response = self.inner.add(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             _ => {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (ctrl, request);
+                    let _ = (ctrl, call);
                     _rpc::unknown_method("echo.EchoService", method_index)
                 })
             }

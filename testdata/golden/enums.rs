@@ -266,8 +266,10 @@ pub struct Holder {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Holder {
+impl ::rust_rpc::Name for Holder {
     const FULL_NAME: &'static str = "enums.Holder";
+}
+impl ::rust_rpc::Message for Holder {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

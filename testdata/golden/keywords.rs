@@ -12,8 +12,10 @@ pub struct Self_ {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Self_ {
+impl ::rust_rpc::Name for Self_ {
     const FULL_NAME: &'static str = "keywords.self";
+}
+impl ::rust_rpc::Message for Self_ {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -79,8 +81,10 @@ pub struct Struct {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Struct {
+impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "keywords.Struct";
+}
+impl ::rust_rpc::Message for Struct {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

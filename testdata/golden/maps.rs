@@ -65,8 +65,10 @@ pub struct Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Value {
+impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "maps.Value";
+}
+impl ::rust_rpc::Message for Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -111,8 +113,10 @@ pub struct Maps {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Maps {
+impl ::rust_rpc::Name for Maps {
     const FULL_NAME: &'static str = "maps.Maps";
+}
+impl ::rust_rpc::Message for Maps {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -9,8 +9,10 @@ pub struct Outer {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Outer {
+impl ::rust_rpc::Name for Outer {
     const FULL_NAME: &'static str = "nested.Outer";
+}
+impl ::rust_rpc::Message for Outer {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -146,8 +148,10 @@ pub mod outer {
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
-    impl ::rust_rpc::Message for Middle {
+    impl ::rust_rpc::Name for Middle {
         const FULL_NAME: &'static str = "nested.Outer.Middle";
+    }
+    impl ::rust_rpc::Message for Middle {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -205,8 +209,10 @@ pub mod outer {
             /// Fields this message received that its schema does not declare.
             pub unknown_fields: ::rust_rpc::UnknownFields,
         }
-        impl ::rust_rpc::Message for Inner {
+        impl ::rust_rpc::Name for Inner {
             const FULL_NAME: &'static str = "nested.Outer.Middle.Inner";
+        }
+        impl ::rust_rpc::Message for Inner {
             fn encoded_len(&self) -> usize {
                 use ::rust_rpc::encoding as _enc;
                 let mut len = 0;
@@ -330,8 +336,10 @@ pub struct Reader {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Reader {
+impl ::rust_rpc::Name for Reader {
     const FULL_NAME: &'static str = "nested.Reader";
+}
+impl ::rust_rpc::Message for Reader {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

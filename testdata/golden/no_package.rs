@@ -7,8 +7,10 @@ pub struct Loose {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Loose {
+impl ::rust_rpc::Name for Loose {
     const FULL_NAME: &'static str = "Loose";
+}
+impl ::rust_rpc::Message for Loose {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

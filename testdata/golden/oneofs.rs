@@ -7,8 +7,10 @@ pub struct Leaf {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Leaf {
+impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "oneofs.Leaf";
+}
+impl ::rust_rpc::Message for Leaf {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -49,8 +51,10 @@ pub struct Choice {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Choice {
+impl ::rust_rpc::Name for Choice {
     const FULL_NAME: &'static str = "oneofs.Choice";
+}
+impl ::rust_rpc::Message for Choice {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

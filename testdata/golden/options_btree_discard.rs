@@ -6,8 +6,10 @@ pub struct Settings {
     pub limits: ::std::collections::BTreeMap<::std::string::String, i32>,
     pub name: ::std::string::String,
 }
-impl ::rust_rpc::Message for Settings {
+impl ::rust_rpc::Name for Settings {
     const FULL_NAME: &'static str = "options_btree_discard.Settings";
+}
+impl ::rust_rpc::Message for Settings {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -109,8 +109,10 @@ impl ::core::default::Default for Defaults {
         }
     }
 }
-impl ::rust_rpc::Message for Defaults {
+impl ::rust_rpc::Name for Defaults {
     const FULL_NAME: &'static str = "proto2.Defaults";
+}
+impl ::rust_rpc::Message for Defaults {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -330,8 +332,10 @@ pub mod defaults {
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
-    impl ::rust_rpc::Message for Settings {
+    impl ::rust_rpc::Name for Settings {
         const FULL_NAME: &'static str = "proto2.Defaults.Settings";
+    }
+    impl ::rust_rpc::Message for Settings {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -386,8 +390,10 @@ pub mod defaults {
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
-    impl ::rust_rpc::Message for Entry {
+    impl ::rust_rpc::Name for Entry {
         const FULL_NAME: &'static str = "proto2.Defaults.Entry";
+    }
+    impl ::rust_rpc::Message for Entry {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;

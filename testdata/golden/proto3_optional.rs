@@ -65,8 +65,10 @@ pub struct Inner {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Inner {
+impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "proto3_optional.Inner";
+}
+impl ::rust_rpc::Message for Inner {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -111,8 +113,10 @@ pub struct Optionals {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Optionals {
+impl ::rust_rpc::Name for Optionals {
     const FULL_NAME: &'static str = "proto3_optional.Optionals";
+}
+impl ::rust_rpc::Message for Optionals {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -11,8 +11,10 @@ pub struct Tree {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Tree {
+impl ::rust_rpc::Name for Tree {
     const FULL_NAME: &'static str = "recursive.Tree";
+}
+impl ::rust_rpc::Message for Tree {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -96,8 +98,10 @@ pub struct Ping {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Ping {
+impl ::rust_rpc::Name for Ping {
     const FULL_NAME: &'static str = "recursive.Ping";
+}
+impl ::rust_rpc::Message for Ping {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -159,8 +163,10 @@ pub struct Pong {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Pong {
+impl ::rust_rpc::Name for Pong {
     const FULL_NAME: &'static str = "recursive.Pong";
+}
+impl ::rust_rpc::Message for Pong {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -207,8 +213,10 @@ pub struct Leaf {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Leaf {
+impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "recursive.Leaf";
+}
+impl ::rust_rpc::Message for Leaf {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -246,8 +254,10 @@ pub struct Expr {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Expr {
+impl ::rust_rpc::Name for Expr {
     const FULL_NAME: &'static str = "recursive.Expr";
+}
+impl ::rust_rpc::Message for Expr {
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.node {
@@ -364,8 +374,10 @@ pub struct Sum {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Sum {
+impl ::rust_rpc::Name for Sum {
     const FULL_NAME: &'static str = "recursive.Sum";
+}
+impl ::rust_rpc::Message for Sum {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

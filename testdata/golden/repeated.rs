@@ -66,8 +66,10 @@ pub struct Point {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Point {
+impl ::rust_rpc::Name for Point {
     const FULL_NAME: &'static str = "repeated.Point";
+}
+impl ::rust_rpc::Message for Point {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -120,8 +122,10 @@ pub struct Repeated {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Repeated {
+impl ::rust_rpc::Name for Repeated {
     const FULL_NAME: &'static str = "repeated.Repeated";
+}
+impl ::rust_rpc::Message for Repeated {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

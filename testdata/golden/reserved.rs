@@ -70,8 +70,10 @@ pub struct Retired {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Retired {
+impl ::rust_rpc::Name for Retired {
     const FULL_NAME: &'static str = "reserved.Retired";
+}
+impl ::rust_rpc::Message for Retired {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

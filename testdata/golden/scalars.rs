@@ -23,8 +23,10 @@ pub struct Scalars {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Scalars {
+impl ::rust_rpc::Name for Scalars {
     const FULL_NAME: &'static str = "scalars.Scalars";
+}
+impl ::rust_rpc::Message for Scalars {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -168,8 +170,10 @@ pub struct Empty {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Empty {
+impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "scalars.Empty";
+}
+impl ::rust_rpc::Message for Empty {
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();

@@ -7,8 +7,10 @@ pub struct Number {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Number {
+impl ::rust_rpc::Name for Number {
     const FULL_NAME: &'static str = "services.Number";
+}
+impl ::rust_rpc::Message for Number {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -45,8 +47,10 @@ pub struct Text {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Text {
+impl ::rust_rpc::Name for Text {
     const FULL_NAME: &'static str = "services.Text";
+}
+impl ::rust_rpc::Message for Text {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -136,7 +140,7 @@ pub static CALCULATOR_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Se
 };
 /// Arithmetic over numbers, in all four call shapes.
 ///
-/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`]); [`CalculatorStub`] implements it by calling a remote one.
+/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`]); [`CalculatorStub`] implements it by calling a remote one, and [`CalculatorClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Calculator: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Doubles one number.
     fn double(
@@ -219,7 +223,263 @@ pub trait Calculator: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Calls `services.Calculator` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`Calculator`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`Calculator`] (a local one, a stub) behind one type chosen at run time. It implements `Calculator` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct CalculatorDyn(::std::sync::Arc<dyn CalculatorErased>);
+#[allow(deprecated)]
+impl CalculatorDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Calculator) -> Self {
+        CalculatorDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for CalculatorDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(CalculatorDyn))
+    }
+}
+#[allow(deprecated)]
+impl Calculator for CalculatorDyn {
+    async fn double(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::core::result::Result<Number, ::rust_rpc::Status> {
+        self.0.erased_double(ctrl, request).await
+    }
+    async fn countdown(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Number,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::core::result::Result<(), ::rust_rpc::Status> {
+        self.0.erased_countdown(ctrl, request, responses).await
+    }
+    async fn sum(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+    ) -> ::core::result::Result<Number, ::rust_rpc::Status> {
+        self.0.erased_sum(ctrl, requests).await
+    }
+    async fn running_total(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::core::result::Result<(), ::rust_rpc::Status> {
+        self.0.erased_running_total(ctrl, requests, responses).await
+    }
+    async fn twice(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::core::result::Result<Number, ::rust_rpc::Status> {
+        self.0.erased_twice(ctrl, request).await
+    }
+}
+/// The object-safe form of [`Calculator`] that [`CalculatorDyn`] holds; every implementation of `Calculator` has it.
+#[doc(hidden)]
+pub trait CalculatorErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_double<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_countdown<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_sum<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_running_total<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_twice<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    >;
+}
+#[allow(deprecated)]
+impl<T: Calculator> CalculatorErased for T {
+    fn erased_double<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Calculator>::double(self, ctrl, request))
+    }
+    fn erased_countdown<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(
+            <T as Calculator>::countdown(self, ctrl, request, responses),
+        )
+    }
+    fn erased_sum<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Calculator>::sum(self, ctrl, requests))
+    }
+    fn erased_running_total<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Number>,
+        responses: ::rust_rpc::StreamSender<Number>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(
+            <T as Calculator>::running_total(self, ctrl, requests, responses),
+        )
+    }
+    fn erased_twice<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Number,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Number, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Calculator>::twice(self, ctrl, request))
+    }
+}
+/// Calls `services.Calculator` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct CalculatorClient<C> {
+    channel: C,
+}
+#[allow(deprecated)]
+impl<C: ::rust_rpc::RpcChannel> CalculatorClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        CalculatorClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Doubles one number.
+    ///
+    /// `.await` gives the response.
+    pub fn double(
+        &self,
+        request: Number,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Number, Number>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CALCULATOR_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+    /// Counts down from the number to zero, one response each.
+    ///
+    /// `.await` gives the response stream as soon as the call has started; read it with `message().await` until `None`.
+    pub fn countdown(
+        &self,
+        request: Number,
+    ) -> ::rust_rpc::client::Call<
+        '_,
+        ::rust_rpc::client::ServerStreaming<Number, Number>,
+    > {
+        ::rust_rpc::client::Call::server_streaming(
+            &self.channel,
+            &CALCULATOR_DESCRIPTOR.methods[1],
+            request,
+        )
+    }
+    /// Adds up every number sent.
+    ///
+    /// Sends `requests` (a `Vec` or any iterator, `rust_rpc::stream::from_stream(stream)`, or the receiving end of `rust_rpc::stream::channel()`); `.await` gives the response.
+    pub fn sum(
+        &self,
+        requests: impl ::rust_rpc::IntoRequests<Number>,
+    ) -> ::rust_rpc::client::Call<
+        '_,
+        ::rust_rpc::client::ClientStreaming<Number, Number>,
+    > {
+        ::rust_rpc::client::Call::client_streaming(
+            &self.channel,
+            &CALCULATOR_DESCRIPTOR.methods[2],
+            requests,
+        )
+    }
+    /// Answers each number with its running total.
+    ///
+    /// Sends `requests` (as for a client-streaming call) while `.await` gives the response stream as soon as the call has started.
+    pub fn running_total(
+        &self,
+        requests: impl ::rust_rpc::IntoRequests<Number>,
+    ) -> ::rust_rpc::client::Call<
+        '_,
+        ::rust_rpc::client::BidiStreaming<Number, Number>,
+    > {
+        ::rust_rpc::client::Call::bidi_streaming(
+            &self.channel,
+            &CALCULATOR_DESCRIPTOR.methods[3],
+            requests,
+        )
+    }
+    /// Replaced by Double.
+    ///
+    /// `.await` gives the response.
+    #[deprecated]
+    pub fn twice(
+        &self,
+        request: Number,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Number, Number>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CALCULATOR_DESCRIPTOR.methods[4],
+            request,
+        )
+    }
+}
+/// Calls `services.Calculator` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Calculator`], so code written against the trait runs against a local implementation or a remote one alike. [`CalculatorClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct CalculatorStub<C> {
     channel: C,
@@ -340,12 +600,11 @@ impl<T: Calculator> ::rust_rpc::Service for CalculatorServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
@@ -353,44 +612,46 @@ impl<T: Calculator> ::rust_rpc::Service for CalculatorServer<T> {
         match method_index {
             0 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Number>(request)?;
+                    let request = _rpc::unary_request::<Number>(call).await?;
                     let response = self.inner.double(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             1 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Number>(request)?;
-                    let responses = _rpc::response_stream::<Number>(responses)?;
+                    let (request, responses) = _rpc::request_and_responses::<
+                        Number,
+                        Number,
+                    >(call)
+                        .await?;
                     self.inner.countdown(ctrl, request, responses).await?;
-                    _rpc::stream_end(ctrl)
+                    _rpc::stream_end()
                 })
             }
             2 => {
                 ::std::boxed::Box::pin(async move {
-                    let requests = _rpc::request_stream::<Number>(request)?;
+                    let requests = _rpc::request_stream::<Number>(call);
                     let response = self.inner.sum(ctrl, requests).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             3 => {
                 ::std::boxed::Box::pin(async move {
-                    let requests = _rpc::request_stream::<Number>(request)?;
-                    let responses = _rpc::response_stream::<Number>(responses)?;
+                    let (requests, responses) = _rpc::streams::<Number, Number>(call);
                     self.inner.running_total(ctrl, requests, responses).await?;
-                    _rpc::stream_end(ctrl)
+                    _rpc::stream_end()
                 })
             }
             4 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Number>(request)?;
+                    let request = _rpc::unary_request::<Number>(call).await?;
                     let response = self.inner.twice(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             _ => {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (ctrl, request);
+                    let _ = (ctrl, call);
                     _rpc::unknown_method("services.Calculator", method_index)
                 })
             }
@@ -436,8 +697,9 @@ pub static KEYWORDS_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Serv
 };
 /// A second service whose methods are named like Rust keywords.
 ///
-/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`]); [`KeywordsStub`] implements it by calling a remote one.
+/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`]); [`KeywordsStub`] implements it by calling a remote one, and [`KeywordsClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Unary rpc `services.Keywords.Type`: takes `services.Text`, returns `services.Text`.
     fn r#type(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -452,6 +714,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
             )
         }
     }
+    /// Unary rpc `services.Keywords.Match`: takes `services.Text`, returns `services.Text`.
     fn r#match(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -466,6 +729,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
             )
         }
     }
+    /// Unary rpc `services.Keywords.Self`: takes `services.Text`, returns `services.Text`.
     fn self_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -481,7 +745,161 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Calls `services.Keywords` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`Keywords`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`Keywords`] (a local one, a stub) behind one type chosen at run time. It implements `Keywords` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct KeywordsDyn(::std::sync::Arc<dyn KeywordsErased>);
+impl KeywordsDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Keywords) -> Self {
+        KeywordsDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for KeywordsDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(KeywordsDyn))
+    }
+}
+impl Keywords for KeywordsDyn {
+    async fn r#type(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
+        self.0.erased_type(ctrl, request).await
+    }
+    async fn r#match(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
+        self.0.erased_match(ctrl, request).await
+    }
+    async fn self_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
+        self.0.erased_self_(ctrl, request).await
+    }
+}
+/// The object-safe form of [`Keywords`] that [`KeywordsDyn`] holds; every implementation of `Keywords` has it.
+#[doc(hidden)]
+pub trait KeywordsErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_type<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_match<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_self_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    >;
+}
+impl<T: Keywords> KeywordsErased for T {
+    fn erased_type<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Keywords>::r#type(self, ctrl, request))
+    }
+    fn erased_match<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Keywords>::r#match(self, ctrl, request))
+    }
+    fn erased_self_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Keywords>::self_(self, ctrl, request))
+    }
+}
+/// Calls `services.Keywords` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct KeywordsClient<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> KeywordsClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        KeywordsClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Unary rpc `services.Keywords.Type`: takes `services.Text`, returns `services.Text`.
+    ///
+    /// `.await` gives the response.
+    pub fn r#type(
+        &self,
+        request: Text,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Text, Text>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &KEYWORDS_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+    /// Unary rpc `services.Keywords.Match`: takes `services.Text`, returns `services.Text`.
+    ///
+    /// `.await` gives the response.
+    pub fn r#match(
+        &self,
+        request: Text,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Text, Text>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &KEYWORDS_DESCRIPTOR.methods[1],
+            request,
+        )
+    }
+    /// Unary rpc `services.Keywords.Self`: takes `services.Text`, returns `services.Text`.
+    ///
+    /// `.await` gives the response.
+    pub fn self_(
+        &self,
+        request: Text,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Text, Text>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &KEYWORDS_DESCRIPTOR.methods[2],
+            request,
+        )
+    }
+}
+/// Calls `services.Keywords` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Keywords`], so code written against the trait runs against a local implementation or a remote one alike. [`KeywordsClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct KeywordsStub<C> {
     channel: C,
@@ -567,12 +985,11 @@ impl<T: Keywords> ::rust_rpc::Service for KeywordsServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
@@ -580,28 +997,28 @@ impl<T: Keywords> ::rust_rpc::Service for KeywordsServer<T> {
         match method_index {
             0 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Text>(request)?;
+                    let request = _rpc::unary_request::<Text>(call).await?;
                     let response = self.inner.r#type(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             1 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Text>(request)?;
+                    let request = _rpc::unary_request::<Text>(call).await?;
                     let response = self.inner.r#match(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             2 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Text>(request)?;
+                    let request = _rpc::unary_request::<Text>(call).await?;
                     let response = self.inner.self_(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             _ => {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (ctrl, request);
+                    let _ = (ctrl, call);
                     _rpc::unknown_method("services.Keywords", method_index)
                 })
             }
@@ -627,9 +1044,10 @@ pub static LEGACY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
 };
 /// A service kept for old clients.
 ///
-/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`]); [`LegacyStub`] implements it by calling a remote one.
+/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`]); [`LegacyStub`] implements it by calling a remote one, and [`LegacyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 #[deprecated]
 pub trait Legacy: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Unary rpc `services.Legacy.Ping`: takes `services.Text`, returns `services.Text`.
     fn ping(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -645,7 +1063,87 @@ pub trait Legacy: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Calls `services.Legacy` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`Legacy`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`Legacy`] (a local one, a stub) behind one type chosen at run time. It implements `Legacy` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct LegacyDyn(::std::sync::Arc<dyn LegacyErased>);
+#[allow(deprecated)]
+impl LegacyDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Legacy) -> Self {
+        LegacyDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for LegacyDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(LegacyDyn))
+    }
+}
+#[allow(deprecated)]
+impl Legacy for LegacyDyn {
+    async fn ping(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
+        self.0.erased_ping(ctrl, request).await
+    }
+}
+/// The object-safe form of [`Legacy`] that [`LegacyDyn`] holds; every implementation of `Legacy` has it.
+#[doc(hidden)]
+pub trait LegacyErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_ping<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    >;
+}
+#[allow(deprecated)]
+impl<T: Legacy> LegacyErased for T {
+    fn erased_ping<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Text,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Text, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Legacy>::ping(self, ctrl, request))
+    }
+}
+/// Calls `services.Legacy` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct LegacyClient<C> {
+    channel: C,
+}
+#[allow(deprecated)]
+impl<C: ::rust_rpc::RpcChannel> LegacyClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        LegacyClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Unary rpc `services.Legacy.Ping`: takes `services.Text`, returns `services.Text`.
+    ///
+    /// `.await` gives the response.
+    pub fn ping(
+        &self,
+        request: Text,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Text, Text>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &LEGACY_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+}
+/// Calls `services.Legacy` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Legacy`], so code written against the trait runs against a local implementation or a remote one alike. [`LegacyClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct LegacyStub<C> {
     channel: C,
@@ -706,12 +1204,11 @@ impl<T: Legacy> ::rust_rpc::Service for LegacyServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
@@ -719,14 +1216,14 @@ impl<T: Legacy> ::rust_rpc::Service for LegacyServer<T> {
         match method_index {
             0 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Text>(request)?;
+                    let request = _rpc::unary_request::<Text>(call).await?;
                     let response = self.inner.ping(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             _ => {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (ctrl, request);
+                    let _ = (ctrl, call);
                     _rpc::unknown_method("services.Legacy", method_index)
                 })
             }
@@ -741,9 +1238,44 @@ pub static EMPTY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
 };
 /// A service with no methods yet.
 ///
-/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`]); [`EmptyStub`] implements it by calling a remote one.
+/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`]); [`EmptyStub`] implements it by calling a remote one, and [`EmptyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Empty: ::core::marker::Send + ::core::marker::Sync + 'static {}
-/// Calls `services.Empty` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`Empty`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`Empty`] (a local one, a stub) behind one type chosen at run time. It implements `Empty` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+#[allow(dead_code)]
+pub struct EmptyDyn(::std::sync::Arc<dyn EmptyErased>);
+impl EmptyDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Empty) -> Self {
+        EmptyDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for EmptyDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(EmptyDyn))
+    }
+}
+impl Empty for EmptyDyn {}
+/// The object-safe form of [`Empty`] that [`EmptyDyn`] holds; every implementation of `Empty` has it.
+#[doc(hidden)]
+pub trait EmptyErased: ::core::marker::Send + ::core::marker::Sync + 'static {}
+impl<T: Empty> EmptyErased for T {}
+/// Calls `services.Empty` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct EmptyClient<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> EmptyClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        EmptyClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+}
+/// Calls `services.Empty` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Empty`], so code written against the trait runs against a local implementation or a remote one alike. [`EmptyClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct EmptyStub<C> {
     channel: C,
@@ -786,18 +1318,17 @@ impl<T: Empty> ::rust_rpc::Service for EmptyServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
         use ::rust_rpc::service::codegen as _rpc;
         ::std::boxed::Box::pin(async move {
-            let _ = (ctrl, request);
+            let _ = (ctrl, call);
             _rpc::unknown_method("services.Empty", method_index)
         })
     }

@@ -10,8 +10,10 @@ pub struct Unnamed1 {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Unnamed1 {
+impl ::rust_rpc::Name for Unnamed1 {
     const FULL_NAME: &'static str = "underscores._inner._";
+}
+impl ::rust_rpc::Message for Unnamed1 {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -166,8 +168,10 @@ pub struct Unnamed2 {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Unnamed2 {
+impl ::rust_rpc::Name for Unnamed2 {
     const FULL_NAME: &'static str = "underscores._inner.__";
+}
+impl ::rust_rpc::Message for Unnamed2 {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -223,8 +227,9 @@ pub static SVC_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDe
         },
     ],
 };
-/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`]); [`SvcStub`] implements it by calling a remote one.
+/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`]); [`SvcStub`] implements it by calling a remote one, and [`SvcClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Svc: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Unary rpc `underscores._inner._Svc._`: takes `underscores._inner._`, returns `underscores._inner.__`.
     fn unnamed_1(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -240,7 +245,83 @@ pub trait Svc: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Calls `underscores._inner._Svc` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`Svc`], so code written against the trait runs against a local implementation or a remote one alike.
+/// Any implementation of [`Svc`] (a local one, a stub) behind one type chosen at run time. It implements `Svc` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct SvcDyn(::std::sync::Arc<dyn SvcErased>);
+impl SvcDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Svc) -> Self {
+        SvcDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for SvcDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(SvcDyn))
+    }
+}
+impl Svc for SvcDyn {
+    async fn unnamed_1(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Unnamed1,
+    ) -> ::core::result::Result<Unnamed2, ::rust_rpc::Status> {
+        self.0.erased_unnamed_1(ctrl, request).await
+    }
+}
+/// The object-safe form of [`Svc`] that [`SvcDyn`] holds; every implementation of `Svc` has it.
+#[doc(hidden)]
+pub trait SvcErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_unnamed_1<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Unnamed1,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Unnamed2, ::rust_rpc::Status>,
+    >;
+}
+impl<T: Svc> SvcErased for T {
+    fn erased_unnamed_1<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Unnamed1,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Unnamed2, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Svc>::unnamed_1(self, ctrl, request))
+    }
+}
+/// Calls `underscores._inner._Svc` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct SvcClient<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> SvcClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        SvcClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Unary rpc `underscores._inner._Svc._`: takes `underscores._inner._`, returns `underscores._inner.__`.
+    ///
+    /// `.await` gives the response.
+    pub fn unnamed_1(
+        &self,
+        request: Unnamed1,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Unnamed1, Unnamed2>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &SVC_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+}
+/// Calls `underscores._inner._Svc` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Svc`], so code written against the trait runs against a local implementation or a remote one alike. [`SvcClient`] is the direct form.
 #[derive(Clone, Debug)]
 pub struct SvcStub<C> {
     channel: C,
@@ -298,12 +379,11 @@ impl<T: Svc> ::rust_rpc::Service for SvcServer<T> {
         &'a self,
         method_index: usize,
         ctrl: &'a mut ::rust_rpc::RpcController,
-        request: ::rust_rpc::RequestBody,
-        _responses: ::core::option::Option<::rust_rpc::stream::ByteSink>,
+        call: ::rust_rpc::ServerCall,
     ) -> ::rust_rpc::service::BoxFuture<
         'a,
         ::core::result::Result<
-            ::core::option::Option<::std::vec::Vec<u8>>,
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
             ::rust_rpc::Status,
         >,
     > {
@@ -311,14 +391,14 @@ impl<T: Svc> ::rust_rpc::Service for SvcServer<T> {
         match method_index {
             0 => {
                 ::std::boxed::Box::pin(async move {
-                    let request = _rpc::unary_request::<Unnamed1>(request)?;
+                    let request = _rpc::unary_request::<Unnamed1>(call).await?;
                     let response = self.inner.unnamed_1(ctrl, request).await?;
-                    _rpc::unary_response(ctrl, &response)
+                    _rpc::unary_response(&response)
                 })
             }
             _ => {
                 ::std::boxed::Box::pin(async move {
-                    let _ = (ctrl, request);
+                    let _ = (ctrl, call);
                     _rpc::unknown_method("underscores._inner._Svc", method_index)
                 })
             }

@@ -17,8 +17,10 @@ pub struct Event {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Event {
+impl ::rust_rpc::Name for Event {
     const FULL_NAME: &'static str = "wkt.Event";
+}
+impl ::rust_rpc::Message for Event {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -9,7 +9,7 @@ use rust_rpc_testdata::prost_gen;
 /// Our bytes, prost's re-encoding of them, and our decoding of prost's bytes must agree.
 fn agree<O, P>(value: &O)
 where
-    O: rust_rpc::Message + PartialEq,
+    O: rust_rpc::Message + rust_rpc::Name + Default + PartialEq,
     P: prost::Message + Default,
 {
     let ours_bytes = rust_rpc::Message::encode_to_vec(value);
@@ -30,7 +30,7 @@ where
 /// Like [`agree`], for values whose encoding order is unspecified (several map entries).
 fn agree_unordered<O, P>(value: &O)
 where
-    O: rust_rpc::Message + PartialEq,
+    O: rust_rpc::Message + rust_rpc::Name + Default + PartialEq,
     P: prost::Message + Default + PartialEq + std::fmt::Debug,
 {
     let ours_bytes = rust_rpc::Message::encode_to_vec(value);

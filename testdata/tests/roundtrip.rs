@@ -1,10 +1,10 @@
 //! Generated messages encode and decode back to equal values, keep unknown fields, honour
 //! proto2 defaults, and reject malformed input with offsets.
 
-use rust_rpc::{DecodeErrorKind, Enumeration, Message};
+use rust_rpc::{DecodeErrorKind, Enumeration, Message, Name};
 use rust_rpc_testdata::ours;
 
-fn round_trip<M: Message + PartialEq + Clone>(msg: &M) -> Vec<u8> {
+fn round_trip<M: Message + Name + Default + PartialEq + Clone>(msg: &M) -> Vec<u8> {
     let bytes = msg.encode_to_vec();
     assert_eq!(
         bytes.len(),
@@ -373,17 +373,34 @@ fn recursive_types_nest_and_hit_the_limit() {
     }
     round_trip(&tree);
 
-    let mut deep = Expr {
-        node: Some(expr::Node::Literal(1)),
-        ..Default::default()
-    };
-    for _ in 0..150 {
-        deep = Expr {
-            node: Some(expr::Node::Negate(Box::new(deep))),
+    // A value nested as deeply as the decoder allows encodes and decodes; one level more is
+    // refused on encode, so no value the program builds can overflow the encoder's stack.
+    let nest = |levels: usize| {
+        let mut deep = Expr {
+            node: Some(expr::Node::Literal(1)),
             ..Default::default()
         };
+        for _ in 0..levels {
+            deep = Expr {
+                node: Some(expr::Node::Negate(Box::new(deep))),
+                ..Default::default()
+            };
+        }
+        deep
+    };
+    round_trip(&nest(100));
+    let err = nest(101).try_encode_to_bytes().unwrap_err();
+    assert_eq!(err, rust_rpc::EncodeError::TooDeep { limit: 100 });
+
+    // Bytes nested 150 deep, written by hand, hit the decoder's limit.
+    let mut bytes = nest(0).encode_to_vec();
+    for _ in 0..150 {
+        let mut outer = vec![0x12];
+        rust_rpc::encoding::encode_varint(bytes.len() as u64, &mut outer);
+        outer.extend_from_slice(&bytes);
+        bytes = outer;
     }
-    let err = Expr::decode(&deep.encode_to_vec()).unwrap_err();
+    let err = Expr::decode(&bytes).unwrap_err();
     assert_eq!(*err.kind(), DecodeErrorKind::RecursionLimit(100));
 }
 

@@ -1,173 +1,23 @@
-//! Services end to end: generated traits, stubs and dispatch, in process and over TCP on
-//! loopback, for every call shape and every error path. Every test is bounded in time.
+//! Services end to end: generated traits, stubs, clients and dispatch, in process and over TCP
+//! on loopback, for every call shape and every error path. Every test is bounded in time.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rust_rpc::tcp::{Server, ServerHandle, TcpChannel};
-use rust_rpc::{Closure, Code, InProcessChannel, RpcController, Status, StreamSender, Streaming};
+use common::*;
+use rust_rpc::tcp::{Limits, Server, TcpChannel};
+use rust_rpc::{Code, InProcessChannel, Metadata, RpcChannel, RpcController, Status};
 use rust_rpc_testdata::ours::echo_service::{
-    self as echo, EchoService, EchoServiceServer, EchoServiceStub,
+    self as echo, EchoService, EchoServiceClient, EchoServiceServer, EchoServiceStub,
 };
 use rust_rpc_testdata::ours::services::{
-    Calculator, CalculatorServer, CalculatorStub, KeywordsStub, Number, Text,
+    Calculator, CalculatorClient, CalculatorDyn, CalculatorServer, CalculatorStub, KeywordsStub,
+    Number, Text,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Echo implements only `Echo`; `Add` keeps the generated default.
-struct Echo;
-
-impl EchoService for Echo {
-    async fn echo(
-        &self,
-        _ctrl: &mut RpcController,
-        request: echo::EchoRequest,
-    ) -> Result<echo::EchoResponse, Status> {
-        Ok(echo::EchoResponse {
-            message: format!("{}, welcome!", request.message),
-            ..Default::default()
-        })
-    }
-}
-
-/// What the calculator's handlers report back to a test.
-#[derive(Default)]
-struct Events {
-    cancelled: AtomicUsize,
-    started: AtomicUsize,
-}
-
-struct Calc {
-    events: Arc<Events>,
-}
-
-fn number(value: i64) -> Number {
-    Number {
-        value,
-        ..Default::default()
-    }
-}
-
-impl Calculator for Calc {
-    async fn double(&self, ctrl: &mut RpcController, request: Number) -> Result<Number, Status> {
-        self.events.started.fetch_add(1, Ordering::SeqCst);
-        match request.value {
-            -1 => panic!("asked to panic"),
-            -2 => {
-                // Waits for the deadline or a cancellation, and records that it saw it.
-                let events = self.events.clone();
-                ctrl.notify_on_cancel(Closure::new(move || {
-                    events.cancelled.fetch_add(1, Ordering::SeqCst);
-                }));
-                ctrl.cancelled().await;
-                Err(Status::cancelled("gave up"))
-            }
-            -3 => {
-                ctrl.set_failed(Status::failed_precondition(
-                    "refused through the controller",
-                ));
-                Ok(number(0))
-            }
-            -4 => {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(number(-8))
-            }
-            -6 => {
-                // Ignores cancellation altogether.
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(number(0))
-            }
-            -5 => Ok(Number {
-                value: 1,
-                unknown_fields: Default::default(),
-            })
-            .map(|mut n: Number| {
-                n.value = ctrl
-                    .metadata()
-                    .get("x-factor")
-                    .and_then(|f| f.parse().ok())
-                    .unwrap_or(0);
-                ctrl.response_metadata_mut().insert("x-seen", "yes");
-                n
-            }),
-            v => Ok(number(v * 2)),
-        }
-    }
-
-    async fn countdown(
-        &self,
-        _ctrl: &mut RpcController,
-        request: Number,
-        responses: StreamSender<Number>,
-    ) -> Result<(), Status> {
-        if request.value < 0 {
-            return Err(Status::invalid_argument(
-                "cannot count down from a negative number",
-            ));
-        }
-        for v in (0..=request.value).rev() {
-            responses.send(&number(v)).await?;
-        }
-        Ok(())
-    }
-
-    async fn sum(
-        &self,
-        _ctrl: &mut RpcController,
-        mut requests: Streaming<Number>,
-    ) -> Result<Number, Status> {
-        let mut total = 0;
-        while let Some(n) = requests.message().await? {
-            total += n.value;
-        }
-        Ok(number(total))
-    }
-
-    async fn running_total(
-        &self,
-        ctrl: &mut RpcController,
-        mut requests: Streaming<Number>,
-        responses: StreamSender<Number>,
-    ) -> Result<(), Status> {
-        let mut total = 0;
-        loop {
-            tokio::select! {
-                next = requests.message() => match next? {
-                    Some(n) => {
-                        total += n.value;
-                        responses.send(&number(total)).await?;
-                    }
-                    None => return Ok(()),
-                },
-                () = ctrl.cancelled() => {
-                    self.events.cancelled.fetch_add(1, Ordering::SeqCst);
-                    return Err(Status::cancelled("the client went away"));
-                }
-            }
-        }
-    }
-}
-
-async fn start(events: Arc<Events>) -> ServerHandle {
-    Server::builder()
-        .add_service(CalculatorServer::new(Calc { events }))
-        .add_service(EchoServiceServer::new(Echo))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-        .spawn()
-        .expect("spawn")
-}
-
-async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("the test took too long")
-}
 
 /// Code written against the trait, run against a local implementation and a stub alike.
 async fn greet(service: &impl EchoService) -> Result<String, Status> {
@@ -192,6 +42,34 @@ async fn the_trait_runs_locally_in_process_and_remotely() {
         let server = start(Arc::default()).await;
         let remote = EchoServiceStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
         assert_eq!(greet(&remote).await.unwrap(), "rust, welcome!");
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_implementation_is_chosen_at_run_time_behind_dyn() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        let channel = TcpChannel::connect(server.local_addr()).await.unwrap();
+        for remote in [false, true] {
+            // One type for both: a local implementation, or a stub that calls a server.
+            let calculator = if remote {
+                CalculatorDyn::new(CalculatorStub::new(channel.clone()))
+            } else {
+                CalculatorDyn::new(Calc::new(Arc::default()))
+            };
+            let doubled = calculator
+                .double(&mut RpcController::new(), number(4))
+                .await
+                .unwrap();
+            assert_eq!(doubled.value, 8, "remote: {remote}");
+            // The `dyn` form implements the trait again, so it can be served too.
+            let served = CalculatorClient::new(InProcessChannel::new(CalculatorServer::new(
+                calculator.clone(),
+            )));
+            assert_eq!(served.double(number(5)).await.unwrap().value, 10);
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -223,60 +101,148 @@ async fn a_method_left_out_answers_unimplemented_naming_it() {
     .await;
 }
 
+/// Every call shape through the trait form, with the channels the C++ pattern uses.
+async fn every_shape_through_the_stub(stub: &CalculatorStub<Arc<dyn RpcChannel>>) {
+    let doubled = stub
+        .double(&mut RpcController::new(), number(21))
+        .await
+        .unwrap();
+    assert_eq!(doubled.value, 42);
+
+    // Server streaming: responses arrive while the call runs.
+    let (tx, mut rx) = rust_rpc::stream::channel();
+    let mut ctrl = RpcController::new();
+    let (result, received) = tokio::join!(stub.countdown(&mut ctrl, number(5), tx), async {
+        let mut seen = Vec::new();
+        while let Some(n) = rx.message().await.unwrap() {
+            seen.push(n.value);
+        }
+        seen
+    });
+    result.unwrap();
+    assert_eq!(received, [5, 4, 3, 2, 1, 0]);
+
+    // Client streaming.
+    let (tx, requests) = rust_rpc::stream::channel();
+    let mut ctrl = RpcController::new();
+    let (sum, ()) = tokio::join!(stub.sum(&mut ctrl, requests), async move {
+        for v in 1..=100 {
+            tx.send(&number(v)).await.unwrap();
+        }
+    });
+    assert_eq!(sum.unwrap().value, 5050);
+
+    // Bidirectional: each request answered before the next is sent.
+    let (req_tx, requests) = rust_rpc::stream::channel();
+    let (resp_tx, mut responses) = rust_rpc::stream::channel();
+    let mut ctrl = RpcController::new();
+    let (result, totals) = tokio::join!(
+        stub.running_total(&mut ctrl, requests, resp_tx),
+        async move {
+            let mut totals = Vec::new();
+            for v in [1, 2, 3, 4] {
+                req_tx.send(number(v)).await.unwrap();
+                totals.push(responses.message().await.unwrap().unwrap().value);
+            }
+            drop(req_tx);
+            assert!(responses.message().await.unwrap().is_none());
+            totals
+        }
+    );
+    result.unwrap();
+    assert_eq!(totals, [1, 3, 6, 10]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_shape_works_over_tcp() {
+async fn every_call_shape_works_through_the_trait() {
     bounded(async {
         let server = start(Arc::default()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        for transport in TRANSPORTS {
+            let channel = transport.channel(&server, Arc::default()).await;
+            every_shape_through_the_stub(&CalculatorStub::new(channel)).await;
+        }
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
 
-        let doubled = stub
-            .double(&mut RpcController::new(), number(21))
-            .await
-            .unwrap();
-        assert_eq!(doubled.value, 42);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_shape_works_through_the_client() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        for transport in TRANSPORTS {
+            let client = CalculatorClient::new(transport.channel(&server, Arc::default()).await);
+            assert_eq!(client.double(number(21)).await.unwrap().value, 42);
 
-        // Server streaming: responses arrive while the call runs.
-        let (tx, mut rx) = rust_rpc::stream::channel(4);
-        let mut ctrl = RpcController::new();
-        let (result, received) = tokio::join!(stub.countdown(&mut ctrl, number(5), tx), async {
+            // The response stream comes back before anything is read from it.
+            let mut countdown = client.countdown(number(3)).await.unwrap();
             let mut seen = Vec::new();
-            while let Some(n) = rx.message().await.unwrap() {
+            while let Some(n) = countdown.message().await.unwrap() {
                 seen.push(n.value);
             }
-            seen
-        });
-        result.unwrap();
-        assert_eq!(received, [5, 4, 3, 2, 1, 0]);
+            assert_eq!(seen, [3, 2, 1, 0], "{transport:?}");
 
-        // Client streaming.
-        let (tx, requests) = rust_rpc::stream::channel(4);
-        let mut ctrl = RpcController::new();
-        let (sum, ()) = tokio::join!(stub.sum(&mut ctrl, requests), async move {
-            for v in 1..=100 {
-                tx.send(&number(v)).await.unwrap();
-            }
-        });
-        assert_eq!(sum.unwrap().value, 5050);
+            // Any iterator of requests.
+            let sum = client.sum((1..=100).map(number)).await.unwrap();
+            assert_eq!(sum.value, 5050);
+            let sum = client.sum(vec![number(2), number(3)]).await.unwrap();
+            assert_eq!(sum.value, 5);
 
-        // Bidirectional: each request answered before the next is sent.
-        let (req_tx, requests) = rust_rpc::stream::channel(1);
-        let (resp_tx, mut responses) = rust_rpc::stream::channel(1);
-        let mut ctrl = RpcController::new();
-        let (result, totals) = tokio::join!(
-            stub.running_total(&mut ctrl, requests, resp_tx),
-            async move {
-                let mut totals = Vec::new();
-                for v in [1, 2, 3, 4] {
-                    req_tx.send(&number(v)).await.unwrap();
-                    totals.push(responses.message().await.unwrap().unwrap().value);
-                }
-                drop(req_tx);
-                assert!(responses.message().await.unwrap().is_none());
-                totals
+            // In step, through a local channel: no task, no sleep.
+            let (sender, requests) = rust_rpc::stream::channel();
+            let mut totals = client.running_total(requests).await.unwrap();
+            let mut seen = Vec::new();
+            for v in [1, 2, 3, 4] {
+                sender.send(number(v)).await.unwrap();
+                seen.push(totals.message().await.unwrap().unwrap().value);
             }
-        );
-        result.unwrap();
-        assert_eq!(totals, [1, 3, 6, 10]);
+            drop(sender);
+            assert!(totals.message().await.unwrap().is_none());
+            assert_eq!(seen, [1, 3, 6, 10]);
+
+            // Options: a timeout, metadata, and a controller that keeps the response metadata.
+            let mut ctrl = RpcController::new();
+            let reply = client
+                .double(number(-5))
+                .timeout(Duration::from_secs(5))
+                .metadata("x-factor", "7")
+                .controller(&mut ctrl)
+                .await
+                .unwrap();
+            assert_eq!(reply.value, 7);
+            assert_eq!(ctrl.response_metadata().get("x-seen"), Some("yes"));
+        }
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_read_after_awaiting_the_call_loses_nothing_and_slows_no_other_call() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        for transport in TRANSPORTS {
+            let client = CalculatorClient::new(transport.channel(&server, Arc::default()).await);
+            // 2,000 responses, far more than one window, not read for a while.
+            let mut countdown = client.countdown(number(1999)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Meanwhile another call on the same connection goes straight through.
+            let started = Instant::now();
+            assert_eq!(client.double(number(1)).await.unwrap().value, 2);
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_millis(500),
+                "{transport:?}: took {took:?}"
+            );
+            let mut count = 0;
+            let mut next = 1999;
+            while let Some(n) = countdown.message().await.unwrap() {
+                assert_eq!(n.value, next);
+                next -= 1;
+                count += 1;
+            }
+            assert_eq!(count, 2000, "{transport:?}");
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -286,12 +252,22 @@ async fn every_call_shape_works_over_tcp() {
 async fn streaming_errors_reach_the_client() {
     bounded(async {
         let server = start(Arc::default()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let (tx, mut rx) = rust_rpc::stream::channel(4);
-        let mut ctrl = RpcController::new();
-        let (result, last) = tokio::join!(stub.countdown(&mut ctrl, number(-1), tx), rx.message());
-        assert_eq!(result.unwrap_err().code(), Code::InvalidArgument);
-        assert_eq!(last.unwrap_err().code(), Code::InvalidArgument);
+        for transport in TRANSPORTS {
+            let channel = transport.channel(&server, Arc::default()).await;
+            let stub = CalculatorStub::new(channel.clone());
+            let (tx, mut rx) = rust_rpc::stream::channel::<Number>();
+            let mut ctrl = RpcController::new();
+            let result = stub.countdown(&mut ctrl, number(-1), tx).await;
+            assert_eq!(result.unwrap_err().code(), Code::InvalidArgument);
+            // The caller's receiver sees a plain end: the error is the call's result.
+            assert!(rx.message().await.unwrap().is_none());
+
+            let client = CalculatorClient::new(channel);
+            let mut stream = client.countdown(number(-1)).await.unwrap();
+            let err = stream.message().await.unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(stream.message().await.unwrap().is_none());
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -314,64 +290,71 @@ async fn unknown_services_and_methods_are_unimplemented() {
             "{err}"
         );
 
-        let reply = raw_call(server.local_addr(), "services.Calculator", "Triple", vec![]).await;
-        assert_eq!(reply.error_code, Code::Unimplemented as u32);
-        assert!(reply.error_message.contains("unknown method Triple"));
+        let mut raw = RawClient::connect(server.local_addr()).await;
+        raw.call(7, "services.Calculator", "Triple", &[]).await;
+        let status = raw.status_of(7).await;
+        assert_eq!(status.code, Code::Unimplemented as u32);
+        assert!(status.message.contains("unknown method Triple"));
         server.shutdown().await.unwrap();
     })
     .await;
-}
-
-/// Sends one REQUEST frame by hand and reads the answer.
-async fn raw_call(
-    addr: std::net::SocketAddr,
-    service: &str,
-    method: &str,
-    payload: Vec<u8>,
-) -> rust_rpc::tcp::wire::Envelope {
-    use rust_rpc::tcp::wire::{Envelope, FrameType};
-    use rust_rpc::Message;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let envelope = Envelope {
-        r#type: FrameType::REQUEST,
-        call_id: 7,
-        service: service.into(),
-        method: method.into(),
-        payload,
-        ..Default::default()
-    };
-    let body = envelope.encode_to_vec();
-    stream
-        .write_all(&(body.len() as u32).to_be_bytes())
-        .await
-        .unwrap();
-    stream.write_all(&body).await.unwrap();
-    let len = stream.read_u32().await.unwrap();
-    let mut reply = vec![0; len as usize];
-    stream.read_exact(&mut reply).await.unwrap();
-    let reply = Envelope::decode(&reply).unwrap();
-    assert_eq!(reply.call_id, 7);
-    reply
 }
 
 #[tokio::test]
 async fn an_undecodable_request_is_invalid_argument() {
     bounded(async {
         let server = start(Arc::default()).await;
+        let mut raw = RawClient::connect(server.local_addr()).await;
         // Field 1 with wire type 2 but a length past the end.
-        let reply = raw_call(
-            server.local_addr(),
-            "services.Calculator",
-            "Double",
-            vec![0x0a, 0x05],
-        )
-        .await;
-        assert_eq!(reply.error_code, Code::InvalidArgument as u32);
+        raw.call(1, "services.Calculator", "Double", &[0x0a, 0x05])
+            .await;
+        let status = raw.status_of(1).await;
+        assert_eq!(status.code, Code::InvalidArgument as u32);
         assert!(
-            reply.error_message.contains("cannot decode the request"),
+            status.message.contains("cannot decode the request"),
             "{}",
-            reply.error_message
+            status.message
         );
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reused_call_id_fails_that_call_and_the_limit_holds() {
+    bounded(async {
+        let events = Arc::new(Events::default());
+        let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(events.clone())))
+            .max_concurrent_calls(2)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let mut raw = RawClient::connect(server.local_addr()).await;
+        // Two calls that wait for cancellation fill the connection's two slots.
+        raw.call(1, "services.Calculator", "Double", &encode(&number(-2)))
+            .await;
+        raw.call(2, "services.Calculator", "Double", &encode(&number(-2)))
+            .await;
+        wait_for(|| events.started.load(Ordering::SeqCst) == 2).await;
+        // Reusing id 2 does not get past the limit, nor replace the call that holds it.
+        raw.call(2, "services.Calculator", "Double", &encode(&number(4)))
+            .await;
+        let status = raw.status_of(2).await;
+        assert_eq!(status.code, Code::InvalidArgument as u32, "{status:?}");
+        assert!(status.message.contains("already in use"), "{status:?}");
+        // A third id is over the limit.
+        raw.call(3, "services.Calculator", "Double", &encode(&number(4)))
+            .await;
+        let status = raw.status_of(3).await;
+        assert_eq!(status.code, Code::ResourceExhausted as u32);
+        assert_eq!(events.started.load(Ordering::SeqCst), 2);
+        // The first two calls are still there to be cancelled.
+        raw.cancel(1).await;
+        raw.cancel(2).await;
+        wait_for(|| events.cancelled.load(Ordering::SeqCst) == 2).await;
         server.shutdown().await.unwrap();
     })
     .await;
@@ -381,33 +364,14 @@ async fn an_undecodable_request_is_invalid_argument() {
 async fn a_panicking_handler_is_internal_and_the_server_keeps_serving() {
     bounded(async {
         let server = start(Arc::default()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let err = stub
-            .double(&mut RpcController::new(), number(-1))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Internal);
-        assert!(err.message().contains("asked to panic"), "{err}");
-        assert_eq!(
-            stub.double(&mut RpcController::new(), number(4))
-                .await
-                .unwrap()
-                .value,
-            8
-        );
-
-        // In process too.
-        let local = CalculatorStub::new(InProcessChannel::new(CalculatorServer::new(Calc {
-            events: Arc::default(),
-        })));
-        assert_eq!(
-            local
-                .double(&mut RpcController::new(), number(-1))
-                .await
-                .unwrap_err()
-                .code(),
-            Code::Internal
-        );
+        for transport in TRANSPORTS {
+            let client = CalculatorClient::new(transport.channel(&server, Arc::default()).await);
+            let err = client.double(number(-1)).await.unwrap_err();
+            assert_eq!(err.code(), Code::Internal);
+            // The panic's own message stays on the server.
+            assert_eq!(err.message(), "the handler panicked", "{transport:?}");
+            assert_eq!(client.double(number(4)).await.unwrap().value, 8);
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -418,27 +382,18 @@ async fn a_passed_deadline_fails_the_client_and_cancels_the_handler() {
     bounded(async {
         let events = Arc::new(Events::default());
         let server = start(events.clone()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let mut ctrl = RpcController::with_timeout(Duration::from_millis(100));
-        let started = std::time::Instant::now();
-        let err = stub.double(&mut ctrl, number(-2)).await.unwrap_err();
-        assert_eq!(err.code(), Code::DeadlineExceeded);
-        assert!(started.elapsed() < Duration::from_secs(5));
-        wait_for(|| events.cancelled.load(Ordering::SeqCst) == 1).await;
-
-        // In process, the deadline is enforced the same way.
-        let local = CalculatorStub::new(InProcessChannel::new(CalculatorServer::new(Calc {
-            events: events.clone(),
-        })));
-        let err = local
-            .double(
-                &mut RpcController::with_timeout(Duration::from_millis(50)),
-                number(-2),
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::DeadlineExceeded);
-        wait_for(|| events.cancelled.load(Ordering::SeqCst) == 2).await;
+        for (i, transport) in TRANSPORTS.into_iter().enumerate() {
+            let client = CalculatorClient::new(transport.channel(&server, events.clone()).await);
+            let started = Instant::now();
+            let err = client
+                .double(number(-2))
+                .timeout(Duration::from_millis(100))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::DeadlineExceeded);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            wait_for(|| events.cancelled.load(Ordering::SeqCst) == i + 1).await;
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -449,16 +404,22 @@ async fn cancelling_on_the_client_reaches_the_server_handler() {
     bounded(async {
         let events = Arc::new(Events::default());
         let server = start(events.clone()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let mut ctrl = RpcController::new();
-        let token = ctrl.cancel_token();
-        let canceller = async {
-            wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
-            token.cancel();
-        };
-        let (result, ()) = tokio::join!(stub.double(&mut ctrl, number(-2)), canceller);
-        assert_eq!(result.unwrap_err().code(), Code::Cancelled);
-        wait_for(|| events.cancelled.load(Ordering::SeqCst) == 1).await;
+        for (i, transport) in TRANSPORTS.into_iter().enumerate() {
+            let client = CalculatorClient::new(transport.channel(&server, events.clone()).await);
+            let mut ctrl = RpcController::new();
+            let token = ctrl.cancel_token();
+            let canceller = async {
+                wait_for(|| events.started.load(Ordering::SeqCst) == i + 1).await;
+                token.cancel();
+            };
+            let (result, ()) =
+                tokio::join!(client.double(number(-2)).controller(&mut ctrl), canceller);
+            assert_eq!(result.unwrap_err().code(), Code::Cancelled);
+            wait_for(|| events.cancelled.load(Ordering::SeqCst) == i + 1).await;
+            // The controller serves the next call.
+            let reply = client.double(number(2)).controller(&mut ctrl).await;
+            assert_eq!(reply.unwrap().value, 4);
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -468,19 +429,22 @@ async fn cancelling_on_the_client_reaches_the_server_handler() {
 async fn metadata_and_controller_failures_cross_the_wire() {
     bounded(async {
         let server = start(Arc::default()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let mut ctrl = RpcController::new();
-        ctrl.metadata_mut().insert("x-factor", "17");
-        let reply = stub.double(&mut ctrl, number(-5)).await.unwrap();
-        assert_eq!(reply.value, 17);
-        assert_eq!(ctrl.response_metadata().get("x-seen"), Some("yes"));
+        for transport in TRANSPORTS {
+            let stub = CalculatorStub::new(transport.channel(&server, Arc::default()).await);
+            let mut ctrl = RpcController::new();
+            ctrl.metadata_mut().insert("x-factor", "17");
+            let reply = stub.double(&mut ctrl, number(-5)).await.unwrap();
+            assert_eq!(reply.value, 17);
+            assert_eq!(ctrl.response_metadata().get("x-seen"), Some("yes"));
+            assert_eq!(ctrl.trailers().get("x-trailer"), Some("done"));
 
-        let err = stub
-            .double(&mut RpcController::new(), number(-3))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::FailedPrecondition);
-        assert_eq!(err.message(), "refused through the controller");
+            let err = stub
+                .double(&mut RpcController::new(), number(-3))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition);
+            assert_eq!(err.message(), "refused through the controller");
+        }
         server.shutdown().await.unwrap();
     })
     .await;
@@ -490,14 +454,11 @@ async fn metadata_and_controller_failures_cross_the_wire() {
 async fn a_thousand_concurrent_calls_share_one_connection() {
     bounded(async {
         let server = start(Arc::default()).await;
-        let stub = Arc::new(CalculatorStub::new(
-            TcpChannel::connect(server.local_addr()).await.unwrap(),
-        ));
+        let client = CalculatorClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
         let mut calls = tokio::task::JoinSet::new();
         for i in 0..1000i64 {
-            let stub = stub.clone();
-            calls
-                .spawn(async move { (i, stub.double(&mut RpcController::new(), number(i)).await) });
+            let client = client.clone();
+            calls.spawn(async move { (i, client.double(number(i)).await) });
         }
         let mut seen = 0;
         while let Some(joined) = calls.join_next().await {
@@ -520,71 +481,69 @@ async fn bad_clients_do_not_disturb_a_good_one() {
     bounded(async {
         let server = start(Arc::default()).await;
         let addr = server.local_addr();
-        let good = CalculatorStub::new(TcpChannel::connect(addr).await.unwrap());
-        let (stop_tx, mut stop_rx) = mpsc::channel::<()>(1);
-        let good_client = tokio::spawn(async move {
-            let mut calls = 0;
-            loop {
-                let v = calls as i64;
-                assert_eq!(
-                    good.double(&mut RpcController::new(), number(v))
-                        .await
-                        .unwrap()
-                        .value,
-                    v * 2
-                );
-                calls += 1;
-                if stop_rx.try_recv().is_ok() {
-                    return calls;
+        let good = CalculatorClient::new(TcpChannel::connect(addr).await.unwrap());
+        let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let good_client = {
+            let (progress, stop) = (progress.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let v = progress.load(Ordering::SeqCst) as i64;
+                    assert_eq!(good.double(number(v)).await.unwrap().value, v * 2);
+                    progress.fetch_add(1, Ordering::SeqCst);
                 }
-            }
-        });
+            })
+        };
+        wait_for(|| progress.load(Ordering::SeqCst) > 0).await;
 
-        // Garbage: a length and bytes that are not an envelope.
+        // Each bad client, while it misbehaves, must not stop the good one: its count of
+        // answered calls goes up meanwhile.
+        let mut gains = Vec::new();
+
+        // Bytes that are not the preface: closed at once.
+        let before = progress.load(Ordering::SeqCst);
         let mut garbage = tokio::net::TcpStream::connect(addr).await.unwrap();
         garbage
             .write_all(&[0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff])
             .await
             .unwrap();
         assert_closed(&mut garbage).await;
+        wait_for(|| progress.load(Ordering::SeqCst) > before).await;
+        gains.push(progress.load(Ordering::SeqCst) - before);
 
-        // An oversize length: refused before anything is allocated for it.
-        let mut oversize = tokio::net::TcpStream::connect(addr).await.unwrap();
-        oversize.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-        assert_closed(&mut oversize).await;
+        // A control frame claiming 4 GiB: refused from its header, before any allocation.
+        let before = progress.load(Ordering::SeqCst);
+        let mut raw = RawClient::connect(addr).await;
+        raw.frame_header(u32::MAX, 1, 0, 0).await;
+        raw.assert_closed().await;
+        wait_for(|| progress.load(Ordering::SeqCst) > before).await;
+        gains.push(progress.load(Ordering::SeqCst) - before);
+
+        // A client that connects and then says nothing at all, while the good one goes on.
+        let before = progress.load(Ordering::SeqCst);
+        let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        wait_for(|| progress.load(Ordering::SeqCst) > before + 10).await;
+        drop(silent);
+        gains.push(progress.load(Ordering::SeqCst) - before);
 
         // A client that starts a bidirectional stream and disconnects in the middle.
+        let before = progress.load(Ordering::SeqCst);
         {
-            let quitter = CalculatorStub::new(TcpChannel::connect(addr).await.unwrap());
-            let (req_tx, requests) = rust_rpc::stream::channel(1);
-            let (resp_tx, mut responses) = rust_rpc::stream::channel(1);
-            let call = tokio::spawn(async move {
-                quitter
-                    .running_total(&mut RpcController::new(), requests, resp_tx)
-                    .await
-            });
-            req_tx.send(&number(1)).await.unwrap();
-            assert_eq!(responses.message().await.unwrap().unwrap().value, 1);
-            call.abort();
+            let quitter = CalculatorClient::new(TcpChannel::connect(addr).await.unwrap());
+            let (sender, requests) = rust_rpc::stream::channel();
+            let mut totals = quitter.running_total(requests).await.unwrap();
+            sender.send(number(1)).await.unwrap();
+            assert_eq!(totals.message().await.unwrap().unwrap().value, 1);
         }
+        wait_for(|| progress.load(Ordering::SeqCst) > before).await;
+        gains.push(progress.load(Ordering::SeqCst) - before);
 
-        stop_tx.send(()).await.unwrap();
-        let calls = good_client.await.unwrap();
-        assert!(calls > 0);
+        stop.store(true, Ordering::SeqCst);
+        good_client.await.unwrap();
+        assert!(gains.iter().all(|g| *g > 0), "{gains:?}");
         server.shutdown().await.unwrap();
     })
     .await;
-}
-
-async fn assert_closed(stream: &mut tokio::net::TcpStream) {
-    let mut buf = [0u8; 16];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("the server closes the connection");
-    assert!(
-        matches!(read, Ok(0) | Err(_)),
-        "expected the connection to close, read {read:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -592,39 +551,102 @@ async fn the_client_reconnects_after_the_connection_drops() {
     bounded(async {
         let server = start(Arc::default()).await;
         let addr = server.local_addr();
-        let stub = CalculatorStub::new(TcpChannel::connect(addr).await.unwrap());
-        assert_eq!(
-            stub.double(&mut RpcController::new(), number(1))
-                .await
-                .unwrap()
-                .value,
-            2
-        );
+        let client = CalculatorClient::new(TcpChannel::connect(addr).await.unwrap());
+        assert_eq!(client.double(number(1)).await.unwrap().value, 2);
         server.shutdown().await.unwrap();
 
-        let err = stub
-            .double(&mut RpcController::new(), number(1))
-            .await
-            .unwrap_err();
+        let err = client.double(number(1)).await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
 
         let again = Server::builder()
-            .add_service(CalculatorServer::new(Calc {
-                events: Arc::default(),
-            }))
+            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
             .bind(addr)
             .await
             .expect("rebind the same port")
             .spawn()
             .unwrap();
-        assert_eq!(
-            stub.double(&mut RpcController::new(), number(3))
-                .await
-                .unwrap()
-                .value,
-            6
-        );
+        // The channel fails fast until its backoff (about a second) has passed, then
+        // connects again.
+        let started = Instant::now();
+        let reply = loop {
+            match client.double(number(3)).await {
+                Ok(reply) => break reply,
+                Err(status) => {
+                    assert_eq!(status.code(), Code::Unavailable);
+                    assert!(started.elapsed() < Duration::from_secs(3), "{status}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        assert_eq!(reply.value, 6);
         again.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_holds_while_connecting_to_a_peer_that_never_answers() {
+    bounded(async {
+        // A listener whose backlog is full and that never accepts: connects to it hang.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let socket = socket2::Socket::from(listener);
+        socket.listen(0).unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            let stream =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            let _ = stream.connect(&addr.into());
+            fillers.push(stream);
+        }
+        let client = CalculatorClient::new(
+            TcpChannel::builder(addr)
+                .connect_timeout(Duration::from_secs(30))
+                .connect_lazy(),
+        );
+        for _ in 0..2 {
+            let started = Instant::now();
+            let err = client
+                .double(number(1))
+                .timeout(Duration::from_millis(200))
+                .await
+                .unwrap_err();
+            let took = started.elapsed();
+            assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+            assert!(took < Duration::from_millis(1500), "took {took:?}");
+        }
+        drop(socket);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_of_another_protocol_is_named() {
+    bounded(async {
+        // An HTTP/2 server opens with a SETTINGS frame; an HTTP/1 one answers with a status line.
+        for (greeting, expected) in [
+            (
+                &[0u8, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100][..],
+                "HTTP/2",
+            ),
+            (b"HTTP/1.1 400 Bad Request\r\n\r\n", "HTTP/1"),
+        ] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let greeting = greeting.to_vec();
+            let peer = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                stream.write_all(&greeting).await.unwrap();
+                let mut sink = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut sink))
+                    .await;
+            });
+            let err = TcpChannel::connect(addr).await.unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.to_string().contains("does not speak rust-rpc"), "{err}");
+            peer.abort();
+        }
     })
     .await;
 }
@@ -634,9 +656,8 @@ async fn graceful_shutdown_lets_calls_in_flight_finish() {
     bounded(async {
         let events = Arc::new(Events::default());
         let server = start(events.clone()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let mut ctrl = RpcController::new();
-        let (reply, shut) = tokio::join!(stub.double(&mut ctrl, number(-4)), async {
+        let client = CalculatorClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        let (reply, shut) = tokio::join!(client.double(number(-4)), async {
             wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
             server.shutdown().await
         });
@@ -650,10 +671,12 @@ async fn graceful_shutdown_lets_calls_in_flight_finish() {
     .await;
 }
 
-#[tokio::test]
-async fn frames_over_the_limit_are_refused() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_message_fails_its_own_call_and_no_other() {
     bounded(async {
+        let events = Arc::new(Events::default());
         let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(events.clone())))
             .add_service(EchoServiceServer::new(Echo))
             .max_frame_size(1024)
             .bind("127.0.0.1:0")
@@ -661,31 +684,179 @@ async fn frames_over_the_limit_are_refused() {
             .unwrap()
             .spawn()
             .unwrap();
-        let limits = rust_rpc::tcp::Limits {
-            max_frame_size: 1024,
-            ..Default::default()
-        };
-        let stub = EchoServiceStub::new(
-            TcpChannel::connect_with_limits(server.local_addr(), limits)
-                .await
-                .unwrap(),
-        );
+        let channel = TcpChannel::connect_with_limits(
+            server.local_addr(),
+            Limits::default().with_max_frame_size(1024),
+        )
+        .await
+        .unwrap();
+        let echo = EchoServiceClient::new(channel.clone());
+        let calculator = CalculatorClient::new(channel.clone());
+        // An unrelated slow call shares the connection throughout.
+        let slow = tokio::spawn({
+            let calculator = calculator.clone();
+            async move { calculator.double(number(-4)).await }
+        });
+        wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
+
+        // (a) A request whose message is just over the limit.
         let big = echo::EchoRequest {
-            message: "x".repeat(2000),
+            message: "x".repeat(1030),
             ..Default::default()
         };
-        let err = stub.echo(&mut RpcController::new(), big).await.unwrap_err();
-        assert_eq!(err.code(), Code::ResourceExhausted);
-        let ok = stub
-            .echo(
-                &mut RpcController::new(),
-                echo::EchoRequest {
-                    message: "small".into(),
-                    ..Default::default()
-                },
+        let err = echo.echo(big).await.unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+
+        // (b) A 5,000-byte message in a client stream: checked before it is sent.
+        let mut unknown = rust_rpc::UnknownFields::default();
+        let mut field = vec![0x12, 0x88, 0x27];
+        field.extend(std::iter::repeat_n(b'y', 5000));
+        unknown.extend_raw(&field);
+        let huge = Number {
+            value: 1,
+            unknown_fields: unknown,
+        };
+        let read_before = events.read.load(Ordering::SeqCst);
+        let err = calculator
+            .sum(vec![number(1), huge, number(2)])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+        assert!(err.message().contains("over the limit"), "{err}");
+        // The server saw at most the first number, never the huge one.
+        assert!(events.read.load(Ordering::SeqCst) - read_before <= 1);
+
+        // (c) A 5,000-byte response to a client whose limit is 1 KiB, from a server that
+        // allows more.
+        let roomy = Server::builder()
+            .add_service(EchoServiceServer::new(Echo))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let small = EchoServiceClient::new(
+            TcpChannel::connect_with_limits(
+                roomy.local_addr(),
+                Limits::default().with_max_frame_size(1024),
             )
+            .await
+            .unwrap(),
+        );
+        let err = small
+            .echo(echo::EchoRequest {
+                message: "z".repeat(1020),
+                ..Default::default()
+            })
+            .await;
+        // The request (1,023 bytes) fits; its echo (1,033 bytes) does not.
+        assert_eq!(err.unwrap_err().code(), Code::ResourceExhausted);
+        let ok = small
+            .echo(echo::EchoRequest {
+                message: "small".into(),
+                ..Default::default()
+            })
             .await;
         assert_eq!(ok.unwrap().message, "small, welcome!");
+
+        // Calls after the oversize ones, and the slow one in flight, all went through.
+        let ok = echo
+            .echo(echo::EchoRequest {
+                message: "small".into(),
+                ..Default::default()
+            })
+            .await;
+        assert_eq!(ok.unwrap().message, "small, welcome!");
+        assert_eq!(slow.await.unwrap().unwrap().value, -8);
+        roomy.shutdown().await.unwrap();
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_that_sends_an_oversize_frame_is_answered_on_that_call() {
+    bounded(async {
+        let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
+            .max_frame_size(1024)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let mut raw = RawClient::connect(server.local_addr()).await;
+        // A call whose request the client (ignoring the server's SETTINGS) makes too large.
+        raw.call_without_request(5, "services.Calculator", "Sum")
+            .await;
+        raw.message(5, &vec![0x08; 4096], false).await;
+        let status = raw.status_of(5).await;
+        assert_eq!(status.code, Code::ResourceExhausted as u32, "{status:?}");
+        // The connection goes on.
+        raw.call(6, "services.Calculator", "Double", &encode(&number(21)))
+            .await;
+        let status = raw.status_of(6).await;
+        assert_eq!(status.code, 0, "{status:?}");
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn interceptors_see_every_call_on_both_sides() {
+    use rust_rpc::interceptor::{ClientInterceptor, Intercepted, ServerInterceptor};
+    use rust_rpc::MethodDescriptor;
+    use std::sync::Mutex;
+
+    /// Requires a bearer token and records how calls ended.
+    #[derive(Clone, Default)]
+    struct Auth(Arc<Mutex<Vec<String>>>);
+    impl ServerInterceptor for Auth {
+        fn on_call(&self, _: &'static MethodDescriptor, md: &mut Metadata) -> Result<(), Status> {
+            match md.get("authorization") {
+                Some("Bearer secret") => Ok(()),
+                _ => Err(Status::unauthenticated("no valid token")),
+            }
+        }
+        fn on_end(&self, method: &'static MethodDescriptor, status: &Result<(), Status>) {
+            let code = status.as_ref().err().map_or(Code::Ok, Status::code);
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {code}", method.name));
+        }
+    }
+    struct Token;
+    impl ClientInterceptor for Token {
+        fn on_call(&self, _: &'static MethodDescriptor, md: &mut Metadata) -> Result<(), Status> {
+            md.insert("authorization", "Bearer secret");
+            Ok(())
+        }
+    }
+
+    bounded(async {
+        let auth = Auth::default();
+        let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
+            .interceptor(auth.clone())
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let channel = TcpChannel::connect(server.local_addr()).await.unwrap();
+        let bare = CalculatorClient::new(channel.clone());
+        let err = bare.double(number(1)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let with_token = CalculatorClient::new(Intercepted::new(channel).with(Token));
+        assert_eq!(with_token.double(number(2)).await.unwrap().value, 4);
+        let mut countdown = with_token.countdown(number(1)).await.unwrap();
+        while countdown.message().await.unwrap().is_some() {}
+        wait_for(|| auth.0.lock().unwrap().len() == 3).await;
+        assert_eq!(
+            *auth.0.lock().unwrap(),
+            ["Double UNAUTHENTICATED", "Double OK", "Countdown OK"]
+        );
         server.shutdown().await.unwrap();
     })
     .await;
@@ -740,41 +911,30 @@ async fn callbacks_complete_calls_in_the_c_plus_plus_style() {
     .await;
 }
 
-async fn wait_for(condition: impl Fn() -> bool) {
-    while !condition() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_in_flight_finishes_during_shutdown_while_new_calls_are_refused() {
     bounded(async {
         let server = start(Arc::default()).await;
         let channel = TcpChannel::connect(server.local_addr()).await.unwrap();
-        let stub = CalculatorStub::new(channel.clone());
-        let (req_tx, requests) = rust_rpc::stream::channel(1);
-        let (resp_tx, mut responses) = rust_rpc::stream::channel::<Number>(1);
-        let mut ctrl = RpcController::new();
-        let client = async {
-            req_tx.send(&number(5)).await.unwrap();
-            assert_eq!(responses.message().await.unwrap().unwrap().value, 5);
-            let shutdown = tokio::spawn(server.shutdown());
-            // Until the server has begun shutting down, a new call could still be accepted.
-            let refused = loop {
-                match stub.double(&mut RpcController::new(), number(1)).await {
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-                    Err(status) => break status,
-                }
-            };
-            assert_eq!(refused.code(), Code::Unavailable);
-            req_tx.send(&number(6)).await.unwrap();
-            assert_eq!(responses.message().await.unwrap().unwrap().value, 11);
-            drop(req_tx);
-            assert!(responses.message().await.unwrap().is_none());
-            shutdown.await.unwrap().unwrap();
+        let client = CalculatorClient::new(channel.clone());
+        let (sender, requests) = rust_rpc::stream::channel();
+        let mut totals = client.running_total(requests).await.unwrap();
+        sender.send(number(5)).await.unwrap();
+        assert_eq!(totals.message().await.unwrap().unwrap().value, 5);
+        let shutdown = tokio::spawn(server.shutdown());
+        // Until the server has begun shutting down, a new call could still be accepted.
+        let refused = loop {
+            match client.double(number(1)).await {
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err(status) => break status,
+            }
         };
-        let (result, ()) = tokio::join!(stub.running_total(&mut ctrl, requests, resp_tx), client);
-        result.unwrap();
+        assert_eq!(refused.code(), Code::Unavailable);
+        sender.send(number(6)).await.unwrap();
+        assert_eq!(totals.message().await.unwrap().unwrap().value, 11);
+        drop(sender);
+        assert!(totals.message().await.unwrap().is_none());
+        shutdown.await.unwrap().unwrap();
     })
     .await;
 }
@@ -784,22 +944,23 @@ async fn shutdown_with_a_grace_period_does_not_wait_for_a_stuck_handler() {
     bounded(async {
         let events = Arc::new(Events::default());
         let server = start(events.clone()).await;
-        let stub = CalculatorStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let mut ctrl = RpcController::new();
-        let (reply, shut) = tokio::join!(stub.double(&mut ctrl, number(-6)), async {
+        let client = CalculatorClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        let (reply, shut) = tokio::join!(client.double(number(-6)), async {
             wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let result = server.shutdown_timeout(Duration::from_millis(100)).await;
             (result, started.elapsed())
         });
         let (result, took) = shut;
         result.unwrap();
-        assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+        assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
         assert_eq!(
             reply.unwrap_err().code(),
             Code::Unavailable,
             "the stuck call's connection was closed"
         );
+        // The stuck handler was dropped, not left running.
+        wait_for(|| events.finished.load(Ordering::SeqCst) == 1).await;
     })
     .await;
 }

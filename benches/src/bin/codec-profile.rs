@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 
-fn run<O: rust_rpc::Message, P: prost::Message + Default>(
+fn run<O: rust_rpc::Message + Default, P: prost::Message + Default>(
     payloads: &[Vec<u8>],
     op: &str,
     side: &str,

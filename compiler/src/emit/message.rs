@@ -455,9 +455,12 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         #default_impl
 
         #allow
-        impl ::rust_rpc::Message for #name {
+        impl ::rust_rpc::Name for #name {
             const FULL_NAME: &'static str = #full_name;
+        }
 
+        #allow
+        impl ::rust_rpc::Message for #name {
             fn encoded_len(&self) -> usize {
                 #use_len
                 #encoded_len_body

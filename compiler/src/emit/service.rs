@@ -55,21 +55,55 @@ pub(super) fn service(service: &Service, options: super::EmitOptions) -> TokenSt
     let allow = allow_deprecated(touches_deprecated);
     let descriptor = descriptor(service);
     let service_trait = service_trait(service);
+    let dyn_form = dyn_form(service, &allow);
     let server = if options.build_server {
         server(service, &allow)
     } else {
         TokenStream::new()
     };
-    let stub = if options.build_client {
-        stub(service, &allow)
+    let (stub, client) = if options.build_client {
+        (stub(service, &allow), client(service, &allow))
     } else {
-        TokenStream::new()
+        (TokenStream::new(), TokenStream::new())
     };
     quote! {
         #descriptor
         #service_trait
+        #dyn_form
+        #client
         #stub
         #server
+    }
+}
+
+/// What kind of call a method is, in words, for the docs.
+fn kind_words(method: &Method) -> &'static str {
+    match (method.client_streaming, method.server_streaming) {
+        (false, false) => "Unary",
+        (false, true) => "Server-streaming",
+        (true, false) => "Client-streaming",
+        (true, true) => "Bidirectional streaming",
+    }
+}
+
+/// The line that documents a method without a comment of its own.
+fn method_line(service: &Service, method: &Method) -> String {
+    format!(
+        "{} rpc `{}.{}`: takes `{}`, returns `{}`.",
+        kind_words(method),
+        service.full_name,
+        method.proto_name,
+        method.input.full_name,
+        method.output.full_name
+    )
+}
+
+/// The method's own comment, or a line naming it, its kind and its types.
+fn method_docs(service: &Service, method: &Method) -> TokenStream {
+    if crate::docs::lines(&method.comments).is_empty() {
+        doc_attrs(&method.comments, &[method_line(service, method)])
+    } else {
+        doc_attrs(&method.comments, &[])
     }
 }
 
@@ -110,18 +144,19 @@ fn descriptor(service: &Service) -> TokenStream {
 
 fn service_trait(service: &Service) -> TokenStream {
     let name = ident(&service.rust_name);
+    let bare = service.rust_name.trim_start_matches("r#");
     let docs = doc_attrs(
         &service.comments,
         &[format!(
-            "Service `{}`. Implement it to serve the service (wrap the implementation in [`{}Server`]); [`{}Stub`] implements it by calling a remote one.",
-            service.full_name, service.rust_name, service.rust_name
+            "Service `{}`. Implement it to serve the service (wrap the implementation in [`{bare}Server`]); [`{bare}Stub`] implements it by calling a remote one, and [`{bare}Client`] calls a remote one directly. A handler fails a call by returning `Err(status)`.",
+            service.full_name
         )],
     );
     let deprecated = deprecated_attr(service.deprecated);
     let methods = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
         let Shape { params, output, names } = shape(m);
-        let docs = doc_attrs(&m.comments, &[]);
+        let docs = method_docs(service, m);
         let deprecated = deprecated_attr(m.deprecated);
         let unimplemented = format!("Method {}() not implemented", m.proto_name);
         quote! {
@@ -148,13 +183,111 @@ fn service_trait(service: &Service) -> TokenStream {
     }
 }
 
+/// The trait behind one type chosen at run time: `...Dyn` holds any implementation (a local
+/// one, a stub) behind an `Arc`, and implements the trait. The object-safe trait it uses has
+/// its own method names, so importing both traits never makes a call ambiguous.
+fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
+    let trait_name = ident(&service.rust_name);
+    let bare = service.rust_name.trim_start_matches("r#");
+    let name = format_ident!("{}Dyn", bare);
+    let erased = format_ident!("{}Erased", bare);
+    let doc = format!(
+        " Any implementation of [`{bare}`] (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation."
+    );
+    let erased_doc = format!(
+        " The object-safe form of [`{bare}`] that [`{bare}Dyn`] holds; every implementation of `{bare}` has it."
+    );
+    let mut decls = Vec::new();
+    let mut boxed = Vec::new();
+    let mut forwards = Vec::new();
+    for m in &service.methods {
+        let method = ident(&m.rust_name);
+        let erased_method = format_ident!("erased_{}", m.rust_name.trim_start_matches("r#"));
+        let Shape {
+            params,
+            output,
+            names,
+        } = shape(m);
+        let result = quote!(::core::result::Result<#output, ::rust_rpc::Status>);
+        decls.push(quote! {
+            #[doc(hidden)]
+            fn #erased_method<'a>(
+                &'a self,
+                ctrl: &'a mut ::rust_rpc::RpcController,
+                #params,
+            ) -> ::rust_rpc::service::BoxFuture<'a, #result>;
+        });
+        boxed.push(quote! {
+            fn #erased_method<'a>(
+                &'a self,
+                ctrl: &'a mut ::rust_rpc::RpcController,
+                #params,
+            ) -> ::rust_rpc::service::BoxFuture<'a, #result> {
+                ::std::boxed::Box::pin(<T as #trait_name>::#method(self, ctrl, #names))
+            }
+        });
+        forwards.push(quote! {
+            async fn #method(
+                &self,
+                ctrl: &mut ::rust_rpc::RpcController,
+                #params,
+            ) -> #result {
+                self.0.#erased_method(ctrl, #names).await
+            }
+        });
+    }
+    // Without methods nothing reads the implementation back.
+    let unread = if service.methods.is_empty() {
+        quote!(#[allow(dead_code)])
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone)]
+        #unread
+        pub struct #name(::std::sync::Arc<dyn #erased>);
+
+        #allow
+        impl #name {
+            /// Holds `implementation`.
+            pub fn new(implementation: impl #trait_name) -> Self {
+                #name(::std::sync::Arc::new(implementation))
+            }
+        }
+
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(::core::stringify!(#name))
+            }
+        }
+
+        #allow
+        impl #trait_name for #name {
+            #(#forwards)*
+        }
+
+        #[doc = #erased_doc]
+        #[doc(hidden)]
+        pub trait #erased: ::core::marker::Send + ::core::marker::Sync + 'static {
+            #(#decls)*
+        }
+
+        #allow
+        impl<T: #trait_name> #erased for T {
+            #(#boxed)*
+        }
+    }
+}
+
 fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     let trait_name = ident(&service.rust_name);
-    let name = format_ident!("{}Stub", service.rust_name.trim_start_matches("r#"));
+    let bare = service.rust_name.trim_start_matches("r#");
+    let name = format_ident!("{}Stub", bare);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
-        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel). It implements [`{}`], so code written against the trait runs against a local implementation or a remote one alike.",
-        service.full_name, service.rust_name
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{bare}Client`] is the direct form.",
+        service.full_name
     );
     let methods = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
@@ -202,6 +335,90 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     }
 }
 
+/// The direct client: one method per rpc that returns a call to set options on and await.
+fn client(service: &Service, allow: &TokenStream) -> TokenStream {
+    let bare = service.rust_name.trim_start_matches("r#");
+    let name = format_ident!("{}Client", bare);
+    let descriptor = format_ident!("{}", service.descriptor_name);
+    let doc = format!(
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.",
+        service.full_name
+    );
+    let methods = service.methods.iter().map(|m| {
+        let method = ident(&m.rust_name);
+        let input = path(&m.input.rust_path);
+        let output = path(&m.output.rust_path);
+        let index = Literal::usize_unsuffixed(m.index);
+        let deprecated = deprecated_attr(m.deprecated);
+        let (params, kind, constructor, arg, what) = match (m.client_streaming, m.server_streaming) {
+            (false, false) => (
+                quote!(request: #input),
+                quote!(Unary),
+                quote!(unary),
+                quote!(request),
+                "`.await` gives the response.",
+            ),
+            (false, true) => (
+                quote!(request: #input),
+                quote!(ServerStreaming),
+                quote!(server_streaming),
+                quote!(request),
+                "`.await` gives the response stream as soon as the call has started; read it with `message().await` until `None`.",
+            ),
+            (true, false) => (
+                quote!(requests: impl ::rust_rpc::IntoRequests<#input>),
+                quote!(ClientStreaming),
+                quote!(client_streaming),
+                quote!(requests),
+                "Sends `requests` (a `Vec` or any iterator, `rust_rpc::stream::from_stream(stream)`, or the receiving end of `rust_rpc::stream::channel()`); `.await` gives the response.",
+            ),
+            (true, true) => (
+                quote!(requests: impl ::rust_rpc::IntoRequests<#input>),
+                quote!(BidiStreaming),
+                quote!(bidi_streaming),
+                quote!(requests),
+                "Sends `requests` (as for a client-streaming call) while `.await` gives the response stream as soon as the call has started.",
+            ),
+        };
+        let mut lines = crate::docs::lines(&m.comments);
+        if lines.is_empty() {
+            lines.push(method_line(service, m));
+        }
+        lines.push(String::new());
+        lines.push(what.to_owned());
+        let docs = lines.iter().map(|l| format!(" {l}"));
+        quote! {
+            #(#[doc = #docs])*
+            #deprecated
+            pub fn #method(&self, #params) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::#kind<#input, #output>> {
+                ::rust_rpc::client::Call::#constructor(&self.channel, &#descriptor.methods[#index], #arg)
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug)]
+        pub struct #name<C> {
+            channel: C,
+        }
+
+        #allow
+        impl<C: ::rust_rpc::RpcChannel> #name<C> {
+            /// A client that sends its calls through `channel`.
+            pub fn new(channel: C) -> Self {
+                #name { channel }
+            }
+
+            /// The channel calls go through.
+            pub fn channel(&self) -> &C {
+                &self.channel
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
 fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let trait_name = ident(&service.rust_name);
     let name = format_ident!("{}Server", service.rust_name.trim_start_matches("r#"));
@@ -209,14 +426,8 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let full_name = &service.full_name;
     let doc = format!(
         " Serves an implementation of [`{}`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.",
-        service.rust_name
+        service.rust_name.trim_start_matches("r#")
     );
-    let any_streaming_response = service.methods.iter().any(|m| m.server_streaming);
-    let responses_param = if any_streaming_response {
-        quote!(responses)
-    } else {
-        quote!(_responses)
-    };
     let arms = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
         let index = Literal::usize_unsuffixed(m.index);
@@ -224,26 +435,24 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
         let output = path(&m.output.rust_path);
         let body = match (m.client_streaming, m.server_streaming) {
             (false, false) => quote! {
-                let request = _rpc::unary_request::<#input>(request)?;
+                let request = _rpc::unary_request::<#input>(call).await?;
                 let response = self.inner.#method(ctrl, request).await?;
-                _rpc::unary_response(ctrl, &response)
+                _rpc::unary_response(&response)
             },
             (false, true) => quote! {
-                let request = _rpc::unary_request::<#input>(request)?;
-                let responses = _rpc::response_stream::<#output>(responses)?;
+                let (request, responses) = _rpc::request_and_responses::<#input, #output>(call).await?;
                 self.inner.#method(ctrl, request, responses).await?;
-                _rpc::stream_end(ctrl)
+                _rpc::stream_end()
             },
             (true, false) => quote! {
-                let requests = _rpc::request_stream::<#input>(request)?;
+                let requests = _rpc::request_stream::<#input>(call);
                 let response = self.inner.#method(ctrl, requests).await?;
-                _rpc::unary_response(ctrl, &response)
+                _rpc::unary_response(&response)
             },
             (true, true) => quote! {
-                let requests = _rpc::request_stream::<#input>(request)?;
-                let responses = _rpc::response_stream::<#output>(responses)?;
+                let (requests, responses) = _rpc::streams::<#input, #output>(call);
                 self.inner.#method(ctrl, requests, responses).await?;
-                _rpc::stream_end(ctrl)
+                _rpc::stream_end()
             },
         };
         quote! {
@@ -252,7 +461,7 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     });
     let unknown = quote! {
         ::std::boxed::Box::pin(async move {
-            let _ = (ctrl, request);
+            let _ = (ctrl, call);
             _rpc::unknown_method(#full_name, method_index)
         })
     };
@@ -305,9 +514,8 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
                 &'a self,
                 method_index: usize,
                 ctrl: &'a mut ::rust_rpc::RpcController,
-                request: ::rust_rpc::RequestBody,
-                #responses_param: ::core::option::Option<::rust_rpc::stream::ByteSink>,
-            ) -> ::rust_rpc::service::BoxFuture<'a, ::core::result::Result<::core::option::Option<::std::vec::Vec<u8>>, ::rust_rpc::Status>> {
+                call: ::rust_rpc::ServerCall,
+            ) -> ::rust_rpc::service::BoxFuture<'a, ::core::result::Result<::core::option::Option<::rust_rpc::bytes::Bytes>, ::rust_rpc::Status>> {
                 #dispatch
             }
         }

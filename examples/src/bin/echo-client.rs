@@ -4,9 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::proto::echo::{AddRequest, EchoRequest, EchoService, EchoServiceStub};
+use examples::proto::echo::{AddRequest, EchoRequest, EchoServiceClient};
 use rust_rpc::tcp::TcpChannel;
-use rust_rpc::RpcController;
 
 #[derive(Parser)]
 #[command(about = "Call Echo and Add on an echo server")]
@@ -35,36 +34,25 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stub = EchoServiceStub::new(channel);
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
-    match stub
-        .echo(
-            &mut ctrl,
-            EchoRequest {
-                message: args.message,
-                ..Default::default()
-            },
-        )
-        .await
-    {
+    let client = EchoServiceClient::new(channel);
+    let timeout = Duration::from_secs(5);
+    let request = EchoRequest {
+        message: args.message,
+        ..Default::default()
+    };
+    match client.echo(request).timeout(timeout).await {
         Ok(reply) => println!("Echo: {}", reply.message),
         Err(status) => {
             eprintln!("Echo failed: {status}");
             return ExitCode::FAILURE;
         }
     }
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
-    match stub
-        .add(
-            &mut ctrl,
-            AddRequest {
-                a: args.a,
-                b: args.b,
-                ..Default::default()
-            },
-        )
-        .await
-    {
+    let request = AddRequest {
+        a: args.a,
+        b: args.b,
+        ..Default::default()
+    };
+    match client.add(request).timeout(timeout).await {
         Ok(reply) => println!("Add: {} + {} = {}", args.a, args.b, reply.result),
         Err(status) => {
             eprintln!("Add failed: {status}");

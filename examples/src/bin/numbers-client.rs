@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::proto::numbers::{Number, Numbers, NumbersStub};
+use examples::proto::numbers::{Number, NumbersClient};
 use rust_rpc::tcp::TcpChannel;
-use rust_rpc::{RpcController, Status};
+use rust_rpc::Status;
 
 #[derive(Parser)]
 #[command(about = "Call all four kinds of method on the streaming example's server")]
@@ -27,76 +27,58 @@ fn number(value: i64) -> Number {
     }
 }
 
-async fn run(stub: &NumbersStub<TcpChannel>, numbers: &[i64]) -> Result<(), Status> {
+async fn run(client: &NumbersClient<TcpChannel>, numbers: &[i64]) -> Result<(), Status> {
+    let timeout = Duration::from_secs(5);
+
+    // Unary.
     let first = numbers.first().copied().unwrap_or(0);
-    let squared = stub
-        .square(
-            &mut RpcController::with_timeout(Duration::from_secs(5)),
-            number(first),
-        )
-        .await?;
+    let squared = client.square(number(first)).timeout(timeout).await?;
     println!("Square({first}) = {}", squared.value);
 
-    // Server streaming: print responses as they arrive.
-    let (tx, mut rx) = rust_rpc::stream::channel(8);
+    // Server streaming: the stream comes back at once; read it to the end.
     let count = numbers.len() as i64;
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
-    let (call, fib) = tokio::join!(stub.fibonacci(&mut ctrl, number(count), tx), async {
-        let mut seen = Vec::new();
-        while let Some(n) = rx.message().await? {
-            seen.push(n.value.to_string());
-        }
-        Ok::<_, Status>(seen)
-    });
-    call?;
-    println!("Fibonacci({count}) = {}", fib?.join(" "));
+    let mut fibonacci = client.fibonacci(number(count)).timeout(timeout).await?;
+    let mut seen = Vec::new();
+    while let Some(n) = fibonacci.message().await? {
+        seen.push(n.value.to_string());
+    }
+    println!("Fibonacci({count}) = {}", seen.join(" "));
 
-    // Client streaming.
-    let (tx, requests) = rust_rpc::stream::channel(8);
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
-    let (stats, sent) = tokio::join!(stub.summarize(&mut ctrl, requests), async move {
-        for &n in numbers {
-            tx.send(&number(n)).await?;
-        }
-        Ok::<_, Status>(())
-    });
-    sent?;
-    let stats = stats?;
+    // Client streaming: any iterator of requests.
+    let requests: Vec<Number> = numbers.iter().map(|&n| number(n)).collect();
+    let stats = client.summarize(requests).timeout(timeout).await?;
     println!(
         "Summarize = count {} sum {} mean {}",
         stats.count, stats.sum, stats.mean
     );
 
-    // Bidirectional: one answer per number, in step.
-    let (req_tx, requests) = rust_rpc::stream::channel(1);
-    let (resp_tx, mut responses) = rust_rpc::stream::channel(1);
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(5));
-    let (call, maxima) = tokio::join!(stub.running_max(&mut ctrl, requests, resp_tx), async move {
-        let mut maxima = Vec::new();
-        for &n in numbers {
-            req_tx.send(&number(n)).await?;
-            if let Some(max) = responses.message().await? {
-                maxima.push(max.value.to_string());
-            }
+    // Bidirectional, in step: send one number, read its answer, then the next.
+    let (sender, requests) = rust_rpc::stream::channel();
+    let mut maxima = client.running_max(requests).timeout(timeout).await?;
+    let mut seen = Vec::new();
+    for &n in numbers {
+        sender.send(number(n)).await?;
+        if let Some(max) = maxima.message().await? {
+            seen.push(max.value.to_string());
         }
-        Ok::<_, Status>(maxima)
-    });
-    call?;
-    println!("RunningMax = {}", maxima?.join(" "));
+    }
+    drop(sender);
+    while maxima.message().await?.is_some() {}
+    println!("RunningMax = {}", seen.join(" "));
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let stub = match TcpChannel::connect(&args.addr).await {
-        Ok(channel) => NumbersStub::new(channel),
+    let client = match TcpChannel::connect(&args.addr).await {
+        Ok(channel) => NumbersClient::new(channel),
         Err(e) => {
             eprintln!("cannot connect to {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
-    match run(&stub, &args.numbers).await {
+    match run(&client, &args.numbers).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(status) => {
             eprintln!("failed: {status}");

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::proto::pi::{PiCalculator, PiCalculatorStub, PiRequest, PiResponse};
+use examples::proto::pi::{PiCalculatorClient, PiRequest};
 use rust_rpc::tcp::TcpChannel;
-use rust_rpc::RpcController;
 
 #[derive(Parser)]
 #[command(about = "Approximate pi on a pi server")]
@@ -23,24 +22,19 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let stub = match TcpChannel::connect(&args.addr).await {
-        Ok(channel) => PiCalculatorStub::new(channel),
+    let client = match TcpChannel::connect(&args.addr).await {
+        Ok(channel) => PiCalculatorClient::new(channel),
         Err(e) => {
             eprintln!("cannot connect to {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
     let first = args.terms.first().copied().unwrap_or(10);
-    match stub
-        .calc(
-            &mut RpcController::with_timeout(Duration::from_secs(5)),
-            PiRequest {
-                n: first,
-                ..Default::default()
-            },
-        )
-        .await
-    {
+    let request = PiRequest {
+        n: first,
+        ..Default::default()
+    };
+    match client.calc(request).timeout(Duration::from_secs(5)).await {
         Ok(reply) => println!("Calc({first}) = {}", reply.value),
         Err(status) => {
             eprintln!("Calc({first}) failed: {status}");
@@ -48,44 +42,28 @@ async fn main() -> ExitCode {
         }
     }
 
-    let (requests_tx, requests) = rust_rpc::stream::channel(8);
-    let (responses_tx, mut responses) = rust_rpc::stream::channel::<PiResponse>(8);
-    let mut ctrl = RpcController::with_timeout(Duration::from_secs(30));
-    let terms = args.terms.clone();
-    let send = async move {
-        for n in terms {
-            if requests_tx
-                .send(&PiRequest {
-                    n,
-                    ..Default::default()
-                })
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    };
-    let receive = async {
+    // Every term count goes out as one request of the stream; answers come back in order.
+    let requests: Vec<PiRequest> = args
+        .terms
+        .iter()
+        .map(|&n| PiRequest {
+            n,
+            ..Default::default()
+        })
+        .collect();
+    let result = async {
+        let mut replies = client
+            .calc_stream(requests)
+            .timeout(Duration::from_secs(30))
+            .await?;
         let mut terms = args.terms.iter();
-        loop {
-            match responses.message().await {
-                Ok(Some(reply)) => println!(
-                    "CalcStream({}) = {}",
-                    terms.next().copied().unwrap_or_default(),
-                    reply.value
-                ),
-                Ok(None) => return Ok(()),
-                Err(status) => return Err(status),
-            }
+        while let Some(reply) = replies.message().await? {
+            let n = terms.next().copied().unwrap_or_default();
+            println!("CalcStream({n}) = {}", reply.value);
         }
+        Ok::<_, rust_rpc::Status>(())
     };
-    let (call, (), received) = tokio::join!(
-        stub.calc_stream(&mut ctrl, requests, responses_tx),
-        send,
-        receive
-    );
-    match call.and(received) {
+    match result.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(status) => {
             eprintln!("CalcStream failed: {status}");

@@ -1,54 +1,432 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-use tokio::net::{lookup_host, TcpStream, ToSocketAddrs};
-use tokio::sync::oneshot;
+use bytes::Bytes;
+use tokio::net::{lookup_host, TcpStream};
+use tokio::sync::Notify;
 
-use super::io::{FrameReader, FrameWriter};
-use super::wire::{Envelope, FrameType};
-use super::{encode_frame, metadata_from_wire, metadata_to_wire, status_from_wire, Limits};
-use crate::service::{BoxFuture, MethodDescriptor, RequestBody, RpcChannel};
-use crate::stream::{ByteSink, ByteStream};
-use crate::{Metadata, RpcController, Status};
+use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
+use super::io::FrameWriter;
+use super::server::send_window_update;
+use super::wire::{CallStatus, GoAway, RequestHeaders, ResponseHeaders, Settings};
+use super::{metadata_from_wire, metadata_to_wire, status_from_wire, Credit, Limits};
+use crate::call::{byte_stream, ClientCall, FlowControl, Inbound, Outbound, OutgoingCall};
+use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
+use crate::{Message, Status};
 
-/// A client channel over one TCP connection, shared by every call made through it.
+/// A client channel to one server over TCP, shared by every call made through it.
 ///
-/// Calls are multiplexed by call id, so any number may be in flight at once. If the
-/// connection drops, calls in flight fail with `unavailable` and the next call reconnects.
-/// Deadlines are enforced here as well as sent to the server, so a call never outlives its
-/// deadline even if the server does not answer. Cloning is cheap and shares the connection.
+/// It owns the connection to its target: the name is resolved again on every connection
+/// attempt, an attempt is bounded by a connect timeout, and after a failed attempt calls fail
+/// fast with `UNAVAILABLE` until a backoff (1 s, growing 1.6x to 120 s, with jitter, as gRPC's
+/// connection backoff) has passed. Calls wait for a connection in progress, but never past
+/// their deadline. A connection lost or told to go away by its server is replaced for the
+/// next call. Calls are multiplexed by call id, so any number may be in flight at once.
+/// Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct TcpChannel {
-    inner: Arc<ChannelInner>,
+    endpoint: Arc<Endpoint>,
 }
 
-struct ChannelInner {
-    addr: SocketAddr,
+impl std::fmt::Debug for TcpChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpChannel")
+            .field("target", &self.endpoint.target)
+            .finish()
+    }
+}
+
+/// Configures a [`TcpChannel`].
+#[derive(Clone, Debug)]
+pub struct TcpChannelBuilder {
+    target: String,
     limits: Limits,
-    next_call_id: AtomicU64,
-    /// The live connection; read on every call, so a plain mutex held only to clone it.
-    connection: Mutex<Option<Arc<Connection>>>,
-    /// Serialises reconnecting, so concurrent calls after a drop open one connection.
-    reconnecting: tokio::sync::Mutex<()>,
+    connect_timeout: Duration,
 }
 
-/// The result of a call as the reader hands it over: a payload (absent for streams) and the
-/// response metadata.
-type Completion = Result<(Option<Vec<u8>>, Metadata), Status>;
+impl TcpChannelBuilder {
+    /// Sets the limits on frames and windows.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
 
+    /// Sets the largest frame payload accepted or sent, in bytes.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.limits.max_frame_size = bytes;
+        self
+    }
+
+    /// Bounds each connection attempt, handshake included (default 20 s, gRPC's minimum
+    /// connect timeout). A call's own deadline bounds its wait too, whichever is sooner.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// A channel that connects when the first call needs it.
+    pub fn connect_lazy(self) -> TcpChannel {
+        TcpChannel {
+            endpoint: Arc::new(Endpoint {
+                target: self.target,
+                limits: self.limits,
+                connect_timeout: self.connect_timeout,
+                state: Mutex::new(State::Idle),
+                changed: Notify::new(),
+            }),
+        }
+    }
+
+    /// A channel that has connected once: fails if that first connection cannot be made.
+    pub async fn connect(self) -> io::Result<TcpChannel> {
+        let channel = self.connect_lazy();
+        channel.endpoint.connection().await.map_err(|status| {
+            io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                status.message().to_owned(),
+            )
+        })?;
+        Ok(channel)
+    }
+}
+
+impl TcpChannel {
+    /// Configures a channel to `target`, a `host:port` (a name, or an IPv4 or bracketed IPv6
+    /// address) or a socket address.
+    pub fn builder(target: impl std::fmt::Display) -> TcpChannelBuilder {
+        TcpChannelBuilder {
+            target: target.to_string(),
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// Connects to `target` with the defaults; fails if the first connection cannot be made.
+    pub async fn connect(target: impl std::fmt::Display) -> io::Result<TcpChannel> {
+        Self::builder(target).connect().await
+    }
+
+    /// Connects to `target` with `limits`; fails if the first connection cannot be made.
+    pub async fn connect_with_limits(
+        target: impl std::fmt::Display,
+        limits: Limits,
+    ) -> io::Result<TcpChannel> {
+        Self::builder(target).limits(limits).connect().await
+    }
+
+    /// The target calls go to, as given.
+    pub fn target(&self) -> &str {
+        &self.endpoint.target
+    }
+
+    /// The address of the live connection's server, if there is one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        match &*self.endpoint.lock() {
+            State::Ready(connection) => Some(connection.addr),
+            _ => None,
+        }
+    }
+}
+
+/// The state of the channel's one connection.
+enum State {
+    Idle,
+    Connecting,
+    Ready(Arc<Connection>),
+    /// The last attempt failed; calls fail fast until `retry_at`.
+    Failed {
+        error: Status,
+        retry_at: Instant,
+        attempts: u32,
+    },
+}
+
+struct Endpoint {
+    target: String,
+    limits: Limits,
+    connect_timeout: Duration,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+/// Seconds of backoff after `attempts` failed attempts in a row: 1, 1.6, 2.56, ... up to 120,
+/// each spread by up to 20% either way.
+fn backoff(attempts: u32) -> Duration {
+    let base = (1.6f64)
+        .powi(attempts.saturating_sub(1).min(20) as i32)
+        .min(120.0);
+    // Jitter from the clock's low bits: enough to spread clients that failed together.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.8 + 0.4 * f64::from(nanos % 1000) / 1000.0;
+    Duration::from_secs_f64(base * jitter)
+}
+
+impl Endpoint {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live connection: an existing one, one in progress, or a new attempt. Never holds
+    /// the lock across connecting; the caller bounds the wait with its deadline.
+    async fn connection(self: &Arc<Self>) -> Result<Arc<Connection>, Status> {
+        crate::wait::until(&self.changed, || {
+            let mut state = self.lock();
+            match &*state {
+                State::Ready(connection) if connection.usable() => {
+                    return Some(Ok(connection.clone()));
+                }
+                State::Connecting => return None,
+                State::Failed {
+                    error, retry_at, ..
+                } if Instant::now() < *retry_at => return Some(Err(error.clone())),
+                _ => {}
+            }
+            let attempts = match &*state {
+                State::Failed { attempts, .. } => *attempts,
+                _ => 0,
+            };
+            *state = State::Connecting;
+            drop(state);
+            tokio::spawn(self.clone().attempt(attempts));
+            None
+        })
+        .await
+    }
+
+    /// One connection attempt, on a task of its own so that no caller's deadline cuts it
+    /// short for the others.
+    async fn attempt(self: Arc<Self>, previous_failures: u32) {
+        let result = tokio::time::timeout(self.connect_timeout, self.open()).await;
+        let next = match result {
+            Ok(Ok(connection)) => State::Ready(connection),
+            Ok(Err(e)) => {
+                let attempts = previous_failures + 1;
+                State::Failed {
+                    error: Status::unavailable(format!("cannot connect to {}: {e}", self.target)),
+                    retry_at: Instant::now() + backoff(attempts),
+                    attempts,
+                }
+            }
+            Err(_) => {
+                let attempts = previous_failures + 1;
+                State::Failed {
+                    error: Status::unavailable(format!(
+                        "cannot connect to {}: no answer within {:?}",
+                        self.target, self.connect_timeout
+                    )),
+                    retry_at: Instant::now() + backoff(attempts),
+                    attempts,
+                }
+            }
+        };
+        *self.lock() = next;
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves the target, connects to the first address that answers, and exchanges
+    /// prefaces.
+    async fn open(&self) -> io::Result<Arc<Connection>> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+        for addr in lookup_host(self.target.as_str()).await? {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return self.handshake(stream, addr).await,
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn handshake(&self, stream: TcpStream, addr: SocketAddr) -> io::Result<Arc<Connection>> {
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        let limits = &self.limits;
+        let mut frames = FrameReader::new(stream.clone(), limits.max_frame_size);
+        let (writer, flush) = FrameWriter::new(stream);
+        tokio::spawn(flush);
+        let mut hello = frame::PREFACE.to_vec();
+        put_control(
+            &mut hello,
+            frame::SETTINGS,
+            0,
+            &Settings {
+                max_frame_size: limits.max_frame_size as u64,
+                initial_window: limits.effective_window() as u64,
+                ..Default::default()
+            },
+        );
+        writer.push(&hello);
+        let greeted = async {
+            frames.preface().await?;
+            // The server's SETTINGS come right after its preface.
+            match frames.next().await? {
+                Some(Incoming::Frame(f)) if f.kind == frame::SETTINGS => {
+                    Settings::decode_bytes(&f.payload).map_err(|e| {
+                        io::Error::new(io::ErrorKind::InvalidData, format!("bad SETTINGS: {e}"))
+                    })
+                }
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the server did not send its SETTINGS",
+                )),
+            }
+        };
+        let settings = match greeted.await {
+            Ok(settings) => settings,
+            Err(e) => {
+                writer.abort();
+                return Err(e);
+            }
+        };
+        let connection = Arc::new(Connection {
+            addr,
+            writer,
+            calls: Mutex::new(HashMap::new()),
+            next_call_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            window: limits.effective_window(),
+            peer_max_frame: AtomicUsize::new(if settings.max_frame_size > 0 {
+                usize::try_from(settings.max_frame_size).unwrap_or(usize::MAX)
+            } else {
+                Limits::default().max_frame_size
+            }),
+            peer_window: AtomicUsize::new(
+                usize::try_from(settings.initial_window)
+                    .unwrap_or(usize::MAX)
+                    .max(crate::call::DEFAULT_WINDOW),
+            ),
+            limit: limits.max_frame_size,
+        });
+        tokio::spawn(read_responses(frames, Arc::downgrade(&connection)));
+        Ok(connection)
+    }
+
+    async fn start(
+        self: &Arc<Self>,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<ClientCall, Status> {
+        let connection = self.connection().await?;
+        let call_id = connection.next_call_id.fetch_add(1, Ordering::Relaxed);
+        if let Some(request) = &call.request {
+            let limit = connection.peer_max_frame.load(Ordering::SeqCst);
+            if request.len() > limit {
+                return Err(Status::resource_exhausted(format!(
+                    "a request of {} bytes is over the server's limit of {limit} bytes",
+                    request.len()
+                )));
+            }
+        }
+        let window = connection.window;
+        let (responses_in, responses) = byte_stream(
+            window,
+            Some(Box::new(ResponseFlow {
+                call_id,
+                connection: Arc::downgrade(&connection),
+                pending: AtomicUsize::new(0),
+                threshold: window / 2,
+            })),
+        );
+        let credit = Arc::new(Credit::new(connection.peer_window.load(Ordering::SeqCst)));
+        connection.lock().insert(
+            call_id,
+            Pending {
+                responses: responses_in,
+                credit: credit.clone(),
+            },
+        );
+        let requests = Arc::new(Requests {
+            call_id,
+            connection: connection.clone(),
+            credit,
+        });
+        let headers = RequestHeaders {
+            service: method.service.to_owned(),
+            method: method.name.to_owned(),
+            timeout_micros: call.deadline.map_or(0, |d| {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_micros().clamp(1, u128::from(u64::MAX)) as u64
+            }),
+            metadata: metadata_to_wire(&call.metadata),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        put_control(&mut out, frame::HEADERS, call_id, &headers);
+        if let Some(request) = &call.request {
+            put_frame(
+                &mut out,
+                frame::MESSAGE,
+                frame::END_STREAM,
+                call_id,
+                request,
+            );
+        }
+        // Dropped before this completes (the deadline passed while the connection's backlog
+        // was full), the guard forgets the call.
+        let mut guard = Forget {
+            connection: &connection,
+            call_id,
+            armed: true,
+        };
+        let busy = connection.lock().len() > 1;
+        let sent = connection.writer.send(&out, busy).await;
+        guard.armed = false;
+        if sent.is_err() {
+            connection.lock().remove(&call_id);
+            return Err(Status::unavailable("the connection closed"));
+        }
+        Ok(ClientCall {
+            requests,
+            responses,
+        })
+    }
+}
+
+/// Forgets a call whose start was never sent.
+struct Forget<'a> {
+    connection: &'a Connection,
+    call_id: u64,
+    armed: bool,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.connection.lock().remove(&self.call_id);
+        }
+    }
+}
+
+/// What the reader needs to know about one call in flight.
 struct Pending {
-    done: oneshot::Sender<Completion>,
-    /// Where response stream messages go, for server-streaming calls.
-    responses: Option<ByteSink>,
+    responses: Inbound,
+    /// Our credit for requests on this call.
+    credit: Arc<Credit>,
 }
 
 struct Connection {
+    addr: SocketAddr,
     writer: Arc<FrameWriter>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    calls: Mutex<HashMap<u64, Pending>>,
+    next_call_id: AtomicU64,
     closed: AtomicBool,
+    /// The server sent GOAWAY: calls in flight go on, new ones go to a new connection.
+    draining: AtomicBool,
+    /// Our window per call for responses.
+    window: usize,
+    /// The server's limit on frames we send, and its window per call for our requests.
+    peer_max_frame: AtomicUsize,
+    peer_window: AtomicUsize,
+    /// Our limit on frames we read.
+    limit: usize,
 }
 
 impl Drop for Connection {
@@ -60,325 +438,228 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
-        // Nothing panics while holding this lock; recover the map rather than propagate.
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
+        // No user code runs under this lock.
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send(&self, envelope: &Envelope) -> Result<(), Status> {
-        let busy = self.pending().len() > 1;
-        self.writer
-            .send(&encode_frame(envelope), busy)
-            .await
-            .map_err(|_| Status::unavailable("the connection closed"))
+    fn usable(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+            && !self.draining.load(Ordering::SeqCst)
+            && !self.writer.is_closed()
     }
 
+    /// Forgets a call and tells the server to stop it, unless it already ended.
     fn cancel(&self, call_id: u64) {
-        self.pending().remove(&call_id);
-        self.writer.try_send(&encode_frame(&Envelope {
-            r#type: FrameType::CANCEL,
-            call_id,
-            ..Default::default()
-        }));
-    }
-}
-
-impl TcpChannel {
-    /// Connects to `addr` with the default [`Limits`].
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpChannel> {
-        Self::connect_with_limits(addr, Limits::default()).await
-    }
-
-    /// Connects to `addr`; `limits.max_frame_size` bounds the frames accepted and sent.
-    pub async fn connect_with_limits(
-        addr: impl ToSocketAddrs,
-        limits: Limits,
-    ) -> io::Result<TcpChannel> {
-        let addr = lookup_host(addr).await?.next().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing")
-        })?;
-        let channel = TcpChannel {
-            inner: Arc::new(ChannelInner {
-                addr,
-                limits,
-                next_call_id: AtomicU64::new(1),
-                connection: Mutex::new(None),
-                reconnecting: tokio::sync::Mutex::new(()),
-            }),
-        };
-        let connection = channel.open().await?;
-        *channel.slot() = Some(connection);
-        Ok(channel)
-    }
-
-    /// The server's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.addr
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Connection>>> {
-        // Nothing panics while holding this lock; recover the slot rather than propagate.
-        self.inner
-            .connection
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn open(&self) -> io::Result<Arc<Connection>> {
-        let stream = TcpStream::connect(self.inner.addr).await?;
-        let _ = stream.set_nodelay(true);
-        let stream = Arc::new(stream);
-        let frames = FrameReader::new(stream.clone(), self.inner.limits.max_frame_size);
-        let (writer, flush) = FrameWriter::new(stream);
-        tokio::spawn(flush);
-        let connection = Arc::new(Connection {
-            writer,
-            pending: Mutex::new(HashMap::new()),
-            closed: AtomicBool::new(false),
-        });
-        tokio::spawn(read_responses(frames, Arc::downgrade(&connection)));
-        Ok(connection)
-    }
-
-    fn live_connection(&self) -> Option<Arc<Connection>> {
-        self.slot()
-            .as_ref()
-            .filter(|c| !c.closed.load(Ordering::SeqCst))
-            .cloned()
-    }
-
-    /// The live connection, reconnecting if the last one closed.
-    async fn connection(&self) -> Result<Arc<Connection>, Status> {
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        let _reconnecting = self.inner.reconnecting.lock().await;
-        // Another call may have reconnected while this one waited.
-        if let Some(connection) = self.live_connection() {
-            return Ok(connection);
-        }
-        let connection = self.open().await.map_err(|e| {
-            Status::unavailable(format!("cannot connect to {}: {e}", self.inner.addr))
-        })?;
-        *self.slot() = Some(connection.clone());
-        Ok(connection)
-    }
-
-    async fn perform(
-        &self,
-        method: &'static MethodDescriptor,
-        ctrl: &mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> Result<Option<Vec<u8>>, Status> {
-        if ctrl.is_cancelled() {
-            return Err(Status::cancelled(
-                "the call was cancelled before it started",
-            ));
-        }
-        let timeout = ctrl.remaining();
-        if timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Status::deadline_exceeded(
-                "the deadline passed before the call started",
-            ));
-        }
-        let connection = self.connection().await?;
-        let call_id = self.inner.next_call_id.fetch_add(1, Ordering::Relaxed);
-        let (done, completion) = oneshot::channel();
-        connection
-            .pending()
-            .insert(call_id, Pending { done, responses });
-        let mut guard = CallGuard {
-            connection: &connection,
-            call_id,
-            finished: false,
-        };
-        let (payload, request_stream) = match request {
-            RequestBody::Unary(bytes) => (bytes, None),
-            RequestBody::Stream(stream) => (Vec::new(), Some(stream)),
-        };
-        if payload.len() > self.inner.limits.max_frame_size {
-            return Err(Status::resource_exhausted(
-                "the request is over the frame limit",
-            ));
-        }
-        connection
-            .send(&Envelope {
-                r#type: FrameType::REQUEST,
-                call_id,
-                service: method.service.to_owned(),
-                method: method.name.to_owned(),
-                timeout_micros: timeout
-                    .map_or(0, |t| t.as_micros().clamp(1, u128::from(u64::MAX)) as u64),
-                metadata: metadata_to_wire(ctrl.metadata()),
-                payload,
-                ..Default::default()
-            })
-            .await?;
-
-        let exchange = exchange(&connection, call_id, request_stream, completion);
-        let deadline = ctrl.deadline();
-        let outcome = tokio::select! {
-            biased;
-            outcome = exchange => outcome,
-            () = sleep_until(deadline) => Err(Status::deadline_exceeded("the deadline passed before the server answered")),
-            () = ctrl.cancelled() => Err(Status::cancelled("the call was cancelled")),
-        };
-        match outcome {
-            Ok((payload, metadata)) => {
-                guard.finished = true;
-                ctrl.set_response_metadata(metadata);
-                Ok(payload)
-            }
-            Err(status) => {
-                // The reader already forgot a call that the server failed; for a deadline or a
-                // cancellation the guard tells the server to stop.
-                if status.code() != crate::Code::DeadlineExceeded
-                    && status.code() != crate::Code::Cancelled
-                {
-                    guard.finished = true;
-                }
-                Err(status)
-            }
+        if self.lock().remove(&call_id).is_some() {
+            let mut out = Vec::with_capacity(frame::HEADER_LEN);
+            put_frame(&mut out, frame::CANCEL, 0, call_id, &[]);
+            self.writer.push(&out);
         }
     }
 }
 
-async fn sleep_until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Sends the request stream, if any, while waiting for the call's completion.
-async fn exchange(
-    connection: &Connection,
+/// The requests of one call, written as frames on its connection.
+struct Requests {
     call_id: u64,
-    request_stream: Option<ByteStream>,
-    completion: oneshot::Receiver<Completion>,
-) -> Completion {
-    let completion = async move {
-        completion
-            .await
-            .unwrap_or_else(|_| Err(Status::unavailable("the connection closed")))
-    };
-    let Some(mut requests) = request_stream else {
-        return completion.await;
-    };
-    let pump = async {
-        while let Some(item) = requests.0.recv().await {
-            let payload = item?;
-            connection
-                .send(&Envelope {
-                    r#type: FrameType::STREAM_MESSAGE,
-                    call_id,
-                    payload,
-                    ..Default::default()
-                })
-                .await?;
-        }
-        connection
-            .send(&Envelope {
-                r#type: FrameType::STREAM_END,
-                call_id,
-                ..Default::default()
-            })
-            .await
-    };
-    tokio::pin!(completion);
-    tokio::pin!(pump);
-    let mut pumping = true;
-    loop {
-        tokio::select! {
-            done = &mut completion => return done,
-            sent = &mut pump, if pumping => {
-                pumping = false;
-                // The caller's request stream failed: give up on the call.
-                sent?;
-            }
-        }
+    connection: Arc<Connection>,
+    credit: Arc<Credit>,
+}
+
+impl Outbound for Requests {
+    fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
+        Box::pin(async move {
+            self.credit.acquire(message.len()).await;
+            let mut out = Vec::with_capacity(frame::HEADER_LEN + message.len());
+            put_frame(&mut out, frame::MESSAGE, 0, self.call_id, &message);
+            self.connection
+                .writer
+                .send(&out, true)
+                .await
+                .map_err(|_| Status::unavailable("the connection closed"))
+        })
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.connection.peer_max_frame.load(Ordering::SeqCst)
+    }
+
+    fn close_send(&self) {
+        let mut out = Vec::with_capacity(frame::HEADER_LEN);
+        put_frame(&mut out, frame::HALF_CLOSE, 0, self.call_id, &[]);
+        self.connection.writer.push(&out);
+    }
+
+    fn cancel(&self) {
+        self.connection.cancel(self.call_id);
     }
 }
 
-/// Forgets a call that ended without the server's word, and tells the server to stop it.
-struct CallGuard<'a> {
-    connection: &'a Connection,
+/// Gives the server credit back as the caller reads responses, and cancels the call when the
+/// caller stops reading altogether.
+struct ResponseFlow {
     call_id: u64,
-    finished: bool,
+    connection: Weak<Connection>,
+    pending: AtomicUsize,
+    threshold: usize,
 }
 
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.connection.cancel(self.call_id);
+impl FlowControl for ResponseFlow {
+    fn consumed(&self, bytes: usize) {
+        if let Some(connection) = self.connection.upgrade() {
+            send_window_update(
+                &connection.writer,
+                self.call_id,
+                &self.pending,
+                self.threshold,
+                bytes,
+            );
+        }
+    }
+
+    fn abandoned(&self) {
+        if let Some(connection) = self.connection.upgrade() {
+            connection.cancel(self.call_id);
         }
     }
 }
 
 async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
-    while let Ok(Some(envelope)) = frames.next().await {
+    let reason = loop {
+        let incoming = match frames.next().await {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => break Status::unavailable("the server closed the connection"),
+            Err(e) => break Status::unavailable(format!("the connection failed: {e}")),
+        };
         // Nobody holds the connection any more: nothing is waiting for these frames.
         let Some(connection) = connection.upgrade() else {
             return;
         };
-        let call_id = envelope.call_id;
-        match envelope.r#type {
-            FrameType::RESPONSE | FrameType::STREAM_END => {
-                if let Some(pending) = connection.pending().remove(&call_id) {
-                    let payload =
-                        (envelope.r#type == FrameType::RESPONSE).then_some(envelope.payload);
-                    let _ = pending
-                        .done
-                        .send(Ok((payload, metadata_from_wire(envelope.metadata))));
+        let frame = match incoming {
+            Incoming::Frame(frame) => frame,
+            Incoming::Oversize { kind, call_id, len } => {
+                if kind != frame::MESSAGE && kind != frame::HEADERS && kind != frame::STATUS {
+                    break Status::unavailable("the server sent an oversize control frame");
+                }
+                let responses = connection.lock().get(&call_id).map(|p| p.responses.clone());
+                if let Some(responses) = responses {
+                    responses.abort(Status::resource_exhausted(format!(
+                        "a response of {len} bytes is over the client's limit of {} bytes",
+                        connection.limit
+                    )));
+                    connection.cancel(call_id);
+                }
+                continue;
+            }
+        };
+        let call_id = frame.call_id;
+        match frame.kind {
+            frame::HEADERS => {
+                let responses = connection.lock().get(&call_id).map(|p| p.responses.clone());
+                if let (Some(responses), Ok(headers)) =
+                    (responses, ResponseHeaders::decode_bytes(&frame.payload))
+                {
+                    responses.headers(metadata_from_wire(headers.metadata));
                 }
             }
-            FrameType::ERROR => {
-                let status = status_from_wire(&envelope);
-                let pending = connection.pending().remove(&call_id);
-                if let Some(pending) = pending {
-                    if let Some(responses) = pending.responses {
-                        responses.send_error(status.clone()).await;
+            frame::MESSAGE => {
+                let responses = connection.lock().get(&call_id).map(|p| p.responses.clone());
+                if let Some(responses) = responses {
+                    if let Err(status) = responses.push(frame.payload) {
+                        responses.abort(status);
+                        connection.cancel(call_id);
                     }
-                    let _ = pending.done.send(Err(status));
                 }
             }
-            FrameType::STREAM_MESSAGE => {
-                let sink = connection
-                    .pending()
-                    .get(&call_id)
-                    .and_then(|p| p.responses.clone());
-                if let Some(sink) = sink {
-                    // A consumer that dropped its stream has lost interest; that is its call.
-                    let _ = sink.send_bytes(envelope.payload).await;
+            frame::STATUS => {
+                let pending = connection.lock().remove(&call_id);
+                if let Some(pending) = pending {
+                    match CallStatus::decode_bytes(&frame.payload) {
+                        Ok(end) => {
+                            if !end.headers.is_empty() {
+                                pending.responses.headers(metadata_from_wire(end.headers));
+                            }
+                            pending.responses.finish(
+                                status_from_wire(end.code, end.message),
+                                metadata_from_wire(end.trailers),
+                            );
+                        }
+                        Err(e) => pending.responses.abort(Status::internal(format!(
+                            "cannot decode the call's status: {e}"
+                        ))),
+                    }
                 }
             }
-            // Anything else from a server is a protocol error: drop the connection.
-            _ => break,
+            frame::WINDOW_UPDATE => {
+                let Some(bytes) = frame
+                    .payload
+                    .first_chunk::<4>()
+                    .map(|b| u32::from_be_bytes(*b))
+                else {
+                    break Status::unavailable("the server sent a malformed WINDOW_UPDATE");
+                };
+                let credit = connection.lock().get(&call_id).map(|p| p.credit.clone());
+                if let Some(credit) = credit {
+                    credit.grant(bytes);
+                }
+            }
+            frame::GOAWAY => {
+                connection.draining.store(true, Ordering::SeqCst);
+                // Calls above the last id the server took were never started: they fail
+                // with UNAVAILABLE, and the next call goes to a new connection.
+                if let Ok(goaway) = GoAway::decode_bytes(&frame.payload) {
+                    let refused: Vec<Pending> = {
+                        let mut calls = connection.lock();
+                        let ids: Vec<u64> = calls
+                            .keys()
+                            .copied()
+                            .filter(|id| *id > goaway.last_call_id)
+                            .collect();
+                        ids.iter().filter_map(|id| calls.remove(id)).collect()
+                    };
+                    for pending in refused {
+                        pending.responses.abort(Status::unavailable(format!(
+                            "the server is going away: {}",
+                            goaway.message
+                        )));
+                    }
+                }
+            }
+            frame::SETTINGS => {
+                if let Ok(settings) = Settings::decode_bytes(&frame.payload) {
+                    if settings.max_frame_size > 0 {
+                        connection.peer_max_frame.store(
+                            usize::try_from(settings.max_frame_size).unwrap_or(usize::MAX),
+                            Ordering::SeqCst,
+                        );
+                    }
+                }
+            }
+            // Frames a client sends are the server's mistake; unknown types are skipped so
+            // later versions can add some.
+            frame::CANCEL | frame::HALF_CLOSE => {
+                break Status::unavailable("the server broke the protocol");
+            }
+            _ => {}
         }
-    }
+    };
     let Some(connection) = connection.upgrade() else {
         return;
     };
     connection.closed.store(true, Ordering::SeqCst);
-    let orphans: Vec<Pending> = connection.pending().drain().map(|(_, p)| p).collect();
+    connection.writer.abort();
+    let orphans: Vec<Pending> = connection.lock().drain().map(|(_, p)| p).collect();
     for pending in orphans {
-        let status = Status::unavailable("the connection closed");
-        if let Some(responses) = pending.responses {
-            responses.send_error(status.clone()).await;
-        }
-        let _ = pending.done.send(Err(status));
+        pending.responses.abort(reason.clone());
     }
 }
 
 impl RpcChannel for TcpChannel {
-    fn call<'a>(
+    fn start_call<'a>(
         &'a self,
         method: &'static MethodDescriptor,
-        ctrl: &'a mut RpcController,
-        request: RequestBody,
-        responses: Option<ByteSink>,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, Status>> {
-        Box::pin(self.perform(method, ctrl, request, responses))
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        Box::pin(self.endpoint.start(method, call))
     }
 }

@@ -1,7 +1,5 @@
-//! Frame I/O on a shared `TcpStream`, built for few task switches per call.
+//! Writing frames to a shared `TcpStream`, built for few task switches per call.
 //!
-//! [`FrameReader`] keeps partial frames in its own buffer, so waiting for the next frame can
-//! be cancelled (in a `select!`) without losing bytes, and one read can yield many frames.
 //! [`FrameWriter`] writes a frame straight from the sending task when the socket takes it
 //! whole, and hands the rest to a background flush only when the socket would block, so an
 //! idle connection costs no extra task switch while a busy one still batches its writes.
@@ -13,89 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::wire::Envelope;
-use crate::Message;
-
-/// How much to read at a time when no frame is pending.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// A backlog above this makes senders wait for the flush to catch up.
+/// A backlog above this makes senders of messages wait for the flush to catch up; control
+/// frames (small, a bounded number per call) are queued regardless.
 const BACKLOG_HIGH_WATER: usize = 4 * 1024 * 1024;
-
-/// Reads length-prefixed envelopes from a stream.
-pub(crate) struct FrameReader {
-    stream: Arc<TcpStream>,
-    buf: Vec<u8>,
-    /// Start of the unread bytes in `buf`.
-    start: usize,
-    max_frame_size: usize,
-}
-
-impl FrameReader {
-    pub(crate) fn new(stream: Arc<TcpStream>, max_frame_size: usize) -> Self {
-        FrameReader {
-            stream,
-            buf: Vec::with_capacity(READ_CHUNK),
-            start: 0,
-            max_frame_size,
-        }
-    }
-
-    /// The next envelope; `Ok(None)` at a clean end of stream between frames. Cancel-safe.
-    pub(crate) async fn next(&mut self) -> io::Result<Option<Envelope>> {
-        loop {
-            if let Some(envelope) = self.parse()? {
-                return Ok(Some(envelope));
-            }
-            if self.start > 0 {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            self.stream.readable().await?;
-            match self.stream.try_read_buf(&mut self.buf) {
-                Ok(0) if self.buf.is_empty() => return Ok(None),
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the stream ended inside a frame",
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn parse(&mut self) -> io::Result<Option<Envelope>> {
-        let pending = &self.buf[self.start..];
-        let Some(prefix) = pending.first_chunk::<4>() else {
-            return Ok(None);
-        };
-        let len = u32::from_be_bytes(*prefix) as usize;
-        if len > self.max_frame_size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "frame of {len} bytes is over the limit of {}",
-                    self.max_frame_size
-                ),
-            ));
-        }
-        let Some(body) = pending.get(4..4 + len) else {
-            // The length has been checked against the limit, so this reservation is bounded.
-            self.buf.reserve(4 + len - pending.len());
-            return Ok(None);
-        };
-        let envelope = Envelope::decode(body)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad frame: {e}")))?;
-        self.start += 4 + len;
-        Ok(Some(envelope))
-    }
-}
 
 struct WriteState {
     /// Bytes waiting for the flush task, in order.
@@ -166,15 +84,19 @@ impl FrameWriter {
         .await
     }
 
-    /// Sends a frame if it can without waiting (for best-effort frames such as CANCEL from
-    /// a destructor); reports whether it did.
-    pub(crate) fn try_send(&self, frame: &[u8]) -> bool {
+    /// Queues a control frame without waiting, whatever the backlog: frames that end or
+    /// steer a call (STATUS, CANCEL, WINDOW_UPDATE) must not wait behind messages, and are
+    /// sent from places that cannot wait. Dropped once the writer is closed.
+    pub(crate) fn push(&self, frame: &[u8]) {
         let mut state = self.lock();
-        if state.closed || state.backlog.len() >= BACKLOG_HIGH_WATER {
-            return false;
+        if !state.closed {
+            self.enqueue(&mut state, frame, true);
         }
-        self.enqueue(&mut state, frame, true);
-        true
+    }
+
+    /// Whether writing has stopped: the connection failed or was closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     fn enqueue(&self, state: &mut WriteState, frame: &[u8], busy: bool) {

@@ -3,24 +3,27 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{oneshot, watch, Notify};
 
-use super::io::{FrameReader, FrameWriter};
-use super::wire::{Envelope, FrameType};
-use super::{encode_frame, metadata_from_wire, metadata_to_wire, FrameSink, Limits};
-use crate::controller::CancelToken;
-use crate::service::{CatchUnwind, RequestBody, Service};
-use crate::stream::{byte_channel, ByteSink, SinkInner, DEFAULT_STREAM_CAPACITY};
-use crate::{RpcController, Status};
+use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
+use super::io::FrameWriter;
+use super::wire::{CallStatus, GoAway, RequestHeaders, ResponseHeaders, Settings};
+use super::{metadata_from_wire, metadata_to_wire, Credit, Limits};
+use crate::call::{byte_stream, CallEnd, FlowControl, Inbound, IncomingCall, Outbound, ServerCore};
+use crate::interceptor::ServerInterceptor;
+use crate::service::{BoxFuture, Service};
+use crate::{CancelToken, Message, Metadata, Status};
 
-/// Collects services and limits, then binds a [`Server`].
+/// Collects services, interceptors and limits, then binds a [`Server`].
 #[derive(Default)]
 pub struct ServerBuilder {
-    services: HashMap<&'static str, Arc<dyn Service>>,
+    services: Vec<Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
     limits: Limits,
 }
 
@@ -28,12 +31,18 @@ impl ServerBuilder {
     /// Hosts `service`; calls are routed to it by its fully qualified name. A second service
     /// with the same name replaces the first.
     pub fn add_service(mut self, service: impl Service) -> Self {
-        self.services
-            .insert(service.descriptor().full_name, Arc::new(service));
+        self.services.push(Arc::new(service));
         self
     }
 
-    /// Sets the largest frame accepted or sent.
+    /// Runs `interceptor` around every call, after those added before it.
+    pub fn interceptor(mut self, interceptor: impl ServerInterceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
+    /// Sets the largest frame payload (a message, or a frame of metadata) accepted or sent,
+    /// in bytes.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.limits.max_frame_size = bytes;
         self
@@ -45,6 +54,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets every limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Listens on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -53,7 +68,7 @@ impl ServerBuilder {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
-                services: self.services,
+                core: ServerCore::new(self.services, self.interceptors),
                 limits: self.limits,
                 connections: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -65,7 +80,7 @@ impl ServerBuilder {
 }
 
 struct Shared {
-    services: HashMap<&'static str, Arc<dyn Service>>,
+    core: ServerCore,
     limits: Limits,
     /// Open connections; each lives until its calls have sent their last frame.
     connections: AtomicUsize,
@@ -100,8 +115,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then shuts down gracefully: no new connections are
-    /// accepted, new calls on open connections fail with `unavailable`, and calls in flight
-    /// (streams included) run to completion and get their responses.
+    /// accepted, clients are told (GOAWAY) to start new calls elsewhere, new calls on open
+    /// connections fail with `UNAVAILABLE`, and calls in flight (streams included) run to
+    /// completion; it returns once their handlers have.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         tokio::pin!(shutdown);
         loop {
@@ -131,6 +147,20 @@ impl Server {
             (shared.connections.load(Ordering::SeqCst) == 0).then_some(())
         })
         .await;
+        // Handlers of calls that already ended may still run; at the end of a grace period
+        // they are dropped.
+        let mut force = shared.force.subscribe();
+        loop {
+            if *force.borrow_and_update() {
+                shared.core.abort_handlers();
+                shared.core.idle().await;
+                break;
+            }
+            tokio::select! {
+                () = shared.core.idle() => break,
+                _ = force.changed() => {}
+            }
+        }
         Ok(())
     }
 
@@ -165,7 +195,7 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting, lets calls in flight finish, and waits for them.
+    /// Stops accepting, lets calls in flight finish, and waits for their handlers.
     pub async fn shutdown(self) -> io::Result<()> {
         let _ = self.trigger.send(());
         self.task
@@ -173,10 +203,11 @@ impl ServerHandle {
             .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
     }
 
-    /// Like [`shutdown`](ServerHandle::shutdown), but gives calls in flight only `grace` to
-    /// finish: then their handlers are cancelled and their connections closed, so a handler
-    /// that ignores cancellation cannot hold the shutdown up.
-    pub async fn shutdown_timeout(self, grace: std::time::Duration) -> io::Result<()> {
+    /// Like [`shutdown`](ServerHandle::shutdown), but gives calls in flight only `grace`:
+    /// then the calls left are cancelled (their clients get `UNAVAILABLE`), their connections
+    /// closed, and handlers still running are dropped at their next await, so a handler that
+    /// ignores cancellation cannot hold the shutdown up.
+    pub async fn shutdown_timeout(self, grace: Duration) -> io::Result<()> {
         let _ = self.trigger.send(());
         let mut task = self.task;
         let joined = match tokio::time::timeout(grace, &mut task).await {
@@ -193,244 +224,486 @@ impl ServerHandle {
 /// What the connection's reader needs to know about one call in flight.
 struct CallEntry {
     cancel: CancelToken,
-    /// Where the client's stream messages go, until its STREAM_END.
-    requests: Option<ByteSink>,
+    requests: Inbound,
+    /// The client's credit for our responses.
+    credit: Arc<Credit>,
 }
 
-type Calls = Arc<Mutex<HashMap<u64, CallEntry>>>;
+/// The calls of one connection, and the bounds on them.
+struct Calls {
+    table: Mutex<HashMap<u64, CallEntry>>,
+    /// A call finished: the reader, draining at shutdown, checks whether it is done.
+    ended: Notify,
+}
 
-fn lock(calls: &Calls) -> std::sync::MutexGuard<'_, HashMap<u64, CallEntry>> {
-    // Nothing panics while holding this lock; recover the map rather than propagate.
-    calls.lock().unwrap_or_else(|p| p.into_inner())
+impl Calls {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, CallEntry>> {
+        // No user code runs under this lock.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remove(&self, call_id: u64) {
+        self.lock().remove(&call_id);
+        self.ended.notify_waiters();
+    }
+}
+
+/// One connection's state that its calls' outbound halves share.
+struct Connection {
+    writer: Arc<FrameWriter>,
+    calls: Calls,
+    /// The client's limit on frames we send.
+    peer_max_frame: AtomicUsize,
+    /// The client's window for our responses, per call.
+    peer_window: AtomicUsize,
+}
+
+fn control_frame(kind: u8, call_id: u64, message: &impl Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_control(&mut out, kind, call_id, message);
+    out
+}
+
+fn status_frame(call_id: u64, status: &Status) -> Vec<u8> {
+    control_frame(
+        frame::STATUS,
+        call_id,
+        &CallStatus {
+            code: status.code() as u32,
+            message: status.message().to_owned(),
+            ..Default::default()
+        },
+    )
 }
 
 async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let mut frames = FrameReader::new(stream.clone(), shared.limits.max_frame_size);
+    let limits = &shared.limits;
+    let mut frames = FrameReader::new(stream.clone(), limits.max_frame_size);
     let (writer, flush) = FrameWriter::new(stream);
     tokio::spawn(flush);
-    let calls: Calls = Arc::default();
-    let call_ended = Arc::new(Notify::new());
+    let mut hello = frame::PREFACE.to_vec();
+    put_control(
+        &mut hello,
+        frame::SETTINGS,
+        0,
+        &Settings {
+            max_frame_size: limits.max_frame_size as u64,
+            initial_window: limits.effective_window() as u64,
+            max_concurrent_calls: limits.max_concurrent_calls as u64,
+            ..Default::default()
+        },
+    );
+    writer.push(&hello);
+    // A peer that does not open with our preface in time is not a client of ours.
+    let greeted = tokio::time::timeout(limits.handshake_timeout, frames.preface()).await;
+    if !matches!(greeted, Ok(Ok(()))) {
+        writer.close(true).await;
+        return;
+    }
+    let connection = Arc::new(Connection {
+        writer,
+        calls: Calls {
+            table: Mutex::new(HashMap::new()),
+            ended: Notify::new(),
+        },
+        peer_max_frame: AtomicUsize::new(Limits::default().max_frame_size),
+        peer_window: AtomicUsize::new(crate::call::DEFAULT_WINDOW),
+    });
     let mut stop = shared.stop.subscribe();
     let mut stopping = *stop.borrow();
     let mut force = shared.force.subscribe();
+    let mut last_call_id = 0u64;
+    let mut goaway_sent = false;
     let client_gone = loop {
-        if stopping && lock(&calls).is_empty() {
+        if stopping && !goaway_sent {
+            goaway_sent = true;
+            connection.writer.push(&control_frame(
+                frame::GOAWAY,
+                0,
+                &GoAway {
+                    last_call_id,
+                    message: "the server is shutting down".to_owned(),
+                    ..Default::default()
+                },
+            ));
+        }
+        if stopping && connection.calls.lock().is_empty() {
             break false;
         }
         // Shutdown is checked first so that a client that never pauses cannot delay it.
-        let envelope = tokio::select! {
+        let incoming = tokio::select! {
             biased;
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 continue;
             }
-            () = call_ended.notified(), if stopping => continue,
             // The grace period is over: treat the client as gone.
             _ = force.changed(), if stopping => break true,
-            frame = frames.next() => match frame {
-                Ok(Some(envelope)) => envelope,
-                // End of stream, an oversize frame, or bytes that are not a frame: this
-                // connection is done; others are untouched.
+            () = connection.calls.ended.notified(), if stopping => continue,
+            incoming = frames.next() => match incoming {
+                Ok(Some(incoming)) => incoming,
+                // End of stream, or bytes that cannot be framed: this connection is done;
+                // others are untouched.
                 Ok(None) | Err(_) => break true,
             },
         };
-        match envelope.r#type {
-            FrameType::REQUEST if stopping => {
-                send_error(
-                    &writer,
-                    envelope.call_id,
-                    &Status::unavailable("the server is shutting down"),
-                );
+        let frame = match incoming {
+            Incoming::Frame(frame) => frame,
+            Incoming::Oversize { kind, call_id, len } => {
+                let status = Status::resource_exhausted(format!(
+                    "a frame of {len} bytes is over the server's limit of {} bytes",
+                    limits.max_frame_size
+                ));
+                let known = connection.calls.lock().contains_key(&call_id);
+                match kind {
+                    frame::HEADERS if !known => {
+                        last_call_id = last_call_id.max(call_id);
+                        connection.writer.push(&status_frame(call_id, &status));
+                    }
+                    frame::HEADERS | frame::MESSAGE => fail_call(&connection, call_id, status),
+                    // A control frame this large cannot be honest.
+                    _ => break true,
+                }
+                continue;
             }
-            FrameType::REQUEST => start_call(envelope, shared, &calls, &call_ended, &writer),
-            FrameType::STREAM_MESSAGE => {
-                let sink = lock(&calls)
-                    .get(&envelope.call_id)
-                    .and_then(|c| c.requests.clone());
-                if let Some(sink) = sink {
-                    // The handler may have stopped reading; that is its call to make.
-                    let _ = sink.send_bytes(envelope.payload).await;
+        };
+        match frame.kind {
+            frame::HEADERS => {
+                let call_id = frame.call_id;
+                if connection.calls.lock().contains_key(&call_id) {
+                    // A reused id: an error for that call alone; the call that holds the id
+                    // goes on, and the limit on calls still counts it once.
+                    connection.writer.push(&status_frame(
+                        call_id,
+                        &Status::invalid_argument(format!("call id {call_id} is already in use")),
+                    ));
+                    continue;
+                }
+                last_call_id = last_call_id.max(call_id);
+                if stopping {
+                    connection.writer.push(&status_frame(
+                        call_id,
+                        &Status::unavailable("the server is shutting down"),
+                    ));
+                    continue;
+                }
+                start_call(frame.payload, call_id, shared, &connection);
+            }
+            frame::MESSAGE => {
+                let requests = connection
+                    .calls
+                    .lock()
+                    .get(&frame.call_id)
+                    .map(|c| c.requests.clone());
+                if let Some(requests) = requests {
+                    if let Err(status) = requests.push(frame.payload) {
+                        fail_call(&connection, frame.call_id, status);
+                    } else if frame.flags & frame::END_STREAM != 0 {
+                        requests.finish(Ok(()), Metadata::new());
+                    }
                 }
             }
-            FrameType::STREAM_END => {
-                if let Some(call) = lock(&calls).get_mut(&envelope.call_id) {
-                    call.requests = None;
+            frame::HALF_CLOSE => {
+                let requests = connection
+                    .calls
+                    .lock()
+                    .get(&frame.call_id)
+                    .map(|c| c.requests.clone());
+                if let Some(requests) = requests {
+                    requests.finish(Ok(()), Metadata::new());
                 }
             }
-            FrameType::CANCEL => {
-                let token = lock(&calls)
-                    .get(&envelope.call_id)
-                    .map(|c| c.cancel.clone());
-                if let Some(token) = token {
-                    token.cancel();
+            frame::CANCEL => fail_call(
+                &connection,
+                frame.call_id,
+                Status::cancelled("the client cancelled the call"),
+            ),
+            frame::WINDOW_UPDATE => {
+                let Some(bytes) = frame
+                    .payload
+                    .first_chunk::<4>()
+                    .map(|b| u32::from_be_bytes(*b))
+                else {
+                    break true;
+                };
+                let credit = connection
+                    .calls
+                    .lock()
+                    .get(&frame.call_id)
+                    .map(|c| c.credit.clone());
+                if let Some(credit) = credit {
+                    credit.grant(bytes);
                 }
             }
-            // A client has no business sending anything else.
-            _ => break true,
+            frame::SETTINGS => match Settings::decode_bytes(&frame.payload) {
+                Ok(settings) => {
+                    if settings.max_frame_size > 0 {
+                        let max = usize::try_from(settings.max_frame_size).unwrap_or(usize::MAX);
+                        connection.peer_max_frame.store(max, Ordering::SeqCst);
+                    }
+                    if settings.initial_window > 0 {
+                        let window = usize::try_from(settings.initial_window)
+                            .unwrap_or(usize::MAX)
+                            .max(crate::call::DEFAULT_WINDOW);
+                        connection.peer_window.store(window, Ordering::SeqCst);
+                    }
+                }
+                Err(_) => break true,
+            },
+            // Frame types this version does not know are skipped, so later versions can add
+            // some; frames only a server sends are a client's mistake.
+            frame::STATUS | frame::GOAWAY => break true,
+            _ => {}
         }
     };
+    // The calls left are over: the client is gone, or the grace period ended.
+    let left: Vec<CancelToken> = connection
+        .calls
+        .lock()
+        .values()
+        .map(|c| c.cancel.clone())
+        .collect();
+    let reason = if client_gone {
+        Status::cancelled("the client's connection closed")
+    } else {
+        Status::unavailable("the server shut down")
+    };
+    for cancel in left {
+        cancel.cancel_with(reason.clone());
+    }
     if client_gone {
-        // Nobody will read these calls' results.
-        for call in lock(&calls).values() {
-            call.cancel.cancel();
-        }
-        writer.abort();
+        connection.writer.abort();
     } else {
         // Every call has queued its last frame; let them reach the client.
-        writer.close(true).await;
+        connection.writer.close(true).await;
     }
 }
 
-/// The frame that ends a call with `status`.
-fn error_envelope(call_id: u64, status: &Status) -> Envelope {
-    Envelope {
-        r#type: FrameType::ERROR,
-        call_id,
-        error_code: status.code() as u32,
-        error_message: status.message().to_owned(),
-        ..Default::default()
+/// Ends one call early with `status`: the client is sent it, the handler sees the
+/// cancellation.
+fn fail_call(connection: &Connection, call_id: u64, status: Status) {
+    let cancel = connection
+        .calls
+        .lock()
+        .get(&call_id)
+        .map(|c| c.cancel.clone());
+    if let Some(cancel) = cancel {
+        cancel.cancel_with(status);
     }
 }
 
-fn send_error(writer: &FrameWriter, call_id: u64, status: &Status) {
-    let frame = encode_frame(&error_envelope(call_id, status));
-    // A full backlog means a client that does not read; dropping its error is fine.
-    let _ = writer.try_send(&frame);
-}
-
-fn start_call(
-    envelope: Envelope,
-    shared: &Arc<Shared>,
-    calls: &Calls,
-    call_ended: &Arc<Notify>,
-    writer: &Arc<FrameWriter>,
-) {
-    let call_id = envelope.call_id;
-    let Some(service) = shared.services.get(envelope.service.as_str()).cloned() else {
-        return send_error(
-            writer,
-            call_id,
-            &Status::unimplemented(format!("unknown service {}", envelope.service)),
-        );
+fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &Arc<Connection>) {
+    let headers = match RequestHeaders::decode_bytes(&payload) {
+        Ok(headers) => headers,
+        Err(e) => {
+            connection.writer.push(&status_frame(
+                call_id,
+                &Status::invalid_argument(format!("cannot decode the call's headers: {e}")),
+            ));
+            return;
+        }
     };
-    let Some(method) = service.descriptor().method(&envelope.method) else {
-        return send_error(
-            writer,
-            call_id,
-            &Status::unimplemented(format!(
-                "unknown method {} of {}",
-                envelope.method, envelope.service
-            )),
-        );
-    };
+    let limits = &shared.limits;
     let cancel = CancelToken::new();
-    let mut ctrl = RpcController::new();
-    ctrl.set_cancel_token(cancel.clone());
-    if envelope.timeout_micros > 0 {
-        ctrl.set_deadline(
-            Instant::now().checked_add(Duration::from_micros(envelope.timeout_micros)),
-        );
-    }
-    ctrl.set_metadata(metadata_from_wire(envelope.metadata));
-    let (request, requests) = if method.client_streaming {
-        let (sink, stream) = byte_channel(DEFAULT_STREAM_CAPACITY);
-        (RequestBody::Stream(stream), Some(sink))
-    } else {
-        (RequestBody::Unary(envelope.payload), None)
-    };
-    let responses = method.server_streaming.then(|| {
-        ByteSink(SinkInner::Frames(FrameSink {
+    let window = limits.effective_window();
+    let (requests_in, requests) = byte_stream(
+        window,
+        Some(Box::new(WindowUpdates::new(
             call_id,
-            writer: writer.clone(),
-            max_frame_size: shared.limits.max_frame_size,
-        }))
-    });
+            connection.clone(),
+            window,
+        ))),
+    );
+    let credit = Arc::new(Credit::new(connection.peer_window.load(Ordering::SeqCst)));
     {
-        let mut table = lock(calls);
-        if table.len() >= shared.limits.max_concurrent_calls {
+        let mut table = connection.calls.lock();
+        if table.len() >= limits.max_concurrent_calls {
             drop(table);
-            return send_error(
-                writer,
+            connection.writer.push(&status_frame(
                 call_id,
                 &Status::resource_exhausted("too many calls in flight on this connection"),
-            );
+            ));
+            return;
         }
         table.insert(
             call_id,
             CallEntry {
                 cancel: cancel.clone(),
-                requests,
+                requests: requests_in,
+                credit: credit.clone(),
             },
         );
     }
-    let shared = shared.clone();
-    let calls = calls.clone();
-    let call_ended = call_ended.clone();
-    let writer = writer.clone();
-    let index = method.index;
-    tokio::spawn(async move {
-        let deadline = ctrl.deadline();
-        let mut deadline_sent = false;
-        let result = {
-            let call = CatchUnwind(service.call_method(index, &mut ctrl, request, responses));
-            tokio::pin!(call);
-            let first = match deadline {
-                Some(deadline) => tokio::select! {
-                    biased;
-                    result = &mut call => Some(result),
-                    () = tokio::time::sleep_until(deadline.into()) => None,
-                },
-                None => Some(call.as_mut().await),
-            };
-            match first {
-                Some(result) => result,
-                None => {
-                    // Tell the client now, and let the handler see the cancellation and stop.
-                    cancel.cancel();
-                    send_error(
-                        &writer,
-                        call_id,
-                        &Status::deadline_exceeded("the deadline passed on the server"),
-                    );
-                    deadline_sent = true;
-                    call.await
-                }
-            }
-        };
-        if !deadline_sent {
-            let metadata = metadata_to_wire(ctrl.response_metadata());
-            let envelope = match result {
-                Ok(Some(payload)) => Envelope {
-                    r#type: FrameType::RESPONSE,
-                    call_id,
-                    metadata,
-                    payload,
-                    ..Default::default()
-                },
-                Ok(None) => Envelope {
-                    r#type: FrameType::STREAM_END,
-                    call_id,
-                    metadata,
-                    ..Default::default()
-                },
-                Err(status) => Envelope {
-                    metadata,
-                    ..error_envelope(call_id, &status)
-                },
-            };
-            let frame = encode_frame(&envelope);
-            let frame = if frame.len() - 4 > shared.limits.max_frame_size {
-                let status = Status::resource_exhausted("the response is over the frame limit");
-                encode_frame(&error_envelope(call_id, &status))
-            } else {
-                frame
-            };
-            let busy = lock(&calls).len() > 1;
-            let _ = writer.send(&frame, busy).await;
-        }
-        lock(&calls).remove(&call_id);
-        call_ended.notify_one();
+    let deadline = (headers.timeout_micros > 0)
+        .then(|| Instant::now().checked_add(Duration::from_micros(headers.timeout_micros)))
+        .flatten();
+    shared.core.dispatch(IncomingCall {
+        service: headers.service,
+        method: headers.method,
+        deadline,
+        metadata: metadata_from_wire(headers.metadata),
+        requests,
+        responses: Arc::new(Responses {
+            call_id,
+            connection: connection.clone(),
+            credit,
+        }),
+        cancel,
     });
+}
+
+/// Gives the client credit back as the handler reads its requests: a WINDOW_UPDATE once half
+/// a window has been read.
+struct WindowUpdates {
+    call_id: u64,
+    connection: Arc<Connection>,
+    pending: AtomicUsize,
+    threshold: usize,
+}
+
+impl WindowUpdates {
+    fn new(call_id: u64, connection: Arc<Connection>, window: usize) -> Self {
+        WindowUpdates {
+            call_id,
+            connection,
+            pending: AtomicUsize::new(0),
+            threshold: window / 2,
+        }
+    }
+}
+
+impl FlowControl for WindowUpdates {
+    fn consumed(&self, bytes: usize) {
+        send_window_update(
+            &self.connection.writer,
+            self.call_id,
+            &self.pending,
+            self.threshold,
+            bytes,
+        );
+    }
+}
+
+/// Adds `bytes` to what a reader has consumed of one call, and sends the peer a WINDOW_UPDATE
+/// for all of it once it reaches `threshold`.
+pub(crate) fn send_window_update(
+    writer: &FrameWriter,
+    call_id: u64,
+    pending: &AtomicUsize,
+    threshold: usize,
+    bytes: usize,
+) {
+    let total = pending.fetch_add(bytes, Ordering::SeqCst) + bytes;
+    if total < threshold {
+        return;
+    }
+    let taken = pending.swap(0, Ordering::SeqCst);
+    if taken == 0 {
+        return;
+    }
+    let mut out = Vec::with_capacity(frame::HEADER_LEN + 4);
+    // Credit is counted in u32 steps, as the frame carries it.
+    let mut left = taken;
+    while left > 0 {
+        let step = left.min(u32::MAX as usize);
+        put_frame(
+            &mut out,
+            frame::WINDOW_UPDATE,
+            0,
+            call_id,
+            &(step as u32).to_be_bytes(),
+        );
+        left -= step;
+    }
+    writer.push(&out);
+}
+
+/// The responses of one call, written as frames on its connection.
+struct Responses {
+    call_id: u64,
+    connection: Arc<Connection>,
+    credit: Arc<Credit>,
+}
+
+impl Outbound for Responses {
+    fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
+        Box::pin(async move {
+            self.credit.acquire(message.len()).await;
+            let mut out = Vec::with_capacity(frame::HEADER_LEN + message.len());
+            put_frame(&mut out, frame::MESSAGE, 0, self.call_id, &message);
+            // A stream sends many messages in a row: let them batch.
+            self.connection
+                .writer
+                .send(&out, true)
+                .await
+                .map_err(|_| Status::unavailable("the connection closed"))
+        })
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.connection.peer_max_frame.load(Ordering::SeqCst)
+    }
+
+    fn send_headers(&self, metadata: Metadata) {
+        self.connection.writer.push(&control_frame(
+            frame::HEADERS,
+            self.call_id,
+            &ResponseHeaders {
+                metadata: metadata_to_wire(&metadata),
+                ..Default::default()
+            },
+        ));
+    }
+
+    fn finish(&self, end: CallEnd) {
+        let mut out = Vec::new();
+        let CallEnd {
+            headers,
+            message,
+            status,
+            trailers,
+        } = end;
+        let headers = match (headers, &message) {
+            // A response message carries the headers: send them in front of it.
+            (Some(headers), Some(_)) => {
+                if !headers.is_empty() {
+                    put_control(
+                        &mut out,
+                        frame::HEADERS,
+                        self.call_id,
+                        &ResponseHeaders {
+                            metadata: metadata_to_wire(&headers),
+                            ..Default::default()
+                        },
+                    );
+                }
+                Metadata::new()
+            }
+            (Some(headers), None) => headers,
+            (None, _) => Metadata::new(),
+        };
+        if let Some(message) = message {
+            put_frame(&mut out, frame::MESSAGE, 0, self.call_id, &message);
+        }
+        let (code, text) = match &status {
+            Ok(()) => (0, String::new()),
+            Err(status) => (status.code() as u32, status.message().to_owned()),
+        };
+        put_control(
+            &mut out,
+            frame::STATUS,
+            self.call_id,
+            &CallStatus {
+                code,
+                message: text,
+                headers: metadata_to_wire(&headers),
+                trailers: metadata_to_wire(&trailers),
+                ..Default::default()
+            },
+        );
+        self.connection.writer.push(&out);
+        self.connection.calls.remove(self.call_id);
+    }
 }

@@ -128,8 +128,10 @@ pub struct Any {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Any {
+impl ::rust_rpc::Name for Any {
     const FULL_NAME: &'static str = "google.protobuf.Any";
+}
+impl ::rust_rpc::Message for Any {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -179,8 +181,10 @@ pub struct Api {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Api {
+impl ::rust_rpc::Name for Api {
     const FULL_NAME: &'static str = "google.protobuf.Api";
+}
+impl ::rust_rpc::Message for Api {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -267,8 +271,10 @@ pub struct Method {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Method {
+impl ::rust_rpc::Name for Method {
     const FULL_NAME: &'static str = "google.protobuf.Method";
+}
+impl ::rust_rpc::Message for Method {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -352,8 +358,10 @@ pub struct Mixin {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Mixin {
+impl ::rust_rpc::Name for Mixin {
     const FULL_NAME: &'static str = "google.protobuf.Mixin";
+}
+impl ::rust_rpc::Message for Mixin {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -398,8 +406,10 @@ pub struct Duration {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Duration {
+impl ::rust_rpc::Name for Duration {
     const FULL_NAME: &'static str = "google.protobuf.Duration";
+}
+impl ::rust_rpc::Message for Duration {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -442,8 +452,10 @@ pub struct Empty {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Empty {
+impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "google.protobuf.Empty";
+}
+impl ::rust_rpc::Message for Empty {
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
@@ -468,8 +480,10 @@ pub struct FieldMask {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for FieldMask {
+impl ::rust_rpc::Name for FieldMask {
     const FULL_NAME: &'static str = "google.protobuf.FieldMask";
+}
+impl ::rust_rpc::Message for FieldMask {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -502,8 +516,10 @@ pub struct SourceContext {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for SourceContext {
+impl ::rust_rpc::Name for SourceContext {
     const FULL_NAME: &'static str = "google.protobuf.SourceContext";
+}
+impl ::rust_rpc::Message for SourceContext {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -540,8 +556,10 @@ pub struct Struct {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Struct {
+impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "google.protobuf.Struct";
+}
+impl ::rust_rpc::Message for Struct {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -580,8 +598,10 @@ pub struct Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Value {
+impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "google.protobuf.Value";
+}
+impl ::rust_rpc::Message for Value {
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.kind {
@@ -736,8 +756,10 @@ pub struct ListValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for ListValue {
+impl ::rust_rpc::Name for ListValue {
     const FULL_NAME: &'static str = "google.protobuf.ListValue";
+}
+impl ::rust_rpc::Message for ListValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -771,8 +793,10 @@ pub struct Timestamp {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Timestamp {
+impl ::rust_rpc::Name for Timestamp {
     const FULL_NAME: &'static str = "google.protobuf.Timestamp";
+}
+impl ::rust_rpc::Message for Timestamp {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -822,8 +846,10 @@ pub struct Type {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Type {
+impl ::rust_rpc::Name for Type {
     const FULL_NAME: &'static str = "google.protobuf.Type";
+}
+impl ::rust_rpc::Message for Type {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -911,8 +937,10 @@ pub struct Field {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Field {
+impl ::rust_rpc::Name for Field {
     const FULL_NAME: &'static str = "google.protobuf.Field";
+}
+impl ::rust_rpc::Message for Field {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1235,8 +1263,10 @@ pub struct Enum {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Enum {
+impl ::rust_rpc::Name for Enum {
     const FULL_NAME: &'static str = "google.protobuf.Enum";
+}
+impl ::rust_rpc::Message for Enum {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1318,8 +1348,10 @@ pub struct EnumValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for EnumValue {
+impl ::rust_rpc::Name for EnumValue {
     const FULL_NAME: &'static str = "google.protobuf.EnumValue";
+}
+impl ::rust_rpc::Message for EnumValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1369,8 +1401,10 @@ pub struct Option {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Option {
+impl ::rust_rpc::Name for Option {
     const FULL_NAME: &'static str = "google.protobuf.Option";
+}
+impl ::rust_rpc::Message for Option {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1422,8 +1456,10 @@ pub struct DoubleValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for DoubleValue {
+impl ::rust_rpc::Name for DoubleValue {
     const FULL_NAME: &'static str = "google.protobuf.DoubleValue";
+}
+impl ::rust_rpc::Message for DoubleValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1460,8 +1496,10 @@ pub struct FloatValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for FloatValue {
+impl ::rust_rpc::Name for FloatValue {
     const FULL_NAME: &'static str = "google.protobuf.FloatValue";
+}
+impl ::rust_rpc::Message for FloatValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1498,8 +1536,10 @@ pub struct Int64Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Int64Value {
+impl ::rust_rpc::Name for Int64Value {
     const FULL_NAME: &'static str = "google.protobuf.Int64Value";
+}
+impl ::rust_rpc::Message for Int64Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1536,8 +1576,10 @@ pub struct UInt64Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for UInt64Value {
+impl ::rust_rpc::Name for UInt64Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt64Value";
+}
+impl ::rust_rpc::Message for UInt64Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1574,8 +1616,10 @@ pub struct Int32Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Int32Value {
+impl ::rust_rpc::Name for Int32Value {
     const FULL_NAME: &'static str = "google.protobuf.Int32Value";
+}
+impl ::rust_rpc::Message for Int32Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1612,8 +1656,10 @@ pub struct UInt32Value {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for UInt32Value {
+impl ::rust_rpc::Name for UInt32Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt32Value";
+}
+impl ::rust_rpc::Message for UInt32Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1650,8 +1696,10 @@ pub struct BoolValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for BoolValue {
+impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "google.protobuf.BoolValue";
+}
+impl ::rust_rpc::Message for BoolValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1688,8 +1736,10 @@ pub struct StringValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for StringValue {
+impl ::rust_rpc::Name for StringValue {
     const FULL_NAME: &'static str = "google.protobuf.StringValue";
+}
+impl ::rust_rpc::Message for StringValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1726,8 +1776,10 @@ pub struct BytesValue {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for BytesValue {
+impl ::rust_rpc::Name for BytesValue {
     const FULL_NAME: &'static str = "google.protobuf.BytesValue";
+}
+impl ::rust_rpc::Message for BytesValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

@@ -13,8 +13,10 @@ pub struct Canvas {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Canvas {
+impl ::rust_rpc::Name for Canvas {
     const FULL_NAME: &'static str = "cross.draw.v1.Canvas";
+}
+impl ::rust_rpc::Message for Canvas {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

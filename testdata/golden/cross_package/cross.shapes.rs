@@ -66,8 +66,10 @@ pub struct Ring {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Ring {
+impl ::rust_rpc::Name for Ring {
     const FULL_NAME: &'static str = "cross.shapes.Ring";
+}
+impl ::rust_rpc::Message for Ring {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -128,8 +130,10 @@ pub struct Circle {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
-impl ::rust_rpc::Message for Circle {
+impl ::rust_rpc::Name for Circle {
     const FULL_NAME: &'static str = "cross.shapes.Circle";
+}
+impl ::rust_rpc::Message for Circle {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;

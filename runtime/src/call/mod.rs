@@ -1,0 +1,209 @@
+//! The call core: what every transport shares.
+//!
+//! A transport moves bytes and frames; everything else about a call lives here once:
+//! routing, the controller, deadlines, cancellation, panics, flow control between a stream's
+//! sender and its reader, and the choice of what ends a call. The TCP transport and the
+//! in-process channel use it (as the gRPC transport will), so they behave the same.
+//!
+//! A transport meets the core at four points:
+//! - it fills a [`ByteStream`] through its [`Inbound`] end with the messages it reads, and
+//!   hears through [`FlowControl`] when they are consumed;
+//! - it implements [`Outbound`] for the messages a call sends;
+//! - a server transport hands every call it reads to [`ServerCore::dispatch`];
+//! - a client transport implements [`RpcChannel::start_call`](crate::RpcChannel::start_call).
+
+mod client;
+mod queue;
+mod server;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::service::BoxFuture;
+use crate::{CancelToken, Metadata, Status};
+
+pub(crate) use client::{
+    bidi_streaming, client_streaming, record_stream, server_streaming, unary, CallGuard,
+};
+pub use queue::{byte_stream, ByteStream, FlowControl, Inbound, DEFAULT_WINDOW};
+pub use server::{IncomingCall, ServerCore, ServerInterceptor};
+
+/// How a server ends a call: the headers if they have not gone out, the single response of a
+/// call that has one, the status, and the trailers.
+#[derive(Clone, Debug)]
+pub struct CallEnd {
+    /// Response headers still to send; `None` once they went out.
+    pub headers: Option<Metadata>,
+    /// The one response of a method without a response stream.
+    pub message: Option<Bytes>,
+    /// `Ok` or the status the call failed with.
+    pub status: Result<(), Status>,
+    /// Trailing metadata.
+    pub trailers: Metadata,
+}
+
+impl CallEnd {
+    /// An end with `status` and nothing else.
+    pub fn error(status: Status) -> CallEnd {
+        CallEnd {
+            headers: Some(Metadata::new()),
+            message: None,
+            status: Err(status),
+            trailers: Metadata::new(),
+        }
+    }
+}
+
+/// The sending side of one call, implemented by a transport: request messages on a client,
+/// response messages and the call's end on a server.
+pub trait Outbound: Send + Sync + 'static {
+    /// Sends one encoded message, waiting for flow-control credit. Fails once the call can no
+    /// longer carry it (the connection closed, the call was reset). The core checks the size
+    /// against [`max_message_size`](Outbound::max_message_size) and races the send against the
+    /// call's cancellation, so a transport does neither.
+    fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>>;
+
+    /// Largest message the peer accepts, in bytes.
+    fn max_message_size(&self) -> usize;
+
+    /// Server: sends the response headers. Called at most once, before any message.
+    fn send_headers(&self, metadata: Metadata) {
+        let _ = metadata;
+    }
+
+    /// Server: ends the call. Called exactly once per call.
+    fn finish(&self, end: CallEnd) {
+        let _ = end;
+    }
+
+    /// Client: no more requests follow (half-close).
+    fn close_send(&self) {}
+
+    /// Client: the call is abandoned; tell the server to stop it and free what it holds.
+    fn cancel(&self) {}
+}
+
+/// Where encoded stream messages go: a transport's [`Outbound`], guarded by the call's
+/// cancellation and the peer's size limit. Cloning shares it.
+#[derive(Clone)]
+pub struct ByteSink {
+    inner: Arc<SinkInner>,
+}
+
+struct SinkInner {
+    outbound: Arc<dyn Outbound>,
+    cancel: CancelToken,
+    headers_sent: AtomicBool,
+}
+
+impl std::fmt::Debug for ByteSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByteSink")
+            .field("cancelled", &self.inner.cancel.is_cancelled())
+            .finish()
+    }
+}
+
+impl ByteSink {
+    /// A sink over `outbound` for the call that `cancel` ends.
+    pub fn new(outbound: Arc<dyn Outbound>, cancel: CancelToken) -> ByteSink {
+        ByteSink {
+            inner: Arc::new(SinkInner {
+                outbound,
+                cancel,
+                headers_sent: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Sends one encoded message, waiting while the peer has no credit for the call.
+    ///
+    /// Fails with `RESOURCE_EXHAUSTED` for a message over the peer's limit (the call goes on;
+    /// the caller decides), and with the call's status once it has ended: cancelled by the
+    /// client, past its deadline, or its connection lost.
+    pub async fn send_bytes(&self, message: Bytes) -> Result<(), Status> {
+        let inner = &self.inner;
+        let limit = inner.outbound.max_message_size();
+        if message.len() > limit {
+            return Err(Status::resource_exhausted(format!(
+                "a message of {} bytes is over the limit of {limit} bytes",
+                message.len()
+            )));
+        }
+        if let Some(reason) = inner.cancel.reason() {
+            return Err(reason);
+        }
+        inner.headers_sent.store(true, Ordering::SeqCst);
+        tokio::select! {
+            biased;
+            () = inner.cancel.cancelled() => Err(inner
+                .cancel
+                .reason()
+                .unwrap_or_else(|| Status::cancelled("the call was cancelled"))),
+            sent = inner.outbound.send(message) => sent,
+        }
+    }
+
+    /// Server: sends the response headers now, unless they (or a message) already went out.
+    pub fn send_headers(&self, metadata: Metadata) {
+        if !self.inner.headers_sent.swap(true, Ordering::SeqCst) {
+            self.inner.outbound.send_headers(metadata);
+        }
+    }
+
+    /// Whether the headers (or a first message, which implies them) have gone out.
+    pub fn headers_sent(&self) -> bool {
+        self.inner.headers_sent.load(Ordering::SeqCst)
+    }
+
+    /// The largest message the peer accepts, in bytes.
+    pub fn max_message_size(&self) -> usize {
+        self.inner.outbound.max_message_size()
+    }
+
+    pub(crate) fn outbound(&self) -> &Arc<dyn Outbound> {
+        &self.inner.outbound
+    }
+}
+
+/// What a server's `Service` receives for one call: the request stream and where its
+/// responses go.
+#[derive(Debug)]
+pub struct ServerCall {
+    /// The encoded requests: one for a method without a request stream.
+    pub requests: ByteStream,
+    /// Where a server-streaming method's responses go.
+    pub responses: ByteSink,
+}
+
+/// A call as a client starts it, for [`RpcChannel::start_call`](crate::RpcChannel::start_call).
+#[derive(Clone, Debug, Default)]
+pub struct OutgoingCall {
+    /// When the call must be finished; transports send it to the server as a timeout.
+    pub deadline: Option<Instant>,
+    /// Request metadata.
+    pub metadata: Metadata,
+    /// The single request of a method without a request stream: the transport sends it with
+    /// the call's start and half-closes, in one write where it can.
+    pub request: Option<Bytes>,
+}
+
+/// A started call, as a client transport hands it back.
+pub struct ClientCall {
+    /// Where request messages go (for calls without a single request) and how the call is
+    /// half-closed or cancelled.
+    pub requests: Arc<dyn Outbound>,
+    /// The response headers, messages, status and trailers, as they arrive.
+    pub responses: ByteStream,
+}
+
+impl std::fmt::Debug for ClientCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCall")
+            .field("responses", &self.responses)
+            .finish()
+    }
+}

@@ -1,0 +1,447 @@
+//! The receiving side of a message stream: a queue bounded in bytes, filled by a transport
+//! (or by a local sender) and drained by whoever reads the call's messages.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::{Metadata, Status};
+
+/// Bytes a stream buffers before its sender waits (local streams) or before the peer runs out
+/// of credit (transports), unless configured otherwise: 64 KiB, HTTP/2's initial window.
+pub const DEFAULT_WINDOW: usize = 64 * 1024;
+
+/// What a transport learns from the consumer of a stream it fills.
+pub trait FlowControl: Send + Sync + 'static {
+    /// The consumer took `bytes` off the queue: the peer may be given that much credit back.
+    fn consumed(&self, bytes: usize);
+
+    /// The consumer dropped the stream before its end: nobody will read what arrives.
+    fn abandoned(&self) {}
+}
+
+/// Something that wants to see how a stream ended (interceptors, metrics).
+type EndObserver = Box<dyn FnOnce(&Result<(), Status>) + Send>;
+
+struct Queue {
+    state: Mutex<State>,
+    /// Bytes the queue accepts before refusing more (a transport's peer overran its credit)
+    /// or making a local sender wait.
+    window: usize,
+    flow: Option<Box<dyn FlowControl>>,
+    /// Wakes local senders waiting for space.
+    space: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    messages: VecDeque<Bytes>,
+    buffered: usize,
+    headers: Option<Metadata>,
+    /// How the stream ended, once it has; delivered after the messages before it.
+    end: Option<Result<(), Status>>,
+    trailers: Option<Metadata>,
+    reader: Option<Waker>,
+    consumer_gone: bool,
+    observers: Vec<EndObserver>,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock; recover the state if a panic ever poisons it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The receiving end of a stream of encoded messages, with the headers before them and the
+/// status and trailers after them.
+///
+/// Reading takes a message off the queue and tells the transport, which gives the sender that
+/// much credit back; a consumer that stops reading therefore holds up only its own call.
+/// Dropping the stream before its end tells the transport that nobody is listening.
+pub struct ByteStream {
+    queue: Arc<Queue>,
+    /// The end has been returned to the reader.
+    done: bool,
+}
+
+/// The filling end of a [`ByteStream`], for transports and local senders. Cloning shares it.
+#[derive(Clone)]
+pub struct Inbound {
+    queue: Arc<Queue>,
+}
+
+impl std::fmt::Debug for ByteStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.queue.lock();
+        f.debug_struct("ByteStream")
+            .field("buffered", &state.buffered)
+            .field("ended", &state.end.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("window", &self.queue.window)
+            .finish()
+    }
+}
+
+/// A stream and its filling end. `window` bounds the bytes buffered (at least one message
+/// is always accepted); `flow`, if given, hears about every message consumed.
+pub fn byte_stream(window: usize, flow: Option<Box<dyn FlowControl>>) -> (Inbound, ByteStream) {
+    let queue = Arc::new(Queue {
+        state: Mutex::new(State::default()),
+        window: window.max(1),
+        flow,
+        space: Notify::new(),
+    });
+    (
+        Inbound {
+            queue: queue.clone(),
+        },
+        ByteStream { queue, done: false },
+    )
+}
+
+impl Inbound {
+    /// Adds a message that arrived from the peer, without waiting. Fails if the peer sent it
+    /// while the stream already held a full window: the peer ignored its credit. After the end,
+    /// or once the consumer has gone, the message is dropped (and its credit returned).
+    pub fn push(&self, message: Bytes) -> Result<(), Status> {
+        let len = message.len();
+        let wake = {
+            let mut state = self.queue.lock();
+            if state.end.is_some() || state.consumer_gone {
+                None
+            } else if state.buffered >= self.queue.window {
+                return Err(Status::resource_exhausted(format!(
+                    "the peer sent past its flow-control window of {} bytes",
+                    self.queue.window
+                )));
+            } else {
+                state.buffered += len;
+                state.messages.push_back(message);
+                Some(state.reader.take())
+            }
+        };
+        match wake {
+            Some(reader) => {
+                if let Some(reader) = reader {
+                    reader.wake();
+                }
+            }
+            // Nobody will read it: the peer gets its credit back at once.
+            None => {
+                if let Some(flow) = &self.queue.flow {
+                    flow.consumed(len);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a message from a local sender, waiting while the stream holds a full window. Fails
+    /// once the stream has ended or its consumer has gone.
+    pub async fn send(&self, message: Bytes) -> Result<(), Status> {
+        let mut message = Some(message);
+        let reader = crate::wait::until(&self.queue.space, || {
+            let mut state = self.queue.lock();
+            if let Some(Err(status)) = &state.end {
+                return Some(Err(status.clone()));
+            }
+            if state.end.is_some() || state.consumer_gone {
+                return Some(Err(Status::cancelled(
+                    "the receiving side closed the stream",
+                )));
+            }
+            if state.buffered >= self.queue.window {
+                return None;
+            }
+            let message = message.take()?;
+            state.buffered += message.len();
+            state.messages.push_back(message);
+            Some(Ok(state.reader.take()))
+        })
+        .await?;
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+        Ok(())
+    }
+
+    /// Records the headers that precede the messages; later calls are ignored.
+    pub fn headers(&self, metadata: Metadata) {
+        let reader = {
+            let mut state = self.queue.lock();
+            if state.headers.is_some() || state.end.is_some() {
+                return;
+            }
+            state.headers = Some(metadata);
+            state.reader.take()
+        };
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// Ends the stream after the messages already queued, with `result` and `trailers`. Only
+    /// the first end counts.
+    pub fn finish(&self, result: Result<(), Status>, trailers: Metadata) {
+        self.end(result, trailers, false);
+    }
+
+    /// Ends the stream now with `status`, dropping what is queued: the call is over and its
+    /// remaining messages would never be acted on. Only the first end counts.
+    pub fn abort(&self, status: Status) {
+        self.end(Err(status), Metadata::new(), true);
+    }
+
+    fn end(&self, result: Result<(), Status>, trailers: Metadata, discard: bool) {
+        let reader = {
+            let mut state = self.queue.lock();
+            if state.end.is_some() {
+                return;
+            }
+            if discard {
+                let dropped = std::mem::take(&mut state.messages);
+                state.buffered = 0;
+                drop(dropped);
+            }
+            state.end = Some(result);
+            state.trailers = Some(trailers);
+            state.reader.take()
+        };
+        self.queue.space.notify_waiters();
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    /// Whether the stream has ended.
+    pub fn is_ended(&self) -> bool {
+        self.queue.lock().end.is_some()
+    }
+}
+
+impl ByteStream {
+    /// The next encoded message: `Ready(None)` after a clean end, `Ready(Some(Err(_)))` once
+    /// for an end with an error status.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Status>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let (item, observers) = {
+            let mut state = self.queue.lock();
+            if let Some(message) = state.messages.pop_front() {
+                state.buffered -= message.len();
+                (Some(Ok(message)), Vec::new())
+            } else if let Some(end) = &state.end {
+                let end = end.clone();
+                let observers = std::mem::take(&mut state.observers);
+                self.done = true;
+                (end.err().map(Err), observers)
+            } else {
+                state.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        };
+        match &item {
+            Some(Ok(message)) => {
+                self.queue.space.notify_waiters();
+                if let Some(flow) = &self.queue.flow {
+                    flow.consumed(message.len());
+                }
+            }
+            _ => self.notify_end(observers),
+        }
+        Poll::Ready(item)
+    }
+
+    fn notify_end(&self, observers: Vec<EndObserver>) {
+        if observers.is_empty() {
+            return;
+        }
+        let result = self.queue.lock().end.clone().unwrap_or(Ok(()));
+        for observer in observers {
+            observer(&result);
+        }
+    }
+
+    /// The next encoded message, `Ok(None)` after a clean end, or the status that ended the
+    /// stream.
+    pub async fn next_bytes(&mut self) -> Result<Option<Bytes>, Status> {
+        std::future::poll_fn(|cx| self.poll_next(cx))
+            .await
+            .transpose()
+    }
+
+    /// The headers sent before the messages: ready once they arrive, or once a message or a
+    /// clean end shows there were none (empty then); fails if the stream ended with an error
+    /// before any headers.
+    pub fn poll_headers(&mut self, cx: &mut Context<'_>) -> Poll<Result<Metadata, Status>> {
+        let mut state = self.queue.lock();
+        if let Some(headers) = &state.headers {
+            return Poll::Ready(Ok(headers.clone()));
+        }
+        if !state.messages.is_empty() {
+            return Poll::Ready(Ok(Metadata::new()));
+        }
+        match &state.end {
+            Some(Ok(())) => Poll::Ready(Ok(Metadata::new())),
+            Some(Err(status)) => Poll::Ready(Err(status.clone())),
+            None => {
+                state.reader = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits for the headers; see [`poll_headers`](ByteStream::poll_headers).
+    pub async fn headers(&mut self) -> Result<Metadata, Status> {
+        std::future::poll_fn(|cx| self.poll_headers(cx)).await
+    }
+
+    /// The headers, if they have arrived.
+    pub fn headers_now(&self) -> Option<Metadata> {
+        self.queue.lock().headers.clone()
+    }
+
+    /// The trailers, once the stream has ended.
+    pub fn trailers(&self) -> Option<Metadata> {
+        self.queue.lock().trailers.clone()
+    }
+
+    /// Whether the end has been read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Runs `observer` with the stream's result when the reader reaches the end, or with
+    /// `CANCELLED` if the stream is dropped before it.
+    pub fn on_end(&self, observer: impl FnOnce(&Result<(), Status>) + Send + 'static) {
+        let mut state = self.queue.lock();
+        if self.done {
+            let result = state.end.clone().unwrap_or(Ok(()));
+            drop(state);
+            observer(&result);
+        } else {
+            state.observers.push(Box::new(observer));
+        }
+    }
+
+    /// A filling end for this stream, so that the call core can end it early.
+    pub fn inbound(&self) -> Inbound {
+        Inbound {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl Drop for ByteStream {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let observers = {
+            let mut state = self.queue.lock();
+            state.consumer_gone = true;
+            let dropped = std::mem::take(&mut state.messages);
+            state.buffered = 0;
+            drop(dropped);
+            std::mem::take(&mut state.observers)
+        };
+        self.queue.space.notify_waiters();
+        if let Some(flow) = &self.queue.flow {
+            flow.abandoned();
+        }
+        let gone = Err(Status::cancelled("the stream was dropped before its end"));
+        for observer in observers {
+            observer(&gone);
+        }
+    }
+}
+
+impl futures_core::Stream for ByteStream {
+    type Item = Result<Bytes, Status>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        ByteStream::poll_next(self.get_mut(), cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    struct Counter(Arc<AtomicUsize>);
+    impl FlowControl for Counter {
+        fn consumed(&self, bytes: usize) {
+            self.0.fetch_add(bytes, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_then_the_end_and_credit_for_each_read() {
+        let credit = Arc::new(AtomicUsize::new(0));
+        let (inbound, mut stream) = byte_stream(10, Some(Box::new(Counter(credit.clone()))));
+        inbound.headers(Metadata::from_iter([("h", "1")]));
+        inbound.push(Bytes::from_static(b"abcd")).unwrap();
+        inbound.push(Bytes::from_static(b"efghij")).unwrap();
+        // A full window: the peer overran its credit.
+        assert!(inbound.push(Bytes::from_static(b"x")).is_err());
+        inbound.finish(Ok(()), Metadata::from_iter([("t", "2")]));
+        assert_eq!(stream.headers().await.unwrap().get("h"), Some("1"));
+        assert_eq!(stream.next_bytes().await.unwrap().unwrap(), "abcd");
+        assert_eq!(credit.load(Ordering::SeqCst), 4);
+        assert_eq!(stream.next_bytes().await.unwrap().unwrap(), "efghij");
+        assert_eq!(stream.next_bytes().await.unwrap(), None);
+        assert_eq!(stream.trailers().unwrap().get("t"), Some("2"));
+        assert_eq!(credit.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn abort_skips_what_is_queued_and_wakes_the_reader() {
+        let (inbound, mut stream) = byte_stream(100, None);
+        inbound.push(Bytes::from_static(b"lost")).unwrap();
+        inbound.abort(Status::deadline_exceeded("late"));
+        let err = stream.next_bytes().await.unwrap_err();
+        assert_eq!(err.code(), crate::Code::DeadlineExceeded);
+        assert_eq!(stream.next_bytes().await.unwrap(), None);
+
+        let (inbound, mut stream) = byte_stream(100, None);
+        let reader = tokio::spawn(async move { stream.next_bytes().await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        inbound.abort(Status::cancelled("gone"));
+        let woken = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        let err = woken.expect("woken").unwrap().unwrap_err();
+        assert_eq!(err.code(), crate::Code::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_local_sender_waits_for_space_and_fails_once_the_reader_is_gone() {
+        let (inbound, mut stream) = byte_stream(4, None);
+        inbound.send(Bytes::from_static(b"1234")).await.unwrap();
+        let sender = {
+            let inbound = inbound.clone();
+            tokio::spawn(async move { inbound.send(Bytes::from_static(b"5")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !sender.is_finished(),
+            "the window is full: the sender waits"
+        );
+        assert_eq!(stream.next_bytes().await.unwrap().unwrap(), "1234");
+        sender.await.unwrap().unwrap();
+        drop(stream);
+        let err = inbound.send(Bytes::from_static(b"6")).await.unwrap_err();
+        assert_eq!(err.code(), crate::Code::Cancelled);
+    }
+}

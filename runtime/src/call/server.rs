@@ -1,0 +1,326 @@
+//! The server half of the call core: routing, the handler task, deadlines, cancellation,
+//! panics, the choice of what ends a call, and the tracking that shutdown needs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+use super::{ByteSink, ByteStream, CallEnd, Outbound, ServerCall};
+use crate::service::{MethodDescriptor, Service};
+use crate::{CancelToken, Metadata, RpcController, Status};
+
+/// Hooks around every call a server runs, in the order they were added.
+pub trait ServerInterceptor: Send + Sync + 'static {
+    /// Runs before the handler with the request metadata, which it may change. An error
+    /// rejects the call with that status, and the handler never runs.
+    fn on_call(
+        &self,
+        method: &'static MethodDescriptor,
+        metadata: &mut Metadata,
+    ) -> Result<(), Status> {
+        let _ = (method, metadata);
+        Ok(())
+    }
+
+    /// Runs once the call has ended, with the status the client was sent.
+    fn on_end(&self, method: &'static MethodDescriptor, status: &Result<(), Status>) {
+        let _ = (method, status);
+    }
+}
+
+/// A call a server transport has read the start of.
+pub struct IncomingCall {
+    /// Fully qualified service name, such as `echo.EchoService`.
+    pub service: String,
+    /// Method name, such as `Echo`.
+    pub method: String,
+    /// When the client stops waiting, from the timeout it sent.
+    pub deadline: Option<Instant>,
+    /// Request metadata.
+    pub metadata: Metadata,
+    /// The requests, filled by the transport.
+    pub requests: ByteStream,
+    /// Where the responses and the call's end go.
+    pub responses: Arc<dyn Outbound>,
+    /// Cancelled by the transport when the client cancels, resets the call or goes away, and
+    /// by the core at the deadline. It ends the call at once: the client is sent its status,
+    /// the handler's stream reads and sends fail, and `ctrl.cancelled()` completes.
+    pub cancel: CancelToken,
+}
+
+/// The transport-neutral server: hosts services, routes each call to its method, and runs it.
+///
+/// Every handler runs on a task of its own. The core enforces the deadline, turns a panic into
+/// `INTERNAL` (the detail goes to the panic hook, which prints it on the server; the client
+/// gets a generic message), ends the call when it is cancelled, and keeps count of the handlers
+/// still running, so that a graceful shutdown can wait for them and a forced one can drop
+/// them.
+pub struct ServerCore {
+    services: HashMap<&'static str, Arc<dyn Service>>,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    handlers: Handlers,
+}
+
+impl std::fmt::Debug for ServerCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCore")
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("running", &self.running())
+            .finish()
+    }
+}
+
+impl ServerCore {
+    /// A core hosting `services` (by fully qualified name; a later one with the same name
+    /// replaces an earlier one), with `interceptors` around every call.
+    pub fn new(
+        services: impl IntoIterator<Item = Arc<dyn Service>>,
+        interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    ) -> ServerCore {
+        ServerCore {
+            services: services
+                .into_iter()
+                .map(|s| (s.descriptor().full_name, s))
+                .collect(),
+            interceptors,
+            handlers: Handlers::default(),
+        }
+    }
+
+    /// The hosted service with this fully qualified name.
+    pub fn service(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.services.get(name)
+    }
+
+    /// Starts one call: routes it, runs the interceptors, and spawns its handler on the
+    /// current tokio runtime. Never waits. An unknown service or method is answered with
+    /// `UNIMPLEMENTED` at once.
+    pub fn dispatch(&self, call: IncomingCall) {
+        let IncomingCall {
+            service,
+            method,
+            deadline,
+            mut metadata,
+            requests,
+            responses,
+            cancel,
+        } = call;
+        let Some(target) = self.services.get(service.as_str()).cloned() else {
+            responses.finish(CallEnd::error(Status::unimplemented(format!(
+                "unknown service {service}"
+            ))));
+            return;
+        };
+        let Some(descriptor) = target.descriptor().method(&method) else {
+            responses.finish(CallEnd::error(Status::unimplemented(format!(
+                "unknown method {method} of {service}"
+            ))));
+            return;
+        };
+        let end = Arc::new(Ending {
+            outbound: responses.clone(),
+            done: AtomicBool::new(false),
+            method: descriptor,
+            interceptors: self.interceptors.clone(),
+        });
+        for interceptor in &self.interceptors {
+            if let Err(status) = interceptor.on_call(descriptor, &mut metadata) {
+                end.finish(CallEnd::error(status));
+                return;
+            }
+        }
+        // However the call is cancelled, the client hears why at once, and reads of the
+        // request stream stop waiting; the handler sees the cancellation through its
+        // controller and its stream sends.
+        {
+            let requests = requests.inbound();
+            let end = end.clone();
+            cancel.on_cancel_with(move |reason| {
+                requests.abort(reason.clone());
+                end.finish(CallEnd::error(reason.clone()));
+            });
+        }
+        let sink = ByteSink::new(responses, cancel.clone());
+        let ctrl = RpcController::for_server(deadline, metadata, cancel.clone(), sink.clone());
+        let index = descriptor.index;
+        let task = async move {
+            let mut ctrl = ctrl;
+            let result = {
+                let call = ServerCall {
+                    requests,
+                    responses: sink.clone(),
+                };
+                let handler = CatchUnwind(target.call_method(index, &mut ctrl, call));
+                tokio::pin!(handler);
+                match deadline {
+                    Some(deadline) => tokio::select! {
+                        biased;
+                        result = &mut handler => result,
+                        () = tokio::time::sleep_until(deadline.into()) => {
+                            // Ends the call now; the handler, told through its controller,
+                            // may still finish its own work.
+                            cancel.cancel_with(Status::deadline_exceeded(
+                                "the deadline passed on the server",
+                            ));
+                            handler.await
+                        }
+                    },
+                    None => handler.await,
+                }
+            };
+            let (headers, trailers) = ctrl.take_response_metadata();
+            let status = match (result, ctrl.status()) {
+                (Ok(_), Some(failed)) => Err(failed.clone()),
+                (result, _) => result,
+            };
+            let end_of_call = match status {
+                Ok(Some(message)) if message.len() > sink.max_message_size() => {
+                    CallEnd::error(Status::resource_exhausted(format!(
+                        "the response of {} bytes is over the client's limit of {} bytes",
+                        message.len(),
+                        sink.max_message_size()
+                    )))
+                }
+                Ok(message) => CallEnd {
+                    headers,
+                    message,
+                    status: Ok(()),
+                    trailers,
+                },
+                Err(status) => CallEnd {
+                    headers,
+                    message: None,
+                    status: Err(status),
+                    trailers,
+                },
+            };
+            end.finish(end_of_call);
+        };
+        self.handlers.spawn(task);
+    }
+
+    /// Number of handlers still running, including those of calls that already ended but
+    /// whose handler has not returned.
+    pub fn running(&self) -> usize {
+        self.handlers.lock().len()
+    }
+
+    /// Completes once no handler is running.
+    pub async fn idle(&self) {
+        crate::wait::until(&self.handlers.idle, || {
+            self.handlers.lock().is_empty().then_some(())
+        })
+        .await
+    }
+
+    /// Drops every handler that is still running, at its next await: the end of a shutdown's
+    /// grace period. Their calls should have been cancelled first, so their clients know.
+    pub fn abort_handlers(&self) {
+        for handle in self.handlers.lock().values() {
+            handle.abort();
+        }
+    }
+}
+
+/// Ends a call once, whichever comes first: the handler's result or a cancellation.
+struct Ending {
+    outbound: Arc<dyn Outbound>,
+    done: AtomicBool,
+    method: &'static MethodDescriptor,
+    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+}
+
+impl Ending {
+    fn finish(&self, end: CallEnd) {
+        if self.done.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let status = end.status.clone();
+        self.outbound.finish(end);
+        for interceptor in &self.interceptors {
+            interceptor.on_end(self.method, &status);
+        }
+    }
+}
+
+/// The handler tasks still running.
+#[derive(Default)]
+struct Handlers {
+    tasks: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    next: AtomicU64,
+    idle: Arc<Notify>,
+}
+
+impl Handlers {
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+        lock_tasks(&self.tasks)
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        // Registered before the task can run, and removed by a guard, so an aborted task is
+        // forgotten too.
+        let mut tasks = self.lock();
+        let guard = Registered {
+            id,
+            tasks: self.tasks.clone(),
+            idle: self.idle.clone(),
+        };
+        let handle = tokio::spawn(async move {
+            let _guard = guard;
+            task.await;
+        });
+        tasks.insert(id, handle.abort_handle());
+    }
+}
+
+fn lock_tasks(
+    tasks: &Mutex<HashMap<u64, AbortHandle>>,
+) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+    // No user code runs under this lock.
+    tasks.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Registered {
+    id: u64,
+    tasks: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    idle: Arc<Notify>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut tasks = lock_tasks(&self.tasks);
+        tasks.remove(&self.id);
+        if tasks.is_empty() {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// Turns a panic inside a handler into `INTERNAL`, so one bad handler cannot take a server
+/// (or an in-process caller) down with it. The client gets a generic message; the panic's
+/// detail stays on the server, where the panic hook has printed it.
+pub(crate) struct CatchUnwind<F>(pub(crate) F);
+
+impl<F, T> Future for CatchUnwind<F>
+where
+    F: Future<Output = Result<T, Status>> + Unpin,
+{
+    type Output = Result<T, Status>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => Poll::Ready(Err(Status::internal("the handler panicked"))),
+        }
+    }
+}
