@@ -86,6 +86,17 @@ impl Builder {
         self.set("server", Some(if yes { "true" } else { "false" }))
     }
 
+    /// Whether to generate services at all (default true); without them the code needs only
+    /// the runtime's codec.
+    pub fn build_services(self, yes: bool) -> Self {
+        self.set("services", Some(if yes { "true" } else { "false" }))
+    }
+
+    /// Generates the `bytes` fields under `proto_path` (`.` for all) as `bytes::Bytes`.
+    pub fn bytes(self, proto_path: &str) -> Self {
+        self.set("bytes", Some(proto_path))
+    }
+
     /// Adds `attribute` to the messages, enums and oneofs under `proto_path`.
     pub fn type_attribute(self, proto_path: &str, attribute: &str) -> Self {
         self.set("type_attribute", Some(&format!("{proto_path}={attribute}")))
@@ -239,6 +250,10 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.render_plain().contains("syntax_error.proto:7:3"));
+        // A build script's `main` returning this error prints its `Debug`: the diagnostic.
+        let debug = format!("{err:?}");
+        assert!(debug.contains("syntax_error.proto:7:3"), "{debug}");
+        assert!(!debug.contains("kind:"), "{debug}");
         assert_eq!(
             std::fs::read_dir(out.path()).expect("out dir").count(),
             0,

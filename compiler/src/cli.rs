@@ -66,6 +66,16 @@ struct Cli {
     #[arg(long)]
     no_server: bool,
 
+    /// Do not generate services at all: messages only, which need only the runtime's codec
+    /// (`rust-rpc` with `default-features = false`).
+    #[arg(long)]
+    no_services: bool,
+
+    /// Generate `bytes` fields under a proto path as `bytes::Bytes` (`.` for every field),
+    /// filled without copying when decoding from a `Bytes`. Repeatable.
+    #[arg(long = "bytes", value_name = "PROTO_PATH")]
+    bytes_paths: Vec<String>,
+
     /// Read a binary FileDescriptorSet (from `protoc --descriptor_set_out` or `buf build -o`)
     /// instead of parsing .proto files. Include imports when making it.
     #[arg(long, value_name = "FILE")]
@@ -124,6 +134,13 @@ impl Cli {
             "server",
             Some(if self.no_server { "false" } else { "true" }),
         )?;
+        config.set_option(
+            "services",
+            Some(if self.no_services { "false" } else { "true" }),
+        )?;
+        for path in &self.bytes_paths {
+            config.set_option("bytes", Some(path))?;
+        }
         Ok(config)
     }
 }

@@ -19,11 +19,13 @@ pub(crate) fn lines(comments: &Comments) -> Vec<String> {
 /// Turns raw comment lines into markdown that rustdoc and clippy accept as it is.
 pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
     let lines: Vec<&str> = raw.iter().map(|l| l.trim_end()).collect();
-    // `// text` arrives as " text": drop the indentation every line shares.
+    // `// text` arrives as " text": drop the indentation every line shares. Indentation is
+    // ASCII spaces and tabs, as markdown counts it; other whitespace (an ideographic space)
+    // is text.
     let common = lines
         .iter()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
+        .map(|l| indent_of(l))
         .min()
         .unwrap_or(0);
     let lines: Vec<String> = lines
@@ -38,8 +40,8 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
     let mut list_indent: Option<(usize, usize)> = None;
     let mut previous_blank = true;
     for line in &lines {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
+        let indent = indent_of(line);
+        let trimmed = &line[indent..];
         if in_fence {
             if trimmed.starts_with("```") {
                 in_fence = false;
@@ -56,7 +58,7 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             continue;
         }
         if in_indented_code {
-            if trimmed.is_empty() || indent >= 4 {
+            if trimmed.trim().is_empty() || indent >= 4 {
                 out.push(line.get(4..).unwrap_or("").to_owned());
                 continue;
             }
@@ -67,7 +69,7 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             out.push(String::new());
             in_indented_code = false;
         }
-        if trimmed.is_empty() {
+        if trimmed.trim().is_empty() {
             out.push(String::new());
             list_indent = None;
             previous_blank = true;
@@ -115,7 +117,6 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
     out
 }
 
-/// Width of a list marker (`- `, `* `, `+ `, `1. `) at the start of `text`.
 /// Width of a list marker and the spaces after it (`- `, `*  `, `1. `) at the start of `text`:
 /// where the item's content starts.
 fn list_marker_width(text: &str) -> Option<usize> {
@@ -134,6 +135,11 @@ fn list_marker_width(text: &str) -> Option<usize> {
     }
     let spaces = rest.len() - rest.trim_start_matches(' ').len();
     (1..=4).contains(&spaces).then_some(marker + spaces)
+}
+
+/// Bytes of ASCII spaces and tabs at the start of `line`: its markdown indentation.
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches([' ', '\t']).len()
 }
 
 /// Escapes what rustdoc would misread, outside inline code spans.
@@ -199,6 +205,19 @@ fn url_at(text: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ideographic_spaces_are_text_not_indentation() {
+        // Full-width spaces after a blank line once sliced a character in half.
+        let raw: Vec<String> = [" Title", "", " \u{3000}\u{3000}indented", " \u{3000}x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            sanitize(&raw),
+            ["Title", "", "\u{3000}\u{3000}indented", "\u{3000}x"]
+        );
+    }
     use super::*;
 
     fn s(lines: &[&str]) -> Vec<String> {

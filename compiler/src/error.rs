@@ -6,11 +6,24 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 use thiserror::Error as ThisError;
 
 /// Why generation failed. Renders with file, line, column and the offending source line.
-#[derive(Debug, ThisError, Diagnostic)]
+///
+/// `Debug` prints the rendered diagnostic too, so a build script's
+/// `fn main() -> Result<(), rust_rpc_compiler::Error>` shows it as it is meant to be read.
+#[derive(ThisError, Diagnostic)]
 #[error(transparent)]
 #[diagnostic(transparent)]
 pub struct Error {
     kind: Box<ErrorKind>,
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            return f.debug_struct("Error").field("kind", &self.kind).finish();
+        }
+        // `main` returning `Err` prints "Error: {:?}": start the diagnostic on a line of its own.
+        write!(f, "\n{}", self.render_plain())
+    }
 }
 
 #[derive(Debug, ThisError, Diagnostic)]

@@ -150,12 +150,14 @@ pub enum Scalar {
     Bool,
     String,
     Bytes,
+    /// `bytes` generated as `bytes::Bytes` (the `bytes` option).
+    SharedBytes,
 }
 
 impl Scalar {
     /// Whether repeated fields of this type may be packed.
     pub fn is_packable(self) -> bool {
-        !matches!(self, Scalar::String | Scalar::Bytes)
+        !matches!(self, Scalar::String | Scalar::Bytes | Scalar::SharedBytes)
     }
 }
 

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod builder;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod docs;
 mod emit;
@@ -44,7 +45,11 @@ pub enum MapType {
 }
 
 /// Options that shape the generated code. The defaults suit most users.
+///
+/// Start from `Config::default()` and set fields, or call [`Config::set_option`] with the
+/// names the plugin and the CLI use; new options may be added without a breaking change.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Map type for `map<K, V>` fields.
     pub map_type: MapType,
@@ -59,6 +64,13 @@ pub struct Config {
     pub build_client: bool,
     /// Generate a `...Server` adapter for each service.
     pub build_server: bool,
+    /// Generate services at all (descriptors, traits, stubs, clients, server adapters); off
+    /// for messages-only users, whose code then needs only the runtime's codec.
+    pub build_services: bool,
+    /// Proto paths (`.` for everything, `.pkg.Msg.field` for one field) whose `bytes` fields
+    /// are generated as `bytes::Bytes` (through `rust_rpc::bytes`) instead of `Vec<u8>`; decoding
+    /// from a `Bytes` then fills them without copying.
+    pub bytes_paths: Vec<String>,
     /// Attributes (`#[derive(Hash)]`) for the messages, enums and oneofs under a proto path:
     /// `.` is everything, `.pkg` a package, `.pkg.Msg` one type and what it nests.
     pub type_attributes: Vec<(String, String)>,
@@ -75,6 +87,8 @@ impl Default for Config {
             extern_paths: vec![(".google.protobuf".to_owned(), "::rust_rpc::wkt".to_owned())],
             build_client: true,
             build_server: true,
+            build_services: true,
+            bytes_paths: Vec::new(),
             type_attributes: Vec::new(),
             field_attributes: Vec::new(),
         }
@@ -142,6 +156,7 @@ pub fn generate(
         map_type: config.map_type,
         build_client: config.build_client,
         build_server: config.build_server,
+        build_services: config.build_services,
     };
     let mut files = Vec::new();
     let mut tree = Vec::new();

@@ -36,6 +36,10 @@ const ENUM_VALUE: i32 = 2;
 const FILE_SYNTAX: i32 = 12;
 const FILE_SERVICE: i32 = 6;
 const SERVICE_METHOD: i32 = 2;
+const MESSAGE_RESERVED_RANGE: i32 = 9;
+
+/// The largest field number protobuf allows, 2^29 - 1.
+const MAX_FIELD_NUMBER: i32 = 536_870_911;
 
 /// Lowers `files_to_generate` (names as in the set) into one [`Package`] per proto package.
 pub(crate) fn lower(
@@ -50,6 +54,9 @@ pub(crate) fn lower(
         .chain(&config.field_attributes)
     {
         crate::options::check_attribute(attribute)?;
+    }
+    for (_, rust) in &config.extern_paths {
+        crate::options::check_rust_path(rust)?;
     }
     let index = Index::build(set, config);
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
@@ -143,18 +150,28 @@ fn is_map_entry(msg: &DescriptorProto) -> bool {
 /// The configured attributes whose proto path covers `full_name` (given without a leading dot):
 /// `.` covers everything, and a path covers itself and everything below it.
 fn attributes_for(rules: &[(String, String)], full_name: &str) -> Vec<String> {
-    let dotted = format!(".{full_name}");
     rules
         .iter()
-        .filter(|(path, _)| {
-            path == "."
-                || dotted == *path
-                || dotted
-                    .strip_prefix(path.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
+        .filter(|(path, _)| covers(path, full_name))
         .map(|(_, attribute)| attribute.clone())
         .collect()
+}
+
+/// Whether a configured proto path (`.`, `.pkg`, `.pkg.Msg.field`) covers `full_name`
+/// (written without its leading dot): it is the name or one of its enclosing scopes.
+fn covers(path: &str, full_name: &str) -> bool {
+    path == "."
+        || path.strip_prefix('.').is_some_and(|p| {
+            full_name == p
+                || full_name
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+}
+
+/// Whether any of `paths` covers `full_name`.
+fn path_matches(paths: &[String], full_name: &str) -> bool {
+    paths.iter().any(|p| covers(p, full_name))
 }
 
 /// Where a message or enum lives in the generated Rust.
@@ -166,6 +183,9 @@ struct TypeInfo {
     extern_path: Option<String>,
     /// For map entry messages: the key and value fields.
     map_entry: Option<(FieldDescriptorProto, FieldDescriptorProto)>,
+    /// For enums: each value's proto name and the Rust constant it is generated as, decided
+    /// by [`enum_value_names`] here once, for the enum itself and for defaults that name it.
+    enum_constants: Vec<(String, String)>,
     deprecated: bool,
 }
 
@@ -207,6 +227,7 @@ impl Index {
                         rust_name: ident::camel(e.name()),
                         extern_path,
                         map_entry: None,
+                        enum_constants: enum_constants(e),
                         deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
                     },
                 );
@@ -263,6 +284,7 @@ impl Index {
                     rust_name: enum_name,
                     extern_path,
                     map_entry: None,
+                    enum_constants: enum_constants(e),
                     deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
                 },
             );
@@ -274,6 +296,7 @@ impl Index {
                 rust_name,
                 extern_path,
                 map_entry,
+                enum_constants: Vec::new(),
                 deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
             },
         );
@@ -458,8 +481,12 @@ impl<'a> FileLowerer<'a> {
 
     fn line_col(&self, path: &[i32]) -> (usize, usize) {
         match self.locations.get(path) {
+            // Spans from a descriptor set made elsewhere may be negative; those point nowhere.
             Some(loc) if loc.span.len() >= 2 => {
-                (loc.span[0] as usize + 1, loc.span[1] as usize + 1)
+                match (usize::try_from(loc.span[0]), usize::try_from(loc.span[1])) {
+                    (Ok(line), Ok(column)) => (line.saturating_add(1), column.saturating_add(1)),
+                    _ => (1, 1),
+                }
             }
             _ => (1, 1),
         }
@@ -621,6 +648,22 @@ impl<'a> FileLowerer<'a> {
 
         let mut fields = Vec::new();
         for (j, f) in msg.field.iter().enumerate() {
+            let oneofs_declared = msg.oneof_decl.len();
+            if f.oneof_index
+                .is_some_and(|i| usize::try_from(i).map_or(true, |i| i >= oneofs_declared))
+            {
+                let mut field_path = path.clone();
+                field_path.extend([MESSAGE_FIELD, j as i32]);
+                return Err(self.error(
+                    &field_path,
+                    format!(
+                        "field '{}' of '{full_name}' names oneof {}, which is out of range: the message declares {oneofs_declared}",
+                        f.name(),
+                        f.oneof_index.unwrap_or_default()
+                    ),
+                    None,
+                ));
+            }
             let in_real_oneof = f.oneof_index.is_some() && !f.proto3_optional();
             if in_real_oneof {
                 continue;
@@ -650,6 +693,27 @@ impl<'a> FileLowerer<'a> {
             enum_path.extend([MESSAGE_ENUM, j as i32]);
             nested_enums.push(self.enumeration(e, &qualify(full_name, e.name()), enum_path));
         }
+        // Descriptor ranges are end-exclusive; the IR keeps them as written in the `.proto`.
+        let mut reserved_ranges = Vec::new();
+        for (j, r) in msg.reserved_range.iter().enumerate() {
+            if !(1..=MAX_FIELD_NUMBER).contains(&r.start())
+                || r.end() <= r.start()
+                || r.end() > MAX_FIELD_NUMBER + 1
+            {
+                let mut range_path = path.clone();
+                range_path.extend([MESSAGE_RESERVED_RANGE, j as i32]);
+                return Err(self.error(
+                    &range_path,
+                    format!(
+                        "reserved range {} to {} of '{full_name}' is out of range: field numbers go from 1 to {MAX_FIELD_NUMBER}",
+                        r.start(),
+                        i64::from(r.end()) - 1
+                    ),
+                    None,
+                ));
+            }
+            reserved_ranges.push((r.start() as u32, (r.end() - 1) as u32));
+        }
 
         Ok(Message {
             proto_name: msg.name().to_owned(),
@@ -660,12 +724,7 @@ impl<'a> FileLowerer<'a> {
             oneofs,
             nested_messages,
             nested_enums,
-            // Descriptor ranges are end-exclusive; the IR keeps them as written in the `.proto`.
-            reserved_ranges: msg
-                .reserved_range
-                .iter()
-                .map(|r| (r.start() as u32, (r.end() - 1) as u32))
-                .collect(),
+            reserved_ranges,
             reserved_names: msg.reserved_name.clone(),
             comments: self.comments(&path),
             deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
@@ -681,6 +740,18 @@ impl<'a> FileLowerer<'a> {
         scope: &[String],
         path: &[i32],
     ) -> Result<Field, Error> {
+        // protox and protoc check this; a descriptor set from elsewhere may not have.
+        if !(1..=MAX_FIELD_NUMBER).contains(&f.number()) {
+            return Err(self.error(
+                path,
+                format!(
+                    "field number {} of '{}' is out of range: field numbers go from 1 to {MAX_FIELD_NUMBER}",
+                    f.number(),
+                    f.name()
+                ),
+                None,
+            ));
+        }
         let repeated = f.label() == Label::Repeated;
         let kind = match f.r#type() {
             Type::Message | Type::Group => {
@@ -708,6 +779,27 @@ impl<'a> FileLowerer<'a> {
             }
             Type::Enum => FieldKind::Enum(self.type_ref(f.type_name(), scope, path)?),
             other => FieldKind::Scalar(scalar(other)),
+        };
+        // `bytes` fields under a configured path hold `bytes::Bytes`.
+        let shared = |s: Scalar| match s {
+            Scalar::Bytes => Scalar::SharedBytes,
+            other => other,
+        };
+        let field_full = qualify(parent_full, f.name());
+        let kind = if path_matches(&self.config.bytes_paths, &field_full) {
+            match kind {
+                FieldKind::Scalar(s) => FieldKind::Scalar(shared(s)),
+                FieldKind::Map {
+                    key,
+                    value: MapValue::Scalar(v),
+                } => FieldKind::Map {
+                    key,
+                    value: MapValue::Scalar(shared(v)),
+                },
+                other => other,
+            }
+        } else {
+            kind
         };
         let packable = match &kind {
             FieldKind::Scalar(s) => s.is_packable(),
@@ -751,10 +843,7 @@ impl<'a> FileLowerer<'a> {
             default,
             comments: self.comments(path),
             deprecated: f.options.as_ref().is_some_and(|o| o.deprecated()),
-            attributes: attributes_for(
-                &self.config.field_attributes,
-                &qualify(parent_full, f.name()),
-            ),
+            attributes: attributes_for(&self.config.field_attributes, &field_full),
         })
     }
 
@@ -812,14 +901,22 @@ impl<'a> FileLowerer<'a> {
                 Scalar::Float => DefaultValue::F32(parse_float(text).ok_or_else(bad)? as f32),
                 Scalar::Double => DefaultValue::F64(parse_float(text).ok_or_else(bad)?),
                 Scalar::String => DefaultValue::String(text.to_owned()),
-                Scalar::Bytes => DefaultValue::Bytes(unescape_c(text).ok_or_else(bad)?),
+                Scalar::Bytes | Scalar::SharedBytes => {
+                    DefaultValue::Bytes(unescape_c(text).ok_or_else(bad)?)
+                }
             },
             FieldKind::Enum(ty) => {
-                let full = ty.full_name.as_str();
-                let enum_proto_name = full.rsplit('.').next().unwrap_or(full);
+                // The constant the enum's own code names this value by: names are decided
+                // once, so a default cannot pick a constant another value was given.
+                let constant = self
+                    .index
+                    .get(&ty.full_name)
+                    .and_then(|info| info.enum_constants.iter().find(|(proto, _)| proto == text))
+                    .map(|(_, rust)| rust.clone())
+                    .ok_or_else(bad)?;
                 DefaultValue::Enum {
                     ty: ty.rust_path.clone(),
-                    constant: ident::enum_value(enum_proto_name, text),
+                    constant,
                 }
             }
             _ => return Err(bad()),
@@ -865,48 +962,19 @@ impl<'a> FileLowerer<'a> {
     }
 
     fn enumeration(&self, e: &EnumDescriptorProto, full_name: &str, path: Vec<i32>) -> Enum {
-        let mut seen: HashMap<i32, String> = HashMap::new();
-        let mut taken: HashSet<String> = HashSet::new();
-        let values = e
-            .value
-            .iter()
+        let values = enum_value_names(e)
+            .into_iter()
+            .zip(&e.value)
             .enumerate()
-            .map(|(i, v)| {
+            .map(|(i, (name, v))| {
                 let mut value_path = path.clone();
                 value_path.extend([ENUM_VALUE, i as i32]);
-                let alias_of = seen.get(&v.number()).cloned();
-                let mut rust_name = ident::enum_value(e.name(), v.name());
-                let mut shares_const = false;
-                if taken.contains(&rust_name) {
-                    // Stripping the prefix made two names equal; try the full name.
-                    rust_name = ident::shouty(v.name());
-                }
-                if taken.contains(&rust_name) {
-                    match &alias_of {
-                        // An alias whose name folds onto another one (`moo` beside `MOO`)
-                        // gets no constant of its own; `from_name` still knows it.
-                        Some(original) => {
-                            rust_name = original.clone();
-                            shares_const = true;
-                        }
-                        None => {
-                            let base = rust_name.clone();
-                            let mut n = 2;
-                            while taken.contains(&rust_name) {
-                                rust_name = format!("{base}_{n}");
-                                n += 1;
-                            }
-                        }
-                    }
-                }
-                taken.insert(rust_name.clone());
-                seen.entry(v.number()).or_insert_with(|| rust_name.clone());
                 EnumValue {
                     proto_name: v.name().to_owned(),
-                    rust_name,
+                    rust_name: name.rust_name,
                     number: v.number(),
-                    alias_of,
-                    shares_const,
+                    alias_of: name.alias_of,
+                    shares_const: name.shares_const,
                     comments: self.comments(&value_path),
                     deprecated: v.options.as_ref().is_some_and(|o| o.deprecated()),
                 }
@@ -922,6 +990,68 @@ impl<'a> FileLowerer<'a> {
             attributes: attributes_for(&self.config.type_attributes, full_name),
         }
     }
+}
+
+/// How one enum value is named in Rust.
+struct ValueName {
+    rust_name: String,
+    /// The constant of the value declared first with the same number, for an alias.
+    alias_of: Option<String>,
+    /// An alias whose name folds onto another's gets no constant of its own.
+    shares_const: bool,
+}
+
+/// The Rust constants of an enum's values, decided once: the prefix-stripped name, else the
+/// full name, else (for an alias) the original's constant, else a numbered name.
+fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
+    let mut seen: HashMap<i32, String> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    e.value
+        .iter()
+        .map(|v| {
+            let alias_of = seen.get(&v.number()).cloned();
+            let mut rust_name = ident::enum_value(e.name(), v.name());
+            let mut shares_const = false;
+            if taken.contains(&rust_name) {
+                // Stripping the prefix made two names equal; try the full name.
+                rust_name = ident::shouty(v.name());
+            }
+            if taken.contains(&rust_name) {
+                match &alias_of {
+                    // An alias whose name folds onto another one (`moo` beside `MOO`) gets no
+                    // constant of its own; `from_name` still knows it.
+                    Some(original) => {
+                        rust_name = original.clone();
+                        shares_const = true;
+                    }
+                    None => {
+                        let base = rust_name.clone();
+                        let mut n = 2;
+                        while taken.contains(&rust_name) {
+                            rust_name = format!("{base}_{n}");
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            taken.insert(rust_name.clone());
+            seen.entry(v.number()).or_insert_with(|| rust_name.clone());
+            ValueName {
+                rust_name,
+                alias_of,
+                shares_const,
+            }
+        })
+        .collect()
+}
+
+/// Each value's proto name and its Rust constant.
+fn enum_constants(e: &EnumDescriptorProto) -> Vec<(String, String)> {
+    e.value
+        .iter()
+        .zip(enum_value_names(e))
+        .map(|(v, name)| (v.name().to_owned(), name.rust_name))
+        .collect()
 }
 
 fn scalar(ty: Type) -> Scalar {

@@ -22,6 +22,14 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "server",
         "true or false: generate service server adapters (bare means true)",
     ),
+    (
+        "services",
+        "true or false: generate services at all (bare means true)",
+    ),
+    (
+        "bytes",
+        "PROTO_PATH: bytes fields under it become bytes::Bytes, repeatable ('.' for all)",
+    ),
 ];
 
 fn flag(name: &str, value: Option<&str>) -> Result<bool, Error> {
@@ -101,6 +109,7 @@ impl Config {
             }
             "extern_path" => {
                 let (path, rust) = path_and_value(name, value)?;
+                check_rust_path(&rust)?;
                 self.extern_paths.push((path, rust));
             }
             "type_attribute" => {
@@ -115,6 +124,16 @@ impl Config {
             }
             "client" => self.build_client = flag(name, value)?,
             "server" => self.build_server = flag(name, value)?,
+            "services" => self.build_services = flag(name, value)?,
+            "bytes" => {
+                let path = required(name, value)?;
+                if !path.starts_with('.') {
+                    return Err(Error::option(format!(
+                        "option 'bytes' takes a proto path starting with '.', not '{path}'"
+                    )));
+                }
+                self.bytes_paths.push(path.to_owned());
+            }
             _ => {
                 let known: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
                 return Err(Error::option(format!(
@@ -156,6 +175,25 @@ pub(crate) fn check_attribute(attribute: &str) -> Result<(), Error> {
                 "'{attribute}' is not an attribute such as #[derive(Hash)]: {e}"
             ))
         })
+}
+
+/// Checks the Rust side of an `extern_path`: a path of plain identifiers, such as
+/// `::rust_rpc::wkt` or `crate::generated::Foo`, which generated code can extend with type names.
+pub(crate) fn check_rust_path(path: &str) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::option(format!(
+            "option 'extern_path': '{path}' is not a Rust path such as ::my_crate::types ({why})"
+        ))
+    };
+    let parsed = syn::parse_str::<syn::Path>(path).map_err(|e| bad(&e.to_string()))?;
+    if parsed
+        .segments
+        .iter()
+        .any(|s| !matches!(s.arguments, syn::PathArguments::None))
+    {
+        return Err(bad("generic arguments are not allowed"));
+    }
+    Ok(())
 }
 
 /// Splits on commas outside `[]`, `()` and `{}`.
@@ -233,6 +271,17 @@ mod tests {
         assert!(fails("extern_path").contains("needs a value"));
         assert!(fails("extern_path=a=::x").contains("starting with '.'"));
         assert!(fails("extern_path=.a").contains("PROTO_PATH=VALUE"));
+        // Rust paths that generated code could not name its types through are refused here,
+        // not met as a panic while emitting.
+        for bad in ["::a b", "::1x", "::a-b", "::x<T>", "::", "a::"] {
+            let err = fails(&format!("extern_path=.a={bad}"));
+            assert!(err.contains("is not a Rust path"), "{bad}: {err}");
+        }
+        let c = parse("extern_path=.a=crate::gen::r#type");
+        assert_eq!(
+            c.extern_paths.last().map(|p| p.1.as_str()),
+            Some("crate::gen::r#type")
+        );
     }
 
     #[test]
@@ -258,6 +307,9 @@ mod tests {
         assert!(!parse("client=false").build_client);
         assert!(parse("server=true").build_server);
         assert!(!parse("server=false").build_server);
+        assert!(!parse("services=false").build_services);
+        assert_eq!(parse("bytes=.,bytes=.a.B").bytes_paths, [".", ".a.B"]);
+        assert!(fails("bytes=a.B").contains("starting with '.'"));
         assert!(fails("client=maybe").contains("true or false"));
     }
 

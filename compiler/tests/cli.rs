@@ -132,3 +132,93 @@ fn extensions_warn_on_stderr_but_succeed() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("warning: extension 'extra'"));
 }
+
+/// Input that once panicked the generator gets a diagnostic from the CLI and an error in the
+/// plugin's response: an `extern_path` that is not a Rust path, and a descriptor set with
+/// numbers out of range.
+#[test]
+fn bad_options_and_descriptor_sets_are_errors_not_panics() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        let output = cli()
+            .args(args)
+            .arg("-o")
+            .arg(out.path())
+            .current_dir(repo())
+            .output()
+            .expect("run the CLI");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[
+        "-I",
+        "examples/proto",
+        "examples/proto/echo_service.proto",
+        "--extern-path",
+        ".google.protobuf=::not a path",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is not a Rust path"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let request = rust_rpc_compiler::plugin::respond(prost_types::compiler::CodeGeneratorRequest {
+        parameter: Some("extern_path=.x=::1bad".into()),
+        ..Default::default()
+    });
+    assert!(
+        request.error().contains("is not a Rust path"),
+        "{request:?}"
+    );
+
+    // A field numbered past the protobuf maximum, and one below 1, in a descriptor set.
+    use prost::Message as _;
+    use prost_types::{
+        DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+    };
+    let cases = [
+        (i32::MAX, i32::MIN, None),
+        (-5, 1, None),
+        (0, 1, None),
+        (1, i32::MIN, None),
+        (1, 1, Some(3)),
+    ];
+    for (number, reserved, oneof) in cases {
+        let set = FileDescriptorSet {
+            file: vec![FileDescriptorProto {
+                name: Some("bad.proto".into()),
+                package: Some("bad".into()),
+                syntax: Some("proto3".into()),
+                message_type: vec![DescriptorProto {
+                    name: Some("M".into()),
+                    field: vec![FieldDescriptorProto {
+                        name: Some("f".into()),
+                        number: Some(number),
+                        label: Some(1),
+                        r#type: Some(5),
+                        json_name: Some("f".into()),
+                        oneof_index: oneof,
+                        ..Default::default()
+                    }],
+                    reserved_range: vec![prost_types::descriptor_proto::ReservedRange {
+                        start: Some(reserved),
+                        end: Some(reserved.wrapping_add(1)),
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let path = out.path().join("bad.pb");
+        std::fs::write(&path, set.encode_to_vec()).expect("write the set");
+        let (code, stderr) = run(&[
+            "--descriptor-set-in",
+            path.to_str().expect("utf-8"),
+            "bad.proto",
+        ]);
+        assert_eq!(code, Some(1), "{number}: {stderr}");
+        assert!(stderr.contains("out of range"), "{number}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

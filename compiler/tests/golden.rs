@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use rust_rpc_compiler::{compile_protos_with, Config, MapType};
+use rust_rpc_compiler::{compile_protos_with, Config};
 
 const BLESS: &str = "run: UPDATE_GOLDEN=1 cargo test -p rust-rpc-compiler --test golden";
 
@@ -51,11 +51,12 @@ fn case_config(proto: &Path) -> Config {
         .and_then(|l| l.strip_prefix("// rust-rpc-options:"))
     {
         for option in options.split(',').map(str::trim) {
-            match option {
-                "map_type=btree" => config.map_type = MapType::BTree,
-                "unknown_fields=discard" => config.unknown_fields = false,
-                other => panic!("{}: unknown case option '{other}'", proto.display()),
-            }
+            let (name, value) = option
+                .split_once('=')
+                .map_or((option, None), |(n, v)| (n, Some(v)));
+            config
+                .set_option(name, value)
+                .unwrap_or_else(|e| panic!("{}: {e}", proto.display()));
         }
     }
     config
@@ -210,10 +211,8 @@ fn runtime_well_known_types_are_current() {
         "google/protobuf/type.proto",
         "google/protobuf/wrappers.proto",
     ];
-    let config = Config {
-        extern_paths: Vec::new(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.extern_paths.clear();
     let no_includes: [&Path; 0] = [];
     let output =
         compile_protos_with(&files, &no_includes, &config).expect("generate well-known types");

@@ -71,7 +71,7 @@ fn via_plugin(
     read_dir(out.path())
 }
 
-fn via_cli(include: &Path, files: &[String], flags: &[&str]) -> BTreeMap<String, String> {
+fn via_cli(include: &Path, files: &[String], flags: &[String]) -> BTreeMap<String, String> {
     let out = tempfile::tempdir().expect("temp dir");
     let mut args: Vec<String> = vec![
         "rust-rpc-compiler".into(),
@@ -80,7 +80,7 @@ fn via_cli(include: &Path, files: &[String], flags: &[&str]) -> BTreeMap<String,
         "-o".into(),
         out.path().display().to_string(),
     ];
-    args.extend(flags.iter().map(|f| f.to_string()));
+    args.extend(flags.iter().cloned());
     args.extend(files.iter().map(|f| include.join(f).display().to_string()));
     rust_rpc_compiler::cli::run(args)
         .unwrap_or_else(|e| panic!("CLI failed on {files:?}: {}", e.render_plain()));
@@ -160,14 +160,18 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
     }
 }
 
-/// CLI flags and builder settings equivalent to a case's plugin options.
-fn flags(options: &str) -> Vec<&'static str> {
-    let mut flags = Vec::new();
+/// CLI flags equivalent to a case's plugin options.
+fn flags(options: &str) -> Vec<String> {
+    let mut flags: Vec<String> = Vec::new();
     for option in options.split(',').filter(|o| !o.is_empty()) {
-        match option {
-            "map_type=btree" => flags.extend(["--map-type", "btree"]),
-            "unknown_fields=discard" => flags.extend(["--unknown-fields", "discard"]),
-            other => panic!("no CLI flag known for {other}"),
+        match option.split_once('=') {
+            Some(("map_type", "btree")) => flags.extend(["--map-type".into(), "btree".into()]),
+            Some(("unknown_fields", "discard")) => {
+                flags.extend(["--unknown-fields".into(), "discard".into()])
+            }
+            Some(("services", "false")) => flags.push("--no-services".into()),
+            Some(("bytes", path)) => flags.extend(["--bytes".into(), path.to_owned()]),
+            _ => panic!("no CLI flag known for {option}"),
         }
     }
     flags
@@ -242,7 +246,8 @@ fn options_map_the_same_through_every_front_end() {
             ".maps.Value=#[derive(Eq, Hash)]",
             "--field-attribute",
             ".maps.Maps.labels=#[doc(alias = \"tags\")]",
-        ],
+        ]
+        .map(String::from),
     );
     let builder = via_builder(&include, &files, |b| {
         b.btree_maps()

@@ -48,6 +48,18 @@ thread_local! {
     static LEN_DEPTH: Cell<u32> = const { Cell::new(0) };
     /// Set when that walk met a message nested past [`ENCODE_RECURSION_LIMIT`].
     static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
+    /// Nested messages measured on this thread: see [`nested_visits`].
+    static VISITS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many nested messages the `encoded_len` walk has measured on this thread so far.
+///
+/// Encoding a value measures each nested message once (writing then needs no measuring), so
+/// the difference across one `encode_to_vec` is the number of nested messages: a count of
+/// encoding work that repeats exactly, for tests that check it grows linearly.
+#[doc(hidden)]
+pub fn nested_visits() -> u64 {
+    VISITS.with(Cell::get)
 }
 
 /// Counts one level of nesting in the `encoded_len` walk for as long as it lives.
@@ -78,6 +90,7 @@ impl Drop for LenDepth {
 /// `encoded_len` of a nested message, walked only within the nesting limit.
 #[inline]
 fn nested_len<M: Message + ?Sized>(msg: &M) -> usize {
+    VISITS.with(|v| v.set(v.get() + 1));
     match LenDepth::enter() {
         Some(_depth) => msg.encoded_len(),
         None => 0,
@@ -861,8 +874,13 @@ impl<M: Message + Default + 'static> Codec for Msg<M> {
     fn is_default(value: &M) -> bool {
         nested_len(value) == 0
     }
+    /// A map entry is a message too, and the decoder counts it as a level of nesting: so
+    /// does this walk, so that what encodes also decodes.
     #[inline]
     fn non_default_len(number: u32, value: &M) -> usize {
+        let Some(_entry) = LenDepth::enter() else {
+            return 0;
+        };
         match nested_len(value) {
             0 => 0,
             len => key_len(number) + varint_len(len as u64) + len,

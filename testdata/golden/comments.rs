@@ -86,7 +86,7 @@ impl ::rust_rpc::Enumeration for Documented2 {
 ///
 /// and on without indentation
 /// - second item with \<html-like\> text
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Documented {
     /// Leading comment on a field.
     ///
@@ -100,6 +100,18 @@ pub struct Documented {
     pub choice: ::core::option::Option<documented::Choice>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Documented {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Documented");
+        s.field("name", &self.name);
+        s.field("count", &self.count);
+        s.field("choice", &self.choice);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Documented {
     const FULL_NAME: &'static str = "comments.Documented";

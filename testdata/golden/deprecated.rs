@@ -125,12 +125,23 @@ impl ::rust_rpc::Enumeration for Mixed {
     }
 }
 #[deprecated]
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 #[allow(deprecated)]
 pub struct Old {
     pub id: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+#[allow(deprecated)]
+impl ::core::fmt::Debug for Old {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Old");
+        s.field("id", &self.id);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Name for Old {
@@ -168,7 +179,7 @@ impl ::rust_rpc::Message for Old {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 #[allow(deprecated)]
 pub struct User {
     pub old: ::core::option::Option<Old>,
@@ -181,6 +192,22 @@ pub struct User {
     pub pick: ::core::option::Option<user::Pick>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+#[allow(deprecated)]
+impl ::core::fmt::Debug for User {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("User");
+        s.field("old", &self.old);
+        s.field("legacy_id", &self.legacy_id);
+        s.field("legacy_name", &self.legacy_name);
+        s.field("old_enum", &self.old_enum);
+        s.field("mixed", &self.mixed);
+        s.field("pick", &self.pick);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Name for User {

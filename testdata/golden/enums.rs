@@ -258,13 +258,25 @@ impl ::rust_rpc::Enumeration for Folded {
         Folded::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Holder {
     pub status: Status,
     pub keyword: Keyword,
     pub plains: ::std::vec::Vec<Plain>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Holder {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Holder");
+        s.field("status", &self.status);
+        s.field("keyword", &self.keyword);
+        s.field("plains", &self.plains);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Holder {
     const FULL_NAME: &'static str = "enums.Holder";

@@ -59,11 +59,21 @@ impl ::rust_rpc::Enumeration for Color {
         Color::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Value {
     pub text: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Value");
+        s.field("text", &self.text);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "maps.Value";
@@ -99,7 +109,7 @@ impl ::rust_rpc::Message for Value {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Maps {
     pub labels: ::std::collections::HashMap<
         ::std::string::String,
@@ -112,6 +122,21 @@ pub struct Maps {
     pub flags: ::std::collections::HashMap<bool, u64>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Maps {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Maps");
+        s.field("labels", &self.labels);
+        s.field("blobs", &self.blobs);
+        s.field("colors", &self.colors);
+        s.field("values", &self.values);
+        s.field("scores", &self.scores);
+        s.field("flags", &self.flags);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Maps {
     const FULL_NAME: &'static str = "maps.Maps";

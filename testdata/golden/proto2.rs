@@ -59,7 +59,7 @@ impl ::rust_rpc::Enumeration for Priority {
         Priority::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug)]
+#[derive(Clone, PartialEq)]
 pub struct Defaults {
     pub id: i32,
     pub name: ::std::string::String,
@@ -107,6 +107,34 @@ impl ::core::default::Default for Defaults {
             entry: ::core::default::Default::default(),
             unknown_fields: ::core::default::Default::default(),
         }
+    }
+}
+impl ::core::fmt::Debug for Defaults {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Defaults");
+        s.field("id", &self.id);
+        s.field("name", &self.name);
+        s.field("retries", &self.retries);
+        s.field("offset", &self.offset);
+        s.field("big", &self.big);
+        s.field("ratio", &self.ratio);
+        s.field("limit", &self.limit);
+        s.field("nothing", &self.nothing);
+        s.field("enabled", &self.enabled);
+        s.field("greeting", &self.greeting);
+        s.field("magic", &self.magic);
+        s.field("priority", &self.priority);
+        s.field("first_by_default", &self.first_by_default);
+        s.field("no_default", &self.no_default);
+        s.field("required_priority", &self.required_priority);
+        s.field("unpacked", &self.unpacked);
+        s.field("packed", &self.packed);
+        s.field("settings", &self.settings);
+        s.field("entry", &self.entry);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
     }
 }
 impl ::rust_rpc::Name for Defaults {
@@ -325,12 +353,23 @@ impl Defaults {
 }
 /// Nested types and oneofs of `proto2.Defaults`.
 pub mod defaults {
-    #[derive(Clone, PartialEq, Debug, Default)]
+    #[derive(Clone, PartialEq, Default)]
     pub struct Settings {
         pub level: ::core::option::Option<i32>,
         pub mode: ::core::option::Option<::std::string::String>,
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
+    }
+    impl ::core::fmt::Debug for Settings {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            let mut s = f.debug_struct("Settings");
+            s.field("level", &self.level);
+            s.field("mode", &self.mode);
+            if !self.unknown_fields.is_empty() {
+                s.field("unknown_fields", &self.unknown_fields);
+            }
+            s.finish()
+        }
     }
     impl ::rust_rpc::Name for Settings {
         const FULL_NAME: &'static str = "proto2.Defaults.Settings";
@@ -383,12 +422,23 @@ pub mod defaults {
             self.mode.as_deref().unwrap_or_default()
         }
     }
-    #[derive(Clone, PartialEq, Debug, Default)]
+    #[derive(Clone, PartialEq, Default)]
     pub struct Entry {
         pub key: ::std::string::String,
         pub value: ::core::option::Option<i64>,
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
+    }
+    impl ::core::fmt::Debug for Entry {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            let mut s = f.debug_struct("Entry");
+            s.field("key", &self.key);
+            s.field("value", &self.value);
+            if !self.unknown_fields.is_empty() {
+                s.field("unknown_fields", &self.unknown_fields);
+            }
+            s.finish()
+        }
     }
     impl ::rust_rpc::Name for Entry {
         const FULL_NAME: &'static str = "proto2.Defaults.Entry";

@@ -59,11 +59,21 @@ impl ::rust_rpc::Enumeration for Mood {
         Mood::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Inner {
     pub value: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Inner");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "proto3_optional.Inner";
@@ -99,7 +109,7 @@ impl ::rust_rpc::Message for Inner {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Optionals {
     pub count: ::core::option::Option<i32>,
     pub label: ::core::option::Option<::std::string::String>,
@@ -112,6 +122,23 @@ pub struct Optionals {
     pub plain: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Optionals {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Optionals");
+        s.field("count", &self.count);
+        s.field("label", &self.label);
+        s.field("blob", &self.blob);
+        s.field("mood", &self.mood);
+        s.field("ratio", &self.ratio);
+        s.field("flag", &self.flag);
+        s.field("inner", &self.inner);
+        s.field("plain", &self.plain);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Optionals {
     const FULL_NAME: &'static str = "proto3_optional.Optionals";

@@ -59,12 +59,23 @@ impl ::rust_rpc::Enumeration for Level {
         Level::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Point {
     pub x: i32,
     pub y: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Point {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Point");
+        s.field("x", &self.x);
+        s.field("y", &self.y);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Point {
     const FULL_NAME: &'static str = "repeated.Point";
@@ -107,7 +118,7 @@ impl ::rust_rpc::Message for Point {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Repeated {
     pub ints: ::std::vec::Vec<i32>,
     pub zigzags: ::std::vec::Vec<i64>,
@@ -121,6 +132,25 @@ pub struct Repeated {
     pub points: ::std::vec::Vec<Point>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Repeated {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Repeated");
+        s.field("ints", &self.ints);
+        s.field("zigzags", &self.zigzags);
+        s.field("fixeds", &self.fixeds);
+        s.field("doubles", &self.doubles);
+        s.field("flags", &self.flags);
+        s.field("levels", &self.levels);
+        s.field("unpacked_ints", &self.unpacked_ints);
+        s.field("names", &self.names);
+        s.field("blobs", &self.blobs);
+        s.field("points", &self.points);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Repeated {
     const FULL_NAME: &'static str = "repeated.Repeated";

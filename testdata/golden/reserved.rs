@@ -64,11 +64,21 @@ impl ::rust_rpc::Enumeration for Phase {
 /// Reserved field numbers: 2, 15, 9 to 11, 1000 to max.
 ///
 /// Reserved field names: `old_name`, `legacy`.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Retired {
     pub current: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Retired {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Retired");
+        s.field("current", &self.current);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Retired {
     const FULL_NAME: &'static str = "reserved.Retired";

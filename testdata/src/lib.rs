@@ -62,6 +62,15 @@ pub mod ours {
     pub mod underscores {
         include!("../golden/underscores.rs");
     }
+    pub mod enum_default_names {
+        include!("../golden/enum_default_names.rs");
+    }
+    pub mod bytes_option {
+        include!("../golden/bytes_option.rs");
+    }
+    pub mod messages_only {
+        include!("../golden/messages_only.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }

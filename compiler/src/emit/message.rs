@@ -23,6 +23,7 @@ fn scalar_type(s: Scalar) -> TokenStream {
         Scalar::Bool => quote!(bool),
         Scalar::String => quote!(::std::string::String),
         Scalar::Bytes => quote!(::std::vec::Vec<u8>),
+        Scalar::SharedBytes => quote!(::rust_rpc::bytes::Bytes),
     }
 }
 
@@ -43,6 +44,7 @@ fn scalar_codec(s: Scalar) -> TokenStream {
         Scalar::Bool => "Bool",
         Scalar::String => "Str",
         Scalar::Bytes => "Bytes",
+        Scalar::SharedBytes => "SharedBytes",
     };
     let name = format_ident!("{}", name);
     quote!(_enc::#name)
@@ -143,7 +145,9 @@ fn number_pattern(mut numbers: Vec<u32>) -> TokenStream {
 /// The condition under which a proto3 field without presence goes on the wire.
 fn is_set(kind: &FieldKind, this: &TokenStream) -> TokenStream {
     match kind {
-        FieldKind::Scalar(Scalar::String | Scalar::Bytes) => quote!(!#this.is_empty()),
+        FieldKind::Scalar(Scalar::String | Scalar::Bytes | Scalar::SharedBytes) => {
+            quote!(!#this.is_empty())
+        }
         FieldKind::Scalar(Scalar::Bool) => quote!(#this),
         // Every bit counts: -0.0 is sent, as the spec requires.
         FieldKind::Scalar(Scalar::Float | Scalar::Double) => quote!(#this.to_bits() != 0),
@@ -346,10 +350,17 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         });
     }
 
-    // Encoding, in field-number order with each oneof placed by its lowest number.
+    // Encoding, in field-number order. A oneof whose members other fields interleave with is
+    // written in runs: each run at its place, for the member that is set if it is in the run.
     enum Part<'a> {
         Field(&'a Field),
-        Oneof(&'a Oneof),
+        /// A oneof; `run` lists the members of this run, or is `None` when one run holds them
+        /// all. `first` marks the run that also counts the oneof's length and merges it.
+        Oneof {
+            oneof: &'a Oneof,
+            run: Option<Vec<&'a Field>>,
+            first: bool,
+        },
     }
     let mut parts: Vec<(u32, Part<'_>)> = msg
         .fields
@@ -357,8 +368,43 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         .map(|f| (f.number, Part::Field(f)))
         .collect();
     for oneof in &msg.oneofs {
-        let lowest = oneof.fields.iter().map(|f| f.number).min().unwrap_or(0);
-        parts.push((lowest, Part::Oneof(oneof)));
+        let mut members: Vec<&Field> = oneof.fields.iter().collect();
+        members.sort_by_key(|f| f.number);
+        let others: Vec<u32> = msg
+            .fields
+            .iter()
+            .map(|f| f.number)
+            .chain(
+                msg.oneofs
+                    .iter()
+                    .filter(|o| !std::ptr::eq(*o, oneof))
+                    .flat_map(|o| o.fields.iter().map(|f| f.number)),
+            )
+            .collect();
+        let mut runs: Vec<Vec<&Field>> = Vec::new();
+        for member in members {
+            let splits = runs.last().and_then(|run| run.last()).is_some_and(|prev| {
+                others
+                    .iter()
+                    .any(|n| *n > prev.number && *n < member.number)
+            });
+            match runs.last_mut() {
+                Some(run) if !splits => run.push(member),
+                _ => runs.push(vec![member]),
+            }
+        }
+        let whole = runs.len() <= 1;
+        for (i, run) in runs.into_iter().enumerate() {
+            let lowest = run.first().map_or(0, |f| f.number);
+            parts.push((
+                lowest,
+                Part::Oneof {
+                    oneof,
+                    run: (!whole).then_some(run),
+                    first: i == 0,
+                },
+            ));
+        }
     }
     parts.sort_by_key(|(n, _)| *n);
     let mut len_stmts = Vec::new();
@@ -372,23 +418,39 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
                 encode_stmts.push(code.encode);
                 merge_arms.push(code.merge_arm);
             }
-            Part::Oneof(oneof) => {
+            Part::Oneof { oneof, run, first } => {
                 let fname = ident(&oneof.rust_field);
                 let enum_name = ident(&oneof.rust_enum);
-                len_stmts.push(quote! {
-                    if let ::core::option::Option::Some(value) = &self.#fname {
-                        len += value.encoded_len();
+                if *first {
+                    len_stmts.push(quote! {
+                        if let ::core::option::Option::Some(value) = &self.#fname {
+                            len += value.encoded_len();
+                        }
+                    });
+                    let numbers = number_pattern(oneof.fields.iter().map(|f| f.number).collect());
+                    merge_arms.push(quote! {
+                        #numbers => #module::#enum_name::merge(&mut self.#fname, tag, r)?,
+                    });
+                }
+                match run {
+                    None => encode_stmts.push(quote! {
+                        if let ::core::option::Option::Some(value) = &self.#fname {
+                            value.encode_raw(buf);
+                        }
+                    }),
+                    Some(run) => {
+                        let variants = run.iter().map(|f| ident(&f.rust_name));
+                        let mut pattern = quote!(#(#module::#enum_name::#variants(_))|*);
+                        if run.len() > 1 {
+                            pattern = quote!((#pattern));
+                        }
+                        encode_stmts.push(quote! {
+                            if let ::core::option::Option::Some(value @ #pattern) = &self.#fname {
+                                value.encode_raw(buf);
+                            }
+                        });
                     }
-                });
-                encode_stmts.push(quote! {
-                    if let ::core::option::Option::Some(value) = &self.#fname {
-                        value.encode_raw(buf);
-                    }
-                });
-                let numbers = number_pattern(oneof.fields.iter().map(|f| f.number).collect());
-                merge_arms.push(quote! {
-                    #numbers => #module::#enum_name::merge(&mut self.#fname, tag, r)?,
-                });
+                }
             }
         }
     }
@@ -442,10 +504,41 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let accessors = accessors(msg);
     let nested = nested_module(msg, scope);
 
+    // With unknown fields kept, `Debug` is written out, to leave them out while empty: they
+    // are empty in nearly every value a program prints.
+    let (derive_debug, debug_impl) = if msg.keep_unknown {
+        let names = msg
+            .fields
+            .iter()
+            .map(|f| f.rust_name.as_str())
+            .chain(msg.oneofs.iter().map(|o| o.rust_field.as_str()));
+        let members = names.clone().map(ident);
+        let labels = names.map(|n| n.trim_start_matches("r#").to_owned());
+        let label = msg.rust_name.trim_start_matches("r#");
+        (
+            TokenStream::new(),
+            quote! {
+                #allow
+                impl ::core::fmt::Debug for #name {
+                    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                        let mut s = f.debug_struct(#label);
+                        #(s.field(#labels, &self.#members);)*
+                        if !self.unknown_fields.is_empty() {
+                            s.field("unknown_fields", &self.unknown_fields);
+                        }
+                        s.finish()
+                    }
+                }
+            },
+        )
+    } else {
+        (quote!(, Debug), TokenStream::new())
+    };
+
     quote! {
         #docs
         #deprecated
-        #[derive(Clone, PartialEq, Debug #derive_default)]
+        #[derive(Clone, PartialEq #derive_debug #derive_default)]
         #allow
         #user_attributes
         pub struct #name {
@@ -453,6 +546,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         }
 
         #default_impl
+        #debug_impl
 
         #allow
         impl ::rust_rpc::Name for #name {
@@ -561,9 +655,12 @@ fn default_impl(msg: &Message, allow: &TokenStream) -> (TokenStream, TokenStream
         let value = match (&f.default, f.cardinality) {
             (Some(d), Cardinality::Required) => {
                 let lit = default_literal(d);
-                match d {
-                    DefaultValue::String(_) => quote!(::std::string::String::from(#lit)),
-                    DefaultValue::Bytes(_) => quote!(#lit.to_vec()),
+                match (d, &f.kind) {
+                    (DefaultValue::String(_), _) => quote!(::std::string::String::from(#lit)),
+                    (DefaultValue::Bytes(_), FieldKind::Scalar(Scalar::SharedBytes)) => {
+                        quote!(::rust_rpc::bytes::Bytes::from_static(#lit))
+                    }
+                    (DefaultValue::Bytes(_), _) => quote!(#lit.to_vec()),
                     _ => lit,
                 }
             }
@@ -617,7 +714,7 @@ fn accessors(msg: &Message) -> TokenStream {
             FieldKind::Scalar(Scalar::String) => {
                 quote!(pub fn #fname(&self) -> &str { self.#fname.as_deref() #fallback })
             }
-            FieldKind::Scalar(Scalar::Bytes) => {
+            FieldKind::Scalar(Scalar::Bytes | Scalar::SharedBytes) => {
                 quote!(pub fn #fname(&self) -> &[u8] { self.#fname.as_deref() #fallback })
             }
             FieldKind::Scalar(_) | FieldKind::Enum(_) => {

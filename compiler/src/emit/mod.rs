@@ -17,6 +17,7 @@ pub(crate) struct EmitOptions {
     pub map_type: MapType,
     pub build_client: bool,
     pub build_server: bool,
+    pub build_services: bool,
 }
 
 /// Everything that goes into one package's `.rs` file.
@@ -27,7 +28,11 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
     };
     let enums = pkg.enums.iter().map(enumeration::enumeration);
     let messages = pkg.messages.iter().map(|m| message::message(m, &scope));
-    let services = pkg.services.iter().map(|s| service::service(s, options));
+    let services = pkg
+        .services
+        .iter()
+        .filter(|_| options.build_services)
+        .map(|s| service::service(s, options));
     quote! {
         #(#enums)*
         #(#messages)*

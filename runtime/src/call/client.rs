@@ -26,9 +26,11 @@ impl CallGuard {
     fn new(token: CancelToken, call: &ClientCall) -> CallGuard {
         let outbound = call.requests.clone();
         let responses = call.responses.inbound();
+        // The caller's reads end with the reason first: the transport's own end of the call,
+        // which cancelling it may bring, would otherwise speak first.
         let callback = token.on_cancel_with(move |reason| {
-            outbound.cancel();
             responses.abort(reason.clone());
+            outbound.cancel();
         });
         CallGuard {
             token,

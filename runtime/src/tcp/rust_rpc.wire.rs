@@ -2,12 +2,23 @@
 // source: wire.proto
 
 /// One key-value pair of call metadata.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct MetadataEntry {
     pub key: ::std::string::String,
     pub value: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for MetadataEntry {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("MetadataEntry");
+        s.field("key", &self.key);
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for MetadataEntry {
     const FULL_NAME: &'static str = "rust_rpc.wire.MetadataEntry";
@@ -51,7 +62,7 @@ impl ::rust_rpc::Message for MetadataEntry {
     }
 }
 /// SETTINGS: what the sender accepts. Each side sends one right after its preface.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Settings {
     /// Largest frame payload the sender accepts, in bytes; 0 means the default, 4 MiB.
     pub max_frame_size: u64,
@@ -62,6 +73,18 @@ pub struct Settings {
     pub max_concurrent_calls: u64,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Settings");
+        s.field("max_frame_size", &self.max_frame_size);
+        s.field("initial_window", &self.initial_window);
+        s.field("max_concurrent_calls", &self.max_concurrent_calls);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Settings {
     const FULL_NAME: &'static str = "rust_rpc.wire.Settings";
@@ -116,7 +139,7 @@ impl ::rust_rpc::Message for Settings {
     }
 }
 /// HEADERS from a client: starts a call.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct RequestHeaders {
     /// Fully qualified service name, such as echo.EchoService.
     pub service: ::std::string::String,
@@ -127,6 +150,19 @@ pub struct RequestHeaders {
     pub metadata: ::std::vec::Vec<MetadataEntry>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("RequestHeaders");
+        s.field("service", &self.service);
+        s.field("method", &self.method);
+        s.field("timeout_micros", &self.timeout_micros);
+        s.field("metadata", &self.metadata);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for RequestHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.RequestHeaders";
@@ -184,11 +220,21 @@ impl ::rust_rpc::Message for RequestHeaders {
     }
 }
 /// HEADERS from a server: the response headers.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct ResponseHeaders {
     pub metadata: ::std::vec::Vec<MetadataEntry>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for ResponseHeaders {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("ResponseHeaders");
+        s.field("metadata", &self.metadata);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for ResponseHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.ResponseHeaders";
@@ -225,7 +271,7 @@ impl ::rust_rpc::Message for ResponseHeaders {
     }
 }
 /// STATUS: ends a call.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct CallStatus {
     /// A status code in gRPC's numbering; 0 is OK.
     pub code: u32,
@@ -235,6 +281,19 @@ pub struct CallStatus {
     pub trailers: ::std::vec::Vec<MetadataEntry>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for CallStatus {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("CallStatus");
+        s.field("code", &self.code);
+        s.field("message", &self.message);
+        s.field("headers", &self.headers);
+        s.field("trailers", &self.trailers);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for CallStatus {
     const FULL_NAME: &'static str = "rust_rpc.wire.CallStatus";
@@ -292,12 +351,23 @@ impl ::rust_rpc::Message for CallStatus {
     }
 }
 /// GOAWAY: the server takes no calls above last_call_id on this connection.
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct GoAway {
     pub last_call_id: u64,
     pub message: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for GoAway {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("GoAway");
+        s.field("last_call_id", &self.last_call_id);
+        s.field("message", &self.message);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for GoAway {
     const FULL_NAME: &'static str = "rust_rpc.wire.GoAway";

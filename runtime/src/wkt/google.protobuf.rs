@@ -121,12 +121,23 @@ impl ::rust_rpc::Enumeration for Syntax {
         Syntax::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Any {
     pub type_url: ::std::string::String,
     pub value: ::std::vec::Vec<u8>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Any {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Any");
+        s.field("type_url", &self.type_url);
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Any {
     const FULL_NAME: &'static str = "google.protobuf.Any";
@@ -169,7 +180,7 @@ impl ::rust_rpc::Message for Any {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Api {
     pub name: ::std::string::String,
     pub methods: ::std::vec::Vec<Method>,
@@ -180,6 +191,22 @@ pub struct Api {
     pub syntax: Syntax,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Api {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Api");
+        s.field("name", &self.name);
+        s.field("methods", &self.methods);
+        s.field("options", &self.options);
+        s.field("version", &self.version);
+        s.field("source_context", &self.source_context);
+        s.field("mixins", &self.mixins);
+        s.field("syntax", &self.syntax);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Api {
     const FULL_NAME: &'static str = "google.protobuf.Api";
@@ -259,7 +286,7 @@ impl ::rust_rpc::Message for Api {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Method {
     pub name: ::std::string::String,
     pub request_type_url: ::std::string::String,
@@ -270,6 +297,22 @@ pub struct Method {
     pub syntax: Syntax,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Method {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Method");
+        s.field("name", &self.name);
+        s.field("request_type_url", &self.request_type_url);
+        s.field("request_streaming", &self.request_streaming);
+        s.field("response_type_url", &self.response_type_url);
+        s.field("response_streaming", &self.response_streaming);
+        s.field("options", &self.options);
+        s.field("syntax", &self.syntax);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Method {
     const FULL_NAME: &'static str = "google.protobuf.Method";
@@ -351,12 +394,23 @@ impl ::rust_rpc::Message for Method {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Mixin {
     pub name: ::std::string::String,
     pub root: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Mixin {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Mixin");
+        s.field("name", &self.name);
+        s.field("root", &self.root);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Mixin {
     const FULL_NAME: &'static str = "google.protobuf.Mixin";
@@ -399,12 +453,23 @@ impl ::rust_rpc::Message for Mixin {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Duration {
     pub seconds: i64,
     pub nanos: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Duration {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Duration");
+        s.field("seconds", &self.seconds);
+        s.field("nanos", &self.nanos);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Duration {
     const FULL_NAME: &'static str = "google.protobuf.Duration";
@@ -447,10 +512,19 @@ impl ::rust_rpc::Message for Duration {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Empty {
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Empty {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Empty");
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "google.protobuf.Empty";
@@ -474,11 +548,21 @@ impl ::rust_rpc::Message for Empty {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct FieldMask {
     pub paths: ::std::vec::Vec<::std::string::String>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for FieldMask {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("FieldMask");
+        s.field("paths", &self.paths);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for FieldMask {
     const FULL_NAME: &'static str = "google.protobuf.FieldMask";
@@ -510,11 +594,21 @@ impl ::rust_rpc::Message for FieldMask {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct SourceContext {
     pub file_name: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for SourceContext {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("SourceContext");
+        s.field("file_name", &self.file_name);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for SourceContext {
     const FULL_NAME: &'static str = "google.protobuf.SourceContext";
@@ -550,11 +644,21 @@ impl ::rust_rpc::Message for SourceContext {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Struct {
     pub fields: ::std::collections::HashMap<::std::string::String, Value>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Struct {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Struct");
+        s.field("fields", &self.fields);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "google.protobuf.Struct";
@@ -592,11 +696,21 @@ impl ::rust_rpc::Message for Struct {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Value {
     pub kind: ::core::option::Option<value::Kind>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Value");
+        s.field("kind", &self.kind);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "google.protobuf.Value";
@@ -750,11 +864,21 @@ pub mod value {
         }
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct ListValue {
     pub values: ::std::vec::Vec<Value>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for ListValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("ListValue");
+        s.field("values", &self.values);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for ListValue {
     const FULL_NAME: &'static str = "google.protobuf.ListValue";
@@ -786,12 +910,23 @@ impl ::rust_rpc::Message for ListValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Timestamp {
     pub seconds: i64,
     pub nanos: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Timestamp");
+        s.field("seconds", &self.seconds);
+        s.field("nanos", &self.nanos);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Timestamp {
     const FULL_NAME: &'static str = "google.protobuf.Timestamp";
@@ -834,7 +969,7 @@ impl ::rust_rpc::Message for Timestamp {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Type {
     pub name: ::std::string::String,
     pub fields: ::std::vec::Vec<Field>,
@@ -845,6 +980,22 @@ pub struct Type {
     pub edition: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Type {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Type");
+        s.field("name", &self.name);
+        s.field("fields", &self.fields);
+        s.field("oneofs", &self.oneofs);
+        s.field("options", &self.options);
+        s.field("source_context", &self.source_context);
+        s.field("syntax", &self.syntax);
+        s.field("edition", &self.edition);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Type {
     const FULL_NAME: &'static str = "google.protobuf.Type";
@@ -922,7 +1073,7 @@ impl ::rust_rpc::Message for Type {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Field {
     pub kind: field::Kind,
     pub cardinality: field::Cardinality,
@@ -936,6 +1087,25 @@ pub struct Field {
     pub default_value: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Field {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Field");
+        s.field("kind", &self.kind);
+        s.field("cardinality", &self.cardinality);
+        s.field("number", &self.number);
+        s.field("name", &self.name);
+        s.field("type_url", &self.type_url);
+        s.field("oneof_index", &self.oneof_index);
+        s.field("packed", &self.packed);
+        s.field("options", &self.options);
+        s.field("json_name", &self.json_name);
+        s.field("default_value", &self.default_value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Field {
     const FULL_NAME: &'static str = "google.protobuf.Field";
@@ -1252,7 +1422,7 @@ pub mod field {
         }
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Enum {
     pub name: ::std::string::String,
     pub enumvalue: ::std::vec::Vec<EnumValue>,
@@ -1262,6 +1432,21 @@ pub struct Enum {
     pub edition: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Enum {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Enum");
+        s.field("name", &self.name);
+        s.field("enumvalue", &self.enumvalue);
+        s.field("options", &self.options);
+        s.field("source_context", &self.source_context);
+        s.field("syntax", &self.syntax);
+        s.field("edition", &self.edition);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Enum {
     const FULL_NAME: &'static str = "google.protobuf.Enum";
@@ -1340,13 +1525,25 @@ impl ::rust_rpc::Message for Enum {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct EnumValue {
     pub name: ::std::string::String,
     pub number: i32,
     pub options: ::std::vec::Vec<Option>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for EnumValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("EnumValue");
+        s.field("name", &self.name);
+        s.field("number", &self.number);
+        s.field("options", &self.options);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for EnumValue {
     const FULL_NAME: &'static str = "google.protobuf.EnumValue";
@@ -1394,12 +1591,23 @@ impl ::rust_rpc::Message for EnumValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Option {
     pub name: ::std::string::String,
     pub value: ::core::option::Option<Any>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Option {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Option");
+        s.field("name", &self.name);
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Option {
     const FULL_NAME: &'static str = "google.protobuf.Option";
@@ -1450,11 +1658,21 @@ impl ::rust_rpc::Message for Option {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct DoubleValue {
     pub value: f64,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for DoubleValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("DoubleValue");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for DoubleValue {
     const FULL_NAME: &'static str = "google.protobuf.DoubleValue";
@@ -1490,11 +1708,21 @@ impl ::rust_rpc::Message for DoubleValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct FloatValue {
     pub value: f32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for FloatValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("FloatValue");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for FloatValue {
     const FULL_NAME: &'static str = "google.protobuf.FloatValue";
@@ -1530,11 +1758,21 @@ impl ::rust_rpc::Message for FloatValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Int64Value {
     pub value: i64,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Int64Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Int64Value");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Int64Value {
     const FULL_NAME: &'static str = "google.protobuf.Int64Value";
@@ -1570,11 +1808,21 @@ impl ::rust_rpc::Message for Int64Value {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct UInt64Value {
     pub value: u64,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for UInt64Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("UInt64Value");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for UInt64Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt64Value";
@@ -1610,11 +1858,21 @@ impl ::rust_rpc::Message for UInt64Value {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Int32Value {
     pub value: i32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Int32Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Int32Value");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Int32Value {
     const FULL_NAME: &'static str = "google.protobuf.Int32Value";
@@ -1650,11 +1908,21 @@ impl ::rust_rpc::Message for Int32Value {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct UInt32Value {
     pub value: u32,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for UInt32Value {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("UInt32Value");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for UInt32Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt32Value";
@@ -1690,11 +1958,21 @@ impl ::rust_rpc::Message for UInt32Value {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct BoolValue {
     pub value: bool,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for BoolValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("BoolValue");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "google.protobuf.BoolValue";
@@ -1730,11 +2008,21 @@ impl ::rust_rpc::Message for BoolValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct StringValue {
     pub value: ::std::string::String,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for StringValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("StringValue");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for StringValue {
     const FULL_NAME: &'static str = "google.protobuf.StringValue";
@@ -1770,11 +2058,21 @@ impl ::rust_rpc::Message for StringValue {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct BytesValue {
     pub value: ::std::vec::Vec<u8>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for BytesValue {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("BytesValue");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for BytesValue {
     const FULL_NAME: &'static str = "google.protobuf.BytesValue";

@@ -59,12 +59,23 @@ impl ::rust_rpc::Enumeration for Unit {
         Unit::from_name(name)
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Ring {
     pub outer: ::core::option::Option<Circle>,
     pub inner: ::core::option::Option<Circle>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Ring");
+        s.field("outer", &self.outer);
+        s.field("inner", &self.inner);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Ring {
     const FULL_NAME: &'static str = "cross.shapes.Ring";
@@ -123,12 +134,23 @@ impl ::rust_rpc::Message for Ring {
         ::core::result::Result::Ok(())
     }
 }
-#[derive(Clone, PartialEq, Debug, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Circle {
     pub radius: f64,
     pub unit: Unit,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Circle {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Circle");
+        s.field("radius", &self.radius);
+        s.field("unit", &self.unit);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
 }
 impl ::rust_rpc::Name for Circle {
     const FULL_NAME: &'static str = "cross.shapes.Circle";
