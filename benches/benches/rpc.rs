@@ -100,7 +100,7 @@ impl ours::echo::EchoService for Echo {
 }
 
 async fn bench_ours() -> Figures {
-    use ours::echo::{EchoRequest, EchoService, EchoServiceServer, EchoServiceStub};
+    use ours::echo::{EchoRequest, EchoServiceClient, EchoServiceServer};
     let server = rust_rpc::tcp::Server::builder()
         .add_service(EchoServiceServer::new(Echo))
         .bind("127.0.0.1:0")
@@ -111,22 +111,16 @@ async fn bench_ours() -> Figures {
     let channel = rust_rpc::tcp::TcpChannel::connect(server.local_addr())
         .await
         .expect("connect");
-    let stub = Arc::new(EchoServiceStub::new(channel));
-    let call = {
-        let stub = stub.clone();
-        move || {
-            let stub = stub.clone();
-            async move {
-                let request = EchoRequest {
-                    message: MESSAGE.to_owned(),
-                    ..Default::default()
-                };
-                let reply = stub
-                    .echo(&mut RpcController::new(), request)
-                    .await
-                    .expect("echo");
-                assert_eq!(reply.message.len(), MESSAGE.len());
-            }
+    let client = EchoServiceClient::new(channel);
+    let call = move || {
+        let client = client.clone();
+        async move {
+            let request = EchoRequest {
+                message: MESSAGE.to_owned(),
+                ..Default::default()
+            };
+            let reply = client.echo(request).await.expect("echo");
+            assert_eq!(reply.message.len(), MESSAGE.len());
         }
     };
     let (p50, p99) = sequential(&call).await;

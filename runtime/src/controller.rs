@@ -29,6 +29,8 @@ struct CancelInner {
 #[derive(Default)]
 struct CancelState {
     reason: Option<Status>,
+    /// The first callback, kept inline: most calls register exactly one (the core's).
+    first: Option<(u64, Callback)>,
     callbacks: Vec<(u64, Callback)>,
     next_id: u64,
 }
@@ -37,7 +39,7 @@ enum Callback {
     /// A user's `notify_on_cancel`.
     User(Closure),
     /// The call core's own: it needs the reason, and is forgotten when the call ends.
-    Core(Box<dyn FnOnce(&Status) + Send>),
+    Core(crate::call::OnCancel),
 }
 
 impl Callback {
@@ -46,7 +48,7 @@ impl Callback {
         // deadline timer) goes on with its own bookkeeping.
         let _ = std::panic::catch_unwind(AssertUnwindSafe(move || match self {
             Callback::User(closure) => closure.run(),
-            Callback::Core(f) => f(reason),
+            Callback::Core(action) => action.run(reason),
         }));
     }
 }
@@ -72,12 +74,21 @@ impl CancelToken {
             }
             state.reason = Some(reason.clone());
             self.inner.cancelled.store(true, Ordering::SeqCst);
-            std::mem::take(&mut state.callbacks)
+            let mut all = Vec::new();
+            all.extend(state.first.take());
+            all.append(&mut state.callbacks);
+            all
         };
         self.inner.notify.notify_waiters();
         for (_, callback) in callbacks {
             callback.run(&reason);
         }
+    }
+
+    /// Whether a handle to this token exists beyond a controller's and a call's own clone of
+    /// it: one through which the call could be cancelled while it runs.
+    pub(crate) fn held_elsewhere(&self) -> bool {
+        Arc::strong_count(&self.inner) > 2
     }
 
     /// Whether the token has been cancelled.
@@ -102,13 +113,18 @@ impl CancelToken {
 
     /// The core's callback: runs `f` with the reason when the token is cancelled (now, if it
     /// is). Returns an id for [`forget`](CancelToken::forget).
-    pub(crate) fn on_cancel_with(&self, f: impl FnOnce(&Status) + Send + 'static) -> u64 {
-        self.register(Callback::Core(Box::new(f)))
+    pub(crate) fn on_cancel_with(&self, action: crate::call::OnCancel) -> u64 {
+        self.register(Callback::Core(action))
     }
 
     /// Drops a callback that has not run: its call ended without being cancelled.
     pub(crate) fn forget(&self, id: u64) {
-        self.lock().callbacks.retain(|(i, _)| *i != id);
+        let mut state = self.lock();
+        if state.first.as_ref().is_some_and(|(i, _)| *i == id) {
+            state.first = None;
+        } else {
+            state.callbacks.retain(|(i, _)| *i != id);
+        }
     }
 
     fn register(&self, callback: Callback) -> u64 {
@@ -120,7 +136,11 @@ impl CancelToken {
         }
         state.next_id += 1;
         let id = state.next_id;
-        state.callbacks.push((id, callback));
+        if state.first.is_none() {
+            state.first = Some((id, callback));
+        } else {
+            state.callbacks.push((id, callback));
+        }
         id
     }
 

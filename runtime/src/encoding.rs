@@ -43,16 +43,29 @@ pub const DEFAULT_RECURSION_LIMIT: u32 = 100;
 /// overflow the stack of the encoder.
 pub const ENCODE_RECURSION_LIMIT: u32 = DEFAULT_RECURSION_LIMIT;
 
+/// The `encoded_len` walk's state on this thread, in one cell so that entering a nested
+/// message costs one thread-local read and write.
+#[derive(Clone, Copy)]
+struct LenWalk {
+    /// Nesting depth of the walk.
+    depth: u32,
+    /// Set when the walk met a message nested past [`ENCODE_RECURSION_LIMIT`].
+    too_deep: bool,
+}
+
 thread_local! {
-    /// Nesting depth of the `encoded_len` walk on this thread.
-    static LEN_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Set when that walk met a message nested past [`ENCODE_RECURSION_LIMIT`].
-    static TOO_DEEP: Cell<bool> = const { Cell::new(false) };
-    /// Nested messages measured on this thread: see [`nested_visits`].
+    static LEN_WALK: Cell<LenWalk> = const {
+        Cell::new(LenWalk {
+            depth: 0,
+            too_deep: false,
+        })
+    };
+    /// Nested messages measured so far, in debug builds: see [`nested_visits`].
     static VISITS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// How many nested messages the `encoded_len` walk has measured on this thread so far.
+/// How many nested messages the `encoded_len` walk has measured on this thread so far, in
+/// builds with debug assertions (0 in release builds, which do not count).
 ///
 /// Encoding a value measures each nested message once (writing then needs no measuring), so
 /// the difference across one `encode_to_vec` is the number of nested messages: a count of
@@ -62,36 +75,48 @@ pub fn nested_visits() -> u64 {
     VISITS.with(Cell::get)
 }
 
-/// Counts one level of nesting in the `encoded_len` walk for as long as it lives.
-struct LenDepth;
+/// Counts levels of nesting in the `encoded_len` walk for as long as it lives.
+struct LenDepth(u32);
 
 impl LenDepth {
-    /// Enters one level, or records that the value is too deep and returns `None`, so the walk
-    /// stops there instead of recursing without bound.
+    /// Enters `levels` levels of nesting for one nested message, or records that the value is
+    /// too deep and returns `None`, so the walk stops there instead of recursing without bound.
     #[inline]
-    fn enter() -> Option<LenDepth> {
-        let depth = LEN_DEPTH.with(|d| d.get());
-        if depth >= ENCODE_RECURSION_LIMIT {
-            TOO_DEEP.with(|t| t.set(true));
-            return None;
+    fn enter(levels: u32) -> Option<LenDepth> {
+        if cfg!(debug_assertions) {
+            VISITS.with(|v| v.set(v.get() + 1));
         }
-        LEN_DEPTH.with(|d| d.set(depth + 1));
-        Some(LenDepth)
+        LEN_WALK.with(|w| {
+            let mut walk = w.get();
+            if walk.depth + levels > ENCODE_RECURSION_LIMIT {
+                walk.too_deep = true;
+                w.set(walk);
+                return None;
+            }
+            walk.depth += levels;
+            w.set(walk);
+            Some(LenDepth(levels))
+        })
     }
 }
 
 impl Drop for LenDepth {
     #[inline]
     fn drop(&mut self) {
-        LEN_DEPTH.with(|d| d.set(d.get() - 1));
+        LEN_WALK.with(|w| {
+            let mut walk = w.get();
+            walk.depth -= self.0;
+            w.set(walk);
+        });
     }
 }
 
-/// `encoded_len` of a nested message, walked only within the nesting limit.
+/// `encoded_len` of a message nested `levels` deep below the current one (2 for a map's
+/// value: the entry is a message too, and the decoder counts it), walked only within the
+/// nesting limit.
 #[inline]
-fn nested_len<M: Message + ?Sized>(msg: &M) -> usize {
-    VISITS.with(|v| v.set(v.get() + 1));
-    match LenDepth::enter() {
+fn nested_len<M: Message + ?Sized>(msg: &M, levels: u32) -> usize {
+    match LenDepth::enter(levels) {
         Some(_depth) => msg.encoded_len(),
         None => 0,
     }
@@ -101,9 +126,21 @@ fn nested_len<M: Message + ?Sized>(msg: &M) -> usize {
 /// [`ENCODE_RECURSION_LIMIT`]. Every `encode*` method checks this before writing: the write
 /// itself then recurses no deeper than this walk did.
 pub(crate) fn checked_len<M: Message + ?Sized>(msg: &M) -> Result<usize, EncodeError> {
-    let outer = TOO_DEEP.with(|t| t.replace(false));
+    let outer = LEN_WALK.with(|w| {
+        let mut walk = w.get();
+        let outer = walk.too_deep;
+        walk.too_deep = false;
+        w.set(walk);
+        outer
+    });
     let len = msg.encoded_len();
-    let too_deep = TOO_DEEP.with(|t| t.replace(outer));
+    let too_deep = LEN_WALK.with(|w| {
+        let mut walk = w.get();
+        let too_deep = walk.too_deep;
+        walk.too_deep = outer;
+        w.set(walk);
+        too_deep
+    });
     if too_deep {
         return Err(EncodeError::too_deep(ENCODE_RECURSION_LIMIT));
     }
@@ -857,7 +894,7 @@ impl<M: Message + Default + 'static> Codec for Msg<M> {
     const WIRE_TYPE: WireType = WireType::Len;
     #[inline]
     fn len(value: &M) -> usize {
-        let len = nested_len(value);
+        let len = nested_len(value, 1);
         varint_len(len as u64) + len
     }
     #[inline]
@@ -872,16 +909,13 @@ impl<M: Message + Default + 'static> Codec for Msg<M> {
     /// an empty message may be left out of them.
     #[inline]
     fn is_default(value: &M) -> bool {
-        nested_len(value) == 0
+        nested_len(value, 1) == 0
     }
     /// A map entry is a message too, and the decoder counts it as a level of nesting: so
     /// does this walk, so that what encodes also decodes.
     #[inline]
     fn non_default_len(number: u32, value: &M) -> usize {
-        let Some(_entry) = LenDepth::enter() else {
-            return 0;
-        };
-        match nested_len(value) {
+        match nested_len(value, 2) {
             0 => 0,
             len => key_len(number) + varint_len(len as u64) + len,
         }
@@ -1025,7 +1059,7 @@ pub fn merge_optional<C: Codec>(
 #[inline]
 #[doc(hidden)]
 pub fn group_len<M: Message>(number: u32, msg: &M) -> usize {
-    2 * key_len(number) + nested_len(msg)
+    2 * key_len(number) + nested_len(msg, 1)
 }
 
 /// Appends a group field (start tag, body, end tag).

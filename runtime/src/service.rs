@@ -159,7 +159,7 @@ impl RpcChannel for InProcessChannel {
         let (requests_in, requests) = byte_stream(DEFAULT_WINDOW, None);
         let (responses_in, responses) = byte_stream(
             DEFAULT_WINDOW,
-            Some(Box::new(CancelOnAbandon(cancel.clone()))),
+            Some(Arc::new(CancelOnAbandon(cancel.clone()))),
         );
         if let Some(request) = call.request {
             // A fresh stream always has room for its first message.
@@ -174,8 +174,8 @@ impl RpcChannel for InProcessChannel {
             cancel: cancel.clone(),
         });
         self.core.dispatch(IncomingCall {
-            service: method.service.to_owned(),
-            method: method.name.to_owned(),
+            service: method.service,
+            method: method.name,
             deadline: call.deadline,
             metadata: call.metadata,
             requests,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{ByteSink, ByteStream, ClientCall, OutgoingCall};
+use super::{ByteSink, ByteStream, ClientCall, OnCancel, OutgoingCall};
 use crate::service::{MethodDescriptor, RpcChannel};
 use crate::stream::{Requests, Streaming};
 use crate::{CancelToken, Message, Metadata, RpcController, Status};
@@ -24,13 +24,9 @@ pub(crate) struct CallGuard {
 
 impl CallGuard {
     fn new(token: CancelToken, call: &ClientCall) -> CallGuard {
-        let outbound = call.requests.clone();
-        let responses = call.responses.inbound();
-        // The caller's reads end with the reason first: the transport's own end of the call,
-        // which cancelling it may bring, would otherwise speak first.
-        let callback = token.on_cancel_with(move |reason| {
-            responses.abort(reason.clone());
-            outbound.cancel();
+        let callback = token.on_cancel_with(OnCancel::Client {
+            responses: call.responses.inbound(),
+            requests: call.requests.clone(),
         });
         CallGuard {
             token,
@@ -108,11 +104,16 @@ async fn start(
         metadata: ctrl.metadata().clone(),
         request,
     };
+    if let Some(reason) = token.reason() {
+        return Err(reason);
+    }
+    // The start first: when the connection is ready it completes at once, and the deadline
+    // and the cancellation are never set up.
     tokio::select! {
         biased;
+        started = channel.start_call(method, outgoing) => started,
         () = token.cancelled() => Err(token.reason().unwrap_or_else(|| Status::cancelled("the call was cancelled"))),
         () = sleep_until(deadline) => Err(deadline_exceeded()),
-        started = channel.start_call(method, outgoing) => started,
     }
 }
 
@@ -182,17 +183,27 @@ pub(crate) async fn unary<Req: Message, Resp: Message + Default>(
         Ok(call) => call,
         Err(status) => return record(ctrl, None, Err(status)),
     };
-    let mut guard = CallGuard::new(token.clone(), &call);
+    // Only a token someone else holds can be cancelled while the call runs (the controller is
+    // borrowed until it ends); without one, dropping the call is what cancels it, and the
+    // response stream's drop tells the transport.
+    let mut guard = token
+        .held_elsewhere()
+        .then(|| CallGuard::new(token.clone(), &call));
     let deadline = ctrl.deadline();
     let result = tokio::select! {
         biased;
         response = single_response(&mut call.responses) => response,
         () = sleep_until(deadline) => {
-            token.cancel_with(deadline_exceeded());
+            match &guard {
+                Some(_) => token.cancel_with(deadline_exceeded()),
+                None => call.requests.cancel(),
+            }
             Err(deadline_exceeded())
         }
     };
-    guard.finish();
+    if let Some(guard) = &mut guard {
+        guard.finish();
+    }
     let result = result.and_then(|bytes| decode_response(&bytes));
     if result.is_err() {
         call.requests.cancel();

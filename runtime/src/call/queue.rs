@@ -16,7 +16,9 @@ pub const DEFAULT_WINDOW: usize = 64 * 1024;
 
 /// What a transport learns from the consumer of a stream it fills.
 pub trait FlowControl: Send + Sync + 'static {
-    /// The consumer took `bytes` off the queue: the peer may be given that much credit back.
+    /// The consumer has read `bytes` more: the peer may be given that much credit back. Called
+    /// once at least half a window has been read since the last call, so a transport can send
+    /// it on as it is.
     fn consumed(&self, bytes: usize);
 
     /// The consumer dropped the stream before its end: nobody will read what arrives.
@@ -31,15 +33,36 @@ struct Queue {
     /// Bytes the queue accepts before refusing more (a transport's peer overran its credit)
     /// or making a local sender wait.
     window: usize,
-    flow: Option<Box<dyn FlowControl>>,
+    flow: Option<Arc<dyn FlowControl>>,
     /// Wakes local senders waiting for space.
     space: Notify,
+    /// Local senders that found the window full: only then is there anyone to wake.
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Queue {
+    fn wake_senders(&self) {
+        if self.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.space.notify_waiters();
+        }
+    }
+}
+
+/// Counts a local sender as waiting for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
 struct State {
-    messages: VecDeque<Bytes>,
+    messages: Messages,
     buffered: usize,
+    /// Bytes read and not yet reported to the `FlowControl`.
+    unreported: usize,
     headers: Option<Metadata>,
     /// How the stream ended, once it has; delivered after the messages before it.
     end: Option<Result<(), Status>>,
@@ -49,10 +72,44 @@ struct State {
     observers: Vec<EndObserver>,
 }
 
+impl State {
+    /// Counts `bytes` as read; returns the credit to report once half a window has been read.
+    fn read(&mut self, bytes: usize, window: usize) -> Option<usize> {
+        self.unreported += bytes;
+        (self.unreported >= window / 2).then(|| std::mem::take(&mut self.unreported))
+    }
+}
+
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // No user code runs under this lock; recover the state if a panic ever poisons it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Queued messages, the first one inline: most streams (every unary call's) hold one at a
+/// time, and then no queue is allocated.
+#[derive(Default)]
+struct Messages {
+    head: Option<Bytes>,
+    rest: VecDeque<Bytes>,
+}
+
+impl Messages {
+    fn push_back(&mut self, message: Bytes) {
+        if self.head.is_none() && self.rest.is_empty() {
+            self.head = Some(message);
+        } else {
+            self.rest.push_back(message);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        self.head.take().or_else(|| self.rest.pop_front())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head.is_none() && self.rest.is_empty()
     }
 }
 
@@ -94,12 +151,13 @@ impl std::fmt::Debug for Inbound {
 
 /// A stream and its filling end. `window` bounds the bytes buffered (at least one message
 /// is always accepted); `flow`, if given, hears about every message consumed.
-pub fn byte_stream(window: usize, flow: Option<Box<dyn FlowControl>>) -> (Inbound, ByteStream) {
+pub fn byte_stream(window: usize, flow: Option<Arc<dyn FlowControl>>) -> (Inbound, ByteStream) {
     let queue = Arc::new(Queue {
         state: Mutex::new(State::default()),
         window: window.max(1),
         flow,
         space: Notify::new(),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
     });
     (
         Inbound {
@@ -136,10 +194,11 @@ impl Inbound {
                     reader.wake();
                 }
             }
-            // Nobody will read it: the peer gets its credit back at once.
+            // Nobody will read it: it counts as read, so the peer gets its credit back.
             None => {
-                if let Some(flow) = &self.queue.flow {
-                    flow.consumed(len);
+                let credit = self.queue.lock().read(len, self.queue.window);
+                if let (Some(flow), Some(credit)) = (&self.queue.flow, credit) {
+                    flow.consumed(credit);
                 }
             }
         }
@@ -150,7 +209,7 @@ impl Inbound {
     /// once the stream has ended or its consumer has gone.
     pub async fn send(&self, message: Bytes) -> Result<(), Status> {
         let mut message = Some(message);
-        let reader = crate::wait::until(&self.queue.space, || {
+        let mut offer = || {
             let mut state = self.queue.lock();
             if let Some(Err(status)) = &state.end {
                 return Some(Err(status.clone()));
@@ -167,8 +226,19 @@ impl Inbound {
             state.buffered += message.len();
             state.messages.push_back(message);
             Some(Ok(state.reader.take()))
-        })
-        .await?;
+        };
+        let reader = match offer() {
+            Some(done) => done,
+            None => {
+                // Counted before the waiter registers and checks again, so a reader that frees
+                // space meanwhile either sees the count or is seen by the check.
+                self.queue
+                    .waiting
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _waiting = Waiting(&self.queue.waiting);
+                crate::wait::until(&self.queue.space, &mut offer).await
+            }
+        }?;
         if let Some(reader) = reader {
             reader.wake();
         }
@@ -217,7 +287,7 @@ impl Inbound {
             state.trailers = Some(trailers);
             state.reader.take()
         };
-        self.queue.space.notify_waiters();
+        self.queue.wake_senders();
         if let Some(reader) = reader {
             reader.wake();
         }
@@ -236,26 +306,31 @@ impl ByteStream {
         if self.done {
             return Poll::Ready(None);
         }
-        let (item, observers) = {
+        let (item, observers, was_full, credit) = {
             let mut state = self.queue.lock();
             if let Some(message) = state.messages.pop_front() {
+                let was_full = state.buffered >= self.queue.window;
                 state.buffered -= message.len();
-                (Some(Ok(message)), Vec::new())
+                let credit = state.read(message.len(), self.queue.window);
+                (Some(Ok(message)), Vec::new(), was_full, credit)
             } else if let Some(end) = &state.end {
                 let end = end.clone();
                 let observers = std::mem::take(&mut state.observers);
                 self.done = true;
-                (end.err().map(Err), observers)
+                (end.err().map(Err), observers, false, None)
             } else {
                 state.reader = Some(cx.waker().clone());
                 return Poll::Pending;
             }
         };
         match &item {
-            Some(Ok(message)) => {
-                self.queue.space.notify_waiters();
-                if let Some(flow) = &self.queue.flow {
-                    flow.consumed(message.len());
+            Some(Ok(_)) => {
+                // Local senders wait only while the window is full.
+                if was_full {
+                    self.queue.wake_senders();
+                }
+                if let (Some(flow), Some(credit)) = (&self.queue.flow, credit) {
+                    flow.consumed(credit);
                 }
             }
             _ => self.notify_end(observers),
@@ -356,7 +431,7 @@ impl Drop for ByteStream {
             drop(dropped);
             std::mem::take(&mut state.observers)
         };
-        self.queue.space.notify_waiters();
+        self.queue.wake_senders();
         if let Some(flow) = &self.queue.flow {
             flow.abandoned();
         }
@@ -391,7 +466,7 @@ mod tests {
     #[tokio::test]
     async fn messages_then_the_end_and_credit_for_each_read() {
         let credit = Arc::new(AtomicUsize::new(0));
-        let (inbound, mut stream) = byte_stream(10, Some(Box::new(Counter(credit.clone()))));
+        let (inbound, mut stream) = byte_stream(10, Some(Arc::new(Counter(credit.clone()))));
         inbound.headers(Metadata::from_iter([("h", "1")]));
         inbound.push(Bytes::from_static(b"abcd")).unwrap();
         inbound.push(Bytes::from_static(b"efghij")).unwrap();
@@ -400,7 +475,8 @@ mod tests {
         inbound.finish(Ok(()), Metadata::from_iter([("t", "2")]));
         assert_eq!(stream.headers().await.unwrap().get("h"), Some("1"));
         assert_eq!(stream.next_bytes().await.unwrap().unwrap(), "abcd");
-        assert_eq!(credit.load(Ordering::SeqCst), 4);
+        // Reported once half the window (5 bytes) has been read, all of it at once.
+        assert_eq!(credit.load(Ordering::SeqCst), 0);
         assert_eq!(stream.next_bytes().await.unwrap().unwrap(), "efghij");
         assert_eq!(stream.next_bytes().await.unwrap(), None);
         assert_eq!(stream.trailers().unwrap().get("t"), Some("2"));

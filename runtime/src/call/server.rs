@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -13,7 +12,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use super::{ByteSink, ByteStream, CallEnd, Outbound, ServerCall};
+use super::{ByteSink, ByteStream, CallEnd, EndHooks, OnCancel, Outbound, ServerCall};
 use crate::service::{MethodDescriptor, Service};
 use crate::{CancelToken, Metadata, RpcController, Status};
 
@@ -37,11 +36,11 @@ pub trait ServerInterceptor: Send + Sync + 'static {
 }
 
 /// A call a server transport has read the start of.
-pub struct IncomingCall {
+pub struct IncomingCall<'a> {
     /// Fully qualified service name, such as `echo.EchoService`.
-    pub service: String,
+    pub service: &'a str,
     /// Method name, such as `Echo`.
-    pub method: String,
+    pub method: &'a str,
     /// When the client stops waiting, from the timeout it sent.
     pub deadline: Option<Instant>,
     /// Request metadata.
@@ -65,7 +64,7 @@ pub struct IncomingCall {
 /// them.
 pub struct ServerCore {
     services: HashMap<&'static str, Arc<dyn Service>>,
-    interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    interceptors: Arc<[Arc<dyn ServerInterceptor>]>,
     handlers: Handlers,
 }
 
@@ -90,7 +89,7 @@ impl ServerCore {
                 .into_iter()
                 .map(|s| (s.descriptor().full_name, s))
                 .collect(),
-            interceptors,
+            interceptors: interceptors.into(),
             handlers: Handlers::default(),
         }
     }
@@ -103,7 +102,7 @@ impl ServerCore {
     /// Starts one call: routes it, runs the interceptors, and spawns its handler on the
     /// current tokio runtime. Never waits. An unknown service or method is answered with
     /// `UNIMPLEMENTED` at once.
-    pub fn dispatch(&self, call: IncomingCall) {
+    pub fn dispatch(&self, call: IncomingCall<'_>) {
         let IncomingCall {
             service,
             method,
@@ -113,42 +112,39 @@ impl ServerCore {
             responses,
             cancel,
         } = call;
-        let Some(target) = self.services.get(service.as_str()).cloned() else {
+        let Some(target) = self.services.get(service).cloned() else {
             responses.finish(CallEnd::error(Status::unimplemented(format!(
                 "unknown service {service}"
             ))));
             return;
         };
-        let Some(descriptor) = target.descriptor().method(&method) else {
+        let Some(descriptor) = target.descriptor().method(method) else {
             responses.finish(CallEnd::error(Status::unimplemented(format!(
                 "unknown method {method} of {service}"
             ))));
             return;
         };
-        let end = Arc::new(Ending {
-            outbound: responses.clone(),
-            done: AtomicBool::new(false),
-            method: descriptor,
-            interceptors: self.interceptors.clone(),
-        });
-        for interceptor in &self.interceptors {
+        let sink = ByteSink::with_hooks(
+            responses,
+            cancel.clone(),
+            Some(EndHooks {
+                method: descriptor,
+                interceptors: self.interceptors.clone(),
+            }),
+        );
+        for interceptor in self.interceptors.iter() {
             if let Err(status) = interceptor.on_call(descriptor, &mut metadata) {
-                end.finish(CallEnd::error(status));
+                sink.finish(CallEnd::error(status));
                 return;
             }
         }
         // However the call is cancelled, the client hears why at once, and reads of the
         // request stream stop waiting; the handler sees the cancellation through its
         // controller and its stream sends.
-        {
-            let requests = requests.inbound();
-            let end = end.clone();
-            cancel.on_cancel_with(move |reason| {
-                requests.abort(reason.clone());
-                end.finish(CallEnd::error(reason.clone()));
-            });
-        }
-        let sink = ByteSink::new(responses, cancel.clone());
+        let on_cancel = cancel.on_cancel_with(OnCancel::Server {
+            requests: requests.inbound(),
+            responses: sink.clone(),
+        });
         let ctrl = RpcController::for_server(deadline, metadata, cancel.clone(), sink.clone());
         let index = descriptor.index;
         let task = async move {
@@ -160,21 +156,27 @@ impl ServerCore {
                 };
                 let handler = CatchUnwind(target.call_method(index, &mut ctrl, call));
                 tokio::pin!(handler);
-                match deadline {
-                    Some(deadline) => tokio::select! {
-                        biased;
-                        result = &mut handler => result,
-                        () = tokio::time::sleep_until(deadline.into()) => {
-                            // Ends the call now; the handler, told through its controller,
-                            // may still finish its own work.
-                            cancel.cancel_with(Status::deadline_exceeded(
-                                "the deadline passed on the server",
-                            ));
-                            handler.await
-                        }
-                    },
-                    None => handler.await,
-                }
+                // A timer only for calls with a deadline, boxed so that the task of every other
+                // call stays small.
+                let mut timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(result) = handler.as_mut().poll(cx) {
+                        return Poll::Ready(result);
+                    }
+                    if timer
+                        .as_mut()
+                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+                    {
+                        timer = None;
+                        // Ends the call now (waking the handler's awaits of it); the handler,
+                        // told through its controller, may still finish its own work.
+                        cancel.cancel_with(Status::deadline_exceeded(
+                            "the deadline passed on the server",
+                        ));
+                    }
+                    Poll::Pending
+                })
+                .await
             };
             let (headers, trailers) = ctrl.take_response_metadata();
             let status = match (result, ctrl.status()) {
@@ -202,7 +204,10 @@ impl ServerCore {
                     trailers,
                 },
             };
-            end.finish(end_of_call);
+            sink.finish(end_of_call);
+            // The callback holds the sink, which holds the token: forgetting it breaks that
+            // cycle for a call that ended without being cancelled.
+            cancel.forget(on_cancel);
         };
         self.handlers.spawn(task);
     }
@@ -230,47 +235,50 @@ impl ServerCore {
     }
 }
 
-/// Ends a call once, whichever comes first: the handler's result or a cancellation.
-struct Ending {
-    outbound: Arc<dyn Outbound>,
-    done: AtomicBool,
-    method: &'static MethodDescriptor,
-    interceptors: Vec<Arc<dyn ServerInterceptor>>,
-}
-
-impl Ending {
-    fn finish(&self, end: CallEnd) {
-        if self.done.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let status = end.status.clone();
-        self.outbound.finish(end);
-        for interceptor in &self.interceptors {
-            interceptor.on_end(self.method, &status);
-        }
-    }
-}
-
-/// The handler tasks still running.
+/// The handler tasks still running, in slots reused as tasks end (no hashing per call).
 #[derive(Default)]
 struct Handlers {
-    tasks: Arc<Mutex<HashMap<u64, AbortHandle>>>,
-    next: AtomicU64,
+    tasks: Arc<Mutex<Slots>>,
     idle: Arc<Notify>,
 }
 
+#[derive(Default)]
+struct Slots {
+    handles: Vec<Option<AbortHandle>>,
+    free: Vec<usize>,
+    running: usize,
+}
+
+impl Slots {
+    fn is_empty(&self) -> bool {
+        self.running == 0
+    }
+
+    fn len(&self) -> usize {
+        self.running
+    }
+
+    fn values(&self) -> impl Iterator<Item = &AbortHandle> {
+        self.handles.iter().flatten()
+    }
+}
+
 impl Handlers {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
         lock_tasks(&self.tasks)
     }
 
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        // Registered before the task can run, and removed by a guard, so an aborted task is
-        // forgotten too.
-        let mut tasks = self.lock();
+        // The slot is taken before the task can run, and freed by a guard, so an aborted task
+        // is forgotten too.
+        let mut slots = self.lock();
+        let slot = slots.free.pop().unwrap_or_else(|| {
+            slots.handles.push(None);
+            slots.handles.len() - 1
+        });
+        slots.running += 1;
         let guard = Registered {
-            id,
+            slot,
             tasks: self.tasks.clone(),
             idle: self.idle.clone(),
         };
@@ -278,28 +286,28 @@ impl Handlers {
             let _guard = guard;
             task.await;
         });
-        tasks.insert(id, handle.abort_handle());
+        slots.handles[slot] = Some(handle.abort_handle());
     }
 }
 
-fn lock_tasks(
-    tasks: &Mutex<HashMap<u64, AbortHandle>>,
-) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+fn lock_tasks(tasks: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
     // No user code runs under this lock.
     tasks.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 struct Registered {
-    id: u64,
-    tasks: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    slot: usize,
+    tasks: Arc<Mutex<Slots>>,
     idle: Arc<Notify>,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let mut tasks = lock_tasks(&self.tasks);
-        tasks.remove(&self.id);
-        if tasks.is_empty() {
+        let mut slots = lock_tasks(&self.tasks);
+        slots.handles[self.slot] = None;
+        slots.free.push(self.slot);
+        slots.running -= 1;
+        if slots.running == 0 {
             self.idle.notify_waiters();
         }
     }

@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -12,8 +11,8 @@ use tokio::sync::Notify;
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
 use super::io::FrameWriter;
 use super::server::send_window_update;
-use super::wire::{CallStatus, GoAway, RequestHeaders, ResponseHeaders, Settings};
-use super::{metadata_from_wire, metadata_to_wire, status_from_wire, Credit, Limits};
+use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
+use super::{metadata_from_wire, status_from_wire, CallStart, CallTable, Credit, Limits};
 use crate::call::{byte_stream, ClientCall, FlowControl, Inbound, Outbound, OutgoingCall};
 use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
 use crate::{Message, Status};
@@ -288,7 +287,7 @@ impl Endpoint {
         let connection = Arc::new(Connection {
             addr,
             writer,
-            calls: Mutex::new(HashMap::new()),
+            calls: Mutex::new(CallTable::default()),
             next_call_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -326,40 +325,32 @@ impl Endpoint {
             }
         }
         let window = connection.window;
-        let (responses_in, responses) = byte_stream(
-            window,
-            Some(Box::new(ResponseFlow {
-                call_id,
-                connection: Arc::downgrade(&connection),
-                pending: AtomicUsize::new(0),
-                threshold: window / 2,
-            })),
-        );
-        let credit = Arc::new(Credit::new(connection.peer_window.load(Ordering::SeqCst)));
+        let requests = Arc::new(Requests {
+            call_id,
+            connection: connection.clone(),
+            credit: Credit::new(connection.peer_window.load(Ordering::SeqCst)),
+        });
+        let (responses_in, responses) = byte_stream(window, Some(requests.clone()));
         connection.lock().insert(
             call_id,
             Pending {
                 responses: responses_in,
-                credit: credit.clone(),
+                requests: requests.clone(),
             },
         );
-        let requests = Arc::new(Requests {
-            call_id,
-            connection: connection.clone(),
-            credit,
-        });
-        let headers = RequestHeaders {
-            service: method.service.to_owned(),
-            method: method.name.to_owned(),
+        let start = CallStart {
+            service: method.service,
+            method: method.name,
             timeout_micros: call.deadline.map_or(0, |d| {
                 let left = d.saturating_duration_since(Instant::now());
                 left.as_micros().clamp(1, u128::from(u64::MAX)) as u64
             }),
-            metadata: metadata_to_wire(&call.metadata),
-            ..Default::default()
+            metadata: call.metadata,
         };
-        let mut out = Vec::new();
-        put_control(&mut out, frame::HEADERS, call_id, &headers);
+        let mut out = Vec::with_capacity(
+            2 * frame::HEADER_LEN + 64 + call.request.as_ref().map_or(0, Bytes::len),
+        );
+        start.put_frame(&mut out, call_id);
         if let Some(request) = &call.request {
             put_frame(
                 &mut out,
@@ -408,14 +399,14 @@ impl Drop for Forget<'_> {
 /// What the reader needs to know about one call in flight.
 struct Pending {
     responses: Inbound,
-    /// Our credit for requests on this call.
-    credit: Arc<Credit>,
+    /// Our side of the call: its credit for requests lives there.
+    requests: Arc<Requests>,
 }
 
 struct Connection {
     addr: SocketAddr,
     writer: Arc<FrameWriter>,
-    calls: Mutex<HashMap<u64, Pending>>,
+    calls: Mutex<CallTable<Pending>>,
     next_call_id: AtomicU64,
     closed: AtomicBool,
     /// The server sent GOAWAY: calls in flight go on, new ones go to a new connection.
@@ -438,15 +429,15 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Pending>> {
+    fn lock(&self) -> MutexGuard<'_, CallTable<Pending>> {
         // No user code runs under this lock.
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether new calls may start here: the reader has not seen the end and no GOAWAY came.
+    /// (A failed write ends the reader too, as the socket is shut down.)
     fn usable(&self) -> bool {
-        !self.closed.load(Ordering::SeqCst)
-            && !self.draining.load(Ordering::SeqCst)
-            && !self.writer.is_closed()
+        !self.closed.load(Ordering::Relaxed) && !self.draining.load(Ordering::Relaxed)
     }
 
     /// Forgets a call and tells the server to stop it, unless it already ended.
@@ -459,11 +450,13 @@ impl Connection {
     }
 }
 
-/// The requests of one call, written as frames on its connection.
+/// The requests of one call, written as frames on its connection; and the server's credit
+/// given back as the caller reads responses.
 struct Requests {
     call_id: u64,
     connection: Arc<Connection>,
-    credit: Arc<Credit>,
+    /// Our credit for requests.
+    credit: Credit,
 }
 
 impl Outbound for Requests {
@@ -495,32 +488,14 @@ impl Outbound for Requests {
     }
 }
 
-/// Gives the server credit back as the caller reads responses, and cancels the call when the
-/// caller stops reading altogether.
-struct ResponseFlow {
-    call_id: u64,
-    connection: Weak<Connection>,
-    pending: AtomicUsize,
-    threshold: usize,
-}
-
-impl FlowControl for ResponseFlow {
+impl FlowControl for Requests {
     fn consumed(&self, bytes: usize) {
-        if let Some(connection) = self.connection.upgrade() {
-            send_window_update(
-                &connection.writer,
-                self.call_id,
-                &self.pending,
-                self.threshold,
-                bytes,
-            );
-        }
+        send_window_update(&self.connection.writer, self.call_id, bytes);
     }
 
+    /// The caller stopped reading altogether: the call is over.
     fn abandoned(&self) {
-        if let Some(connection) = self.connection.upgrade() {
-            connection.cancel(self.call_id);
-        }
+        self.connection.cancel(self.call_id);
     }
 }
 
@@ -562,6 +537,16 @@ async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
                     responses.headers(metadata_from_wire(headers.metadata));
                 }
             }
+            frame::MESSAGE if frame.flags & frame::END_OK != 0 => {
+                // The last message and an OK end in one frame.
+                let pending = connection.lock().remove(&call_id);
+                if let Some(pending) = pending {
+                    match pending.responses.push(frame.payload) {
+                        Ok(()) => pending.responses.finish(Ok(()), crate::Metadata::new()),
+                        Err(status) => pending.responses.abort(status),
+                    }
+                }
+            }
             frame::MESSAGE => {
                 let responses = connection.lock().get(&call_id).map(|p| p.responses.clone());
                 if let Some(responses) = responses {
@@ -598,9 +583,9 @@ async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
                 else {
                     break Status::unavailable("the server sent a malformed WINDOW_UPDATE");
                 };
-                let credit = connection.lock().get(&call_id).map(|p| p.credit.clone());
-                if let Some(credit) = credit {
-                    credit.grant(bytes);
+                let requests = connection.lock().get(&call_id).map(|p| p.requests.clone());
+                if let Some(requests) = requests {
+                    requests.credit.grant(bytes);
                 }
             }
             frame::GOAWAY => {

@@ -26,6 +26,9 @@ pub(crate) const GOAWAY: u8 = 8;
 
 /// On MESSAGE from a client: the last request; no HALF_CLOSE follows.
 pub(crate) const END_STREAM: u8 = 0x1;
+/// On MESSAGE from a server: the call's last message, and the call ended OK with no trailers;
+/// no STATUS follows. The one frame of a plain unary response.
+pub(crate) const END_OK: u8 = 0x2;
 
 /// How much to read at a time when no frame is pending.
 const READ_CHUNK: usize = 64 * 1024;
@@ -173,7 +176,9 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.buf.advance(HEADER_LEN);
-        let payload = if len < COPY_BELOW {
+        // Control frames are read at once and dropped, so they may share the buffer; a small
+        // message may wait unread for long, so it gets its own copy.
+        let payload = if kind == MESSAGE && len < COPY_BELOW {
             let payload = Bytes::copy_from_slice(&self.buf[..len]);
             self.buf.advance(len);
             payload

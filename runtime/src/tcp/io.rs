@@ -88,15 +88,17 @@ impl FrameWriter {
     /// steer a call (STATUS, CANCEL, WINDOW_UPDATE) must not wait behind messages, and are
     /// sent from places that cannot wait. Dropped once the writer is closed.
     pub(crate) fn push(&self, frame: &[u8]) {
-        let mut state = self.lock();
-        if !state.closed {
-            self.enqueue(&mut state, frame, true);
-        }
+        self.push_busy(frame, true);
     }
 
-    /// Whether writing has stopped: the connection failed or was closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+    /// [`push`](FrameWriter::push), written from this task when the connection is idle
+    /// (`busy` false): for a frame that ends a call, where the switch to the flush task would
+    /// be a call's whole latency again.
+    pub(crate) fn push_busy(&self, frame: &[u8], busy: bool) {
+        let mut state = self.lock();
+        if !state.closed {
+            self.enqueue(&mut state, frame, busy);
+        }
     }
 
     fn enqueue(&self, state: &mut WriteState, frame: &[u8], busy: bool) {

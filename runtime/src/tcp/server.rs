@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -12,8 +11,8 @@ use tokio::sync::{oneshot, watch, Notify};
 
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
 use super::io::FrameWriter;
-use super::wire::{CallStatus, GoAway, RequestHeaders, ResponseHeaders, Settings};
-use super::{metadata_from_wire, metadata_to_wire, Credit, Limits};
+use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
+use super::{metadata_to_wire, CallStart, CallTable, Credit, Limits};
 use crate::call::{byte_stream, CallEnd, FlowControl, Inbound, IncomingCall, Outbound, ServerCore};
 use crate::interceptor::ServerInterceptor;
 use crate::service::{BoxFuture, Service};
@@ -225,26 +224,36 @@ impl ServerHandle {
 struct CallEntry {
     cancel: CancelToken,
     requests: Inbound,
-    /// The client's credit for our responses.
-    credit: Arc<Credit>,
+    /// Our side of the call: its credit for responses lives there.
+    responses: Arc<Responses>,
 }
 
 /// The calls of one connection, and the bounds on them.
 struct Calls {
-    table: Mutex<HashMap<u64, CallEntry>>,
+    table: Mutex<CallTable<CallEntry>>,
     /// A call finished: the reader, draining at shutdown, checks whether it is done.
     ended: Notify,
+    /// Set while the reader drains at shutdown: only then does anyone wait on `ended`.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, CallEntry>> {
+    fn lock(&self) -> MutexGuard<'_, CallTable<CallEntry>> {
         // No user code runs under this lock.
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn remove(&self, call_id: u64) {
-        self.lock().remove(&call_id);
-        self.ended.notify_waiters();
+    /// Forgets a call that ended; returns how many calls are left.
+    fn remove_counting(&self, call_id: u64) -> usize {
+        let left = {
+            let mut table = self.lock();
+            table.remove(&call_id);
+            table.len()
+        };
+        if self.draining.load(Ordering::SeqCst) {
+            self.ended.notify_waiters();
+        }
+        left
     }
 }
 
@@ -305,8 +314,9 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let connection = Arc::new(Connection {
         writer,
         calls: Calls {
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(CallTable::default()),
             ended: Notify::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         },
         peer_max_frame: AtomicUsize::new(Limits::default().max_frame_size),
         peer_window: AtomicUsize::new(crate::call::DEFAULT_WINDOW),
@@ -314,40 +324,66 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let mut stop = shared.stop.subscribe();
     let mut stopping = *stop.borrow();
     let mut force = shared.force.subscribe();
+    // Made once, not once per frame: each would register with the watch anew.
+    let stop_signal = stop.changed();
+    let force_signal = force.changed();
+    tokio::pin!(stop_signal, force_signal);
     let mut last_call_id = 0u64;
     let mut goaway_sent = false;
-    let client_gone = loop {
-        if stopping && !goaway_sent {
-            goaway_sent = true;
-            connection.writer.push(&control_frame(
-                frame::GOAWAY,
-                0,
-                &GoAway {
-                    last_call_id,
-                    message: "the server is shutting down".to_owned(),
-                    ..Default::default()
-                },
-            ));
-        }
-        if stopping && connection.calls.lock().is_empty() {
-            break false;
-        }
-        // Shutdown is checked first so that a client that never pauses cannot delay it.
-        let incoming = tokio::select! {
-            biased;
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                continue;
+    /// How a connection's loop ended.
+    enum Ending {
+        /// The client went, or broke the framing: nobody reads what is left.
+        ClientGone,
+        /// The shutdown's grace period ran out with calls still in flight.
+        Forced,
+        /// Every call has finished during a graceful shutdown.
+        Drained,
+    }
+    let ending = loop {
+        let incoming = if stopping {
+            if !goaway_sent {
+                goaway_sent = true;
+                connection.calls.draining.store(true, Ordering::SeqCst);
+                connection.writer.push(&control_frame(
+                    frame::GOAWAY,
+                    0,
+                    &GoAway {
+                        last_call_id,
+                        message: "the server is shutting down".to_owned(),
+                        ..Default::default()
+                    },
+                ));
             }
-            // The grace period is over: treat the client as gone.
-            _ = force.changed(), if stopping => break true,
-            () = connection.calls.ended.notified(), if stopping => continue,
-            incoming = frames.next() => match incoming {
-                Ok(Some(incoming)) => incoming,
-                // End of stream, or bytes that cannot be framed: this connection is done;
-                // others are untouched.
-                Ok(None) | Err(_) => break true,
-            },
+            // Registered before the check, so a call that ends in between still wakes us.
+            let ended = connection.calls.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if connection.calls.lock().is_empty() {
+                break Ending::Drained;
+            }
+            tokio::select! {
+                biased;
+                // The grace period is over: treat the client as gone.
+                _ = &mut force_signal => break Ending::Forced,
+                () = ended => continue,
+                incoming = frames.next() => incoming,
+            }
+        } else {
+            // Shutdown is checked first so that a client that never pauses cannot delay it.
+            tokio::select! {
+                biased;
+                _ = &mut stop_signal => {
+                    stopping = true;
+                    continue;
+                }
+                incoming = frames.next() => incoming,
+            }
+        };
+        let incoming = match incoming {
+            Ok(Some(incoming)) => incoming,
+            // End of stream, or bytes that cannot be framed: this connection is done; others
+            // are untouched.
+            Ok(None) | Err(_) => break Ending::ClientGone,
         };
         let frame = match incoming {
             Incoming::Frame(frame) => frame,
@@ -364,7 +400,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                     }
                     frame::HEADERS | frame::MESSAGE => fail_call(&connection, call_id, status),
                     // A control frame this large cannot be honest.
-                    _ => break true,
+                    _ => break Ending::ClientGone,
                 }
                 continue;
             }
@@ -372,15 +408,6 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         match frame.kind {
             frame::HEADERS => {
                 let call_id = frame.call_id;
-                if connection.calls.lock().contains_key(&call_id) {
-                    // A reused id: an error for that call alone; the call that holds the id
-                    // goes on, and the limit on calls still counts it once.
-                    connection.writer.push(&status_frame(
-                        call_id,
-                        &Status::invalid_argument(format!("call id {call_id} is already in use")),
-                    ));
-                    continue;
-                }
                 last_call_id = last_call_id.max(call_id);
                 if stopping {
                     connection.writer.push(&status_frame(
@@ -426,15 +453,15 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                     .first_chunk::<4>()
                     .map(|b| u32::from_be_bytes(*b))
                 else {
-                    break true;
+                    break Ending::ClientGone;
                 };
-                let credit = connection
+                let responses = connection
                     .calls
                     .lock()
                     .get(&frame.call_id)
-                    .map(|c| c.credit.clone());
-                if let Some(credit) = credit {
-                    credit.grant(bytes);
+                    .map(|c| c.responses.clone());
+                if let Some(responses) = responses {
+                    responses.credit.grant(bytes);
                 }
             }
             frame::SETTINGS => match Settings::decode_bytes(&frame.payload) {
@@ -450,11 +477,11 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                         connection.peer_window.store(window, Ordering::SeqCst);
                     }
                 }
-                Err(_) => break true,
+                Err(_) => break Ending::ClientGone,
             },
             // Frame types this version does not know are skipped, so later versions can add
             // some; frames only a server sends are a client's mistake.
-            frame::STATUS | frame::GOAWAY => break true,
+            frame::STATUS | frame::GOAWAY => break Ending::ClientGone,
             _ => {}
         }
     };
@@ -465,19 +492,20 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         .values()
         .map(|c| c.cancel.clone())
         .collect();
-    let reason = if client_gone {
-        Status::cancelled("the client's connection closed")
-    } else {
-        Status::unavailable("the server shut down")
+    let reason = match ending {
+        Ending::ClientGone => Status::cancelled("the client's connection closed"),
+        _ => Status::unavailable("the server shut down before the call finished"),
     };
     for cancel in left {
         cancel.cancel_with(reason.clone());
     }
-    if client_gone {
-        connection.writer.abort();
-    } else {
+    match ending {
+        Ending::ClientGone => connection.writer.abort(),
+        // The calls cut short have their UNAVAILABLE queued; the client hears it, then the
+        // end of the connection.
+        Ending::Forced => connection.writer.close(false).await,
         // Every call has queued its last frame; let them reach the client.
-        connection.writer.close(true).await;
+        Ending::Drained => connection.writer.close(true).await,
     }
 }
 
@@ -495,7 +523,7 @@ fn fail_call(connection: &Connection, call_id: u64, status: Status) {
 }
 
 fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &Arc<Connection>) {
-    let headers = match RequestHeaders::decode_bytes(&payload) {
+    let headers = match CallStart::decode(&payload) {
         Ok(headers) => headers,
         Err(e) => {
             connection.writer.push(&status_frame(
@@ -508,33 +536,40 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
     let limits = &shared.limits;
     let cancel = CancelToken::new();
     let window = limits.effective_window();
-    let (requests_in, requests) = byte_stream(
-        window,
-        Some(Box::new(WindowUpdates::new(
-            call_id,
-            connection.clone(),
-            window,
-        ))),
-    );
-    let credit = Arc::new(Credit::new(connection.peer_window.load(Ordering::SeqCst)));
+    let responses = Arc::new(Responses {
+        call_id,
+        connection: connection.clone(),
+        credit: Credit::new(connection.peer_window.load(Ordering::SeqCst)),
+    });
+    let (requests_in, requests) = byte_stream(window, Some(responses.clone()));
     {
         let mut table = connection.calls.lock();
-        if table.len() >= limits.max_concurrent_calls {
-            drop(table);
-            connection.writer.push(&status_frame(
+        let refusal = if table.contains_key(&call_id) {
+            // A reused id: an error for that call alone; the call that holds the id goes on,
+            // and the limit on calls still counts it once.
+            Some(Status::invalid_argument(format!(
+                "call id {call_id} is already in use"
+            )))
+        } else if table.len() >= limits.max_concurrent_calls {
+            Some(Status::resource_exhausted(
+                "too many calls in flight on this connection",
+            ))
+        } else {
+            table.insert(
                 call_id,
-                &Status::resource_exhausted("too many calls in flight on this connection"),
-            ));
+                CallEntry {
+                    cancel: cancel.clone(),
+                    requests: requests_in,
+                    responses: responses.clone(),
+                },
+            );
+            None
+        };
+        drop(table);
+        if let Some(status) = refusal {
+            connection.writer.push(&status_frame(call_id, &status));
             return;
         }
-        table.insert(
-            call_id,
-            CallEntry {
-                cancel: cancel.clone(),
-                requests: requests_in,
-                credit: credit.clone(),
-            },
-        );
     }
     let deadline = (headers.timeout_micros > 0)
         .then(|| Instant::now().checked_add(Duration::from_micros(headers.timeout_micros)))
@@ -543,69 +578,18 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
         service: headers.service,
         method: headers.method,
         deadline,
-        metadata: metadata_from_wire(headers.metadata),
+        metadata: headers.metadata,
         requests,
-        responses: Arc::new(Responses {
-            call_id,
-            connection: connection.clone(),
-            credit,
-        }),
+        responses,
         cancel,
     });
 }
 
-/// Gives the client credit back as the handler reads its requests: a WINDOW_UPDATE once half
-/// a window has been read.
-struct WindowUpdates {
-    call_id: u64,
-    connection: Arc<Connection>,
-    pending: AtomicUsize,
-    threshold: usize,
-}
-
-impl WindowUpdates {
-    fn new(call_id: u64, connection: Arc<Connection>, window: usize) -> Self {
-        WindowUpdates {
-            call_id,
-            connection,
-            pending: AtomicUsize::new(0),
-            threshold: window / 2,
-        }
-    }
-}
-
-impl FlowControl for WindowUpdates {
-    fn consumed(&self, bytes: usize) {
-        send_window_update(
-            &self.connection.writer,
-            self.call_id,
-            &self.pending,
-            self.threshold,
-            bytes,
-        );
-    }
-}
-
-/// Adds `bytes` to what a reader has consumed of one call, and sends the peer a WINDOW_UPDATE
-/// for all of it once it reaches `threshold`.
-pub(crate) fn send_window_update(
-    writer: &FrameWriter,
-    call_id: u64,
-    pending: &AtomicUsize,
-    threshold: usize,
-    bytes: usize,
-) {
-    let total = pending.fetch_add(bytes, Ordering::SeqCst) + bytes;
-    if total < threshold {
-        return;
-    }
-    let taken = pending.swap(0, Ordering::SeqCst);
-    if taken == 0 {
-        return;
-    }
+/// Gives the peer `bytes` of credit back for call `call_id`, in as many WINDOW_UPDATE
+/// frames as a u32 needs.
+pub(crate) fn send_window_update(writer: &FrameWriter, call_id: u64, bytes: usize) {
     let mut out = Vec::with_capacity(frame::HEADER_LEN + 4);
-    // Credit is counted in u32 steps, as the frame carries it.
-    let mut left = taken;
+    let mut left = bytes;
     while left > 0 {
         let step = left.min(u32::MAX as usize);
         put_frame(
@@ -620,11 +604,19 @@ pub(crate) fn send_window_update(
     writer.push(&out);
 }
 
-/// The responses of one call, written as frames on its connection.
+/// The responses of one call, written as frames on its connection; and the client's credit
+/// given back as the handler reads the requests.
 struct Responses {
     call_id: u64,
     connection: Arc<Connection>,
-    credit: Arc<Credit>,
+    /// The client's credit for our responses.
+    credit: Credit,
+}
+
+impl FlowControl for Responses {
+    fn consumed(&self, bytes: usize) {
+        send_window_update(&self.connection.writer, self.call_id, bytes);
+    }
 }
 
 impl Outbound for Responses {
@@ -658,13 +650,31 @@ impl Outbound for Responses {
     }
 
     fn finish(&self, end: CallEnd) {
-        let mut out = Vec::new();
         let CallEnd {
             headers,
             message,
             status,
             trailers,
         } = end;
+        let mut out =
+            Vec::with_capacity(3 * frame::HEADER_LEN + 32 + message.as_ref().map_or(0, Bytes::len));
+        // The common unary answer, OK with no metadata, is one frame.
+        if let (Ok(()), Some(message), true) = (
+            &status,
+            &message,
+            trailers.is_empty() && headers.as_ref().is_none_or(Metadata::is_empty),
+        ) {
+            put_frame(
+                &mut out,
+                frame::MESSAGE,
+                frame::END_OK,
+                self.call_id,
+                message,
+            );
+            let busy = self.connection.calls.remove_counting(self.call_id) > 0;
+            self.connection.writer.push_busy(&out, busy);
+            return;
+        }
         let headers = match (headers, &message) {
             // A response message carries the headers: send them in front of it.
             (Some(headers), Some(_)) => {
@@ -703,7 +713,7 @@ impl Outbound for Responses {
                 ..Default::default()
             },
         );
-        self.connection.writer.push(&out);
-        self.connection.calls.remove(self.call_id);
+        let busy = self.connection.calls.remove_counting(self.call_id) > 0;
+        self.connection.writer.push_busy(&out, busy);
     }
 }

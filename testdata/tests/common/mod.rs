@@ -274,6 +274,7 @@ pub mod frame {
     pub const STATUS: u8 = 5;
     pub const CANCEL: u8 = 6;
     pub const END_STREAM: u8 = 1;
+    pub const END_OK: u8 = 2;
 }
 
 /// A client that writes the TCP protocol's frames by hand, to do what a real client would not.
@@ -344,6 +345,13 @@ impl RawClient {
 
     /// The next frame: its type, call id and payload; `None` once the server closed.
     pub async fn read_frame(&mut self) -> Option<(u8, u64, Vec<u8>)> {
+        self.read_frame_with_flags()
+            .await
+            .map(|(kind, _, id, payload)| (kind, id, payload))
+    }
+
+    /// The next frame: its type, flags, call id and payload.
+    pub async fn read_frame_with_flags(&mut self) -> Option<(u8, u8, u64, Vec<u8>)> {
         let mut header = [0u8; 16];
         self.stream.read_exact(&mut header).await.ok()?;
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
@@ -351,15 +359,23 @@ impl RawClient {
         id.copy_from_slice(&header[8..]);
         let mut payload = vec![0; len];
         self.stream.read_exact(&mut payload).await.ok()?;
-        Some((header[4], u64::from_be_bytes(id), payload))
+        Some((header[4], header[5], u64::from_be_bytes(id), payload))
     }
 
-    /// Reads frames until the STATUS of `call_id`.
+    /// Reads frames until the end of `call_id`: its STATUS, or a last MESSAGE flagged END_OK
+    /// (an OK status, returned as the default `CallStatus`).
     pub async fn status_of(&mut self, call_id: u64) -> CallStatus {
         loop {
-            let (kind, id, payload) = self.read_frame().await.expect("a STATUS frame");
-            if kind == frame::STATUS && id == call_id {
+            let (kind, flags, id, payload) =
+                self.read_frame_with_flags().await.expect("the call's end");
+            if id != call_id {
+                continue;
+            }
+            if kind == frame::STATUS {
                 return CallStatus::decode(&payload).unwrap();
+            }
+            if kind == frame::MESSAGE && flags & frame::END_OK != 0 {
+                return CallStatus::default();
             }
         }
     }

@@ -1,0 +1,112 @@
+//! Counts heap allocations per unary call over TCP, client and server together: a figure that
+//! repeats exactly, unlike timings on these machines.
+//!
+//! `cargo run --release -p rust-rpc-benches --bin allocs`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as is to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+use rust_rpc::RpcController;
+use rust_rpc_benches::ours::echo::{
+    EchoRequest, EchoResponse, EchoService, EchoServiceClient, EchoServiceServer,
+};
+
+struct Echo;
+
+impl EchoService for Echo {
+    async fn echo(
+        &self,
+        _: &mut RpcController,
+        request: EchoRequest,
+    ) -> Result<EchoResponse, rust_rpc::Status> {
+        Ok(EchoResponse {
+            message: request.message,
+            ..Default::default()
+        })
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let server = rust_rpc::tcp::Server::builder()
+            .add_service(EchoServiceServer::new(Echo))
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .spawn()
+            .expect("spawn");
+        let client = EchoServiceClient::new(
+            rust_rpc::tcp::TcpChannel::connect(server.local_addr())
+                .await
+                .expect("connect"),
+        );
+        let call = || {
+            client.echo(EchoRequest {
+                message: "hello, benchmark".into(),
+                ..Default::default()
+            })
+        };
+        for _ in 0..1000 {
+            call().await.expect("echo");
+        }
+        let calls = 10_000;
+        let in_flight: usize = std::env::var("IN_FLIGHT")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        if in_flight > 1 {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..in_flight {
+                let client = client.clone();
+                tasks.spawn(async move {
+                    for _ in 0..calls / in_flight {
+                        client
+                            .echo(EchoRequest {
+                                message: "hello, benchmark".into(),
+                                ..Default::default()
+                            })
+                            .await
+                            .expect("echo");
+                    }
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        } else {
+            for _ in 0..calls {
+                call().await.expect("echo");
+            }
+        }
+        let per_call = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / calls as f64;
+        println!("allocations per unary call (client and server): {per_call:.1}");
+        server.shutdown().await.expect("shutdown");
+    });
+}
