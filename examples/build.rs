@@ -9,6 +9,7 @@ fn main() -> Result<(), rust_rpc_compiler::Error> {
                 "proto/echo_service.proto",
                 "proto/pi.proto",
                 "proto/numbers.proto",
+                "proto/kv.proto",
             ],
             &["proto"],
         )

@@ -5,8 +5,12 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/_include.rs"));
 }
 
-use proto::{echo, numbers, pi};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use proto::{echo, kv, numbers, pi};
 use rust_rpc::{RpcController, Status, StreamSender, Streaming};
+use tokio::sync::broadcast;
 
 /// The classic echo service.
 pub struct Echo;
@@ -164,6 +168,115 @@ impl numbers::Numbers for Numbers {
             responses.send(&number(max)).await?;
         }
         Ok(())
+    }
+}
+
+/// The key-value store, in memory: entries by key, and a broadcast of every write for the
+/// watchers.
+pub struct MemoryKv {
+    entries: Mutex<BTreeMap<String, kv::Entry>>,
+    changes: broadcast::Sender<kv::Entry>,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        MemoryKv {
+            entries: Mutex::default(),
+            changes: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl MemoryKv {
+    fn write(&self, request: kv::PutRequest) -> Result<i64, Status> {
+        let mut entry = request
+            .entry
+            .ok_or_else(|| Status::invalid_argument("a put needs an entry"))?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let current = entries.get(&entry.key).map_or(0, |e| e.version);
+        if let Some(expected) = request.if_version {
+            if expected != current {
+                return Err(Status::failed_precondition(format!(
+                    "{} is at version {current}, not {expected}",
+                    entry.key
+                )));
+            }
+        }
+        entry.version = current + 1;
+        entries.insert(entry.key.clone(), entry.clone());
+        drop(entries);
+        // Nobody watching is fine.
+        let _ = self.changes.send(entry.clone());
+        Ok(entry.version)
+    }
+}
+
+impl kv::Kv for MemoryKv {
+    async fn get(
+        &self,
+        _ctrl: &mut RpcController,
+        request: kv::GetRequest,
+    ) -> Result<kv::GetResponse, Status> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(kv::GetResponse {
+            entry: entries.get(&request.key).cloned(),
+            ..Default::default()
+        })
+    }
+
+    async fn put(
+        &self,
+        _ctrl: &mut RpcController,
+        request: kv::PutRequest,
+    ) -> Result<kv::PutResponse, Status> {
+        Ok(kv::PutResponse {
+            version: self.write(request)?,
+            ..Default::default()
+        })
+    }
+
+    async fn watch(
+        &self,
+        ctrl: &mut RpcController,
+        request: kv::WatchRequest,
+        events: StreamSender<kv::Event>,
+    ) -> Result<(), Status> {
+        let mut changes = self.changes.subscribe();
+        // Tell the client the watch is in place: writes from now on reach it.
+        ctrl.send_headers();
+        loop {
+            let entry = match changes.recv().await {
+                Ok(entry) => entry,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    return Err(Status::resource_exhausted(format!(
+                        "the watcher fell {missed} changes behind"
+                    )))
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            if entry.key.starts_with(&request.prefix) {
+                let event = kv::Event {
+                    kind: kv::event::Kind::PUT,
+                    change: Some(kv::event::Change::Entry(entry)),
+                    ..Default::default()
+                };
+                // Fails once the client stops reading or cancels: the watch ends with it.
+                events.send(event).await?;
+            }
+        }
+    }
+
+    async fn put_many(
+        &self,
+        _ctrl: &mut RpcController,
+        mut requests: Streaming<kv::PutRequest>,
+    ) -> Result<kv::PutManyResponse, Status> {
+        let mut response = kv::PutManyResponse::default();
+        while let Some(request) = requests.message().await? {
+            response.last_version = self.write(request)?;
+            response.written += 1;
+        }
+        Ok(response)
     }
 }
 

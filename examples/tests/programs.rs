@@ -153,3 +153,18 @@ fn a_client_without_a_server_says_so() {
     assert!(!ok);
     assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
 }
+
+#[test]
+fn kv_client_makes_every_kind_of_call_and_the_trait_form_runs_either_way() {
+    let server = serve(env!("CARGO_BIN_EXE_kv-server"));
+    let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "Put a/1: version 1\nGet a/1: one\nPutMany: 3 written\nWatch: a/2 = two\nWatch: a/3 = three\nTrait: c/1 = dyn (version 1)\n"
+    );
+    // The same trait code on an in-process implementation chosen at run time.
+    let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &["--local"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "Trait: c/1 = dyn (version 1)\n");
+}
