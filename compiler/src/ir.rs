@@ -170,6 +170,10 @@ pub struct TypeRef {
     pub rust_path: String,
     /// Whether the referenced type is marked `deprecated`, so users of it must allow that.
     pub deprecated: bool,
+    /// For a message field: whether the field's type can reach back to the message holding it
+    /// (through fields of any cardinality), so values can nest without bound and encoding
+    /// must count the nesting.
+    pub recursive: bool,
 }
 
 /// A proto2 default value, already checked against the field's type.

@@ -195,6 +195,10 @@ struct Index {
     types: HashMap<String, TypeInfo>,
     /// `(message full name, field number)` pairs whose message-typed field is boxed.
     boxed: HashSet<(String, i32)>,
+    /// `(message full name, field number)` pairs whose message-typed field, of any
+    /// cardinality (map fields through their entry type), lies on a cycle: values can nest
+    /// through it without bound.
+    recursive: HashSet<(String, i32)>,
 }
 
 impl Index {
@@ -202,8 +206,10 @@ impl Index {
         let mut index = Index {
             types: HashMap::new(),
             boxed: HashSet::new(),
+            recursive: HashSet::new(),
         };
-        let mut edges: HashMap<String, Vec<(i32, String)>> = HashMap::new();
+        let mut edges = Edges::new();
+        let mut all_edges = Edges::new();
         for file in &set.file {
             let module = package_module_path(file.package());
             for msg in &file.message_type {
@@ -213,7 +219,7 @@ impl Index {
                     &module,
                     msg,
                     config,
-                    &mut edges,
+                    (&mut edges, &mut all_edges),
                 );
             }
             for e in &file.enum_type {
@@ -234,6 +240,7 @@ impl Index {
             }
         }
         index.boxed = boxed_fields(&edges);
+        index.recursive = boxed_fields(&all_edges);
         index
     }
 
@@ -244,7 +251,7 @@ impl Index {
         module: &[String],
         msg: &DescriptorProto,
         config: &Config,
-        edges: &mut HashMap<String, Vec<(i32, String)>>,
+        (edges, all_edges): (&mut Edges, &mut Edges),
     ) {
         let full = qualify(scope, msg.name());
         let rust_name = ident::camel(msg.name());
@@ -266,10 +273,17 @@ impl Index {
             .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
             .collect();
         edges.insert(full.clone(), out);
+        let every: Vec<(i32, String)> = msg
+            .field
+            .iter()
+            .filter(|f| matches!(f.r#type(), Type::Message | Type::Group))
+            .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
+            .collect();
+        all_edges.insert(full.clone(), every);
         let mut inner = module.to_vec();
         inner.push(ident::snake(msg.name()));
         for nested in &msg.nested_type {
-            self.add_message(package, &full, &inner, nested, config, edges);
+            self.add_message(package, &full, &inner, nested, config, (edges, all_edges));
         }
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
@@ -340,6 +354,9 @@ fn extern_path_for(
     path.push_str(rust_name);
     Some(path)
 }
+
+/// Message-typed fields by message: `(field number, field type)` for each.
+type Edges = HashMap<String, Vec<(i32, String)>>;
 
 /// Fields whose message type can reach back to the containing message through singular
 /// fields: without a `Box` such a struct would have infinite size. These are exactly the
@@ -583,6 +600,7 @@ impl<'a> FileLowerer<'a> {
             full_name: full.to_owned(),
             rust_path,
             deprecated: info.deprecated,
+            recursive: false,
         })
     }
 
@@ -760,10 +778,25 @@ impl<'a> FileLowerer<'a> {
                     .index
                     .get(full)
                     .and_then(|info| info.map_entry.as_ref());
+                let recursive = self
+                    .index
+                    .recursive
+                    .contains(&(parent_full.to_owned(), f.number()));
                 match entry {
-                    Some((key, value)) if repeated => self.map_kind(key, value, scope, path)?,
+                    Some((key, value)) if repeated => {
+                        let mut kind = self.map_kind(key, value, scope, path)?;
+                        if let FieldKind::Map {
+                            value: MapValue::Message(ty),
+                            ..
+                        } = &mut kind
+                        {
+                            ty.recursive = recursive;
+                        }
+                        kind
+                    }
                     _ => {
-                        let ty = self.type_ref(f.type_name(), scope, path)?;
+                        let mut ty = self.type_ref(f.type_name(), scope, path)?;
+                        ty.recursive = recursive;
                         let boxed = !repeated
                             && self
                                 .index

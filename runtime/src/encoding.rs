@@ -886,15 +886,55 @@ impl<E: Enumeration> Codec for Enum<E> {
 }
 impl<E: Enumeration> Packable for Enum<E> {}
 
-/// Codec for embedded message fields of type `M`.
+/// How deep a message field nests: a fixed depth, or without bound.
 #[doc(hidden)]
-pub struct Msg<M>(std::marker::PhantomData<M>);
-impl<M: Message + Default + 'static> Codec for Msg<M> {
+pub trait Nesting {
+    /// The `encoded_len` of a nested message, `levels` below the current one.
+    fn len<M: Message + ?Sized>(msg: &M, levels: u32) -> usize;
+}
+
+/// For fields whose type cannot reach back to the message holding them: values nest no
+/// deeper than the schema, so the walk need not count.
+#[doc(hidden)]
+pub struct Bounded;
+
+impl Nesting for Bounded {
+    #[inline]
+    fn len<M: Message + ?Sized>(msg: &M, _levels: u32) -> usize {
+        msg.encoded_len()
+    }
+}
+
+/// For fields on a cycle of message types: values can nest without bound, so the walk counts
+/// the nesting and stops at the limit.
+#[doc(hidden)]
+pub struct Unbounded;
+
+impl Nesting for Unbounded {
+    #[inline]
+    fn len<M: Message + ?Sized>(msg: &M, levels: u32) -> usize {
+        nested_len(msg, levels)
+    }
+}
+
+/// Codec for embedded message fields of type `M`, nesting as `N` says.
+#[doc(hidden)]
+pub struct MsgCodec<M, N>(std::marker::PhantomData<(M, N)>);
+
+/// Codec for a message field whose type cannot reach back to its container.
+#[doc(hidden)]
+pub type Msg<M> = MsgCodec<M, Bounded>;
+
+/// Codec for a message field on a cycle of message types (a tree, a `Struct`).
+#[doc(hidden)]
+pub type RecMsg<M> = MsgCodec<M, Unbounded>;
+
+impl<M: Message + Default + 'static, N: Nesting + 'static> Codec for MsgCodec<M, N> {
     type Value = M;
     const WIRE_TYPE: WireType = WireType::Len;
     #[inline]
     fn len(value: &M) -> usize {
-        let len = nested_len(value, 1);
+        let len = N::len(value, 1);
         varint_len(len as u64) + len
     }
     #[inline]
@@ -909,13 +949,13 @@ impl<M: Message + Default + 'static> Codec for Msg<M> {
     /// an empty message may be left out of them.
     #[inline]
     fn is_default(value: &M) -> bool {
-        nested_len(value, 1) == 0
+        N::len(value, 1) == 0
     }
     /// A map entry is a message too, and the decoder counts it as a level of nesting: so
     /// does this walk, so that what encodes also decodes.
     #[inline]
     fn non_default_len(number: u32, value: &M) -> usize {
-        match nested_len(value, 2) {
+        match N::len(value, 2) {
             0 => 0,
             len => key_len(number) + varint_len(len as u64) + len,
         }
@@ -1059,6 +1099,13 @@ pub fn merge_optional<C: Codec>(
 #[inline]
 #[doc(hidden)]
 pub fn group_len<M: Message>(number: u32, msg: &M) -> usize {
+    2 * key_len(number) + msg.encoded_len()
+}
+
+/// [`group_len`] for a group on a cycle of message types, counting the nesting.
+#[inline]
+#[doc(hidden)]
+pub fn rec_group_len<M: Message>(number: u32, msg: &M) -> usize {
     2 * key_len(number) + nested_len(msg, 1)
 }
 

@@ -36,13 +36,13 @@ impl ::rust_rpc::Message for Tree {
             len += _enc::field_len::<_enc::Int32>(1, &self.value);
         }
         if let ::core::option::Option::Some(value) = &self.left {
-            len += _enc::field_len::<_enc::Msg<Tree>>(2, &**value);
+            len += _enc::field_len::<_enc::RecMsg<Tree>>(2, &**value);
         }
         if let ::core::option::Option::Some(value) = &self.right {
-            len += _enc::field_len::<_enc::Msg<Tree>>(3, &**value);
+            len += _enc::field_len::<_enc::RecMsg<Tree>>(3, &**value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Tree>>(4, &self.children);
-        len += _enc::map_len::<_enc::Str, _enc::Msg<Tree>, _>(5, &self.named);
+        len += _enc::repeated_len::<_enc::RecMsg<Tree>>(4, &self.children);
+        len += _enc::map_len::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -52,13 +52,13 @@ impl ::rust_rpc::Message for Tree {
             _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.left {
-            _enc::encode_field::<_enc::Msg<Tree>>(2, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<Tree>>(2, &**value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.right {
-            _enc::encode_field::<_enc::Msg<Tree>>(3, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<Tree>>(3, &**value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Tree>>(4, &self.children, buf);
-        _enc::encode_map::<_enc::Str, _enc::Msg<Tree>, _>(5, &self.named, buf);
+        _enc::encode_repeated::<_enc::RecMsg<Tree>>(4, &self.children, buf);
+        _enc::encode_map::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -71,7 +71,7 @@ impl ::rust_rpc::Message for Tree {
                 1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
                 2 => {
                     _enc::merge_field::<
-                        _enc::Msg<Tree>,
+                        _enc::RecMsg<Tree>,
                     >(
                         tag,
                         &mut **self
@@ -82,7 +82,7 @@ impl ::rust_rpc::Message for Tree {
                 }
                 3 => {
                     _enc::merge_field::<
-                        _enc::Msg<Tree>,
+                        _enc::RecMsg<Tree>,
                     >(
                         tag,
                         &mut **self
@@ -91,11 +91,15 @@ impl ::rust_rpc::Message for Tree {
                         r,
                     )?
                 }
-                4 => _enc::merge_repeated::<_enc::Msg<Tree>>(tag, &mut self.children, r)?,
+                4 => {
+                    _enc::merge_repeated::<
+                        _enc::RecMsg<Tree>,
+                    >(tag, &mut self.children, r)?
+                }
                 5 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
-                        _enc::Msg<Tree>,
+                        _enc::RecMsg<Tree>,
                         _,
                     >(tag, &mut self.named, r)?
                 }
@@ -131,7 +135,7 @@ impl ::rust_rpc::Message for Ping {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.pong {
-            len += _enc::field_len::<_enc::Msg<Pong>>(1, &**value);
+            len += _enc::field_len::<_enc::RecMsg<Pong>>(1, &**value);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
             len += _enc::field_len::<_enc::Msg<Leaf>>(2, value);
@@ -142,7 +146,7 @@ impl ::rust_rpc::Message for Ping {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.pong {
-            _enc::encode_field::<_enc::Msg<Pong>>(1, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<Pong>>(1, &**value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
             _enc::encode_field::<_enc::Msg<Leaf>>(2, value, buf);
@@ -158,7 +162,7 @@ impl ::rust_rpc::Message for Ping {
             match tag >> 3 {
                 1 => {
                     _enc::merge_field::<
-                        _enc::Msg<Pong>,
+                        _enc::RecMsg<Pong>,
                     >(
                         tag,
                         &mut **self
@@ -206,7 +210,7 @@ impl ::rust_rpc::Message for Pong {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.ping {
-            len += _enc::field_len::<_enc::Msg<Ping>>(1, &**value);
+            len += _enc::field_len::<_enc::RecMsg<Ping>>(1, &**value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -214,7 +218,7 @@ impl ::rust_rpc::Message for Pong {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ping {
-            _enc::encode_field::<_enc::Msg<Ping>>(1, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<Ping>>(1, &**value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -227,7 +231,7 @@ impl ::rust_rpc::Message for Pong {
             match tag >> 3 {
                 1 => {
                     _enc::merge_field::<
-                        _enc::Msg<Ping>,
+                        _enc::RecMsg<Ping>,
                     >(
                         tag,
                         &mut **self
@@ -356,9 +360,9 @@ pub mod expr {
             match self {
                 Self::Literal(value) => _enc::field_len::<_enc::Int64>(1, value),
                 Self::Negate(value) => {
-                    _enc::field_len::<_enc::Msg<super::Expr>>(2, &**value)
+                    _enc::field_len::<_enc::RecMsg<super::Expr>>(2, &**value)
                 }
-                Self::Sum(value) => _enc::field_len::<_enc::Msg<super::Sum>>(3, value),
+                Self::Sum(value) => _enc::field_len::<_enc::RecMsg<super::Sum>>(3, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -366,10 +370,10 @@ pub mod expr {
             match self {
                 Self::Literal(value) => _enc::encode_field::<_enc::Int64>(1, value, buf),
                 Self::Negate(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Expr>>(2, &**value, buf)
+                    _enc::encode_field::<_enc::RecMsg<super::Expr>>(2, &**value, buf)
                 }
                 Self::Sum(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Sum>>(3, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<super::Sum>>(3, value, buf)
                 }
             }
         }
@@ -389,13 +393,13 @@ pub mod expr {
                     match field {
                         ::core::option::Option::Some(Self::Negate(value)) => {
                             _enc::merge_field::<
-                                _enc::Msg<super::Expr>,
+                                _enc::RecMsg<super::Expr>,
                             >(tag, &mut **value, r)?
                         }
                         _ => {
                             let mut value = <super::Expr as ::core::default::Default>::default();
                             _enc::merge_field::<
-                                _enc::Msg<super::Expr>,
+                                _enc::RecMsg<super::Expr>,
                             >(tag, &mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::Negate(::std::boxed::Box::new(value)),
@@ -406,12 +410,12 @@ pub mod expr {
                 3 => {
                     match field {
                         ::core::option::Option::Some(Self::Sum(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Sum>>(tag, value, r)?
+                            _enc::merge_field::<_enc::RecMsg<super::Sum>>(tag, value, r)?
                         }
                         _ => {
                             let mut value = <super::Sum as ::core::default::Default>::default();
                             _enc::merge_field::<
-                                _enc::Msg<super::Sum>,
+                                _enc::RecMsg<super::Sum>,
                             >(tag, &mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Sum(value));
                         }
@@ -446,13 +450,13 @@ impl ::rust_rpc::Message for Sum {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<Expr>>(1, &self.terms);
+        len += _enc::repeated_len::<_enc::RecMsg<Expr>>(1, &self.terms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<Expr>>(1, &self.terms, buf);
+        _enc::encode_repeated::<_enc::RecMsg<Expr>>(1, &self.terms, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -462,7 +466,7 @@ impl ::rust_rpc::Message for Sum {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::Msg<Expr>>(tag, &mut self.terms, r)?,
+                1 => _enc::merge_repeated::<_enc::RecMsg<Expr>>(tag, &mut self.terms, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

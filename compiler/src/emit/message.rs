@@ -5,7 +5,9 @@ use super::{
     allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path,
     user_attrs, Scope,
 };
-use crate::ir::{Cardinality, DefaultValue, Field, FieldKind, MapValue, Message, Oneof, Scalar};
+use crate::ir::{
+    Cardinality, DefaultValue, Field, FieldKind, MapValue, Message, Oneof, Scalar, TypeRef,
+};
 use crate::MapType;
 
 fn num(n: u32) -> Literal {
@@ -68,10 +70,7 @@ fn codec(kind: &FieldKind) -> TokenStream {
             let ty = path(&ty.rust_path);
             quote!(_enc::Enum<#ty>)
         }
-        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => {
-            let ty = path(&ty.rust_path);
-            quote!(_enc::Msg<#ty>)
-        }
+        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => message_codec(ty),
         FieldKind::Map { .. } => quote!(()),
     }
 }
@@ -83,10 +82,26 @@ fn map_value_parts(value: &MapValue) -> (TokenStream, TokenStream) {
             let ty = path(&ty.rust_path);
             (quote!(#ty), quote!(_enc::Enum<#ty>))
         }
-        MapValue::Message(ty) => {
-            let ty = path(&ty.rust_path);
-            (quote!(#ty), quote!(_enc::Msg<#ty>))
-        }
+        MapValue::Message(ty) => (path(&ty.rust_path), message_codec(ty)),
+    }
+}
+
+/// `group_len`, or `rec_group_len` for a group on a cycle of message types.
+fn group_len_fn(kind: &FieldKind) -> TokenStream {
+    match kind {
+        FieldKind::Group { ty, .. } if ty.recursive => quote!(rec_group_len),
+        _ => quote!(group_len),
+    }
+}
+
+/// `Msg<M>`, or `RecMsg<M>` for a field on a cycle of message types, whose encoding counts
+/// the nesting (values of other fields nest no deeper than the schema).
+fn message_codec(ty: &TypeRef) -> TokenStream {
+    let rust = path(&ty.rust_path);
+    if ty.recursive {
+        quote!(_enc::RecMsg<#rust>)
+    } else {
+        quote!(_enc::Msg<#rust>)
     }
 }
 
@@ -215,9 +230,12 @@ fn field_code(field: &Field) -> FieldCode {
             merge_arm: quote!(#n => #e::merge_field::<#c>(tag, &mut #this, r)?,),
         },
         Cardinality::Optional if is_group => FieldCode {
-            len: quote! {
-                if let ::core::option::Option::Some(value) = &#this {
-                    len += #e::group_len(#n, #deref);
+            len: {
+                let group_len = group_len_fn(&field.kind);
+                quote! {
+                    if let ::core::option::Option::Some(value) = &#this {
+                        len += #e::#group_len(#n, #deref);
+                    }
                 }
             },
             encode: quote! {
@@ -249,10 +267,11 @@ fn field_code(field: &Field) -> FieldCode {
         }
         Cardinality::Repeated { .. } if is_group => {
             let elem = element_type(&field.kind);
+            let group_len = group_len_fn(&field.kind);
             FieldCode {
                 len: quote! {
                     for value in &#this {
-                        len += #e::group_len(#n, value);
+                        len += #e::#group_len(#n, value);
                     }
                 },
                 encode: quote! {
@@ -812,7 +831,8 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         let c = codec(&f.kind);
         match &f.kind {
             FieldKind::Group { .. } => {
-                len_arms.push(quote!(Self::#variant(value) => #e::group_len(#n, #deref),));
+                let group_len = group_len_fn(&f.kind);
+                len_arms.push(quote!(Self::#variant(value) => #e::#group_len(#n, #deref),));
                 encode_arms
                     .push(quote!(Self::#variant(value) => #e::encode_group(#n, #deref, buf),));
             }

@@ -667,13 +667,13 @@ impl ::rust_rpc::Message for Struct {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::map_len::<_enc::Str, _enc::Msg<Value>, _>(1, &self.fields);
+        len += _enc::map_len::<_enc::Str, _enc::RecMsg<Value>, _>(1, &self.fields);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_map::<_enc::Str, _enc::Msg<Value>, _>(1, &self.fields, buf);
+        _enc::encode_map::<_enc::Str, _enc::RecMsg<Value>, _>(1, &self.fields, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -686,7 +686,7 @@ impl ::rust_rpc::Message for Struct {
                 1 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
-                        _enc::Msg<Value>,
+                        _enc::RecMsg<Value>,
                         _,
                     >(tag, &mut self.fields, r)?
                 }
@@ -767,10 +767,10 @@ pub mod value {
                 Self::StringValue(value) => _enc::field_len::<_enc::Str>(3, value),
                 Self::BoolValue(value) => _enc::field_len::<_enc::Bool>(4, value),
                 Self::StructValue(value) => {
-                    _enc::field_len::<_enc::Msg<super::Struct>>(5, value)
+                    _enc::field_len::<_enc::RecMsg<super::Struct>>(5, value)
                 }
                 Self::ListValue(value) => {
-                    _enc::field_len::<_enc::Msg<super::ListValue>>(6, value)
+                    _enc::field_len::<_enc::RecMsg<super::ListValue>>(6, value)
                 }
             }
         }
@@ -788,10 +788,10 @@ pub mod value {
                 }
                 Self::BoolValue(value) => _enc::encode_field::<_enc::Bool>(4, value, buf),
                 Self::StructValue(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Struct>>(5, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<super::Struct>>(5, value, buf)
                 }
                 Self::ListValue(value) => {
-                    _enc::encode_field::<_enc::Msg<super::ListValue>>(6, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<super::ListValue>>(6, value, buf)
                 }
             }
         }
@@ -827,12 +827,14 @@ pub mod value {
                 5 => {
                     match field {
                         ::core::option::Option::Some(Self::StructValue(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Struct>>(tag, value, r)?
+                            _enc::merge_field::<
+                                _enc::RecMsg<super::Struct>,
+                            >(tag, value, r)?
                         }
                         _ => {
                             let mut value = <super::Struct as ::core::default::Default>::default();
                             _enc::merge_field::<
-                                _enc::Msg<super::Struct>,
+                                _enc::RecMsg<super::Struct>,
                             >(tag, &mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::StructValue(value),
@@ -844,13 +846,13 @@ pub mod value {
                     match field {
                         ::core::option::Option::Some(Self::ListValue(value)) => {
                             _enc::merge_field::<
-                                _enc::Msg<super::ListValue>,
+                                _enc::RecMsg<super::ListValue>,
                             >(tag, value, r)?
                         }
                         _ => {
                             let mut value = <super::ListValue as ::core::default::Default>::default();
                             _enc::merge_field::<
-                                _enc::Msg<super::ListValue>,
+                                _enc::RecMsg<super::ListValue>,
                             >(tag, &mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ListValue(value),
@@ -887,13 +889,13 @@ impl ::rust_rpc::Message for ListValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<Value>>(1, &self.values);
+        len += _enc::repeated_len::<_enc::RecMsg<Value>>(1, &self.values);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<Value>>(1, &self.values, buf);
+        _enc::encode_repeated::<_enc::RecMsg<Value>>(1, &self.values, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -903,7 +905,11 @@ impl ::rust_rpc::Message for ListValue {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::Msg<Value>>(tag, &mut self.values, r)?,
+                1 => {
+                    _enc::merge_repeated::<
+                        _enc::RecMsg<Value>,
+                    >(tag, &mut self.values, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
