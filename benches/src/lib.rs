@@ -98,3 +98,22 @@ pub fn mix_payload() -> Vec<u8> {
     }
     msg.encode_to_vec()
 }
+
+/// A `google.protobuf.Struct` nested `levels` deep through its map, as encoded bytes.
+pub fn nested_struct(levels: usize) -> Vec<u8> {
+    use rust_rpc::wkt::{value, Struct, Value};
+    use rust_rpc::Message;
+    let mut s = Struct::default();
+    for i in 0..levels {
+        let mut outer = Struct::default();
+        outer.fields.insert(
+            format!("level-{i}"),
+            Value {
+                kind: Some(value::Kind::StructValue(s)),
+                ..Default::default()
+            },
+        );
+        s = outer;
+    }
+    s.encode_to_vec()
+}

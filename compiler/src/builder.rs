@@ -123,17 +123,14 @@ impl Builder {
 
     /// Generates code for `protos`, resolving imports against `includes`. Prints
     /// `cargo:rerun-if-changed` for every input and imported file and `cargo:warning` for
-    /// each warning; on failure prints the diagnostic to stderr and returns it.
+    /// each warning. On failure returns the error, whose `Debug` is the rendered diagnostic:
+    /// returning it from `main`, or unwrapping it, shows the file, line and column.
     pub fn compile(
         self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(), Error> {
-        let result = self.run(protos, includes, &mut std::io::stdout());
-        if let Err(e) = &result {
-            eprint!("{}", e.render_plain());
-        }
-        result
+        self.run(protos, includes, &mut std::io::stdout())
     }
 
     /// The work of `compile`, with cargo's instructions written to `cargo`.

@@ -28,7 +28,18 @@ pub(crate) fn parse(files: &[PathBuf], includes: &[PathBuf]) -> Result<Loaded, E
     let mut compiler = protox::Compiler::new(&includes)?;
     compiler.include_imports(true).include_source_info(true);
     for file in files {
-        compiler.open_file(file)?;
+        if let Err(error) = compiler.open_file(file) {
+            // A file that exists nowhere is said so, rather than "not found in the include
+            // paths"; protox's bundled well-known types exist without a file, so ask it first.
+            if !file.exists() && !includes.iter().any(|dir| dir.join(file).exists()) {
+                return Err(Error::io(
+                    "read",
+                    file,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                ));
+            }
+            return Err(error.into());
+        }
     }
     let requested = compiler
         .files()

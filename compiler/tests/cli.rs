@@ -222,3 +222,20 @@ fn bad_options_and_descriptor_sets_are_errors_not_panics() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn a_file_that_does_not_exist_is_said_so() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = cli()
+        .args(["-I", "examples/proto", "examples/proto/nope.proto", "-o"])
+        .arg(out.path())
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read 'examples/proto/nope.proto': no such file"),
+        "{stderr}"
+    );
+}

@@ -102,7 +102,9 @@ impl<'a, K> Call<'a, K> {
     }
 
     /// The call must finish within `timeout` from when it is awaited; past it, every await of
-    /// the call fails with `DEADLINE_EXCEEDED` and the server is told to stop.
+    /// the call fails with `DEADLINE_EXCEEDED`, and the server ends the call: its handler's
+    /// stream reads and sends fail and `ctrl.cancelled()` completes (a handler awaiting
+    /// something else finishes that first).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
         self

@@ -342,10 +342,11 @@ async fn an_oversize_response_fails_only_its_call_on_the_client() {
         let addr = listener.local_addr().unwrap();
         let peer = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
-            let mut preface = [0u8; 8];
+            let mut preface = [0u8; 12];
             stream.read_exact(&mut preface).await.unwrap();
-            stream.write_all(b"RRPC\x00\x00\x00\x02").await.unwrap();
-            write_frame(&mut stream, frame::SETTINGS, 0, 0, &[]).await;
+            stream.write_all(PREFACE).await.unwrap();
+            // A server's SETTINGS: `server` (field 4) set, nothing else announced.
+            write_frame(&mut stream, frame::SETTINGS, 0, 0, &[0x20, 0x01]).await;
             let mut raw = RawClient { stream };
             let mut answered = 0;
             while answered < 2 {

@@ -647,6 +647,68 @@ async fn a_peer_of_another_protocol_is_named() {
             assert!(err.to_string().contains("does not speak rust-rpc"), "{err}");
             peer.abort();
         }
+
+        // An HTTP/1 server that, like most, answers only once it has read a request's header
+        // lines: the preface ends with an empty line, so it answers at once.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let http = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut byte = [0u8; 1];
+            while !seen.ends_with(b"\r\n\r\n") {
+                if stream.read_exact(&mut byte).await.is_err() {
+                    return;
+                }
+                seen.push(byte[0]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+        let started = Instant::now();
+        let err = TcpChannel::connect(addr).await.unwrap_err();
+        assert!(err.to_string().contains("HTTP/1"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        http.abort();
+
+        // A peer that sends back every byte it gets is not taken for a server.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (mut read, mut write) = stream.into_split();
+            let _ = tokio::io::copy(&mut read, &mut write).await;
+        });
+        let err = TcpChannel::connect(addr).await.unwrap_err();
+        assert!(err.to_string().contains("not a rust-rpc server"), "{err}");
+        echo.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_half_finished_handshake_is_closed_and_a_dropped_handle_keeps_serving() {
+    bounded(async {
+        let mut limits = Limits::default();
+        limits.handshake_timeout = Duration::from_millis(200);
+        let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
+            .limits(limits)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        // Dropped at once: the server goes on serving.
+        drop(server.spawn().unwrap());
+        // The preface and nothing more: closed at the handshake timeout, not left open.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(PREFACE).await.unwrap();
+        let started = Instant::now();
+        assert_closed(&mut stream).await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let client = CalculatorClient::new(TcpChannel::connect(addr).await.unwrap());
+        assert_eq!(client.double(number(3)).await.unwrap().value, 6);
     })
     .await;
 }

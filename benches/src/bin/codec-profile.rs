@@ -2,8 +2,12 @@
 //! counts repeat exactly where timings do not.
 //!
 //! ```text
-//! codec-profile <mix|google_message1_proto2|google_message1_proto3|google_message2>
+//! codec-profile <mix|google_message1_proto2|google_message1_proto3|google_message2|struct-N>
 //!               <decode|encode|encoded_len> <rust-rpc|prost> [iterations]
+//!
+//! `struct-N` is a `google.protobuf.Struct` nested N levels deep through its map (33 is as
+//! deep as a decoder with the usual limit of 100 takes): encoding work must grow linearly in
+//! N.
 //! ```
 
 use std::hint::black_box;
@@ -55,6 +59,14 @@ fn main() {
         std::process::exit(2);
     };
     let n = rest.first().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    if let Some(levels) = set.strip_prefix("struct-").and_then(|n| n.parse().ok()) {
+        return run::<rust_rpc::wkt::Struct, prost_types::Struct>(
+            &[rust_rpc_benches::nested_struct(levels)],
+            op,
+            side,
+            n,
+        );
+    }
     if set == "mix" {
         return run::<ours::mix::Mix, theirs::mix::Mix>(
             &[rust_rpc_benches::mix_payload()],

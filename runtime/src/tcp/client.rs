@@ -54,7 +54,8 @@ impl TcpChannelBuilder {
         self
     }
 
-    /// Sets the largest frame payload accepted or sent, in bytes.
+    /// Sets the largest frame payload this client accepts, in bytes (sends are checked against
+    /// the server's announced limit).
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.limits.max_frame_size = bytes;
         self
@@ -83,12 +84,13 @@ impl TcpChannelBuilder {
     /// A channel that has connected once: fails if that first connection cannot be made.
     pub async fn connect(self) -> io::Result<TcpChannel> {
         let channel = self.connect_lazy();
-        channel.endpoint.connection().await.map_err(|status| {
-            io::Error::new(
-                io::ErrorKind::ConnectionRefused,
-                status.message().to_owned(),
-            )
-        })?;
+        if let Err(status) = channel.endpoint.connection().await {
+            let kind = match &*channel.endpoint.lock() {
+                State::Failed { kind, .. } => *kind,
+                _ => io::ErrorKind::Other,
+            };
+            return Err(io::Error::new(kind, status.message().to_owned()));
+        }
         Ok(channel)
     }
 }
@@ -139,6 +141,8 @@ enum State {
     /// The last attempt failed; calls fail fast until `retry_at`.
     Failed {
         error: Status,
+        /// What kind of failure it was, for `connect`'s `io::Error`.
+        kind: io::ErrorKind,
         retry_at: Instant,
         attempts: u32,
     },
@@ -210,6 +214,7 @@ impl Endpoint {
                 let attempts = previous_failures + 1;
                 State::Failed {
                     error: Status::unavailable(format!("cannot connect to {}: {e}", self.target)),
+                    kind: e.kind(),
                     retry_at: Instant::now() + backoff(attempts),
                     attempts,
                 }
@@ -221,6 +226,7 @@ impl Endpoint {
                         "cannot connect to {}: no answer within {:?}",
                         self.target, self.connect_timeout
                     )),
+                    kind: io::ErrorKind::TimedOut,
                     retry_at: Instant::now() + backoff(attempts),
                     attempts,
                 }
@@ -267,9 +273,17 @@ impl Endpoint {
             // The server's SETTINGS come right after its preface.
             match frames.next().await? {
                 Some(Incoming::Frame(f)) if f.kind == frame::SETTINGS => {
-                    Settings::decode_bytes(&f.payload).map_err(|e| {
+                    let settings = Settings::decode_bytes(&f.payload).map_err(|e| {
                         io::Error::new(io::ErrorKind::InvalidData, format!("bad SETTINGS: {e}"))
-                    })
+                    })?;
+                    if !settings.server {
+                        // What a peer that echoes every byte sends back.
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "the peer is not a rust-rpc server: it sent back a client's preface (an echo service?)",
+                        ));
+                    }
+                    Ok(settings)
                 }
                 _ => Err(io::Error::new(
                     io::ErrorKind::InvalidData,

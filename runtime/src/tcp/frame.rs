@@ -10,9 +10,11 @@ use tokio::net::TcpStream;
 
 use crate::Message;
 
-/// What each side sends first: a magic and the protocol version, big-endian.
-pub(crate) const PREFACE: [u8; 8] = *b"RRPC\x00\x00\x00\x02";
-pub(crate) const VERSION: u32 = 2;
+/// What each side sends first: a magic and the protocol's version, ended by an empty line so
+/// that an HTTP/1 server, which reads lines, answers at once (with an error we can name)
+/// instead of waiting for more.
+pub(crate) const PREFACE: [u8; 12] = *b"RRPC/2.0\r\n\r\n";
+pub(crate) const VERSION: &str = "2.0";
 pub(crate) const HEADER_LEN: usize = 16;
 
 pub(crate) const SETTINGS: u8 = 1;
@@ -122,8 +124,9 @@ impl FrameDecoder {
                 "the peer closed the connection without a word",
             ));
         }
-        // A foreign peer is named from its first eight bytes, when it sends that many.
-        if eof || have == PREFACE.len() {
+        // A foreign peer is given up on at its first byte that differs (and named from what
+        // arrived with it, usually its whole first message).
+        if eof || got != &PREFACE[..have] {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 describe_foreign(got),
@@ -321,8 +324,8 @@ pub fn check_frames(data: &[u8], splits: &[u8], max_frame_size: usize) {
 
 /// Names what a peer that does not speak this protocol seems to speak, from its first bytes.
 fn describe_foreign(got: &[u8]) -> String {
-    let what = if got.starts_with(b"RRPC") && got.len() == PREFACE.len() {
-        let version = u32::from_be_bytes([got[4], got[5], got[6], got[7]]);
+    let what = if got.starts_with(b"RRPC/") && got.len() == PREFACE.len() {
+        let version = String::from_utf8_lossy(&got[5..8]);
         return format!(
             "the peer speaks version {version} of rust-rpc's TCP protocol; this side speaks version {VERSION}"
         );
@@ -352,7 +355,7 @@ mod tests {
         assert!(describe_foreign(b"HTTP/1.1").contains("HTTP/1"));
         assert!(describe_foreign(&[0, 0, 0x12, 0x04, 0, 0, 0, 0]).contains("HTTP/2"));
         assert!(describe_foreign(&[0x15, 0x03, 0x03, 0, 2, 2, 0x46, 0]).contains("TLS"));
-        assert!(describe_foreign(b"RRPC\x00\x00\x00\x03").contains("version 3"));
+        assert!(describe_foreign(b"RRPC/3.0\r\n\r\n").contains("version 3.0"));
     }
 
     #[test]

@@ -41,8 +41,9 @@ use wire::MetadataEntry;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Largest frame payload accepted or sent, in bytes: a message, or a frame of metadata
-    /// (default 4 MiB). A larger message fails its own call with `RESOURCE_EXHAUSTED`.
+    /// Largest frame payload this side accepts, in bytes: a message, or a frame of metadata
+    /// (default 4 MiB), announced to the peer. What this side sends is checked against the
+    /// peer's announced limit. A larger message fails its own call with `RESOURCE_EXHAUSTED`.
     pub max_frame_size: usize,
     /// Most calls one connection may have in flight on a server (default 1024); further
     /// calls fail with `RESOURCE_EXHAUSTED`.

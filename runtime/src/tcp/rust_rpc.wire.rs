@@ -71,6 +71,8 @@ pub struct Settings {
     pub initial_window: u64,
     /// Calls the sender (a server) runs at once on one connection; 0 means no limit announced.
     pub max_concurrent_calls: u64,
+    /// Set by a server, clear from a client: a peer that sends back what it was sent is neither.
+    pub server: bool,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -80,6 +82,7 @@ impl ::core::fmt::Debug for Settings {
         s.field("max_frame_size", &self.max_frame_size);
         s.field("initial_window", &self.initial_window);
         s.field("max_concurrent_calls", &self.max_concurrent_calls);
+        s.field("server", &self.server);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -102,6 +105,9 @@ impl ::rust_rpc::Message for Settings {
         if self.max_concurrent_calls != 0 {
             len += _enc::field_len::<_enc::UInt64>(3, &self.max_concurrent_calls);
         }
+        if self.server {
+            len += _enc::field_len::<_enc::Bool>(4, &self.server);
+        }
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -115,6 +121,9 @@ impl ::rust_rpc::Message for Settings {
         }
         if self.max_concurrent_calls != 0 {
             _enc::encode_field::<_enc::UInt64>(3, &self.max_concurrent_calls, buf);
+        }
+        if self.server {
+            _enc::encode_field::<_enc::Bool>(4, &self.server, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -132,6 +141,7 @@ impl ::rust_rpc::Message for Settings {
                         _enc::UInt64,
                     >(tag, &mut self.max_concurrent_calls, r)?
                 }
+                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.server, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

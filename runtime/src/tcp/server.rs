@@ -40,8 +40,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Sets the largest frame payload (a message, or a frame of metadata) accepted or sent,
-    /// in bytes.
+    /// Sets the largest frame payload (a message, or a frame of metadata) this server accepts,
+    /// in bytes, announced to every client. What it sends is checked against each client's
+    /// own announced limit.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.limits.max_frame_size = bytes;
         self
@@ -163,13 +164,17 @@ impl Server {
         Ok(())
     }
 
-    /// Serves on a background task; the handle shuts it down.
+    /// Serves on a background task; the handle shuts it down. Dropping the handle leaves the
+    /// server running for the life of the runtime, as dropping a tokio `JoinHandle` does.
     pub fn spawn(self) -> io::Result<ServerHandle> {
         let addr = self.local_addr()?;
         let (trigger, signal) = oneshot::channel::<()>();
         let force = self.shared.force.clone();
         let task = tokio::spawn(self.serve_until(async move {
-            let _ = signal.await;
+            // A dropped handle is no request to stop.
+            if signal.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }));
         Ok(ServerHandle {
             addr,
@@ -180,7 +185,8 @@ impl Server {
     }
 }
 
-/// A server running in the background.
+/// A server running in the background. Dropping it detaches the server, which then runs
+/// until the runtime ends; keep it to shut the server down.
 pub struct ServerHandle {
     addr: SocketAddr,
     trigger: oneshot::Sender<()>,
@@ -301,16 +307,43 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             max_frame_size: limits.max_frame_size as u64,
             initial_window: limits.effective_window() as u64,
             max_concurrent_calls: limits.max_concurrent_calls as u64,
+            server: true,
             ..Default::default()
         },
     );
     writer.push(&hello);
-    // A peer that does not open with our preface in time is not a client of ours.
-    let greeted = tokio::time::timeout(limits.handshake_timeout, frames.preface()).await;
-    if !matches!(greeted, Ok(Ok(()))) {
-        writer.close(true).await;
-        return;
-    }
+    // A peer that does not send a client's preface and SETTINGS in time is not a client of
+    // ours: a half-finished handshake is closed as surely as a silent one.
+    let greeted = tokio::time::timeout(limits.handshake_timeout, async {
+        frames.preface().await?;
+        match frames.next().await? {
+            Some(Incoming::Frame(f)) if f.kind == frame::SETTINGS => {
+                let settings = Settings::decode_bytes(&f.payload).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                })?;
+                if settings.server {
+                    // Our own SETTINGS sent back: an echo, not a client.
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the peer sent a server's SETTINGS",
+                    ));
+                }
+                Ok(settings)
+            }
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the client did not send its SETTINGS",
+            )),
+        }
+    })
+    .await;
+    let settings = match greeted {
+        Ok(Ok(settings)) => settings,
+        _ => {
+            writer.close(true).await;
+            return;
+        }
+    };
     let connection = Arc::new(Connection {
         writer,
         calls: Calls {
@@ -321,6 +354,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         peer_max_frame: AtomicUsize::new(Limits::default().max_frame_size),
         peer_window: AtomicUsize::new(crate::call::DEFAULT_WINDOW),
     });
+    apply_settings(&connection, &settings);
     let mut stop = shared.stop.subscribe();
     let mut stopping = *stop.borrow();
     let mut force = shared.force.subscribe();
@@ -465,18 +499,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                 }
             }
             frame::SETTINGS => match Settings::decode_bytes(&frame.payload) {
-                Ok(settings) => {
-                    if settings.max_frame_size > 0 {
-                        let max = usize::try_from(settings.max_frame_size).unwrap_or(usize::MAX);
-                        connection.peer_max_frame.store(max, Ordering::SeqCst);
-                    }
-                    if settings.initial_window > 0 {
-                        let window = usize::try_from(settings.initial_window)
-                            .unwrap_or(usize::MAX)
-                            .max(crate::call::DEFAULT_WINDOW);
-                        connection.peer_window.store(window, Ordering::SeqCst);
-                    }
-                }
+                Ok(settings) => apply_settings(&connection, &settings),
                 Err(_) => break Ending::ClientGone,
             },
             // Frame types this version does not know are skipped, so later versions can add
@@ -506,6 +529,20 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         Ending::Forced => connection.writer.close(false).await,
         // Every call has queued its last frame; let them reach the client.
         Ending::Drained => connection.writer.close(true).await,
+    }
+}
+
+/// Takes the limits a client announced.
+fn apply_settings(connection: &Connection, settings: &Settings) {
+    if settings.max_frame_size > 0 {
+        let max = usize::try_from(settings.max_frame_size).unwrap_or(usize::MAX);
+        connection.peer_max_frame.store(max, Ordering::SeqCst);
+    }
+    if settings.initial_window > 0 {
+        let window = usize::try_from(settings.initial_window)
+            .unwrap_or(usize::MAX)
+            .max(crate::call::DEFAULT_WINDOW);
+        connection.peer_window.store(window, Ordering::SeqCst);
     }
 }
 

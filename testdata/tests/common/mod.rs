@@ -265,6 +265,9 @@ pub async fn assert_closed(stream: &mut tokio::net::TcpStream) {
     }
 }
 
+/// The TCP protocol's preface, as `runtime/PROTOCOL.md` gives it.
+pub const PREFACE: &[u8; 12] = b"RRPC/2.0\r\n\r\n";
+
 /// Frame types of the TCP protocol, as `runtime/PROTOCOL.md` numbers them.
 pub mod frame {
     pub const SETTINGS: u8 = 1;
@@ -287,17 +290,13 @@ impl RawClient {
     pub async fn connect(addr: std::net::SocketAddr) -> RawClient {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut client = RawClient { stream };
-        client
-            .stream
-            .write_all(b"RRPC\x00\x00\x00\x02")
-            .await
-            .unwrap();
+        client.stream.write_all(PREFACE).await.unwrap();
         client
             .frame(frame::SETTINGS, 0, 0, &encode(&Settings::default()))
             .await;
-        let mut preface = [0u8; 8];
+        let mut preface = [0u8; 12];
         client.stream.read_exact(&mut preface).await.unwrap();
-        assert_eq!(&preface, b"RRPC\x00\x00\x00\x02");
+        assert_eq!(&preface, PREFACE);
         let (kind, _, _) = client.read_frame().await.expect("the server's SETTINGS");
         assert_eq!(kind, frame::SETTINGS);
         client
