@@ -1,6 +1,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -182,7 +182,9 @@ pub struct RpcController {
     response_metadata: Metadata,
     trailers: Metadata,
     failure: Option<Status>,
-    cancel: CancelToken,
+    /// Made on first use: a client call through a controller nobody asked for a token needs
+    /// none (nothing can cancel it while it runs), which saves an allocation per call.
+    cancel: OnceLock<CancelToken>,
     /// On a server: where [`send_headers`](RpcController::send_headers) sends them.
     responses: Option<ByteSink>,
 }
@@ -296,28 +298,32 @@ impl RpcController {
 
     /// Asks for the call to be cancelled (the C++ `StartCancel`).
     pub fn start_cancel(&self) {
-        self.cancel.cancel();
+        self.token().cancel();
     }
 
     /// Whether the call was cancelled or otherwise ended early: by either side, by its
     /// deadline, by a lost connection or by server shutdown.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.cancel.get().is_some_and(CancelToken::is_cancelled)
     }
 
     /// Completes once the call is cancelled or otherwise ended early.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.token().cancelled().await
     }
 
     /// Runs `callback` when the call is cancelled (the C++ `NotifyOnCancel`).
     pub fn notify_on_cancel(&self, callback: Closure) {
-        self.cancel.on_cancel(callback);
+        self.token().on_cancel(callback);
     }
 
     /// The call's cancellation signal, to hand to other tasks.
     pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
+        self.token().clone()
+    }
+
+    fn token(&self) -> &CancelToken {
+        self.cancel.get_or_init(CancelToken::new)
     }
 
     /// Clears everything, so the controller can serve another call.
@@ -332,12 +338,15 @@ impl RpcController {
         cancel: CancelToken,
         responses: ByteSink,
     ) -> Self {
+        // Every field named: `..Self::default()` would allocate a token only to drop it.
         RpcController {
             deadline,
             metadata,
-            cancel,
+            response_metadata: Metadata::new(),
+            trailers: Metadata::new(),
+            failure: None,
+            cancel: OnceLock::from(cancel),
             responses: Some(responses),
-            ..Self::default()
         }
     }
 
@@ -356,17 +365,25 @@ impl RpcController {
         }
     }
 
-    /// Client: the token a call made through this controller is cancelled with. A controller
-    /// reused for a second call after the first was cancelled gets a fresh token, so the old
-    /// cancellation does not end the new call.
-    pub(crate) fn token_for_call(&mut self) -> CancelToken {
-        if self.cancel.is_cancelled() {
-            self.cancel = CancelToken::new();
+    /// Client: readies the controller for a call and returns the token the call is cancelled
+    /// with, if anyone could cancel it: none when no token was handed out. A controller reused
+    /// after a cancelled call gets a fresh token, so the old cancellation does not end the new
+    /// call.
+    pub(crate) fn token_for_call(&mut self) -> Option<CancelToken> {
+        if self.is_cancelled() {
+            self.cancel = OnceLock::new();
         }
         self.failure = None;
         self.response_metadata = Metadata::new();
         self.trailers = Metadata::new();
-        self.cancel.clone()
+        self.cancel.get().cloned()
+    }
+
+    /// Client: as [`token_for_call`](Self::token_for_call), for calls that always need a token
+    /// (streams, which outlive the controller's borrow).
+    pub(crate) fn stream_token(&mut self) -> CancelToken {
+        self.token_for_call();
+        self.token().clone()
     }
 
     /// Client: what the server sent back.

@@ -1,7 +1,8 @@
 //! Counts heap allocations per unary call over TCP, client and server together: a figure that
-//! repeats exactly, unlike timings on these machines.
+//! repeats exactly, unlike timings on these machines. By size too: an allocation of 1 KiB or
+//! more takes glibc's slower path, and bytes per call are memory traffic.
 //!
-//! `cargo run --release -p rust-rpc-benches --bin allocs`
+//! `IN_FLIGHT=64 cargo run --release -p rust-rpc-benches --bin allocs` (1 in flight by default)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,10 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Allocations by size class (bytes / 16, the last class taking everything from 1 KiB up).
+static SIZES: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
+
+fn count(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    SIZES[(size / 16).min(64)].fetch_add(1, Ordering::Relaxed);
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count(layout.size());
         // SAFETY: forwarded as is to the system allocator.
         unsafe { System.alloc(layout) }
     }
@@ -21,7 +29,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count(new_size);
         // SAFETY: forwarded as is to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -83,6 +91,7 @@ fn main() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let sizes_before: Vec<u64> = SIZES.iter().map(|n| n.load(Ordering::Relaxed)).collect();
         if in_flight > 1 {
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..in_flight {
@@ -107,6 +116,18 @@ fn main() {
         }
         let per_call = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / calls as f64;
         println!("allocations per unary call (client and server): {per_call:.1}");
+        println!("by size (bytes: allocations per call):");
+        for (class, (n, before)) in SIZES.iter().zip(sizes_before).enumerate() {
+            let per_call = (n.load(Ordering::Relaxed) - before) as f64 / calls as f64;
+            if per_call >= 0.05 {
+                let low = class * 16;
+                if class == 64 {
+                    println!("  {low}+: {per_call:.1}");
+                } else {
+                    println!("  {low}-{}: {per_call:.1}", low + 15);
+                }
+            }
+        }
         server.shutdown().await.expect("shutdown");
     });
 }

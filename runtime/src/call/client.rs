@@ -90,7 +90,7 @@ async fn start(
     channel: &dyn RpcChannel,
     method: &'static MethodDescriptor,
     ctrl: &RpcController,
-    token: &CancelToken,
+    token: Option<&CancelToken>,
     request: Option<Bytes>,
 ) -> Result<ClientCall, Status> {
     let deadline = ctrl.deadline();
@@ -104,7 +104,7 @@ async fn start(
         metadata: ctrl.metadata().clone(),
         request,
     };
-    if let Some(reason) = token.reason() {
+    if let Some(reason) = token.and_then(CancelToken::reason) {
         return Err(reason);
     }
     // The start first: when the connection is ready it completes at once, and the deadline
@@ -112,8 +112,21 @@ async fn start(
     tokio::select! {
         biased;
         started = channel.start_call(method, outgoing) => started,
-        () = token.cancelled() => Err(token.reason().unwrap_or_else(|| Status::cancelled("the call was cancelled"))),
+        reason = cancelled(token) => Err(reason),
         () = sleep_until(deadline) => Err(deadline_exceeded()),
+    }
+}
+
+/// Why `token` was cancelled, once it is; never without a token.
+async fn cancelled(token: Option<&CancelToken>) -> Status {
+    match token {
+        Some(token) => {
+            token.cancelled().await;
+            token
+                .reason()
+                .unwrap_or_else(|| Status::cancelled("the call was cancelled"))
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -175,28 +188,44 @@ pub(crate) async fn unary<Req: Message, Resp: Message + Default>(
     request: &Req,
 ) -> Result<Resp, Status> {
     let token = ctrl.token_for_call();
-    let request = match encode(request) {
-        Ok(request) => request,
-        Err(status) => return record(ctrl, None, Err(status)),
-    };
-    let mut call = match start(channel, method, ctrl, &token, Some(request)).await {
-        Ok(call) => call,
-        Err(status) => return record(ctrl, None, Err(status)),
-    };
+    // Only the encoding and the decoding depend on the message types; the call itself is one
+    // function shared by every method, so each method adds little code.
+    let result = match encode(request) {
+        Ok(request) => unary_bytes(channel, method, ctrl, token, request).await,
+        Err(status) => Err(status),
+    }
+    .and_then(|bytes| decode_response(&bytes));
+    if let Err(status) = &result {
+        ctrl.set_failed(status.clone());
+    }
+    result
+}
+
+/// The part of a unary call that moves bytes: starts it, waits for the one response within
+/// the deadline, and records the response metadata in `ctrl`.
+async fn unary_bytes(
+    channel: &dyn RpcChannel,
+    method: &'static MethodDescriptor,
+    ctrl: &mut RpcController,
+    token: Option<CancelToken>,
+    request: Bytes,
+) -> Result<Bytes, Status> {
+    let mut call = start(channel, method, ctrl, token.as_ref(), Some(request)).await?;
     // Only a token someone else holds can be cancelled while the call runs (the controller is
     // borrowed until it ends); without one, dropping the call is what cancels it, and the
     // response stream's drop tells the transport.
     let mut guard = token
-        .held_elsewhere()
-        .then(|| CallGuard::new(token.clone(), &call));
+        .as_ref()
+        .filter(|token| token.held_elsewhere())
+        .map(|token| CallGuard::new(token.clone(), &call));
     let deadline = ctrl.deadline();
     let result = tokio::select! {
         biased;
         response = single_response(&mut call.responses) => response,
         () = sleep_until(deadline) => {
-            match &guard {
-                Some(_) => token.cancel_with(deadline_exceeded()),
-                None => call.requests.cancel(),
+            match (&guard, &token) {
+                (Some(_), Some(token)) => token.cancel_with(deadline_exceeded()),
+                _ => call.requests.cancel(),
             }
             Err(deadline_exceeded())
         }
@@ -204,11 +233,14 @@ pub(crate) async fn unary<Req: Message, Resp: Message + Default>(
     if let Some(guard) = &mut guard {
         guard.finish();
     }
-    let result = result.and_then(|bytes| decode_response(&bytes));
     if result.is_err() {
         call.requests.cancel();
     }
-    record(ctrl, Some(&call.responses), result)
+    ctrl.set_response(
+        call.responses.headers_now().unwrap_or_default(),
+        call.responses.trailers().unwrap_or_default(),
+    );
+    result
 }
 
 /// Starts a server-streaming call and hands back its response stream at once.
@@ -218,9 +250,9 @@ pub(crate) async fn server_streaming<Req: Message, Resp: Message + Default>(
     ctrl: &mut RpcController,
     request: &Req,
 ) -> Result<Streaming<Resp>, Status> {
-    let token = ctrl.token_for_call();
+    let token = ctrl.stream_token();
     let request = encode(request).or_else(|e| record(ctrl, None, Err(e)))?;
-    let call = start(channel, method, ctrl, &token, Some(request))
+    let call = start(channel, method, ctrl, Some(&token), Some(request))
         .await
         .or_else(|e| record(ctrl, None, Err(e)))?;
     let mut guard = CallGuard::new(token, &call);
@@ -264,8 +296,8 @@ pub(crate) async fn client_streaming<Req: Message + Default, Resp: Message + Def
     ctrl: &mut RpcController,
     requests: Requests<Req>,
 ) -> Result<Resp, Status> {
-    let token = ctrl.token_for_call();
-    let mut call = start(channel, method, ctrl, &token, None)
+    let token = ctrl.stream_token();
+    let mut call = start(channel, method, ctrl, Some(&token), None)
         .await
         .or_else(|e| record(ctrl, None, Err(e)))?;
     let mut guard = CallGuard::new(token.clone(), &call);
@@ -296,8 +328,8 @@ pub(crate) async fn bidi_streaming<Req: Message + Default + 'static, Resp: Messa
     ctrl: &mut RpcController,
     requests: Requests<Req>,
 ) -> Result<Streaming<Resp>, Status> {
-    let token = ctrl.token_for_call();
-    let call = start(channel, method, ctrl, &token, None)
+    let token = ctrl.stream_token();
+    let call = start(channel, method, ctrl, Some(&token), None)
         .await
         .or_else(|e| record(ctrl, None, Err(e)))?;
     let mut guard = CallGuard::new(token.clone(), &call);

@@ -145,10 +145,12 @@ impl ServerCore {
             requests: requests.inbound(),
             responses: sink.clone(),
         });
-        let ctrl = RpcController::for_server(deadline, metadata, cancel.clone(), sink.clone());
+        let mut ctrl = RpcController::for_server(deadline, metadata, cancel.clone(), sink.clone());
         let index = descriptor.index;
-        let task = async move {
-            let mut ctrl = ctrl;
+        // Captured variables are used in place, not moved into locals: a move would give the
+        // task a second copy of each, and a task of 1 KiB or more takes a slower allocator path.
+        self.handlers.spawn(move |registered| async move {
+            let _registered = registered;
             let result = {
                 let call = ServerCall {
                     requests,
@@ -208,8 +210,7 @@ impl ServerCore {
             // The callback holds the sink, which holds the token: forgetting it breaks that
             // cycle for a call that ended without being cancelled.
             cancel.forget(on_cancel);
-        };
-        self.handlers.spawn(task);
+        });
     }
 
     /// Number of handlers still running, including those of calls that already ended but
@@ -268,9 +269,13 @@ impl Handlers {
         lock_tasks(&self.tasks)
     }
 
-    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        // The slot is taken before the task can run, and freed by a guard, so an aborted task
-        // is forgotten too.
+    /// Spawns the task `make` returns, which holds the `Registered` it is given until it ends.
+    fn spawn<F>(&self, make: impl FnOnce(Registered) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // The slot is taken before the task can run, and freed by a guard the task holds, so
+        // an aborted task is forgotten too.
         let mut slots = self.lock();
         let slot = slots.free.pop().unwrap_or_else(|| {
             slots.handles.push(None);
@@ -282,10 +287,7 @@ impl Handlers {
             tasks: self.tasks.clone(),
             idle: self.idle.clone(),
         };
-        let handle = tokio::spawn(async move {
-            let _guard = guard;
-            task.await;
-        });
+        let handle = tokio::spawn(make(guard));
         slots.handles[slot] = Some(handle.abort_handle());
     }
 }
