@@ -102,6 +102,19 @@ pub trait RpcChannel: Send + Sync + 'static {
         method: &'static MethodDescriptor,
         call: OutgoingCall,
     ) -> BoxFuture<'a, Result<ClientCall, Status>>;
+
+    /// Starts a call without waiting, if the channel can (a connected TCP channel whose send
+    /// buffer has room); `Err(call)` hands it back to be started with
+    /// [`start_call`](RpcChannel::start_call). The default never can. The call core tries this
+    /// first, which saves a boxed future per call when the channel is ready.
+    fn try_start_call(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+        let _ = method;
+        Err(call)
+    }
 }
 
 impl<C: RpcChannel + ?Sized> RpcChannel for Arc<C> {
@@ -112,6 +125,14 @@ impl<C: RpcChannel + ?Sized> RpcChannel for Arc<C> {
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
         (**self).start_call(method, call)
     }
+
+    fn try_start_call(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+        (**self).try_start_call(method, call)
+    }
 }
 
 impl<C: RpcChannel + ?Sized> RpcChannel for Box<C> {
@@ -121,6 +142,14 @@ impl<C: RpcChannel + ?Sized> RpcChannel for Box<C> {
         call: OutgoingCall,
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
         (**self).start_call(method, call)
+    }
+
+    fn try_start_call(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+        (**self).try_start_call(method, call)
     }
 }
 

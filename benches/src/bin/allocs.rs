@@ -85,7 +85,10 @@ fn main() {
         for _ in 0..1000 {
             call().await.expect("echo");
         }
-        let calls = 10_000;
+        let calls: usize = std::env::var("CALLS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
         let in_flight: usize = std::env::var("IN_FLIGHT")
             .ok()
             .and_then(|n| n.parse().ok())

@@ -107,6 +107,10 @@ async fn start(
     if let Some(reason) = token.and_then(CancelToken::reason) {
         return Err(reason);
     }
+    let outgoing = match channel.try_start_call(method, outgoing) {
+        Ok(started) => return started,
+        Err(outgoing) => outgoing,
+    };
     // The start first: when the connection is ready it completes at once, and the deadline
     // and the cancellation are never set up.
     tokio::select! {
@@ -130,9 +134,11 @@ async fn cancelled(token: Option<&CancelToken>) -> Status {
     }
 }
 
+/// Completes at `deadline`; never without one. The timer is boxed so that a call without a
+/// deadline does not carry one in its future.
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        Some(deadline) => Box::pin(tokio::time::sleep_until(deadline.into())).await,
         None => std::future::pending().await,
     }
 }

@@ -322,77 +322,135 @@ impl Endpoint {
         Ok(connection)
     }
 
+    /// The connection, if one is ready to take a call now.
+    fn ready_connection(&self) -> Option<Arc<Connection>> {
+        match &*self.lock() {
+            State::Ready(connection) if connection.usable() => Some(connection.clone()),
+            _ => None,
+        }
+    }
+
+    /// Starts a call without waiting, when the connection is up and its send buffer has
+    /// room; otherwise hands the call back.
+    fn try_start(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+        let Some(connection) = self.ready_connection() else {
+            return Err(call);
+        };
+        if !connection.writer.has_room() {
+            return Err(call);
+        }
+        Ok(prepare(&connection, method, call)
+            .and_then(|(started, out, busy)| {
+                // Room was checked just above; a frame that lands past the high-water mark in a
+                // race with another sender is one frame over a soft bound.
+                if connection.writer.push_busy(&out, busy) {
+                    Ok(started)
+                } else {
+                    connection.lock().remove(&started.call_id);
+                    Err(Status::unavailable("the connection closed"))
+                }
+            })
+            .map(|started| started.call))
+    }
+
     async fn start(
         self: &Arc<Self>,
         method: &'static MethodDescriptor,
         call: OutgoingCall,
     ) -> Result<ClientCall, Status> {
         let connection = self.connection().await?;
-        let call_id = connection.next_call_id.fetch_add(1, Ordering::Relaxed);
-        if let Some(request) = &call.request {
-            let limit = connection.peer_max_frame.load(Ordering::SeqCst);
-            if request.len() > limit {
-                return Err(Status::resource_exhausted(format!(
-                    "a request of {} bytes is over the server's limit of {limit} bytes",
-                    request.len()
-                )));
-            }
+        let (started, out, busy) = prepare(&connection, method, call)?;
+        // Dropped before this completes (the deadline passed while the connection's backlog
+        // was full), the guard forgets the call.
+        let mut guard = Forget {
+            connection: &connection,
+            call_id: started.call_id,
+            armed: true,
+        };
+        let sent = connection.writer.send(&out, busy).await;
+        guard.armed = false;
+        if sent.is_err() {
+            connection.lock().remove(&started.call_id);
+            return Err(Status::unavailable("the connection closed"));
         }
-        let window = connection.window;
-        let requests = Arc::new(Requests {
-            call_id,
-            connection: connection.clone(),
-            credit: Credit::new(connection.peer_window.load(Ordering::SeqCst)),
-        });
-        let (responses_in, responses) = byte_stream(window, Some(requests.clone()));
-        connection.lock().insert(
+        Ok(started.call)
+    }
+}
+
+/// A call registered on its connection, not yet sent.
+struct Started {
+    call_id: u64,
+    call: ClientCall,
+}
+
+/// Registers a call on `connection` and encodes its start (and its one request, if it has
+/// one); returns the frames to send and whether other calls are in flight.
+fn prepare(
+    connection: &Arc<Connection>,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+) -> Result<(Started, Vec<u8>, bool), Status> {
+    let call_id = connection.next_call_id.fetch_add(1, Ordering::Relaxed);
+    if let Some(request) = &call.request {
+        let limit = connection.peer_max_frame.load(Ordering::SeqCst);
+        if request.len() > limit {
+            return Err(Status::resource_exhausted(format!(
+                "a request of {} bytes is over the server's limit of {limit} bytes",
+                request.len()
+            )));
+        }
+    }
+    let requests = Arc::new(Requests {
+        call_id,
+        connection: connection.clone(),
+        credit: Credit::new(connection.peer_window.load(Ordering::SeqCst)),
+    });
+    let (responses_in, responses) = byte_stream(connection.window, Some(requests.clone()));
+    let busy = {
+        let mut table = connection.lock();
+        table.insert(
             call_id,
             Pending {
                 responses: responses_in,
                 requests: requests.clone(),
             },
         );
-        let start = CallStart {
-            service: method.service,
-            method: method.name,
-            timeout_micros: call.deadline.map_or(0, |d| {
-                let left = d.saturating_duration_since(Instant::now());
-                left.as_micros().clamp(1, u128::from(u64::MAX)) as u64
-            }),
-            metadata: call.metadata,
-        };
-        let mut out = Vec::with_capacity(
-            2 * frame::HEADER_LEN + 64 + call.request.as_ref().map_or(0, Bytes::len),
-        );
-        start.put_frame(&mut out, call_id);
-        if let Some(request) = &call.request {
-            put_frame(
-                &mut out,
-                frame::MESSAGE,
-                frame::END_STREAM,
-                call_id,
-                request,
-            );
-        }
-        // Dropped before this completes (the deadline passed while the connection's backlog
-        // was full), the guard forgets the call.
-        let mut guard = Forget {
-            connection: &connection,
+        table.len() > 1
+    };
+    let start = CallStart {
+        service: method.service,
+        method: method.name,
+        timeout_micros: call.deadline.map_or(0, |d| {
+            let left = d.saturating_duration_since(Instant::now());
+            left.as_micros().clamp(1, u128::from(u64::MAX)) as u64
+        }),
+        metadata: call.metadata,
+    };
+    let mut out = Vec::with_capacity(
+        2 * frame::HEADER_LEN + 64 + call.request.as_ref().map_or(0, Bytes::len),
+    );
+    start.put_frame(&mut out, call_id);
+    if let Some(request) = &call.request {
+        put_frame(
+            &mut out,
+            frame::MESSAGE,
+            frame::END_STREAM,
             call_id,
-            armed: true,
-        };
-        let busy = connection.lock().len() > 1;
-        let sent = connection.writer.send(&out, busy).await;
-        guard.armed = false;
-        if sent.is_err() {
-            connection.lock().remove(&call_id);
-            return Err(Status::unavailable("the connection closed"));
-        }
-        Ok(ClientCall {
+            request,
+        );
+    }
+    let started = Started {
+        call_id,
+        call: ClientCall {
             requests,
             responses,
-        })
-    }
+        },
+    };
+    Ok((started, out, busy))
 }
 
 /// Forgets a call whose start was never sent.
@@ -660,5 +718,13 @@ impl RpcChannel for TcpChannel {
         call: OutgoingCall,
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
         Box::pin(self.endpoint.start(method, call))
+    }
+
+    fn try_start_call(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+        self.endpoint.try_start(method, call)
     }
 }

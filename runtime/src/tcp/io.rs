@@ -94,11 +94,19 @@ impl FrameWriter {
     /// [`push`](FrameWriter::push), written from this task when the connection is idle
     /// (`busy` false): for a frame that ends a call, where the switch to the flush task would
     /// be a call's whole latency again.
-    pub(crate) fn push_busy(&self, frame: &[u8], busy: bool) {
+    /// Returns false, having dropped the frame, once the writer is closed.
+    pub(crate) fn push_busy(&self, frame: &[u8], busy: bool) -> bool {
         let mut state = self.lock();
         if !state.closed {
             self.enqueue(&mut state, frame, busy);
         }
+        !state.closed
+    }
+
+    /// Whether [`send`](FrameWriter::send) would queue a frame without waiting.
+    pub(crate) fn has_room(&self) -> bool {
+        let state = self.lock();
+        !state.closed && state.backlog.len() < BACKLOG_HIGH_WATER
     }
 
     fn enqueue(&self, state: &mut WriteState, frame: &[u8], busy: bool) {
