@@ -15,6 +15,9 @@ use tokio::sync::Notify;
 /// frames (small, a bounded number per call) are queued regardless.
 const BACKLOG_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// The largest write buffer a connection keeps for reuse, in bytes.
+const SPARE_CAPACITY: usize = 64 * 1024;
+
 struct WriteState {
     /// Bytes waiting for the flush task, in order.
     backlog: Vec<u8>,
@@ -138,6 +141,10 @@ impl FrameWriter {
     }
 
     async fn flush_loop(self: Arc<Self>) {
+        // The buffer last written goes back as the next backlog, so a busy connection does not
+        // grow a fresh one for every batch; one grown past SPARE_CAPACITY (a large message) is
+        // let go.
+        let mut spare = Vec::new();
         loop {
             self.work.notified().await;
             loop {
@@ -152,13 +159,17 @@ impl FrameWriter {
                         self.drained.notify_waiters();
                         break;
                     }
-                    std::mem::take(&mut state.backlog)
+                    std::mem::replace(&mut state.backlog, std::mem::take(&mut spare))
                 };
                 self.drained.notify_waiters();
                 if self.write_all(&chunk).await.is_err() {
                     self.lock().closed = true;
                     self.drained.notify_waiters();
                     return;
+                }
+                if chunk.capacity() <= SPARE_CAPACITY {
+                    spare = chunk;
+                    spare.clear();
                 }
             }
         }
