@@ -277,6 +277,23 @@ impl Credit {
         *self.lock() += i64::from(bytes);
         self.granted.notify_waiters();
     }
+
+    /// Sends one MESSAGE frame of call `call_id` once this credit allows: a stream's send, on
+    /// either end. Messages of a stream come in a row, so they may batch.
+    pub(crate) async fn send_message(
+        &self,
+        writer: &io::FrameWriter,
+        call_id: u64,
+        message: &[u8],
+    ) -> Result<(), Status> {
+        self.acquire(message.len()).await;
+        let mut out = Vec::with_capacity(frame::HEADER_LEN + message.len());
+        frame::put_frame(&mut out, frame::MESSAGE, 0, call_id, message);
+        writer
+            .send(&out, true)
+            .await
+            .map_err(|_| Status::unavailable("the connection closed"))
+    }
 }
 
 #[cfg(test)]

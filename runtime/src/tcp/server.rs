@@ -659,15 +659,9 @@ impl FlowControl for Responses {
 impl Outbound for Responses {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
         Box::pin(async move {
-            self.credit.acquire(message.len()).await;
-            let mut out = Vec::with_capacity(frame::HEADER_LEN + message.len());
-            put_frame(&mut out, frame::MESSAGE, 0, self.call_id, &message);
-            // A stream sends many messages in a row: let them batch.
-            self.connection
-                .writer
-                .send(&out, true)
+            self.credit
+                .send_message(&self.connection.writer, self.call_id, &message)
                 .await
-                .map_err(|_| Status::unavailable("the connection closed"))
         })
     }
 
