@@ -36,16 +36,17 @@ pub(crate) enum ErrorKind {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Schema(SchemaError),
-    #[error("cannot {action} '{}': {source}", path.display())]
+    // The cause is in the message, not a `source`, so it is not printed twice.
+    #[error("cannot {action} '{}': {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot decode the descriptor set in '{}': {source}", path.display())]
+    #[error("cannot decode the descriptor set in '{}': {cause}", path.display())]
     DescriptorSet {
         path: PathBuf,
-        source: prost::DecodeError,
+        cause: prost::DecodeError,
     },
     #[error("internal error: {0}")]
     #[diagnostic(help(
@@ -111,14 +112,14 @@ impl Error {
         Error::new(ErrorKind::Io {
             action,
             path: path.into(),
-            source,
+            cause: source,
         })
     }
 
     pub(crate) fn descriptor_set(path: &std::path::Path, source: prost::DecodeError) -> Self {
         Error::new(ErrorKind::DescriptorSet {
             path: path.to_owned(),
-            source,
+            cause: source,
         })
     }
 

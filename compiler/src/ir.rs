@@ -246,13 +246,27 @@ pub struct EnumValue {
 pub struct Service {
     pub proto_name: String,
     pub full_name: String,
-    /// The trait's name; the stub and server add `Stub` and `Server`.
+    /// The trait's name.
     pub rust_name: String,
+    /// The names of the types generated beside the trait.
+    pub items: ServiceItems,
     /// The descriptor static, such as `ECHO_SERVICE_DESCRIPTOR`.
     pub descriptor_name: String,
     pub methods: Vec<Method>,
     pub comments: Comments,
     pub deprecated: bool,
+}
+
+/// The types generated for a service beside its trait: the trait's name with `Stub`,
+/// `Client`, `Server`, `Dyn` and `Erased`, each with `_` appended while its module already has
+/// the name.
+#[derive(Debug, Clone)]
+pub struct ServiceItems {
+    pub stub: String,
+    pub client: String,
+    pub server: String,
+    pub dyn_form: String,
+    pub erased: String,
 }
 
 #[derive(Debug, Clone)]

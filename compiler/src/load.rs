@@ -38,6 +38,15 @@ pub(crate) fn parse(files: &[PathBuf], includes: &[PathBuf]) -> Result<Loaded, E
                     std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                 ));
             }
+            // An include directory that does not exist (protoc only warns of one) is the
+            // likelier cause of a file not found in the include paths.
+            if let Some(missing) = includes.iter().find(|dir| !dir.is_dir()) {
+                return Err(Error::io(
+                    "read the include directory",
+                    missing,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                ));
+            }
             return Err(error.into());
         }
     }

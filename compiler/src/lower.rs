@@ -15,7 +15,7 @@ use crate::error::{Error, SchemaError, Warning};
 use crate::ident;
 use crate::ir::{
     Cardinality, Comments, DefaultValue, Enum, EnumValue, Field, FieldKind, MapValue, Message,
-    Method, Oneof, Package, Scalar, Service, TypeRef,
+    Method, Oneof, Package, Scalar, Service, ServiceItems, TypeRef,
 };
 use crate::Config;
 
@@ -199,6 +199,9 @@ struct Index {
     /// cardinality (map fields through their entry type), lies on a cycle: values can nest
     /// through it without bound.
     recursive: HashSet<(String, i32)>,
+    /// Each service's generated names (by full name): the trait's, its items', the
+    /// descriptor's. Decided here, over every file of a package, as they share one module.
+    services: HashMap<String, (String, ServiceItems, String)>,
 }
 
 impl Index {
@@ -207,6 +210,7 @@ impl Index {
             types: HashMap::new(),
             boxed: HashSet::new(),
             recursive: HashSet::new(),
+            services: HashMap::new(),
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -241,6 +245,7 @@ impl Index {
         }
         index.boxed = boxed_fields(&edges);
         index.recursive = boxed_fields(&all_edges);
+        index.services = service_names(set, &index.types);
         index
     }
 
@@ -964,13 +969,14 @@ impl<'a> FileLowerer<'a> {
         path: Vec<i32>,
     ) -> Result<Service, Error> {
         let full_name = qualify(self.file.package(), service.name());
+        let names = method_names(service);
         let mut methods = Vec::new();
-        for (index, m) in service.method.iter().enumerate() {
+        for ((index, m), rust_name) in service.method.iter().enumerate().zip(names) {
             let mut method_path = path.clone();
             method_path.extend([SERVICE_METHOD, index as i32]);
             methods.push(Method {
                 proto_name: m.name().to_owned(),
-                rust_name: ident::snake(m.name()),
+                rust_name,
                 index,
                 input: self.type_ref(m.input_type(), scope, &method_path)?,
                 output: self.type_ref(m.output_type(), scope, &method_path)?,
@@ -980,14 +986,18 @@ impl<'a> FileLowerer<'a> {
                 deprecated: m.options.as_ref().is_some_and(|o| o.deprecated()),
             });
         }
+        let (rust_name, items, descriptor_name) = self
+            .index
+            .services
+            .get(&full_name)
+            .cloned()
+            .ok_or_else(|| Error::internal(format!("service {full_name} was not indexed")))?;
         Ok(Service {
             proto_name: service.name().to_owned(),
             full_name,
-            rust_name: ident::camel(service.name()),
-            descriptor_name: format!(
-                "{}_DESCRIPTOR",
-                ident::shouty(service.name()).trim_start_matches("r#")
-            ),
+            rust_name,
+            items,
+            descriptor_name,
             methods,
             comments: self.comments(&path),
             deprecated: service.options.as_ref().is_some_and(|o| o.deprecated()),
@@ -1024,6 +1034,116 @@ impl<'a> FileLowerer<'a> {
         }
     }
 }
+
+/// Names every service's generated items. Types the `.proto` declares keep their names; a
+/// generated name already used in its module (by a message, an enum or another service's
+/// item) gets `_` appended until it is free, so `message KvClient` beside `service Kv` makes
+/// the client `KvClient_`. Names are given in file and declaration order.
+fn service_names(
+    set: &FileDescriptorSet,
+    types: &HashMap<String, TypeInfo>,
+) -> HashMap<String, (String, ServiceItems, String)> {
+    // Type-namespace names per module: the package's top-level messages and enums.
+    let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+    for file in &set.file {
+        let module = package_module_path(file.package());
+        let names = taken.entry(module).or_default();
+        let top_level = file
+            .message_type
+            .iter()
+            .map(DescriptorProto::name)
+            .chain(file.enum_type.iter().map(EnumDescriptorProto::name));
+        for name in top_level {
+            if let Some(info) = types.get(&qualify(file.package(), name)) {
+                names.insert(info.rust_name.clone());
+            }
+        }
+    }
+    let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+    let mut services = HashMap::new();
+    for file in &set.file {
+        let module = package_module_path(file.package());
+        for service in &file.service {
+            let names = taken.entry(module.clone()).or_default();
+            let base = ident::camel(service.name());
+            let bare = base.trim_start_matches("r#").to_owned();
+            let mut claim = |wanted: String| {
+                let mut name = wanted;
+                while names.contains(&name) {
+                    name.push('_');
+                }
+                names.insert(name.clone());
+                name
+            };
+            let trait_name = claim(base);
+            let items = ServiceItems {
+                stub: claim(format!("{bare}Stub")),
+                client: claim(format!("{bare}Client")),
+                server: claim(format!("{bare}Server")),
+                dyn_form: claim(format!("{bare}Dyn")),
+                erased: claim(format!("{bare}Erased")),
+            };
+            let statics = values.entry(module.clone()).or_default();
+            let mut descriptor = format!(
+                "{}_DESCRIPTOR",
+                ident::shouty(service.name()).trim_start_matches("r#")
+            );
+            while statics.contains(&descriptor) {
+                descriptor.push('_');
+            }
+            statics.insert(descriptor.clone());
+            services.insert(
+                qualify(file.package(), service.name()),
+                (trait_name, items, descriptor),
+            );
+        }
+    }
+    services
+}
+
+/// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
+/// in snake case, with `_` appended when it is one of [`RESERVED_METHOD_NAMES`] or already
+/// taken by an earlier rpc of the service (`Get` and `get`).
+fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {
+    let mut taken: HashSet<String> = HashSet::new();
+    service
+        .method
+        .iter()
+        .map(|m| {
+            let mut name = ident::snake(m.name());
+            if RESERVED_METHOD_NAMES.contains(&name.as_str()) {
+                name.push('_');
+            }
+            while taken.contains(&name) {
+                name.push('_');
+            }
+            taken.insert(name.clone());
+            name
+        })
+        .collect()
+}
+
+/// Method names a generated service type already has, which an rpc of the same name would
+/// shadow or duplicate: the client's and stub's own (`new`, `channel`) and those of the
+/// traits every generated type has or derives (`Clone`, `ToOwned`, `Into`, `TryInto`, `From`,
+/// `TryFrom`, `Borrow`, `BorrowMut`, `Any`, `Debug`). A closed list: a method added to the
+/// runtime later does not rename anyone's rpc.
+pub(crate) const RESERVED_METHOD_NAMES: &[&str] = &[
+    "new",
+    "channel",
+    "clone",
+    "clone_from",
+    "to_owned",
+    "clone_into",
+    "into",
+    "try_into",
+    "from",
+    "try_from",
+    "borrow",
+    "borrow_mut",
+    "type_id",
+    "fmt",
+];
 
 /// How one enum value is named in Rust.
 struct ValueName {

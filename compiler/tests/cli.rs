@@ -238,4 +238,31 @@ fn a_file_that_does_not_exist_is_said_so() {
         stderr.contains("cannot read 'examples/proto/nope.proto': no such file"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("no such file").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+#[test]
+fn an_include_directory_that_does_not_exist_is_named() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let output = cli()
+        .args([
+            "-I",
+            "examples/nowhere",
+            "examples/proto/echo_service.proto",
+            "-o",
+        ])
+        .arg(out.path())
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the include directory 'examples/nowhere': no such directory"),
+        "{stderr}"
+    );
 }

@@ -438,7 +438,7 @@ impl<C: ::rust_rpc::RpcChannel> CalculatorClient<C> {
     }
     /// Counts down from the number to zero, one response each.
     ///
-    /// `.await` gives the response stream as soon as the call has started; read it with `message().await` until `None`.
+    /// `.await` gives the response stream as soon as the call has started, which may be before the handler runs: `headers().await` on it waits for the server's response headers, sent when the handler first sends or calls `send_headers`. Read it with `message().await` until `None`.
     pub fn countdown(
         &self,
         request: Number,

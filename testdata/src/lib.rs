@@ -71,6 +71,9 @@ pub mod ours {
     pub mod messages_only {
         include!("../golden/messages_only.rs");
     }
+    pub mod service_names {
+        include!("../golden/service_names.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }

@@ -7,7 +7,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, path};
-use crate::ir::{Method, Service};
+use crate::ir::{Method, Service, ServiceItems};
 
 /// Tokens for what a method's signature and bodies need, chosen by its streaming kind.
 struct Shape {
@@ -98,6 +98,17 @@ fn method_line(service: &Service, method: &Method) -> String {
     )
 }
 
+/// Clippy expects `into_*` methods to take `self` and `from_*` ones no `self`; an rpc named so
+/// takes `&self` like every other.
+fn self_convention_allow(method: &Method) -> TokenStream {
+    let name = method.rust_name.trim_start_matches("r#");
+    if name.starts_with("into_") || name.starts_with("from_") {
+        quote!(#[allow(clippy::wrong_self_convention)])
+    } else {
+        TokenStream::new()
+    }
+}
+
 /// The method's own comment, or a line naming it, its kind and its types.
 fn method_docs(service: &Service, method: &Method) -> TokenStream {
     if crate::docs::lines(&method.comments).is_empty() {
@@ -144,11 +155,16 @@ fn descriptor(service: &Service) -> TokenStream {
 
 fn service_trait(service: &Service) -> TokenStream {
     let name = ident(&service.rust_name);
-    let bare = service.rust_name.trim_start_matches("r#");
+    let ServiceItems {
+        stub,
+        client,
+        server,
+        ..
+    } = &service.items;
     let docs = doc_attrs(
         &service.comments,
         &[format!(
-            "Service `{}`. Implement it to serve the service (wrap the implementation in [`{bare}Server`]); [`{bare}Stub`] implements it by calling a remote one, and [`{bare}Client`] calls a remote one directly. A handler fails a call by returning `Err(status)`.",
+            "Service `{}`. Implement it to serve the service (wrap the implementation in [`{server}`]); [`{stub}`] implements it by calling a remote one, and [`{client}`] calls a remote one directly. A handler fails a call by returning `Err(status)`.",
             service.full_name
         )],
     );
@@ -158,10 +174,12 @@ fn service_trait(service: &Service) -> TokenStream {
         let Shape { params, output, names } = shape(m);
         let docs = method_docs(service, m);
         let deprecated = deprecated_attr(m.deprecated);
+        let convention = self_convention_allow(m);
         let unimplemented = format!("Method {}() not implemented", m.proto_name);
         quote! {
             #docs
             #deprecated
+            #convention
             fn #method(
                 &self,
                 ctrl: &mut ::rust_rpc::RpcController,
@@ -189,13 +207,14 @@ fn service_trait(service: &Service) -> TokenStream {
 fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
     let trait_name = ident(&service.rust_name);
     let bare = service.rust_name.trim_start_matches("r#");
-    let name = format_ident!("{}Dyn", bare);
-    let erased = format_ident!("{}Erased", bare);
+    let dyn_name = &service.items.dyn_form;
+    let name = ident(dyn_name);
+    let erased = ident(&service.items.erased);
     let doc = format!(
         " Any implementation of [`{bare}`] (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation."
     );
     let erased_doc = format!(
-        " The object-safe form of [`{bare}`] that [`{bare}Dyn`] holds; every implementation of `{bare}` has it."
+        " The object-safe form of [`{bare}`] that [`{dyn_name}`] holds; every implementation of `{bare}` has it."
     );
     let mut decls = Vec::new();
     let mut boxed = Vec::new();
@@ -283,10 +302,11 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
 fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     let trait_name = ident(&service.rust_name);
     let bare = service.rust_name.trim_start_matches("r#");
-    let name = format_ident!("{}Stub", bare);
+    let client = &service.items.client;
+    let name = ident(&service.items.stub);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
-        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{bare}Client`] is the direct form.",
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{client}`] is the direct form.",
         service.full_name
     );
     let methods = service.methods.iter().map(|m| {
@@ -337,8 +357,7 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
 
 /// The direct client: one method per rpc that returns a call to set options on and await.
 fn client(service: &Service, allow: &TokenStream) -> TokenStream {
-    let bare = service.rust_name.trim_start_matches("r#");
-    let name = format_ident!("{}Client", bare);
+    let name = ident(&service.items.client);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
         " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.",
@@ -350,6 +369,7 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
         let output = path(&m.output.rust_path);
         let index = Literal::usize_unsuffixed(m.index);
         let deprecated = deprecated_attr(m.deprecated);
+        let convention = self_convention_allow(m);
         let (params, kind, constructor, arg, what) = match (m.client_streaming, m.server_streaming) {
             (false, false) => (
                 quote!(request: #input),
@@ -363,7 +383,7 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
                 quote!(ServerStreaming),
                 quote!(server_streaming),
                 quote!(request),
-                "`.await` gives the response stream as soon as the call has started; read it with `message().await` until `None`.",
+                "`.await` gives the response stream as soon as the call has started, which may be before the handler runs: `headers().await` on it waits for the server's response headers, sent when the handler first sends or calls `send_headers`. Read it with `message().await` until `None`.",
             ),
             (true, false) => (
                 quote!(requests: impl ::rust_rpc::IntoRequests<#input>),
@@ -390,6 +410,7 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
         quote! {
             #(#[doc = #docs])*
             #deprecated
+            #convention
             pub fn #method(&self, #params) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::#kind<#input, #output>> {
                 ::rust_rpc::client::Call::#constructor(&self.channel, &#descriptor.methods[#index], #arg)
             }
@@ -421,7 +442,7 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
 
 fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let trait_name = ident(&service.rust_name);
-    let name = format_ident!("{}Server", service.rust_name.trim_start_matches("r#"));
+    let name = ident(&service.items.server);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let full_name = &service.full_name;
     let doc = format!(

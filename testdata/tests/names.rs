@@ -1,0 +1,99 @@
+//! Generated names that meet names already in use: renamed by the documented rule (`_`
+//! appended), and every renamed item still works.
+
+use rust_rpc::{InProcessChannel, RpcController, Status};
+use rust_rpc_testdata::ours::service_names::{
+    Kv, KvClient, KvClient_, KvDyn_, KvServer, KvServer_, Kv_, Store, StoreClient, StoreServer,
+    Store_,
+};
+
+struct Local;
+
+impl Kv for Local {
+    async fn clone_(&self, _: &mut RpcController, request: KvClient) -> Result<KvServer, Status> {
+        Ok(KvServer {
+            value: format!("clone_ of {}", request.key),
+            ..Default::default()
+        })
+    }
+
+    async fn get(&self, _: &mut RpcController, request: KvClient) -> Result<KvServer, Status> {
+        Ok(KvServer {
+            value: format!("get of {}", request.key),
+            ..Default::default()
+        })
+    }
+
+    async fn get_(&self, _: &mut RpcController, request: KvClient) -> Result<KvServer, Status> {
+        Ok(KvServer {
+            value: format!("get_ of {}", request.key),
+            ..Default::default()
+        })
+    }
+
+    async fn into_inner(
+        &self,
+        _: &mut RpcController,
+        request: KvClient,
+    ) -> Result<KvServer, Status> {
+        Ok(KvServer {
+            value: format!("into_inner of {}", request.key),
+            ..Default::default()
+        })
+    }
+}
+
+fn key(key: &str) -> KvClient {
+    KvClient {
+        key: key.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn renamed_client_and_methods_reach_their_handlers() {
+    let client = KvClient_::new(InProcessChannel::new(KvServer_::new(Local)));
+    // `clone()` is still `Clone::clone`: the rpc `Clone` became `clone_`.
+    let copy = client.clone();
+    assert_eq!(copy.clone_(key("a")).await.unwrap().value, "clone_ of a");
+    // `Get` and `get` differ in case only: two methods, each reaching its own rpc.
+    assert_eq!(client.get(key("b")).await.unwrap().value, "get of b");
+    assert_eq!(client.get_(key("c")).await.unwrap().value, "get_ of c");
+    assert_eq!(
+        client.into_inner(key("d")).await.unwrap().value,
+        "into_inner of d"
+    );
+    // The rpc `New` is `new_`; `new` still makes a client. Unimplemented, it says so.
+    let status = client.new_(key("e")).await.unwrap_err();
+    assert_eq!(status.code(), rust_rpc::Code::Unimplemented);
+    assert!(status.message().contains("New"), "{status:?}");
+}
+
+#[tokio::test]
+async fn renamed_dyn_form_holds_an_implementation() {
+    let held = KvDyn_::new(Local);
+    let value = held
+        .get_(&mut RpcController::new(), key("f"))
+        .await
+        .unwrap()
+        .value;
+    assert_eq!(value, "get_ of f");
+}
+
+struct Shelf;
+
+impl Store_ for Shelf {
+    async fn put(&self, _: &mut RpcController, request: Store) -> Result<Store, Status> {
+        Ok(request)
+    }
+}
+
+#[tokio::test]
+async fn a_trait_renamed_for_a_message_of_its_name_serves() {
+    let client = StoreClient::new(InProcessChannel::new(StoreServer::new(Shelf)));
+    client.put(Store::default()).await.unwrap();
+    // Both services named `Kv` in Rust are there, the second one renamed throughout: its stub
+    // implements its own trait.
+    fn implements_kv_<T: Kv_>() {}
+    implements_kv_::<rust_rpc_testdata::ours::service_names::KvStub__<InProcessChannel>>();
+}
