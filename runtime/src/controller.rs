@@ -171,7 +171,7 @@ impl std::fmt::Debug for CancelToken {
 /// (sent with the response headers, or with the trailers if the headers already went out),
 /// may send the headers early with [`send_headers`](RpcController::send_headers), and learns
 /// that the call ended (the client cancelled, the deadline passed, the connection closed, the
-/// server is shutting down) through [`is_cancelled`](RpcController::is_cancelled),
+/// grace period of the server's shutdown ran out) through [`is_cancelled`](RpcController::is_cancelled),
 /// [`cancelled`](RpcController::cancelled) or [`notify_on_cancel`](RpcController::notify_on_cancel).
 /// A handler fails a call by returning `Err(status)`; [`set_failed`](RpcController::set_failed)
 /// does the same for code written in the C++ style.

@@ -42,6 +42,10 @@ async fn the_trait_runs_locally_in_process_and_remotely() {
         let server = start(Arc::default()).await;
         let remote = EchoServiceStub::new(TcpChannel::connect(server.local_addr()).await.unwrap());
         assert_eq!(greet(&remote).await.unwrap(), "rust, welcome!");
+        // A (host, port) pair names a server as well as a socket address does.
+        let port = server.local_addr().port();
+        let by_name = EchoServiceStub::new(TcpChannel::connect(("localhost", port)).await.unwrap());
+        assert_eq!(greet(&by_name).await.unwrap(), "rust, welcome!");
         server.shutdown().await.unwrap();
     })
     .await;

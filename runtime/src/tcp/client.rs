@@ -95,25 +95,95 @@ impl TcpChannelBuilder {
     }
 }
 
+/// A server to connect to: `"host:port"` (a name, an IPv4 address, or a bracketed IPv6 one),
+/// a socket address, or a `(host, port)` pair, as `tokio::net::TcpStream::connect` takes. The
+/// channel keeps it as `host:port` text and resolves it again on every connection attempt.
+pub trait IntoTarget {
+    /// The target as `host:port`.
+    fn into_target(self) -> String;
+}
+
+impl IntoTarget for &str {
+    fn into_target(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoTarget for String {
+    fn into_target(self) -> String {
+        self
+    }
+}
+
+impl IntoTarget for &String {
+    fn into_target(self) -> String {
+        self.clone()
+    }
+}
+
+macro_rules! displayed_targets {
+    ($($ty:ty),*) => {$(
+        impl IntoTarget for $ty {
+            fn into_target(self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+
+displayed_targets!(SocketAddr, std::net::SocketAddrV4, std::net::SocketAddrV6);
+
+/// `host:port`, with an IPv6 address bracketed so its colons stay apart from the port's.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+macro_rules! host_targets {
+    ($($ty:ty),*) => {$(
+        impl IntoTarget for ($ty, u16) {
+            fn into_target(self) -> String {
+                host_port(&self.0, self.1)
+            }
+        }
+    )*};
+}
+
+host_targets!(&str, String, &String);
+
+macro_rules! ip_targets {
+    ($($ty:ty),*) => {$(
+        impl IntoTarget for ($ty, u16) {
+            fn into_target(self) -> String {
+                SocketAddr::from(self).to_string()
+            }
+        }
+    )*};
+}
+
+ip_targets!(std::net::IpAddr, std::net::Ipv4Addr, std::net::Ipv6Addr);
+
 impl TcpChannel {
-    /// Configures a channel to `target`, a `host:port` (a name, or an IPv4 or bracketed IPv6
-    /// address) or a socket address.
-    pub fn builder(target: impl std::fmt::Display) -> TcpChannelBuilder {
+    /// Configures a channel to `target`: see [`IntoTarget`].
+    pub fn builder(target: impl IntoTarget) -> TcpChannelBuilder {
         TcpChannelBuilder {
-            target: target.to_string(),
+            target: target.into_target(),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(20),
         }
     }
 
     /// Connects to `target` with the defaults; fails if the first connection cannot be made.
-    pub async fn connect(target: impl std::fmt::Display) -> io::Result<TcpChannel> {
+    pub async fn connect(target: impl IntoTarget) -> io::Result<TcpChannel> {
         Self::builder(target).connect().await
     }
 
     /// Connects to `target` with `limits`; fails if the first connection cannot be made.
     pub async fn connect_with_limits(
-        target: impl std::fmt::Display,
+        target: impl IntoTarget,
         limits: Limits,
     ) -> io::Result<TcpChannel> {
         Self::builder(target).limits(limits).connect().await
@@ -721,5 +791,23 @@ impl RpcChannel for TcpChannel {
         call: OutgoingCall,
     ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
         self.endpoint.try_start(method, call)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn targets_become_host_and_port() {
+        assert_eq!("example.com:80".into_target(), "example.com:80");
+        assert_eq!(("example.com", 80).into_target(), "example.com:80");
+        assert_eq!((String::from("::1"), 80).into_target(), "[::1]:80");
+        assert_eq!(("[::1]", 80).into_target(), "[::1]:80");
+        assert_eq!((Ipv4Addr::LOCALHOST, 80).into_target(), "127.0.0.1:80");
+        assert_eq!((Ipv6Addr::LOCALHOST, 80).into_target(), "[::1]:80");
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(addr.into_target(), "127.0.0.1:80");
     }
 }

@@ -331,9 +331,13 @@ fn describe_foreign(got: &[u8]) -> String {
         );
     } else if got.starts_with(b"HTTP/") {
         "an HTTP/1 server"
+    } else if got.starts_with(b"<") {
+        // Our preface reads as a request line without a version, which some HTTP servers
+        // answer the HTTP/0.9 way: with the page alone, no status line.
+        "an HTTP server (it answered with a page)"
     } else if got.len() >= 4 && got[3] == 0x04 {
         // An HTTP/2 SETTINGS frame: the first thing an HTTP/2 server sends.
-        "an HTTP/2 server (for gRPC, use the gRPC transport)"
+        "an HTTP/2 server, gRPC perhaps, which this transport does not speak"
     } else if got.first() == Some(&0x16) || got.first() == Some(&0x15) {
         "a TLS server"
     } else {
@@ -353,6 +357,7 @@ mod tests {
     #[test]
     fn foreign_peers_are_named() {
         assert!(describe_foreign(b"HTTP/1.1").contains("HTTP/1"));
+        assert!(describe_foreign(b"<!DOCTYPE HT").contains("an HTTP server"));
         assert!(describe_foreign(&[0, 0, 0x12, 0x04, 0, 0, 0, 0]).contains("HTTP/2"));
         assert!(describe_foreign(&[0x15, 0x03, 0x03, 0, 2, 2, 0x46, 0]).contains("TLS"));
         assert!(describe_foreign(b"RRPC/3.0\r\n\r\n").contains("version 3.0"));

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::{Code, Message, Metadata, Status};
 
-pub use client::{TcpChannel, TcpChannelBuilder};
+pub use client::{IntoTarget, TcpChannel, TcpChannelBuilder};
 #[doc(hidden)]
 pub use frame::check_frames;
 pub use server::{Server, ServerBuilder, ServerHandle};

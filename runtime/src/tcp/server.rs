@@ -200,7 +200,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops accepting, lets calls in flight finish, and waits for their handlers.
+    /// Stops accepting, lets calls in flight finish, and waits for their handlers, however
+    /// long: an open stream (a watch, say) keeps it waiting until its handler returns, and the
+    /// handler is not told. A server with long-lived streams wants
+    /// [`shutdown_timeout`](ServerHandle::shutdown_timeout).
     pub async fn shutdown(self) -> io::Result<()> {
         let _ = self.trigger.send(());
         self.task
