@@ -14,6 +14,7 @@
 //!   metadata and cancellation; [`Closure`] is the callback form; [`InProcessChannel`] calls
 //!   a service in the same process. The [`call`] module is what transports build on.
 //! - `tcp` (default): [`tcp`], the slim TCP transport.
+//! - `grpc`: [`grpc`], gRPC over HTTP/2, for peers in any language.
 //!
 //! With `default-features = false` the crate is the codec alone: messages, enums, the
 //! well-known types, with no async runtime in its dependency tree.
@@ -39,10 +40,14 @@ pub mod client;
 mod closure;
 #[cfg(feature = "rpc")]
 mod controller;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "rpc")]
 pub mod interceptor;
 #[cfg(feature = "rpc")]
 mod metadata;
+#[cfg(any(feature = "tcp", feature = "grpc"))]
+mod net;
 #[cfg(feature = "rpc")]
 pub mod service;
 #[cfg(feature = "rpc")]

@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::net::{lookup_host, TcpStream};
-use tokio::sync::Notify;
+use tokio::net::TcpStream;
 
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
 use super::io::FrameWriter;
@@ -14,6 +13,7 @@ use super::server::send_window_update;
 use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
 use super::{metadata_from_wire, status_from_wire, CallStart, CallTable, Credit, Limits};
 use crate::call::{byte_stream, ClientCall, FlowControl, Inbound, Outbound, OutgoingCall};
+use crate::net::{Endpoint, Handshake, IntoTarget};
 use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
 use crate::{Message, Status};
 
@@ -28,7 +28,7 @@ use crate::{Message, Status};
 /// Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct TcpChannel {
-    endpoint: Arc<Endpoint>,
+    endpoint: Arc<Endpoint<Tcp>>,
 }
 
 impl std::fmt::Debug for TcpChannel {
@@ -71,100 +71,23 @@ impl TcpChannelBuilder {
     /// A channel that connects when the first call needs it.
     pub fn connect_lazy(self) -> TcpChannel {
         TcpChannel {
-            endpoint: Arc::new(Endpoint {
-                target: self.target,
-                limits: self.limits,
-                connect_timeout: self.connect_timeout,
-                state: Mutex::new(State::Idle),
-                changed: Notify::new(),
-            }),
+            endpoint: Arc::new(Endpoint::new(
+                self.target,
+                Tcp {
+                    limits: self.limits,
+                },
+                self.connect_timeout,
+            )),
         }
     }
 
     /// A channel that has connected once: fails if that first connection cannot be made.
     pub async fn connect(self) -> io::Result<TcpChannel> {
         let channel = self.connect_lazy();
-        if let Err(status) = channel.endpoint.connection().await {
-            let kind = match &*channel.endpoint.lock() {
-                State::Failed { kind, .. } => *kind,
-                _ => io::ErrorKind::Other,
-            };
-            return Err(io::Error::new(kind, status.message().to_owned()));
-        }
+        channel.endpoint.connect().await?;
         Ok(channel)
     }
 }
-
-/// A server to connect to: `"host:port"` (a name, an IPv4 address, or a bracketed IPv6 one),
-/// a socket address, or a `(host, port)` pair, as `tokio::net::TcpStream::connect` takes. The
-/// channel keeps it as `host:port` text and resolves it again on every connection attempt.
-pub trait IntoTarget {
-    /// The target as `host:port`.
-    fn into_target(self) -> String;
-}
-
-impl IntoTarget for &str {
-    fn into_target(self) -> String {
-        self.to_owned()
-    }
-}
-
-impl IntoTarget for String {
-    fn into_target(self) -> String {
-        self
-    }
-}
-
-impl IntoTarget for &String {
-    fn into_target(self) -> String {
-        self.clone()
-    }
-}
-
-macro_rules! displayed_targets {
-    ($($ty:ty),*) => {$(
-        impl IntoTarget for $ty {
-            fn into_target(self) -> String {
-                self.to_string()
-            }
-        }
-    )*};
-}
-
-displayed_targets!(SocketAddr, std::net::SocketAddrV4, std::net::SocketAddrV6);
-
-/// `host:port`, with an IPv6 address bracketed so its colons stay apart from the port's.
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-macro_rules! host_targets {
-    ($($ty:ty),*) => {$(
-        impl IntoTarget for ($ty, u16) {
-            fn into_target(self) -> String {
-                host_port(&self.0, self.1)
-            }
-        }
-    )*};
-}
-
-host_targets!(&str, String, &String);
-
-macro_rules! ip_targets {
-    ($($ty:ty),*) => {$(
-        impl IntoTarget for ($ty, u16) {
-            fn into_target(self) -> String {
-                SocketAddr::from(self).to_string()
-            }
-        }
-    )*};
-}
-
-ip_targets!(std::net::IpAddr, std::net::Ipv4Addr, std::net::Ipv6Addr);
 
 impl TcpChannel {
     /// Configures a channel to `target`: see [`IntoTarget`].
@@ -196,131 +119,29 @@ impl TcpChannel {
 
     /// The address of the live connection's server, if there is one.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        match &*self.endpoint.lock() {
-            State::Ready(connection) => Some(connection.addr),
-            _ => None,
-        }
+        self.endpoint.peer_addr()
     }
 }
 
-/// The state of the channel's one connection.
-enum State {
-    Idle,
-    Connecting,
-    Ready(Arc<Connection>),
-    /// The last attempt failed; calls fail fast until `retry_at`.
-    Failed {
-        error: Status,
-        /// What kind of failure it was, for `connect`'s `io::Error`.
-        kind: io::ErrorKind,
-        retry_at: Instant,
-        attempts: u32,
-    },
-}
-
-struct Endpoint {
-    target: String,
+/// The TCP transport's opening: preface and SETTINGS each way.
+struct Tcp {
     limits: Limits,
-    connect_timeout: Duration,
-    state: Mutex<State>,
-    changed: Notify,
 }
 
-/// Seconds of backoff after `attempts` failed attempts in a row: 1, 1.6, 2.56, ... up to 120,
-/// each spread by up to 20% either way.
-fn backoff(attempts: u32) -> Duration {
-    let base = (1.6f64)
-        .powi(attempts.saturating_sub(1).min(20) as i32)
-        .min(120.0);
-    // Jitter from the clock's low bits: enough to spread clients that failed together.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = 0.8 + 0.4 * f64::from(nanos % 1000) / 1000.0;
-    Duration::from_secs_f64(base * jitter)
+impl Handshake for Tcp {
+    type Connection = Connection;
+
+    fn handshake(&self, stream: TcpStream) -> BoxFuture<'_, io::Result<Arc<Connection>>> {
+        Box::pin(self.greet(stream))
+    }
+
+    fn usable(connection: &Connection) -> bool {
+        connection.usable()
+    }
 }
 
-impl Endpoint {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // No user code runs under this lock.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The live connection: an existing one, one in progress, or a new attempt. Never holds
-    /// the lock across connecting; the caller bounds the wait with its deadline.
-    async fn connection(self: &Arc<Self>) -> Result<Arc<Connection>, Status> {
-        crate::wait::until(&self.changed, || {
-            let mut state = self.lock();
-            match &*state {
-                State::Ready(connection) if connection.usable() => {
-                    return Some(Ok(connection.clone()));
-                }
-                State::Connecting => return None,
-                State::Failed {
-                    error, retry_at, ..
-                } if Instant::now() < *retry_at => return Some(Err(error.clone())),
-                _ => {}
-            }
-            let attempts = match &*state {
-                State::Failed { attempts, .. } => *attempts,
-                _ => 0,
-            };
-            *state = State::Connecting;
-            drop(state);
-            tokio::spawn(self.clone().attempt(attempts));
-            None
-        })
-        .await
-    }
-
-    /// One connection attempt, on a task of its own so that no caller's deadline cuts it
-    /// short for the others.
-    async fn attempt(self: Arc<Self>, previous_failures: u32) {
-        let result = tokio::time::timeout(self.connect_timeout, self.open()).await;
-        let next = match result {
-            Ok(Ok(connection)) => State::Ready(connection),
-            Ok(Err(e)) => {
-                let attempts = previous_failures + 1;
-                State::Failed {
-                    error: Status::unavailable(format!("cannot connect to {}: {e}", self.target)),
-                    kind: e.kind(),
-                    retry_at: Instant::now() + backoff(attempts),
-                    attempts,
-                }
-            }
-            Err(_) => {
-                let attempts = previous_failures + 1;
-                State::Failed {
-                    error: Status::unavailable(format!(
-                        "cannot connect to {}: no answer within {:?}",
-                        self.target, self.connect_timeout
-                    )),
-                    kind: io::ErrorKind::TimedOut,
-                    retry_at: Instant::now() + backoff(attempts),
-                    attempts,
-                }
-            }
-        };
-        *self.lock() = next;
-        self.changed.notify_waiters();
-    }
-
-    /// Resolves the target, connects to the first address that answers, and exchanges
-    /// prefaces.
-    async fn open(&self) -> io::Result<Arc<Connection>> {
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
-        for addr in lookup_host(self.target.as_str()).await? {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return self.handshake(stream, addr).await,
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-
-    async fn handshake(&self, stream: TcpStream, addr: SocketAddr) -> io::Result<Arc<Connection>> {
-        let _ = stream.set_nodelay(true);
+impl Tcp {
+    async fn greet(&self, stream: TcpStream) -> io::Result<Arc<Connection>> {
         let stream = Arc::new(stream);
         let limits = &self.limits;
         let mut frames = FrameReader::new(stream.clone(), limits.max_frame_size);
@@ -369,7 +190,6 @@ impl Endpoint {
             }
         };
         let connection = Arc::new(Connection {
-            addr,
             writer,
             calls: Mutex::new(CallTable::default()),
             next_call_id: AtomicU64::new(1),
@@ -391,64 +211,56 @@ impl Endpoint {
         tokio::spawn(read_responses(frames, Arc::downgrade(&connection)));
         Ok(connection)
     }
+}
 
-    /// The connection, if one is ready to take a call now.
-    fn ready_connection(&self) -> Option<Arc<Connection>> {
-        match &*self.lock() {
-            State::Ready(connection) if connection.usable() => Some(connection.clone()),
-            _ => None,
-        }
+/// Starts a call without waiting, when the connection is up and its send buffer has
+/// room; otherwise hands the call back.
+fn try_start(
+    endpoint: &Endpoint<Tcp>,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+) -> Result<Result<ClientCall, Status>, OutgoingCall> {
+    let Some(connection) = endpoint.ready_connection() else {
+        return Err(call);
+    };
+    if !connection.writer.has_room() {
+        return Err(call);
     }
+    Ok(prepare(&connection, method, call)
+        .and_then(|(started, out, busy)| {
+            // Room was checked just above; a frame that lands past the high-water mark in a
+            // race with another sender is one frame over a soft bound.
+            if connection.writer.push_busy(&out, busy) {
+                Ok(started)
+            } else {
+                connection.lock().remove(&started.call_id);
+                Err(Status::unavailable("the connection closed"))
+            }
+        })
+        .map(|started| started.call))
+}
 
-    /// Starts a call without waiting, when the connection is up and its send buffer has
-    /// room; otherwise hands the call back.
-    fn try_start(
-        &self,
-        method: &'static MethodDescriptor,
-        call: OutgoingCall,
-    ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
-        let Some(connection) = self.ready_connection() else {
-            return Err(call);
-        };
-        if !connection.writer.has_room() {
-            return Err(call);
-        }
-        Ok(prepare(&connection, method, call)
-            .and_then(|(started, out, busy)| {
-                // Room was checked just above; a frame that lands past the high-water mark in a
-                // race with another sender is one frame over a soft bound.
-                if connection.writer.push_busy(&out, busy) {
-                    Ok(started)
-                } else {
-                    connection.lock().remove(&started.call_id);
-                    Err(Status::unavailable("the connection closed"))
-                }
-            })
-            .map(|started| started.call))
+async fn start(
+    endpoint: &Arc<Endpoint<Tcp>>,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+) -> Result<ClientCall, Status> {
+    let connection = endpoint.connection().await?;
+    let (started, out, busy) = prepare(&connection, method, call)?;
+    // Dropped before this completes (the deadline passed while the connection's backlog
+    // was full), the guard forgets the call.
+    let mut guard = Forget {
+        connection: &connection,
+        call_id: started.call_id,
+        armed: true,
+    };
+    let sent = connection.writer.send(&out, busy).await;
+    guard.armed = false;
+    if sent.is_err() {
+        connection.lock().remove(&started.call_id);
+        return Err(Status::unavailable("the connection closed"));
     }
-
-    async fn start(
-        self: &Arc<Self>,
-        method: &'static MethodDescriptor,
-        call: OutgoingCall,
-    ) -> Result<ClientCall, Status> {
-        let connection = self.connection().await?;
-        let (started, out, busy) = prepare(&connection, method, call)?;
-        // Dropped before this completes (the deadline passed while the connection's backlog
-        // was full), the guard forgets the call.
-        let mut guard = Forget {
-            connection: &connection,
-            call_id: started.call_id,
-            armed: true,
-        };
-        let sent = connection.writer.send(&out, busy).await;
-        guard.armed = false;
-        if sent.is_err() {
-            connection.lock().remove(&started.call_id);
-            return Err(Status::unavailable("the connection closed"));
-        }
-        Ok(started.call)
-    }
+    Ok(started.call)
 }
 
 /// A call registered on its connection, not yet sent.
@@ -546,7 +358,6 @@ struct Pending {
 }
 
 struct Connection {
-    addr: SocketAddr,
     writer: Arc<FrameWriter>,
     calls: Mutex<CallTable<Pending>>,
     next_call_id: AtomicU64,
@@ -782,7 +593,7 @@ impl RpcChannel for TcpChannel {
         method: &'static MethodDescriptor,
         call: OutgoingCall,
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
-        Box::pin(self.endpoint.start(method, call))
+        Box::pin(start(&self.endpoint, method, call))
     }
 
     fn try_start_call(
@@ -790,24 +601,6 @@ impl RpcChannel for TcpChannel {
         method: &'static MethodDescriptor,
         call: OutgoingCall,
     ) -> Result<Result<ClientCall, Status>, OutgoingCall> {
-        self.endpoint.try_start(method, call)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    fn targets_become_host_and_port() {
-        assert_eq!("example.com:80".into_target(), "example.com:80");
-        assert_eq!(("example.com", 80).into_target(), "example.com:80");
-        assert_eq!((String::from("::1"), 80).into_target(), "[::1]:80");
-        assert_eq!(("[::1]", 80).into_target(), "[::1]:80");
-        assert_eq!((Ipv4Addr::LOCALHOST, 80).into_target(), "127.0.0.1:80");
-        assert_eq!((Ipv6Addr::LOCALHOST, 80).into_target(), "[::1]:80");
-        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
-        assert_eq!(addr.into_target(), "127.0.0.1:80");
+        try_start(&self.endpoint, method, call)
     }
 }

@@ -20,10 +20,12 @@ use tokio::sync::Notify;
 
 use crate::{Code, Message, Metadata, Status};
 
-pub use client::{IntoTarget, TcpChannel, TcpChannelBuilder};
+pub use crate::net::IntoTarget;
+pub use crate::net::ServerHandle;
+pub use client::{TcpChannel, TcpChannelBuilder};
 #[doc(hidden)]
 pub use frame::check_frames;
-pub use server::{Server, ServerBuilder, ServerHandle};
+pub use server::{Server, ServerBuilder};
 
 /// The control frames' payloads, generated from `runtime/proto/wire.proto`.
 #[allow(missing_docs)]

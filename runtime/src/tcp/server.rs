@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::Notify;
 
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
 use super::io::FrameWriter;
@@ -15,6 +15,7 @@ use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
 use super::{metadata_to_wire, CallStart, CallTable, Credit, Limits};
 use crate::call::{byte_stream, CallEnd, FlowControl, Inbound, IncomingCall, Outbound, ServerCore};
 use crate::interceptor::ServerInterceptor;
+use crate::net::{self, Host, Hosting, ServerHandle};
 use crate::service::{BoxFuture, Service};
 use crate::{CancelToken, Message, Metadata, Status};
 
@@ -63,32 +64,29 @@ impl ServerBuilder {
     /// Listens on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        let (stop, _) = watch::channel(false);
-        let (force, _) = watch::channel(false);
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
-                core: ServerCore::new(self.services, self.interceptors),
+                hosting: Hosting::new(ServerCore::new(self.services, self.interceptors)),
                 limits: self.limits,
-                connections: AtomicUsize::new(0),
-                idle: Notify::new(),
-                stop,
-                force,
             }),
         })
     }
 }
 
 struct Shared {
-    core: ServerCore,
+    hosting: Hosting,
     limits: Limits,
-    /// Open connections; each lives until its calls have sent their last frame.
-    connections: AtomicUsize,
-    idle: Notify,
-    /// Set when shutdown starts: no new calls.
-    stop: watch::Sender<bool>,
-    /// Set when the grace period is over: cancel what is left and close.
-    force: watch::Sender<bool>,
+}
+
+impl Host for Shared {
+    fn hosting(&self) -> &Hosting {
+        &self.hosting
+    }
+
+    fn serve_connection(self: Arc<Self>, stream: TcpStream) -> BoxFuture<'static, ()> {
+        Box::pin(async move { serve_connection(stream, &self).await })
+    }
 }
 
 /// A bound TCP server hosting any number of services; many connections, and many concurrent
@@ -119,113 +117,13 @@ impl Server {
     /// connections fail with `UNAVAILABLE`, and calls in flight (streams included) run to
     /// completion; it returns once their handlers have.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        let shared = self.shared.clone();
-                        shared.connections.fetch_add(1, Ordering::SeqCst);
-                        tokio::spawn(async move {
-                            serve_connection(stream, &shared).await;
-                            if shared.connections.fetch_sub(1, Ordering::SeqCst) == 1 {
-                                shared.idle.notify_waiters();
-                            }
-                        });
-                    }
-                    // Running out of descriptors or a connection reset before accept: keep
-                    // serving the connections we have.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                },
-                () = &mut shutdown => break,
-            }
-        }
-        drop(self.listener);
-        let _ = self.shared.stop.send(true);
-        let shared = &self.shared;
-        crate::wait::until(&shared.idle, || {
-            (shared.connections.load(Ordering::SeqCst) == 0).then_some(())
-        })
-        .await;
-        // Handlers of calls that already ended may still run; at the end of a grace period
-        // they are dropped.
-        let mut force = shared.force.subscribe();
-        loop {
-            if *force.borrow_and_update() {
-                shared.core.abort_handlers();
-                shared.core.idle().await;
-                break;
-            }
-            tokio::select! {
-                () = shared.core.idle() => break,
-                _ = force.changed() => {}
-            }
-        }
-        Ok(())
+        net::serve_until(self.listener, self.shared, shutdown).await
     }
 
     /// Serves on a background task; the handle shuts it down. Dropping the handle leaves the
     /// server running for the life of the runtime, as dropping a tokio `JoinHandle` does.
     pub fn spawn(self) -> io::Result<ServerHandle> {
-        let addr = self.local_addr()?;
-        let (trigger, signal) = oneshot::channel::<()>();
-        let force = self.shared.force.clone();
-        let task = tokio::spawn(self.serve_until(async move {
-            // A dropped handle is no request to stop.
-            if signal.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }));
-        Ok(ServerHandle {
-            addr,
-            trigger,
-            force,
-            task,
-        })
-    }
-}
-
-/// A server running in the background. Dropping it detaches the server, which then runs
-/// until the runtime ends; keep it to shut the server down.
-pub struct ServerHandle {
-    addr: SocketAddr,
-    trigger: oneshot::Sender<()>,
-    force: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<io::Result<()>>,
-}
-
-impl ServerHandle {
-    /// The address the server listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops accepting, lets calls in flight finish, and waits for their handlers, however
-    /// long: an open stream (a watch, say) keeps it waiting until its handler returns, and the
-    /// handler is not told. A server with long-lived streams wants
-    /// [`shutdown_timeout`](ServerHandle::shutdown_timeout).
-    pub async fn shutdown(self) -> io::Result<()> {
-        let _ = self.trigger.send(());
-        self.task
-            .await
-            .map_err(|e| io::Error::other(format!("server task failed: {e}")))?
-    }
-
-    /// Like [`shutdown`](ServerHandle::shutdown), but gives calls in flight only `grace`:
-    /// then the calls left are cancelled (their clients get `UNAVAILABLE`), their connections
-    /// closed, and handlers still running are dropped at their next await, so a handler that
-    /// ignores cancellation cannot hold the shutdown up.
-    pub async fn shutdown_timeout(self, grace: Duration) -> io::Result<()> {
-        let _ = self.trigger.send(());
-        let mut task = self.task;
-        let joined = match tokio::time::timeout(grace, &mut task).await {
-            Ok(joined) => joined,
-            Err(_) => {
-                let _ = self.force.send(true);
-                task.await
-            }
-        };
-        joined.map_err(|e| io::Error::other(format!("server task failed: {e}")))?
+        net::spawn(self.listener, self.shared)
     }
 }
 
@@ -358,9 +256,9 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         peer_window: AtomicUsize::new(crate::call::DEFAULT_WINDOW),
     });
     apply_settings(&connection, &settings);
-    let mut stop = shared.stop.subscribe();
+    let mut stop = shared.hosting.stop.subscribe();
     let mut stopping = *stop.borrow();
-    let mut force = shared.force.subscribe();
+    let mut force = shared.hosting.force.subscribe();
     // Made once, not once per frame: each would register with the watch anew.
     let stop_signal = stop.changed();
     let force_signal = force.changed();
@@ -614,7 +512,7 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
     let deadline = (headers.timeout_micros > 0)
         .then(|| Instant::now().checked_add(Duration::from_micros(headers.timeout_micros)))
         .flatten();
-    shared.core.dispatch(IncomingCall {
+    shared.hosting.core.dispatch(IncomingCall {
         service: headers.service,
         method: headers.method,
         deadline,

@@ -202,32 +202,79 @@ pub fn services(events: Arc<Events>) -> Vec<Arc<dyn Service>> {
     ]
 }
 
-pub async fn start(events: Arc<Events>) -> ServerHandle {
-    Server::builder()
+/// The services, served over both network transports with the same events.
+pub struct TestServer {
+    tcp: ServerHandle,
+    grpc: ServerHandle,
+}
+
+impl TestServer {
+    /// The TCP server's address.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.tcp.local_addr()
+    }
+
+    /// The gRPC server's address.
+    pub fn grpc_addr(&self) -> std::net::SocketAddr {
+        self.grpc.local_addr()
+    }
+
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let (tcp, grpc) = tokio::join!(self.tcp.shutdown(), self.grpc.shutdown());
+        tcp.and(grpc)
+    }
+
+    pub async fn shutdown_timeout(self, grace: Duration) -> std::io::Result<()> {
+        let (tcp, grpc) = tokio::join!(
+            self.tcp.shutdown_timeout(grace),
+            self.grpc.shutdown_timeout(grace)
+        );
+        tcp.and(grpc)
+    }
+}
+
+pub async fn start(events: Arc<Events>) -> TestServer {
+    let tcp = Server::builder()
+        .add_service(CalculatorServer::new(Calc::new(events.clone())))
+        .add_service(EchoServiceServer::new(Echo))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let grpc = rust_rpc::grpc::Server::builder()
         .add_service(CalculatorServer::new(Calc::new(events)))
         .add_service(EchoServiceServer::new(Echo))
         .bind("127.0.0.1:0")
         .await
         .expect("bind")
         .spawn()
-        .expect("spawn")
+        .expect("spawn");
+    TestServer { tcp, grpc }
 }
 
 /// The ways a client reaches the services; the same behaviour is expected of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
-    /// The server started by [`start`], over loopback.
+    /// The TCP server started by [`start`], over loopback.
     Tcp,
     /// A fresh in-process server core, whose calculator reports to the given events.
     InProcess,
+    /// The gRPC server started by [`start`], over loopback.
+    Grpc,
 }
 
-pub const TRANSPORTS: [Transport; 2] = [Transport::Tcp, Transport::InProcess];
+pub const TRANSPORTS: [Transport; 3] = [Transport::Tcp, Transport::InProcess, Transport::Grpc];
 
 impl Transport {
-    pub async fn channel(self, server: &ServerHandle, events: Arc<Events>) -> Arc<dyn RpcChannel> {
+    pub async fn channel(self, server: &TestServer, events: Arc<Events>) -> Arc<dyn RpcChannel> {
         match self {
             Transport::Tcp => Arc::new(TcpChannel::connect(server.local_addr()).await.unwrap()),
+            Transport::Grpc => Arc::new(
+                rust_rpc::grpc::GrpcChannel::connect(server.grpc_addr())
+                    .await
+                    .unwrap(),
+            ),
             Transport::InProcess => Arc::new(InProcessChannel::with_core(Arc::new(
                 ServerCore::new(services(events), Vec::new()),
             ))),

@@ -1,0 +1,377 @@
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::{ResponseFuture, SendRequest};
+use h2::SendStream;
+use http::{HeaderValue, Method, Request};
+use tokio::net::TcpStream;
+
+use super::wire::{
+    encode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata,
+    status_from_headers, status_from_http, Deframer, CONTENT_TYPE,
+};
+use super::{poll_send_ready, status_from_h2, Limits};
+use crate::call::{byte_stream, ClientCall, Inbound, Outbound, OutgoingCall};
+use crate::net::{Endpoint, Handshake, IntoTarget};
+use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
+use crate::{Metadata, Status};
+
+/// A client channel to one gRPC server over cleartext HTTP/2 (prior knowledge), shared by
+/// every call made through it.
+///
+/// Like [`TcpChannel`](crate::tcp::TcpChannel) it owns one connection to its target: resolved
+/// again on every attempt, bounded by a connect timeout, with backoff after a failure, and
+/// replaced once the server closes it or sends GOAWAY. Every call is an HTTP/2 stream, so any
+/// number may be in flight at once. Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub struct GrpcChannel {
+    endpoint: Arc<Endpoint<Grpc>>,
+}
+
+impl std::fmt::Debug for GrpcChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcChannel")
+            .field("target", &self.endpoint.target)
+            .finish()
+    }
+}
+
+/// Configures a [`GrpcChannel`].
+#[derive(Clone, Debug)]
+pub struct GrpcChannelBuilder {
+    target: String,
+    limits: Limits,
+    connect_timeout: Duration,
+}
+
+impl GrpcChannelBuilder {
+    /// Sets every limit at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the largest response message accepted, in bytes (default 4 MiB).
+    pub fn max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.limits.max_receive_message_size = bytes;
+        self
+    }
+
+    /// Bounds each connection attempt, HTTP/2 handshake included (default 20 s, gRPC's
+    /// minimum connect timeout). A call's own deadline bounds its wait too, whichever is
+    /// sooner.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// A channel that connects when the first call needs it.
+    pub fn connect_lazy(self) -> GrpcChannel {
+        let grpc = Grpc {
+            authority: self.target.clone(),
+            limits: self.limits,
+        };
+        GrpcChannel {
+            endpoint: Arc::new(Endpoint::new(self.target, grpc, self.connect_timeout)),
+        }
+    }
+
+    /// A channel that has connected once: fails if that first connection cannot be made.
+    pub async fn connect(self) -> io::Result<GrpcChannel> {
+        let channel = self.connect_lazy();
+        channel.endpoint.connect().await?;
+        Ok(channel)
+    }
+}
+
+impl GrpcChannel {
+    /// Configures a channel to `target`: see [`IntoTarget`].
+    pub fn builder(target: impl IntoTarget) -> GrpcChannelBuilder {
+        GrpcChannelBuilder {
+            target: target.into_target(),
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// Connects to `target` with the defaults; fails if the first connection cannot be made.
+    pub async fn connect(target: impl IntoTarget) -> io::Result<GrpcChannel> {
+        Self::builder(target).connect().await
+    }
+
+    /// The target calls go to, as given.
+    pub fn target(&self) -> &str {
+        &self.endpoint.target
+    }
+
+    /// The address of the live connection's server, if there is one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.peer_addr()
+    }
+}
+
+/// gRPC's opening: HTTP/2's preface and SETTINGS.
+struct Grpc {
+    /// `:authority` of every request.
+    authority: String,
+    limits: Limits,
+}
+
+struct Connection {
+    send: SendRequest<Bytes>,
+    /// The connection's task has ended: closed by either side, or failed.
+    closed: Arc<AtomicBool>,
+}
+
+impl Handshake for Grpc {
+    type Connection = Connection;
+
+    fn handshake(&self, stream: TcpStream) -> BoxFuture<'_, io::Result<Arc<Connection>>> {
+        Box::pin(async move {
+            let limits = &self.limits;
+            let mut builder = h2::client::Builder::new();
+            builder
+                .initial_window_size(limits.stream_window)
+                .initial_connection_window_size(limits.connection_window)
+                .max_header_list_size(limits.max_header_list_size);
+            let (send, connection) =
+                tokio::time::timeout(limits.handshake_timeout, builder.handshake(stream))
+                    .await
+                    .map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the server did not complete the HTTP/2 handshake",
+                        )
+                    })?
+                    .map_err(|e| describe_handshake_error(&e))?;
+            let closed = Arc::new(AtomicBool::new(false));
+            let flag = closed.clone();
+            tokio::spawn(async move {
+                let _ = connection.await;
+                flag.store(true, Ordering::SeqCst);
+            });
+            Ok(Arc::new(Connection { send, closed }))
+        })
+    }
+
+    fn usable(connection: &Connection) -> bool {
+        !connection.closed.load(Ordering::SeqCst)
+    }
+}
+
+fn describe_handshake_error(error: &h2::Error) -> io::Error {
+    let message = if error.is_io() {
+        format!("the connection failed during the HTTP/2 handshake: {error}")
+    } else {
+        format!("the server does not speak HTTP/2 with prior knowledge (is it a gRPC server, and is TLS off?): {error}")
+    };
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+impl Grpc {
+    fn request(
+        &self,
+        method: &'static MethodDescriptor,
+        call: &OutgoingCall,
+    ) -> Result<Request<()>, Status> {
+        let uri = format!(
+            "http://{}/{}/{}",
+            self.authority, method.service, method.name
+        );
+        let mut request = Request::new(());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri
+            .parse()
+            .map_err(|_| Status::internal(format!("cannot make a request URI of {uri:?}")))?;
+        let headers = request.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE),
+        );
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(concat!("rust-rpc/", env!("CARGO_PKG_VERSION"))),
+        );
+        if let Some(deadline) = call.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(value) = HeaderValue::from_str(&encode_timeout(left)) {
+                headers.insert("grpc-timeout", value);
+            }
+        }
+        put_metadata(headers, &call.metadata)?;
+        Ok(request)
+    }
+}
+
+async fn start(
+    endpoint: &Arc<Endpoint<Grpc>>,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+) -> Result<ClientCall, Status> {
+    let limits = &endpoint.handshake.limits;
+    if let Some(request) = &call.request {
+        if request.len() > limits.max_send_message_size {
+            return Err(Status::resource_exhausted(format!(
+                "a request of {} bytes is over the limit of {} bytes",
+                request.len(),
+                limits.max_send_message_size
+            )));
+        }
+    }
+    let request = endpoint.handshake.request(method, &call)?;
+    let connection = endpoint.connection().await?;
+    let mut send = connection
+        .send
+        .clone()
+        .ready()
+        .await
+        .map_err(|e| status_from_h2(&e))?;
+    let (response, mut stream) = send
+        .send_request(request, false)
+        .map_err(|e| status_from_h2(&e))?;
+    if let Some(request) = &call.request {
+        // The one request and the end of the stream; HTTP/2 holds what its window does not
+        // yet admit.
+        stream
+            .send_data(frame(request), true)
+            .map_err(|e| status_from_h2(&e))?;
+    }
+    let (inbound, responses) = byte_stream(limits.window, None);
+    tokio::spawn(read_responses(
+        response,
+        inbound,
+        limits.max_receive_message_size,
+    ));
+    Ok(ClientCall {
+        requests: Arc::new(Requests {
+            stream: Mutex::new(stream),
+            limit: limits.max_send_message_size,
+        }),
+        responses,
+    })
+}
+
+/// Moves a call's response headers, messages and end from HTTP/2 into its response stream.
+async fn read_responses(response: ResponseFuture, inbound: Inbound, limit: usize) {
+    let response = match response.await {
+        Ok(response) => response,
+        Err(e) => return inbound.abort(status_from_h2(&e)),
+    };
+    let (parts, mut body) = response.into_parts();
+    if parts.status != http::StatusCode::OK {
+        return inbound.abort(status_from_http(parts.status));
+    }
+    if body.is_end_stream() {
+        // Trailers-only: the status is in the headers.
+        let status = status_from_headers(&parts.headers).unwrap_or_else(|| {
+            Err(Status::internal(
+                "the server ended the call without a grpc-status",
+            ))
+        });
+        inbound.headers(Metadata::new());
+        return inbound.finish(status, metadata_from_headers(&parts.headers));
+    }
+    if !is_grpc_content_type(&parts.headers) {
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        return inbound.abort(Status::unknown(format!(
+            "the server answered with content-type {content_type:?}, not gRPC"
+        )));
+    }
+    inbound.headers(metadata_from_headers(&parts.headers));
+    let mut deframer = Deframer::new(limit);
+    while let Some(data) = body.data().await {
+        let data = match data {
+            Ok(data) => data,
+            Err(e) => return inbound.abort(status_from_h2(&e)),
+        };
+        let _ = body.flow_control().release_capacity(data.len());
+        deframer.push(data);
+        loop {
+            match deframer.next() {
+                Ok(Some(message)) => {
+                    if inbound.send(message).await.is_err() {
+                        // The caller stopped reading: the call is over for it.
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(status) => return inbound.abort(status),
+            }
+        }
+    }
+    if deframer.remaining() > 0 {
+        return inbound.abort(Status::internal(
+            "the response stream ended inside a message",
+        ));
+    }
+    match body.trailers().await {
+        Ok(Some(trailers)) => {
+            let status = status_from_headers(&trailers).unwrap_or_else(|| {
+                Err(Status::internal(
+                    "the server ended the call without a grpc-status",
+                ))
+            });
+            inbound.finish(status, metadata_from_headers(&trailers));
+        }
+        Ok(None) => inbound.abort(Status::internal(
+            "the server ended the stream without trailers",
+        )),
+        Err(e) => inbound.abort(status_from_h2(&e)),
+    }
+}
+
+/// The request side of one call.
+struct Requests {
+    stream: Mutex<SendStream<Bytes>>,
+    limit: usize,
+}
+
+impl Requests {
+    fn lock(&self) -> MutexGuard<'_, SendStream<Bytes>> {
+        // No user code runs under this lock.
+        self.stream.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Outbound for Requests {
+    fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
+        Box::pin(async move {
+            let framed = frame(&message);
+            std::future::poll_fn(|cx| poll_send_ready(&mut self.lock(), framed.len(), cx)).await?;
+            self.lock()
+                .send_data(framed, false)
+                .map_err(|e| status_from_h2(&e))
+        })
+    }
+
+    fn max_message_size(&self) -> usize {
+        self.limit
+    }
+
+    fn close_send(&self) {
+        let _ = self.lock().send_data(Bytes::new(), true);
+    }
+
+    fn cancel(&self) {
+        self.lock().send_reset(h2::Reason::CANCEL);
+    }
+}
+
+impl RpcChannel for GrpcChannel {
+    fn start_call<'a>(
+        &'a self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        Box::pin(start(&self.endpoint, method, call))
+    }
+}

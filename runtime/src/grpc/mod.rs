@@ -1,0 +1,132 @@
+//! gRPC over HTTP/2: the same generated services on the standard wire, so that rust-rpc
+//! clients and servers talk to every other gRPC implementation.
+//!
+//! The protocol followed is the gRPC project's `doc/PROTOCOL-HTTP2.md`: `POST
+//! /package.Service/Method` with `content-type: application/grpc` and `te: trailers`; every
+//! message behind a 5-byte prefix (a compressed flag and a big-endian length); the status in
+//! the trailers as `grpc-status` and a percent-encoded `grpc-message`, or in the headers alone
+//! (a trailers-only response) when a call fails before any message; deadlines as
+//! `grpc-timeout`. HTTP/2 itself is the `h2` crate's; flow control is left to it, so a slow
+//! stream holds up only itself.
+//!
+//! [`GrpcChannel`] is a client [`RpcChannel`](crate::RpcChannel); [`Server`] hosts the same
+//! `...Server` adapters as the TCP transport, through the same call core.
+//!
+//! Not yet here: compression (a compressed message is refused with `INTERNAL`, an encoding
+//! asked for is answered `UNIMPLEMENTED`), TLS, keepalive pings, and transparent retry of
+//! streams the server refused.
+
+mod client;
+mod server;
+mod wire;
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::{Code, Status};
+
+pub use crate::net::IntoTarget;
+pub use crate::net::ServerHandle;
+pub use client::{GrpcChannel, GrpcChannelBuilder};
+pub use server::{Server, ServerBuilder};
+#[doc(hidden)]
+pub use wire::{check_deframer, decode_timeout, encode_timeout, percent_decode, percent_encode};
+
+/// Bounds that protect either side of a connection from its peer.
+///
+/// Memory per connection is bounded in bytes: HTTP/2 buffers at most
+/// `connection_window` bytes that nobody has read, and each stream holds at most
+/// `window` bytes of decoded messages plus one message being assembled.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest message this side accepts, in bytes (default 4 MiB, gRPC's). A larger one fails
+    /// its call with `RESOURCE_EXHAUSTED`, checked from the message's prefix before anything
+    /// is allocated.
+    pub max_receive_message_size: usize,
+    /// Largest message this side sends, in bytes (default 2 GiB - 1, gRPC's). A larger one
+    /// fails its call with `RESOURCE_EXHAUSTED` and is not sent.
+    pub max_send_message_size: usize,
+    /// Most streams the peer may open at once on a connection this side serves (default
+    /// 1024), announced in HTTP/2's SETTINGS.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 flow-control window per stream, in bytes (default 1 MiB).
+    pub stream_window: u32,
+    /// HTTP/2 flow-control window per connection, in bytes (default 16 MiB).
+    pub connection_window: u32,
+    /// Largest block of headers or trailers this side accepts, in bytes (default 16 KiB).
+    pub max_header_list_size: u32,
+    /// Bytes of decoded messages buffered per stream before reading from HTTP/2 pauses
+    /// (default 64 KiB).
+    pub window: usize,
+    /// How long a new connection may take to exchange HTTP/2 prefaces and SETTINGS (default
+    /// 10 s).
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_receive_message_size: 4 * 1024 * 1024,
+            max_send_message_size: i32::MAX as usize,
+            max_concurrent_streams: 1024,
+            stream_window: 1024 * 1024,
+            connection_window: 16 * 1024 * 1024,
+            max_header_list_size: 16 * 1024,
+            window: crate::call::DEFAULT_WINDOW,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults with `bytes` as the largest message received.
+    pub fn with_max_receive_message_size(mut self, bytes: usize) -> Self {
+        self.max_receive_message_size = bytes;
+        self
+    }
+}
+
+/// Waits until `stream` may take more data: HTTP/2 has given it some send capacity (so what
+/// HTTP/2 buffers for a stream stays near one message). Fails once the stream is reset or
+/// closed.
+pub(crate) fn poll_send_ready(
+    stream: &mut h2::SendStream<Bytes>,
+    len: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Status>> {
+    loop {
+        if stream.capacity() > 0 {
+            return Poll::Ready(Ok(()));
+        }
+        stream.reserve_capacity(len.max(1));
+        match stream.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(0))) => continue,
+            Poll::Ready(Some(Ok(_))) => return Poll::Ready(Ok(())),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(status_from_h2(&e))),
+            Poll::Ready(None) => {
+                return Poll::Ready(Err(Status::cancelled("the stream is closed")));
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
+/// The status for an HTTP/2 error, as gRPC maps RST_STREAM codes
+/// (`doc/PROTOCOL-HTTP2.md`, "Errors"); a connection that failed is `UNAVAILABLE`.
+pub(crate) fn status_from_h2(error: &h2::Error) -> Status {
+    if let Some(reason) = error.reason() {
+        let code = match reason {
+            h2::Reason::CANCEL => Code::Cancelled,
+            h2::Reason::REFUSED_STREAM => Code::Unavailable,
+            h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+            h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+            _ if error.is_go_away() => Code::Unavailable,
+            _ => Code::Internal,
+        };
+        return Status::new(code, format!("HTTP/2 stream error: {reason}"));
+    }
+    Status::unavailable(format!("the connection failed: {error}"))
+}

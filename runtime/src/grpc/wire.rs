@@ -1,0 +1,387 @@
+//! The parts of gRPC's wire format that are not HTTP/2 itself: message prefixes, timeouts,
+//! status and message headers, and metadata.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::{Code, Metadata, Status};
+
+/// Bytes before every message: a compressed flag and a big-endian length.
+pub(crate) const PREFIX_LEN: usize = 5;
+
+pub(crate) const CONTENT_TYPE: &str = "application/grpc";
+
+/// Prefixes `message` for the wire (uncompressed).
+pub(crate) fn frame(message: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(PREFIX_LEN + message.len());
+    out.extend_from_slice(&[0]);
+    // The length fits: callers check it against a limit below 2^32 first.
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out.freeze()
+}
+
+/// Splits the DATA of a stream into messages, whatever the boundaries of its frames: a prefix
+/// or a message may be split across any number of frames, and one frame may hold many
+/// messages.
+pub(crate) struct Deframer {
+    buffer: BytesMut,
+    limit: usize,
+}
+
+impl Deframer {
+    /// A deframer that refuses messages over `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Deframer {
+            buffer: BytesMut::new(),
+            limit,
+        }
+    }
+
+    /// Adds the bytes of one DATA frame.
+    pub(crate) fn push(&mut self, data: Bytes) {
+        if self.buffer.is_empty() {
+            // Kept as it is until a message is cut from it: a message that a frame holds
+            // whole is handed on without a copy.
+            self.buffer = BytesMut::from(data);
+        } else {
+            self.buffer.extend_from_slice(&data);
+        }
+    }
+
+    /// The next whole message, if the bytes for one have arrived. Fails for a message over
+    /// the limit (from its prefix, before it is buffered) and for a compressed one.
+    pub(crate) fn next(&mut self) -> Result<Option<Bytes>, Status> {
+        if self.buffer.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let flag = self.buffer[0];
+        let len = u32::from_be_bytes([
+            self.buffer[1],
+            self.buffer[2],
+            self.buffer[3],
+            self.buffer[4],
+        ]) as usize;
+        match flag {
+            0 => {}
+            1 => {
+                return Err(Status::internal(
+                    "a compressed message arrived, but no compression was agreed for the call",
+                ))
+            }
+            other => {
+                return Err(Status::internal(format!(
+                    "a message prefix with the unknown flag {other}"
+                )))
+            }
+        }
+        if len > self.limit {
+            return Err(Status::resource_exhausted(format!(
+                "a message of {len} bytes is over the limit of {} bytes",
+                self.limit
+            )));
+        }
+        if self.buffer.len() < PREFIX_LEN + len {
+            return Ok(None);
+        }
+        self.buffer.advance(PREFIX_LEN);
+        Ok(Some(self.buffer.split_to(len).freeze()))
+    }
+
+    /// Bytes of a message not yet complete: at the end of the stream, a truncated message.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+/// Feeds `data` to a deframer in the chunks `splits` cut it into and returns the messages or
+/// the error: for fuzzing and tests.
+pub fn check_deframer(data: &[u8], splits: &[usize], limit: usize) -> Result<Vec<Bytes>, Status> {
+    let mut deframer = Deframer::new(limit);
+    let mut messages = Vec::new();
+    let mut rest = data;
+    for &split in splits.iter().chain(std::iter::once(&usize::MAX)) {
+        let (chunk, tail) = rest.split_at(split.min(rest.len()));
+        rest = tail;
+        deframer.push(Bytes::copy_from_slice(chunk));
+        while let Some(message) = deframer.next()? {
+            messages.push(message);
+        }
+        if rest.is_empty() {
+            break;
+        }
+    }
+    if deframer.remaining() > 0 {
+        return Err(Status::internal("the stream ended inside a message"));
+    }
+    Ok(messages)
+}
+
+/// `grpc-timeout` for `timeout`: at most 8 digits and the finest unit they can hold,
+/// rounded up so that the server never stops before the client.
+pub fn encode_timeout(timeout: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = timeout.as_nanos();
+    for (unit, per) in [
+        ('n', 1u128),
+        ('u', 1_000),
+        ('m', 1_000_000),
+        ('S', 1_000_000_000),
+        ('M', 60_000_000_000),
+        ('H', 3_600_000_000_000),
+    ] {
+        let value = nanos.div_ceil(per);
+        if value <= MAX {
+            return format!("{value}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+/// The duration a `grpc-timeout` value gives: 1 to 8 ASCII digits and a unit (`H`, `M`, `S`,
+/// `m`, `u`, `n`). `None` for anything else.
+pub fn decode_timeout(value: &[u8]) -> Option<Duration> {
+    let (&unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// `grpc-message` text: bytes outside printable ASCII, and `%`, as `%XX` of their UTF-8.
+pub fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for &b in message.as_bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes a `grpc-message` leniently, as the spec asks: a `%` not followed by two hex digits
+/// is kept as it is, and bytes that are not UTF-8 become U+FFFD. The status is never lost
+/// over its message.
+pub fn percent_decode(value: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i] == b'%' && i + 2 < value.len() {
+            if let (Some(hi), Some(lo)) = (hex(value[i + 1]), hex(value[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(value[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Headers that gRPC or HTTP/2 itself uses, never metadata.
+fn reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "content-type" | "te" | "content-length" | "host" | "connection"
+    ) || (name.starts_with("grpc-") && name != "grpc-status-details-bin")
+}
+
+/// The metadata among `headers`: every header that is not reserved and whose value is text.
+/// Binary (`-bin`) values stay in their base64 text, as they travel.
+pub(crate) fn metadata_from_headers(headers: &HeaderMap) -> Metadata {
+    let mut metadata = Metadata::new();
+    for (name, value) in headers {
+        if reserved(name.as_str()) {
+            continue;
+        }
+        if let Ok(value) = value.to_str() {
+            metadata.append(name.as_str(), value);
+        }
+    }
+    metadata
+}
+
+/// Adds `metadata` to `headers`. Fails on a key that is not a lowercase header name or is
+/// reserved by gRPC, and on a value that is not visible ASCII.
+pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Result<(), Status> {
+    for (key, value) in metadata.iter() {
+        let name = HeaderName::from_bytes(key.as_bytes())
+            .ok()
+            .filter(|n| n.as_str() == key && !reserved(key))
+            .ok_or_else(|| {
+                Status::internal(format!(
+                    "metadata key {key:?} is not a lowercase header name gRPC leaves free"
+                ))
+            })?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            Status::internal(format!(
+                "the value of metadata key {key:?} is not visible ASCII"
+            ))
+        })?;
+        headers.append(name, value);
+    }
+    Ok(())
+}
+
+/// Puts `grpc-status` and `grpc-message` for `status` into `headers`.
+pub(crate) fn put_status(headers: &mut HeaderMap, status: &Result<(), Status>) {
+    let (code, message) = match status {
+        Ok(()) => (0, ""),
+        Err(status) => (status.code() as u32, status.message()),
+    };
+    headers.insert("grpc-status", HeaderValue::from(code));
+    if !message.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&percent_encode(message)) {
+            headers.insert("grpc-message", value);
+        }
+    }
+}
+
+/// The status `headers` carry, if they carry `grpc-status`. A value that is not a number is
+/// `UNKNOWN`, as gRPC's implementations read it.
+pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Result<(), Status>> {
+    let code = headers.get("grpc-status")?;
+    let message = headers
+        .get("grpc-message")
+        .map(|v| percent_decode(v.as_bytes()))
+        .unwrap_or_default();
+    let code = std::str::from_utf8(code.as_bytes())
+        .ok()
+        .and_then(|c| c.parse::<u32>().ok());
+    Some(match code {
+        Some(0) => Ok(()),
+        Some(code) => Err(Status::new(Code::from_u32(code), message)),
+        None => Err(Status::unknown(format!(
+            "the server sent a grpc-status that is not a number: {message}"
+        ))),
+    })
+}
+
+/// The status for a response whose HTTP status is not 200: gRPC's table
+/// (`doc/http-grpc-status-mapping.md`).
+pub(crate) fn status_from_http(code: http::StatusCode) -> Status {
+    let grpc = match code.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    };
+    Status::new(
+        grpc,
+        format!("the server answered with HTTP status {code}, not a gRPC response"),
+    )
+}
+
+/// Whether `headers` say the body is gRPC: `application/grpc`, alone or with a `+format` or
+/// parameters after it.
+pub(crate) fn is_grpc_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.strip_prefix(CONTENT_TYPE)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['+', ';']))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_trip_in_the_finest_unit_that_fits() {
+        assert_eq!(encode_timeout(Duration::from_nanos(1)), "1n");
+        assert_eq!(encode_timeout(Duration::from_millis(100)), "100000u");
+        assert_eq!(encode_timeout(Duration::from_secs(1)), "1000000u");
+        assert_eq!(encode_timeout(Duration::from_secs(100_000)), "100000S");
+        assert_eq!(encode_timeout(Duration::from_secs(u64::MAX)), "99999999H");
+        for value in [
+            "1H",
+            "99999999H",
+            "5M",
+            "30S",
+            "250m",
+            "7u",
+            "1n",
+            "99999999n",
+        ] {
+            let d = decode_timeout(value.as_bytes()).unwrap();
+            assert!(decode_timeout(encode_timeout(d).as_bytes()).unwrap() >= d);
+        }
+        for bad in ["", "S", "123456789S", "1s", "-1S", "1.5S", " 1S"] {
+            assert_eq!(decode_timeout(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn messages_are_percent_encoded_and_decoded_leniently() {
+        let text = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+        assert_eq!(percent_decode(percent_encode(text).as_bytes()), text);
+        assert_eq!(percent_encode("50% ok"), "50%25 ok");
+        assert_eq!(percent_decode(b"bad %zz and %4"), "bad %zz and %4");
+        assert_eq!(percent_decode(b"%FF%FE"), "\u{FFFD}\u{FFFD}");
+        assert_eq!(percent_decode(b"%"), "%");
+    }
+
+    #[test]
+    fn messages_split_anywhere_come_out_whole() {
+        let mut data = Vec::new();
+        for message in [&b""[..], b"a", &[7u8; 300]] {
+            data.extend_from_slice(&frame(message));
+        }
+        for size in 1..=data.len() {
+            let splits = vec![size; data.len() / size];
+            let messages = check_deframer(&data, &splits, 1000).unwrap();
+            assert_eq!(messages.len(), 3);
+            assert_eq!(&messages[1][..], b"a");
+            assert_eq!(messages[2].len(), 300);
+        }
+        let err = check_deframer(&data, &[], 100).unwrap_err();
+        assert_eq!(err.code(), Code::ResourceExhausted);
+        assert_eq!(
+            check_deframer(&data[..8], &[], 1000).unwrap_err().code(),
+            Code::Internal
+        );
+        assert_eq!(
+            check_deframer(&[1, 0, 0, 0, 0], &[], 10)
+                .unwrap_err()
+                .code(),
+            Code::Internal
+        );
+    }
+
+    #[test]
+    fn http_errors_map_by_the_table() {
+        assert_eq!(
+            status_from_http(http::StatusCode::NOT_FOUND).code(),
+            Code::Unimplemented
+        );
+        assert_eq!(
+            status_from_http(http::StatusCode::BAD_GATEWAY).code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            status_from_http(http::StatusCode::IM_A_TEAPOT).code(),
+            Code::Unknown
+        );
+    }
+}
