@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in decode frames; do
+for target in decode frames grpc_frames; do
   status=0
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" > "$log" 2>&1 || status=$?
   echo "fuzz $target:"

@@ -1,0 +1,59 @@
+//! The interop test client: runs one of the gRPC project's interop cases against a server and
+//! exits 0 when it passes, or 1 with the reason.
+
+use clap::Parser;
+use rust_rpc::grpc::GrpcChannel;
+
+/// Runs one interop test case against a gRPC server.
+#[derive(Parser)]
+struct Args {
+    /// Host of the server.
+    #[arg(long = "server_host", default_value = "localhost")]
+    server_host: String,
+    /// Port of the server.
+    #[arg(long = "server_port")]
+    server_port: u16,
+    /// The case to run (see `rust_rpc_interop::CASES`), or `all`.
+    #[arg(long = "test_case", default_value = "large_unary")]
+    test_case: String,
+    /// Connect over TLS (not yet supported: refused).
+    #[arg(long = "use_tls", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    use_tls: bool,
+    /// Trust the test CA given by --ca_file.
+    #[arg(long = "use_test_ca", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    use_test_ca: bool,
+    /// CA certificate (PEM) to trust.
+    #[arg(long = "ca_file")]
+    ca_file: Option<String>,
+    /// Server name to expect in the certificate.
+    #[arg(long = "server_host_override")]
+    server_host_override: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if args.use_tls {
+        eprintln!("interop-client: TLS is not supported yet");
+        std::process::exit(2);
+    }
+    let _ = (args.use_test_ca, args.ca_file, args.server_host_override);
+    let channel =
+        GrpcChannel::builder((args.server_host.as_str(), args.server_port)).connect_lazy();
+    let cases: Vec<&str> = if args.test_case == "all" {
+        rust_rpc_interop::CASES.to_vec()
+    } else {
+        args.test_case.split(',').collect()
+    };
+    let mut failed = false;
+    for case in cases {
+        match rust_rpc_interop::run_case(case, &channel).await {
+            Ok(()) => println!("PASS {case}"),
+            Err(reason) => {
+                println!("FAIL {case}: {reason}");
+                failed = true;
+            }
+        }
+    }
+    std::process::exit(i32::from(failed));
+}
