@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gRPC interop cases against grpcio (Python; its C core is gRPC's reference
-# implementation), both ways, in cleartext: a grpcio server with our interop-client running
-# every case, then our interop-server with a grpcio client running every case in one process.
+# implementation), both ways: a grpcio server with our interop-client running
+# every case, then our interop-server with a grpcio client running every case in one process;
+# then both again over TLS, with a CA and server certificate the script makes (openssl).
 # grpcio is installed once into a virtualenv under ~/.cache/rust-rpc-py; the test protos come
 # from Debian's grpc-proto package (interop/fetch-protos.sh).
 set -euo pipefail
@@ -40,12 +41,37 @@ start_server() {
   echo "$name did not start:"; cat "$log/$name"; return 1
 }
 
-port=$(free_port)
-start_server grpcio-server "$py" "$here/py/server.py" --port "$port"
-echo "rust-rpc client -> grpcio server:"
-timeout 300 "$bin/interop-client" --server_host 127.0.0.1 --server_port "$port" --test_case all
+# A CA and a server certificate for the name gRPC's interop tests use, made fresh each run.
+tls="$log/tls"
+mkdir -p "$tls"
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+openssl req -x509 "${ec[@]}" -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 2 \
+  -subj "/CN=rust-rpc interop test CA" 2>/dev/null
+openssl req "${ec[@]}" -keyout "$tls/server.key" -out "$tls/server.csr" \
+  -subj "/CN=foo.test.google.fr" 2>/dev/null
+printf 'subjectAltName=DNS:foo.test.google.fr,DNS:*.test.google.fr\nbasicConstraints=CA:FALSE\n' \
+  > "$tls/ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+  -CAcreateserial -out "$tls/server.pem" -days 2 -extfile "$tls/ext" 2>/dev/null
+server_tls=(--use_tls --tls_cert_file "$tls/server.pem" --tls_key_file "$tls/server.key")
+client_tls=(--use_tls --use_test_ca --ca_file "$tls/ca.pem" --server_host_override foo.test.google.fr)
 
-port=$(free_port)
-start_server rust-rpc-server "$bin/interop-server" --port "$port"
-echo "grpcio client -> rust-rpc server:"
-timeout 300 "$py" "$here/py/client.py" --server_host 127.0.0.1 --server_port "$port"
+# Runs every case both ways; $1 names the run, the rest are "tls" or nothing.
+both_ways() {
+  local name=$1 server_flags=() client_flags=()
+  if [ "${2:-}" = tls ]; then server_flags=("${server_tls[@]}"); client_flags=("${client_tls[@]}"); fi
+  local port
+  port=$(free_port)
+  start_server "grpcio-server-$name" "$py" "$here/py/server.py" --port "$port" "${server_flags[@]}"
+  echo "rust-rpc client -> grpcio server ($name):"
+  timeout 300 "$bin/interop-client" --server_host 127.0.0.1 --server_port "$port" \
+    --test_case all "${client_flags[@]}"
+  port=$(free_port)
+  start_server "rust-rpc-server-$name" "$bin/interop-server" --port "$port" "${server_flags[@]}"
+  echo "grpcio client -> rust-rpc server ($name):"
+  timeout 300 "$py" "$here/py/client.py" --server_host 127.0.0.1 --server_port "$port" \
+    "${client_flags[@]}"
+}
+
+both_ways cleartext
+both_ways tls tls

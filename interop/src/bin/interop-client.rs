@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use rust_rpc::grpc::GrpcChannel;
+use rust_rpc::tls::ClientTls;
 
 /// Runs one interop test case against a gRPC server.
 #[derive(Parser)]
@@ -16,10 +17,10 @@ struct Args {
     /// The case to run (see `rust_rpc_interop::CASES`), or `all`.
     #[arg(long = "test_case", default_value = "large_unary")]
     test_case: String,
-    /// Connect over TLS (not yet supported: refused).
+    /// Connect over TLS (the server's CA from --ca_file).
     #[arg(long = "use_tls", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     use_tls: bool,
-    /// Trust the test CA given by --ca_file.
+    /// Trust the test CA given by --ca_file (the project ships no test CA of its own).
     #[arg(long = "use_test_ca", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     use_test_ca: bool,
     /// CA certificate (PEM) to trust.
@@ -33,13 +34,29 @@ struct Args {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    let mut builder = GrpcChannel::builder((args.server_host.as_str(), args.server_port));
     if args.use_tls {
-        eprintln!("interop-client: TLS is not supported yet");
-        std::process::exit(2);
+        // --use_test_ca names gRPC's own test CA; this project ships none, so the CA always
+        // comes from --ca_file.
+        let _ = args.use_test_ca;
+        let Some(ca_file) = &args.ca_file else {
+            eprintln!("interop-client: --use_tls needs --ca_file");
+            std::process::exit(2);
+        };
+        let ca = std::fs::read(ca_file).unwrap_or_else(|e| {
+            eprintln!("interop-client: cannot read {ca_file}: {e}");
+            std::process::exit(2);
+        });
+        let mut tls = ClientTls::with_ca_pem(&ca).unwrap_or_else(|e| {
+            eprintln!("interop-client: {e}");
+            std::process::exit(2);
+        });
+        if let Some(name) = &args.server_host_override {
+            tls = tls.server_name(name);
+        }
+        builder = builder.tls(tls);
     }
-    let _ = (args.use_test_ca, args.ca_file, args.server_host_override);
-    let channel =
-        GrpcChannel::builder((args.server_host.as_str(), args.server_port)).connect_lazy();
+    let channel = builder.connect_lazy();
     let cases: Vec<&str> = if args.test_case == "all" {
         rust_rpc_interop::CASES.to_vec()
     } else {

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use rust_rpc::grpc::Server;
+use rust_rpc::tls::ServerTls;
 use rust_rpc_interop::pb::grpc::testing::TestServiceServer;
 use rust_rpc_interop::Interop;
 
@@ -12,7 +13,7 @@ struct Args {
     /// Port to listen on.
     #[arg(long)]
     port: u16,
-    /// Serve over TLS (not yet supported: refused).
+    /// Serve over TLS, with --tls_cert_file and --tls_key_file.
     #[arg(long = "use_tls", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     use_tls: bool,
     /// Certificate chain (PEM) for TLS.
@@ -26,19 +27,30 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let mut builder = Server::builder().add_service(TestServiceServer::new(Interop));
     if args.use_tls {
-        eprintln!("interop-server: TLS is not supported yet");
-        std::process::exit(2);
+        let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
+            eprintln!("interop-server: --use_tls needs --tls_cert_file and --tls_key_file");
+            std::process::exit(2);
+        };
+        let tls = ServerTls::from_pem(&read(cert), &read(key)).unwrap_or_else(|e| {
+            eprintln!("interop-server: {e}");
+            std::process::exit(2);
+        });
+        builder = builder.tls(tls);
     }
-    let _ = (args.tls_cert_file, args.tls_key_file);
-    let server = Server::builder()
-        .add_service(TestServiceServer::new(Interop))
-        .bind(("0.0.0.0", args.port))
-        .await?;
+    let server = builder.bind(("0.0.0.0", args.port)).await?;
     println!("listening on {}", server.local_addr()?.port());
     server
         .serve_until(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+}
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("interop-server: cannot read {path}: {e}");
+        std::process::exit(2);
+    })
 }

@@ -46,6 +46,8 @@ pub struct GrpcChannelBuilder {
     target: String,
     limits: Limits,
     connect_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl GrpcChannelBuilder {
@@ -69,11 +71,20 @@ impl GrpcChannelBuilder {
         self
     }
 
+    /// Connects over TLS (ALPN `h2`), verifying the server as `tls` says.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// A channel that connects when the first call needs it.
     pub fn connect_lazy(self) -> GrpcChannel {
         let grpc = Grpc {
             authority: self.target.clone(),
             limits: self.limits,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         };
         GrpcChannel {
             endpoint: Arc::new(Endpoint::new(self.target, grpc, self.connect_timeout)),
@@ -95,6 +106,8 @@ impl GrpcChannel {
             target: target.into_target(),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(20),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -119,6 +132,8 @@ struct Grpc {
     /// `:authority` of every request.
     authority: String,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
 
 struct Connection {
@@ -132,29 +147,32 @@ impl Handshake for Grpc {
 
     fn handshake(&self, stream: TcpStream) -> BoxFuture<'_, io::Result<Arc<Connection>>> {
         Box::pin(async move {
-            let limits = &self.limits;
-            let mut builder = h2::client::Builder::new();
-            builder
-                .initial_window_size(limits.stream_window)
-                .initial_connection_window_size(limits.connection_window)
-                .max_header_list_size(limits.max_header_list_size);
-            let (send, connection) =
-                tokio::time::timeout(limits.handshake_timeout, builder.handshake(stream))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the server did not complete the HTTP/2 handshake",
-                        )
-                    })?
-                    .map_err(|e| describe_handshake_error(&e))?;
-            let closed = Arc::new(AtomicBool::new(false));
-            let flag = closed.clone();
-            tokio::spawn(async move {
-                let _ = connection.await;
-                flag.store(true, Ordering::SeqCst);
-            });
-            Ok(Arc::new(Connection { send, closed }))
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                let (connector, name) = tls
+                    .connector(&self.authority)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let stream = tokio::time::timeout(
+                    self.limits.handshake_timeout,
+                    connector.connect(name, stream),
+                )
+                .await
+                .map_err(|_| timed_out("TLS"))?
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("the TLS handshake failed (does the server use TLS?): {e}"),
+                    )
+                })?;
+                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the server did not agree to HTTP/2 in the TLS handshake (ALPN h2)",
+                    ));
+                }
+                return self.h2_handshake(stream).await;
+            }
+            self.h2_handshake(stream).await
         })
     }
 
@@ -172,15 +190,58 @@ fn describe_handshake_error(error: &h2::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the server did not complete the {what} handshake in time"),
+    )
+}
+
 impl Grpc {
+    async fn h2_handshake<T>(&self, stream: T) -> io::Result<Arc<Connection>>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = &self.limits;
+        let mut builder = h2::client::Builder::new();
+        builder
+            .initial_window_size(limits.stream_window)
+            .initial_connection_window_size(limits.connection_window)
+            .max_header_list_size(limits.max_header_list_size);
+        let (send, connection) =
+            tokio::time::timeout(limits.handshake_timeout, builder.handshake(stream))
+                .await
+                .map_err(|_| timed_out("HTTP/2"))?
+                .map_err(|e| describe_handshake_error(&e))?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        tokio::spawn(async move {
+            let _ = connection.await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        Ok(Arc::new(Connection { send, closed }))
+    }
+
+    /// `http`, or `https` over TLS.
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
+    }
+
     fn request(
         &self,
         method: &'static MethodDescriptor,
         call: &OutgoingCall,
     ) -> Result<Request<()>, Status> {
         let uri = format!(
-            "http://{}/{}/{}",
-            self.authority, method.service, method.name
+            "{}://{}/{}/{}",
+            self.scheme(),
+            self.authority,
+            method.service,
+            method.name
         );
         let mut request = Request::new(());
         *request.method_mut() = Method::POST;

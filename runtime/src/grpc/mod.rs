@@ -12,9 +12,12 @@
 //! [`GrpcChannel`] is a client [`RpcChannel`](crate::RpcChannel); [`Server`] hosts the same
 //! `...Server` adapters as the TCP transport, through the same call core.
 //!
+//! TLS (ALPN `h2`, mutual TLS as an option) comes with the `tls` feature:
+//! `ServerBuilder::tls` and `GrpcChannelBuilder::tls`, configured by [`crate::tls`].
+//!
 //! Not yet here: compression (a compressed message is refused with `INTERNAL`, an encoding
-//! asked for is answered `UNIMPLEMENTED`), TLS, keepalive pings, and transparent retry of
-//! streams the server refused.
+//! asked for is answered `UNIMPLEMENTED`), keepalive pings, and transparent retry of streams
+//! the server refused.
 
 mod client;
 mod server;

@@ -31,6 +31,8 @@ pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ServerBuilder {
@@ -59,6 +61,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves over TLS with this identity (and client verification, if it asks for it);
+    /// ALPN `h2`. Clients that do not complete the TLS handshake within the handshake timeout
+    /// are dropped.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls.acceptor());
+        self
+    }
+
     /// Listens on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -67,6 +78,8 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 hosting: Hosting::new(ServerCore::new(self.services, self.interceptors)),
                 limits: self.limits,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         })
     }
@@ -113,6 +126,8 @@ impl Server {
 struct Shared {
     hosting: Hosting,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Host for Shared {
@@ -140,6 +155,23 @@ impl Calls {
 }
 
 async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &shared.tls {
+        let accepted =
+            tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(stream)).await;
+        if let Ok(Ok(stream)) = accepted {
+            serve_h2(stream, shared).await;
+        }
+        // Not TLS, or too slow to finish the handshake: nothing to serve.
+        return;
+    }
+    serve_h2(stream, shared).await;
+}
+
+async fn serve_h2<T>(stream: T, shared: &Arc<Shared>)
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let limits = &shared.limits;
     let mut builder = h2::server::Builder::new();
     builder
