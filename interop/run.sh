@@ -2,7 +2,8 @@
 # The gRPC interop cases against grpcio (Python; its C core is gRPC's reference
 # implementation), both ways: a grpcio server with our interop-client running
 # every case, then our interop-server with a grpcio client running every case in one process;
-# then both again over TLS, with a CA and server certificate the script makes (openssl).
+# then both again over TLS, with a CA and server certificate the script makes (openssl). Our
+# server's health service is checked with grpcio-health-checking's client.
 # grpcio is installed once into a virtualenv under ~/.cache/rust-rpc-py; the test protos come
 # from Debian's grpc-proto package (interop/fetch-protos.sh).
 set -euo pipefail
@@ -11,9 +12,10 @@ root=$(cd "$here/.." && pwd)
 export GRPC_PROTO_ROOT
 GRPC_PROTO_ROOT=$(bash "$here/fetch-protos.sh" | tail -n 1)
 venv=${RUST_RPC_PY_VENV:-$HOME/.cache/rust-rpc-py}
-if ! "$venv/bin/python" -c 'import grpc, grpc_tools' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import grpc, grpc_tools, grpc_health' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2
+  "$venv/bin/pip" install -q grpcio==1.85.3 grpcio-tools==1.85.1 protobuf==7.36.2 \
+    grpcio-health-checking==1.85.1
 fi
 py="$venv/bin/python"
 cargo build --locked -q -p rust-rpc-interop --bins --manifest-path "$root/Cargo.toml"
@@ -71,6 +73,9 @@ both_ways() {
   echo "grpcio client -> rust-rpc server ($name):"
   timeout 300 "$py" "$here/py/client.py" --server_host 127.0.0.1 --server_port "$port" \
     "${client_flags[@]}"
+  if [ -z "${2:-}" ]; then
+    timeout 60 "$py" "$here/py/health.py" --server_host 127.0.0.1 --server_port "$port"
+  fi
 }
 
 both_ways cleartext

@@ -2,6 +2,7 @@
 //! project's flags, so any implementation's interop runner can use it.
 
 use clap::Parser;
+use rust_rpc::grpc::health::ServingStatus;
 use rust_rpc::grpc::Server;
 use rust_rpc::tls::ServerTls;
 use rust_rpc_interop::pb::grpc::testing::TestServiceServer;
@@ -27,7 +28,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let mut builder = Server::builder().add_service(TestServiceServer::new(Interop));
+    // gRPC's health service beside the test service, as interop runners expect.
+    let (reporter, health) = rust_rpc::grpc::health::service();
+    reporter.set("grpc.testing.TestService", ServingStatus::SERVING);
+    let mut builder = Server::builder()
+        .add_service(TestServiceServer::new(Interop))
+        .add_service(health);
     if args.use_tls {
         let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
             eprintln!("interop-server: --use_tls needs --tls_cert_file and --tls_key_file");

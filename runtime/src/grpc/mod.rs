@@ -20,6 +20,7 @@
 //! the server refused.
 
 mod client;
+pub mod health;
 mod server;
 mod wire;
 
