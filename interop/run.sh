@@ -58,10 +58,12 @@ openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
 server_tls=(--use_tls --tls_cert_file "$tls/server.pem" --tls_key_file "$tls/server.key")
 client_tls=(--use_tls --use_test_ca --ca_file "$tls/ca.pem" --server_host_override foo.test.google.fr)
 
-# Runs every case both ways; $1 names the run, the rest are "tls" or nothing.
+# Runs every case both ways; $1 names the run, $2 is "tls", "gzip" (every message compressed
+# by the side that sends it) or nothing.
 both_ways() {
   local name=$1 server_flags=() client_flags=()
   if [ "${2:-}" = tls ]; then server_flags=("${server_tls[@]}"); client_flags=("${client_tls[@]}"); fi
+  if [ "${2:-}" = gzip ]; then server_flags=(--compression gzip); client_flags=(--compression gzip); fi
   local port
   port=$(free_port)
   start_server "grpcio-server-$name" "$py" "$here/py/server.py" --port "$port" "${server_flags[@]}"
@@ -80,3 +82,4 @@ both_ways() {
 
 both_ways cleartext
 both_ways tls tls
+both_ways gzip gzip

@@ -1,5 +1,5 @@
-//! Unary echo over loopback, in one run: rust-rpc's TCP transport, tonic (gRPC over HTTP/2),
-//! and a raw TCP ping-pong with a 4-byte length prefix (the floor no protocol can beat).
+//! Unary echo over loopback, in one run: rust-rpc's TCP transport, rust-rpc's gRPC transport,
+//! tonic (gRPC over HTTP/2, both on the `h2` crate), and a raw TCP ping-pong with a 4-byte length prefix (the floor no protocol can beat).
 //!
 //! For each: sequential latency (p50, p99) over many calls, and calls per second with 1 and
 //! with 64 calls in flight on one connection. Run pinned to one core, as the machines here
@@ -100,9 +100,8 @@ impl ours::echo::EchoService for Echo {
 }
 
 async fn bench_ours() -> Figures {
-    use ours::echo::{EchoRequest, EchoServiceClient, EchoServiceServer};
     let server = rust_rpc::tcp::Server::builder()
-        .add_service(EchoServiceServer::new(Echo))
+        .add_service(ours::echo::EchoServiceServer::new(Echo))
         .bind("127.0.0.1:0")
         .await
         .expect("bind")
@@ -111,6 +110,30 @@ async fn bench_ours() -> Figures {
     let channel = rust_rpc::tcp::TcpChannel::connect(server.local_addr())
         .await
         .expect("connect");
+    let figures = bench_client(channel, "rust-rpc").await;
+    server.shutdown().await.expect("shutdown");
+    figures
+}
+
+/// rust-rpc's gRPC transport: the same service and client over HTTP/2.
+async fn bench_ours_grpc() -> Figures {
+    let server = rust_rpc::grpc::Server::builder()
+        .add_service(ours::echo::EchoServiceServer::new(Echo))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let channel = rust_rpc::grpc::GrpcChannel::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let figures = bench_client(channel, "rust-rpc gRPC").await;
+    server.shutdown().await.expect("shutdown");
+    figures
+}
+
+async fn bench_client(channel: impl rust_rpc::RpcChannel + Clone, name: &'static str) -> Figures {
+    use ours::echo::{EchoRequest, EchoServiceClient};
     let client = EchoServiceClient::new(channel);
     let call = move || {
         let client = client.clone();
@@ -126,9 +149,8 @@ async fn bench_ours() -> Figures {
     let (p50, p99) = sequential(&call).await;
     let rate_1 = throughput(1, call.clone()).await;
     let rate_64 = throughput(64, call).await;
-    server.shutdown().await.expect("shutdown");
     Figures {
-        name: "rust-rpc",
+        name,
         p50,
         p99,
         rate_1,
@@ -312,6 +334,7 @@ fn main() {
             match only.as_str() {
                 "raw" => bench_raw().await,
                 "tonic" => bench_tonic().await,
+                "grpc" => bench_ours_grpc().await,
                 _ => bench_ours().await,
             }
         });
@@ -321,9 +344,15 @@ fn main() {
         );
         return;
     }
-    let figures =
-        runtime.block_on(async { [bench_raw().await, bench_ours().await, bench_tonic().await] });
-    let [raw, ours, tonic] = &figures;
+    let figures = runtime.block_on(async {
+        [
+            bench_raw().await,
+            bench_ours().await,
+            bench_ours_grpc().await,
+            bench_tonic().await,
+        ]
+    });
+    let [raw, ours, grpc, tonic] = &figures;
     println!("| transport | p50 | p99 | calls/s, 1 in flight | calls/s, 64 in flight |");
     println!("| --- | ---: | ---: | ---: | ---: |");
     for f in &figures {
@@ -339,7 +368,11 @@ fn main() {
     println!();
     println!("| ratio | p50 | p99 | calls/s, 1 in flight | calls/s, 64 in flight |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, base) in [("rust-rpc / raw TCP", raw), ("rust-rpc / tonic", tonic)] {
+    for (name, ours, base) in [
+        ("rust-rpc / raw TCP", ours, raw),
+        ("rust-rpc / tonic", ours, tonic),
+        ("rust-rpc gRPC / tonic", grpc, tonic),
+    ] {
         println!(
             "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",
             ours.p50.as_secs_f64() / base.p50.as_secs_f64(),

@@ -200,8 +200,9 @@ def open_channel(args):
     options = []
     if args.server_host_override:
         options.append(("grpc.default_authority", args.server_host_override))
+    compression = grpc.Compression.Gzip if args.compression == "gzip" else None
     if not args.use_tls:
-        return grpc.insecure_channel(target, options)
+        return grpc.insecure_channel(target, options, compression=compression)
     root_certificates = None  # the platform's roots
     if args.use_test_ca or args.ca_file:
         if not args.ca_file:
@@ -211,7 +212,7 @@ def open_channel(args):
     if args.server_host_override:
         options.append(("grpc.ssl_target_name_override", args.server_host_override))
     credentials = grpc.ssl_channel_credentials(root_certificates)
-    return grpc.secure_channel(target, credentials, options)
+    return grpc.secure_channel(target, credentials, options, compression=compression)
 
 
 def main():
@@ -225,6 +226,8 @@ def main():
     common.add_bool_flag(parser, "--use_test_ca", "trust --ca_file instead of the platform roots")
     parser.add_argument("--ca_file", help="PEM file of the CA to trust")
     parser.add_argument("--server_host_override", help="TLS name to verify, and :authority")
+    parser.add_argument("--compression", choices=["gzip"],
+                        help="compress every request (not one of gRPC's interop flags)")
     args = common.parse_args(parser, ["--use_tls", "--use_test_ca"])
     names = [name.strip() for name in args.test_cases.split(",") if name.strip()]
     unknown = sorted(set(names) - set(ALL_CASES))

@@ -83,9 +83,12 @@ def main():
     common.add_bool_flag(parser, "--use_tls", "serve TLS (needs the two files below)")
     parser.add_argument("--tls_cert_file", help="PEM certificate chain")
     parser.add_argument("--tls_key_file", help="PEM private key")
+    parser.add_argument("--compression", choices=["gzip"],
+                        help="compress every response (not one of gRPC's interop flags)")
     args = common.parse_args(parser, ["--use_tls"])
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
+    compression = grpc.Compression.Gzip if args.compression == "gzip" else None
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32), compression=compression)
     test_pb2_grpc.add_TestServiceServicer_to_server(TestService(), server)
     address = f"127.0.0.1:{args.port}"
     if args.use_tls:

@@ -2,7 +2,7 @@
 //! exits 0 when it passes, or 1 with the reason.
 
 use clap::Parser;
-use rust_rpc::grpc::GrpcChannel;
+use rust_rpc::grpc::{Encoding, GrpcChannel};
 use rust_rpc::tls::ClientTls;
 
 /// Runs one interop test case against a gRPC server.
@@ -29,6 +29,9 @@ struct Args {
     /// Server name to expect in the certificate.
     #[arg(long = "server_host_override")]
     server_host_override: Option<String>,
+    /// Compress every request with this encoding (`gzip`); not one of gRPC's interop flags.
+    #[arg(long)]
+    compression: Option<String>,
 }
 
 #[tokio::main]
@@ -55,6 +58,13 @@ async fn main() {
             tls = tls.server_name(name);
         }
         builder = builder.tls(tls);
+    }
+    if let Some(name) = &args.compression {
+        let Some(encoding) = Encoding::from_name(name) else {
+            eprintln!("interop-client: unknown --compression {name:?} (try gzip)");
+            std::process::exit(2);
+        };
+        builder = builder.send_compressed(encoding);
     }
     let channel = builder.connect_lazy();
     let cases: Vec<&str> = if args.test_case == "all" {

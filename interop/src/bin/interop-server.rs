@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use rust_rpc::grpc::health::ServingStatus;
-use rust_rpc::grpc::Server;
+use rust_rpc::grpc::{Encoding, Server};
 use rust_rpc::tls::ServerTls;
 use rust_rpc_interop::pb::grpc::testing::TestServiceServer;
 use rust_rpc_interop::Interop;
@@ -23,6 +23,10 @@ struct Args {
     /// Private key (PEM) for TLS.
     #[arg(long = "tls_key_file")]
     tls_key_file: Option<String>,
+    /// Compress every response with this encoding (`gzip`) for clients that accept it; not
+    /// one of gRPC's interop flags.
+    #[arg(long)]
+    compression: Option<String>,
 }
 
 #[tokio::main]
@@ -44,6 +48,13 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         });
         builder = builder.tls(tls);
+    }
+    if let Some(name) = &args.compression {
+        let Some(encoding) = Encoding::from_name(name) else {
+            eprintln!("interop-server: unknown --compression {name:?} (try gzip)");
+            std::process::exit(2);
+        };
+        builder = builder.send_compressed(encoding);
     }
     let server = builder.bind(("0.0.0.0", args.port)).await?;
     println!("listening on {}", server.local_addr()?.port());

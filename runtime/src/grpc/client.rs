@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use super::wire::{
     encode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata,
-    status_from_headers, status_from_http, Deframer, CONTENT_TYPE,
+    status_from_headers, status_from_http, Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
 use super::{poll_send_ready, status_from_h2, Limits};
 use crate::call::{byte_stream, ClientCall, Inbound, Outbound, OutgoingCall};
@@ -46,6 +46,7 @@ pub struct GrpcChannelBuilder {
     target: String,
     limits: Limits,
     connect_timeout: Duration,
+    send_compressed: Option<Encoding>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ClientTls>,
 }
@@ -78,11 +79,19 @@ impl GrpcChannelBuilder {
         self
     }
 
+    /// Compresses request messages with `encoding` (`grpc-encoding`). Compressed responses
+    /// are read whatever this is set to: every request offers `gzip`.
+    pub fn send_compressed(mut self, encoding: Encoding) -> Self {
+        self.send_compressed = Some(encoding);
+        self
+    }
+
     /// A channel that connects when the first call needs it.
     pub fn connect_lazy(self) -> GrpcChannel {
         let grpc = Grpc {
             authority: self.target.clone(),
             limits: self.limits,
+            send_compressed: self.send_compressed,
             #[cfg(feature = "tls")]
             tls: self.tls,
         };
@@ -106,6 +115,7 @@ impl GrpcChannel {
             target: target.into_target(),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(20),
+            send_compressed: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -132,6 +142,7 @@ struct Grpc {
     /// `:authority` of every request.
     authority: String,
     limits: Limits,
+    send_compressed: Option<Encoding>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ClientTls>,
 }
@@ -255,6 +266,13 @@ impl Grpc {
         );
         headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
         headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static(ACCEPT_ENCODING),
+        );
+        if let Some(encoding) = self.send_compressed {
+            headers.insert("grpc-encoding", HeaderValue::from_static(encoding.name()));
+        }
+        headers.insert(
             http::header::USER_AGENT,
             HeaderValue::from_static(concat!("rust-rpc/", env!("CARGO_PKG_VERSION"))),
         );
@@ -284,6 +302,12 @@ async fn start(
             )));
         }
     }
+    let encoding = endpoint.handshake.send_compressed;
+    let first = call
+        .request
+        .as_ref()
+        .map(|request| frame(request, encoding))
+        .transpose()?;
     let request = endpoint.handshake.request(method, &call)?;
     let connection = endpoint.connection().await?;
     let mut send = connection
@@ -295,11 +319,11 @@ async fn start(
     let (response, mut stream) = send
         .send_request(request, false)
         .map_err(|e| status_from_h2(&e))?;
-    if let Some(request) = &call.request {
+    if let Some(first) = first {
         // The one request and the end of the stream; HTTP/2 holds what its window does not
         // yet admit.
         stream
-            .send_data(frame(request), true)
+            .send_data(first, true)
             .map_err(|e| status_from_h2(&e))?;
     }
     let (inbound, responses) = byte_stream(limits.window, None);
@@ -312,6 +336,7 @@ async fn start(
         requests: Arc::new(Requests {
             stream: Mutex::new(stream),
             limit: limits.max_send_message_size,
+            encoding,
         }),
         responses,
     })
@@ -347,8 +372,21 @@ async fn read_responses(response: ResponseFuture, inbound: Inbound, limit: usize
             "the server answered with content-type {content_type:?}, not gRPC"
         )));
     }
+    let encoding = match parts.headers.get("grpc-encoding") {
+        None => None,
+        Some(name) if name == "identity" => None,
+        Some(name) => match name.to_str().ok().and_then(Encoding::from_name) {
+            Some(encoding) => Some(encoding),
+            None => {
+                let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+                return inbound.abort(Status::internal(format!(
+                    "the server compressed with {name:?}, which this client did not offer"
+                )));
+            }
+        },
+    };
     inbound.headers(metadata_from_headers(&parts.headers));
-    let mut deframer = Deframer::new(limit);
+    let mut deframer = Deframer::new(limit, encoding);
     while let Some(data) = body.data().await {
         let data = match data {
             Ok(data) => data,
@@ -394,6 +432,7 @@ async fn read_responses(response: ResponseFuture, inbound: Inbound, limit: usize
 struct Requests {
     stream: Mutex<SendStream<Bytes>>,
     limit: usize,
+    encoding: Option<Encoding>,
 }
 
 impl Requests {
@@ -406,7 +445,7 @@ impl Requests {
 impl Outbound for Requests {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
         Box::pin(async move {
-            let framed = frame(&message);
+            let framed = frame(&message, self.encoding)?;
             std::future::poll_fn(|cx| poll_send_ready(&mut self.lock(), framed.len(), cx)).await?;
             self.lock()
                 .send_data(framed, false)

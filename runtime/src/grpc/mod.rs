@@ -15,9 +15,12 @@
 //! TLS (ALPN `h2`, mutual TLS as an option) comes with the `tls` feature:
 //! `ServerBuilder::tls` and `GrpcChannelBuilder::tls`, configured by [`crate::tls`].
 //!
-//! Not yet here: compression (a compressed message is refused with `INTERNAL`, an encoding
-//! asked for is answered `UNIMPLEMENTED`), keepalive pings, and transparent retry of streams
-//! the server refused.
+//! Compression: both sides read `gzip` (decompressed output bounded by the message limit) and
+//! offer it in `grpc-accept-encoding`; `send_compressed` on the channel or the server
+//! compresses what that side sends. An encoding a peer cannot read is refused as the protocol
+//! says (`UNIMPLEMENTED` on a server, with the encodings it accepts).
+//!
+//! Not yet here: keepalive pings, and transparent retry of streams the server refused.
 
 mod client;
 pub mod health;
@@ -35,6 +38,7 @@ pub use crate::net::IntoTarget;
 pub use crate::net::ServerHandle;
 pub use client::{GrpcChannel, GrpcChannelBuilder};
 pub use server::{Server, ServerBuilder};
+pub use wire::Encoding;
 #[doc(hidden)]
 pub use wire::{check_deframer, decode_timeout, encode_timeout, percent_decode, percent_encode};
 

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::wire::{
     decode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata, put_status,
-    Deframer, CONTENT_TYPE,
+    Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
 use super::{poll_send_ready, status_from_h2, Limits};
 use crate::call::{byte_stream, CallEnd, Inbound, IncomingCall, Outbound, ServerCore};
@@ -31,6 +31,7 @@ pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     limits: Limits,
+    send_compressed: Option<Encoding>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -61,6 +62,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Compresses response messages with `encoding` for clients that accept it (their
+    /// `grpc-accept-encoding`); others get them uncompressed. Compressed requests are read
+    /// whatever this is set to.
+    pub fn send_compressed(mut self, encoding: Encoding) -> Self {
+        self.send_compressed = Some(encoding);
+        self
+    }
+
     /// Serves over TLS with this identity (and client verification, if it asks for it);
     /// ALPN `h2`. Clients that do not complete the TLS handshake within the handshake timeout
     /// are dropped.
@@ -78,6 +87,7 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 hosting: Hosting::new(ServerCore::new(self.services, self.interceptors)),
                 limits: self.limits,
+                send_compressed: self.send_compressed,
                 #[cfg(feature = "tls")]
                 tls: self.tls,
             }),
@@ -126,6 +136,7 @@ impl Server {
 struct Shared {
     hosting: Hosting,
     limits: Limits,
+    send_compressed: Option<Encoding>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -220,7 +231,7 @@ fn refuse(mut respond: SendResponse<Bytes>, status: StatusCode) {
 
 /// A gRPC error before any handler ran, as a trailers-only response.
 fn fail(respond: SendResponse<Bytes>, status: Status, extra: Option<(&'static str, &str)>) {
-    let responses = Responses::new(respond, usize::MAX);
+    let responses = Responses::new(respond, usize::MAX, None);
     let mut end = CallEnd::error(status);
     if let Some((key, value)) = extra {
         responses.extra_header(key, value);
@@ -254,18 +265,35 @@ fn start_call(
             None,
         );
     };
-    if let Some(encoding) = parts.headers.get("grpc-encoding") {
-        if encoding != "identity" {
-            let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
-            return fail(
-                respond,
-                Status::unimplemented(format!(
-                    "the message encoding {encoding:?} is not supported"
-                )),
-                Some(("grpc-accept-encoding", "identity")),
-            );
-        }
-    }
+    // What the client compresses with, if anything; an encoding this server cannot read is
+    // refused with the ones it can, as the protocol asks.
+    let request_encoding = match parts.headers.get("grpc-encoding") {
+        None => None,
+        Some(name) if name == "identity" => None,
+        Some(name) => match name.to_str().ok().and_then(Encoding::from_name) {
+            Some(encoding) => Some(encoding),
+            None => {
+                let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+                return fail(
+                    respond,
+                    Status::unimplemented(format!(
+                        "the message encoding {name:?} is not supported"
+                    )),
+                    Some(("grpc-accept-encoding", ACCEPT_ENCODING)),
+                );
+            }
+        },
+    };
+    // Responses are compressed only when this server is asked to and the client accepts it.
+    let response_encoding = shared.send_compressed.filter(|encoding| {
+        parts
+            .headers
+            .get_all("grpc-accept-encoding")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|name| name.trim() == encoding.name())
+    });
     let deadline = match parts.headers.get("grpc-timeout") {
         None => None,
         Some(value) => match decode_timeout(value.as_bytes()) {
@@ -282,7 +310,11 @@ fn start_call(
         },
     };
     let limits = &shared.limits;
-    let responses = Arc::new(Responses::new(respond, limits.max_send_message_size));
+    let responses = Arc::new(Responses::new(
+        respond,
+        limits.max_send_message_size,
+        response_encoding,
+    ));
     let (inbound, requests) = byte_stream(limits.window, None);
     let cancel = CancelToken::new();
     let id = calls.next.fetch_add(1, Ordering::Relaxed);
@@ -292,7 +324,7 @@ fn start_call(
         inbound,
         responses.clone(),
         cancel.clone(),
-        limits.max_receive_message_size,
+        (limits.max_receive_message_size, request_encoding),
         (calls.clone(), id),
     ));
     shared.hosting.core.dispatch(IncomingCall {
@@ -313,11 +345,11 @@ async fn read_requests(
     inbound: Inbound,
     responses: Arc<Responses>,
     cancel: CancelToken,
-    limit: usize,
+    (limit, encoding): (usize, Option<Encoding>),
     (calls, id): (Arc<Calls>, u64),
 ) {
     let pump = async {
-        let mut deframer = Deframer::new(limit);
+        let mut deframer = Deframer::new(limit, encoding);
         while let Some(data) = body.data().await {
             let data = match data {
                 Ok(data) => data,
@@ -377,6 +409,8 @@ struct Responses {
     /// and the request reader watching for a reset are two: both are woken through this.
     wakers: Arc<SendWakers>,
     limit: usize,
+    /// What response messages are compressed with.
+    encoding: Option<Encoding>,
     done: AtomicBool,
     done_notify: Notify,
 }
@@ -412,8 +446,9 @@ impl Wake for SendWakers {
 }
 
 impl Responses {
-    fn new(respond: SendResponse<Bytes>, limit: usize) -> Responses {
+    fn new(respond: SendResponse<Bytes>, limit: usize, encoding: Option<Encoding>) -> Responses {
         Responses {
+            encoding,
             reply: Mutex::new(Reply::Pending(respond)),
             extra: Mutex::new(Vec::new()),
             wakers: Arc::default(),
@@ -444,6 +479,13 @@ impl Responses {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static(CONTENT_TYPE),
         );
+        headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static(ACCEPT_ENCODING),
+        );
+        if let Some(encoding) = self.encoding {
+            headers.insert("grpc-encoding", HeaderValue::from_static(encoding.name()));
+        }
         for (key, value) in self.extra.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(*key, value);
@@ -525,7 +567,7 @@ fn put_metadata_lenient(headers: &mut HeaderMap, metadata: &Metadata) {
 impl Outbound for Responses {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
         Box::pin(async move {
-            let framed = frame(&message);
+            let framed = frame(&message, self.encoding)?;
             let waker = Waker::from(self.wakers.clone());
             std::future::poll_fn(|cx| {
                 SendWakers::set(&self.wakers.sender, cx.waker());
@@ -574,7 +616,15 @@ impl Outbound for Responses {
                 let headers = end.headers.unwrap_or_default();
                 if let Some(stream) = self.open(&mut reply, &headers) {
                     if let Some(message) = end.message {
-                        let _ = stream.send_data(frame(&message), false);
+                        match frame(&message, self.encoding) {
+                            Ok(framed) => {
+                                let _ = stream.send_data(framed, false);
+                            }
+                            Err(status) => {
+                                trailers = HeaderMap::new();
+                                put_status(&mut trailers, &Err(status));
+                            }
+                        }
                     }
                     let _ = stream.send_trailers(trailers);
                 }

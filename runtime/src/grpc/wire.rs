@@ -13,14 +13,105 @@ pub(crate) const PREFIX_LEN: usize = 5;
 
 pub(crate) const CONTENT_TYPE: &str = "application/grpc";
 
-/// Prefixes `message` for the wire (uncompressed).
-pub(crate) fn frame(message: &[u8]) -> Bytes {
+/// What this side reads besides `identity`, for `grpc-accept-encoding`.
+pub(crate) const ACCEPT_ENCODING: &str = "gzip";
+
+/// A message encoding gRPC negotiates with `grpc-encoding` and `grpc-accept-encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// gzip (RFC 1952), which every gRPC implementation supports.
+    Gzip,
+}
+
+impl Encoding {
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Gzip => "gzip",
+        }
+    }
+
+    /// The encoding named `name`; `None` for `identity` and for names this side does not
+    /// support.
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        match name.trim() {
+            "gzip" => Some(Encoding::Gzip),
+            _ => None,
+        }
+    }
+
+    fn compress(self, message: &[u8], out: &mut BytesMut) -> Result<(), Status> {
+        use std::io::Write;
+        match self {
+            Encoding::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(
+                    BytesMutWriter(out),
+                    flate2::Compression::default(),
+                );
+                encoder
+                    .write_all(message)
+                    .and_then(|()| encoder.finish().map(drop))
+                    .map_err(|e| Status::internal(format!("gzip failed: {e}")))
+            }
+        }
+    }
+
+    /// Decompresses `message`, failing with `RESOURCE_EXHAUSTED` as soon as the output passes
+    /// `limit` bytes (so a small bomb cannot cost more than the limit), and with `INTERNAL`
+    /// for data that is not valid in this encoding.
+    fn decompress(self, message: &[u8], limit: usize) -> Result<Bytes, Status> {
+        use std::io::Read;
+        match self {
+            Encoding::Gzip => {
+                let mut out = Vec::new();
+                let decoder = flate2::read::GzDecoder::new(message);
+                let read = decoder
+                    .take(limit as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| {
+                        Status::internal(format!("a gzip message does not decompress: {e}"))
+                    })?;
+                if read > limit {
+                    return Err(Status::resource_exhausted(format!(
+                        "a message decompresses to over the limit of {limit} bytes"
+                    )));
+                }
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+}
+
+/// `io::Write` into a `BytesMut`, so compression writes straight after the prefix.
+struct BytesMutWriter<'a>(&'a mut BytesMut);
+
+impl std::io::Write for BytesMutWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Prefixes `message` for the wire, compressed with `encoding` if there is one.
+pub(crate) fn frame(message: &[u8], encoding: Option<Encoding>) -> Result<Bytes, Status> {
     let mut out = BytesMut::with_capacity(PREFIX_LEN + message.len());
-    out.extend_from_slice(&[0]);
-    // The length fits: callers check it against a limit below 2^32 first.
-    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    out.extend_from_slice(message);
-    out.freeze()
+    out.extend_from_slice(&[0; PREFIX_LEN]);
+    match encoding {
+        Some(encoding) => {
+            encoding.compress(message, &mut out)?;
+            out[0] = 1;
+        }
+        None => out.extend_from_slice(message),
+    }
+    let len = u32::try_from(out.len() - PREFIX_LEN)
+        .map_err(|_| Status::resource_exhausted("a message of 4 GiB or more"))?;
+    out[1..PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
 }
 
 /// Splits the DATA of a stream into messages, whatever the boundaries of its frames: a prefix
@@ -29,14 +120,18 @@ pub(crate) fn frame(message: &[u8]) -> Bytes {
 pub(crate) struct Deframer {
     buffer: BytesMut,
     limit: usize,
+    /// What the peer said compressed messages are compressed with.
+    encoding: Option<Encoding>,
 }
 
 impl Deframer {
-    /// A deframer that refuses messages over `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
+    /// A deframer that refuses messages over `limit` bytes (before and after decompression)
+    /// and reads compressed ones with `encoding`.
+    pub(crate) fn new(limit: usize, encoding: Option<Encoding>) -> Self {
         Deframer {
             buffer: BytesMut::new(),
             limit,
+            encoding,
         }
     }
 
@@ -64,19 +159,22 @@ impl Deframer {
             self.buffer[3],
             self.buffer[4],
         ]) as usize;
-        match flag {
-            0 => {}
-            1 => {
-                return Err(Status::internal(
-                    "a compressed message arrived, but no compression was agreed for the call",
-                ))
-            }
+        let encoding = match flag {
+            0 => None,
+            1 => match self.encoding {
+                Some(encoding) => Some(encoding),
+                None => {
+                    return Err(Status::internal(
+                        "a compressed message arrived, but the call named no grpc-encoding",
+                    ))
+                }
+            },
             other => {
                 return Err(Status::internal(format!(
                     "a message prefix with the unknown flag {other}"
                 )))
             }
-        }
+        };
         if len > self.limit {
             return Err(Status::resource_exhausted(format!(
                 "a message of {len} bytes is over the limit of {} bytes",
@@ -87,7 +185,11 @@ impl Deframer {
             return Ok(None);
         }
         self.buffer.advance(PREFIX_LEN);
-        Ok(Some(self.buffer.split_to(len).freeze()))
+        let message = self.buffer.split_to(len).freeze();
+        match encoding {
+            Some(encoding) => encoding.decompress(&message, self.limit).map(Some),
+            None => Ok(Some(message)),
+        }
     }
 
     /// Bytes of a message not yet complete: at the end of the stream, a truncated message.
@@ -96,10 +198,10 @@ impl Deframer {
     }
 }
 
-/// Feeds `data` to a deframer in the chunks `splits` cut it into and returns the messages or
-/// the error: for fuzzing and tests.
+/// Feeds `data` to a deframer (gzip agreed) in the chunks `splits` cut it into and returns
+/// the messages or the error: for fuzzing and tests.
 pub fn check_deframer(data: &[u8], splits: &[usize], limit: usize) -> Result<Vec<Bytes>, Status> {
-    let mut deframer = Deframer::new(limit);
+    let mut deframer = Deframer::new(limit, Some(Encoding::Gzip));
     let mut messages = Vec::new();
     let mut rest = data;
     for &split in splits.iter().chain(std::iter::once(&usize::MAX)) {
@@ -346,7 +448,7 @@ mod tests {
     fn messages_split_anywhere_come_out_whole() {
         let mut data = Vec::new();
         for message in [&b""[..], b"a", &[7u8; 300]] {
-            data.extend_from_slice(&frame(message));
+            data.extend_from_slice(&frame(message, None).unwrap());
         }
         for size in 1..=data.len() {
             let splits = vec![size; data.len() / size];
