@@ -41,6 +41,12 @@ struct Queue {
 }
 
 impl Queue {
+    /// Whether a sender must wait: a window of bytes is buffered, or so many messages that
+    /// their bookkeeping would outweigh the window (empty messages take no bytes).
+    fn is_full(&self, state: &State) -> bool {
+        state.buffered >= self.window || state.messages.len >= (self.window / 16).max(64)
+    }
+
     fn wake_senders(&self) {
         if self.waiting.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             self.space.notify_waiters();
@@ -93,10 +99,12 @@ impl Queue {
 struct Messages {
     head: Option<Bytes>,
     rest: VecDeque<Bytes>,
+    len: usize,
 }
 
 impl Messages {
     fn push_back(&mut self, message: Bytes) {
+        self.len += 1;
         if self.head.is_none() && self.rest.is_empty() {
             self.head = Some(message);
         } else {
@@ -105,7 +113,11 @@ impl Messages {
     }
 
     fn pop_front(&mut self) -> Option<Bytes> {
-        self.head.take().or_else(|| self.rest.pop_front())
+        let message = self.head.take().or_else(|| self.rest.pop_front());
+        if message.is_some() {
+            self.len -= 1;
+        }
+        message
     }
 
     fn is_empty(&self) -> bool {
@@ -219,7 +231,7 @@ impl Inbound {
                     "the receiving side closed the stream",
                 )));
             }
-            if state.buffered >= self.queue.window {
+            if self.queue.is_full(&state) {
                 return None;
             }
             let message = message.take()?;
@@ -243,6 +255,28 @@ impl Inbound {
             reader.wake();
         }
         Ok(())
+    }
+
+    /// Whether a message pushed now would be taken without going over the window (or the
+    /// stream has ended or lost its consumer, so that it would be dropped). A transport that
+    /// reads ahead of its peer's credit checks this before [`push`](Inbound::push).
+    pub fn has_room(&self) -> bool {
+        let state = self.queue.lock();
+        state.end.is_some() || state.consumer_gone || !self.queue.is_full(&state)
+    }
+
+    /// Completes once [`has_room`](Inbound::has_room) holds.
+    pub async fn room(&self) {
+        if self.has_room() {
+            return;
+        }
+        // Counted before the waiter registers and checks again, so a reader that frees space
+        // meanwhile either sees the count or is seen by the check.
+        self.queue
+            .waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _waiting = Waiting(&self.queue.waiting);
+        crate::wait::until(&self.queue.space, || self.has_room().then_some(())).await
     }
 
     /// Records the headers that precede the messages; later calls are ignored.
@@ -308,8 +342,8 @@ impl ByteStream {
         }
         let (item, observers, was_full, credit) = {
             let mut state = self.queue.lock();
+            let was_full = self.queue.is_full(&state);
             if let Some(message) = state.messages.pop_front() {
-                let was_full = state.buffered >= self.queue.window;
                 state.buffered -= message.len();
                 let credit = state.read(message.len(), self.queue.window);
                 (Some(Ok(message)), Vec::new(), was_full, credit)

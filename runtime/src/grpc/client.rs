@@ -14,7 +14,7 @@ use super::wire::{
     encode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata,
     status_from_headers, status_from_http, Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
-use super::{poll_send_ready, status_from_h2, Limits};
+use super::{poll_send_ready, pump_messages, status_from_h2, Limits};
 use crate::call::{byte_stream, ClientCall, Inbound, Outbound, OutgoingCall};
 use crate::net::{Endpoint, Handshake, IntoTarget};
 use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
@@ -308,45 +308,148 @@ async fn start(
         .as_ref()
         .map(|request| frame(request, encoding))
         .transpose()?;
-    let request = endpoint.handshake.request(method, &call)?;
-    let connection = endpoint.connection().await?;
-    let mut send = connection
-        .send
-        .clone()
-        .ready()
-        .await
-        .map_err(|e| status_from_h2(&e))?;
-    let (response, mut stream) = send
-        .send_request(request, false)
-        .map_err(|e| status_from_h2(&e))?;
-    if let Some(first) = first {
-        // The one request and the end of the stream; HTTP/2 holds what its window does not
-        // yet admit.
-        stream
-            .send_data(first, true)
-            .map_err(|e| status_from_h2(&e))?;
-    }
+    let mut attempts = 0;
+    let (response, stream, connection) = loop {
+        attempts += 1;
+        match open_stream(endpoint, method, &call, first.clone()).await {
+            Ok(opened) => break opened,
+            Err(Open::Refused(_)) if attempts < MAX_ATTEMPTS => continue,
+            Err(Open::Refused(status) | Open::Failed(status)) => return Err(status),
+        }
+    };
     let (inbound, responses) = byte_stream(limits.window, None);
+    let requests = Arc::new(Requests {
+        stream: Mutex::new(stream),
+        limit: limits.max_send_message_size,
+        encoding,
+    });
+    // A call whose one request is kept can be sent again if the server refuses it unread.
+    let resend = first.map(|first| Resend {
+        endpoint: endpoint.clone(),
+        method,
+        call,
+        first,
+        connection,
+        attempts,
+    });
     tokio::spawn(read_responses(
         response,
         inbound,
         limits.max_receive_message_size,
+        requests.clone(),
+        resend,
     ));
     Ok(ClientCall {
-        requests: Arc::new(Requests {
-            stream: Mutex::new(stream),
-            limit: limits.max_send_message_size,
-            encoding,
-        }),
+        requests,
         responses,
     })
 }
 
-/// Moves a call's response headers, messages and end from HTTP/2 into its response stream.
-async fn read_responses(response: ResponseFuture, inbound: Inbound, limit: usize) {
-    let response = match response.await {
-        Ok(response) => response,
-        Err(e) => return inbound.abort(status_from_h2(&e)),
+/// Attempts at a call that servers refuse unread (REFUSED_STREAM, or a stream above a GOAWAY's
+/// last stream id), before the call fails with `UNAVAILABLE`.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Why a stream could not be opened.
+enum Open {
+    /// The server did not process it: it may go again.
+    Refused(Status),
+    Failed(Status),
+}
+
+/// Whether `error` says the server never processed the stream, so that sending it again
+/// cannot do anything twice: REFUSED_STREAM (RFC 9113, 8.7), or a graceful GOAWAY whose last
+/// stream id is below the stream's.
+fn never_processed(error: &h2::Error) -> bool {
+    error.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (error.is_go_away() && error.reason() == Some(h2::Reason::NO_ERROR))
+}
+
+/// Opens a stream for `call` on the endpoint's connection and sends its headers (and its one
+/// request, if `first`).
+async fn open_stream(
+    endpoint: &Arc<Endpoint<Grpc>>,
+    method: &'static MethodDescriptor,
+    call: &OutgoingCall,
+    first: Option<Bytes>,
+) -> Result<(ResponseFuture, SendStream<Bytes>, Arc<Connection>), Open> {
+    let request = endpoint
+        .handshake
+        .request(method, call)
+        .map_err(Open::Failed)?;
+    let connection = endpoint.connection().await.map_err(Open::Failed)?;
+    let refused = |e: h2::Error| {
+        if never_processed(&e) || e.is_go_away() {
+            // Draining or gone: the next attempt opens a new connection.
+            connection.closed.store(true, Ordering::SeqCst);
+            Open::Refused(status_from_h2(&e))
+        } else {
+            Open::Failed(status_from_h2(&e))
+        }
+    };
+    let mut send = connection.send.clone().ready().await.map_err(refused)?;
+    let (response, mut stream) = send.send_request(request, false).map_err(refused)?;
+    if let Some(first) = first {
+        // The one request and the end of the stream; HTTP/2 holds what its window does not
+        // yet admit.
+        stream.send_data(first, true).map_err(refused)?;
+    }
+    Ok((response, stream, connection))
+}
+
+/// What it takes to send a call with one request again.
+struct Resend {
+    endpoint: Arc<Endpoint<Grpc>>,
+    method: &'static MethodDescriptor,
+    call: OutgoingCall,
+    first: Bytes,
+    connection: Arc<Connection>,
+    attempts: u32,
+}
+
+/// Moves a call's response headers, messages and end from HTTP/2 into its response stream;
+/// sends a call with one request again while servers refuse it unread.
+async fn read_responses(
+    mut response: ResponseFuture,
+    inbound: Inbound,
+    limit: usize,
+    requests: Arc<Requests>,
+    mut resend: Option<Resend>,
+) {
+    let response = loop {
+        let e = match response.await {
+            Ok(response) => break response,
+            Err(e) => e,
+        };
+        let Some(again) = resend
+            .as_mut()
+            .filter(|r| never_processed(&e) && r.attempts < MAX_ATTEMPTS && !inbound.is_ended())
+        else {
+            return inbound.abort(status_from_h2(&e));
+        };
+        if e.is_go_away() {
+            again.connection.closed.store(true, Ordering::SeqCst);
+        }
+        let opened = loop {
+            again.attempts += 1;
+            let first = Some(again.first.clone());
+            match open_stream(&again.endpoint, again.method, &again.call, first).await {
+                Ok(opened) => break Ok(opened),
+                Err(Open::Refused(_)) if again.attempts < MAX_ATTEMPTS => continue,
+                Err(Open::Refused(status) | Open::Failed(status)) => break Err(status),
+            }
+        };
+        match opened {
+            Ok((next, stream, connection)) => {
+                *requests.lock() = stream;
+                // Cancelled meanwhile: the reset went to the stream that was replaced.
+                if inbound.is_ended() {
+                    requests.cancel();
+                }
+                again.connection = connection;
+                response = next;
+            }
+            Err(status) => return inbound.abort(status),
+        }
     };
     let (parts, mut body) = response.into_parts();
     if parts.status != http::StatusCode::OK {
@@ -387,30 +490,8 @@ async fn read_responses(response: ResponseFuture, inbound: Inbound, limit: usize
     };
     inbound.headers(metadata_from_headers(&parts.headers));
     let mut deframer = Deframer::new(limit, encoding);
-    while let Some(data) = body.data().await {
-        let data = match data {
-            Ok(data) => data,
-            Err(e) => return inbound.abort(status_from_h2(&e)),
-        };
-        let _ = body.flow_control().release_capacity(data.len());
-        deframer.push(data);
-        loop {
-            match deframer.next() {
-                Ok(Some(message)) => {
-                    if inbound.send(message).await.is_err() {
-                        // The caller stopped reading: the call is over for it.
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(status) => return inbound.abort(status),
-            }
-        }
-    }
-    if deframer.remaining() > 0 {
-        return inbound.abort(Status::internal(
-            "the response stream ended inside a message",
-        ));
+    if let Err(status) = pump_messages(&mut body, &inbound, &mut deframer).await {
+        return inbound.abort(status);
     }
     match body.trailers().await {
         Ok(Some(trailers)) => {

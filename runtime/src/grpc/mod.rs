@@ -97,6 +97,63 @@ impl Limits {
     }
 }
 
+/// Moves the messages of one HTTP/2 stream into `inbound` until the stream ends (`Ok`) or
+/// fails.
+///
+/// DATA is taken out of HTTP/2 as soon as it arrives, so HTTP/2 never holds many small frames
+/// (which it would count against the peer as abuse and answer with GOAWAY); the pace is set by
+/// credit instead. The bytes of messages waiting for room in `inbound` are not given back to
+/// the peer, so it can send at most a window ahead of the reader; the start of a message not
+/// yet complete is, so a message larger than the window still arrives.
+pub(crate) async fn pump_messages(
+    body: &mut h2::RecvStream,
+    inbound: &crate::call::Inbound,
+    deframer: &mut wire::Deframer,
+) -> Result<(), Status> {
+    // Bytes received and not yet given back.
+    let mut outstanding = 0;
+    let mut ended = false;
+    loop {
+        while inbound.has_room() {
+            match deframer.next()? {
+                // Room was checked; after the end or without a consumer it is dropped.
+                Some(message) => inbound.push(message)?,
+                None => break,
+            }
+        }
+        let held = if deframer.head_complete() {
+            deframer.remaining()
+        } else {
+            0
+        };
+        if outstanding > held {
+            let _ = body.flow_control().release_capacity(outstanding - held);
+            outstanding = held;
+        }
+        if ended {
+            if !deframer.head_complete() {
+                return match deframer.remaining() {
+                    0 => Ok(()),
+                    _ => Err(Status::internal("the stream ended inside a message")),
+                };
+            }
+            inbound.room().await;
+            continue;
+        }
+        tokio::select! {
+            data = body.data() => match data {
+                Some(Ok(data)) => {
+                    outstanding += data.len();
+                    deframer.push(data);
+                }
+                Some(Err(e)) => return Err(status_from_h2(&e)),
+                None => ended = true,
+            },
+            () = inbound.room(), if deframer.head_complete() => {}
+        }
+    }
+}
+
 /// Waits until `stream` may take more data: HTTP/2 has given it some send capacity (so what
 /// HTTP/2 buffers for a stream stays near one message). Fails once the stream is reset or
 /// closed.

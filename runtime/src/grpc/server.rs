@@ -18,7 +18,7 @@ use super::wire::{
     decode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata, put_status,
     Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
-use super::{poll_send_ready, status_from_h2, Limits};
+use super::{poll_send_ready, pump_messages, status_from_h2, Limits};
 use crate::call::{byte_stream, CallEnd, Inbound, IncomingCall, Outbound, ServerCore};
 use crate::interceptor::ServerInterceptor;
 use crate::net::{self, Host, Hosting, ServerHandle};
@@ -350,27 +350,9 @@ async fn read_requests(
 ) {
     let pump = async {
         let mut deframer = Deframer::new(limit, encoding);
-        while let Some(data) = body.data().await {
-            let data = match data {
-                Ok(data) => data,
-                Err(e) => return Err(status_from_h2(&e)),
-            };
-            // Credit goes back as the bytes leave HTTP/2's buffer: what waits unread is
-            // bounded by the request stream's own window, as this loop waits for room there.
-            let _ = body.flow_control().release_capacity(data.len());
-            deframer.push(data);
-            while let Some(message) = deframer.next()? {
-                // The handler may stop reading; the rest is dropped, the call goes on.
-                let _ = inbound.send(message).await;
-            }
-        }
-        if deframer.remaining() > 0 {
-            return Err(Status::internal(
-                "the request stream ended inside a message",
-            ));
-        }
+        pump_messages(&mut body, &inbound, &mut deframer).await?;
         inbound.finish(Ok(()), Metadata::new());
-        Ok(())
+        Ok::<(), Status>(())
     };
     let reset = std::future::poll_fn(|cx| responses.poll_reset(cx));
     tokio::pin!(reset);

@@ -192,9 +192,22 @@ impl Deframer {
         }
     }
 
-    /// Bytes of a message not yet complete: at the end of the stream, a truncated message.
+    /// Bytes buffered: messages not yet taken, and the start of one not yet complete.
     pub(crate) fn remaining(&self) -> usize {
         self.buffer.len()
+    }
+
+    /// Whether the first buffered message has arrived whole.
+    pub(crate) fn head_complete(&self) -> bool {
+        self.buffer.len() >= PREFIX_LEN
+            && self.buffer.len()
+                >= PREFIX_LEN
+                    + u32::from_be_bytes([
+                        self.buffer[1],
+                        self.buffer[2],
+                        self.buffer[3],
+                        self.buffer[4],
+                    ]) as usize
     }
 }
 
