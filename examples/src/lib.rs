@@ -280,13 +280,51 @@ impl kv::Kv for MemoryKv {
     }
 }
 
-/// Serves `server` until Ctrl-C, then shuts down gracefully. Prints the bound address first,
-/// so scripts and tests can find a server started on port 0.
-pub async fn serve_until_ctrl_c(server: rust_rpc::tcp::Server) -> std::io::Result<()> {
-    println!("listening on {}", server.local_addr()?);
-    server
-        .serve_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+/// The transport an example speaks: rust-rpc's TCP protocol or standard gRPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// rust-rpc's own TCP protocol.
+    Tcp,
+    /// gRPC over HTTP/2, which clients in any language reach.
+    Grpc,
+}
+
+/// A client channel over either transport.
+pub type Channel = std::sync::Arc<dyn rust_rpc::RpcChannel>;
+
+/// Serves `service` on `addr` over `transport` until Ctrl-C, then shuts down gracefully.
+pub async fn serve(
+    transport: Transport,
+    addr: &str,
+    service: impl rust_rpc::Service,
+) -> std::io::Result<()> {
+    let until_ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match transport {
+        Transport::Tcp => {
+            let server = rust_rpc::tcp::Server::builder()
+                .add_service(service)
+                .bind(addr)
+                .await?;
+            println!("listening on {} (tcp)", server.local_addr()?);
+            server.serve_until(until_ctrl_c).await
+        }
+        Transport::Grpc => {
+            let server = rust_rpc::grpc::Server::builder()
+                .add_service(service)
+                .bind(addr)
+                .await?;
+            println!("listening on {} (grpc)", server.local_addr()?);
+            server.serve_until(until_ctrl_c).await
+        }
+    }
+}
+
+/// Connects to `addr` over `transport`.
+pub async fn connect(transport: Transport, addr: &str) -> std::io::Result<Channel> {
+    Ok(match transport {
+        Transport::Tcp => std::sync::Arc::new(rust_rpc::tcp::TcpChannel::connect(addr).await?),
+        Transport::Grpc => std::sync::Arc::new(rust_rpc::grpc::GrpcChannel::connect(addr).await?),
+    })
 }

@@ -13,7 +13,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 struct Server {
     child: Child,
     addr: String,
+    transport: &'static str,
 }
+
+/// Every example runs over both transports.
+const TRANSPORTS: [&str; 2] = ["tcp", "grpc"];
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -22,9 +26,9 @@ impl Drop for Server {
     }
 }
 
-fn serve(program: &str) -> Server {
+fn serve(program: &str, transport: &'static str) -> Server {
     let mut child = Command::new(program)
-        .args(["--addr", "127.0.0.1:0"])
+        .args(["--addr", "127.0.0.1:0", "--transport", transport])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
@@ -44,12 +48,18 @@ fn serve(program: &str) -> Server {
             panic!("{program} printed nothing within {LIMIT:?}");
         }
     };
+    // "listening on ADDR (TRANSPORT)"
     let addr = line
-        .trim()
         .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
-    Server { child, addr }
+    assert!(line.contains(transport), "{line:?}");
+    Server {
+        child,
+        addr,
+        transport,
+    }
 }
 
 /// Runs `command` to completion within [`LIMIT`], killing it and failing the test if it
@@ -92,58 +102,63 @@ fn run(command: &mut Command) -> (bool, String, String) {
 
 fn client(program: &str, server: &Server, args: &[&str]) -> (bool, String, String) {
     run(Command::new(program)
-        .arg("--addr")
-        .arg(&server.addr)
+        .args(["--addr", &server.addr, "--transport", server.transport])
         .args(args))
 }
 
 #[test]
 fn echo_client_calls_echo_and_add() {
-    let server = serve(env!("CARGO_BIN_EXE_echo-server"));
-    let (ok, out, err) = client(env!("CARGO_BIN_EXE_echo-client"), &server, &["hello"]);
-    assert!(ok, "{err}");
-    assert_eq!(out, "Echo: hello, welcome!\nAdd: 2 + 3 = 5\n");
+    for transport in TRANSPORTS {
+        let server = serve(env!("CARGO_BIN_EXE_echo-server"), transport);
+        let (ok, out, err) = client(env!("CARGO_BIN_EXE_echo-client"), &server, &["hello"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "Echo: hello, welcome!\nAdd: 2 + 3 = 5\n");
 
-    let (ok, _, err) = client(
-        env!("CARGO_BIN_EXE_echo-client"),
-        &server,
-        &["x", "--a", "2147483647", "--b", "1"],
-    );
-    assert!(!ok);
-    assert!(err.contains("OUT_OF_RANGE"), "{err}");
+        let (ok, _, err) = client(
+            env!("CARGO_BIN_EXE_echo-client"),
+            &server,
+            &["x", "--a", "2147483647", "--b", "1"],
+        );
+        assert!(!ok);
+        assert!(err.contains("OUT_OF_RANGE"), "{err}");
+    }
 }
 
 #[test]
 fn pi_client_uses_the_unary_and_the_streaming_method() {
-    let server = serve(env!("CARGO_BIN_EXE_pi-server"));
-    let (ok, out, err) = client(env!("CARGO_BIN_EXE_pi-client"), &server, &["1", "1000"]);
-    assert!(ok, "{err}");
-    assert_eq!(
-        out,
-        "Calc(1) = 4\nCalcStream(1) = 4\nCalcStream(1000) = 3.140592653839794\n"
-    );
+    for transport in TRANSPORTS {
+        let server = serve(env!("CARGO_BIN_EXE_pi-server"), transport);
+        let (ok, out, err) = client(env!("CARGO_BIN_EXE_pi-client"), &server, &["1", "1000"]);
+        assert!(ok, "{err}");
+        assert_eq!(
+            out,
+            "Calc(1) = 4\nCalcStream(1) = 4\nCalcStream(1000) = 3.140592653839794\n"
+        );
 
-    let (ok, _, err) = client(env!("CARGO_BIN_EXE_pi-client"), &server, &["0"]);
-    assert!(!ok);
-    assert!(
-        err.contains("INVALID_ARGUMENT: n must be positive, got 0"),
-        "{err}"
-    );
+        let (ok, _, err) = client(env!("CARGO_BIN_EXE_pi-client"), &server, &["0"]);
+        assert!(!ok);
+        assert!(
+            err.contains("INVALID_ARGUMENT: n must be positive, got 0"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
 fn numbers_client_drives_all_four_call_shapes() {
-    let server = serve(env!("CARGO_BIN_EXE_numbers-server"));
-    let (ok, out, err) = client(
-        env!("CARGO_BIN_EXE_numbers-client"),
-        &server,
-        &["3", "1", "4", "1", "5"],
-    );
-    assert!(ok, "{err}");
-    assert_eq!(
+    for transport in TRANSPORTS {
+        let server = serve(env!("CARGO_BIN_EXE_numbers-server"), transport);
+        let (ok, out, err) = client(
+            env!("CARGO_BIN_EXE_numbers-client"),
+            &server,
+            &["3", "1", "4", "1", "5"],
+        );
+        assert!(ok, "{err}");
+        assert_eq!(
         out,
         "Square(3) = 9\nFibonacci(5) = 0 1 1 2 3\nSummarize = count 5 sum 14 mean 2.8\nRunningMax = 3 3 4 4 5\n"
     );
+    }
 }
 
 #[test]
@@ -156,15 +171,17 @@ fn a_client_without_a_server_says_so() {
 
 #[test]
 fn kv_client_makes_every_kind_of_call_and_the_trait_form_runs_either_way() {
-    let server = serve(env!("CARGO_BIN_EXE_kv-server"));
-    let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &[]);
-    assert!(ok, "{err}");
-    assert_eq!(
+    for transport in TRANSPORTS {
+        let server = serve(env!("CARGO_BIN_EXE_kv-server"), transport);
+        let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &[]);
+        assert!(ok, "{err}");
+        assert_eq!(
         out,
         "Put a/1: version 1\nGet a/1: one\nPutMany: 3 written\nWatch: a/2 = two\nWatch: a/3 = three\nTrait: c/1 = dyn (version 1)\n"
     );
-    // The same trait code on an in-process implementation chosen at run time.
-    let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &["--local"]);
-    assert!(ok, "{err}");
-    assert_eq!(out, "Trait: c/1 = dyn (version 1)\n");
+        // The same trait code on an in-process implementation chosen at run time.
+        let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &["--local"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "Trait: c/1 = dyn (version 1)\n");
+    }
 }

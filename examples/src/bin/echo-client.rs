@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples::proto::echo::{AddRequest, EchoRequest, EchoServiceClient};
-use rust_rpc::tcp::TcpChannel;
+use examples::Transport;
 
 #[derive(Parser)]
 #[command(about = "Call Echo and Add on an echo server")]
@@ -13,6 +13,9 @@ struct Args {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: String,
+    /// The transport the server speaks.
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
     /// What Echo should echo.
     #[arg(default_value = "hello")]
     message: String,
@@ -27,7 +30,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let channel = match TcpChannel::connect(&args.addr).await {
+    let channel = match examples::connect(args.transport, &args.addr).await {
         Ok(channel) => channel,
         Err(e) => {
             eprintln!("cannot connect to {}: {e}", args.addr);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use examples::proto::kv::{self, Entry, GetRequest, KvClient, KvDyn, KvStub, PutRequest};
 use examples::MemoryKv;
-use rust_rpc::tcp::TcpChannel;
+use examples::{Channel, Transport};
 use rust_rpc::{RpcController, Status};
 
 #[derive(Parser)]
@@ -16,6 +16,9 @@ struct Args {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:50054")]
     addr: String,
+    /// The transport the server speaks.
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
     /// Use an in-process store instead of a server (for the trait form only).
     #[arg(long)]
     local: bool,
@@ -33,7 +36,7 @@ fn put(key: &str, value: &str) -> PutRequest {
 }
 
 /// The direct client: every call kind, with no task and no sleep.
-async fn direct(client: &KvClient<TcpChannel>) -> Result<(), Status> {
+async fn direct(client: &KvClient<Channel>) -> Result<(), Status> {
     // Unary, with a deadline.
     let written = client
         .put(put("a/1", "one"))
@@ -118,7 +121,7 @@ async fn main() -> std::process::ExitCode {
         if args.local {
             return through_the_trait(&KvDyn::new(MemoryKv::default())).await;
         }
-        let channel = TcpChannel::connect(&args.addr)
+        let channel = examples::connect(args.transport, &args.addr)
             .await
             .map_err(|e| Status::unavailable(format!("cannot connect to {}: {e}", args.addr)))?;
         direct(&KvClient::new(channel.clone())).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples::proto::numbers::{Number, NumbersClient};
-use rust_rpc::tcp::TcpChannel;
+use examples::{Channel, Transport};
 use rust_rpc::Status;
 
 #[derive(Parser)]
@@ -15,6 +15,9 @@ struct Args {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:50053")]
     addr: String,
+    /// The transport the server speaks.
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
     /// The numbers to send.
     #[arg(default_values_t = [3, 1, 4, 1, 5], allow_negative_numbers = true)]
     numbers: Vec<i64>,
@@ -27,7 +30,7 @@ fn number(value: i64) -> Number {
     }
 }
 
-async fn run(client: &NumbersClient<TcpChannel>, numbers: &[i64]) -> Result<(), Status> {
+async fn run(client: &NumbersClient<Channel>, numbers: &[i64]) -> Result<(), Status> {
     let timeout = Duration::from_secs(5);
 
     // Unary.
@@ -71,7 +74,7 @@ async fn run(client: &NumbersClient<TcpChannel>, numbers: &[i64]) -> Result<(), 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let client = match TcpChannel::connect(&args.addr).await {
+    let client = match examples::connect(args.transport, &args.addr).await {
         Ok(channel) => NumbersClient::new(channel),
         Err(e) => {
             eprintln!("cannot connect to {}: {e}", args.addr);

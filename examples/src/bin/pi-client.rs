@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use examples::proto::pi::{PiCalculatorClient, PiRequest};
-use rust_rpc::tcp::TcpChannel;
+use examples::Transport;
 
 #[derive(Parser)]
 #[command(about = "Approximate pi on a pi server")]
@@ -14,6 +14,9 @@ struct Args {
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1:50052")]
     addr: String,
+    /// The transport the server speaks.
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
     /// Numbers of series terms to try.
     #[arg(default_values_t = [10, 1000, 100000], allow_negative_numbers = true)]
     terms: Vec<i32>,
@@ -22,7 +25,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let client = match TcpChannel::connect(&args.addr).await {
+    let client = match examples::connect(args.transport, &args.addr).await {
         Ok(channel) => PiCalculatorClient::new(channel),
         Err(e) => {
             eprintln!("cannot connect to {}: {e}", args.addr);

@@ -3,21 +3,26 @@
 use clap::Parser;
 use examples::proto::pi::PiCalculatorServer;
 use examples::PiCalculator;
+use examples::Transport;
 
 #[derive(Parser)]
-#[command(about = "Serve the pi calculator over rust-rpc's TCP transport")]
+#[command(about = "Serve the pi calculator over rust-rpc's TCP transport or gRPC")]
 struct Args {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:50052")]
     addr: String,
+    /// The transport to serve.
+    #[arg(long, value_enum, default_value = "tcp")]
+    transport: Transport,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    let server = rust_rpc::tcp::Server::builder()
-        .add_service(PiCalculatorServer::new(PiCalculator))
-        .bind(&args.addr)
-        .await?;
-    examples::serve_until_ctrl_c(server).await
+    examples::serve(
+        args.transport,
+        &args.addr,
+        PiCalculatorServer::new(PiCalculator),
+    )
+    .await
 }
