@@ -25,7 +25,7 @@ use pb::grpc::testing::{
 
 /// Metadata the interop server echoes: in the response headers, and in the trailers.
 pub const ECHO_INITIAL: &str = "x-grpc-test-echo-initial";
-/// Binary metadata, carried as its base64 text.
+/// Binary metadata the interop server echoes in the trailers.
 pub const ECHO_TRAILING_BIN: &str = "x-grpc-test-echo-trailing-bin";
 
 /// Every case `interop-client` runs, in the spec's order.
@@ -419,11 +419,10 @@ impl StatusCase {
 
 async fn custom_metadata(client: &TestServiceClient<GrpcChannel>) -> Result<(), String> {
     const INITIAL: &str = "test_initial_metadata_value";
-    // 0xababab in base64, as binary metadata travels.
-    const TRAILING: &str = "q6ur";
+    const TRAILING: &[u8] = &[0xab, 0xab, 0xab];
     let mut ctrl = RpcController::with_timeout(CALL_TIMEOUT);
     ctrl.metadata_mut().insert(ECHO_INITIAL, INITIAL);
-    ctrl.metadata_mut().insert(ECHO_TRAILING_BIN, TRAILING);
+    ctrl.metadata_mut().insert_bin(ECHO_TRAILING_BIN, TRAILING);
     client
         .unary_call(SimpleRequest {
             response_size: 314_159,
@@ -438,13 +437,13 @@ async fn custom_metadata(client: &TestServiceClient<GrpcChannel>) -> Result<(), 
         || format!("unary headers: {:?}", ctrl.response_metadata()),
     )?;
     check(
-        ctrl.trailers().get(ECHO_TRAILING_BIN) == Some(TRAILING),
+        ctrl.trailers().get_bin(ECHO_TRAILING_BIN).as_deref() == Some(TRAILING),
         || format!("unary trailers: {:?}", ctrl.trailers()),
     )?;
 
     let mut ctrl = RpcController::with_timeout(CALL_TIMEOUT);
     ctrl.metadata_mut().insert(ECHO_INITIAL, INITIAL);
-    ctrl.metadata_mut().insert(ECHO_TRAILING_BIN, TRAILING);
+    ctrl.metadata_mut().insert_bin(ECHO_TRAILING_BIN, TRAILING);
     let (requests, source) = rust_rpc::stream::channel();
     let mut responses = client
         .full_duplex_call(source)
@@ -470,7 +469,8 @@ async fn custom_metadata(client: &TestServiceClient<GrpcChannel>) -> Result<(), 
         .is_some()
     {}
     let trailers = responses.trailers().unwrap_or_default();
-    check(trailers.get(ECHO_TRAILING_BIN) == Some(TRAILING), || {
-        format!("full duplex trailers: {trailers:?}")
-    })
+    check(
+        trailers.get_bin(ECHO_TRAILING_BIN).as_deref() == Some(TRAILING),
+        || format!("full duplex trailers: {trailers:?}"),
+    )
 }

@@ -1,7 +1,20 @@
+use base64::Engine as _;
+
+/// gRPC's base64 for binary metadata: emitted unpadded, accepted either way.
+pub(crate) const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// Key-value pairs sent along with a call: request metadata, response headers and trailers.
 ///
 /// Entries keep their order and may repeat a key, as gRPC metadata does. Keys are compared as
-/// given; transports that need lower-case keys (gRPC over HTTP/2) lower them on the wire.
+/// given; gRPC over HTTP/2 needs lowercase keys and visible-ASCII values. Binary values go
+/// under keys ending in `-bin`, as gRPC's metadata does: [`insert_bin`](Metadata::insert_bin)
+/// and [`get_bin`](Metadata::get_bin) keep them as base64 text (RFC 4648, unpadded), which is
+/// how they travel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Metadata {
     entries: Vec<(String, String)>,
@@ -68,6 +81,23 @@ impl Metadata {
         self.entries.is_empty()
     }
 
+    /// Replaces every entry with this key by one carrying `value` as base64. `key` should end
+    /// in `-bin`, which tells gRPC peers to decode it.
+    pub fn insert_bin(&mut self, key: impl Into<String>, value: &[u8]) {
+        self.insert(key, BASE64.encode(value));
+    }
+
+    /// Adds an entry carrying `value` as base64, keeping earlier ones with this key.
+    pub fn append_bin(&mut self, key: impl Into<String>, value: &[u8]) {
+        self.append(key, BASE64.encode(value));
+    }
+
+    /// The first value for `key`, decoded from base64 (padded or not, as gRPC accepts).
+    /// `None` when there is no such entry or its value is not base64.
+    pub fn get_bin(&self, key: &str) -> Option<Vec<u8>> {
+        BASE64.decode(self.get(key)?).ok()
+    }
+
     /// Bytes the keys and values take, the measure metadata limits use.
     pub fn byte_len(&self) -> usize {
         self.entries.iter().map(|(k, v)| k.len() + v.len()).sum()
@@ -88,6 +118,20 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_values_travel_as_base64() {
+        let mut metadata = Metadata::new();
+        metadata.insert_bin("x-trace-bin", &[0xab, 0xab, 0xab]);
+        assert_eq!(metadata.get("x-trace-bin"), Some("q6ur"));
+        assert_eq!(metadata.get_bin("x-trace-bin"), Some(vec![0xab; 3]));
+        metadata.insert("x-two-bin", "AQI=");
+        assert_eq!(metadata.get_bin("x-two-bin"), Some(vec![1, 2]));
+        metadata.insert("x-two-bin", "AQI");
+        assert_eq!(metadata.get_bin("x-two-bin"), Some(vec![1, 2]));
+        metadata.insert("x-bad-bin", "not base64!");
+        assert_eq!(metadata.get_bin("x-bad-bin"), None);
+    }
 
     #[test]
     fn metadata_keeps_order_and_insert_replaces() {

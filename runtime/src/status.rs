@@ -96,11 +96,14 @@ impl fmt::Display for Code {
     }
 }
 
-/// Why an RPC failed: a code and a message for people.
+/// Why an RPC failed: a code, a message for people, and optional details for programs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     code: Code,
     message: String,
+    /// Encoded details (by convention a `google.rpc.Status`), carried as gRPC's
+    /// `grpc-status-details-bin`.
+    details: bytes::Bytes,
 }
 
 macro_rules! constructors {
@@ -120,6 +123,22 @@ impl Status {
         Status {
             code,
             message: message.into(),
+            details: bytes::Bytes::new(),
+        }
+    }
+
+    /// A status with encoded details for programs, by convention a `google.rpc.Status`
+    /// message (as gRPC's richer error model) that repeats the code and message and adds
+    /// typed details. Both transports carry them to the client.
+    pub fn with_details(
+        code: Code,
+        message: impl Into<String>,
+        details: impl Into<bytes::Bytes>,
+    ) -> Status {
+        Status {
+            code,
+            message: message.into(),
+            details: details.into(),
         }
     }
 
@@ -150,6 +169,11 @@ impl Status {
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The encoded details; empty when there are none.
+    pub fn details(&self) -> &bytes::Bytes {
+        &self.details
     }
 }
 

@@ -1032,3 +1032,20 @@ async fn shutdown_with_a_grace_period_does_not_wait_for_a_stuck_handler() {
     })
     .await;
 }
+
+/// A status with details for programs reaches the client whole, over every transport.
+#[tokio::test]
+async fn status_details_cross_the_wire() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        for transport in TRANSPORTS {
+            let client = CalculatorClient::new(transport.channel(&server, Arc::default()).await);
+            let err = client.double(number(-7)).await.unwrap_err();
+            assert_eq!(err.code(), Code::FailedPrecondition, "{transport:?}");
+            assert_eq!(err.message(), "with details", "{transport:?}");
+            assert_eq!(&err.details()[..], b"\x08\x09details\xff", "{transport:?}");
+        }
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}

@@ -355,7 +355,8 @@ pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Resu
     Ok(())
 }
 
-/// Puts `grpc-status` and `grpc-message` for `status` into `headers`.
+/// Puts `grpc-status`, `grpc-message` and `grpc-status-details-bin` for `status` into
+/// `headers`.
 pub(crate) fn put_status(headers: &mut HeaderMap, status: &Result<(), Status>) {
     let (code, message) = match status {
         Ok(()) => (0, ""),
@@ -365,6 +366,15 @@ pub(crate) fn put_status(headers: &mut HeaderMap, status: &Result<(), Status>) {
     if !message.is_empty() {
         if let Ok(value) = HeaderValue::from_str(&percent_encode(message)) {
             headers.insert("grpc-message", value);
+        }
+    }
+    if let Err(status) = status {
+        if !status.details().is_empty() {
+            use base64::Engine as _;
+            let encoded = crate::metadata::BASE64.encode(status.details());
+            if let Ok(value) = HeaderValue::from_str(&encoded) {
+                headers.insert("grpc-status-details-bin", value);
+            }
         }
     }
 }
@@ -380,9 +390,16 @@ pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Result<(), Stat
     let code = std::str::from_utf8(code.as_bytes())
         .ok()
         .and_then(|c| c.parse::<u32>().ok());
+    let details = headers
+        .get("grpc-status-details-bin")
+        .and_then(|v| {
+            use base64::Engine as _;
+            crate::metadata::BASE64.decode(v.as_bytes()).ok()
+        })
+        .unwrap_or_default();
     Some(match code {
         Some(0) => Ok(()),
-        Some(code) => Err(Status::new(Code::from_u32(code), message)),
+        Some(code) => Err(Status::with_details(Code::from_u32(code), message, details)),
         None => Err(Status::unknown(format!(
             "the server sent a grpc-status that is not a number: {message}"
         ))),

@@ -513,7 +513,7 @@ async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
                                 pending.responses.headers(metadata_from_wire(end.headers));
                             }
                             pending.responses.finish(
-                                status_from_wire(end.code, end.message),
+                                status_from_wire(end.code, end.message, end.details),
                                 metadata_from_wire(end.trailers),
                             );
                         }

@@ -201,10 +201,10 @@ pub(crate) fn metadata_from_wire(entries: Vec<MetadataEntry>) -> Metadata {
     entries.into_iter().map(|e| (e.key, e.value)).collect()
 }
 
-pub(crate) fn status_from_wire(code: u32, message: String) -> Result<(), Status> {
+pub(crate) fn status_from_wire(code: u32, message: String, details: Vec<u8>) -> Result<(), Status> {
     match Code::from_u32(code) {
         Code::Ok => Ok(()),
-        code => Err(Status::new(code, message)),
+        code => Err(Status::with_details(code, message, details)),
     }
 }
 

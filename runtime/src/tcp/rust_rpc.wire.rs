@@ -289,6 +289,9 @@ pub struct CallStatus {
     /// Response headers, when none were sent before (a call that failed before it started).
     pub headers: ::std::vec::Vec<MetadataEntry>,
     pub trailers: ::std::vec::Vec<MetadataEntry>,
+    /// Encoded details for programs (by convention a google.rpc.Status), as gRPC's
+    /// grpc-status-details-bin; empty when there are none.
+    pub details: ::std::vec::Vec<u8>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -299,6 +302,7 @@ impl ::core::fmt::Debug for CallStatus {
         s.field("message", &self.message);
         s.field("headers", &self.headers);
         s.field("trailers", &self.trailers);
+        s.field("details", &self.details);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -320,6 +324,9 @@ impl ::rust_rpc::Message for CallStatus {
         }
         len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(3, &self.headers);
         len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(4, &self.trailers);
+        if !self.details.is_empty() {
+            len += _enc::field_len::<_enc::Bytes>(5, &self.details);
+        }
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -333,6 +340,9 @@ impl ::rust_rpc::Message for CallStatus {
         }
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(3, &self.headers, buf);
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(4, &self.trailers, buf);
+        if !self.details.is_empty() {
+            _enc::encode_field::<_enc::Bytes>(5, &self.details, buf);
+        }
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -354,6 +364,7 @@ impl ::rust_rpc::Message for CallStatus {
                         _enc::Msg<MetadataEntry>,
                     >(tag, &mut self.trailers, r)?
                 }
+                5 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.details, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

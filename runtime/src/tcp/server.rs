@@ -187,6 +187,7 @@ fn status_frame(call_id: u64, status: &Status) -> Vec<u8> {
         &CallStatus {
             code: status.code() as u32,
             message: status.message().to_owned(),
+            details: status.details().to_vec(),
             ..Default::default()
         },
     )
@@ -629,9 +630,13 @@ impl Outbound for Responses {
         if let Some(message) = message {
             put_frame(&mut out, frame::MESSAGE, 0, self.call_id, &message);
         }
-        let (code, text) = match &status {
-            Ok(()) => (0, String::new()),
-            Err(status) => (status.code() as u32, status.message().to_owned()),
+        let (code, text, details) = match &status {
+            Ok(()) => (0, String::new(), Vec::new()),
+            Err(status) => (
+                status.code() as u32,
+                status.message().to_owned(),
+                status.details().to_vec(),
+            ),
         };
         put_control(
             &mut out,
@@ -642,6 +647,7 @@ impl Outbound for Responses {
                 message: text,
                 headers: metadata_to_wire(&headers),
                 trailers: metadata_to_wire(&trailers),
+                details,
                 ..Default::default()
             },
         );

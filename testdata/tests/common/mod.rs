@@ -113,6 +113,11 @@ impl Calculator for Calc {
                     .unwrap_or(0);
                 Ok(number(factor))
             }
+            -7 => Err(Status::with_details(
+                rust_rpc::Code::FailedPrecondition,
+                "with details",
+                &b"\x08\x09details\xff"[..],
+            )),
             -6 => {
                 // Ignores cancellation altogether.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
