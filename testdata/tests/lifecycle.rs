@@ -127,6 +127,40 @@ async fn dropping_a_response_stream_cancels_its_call() {
     .await;
 }
 
+/// Dropping a unary call before its answer (its future, or the task awaiting it) cancels the
+/// call: the handler waiting for its end sees the cancellation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_unary_call_cancels_it() {
+    bounded(async {
+        for transport in TRANSPORTS {
+            let events = Arc::new(Events::default());
+            let server = start(events.clone()).await;
+            let client = CalculatorClient::new(transport.channel(&server, events.clone()).await);
+            let call = {
+                let client = client.clone();
+                tokio::spawn(async move { client.double(number(-2)).await })
+            };
+            wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
+            call.abort();
+            promptly("the handler's cancellation", || {
+                events.cancelled.load(Ordering::SeqCst) == 1
+            })
+            .await;
+            promptly("the handler's end", || {
+                events.finished.load(Ordering::SeqCst) == 1
+            })
+            .await;
+            assert_eq!(
+                client.double(number(4)).await.unwrap().value,
+                8,
+                "{transport:?}"
+            );
+            server.shutdown().await.unwrap();
+        }
+    })
+    .await;
+}
+
 /// Case 2: a client stream whose handler waits to read; the client sends one message, keeps
 /// its sender, then cancels or lets its deadline pass. The handler's read fails at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

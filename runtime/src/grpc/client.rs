@@ -1,6 +1,6 @@
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -9,13 +9,14 @@ use h2::client::{ResponseFuture, SendRequest};
 use h2::SendStream;
 use http::{HeaderValue, Method, Request};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use super::wire::{
     encode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata,
     status_from_headers, status_from_http, Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
-use super::{poll_send_ready, pump_messages, status_from_h2, Limits};
-use crate::call::{byte_stream, ClientCall, Inbound, Outbound, OutgoingCall};
+use super::{keep_alive, poll_send_ready, pump_messages, status_from_h2, Limits};
+use crate::call::{byte_stream, ClientCall, FlowControl, Inbound, Outbound, OutgoingCall};
 use crate::net::{Endpoint, Handshake, IntoTarget};
 use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
 use crate::{Metadata, Status};
@@ -55,6 +56,13 @@ impl GrpcChannelBuilder {
     /// Sets every limit at once.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sends HTTP/2 PING every `interval` while calls are open and closes the connection when one is not
+    /// answered within `timeout` (see [`Limits::keepalive_interval`]).
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.limits = self.limits.keepalive(interval, timeout);
         self
     }
 
@@ -151,6 +159,40 @@ struct Connection {
     send: SendRequest<Bytes>,
     /// The connection's task has ended: closed by either side, or failed.
     closed: Arc<AtomicBool>,
+    /// Calls open on the connection: for keepalive, which pings only while there are some,
+    /// and to keep to the server's limit of concurrent streams.
+    open_calls: Arc<AtomicUsize>,
+    /// Told when a call ends, for calls waiting for a stream.
+    stream_freed: Notify,
+}
+
+/// A call counted as open on its connection until dropped.
+struct OpenCall(Arc<Connection>);
+
+impl OpenCall {
+    /// Waits until the server's limit of concurrent streams (its SETTINGS) admits one more
+    /// call. Calls wait here rather than in HTTP/2's queue, so a call that gives up while it
+    /// waits (its deadline, a cancellation) never reaches the server.
+    async fn new(connection: &Arc<Connection>) -> OpenCall {
+        crate::wait::until(&connection.stream_freed, || {
+            let max = connection.send.current_max_send_streams();
+            connection
+                .open_calls
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                    (open < max).then_some(open + 1)
+                })
+                .ok()
+        })
+        .await;
+        OpenCall(connection.clone())
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        self.0.open_calls.fetch_sub(1, Ordering::SeqCst);
+        self.0.stream_freed.notify_waiters();
+    }
 }
 
 impl Handshake for Grpc {
@@ -219,18 +261,29 @@ impl Grpc {
             .initial_window_size(limits.stream_window)
             .initial_connection_window_size(limits.connection_window)
             .max_header_list_size(limits.max_header_list_size);
-        let (send, connection) =
+        let (send, mut connection) =
             tokio::time::timeout(limits.handshake_timeout, builder.handshake(stream))
                 .await
                 .map_err(|_| timed_out("HTTP/2"))?
                 .map_err(|e| describe_handshake_error(&e))?;
         let closed = Arc::new(AtomicBool::new(false));
-        let flag = closed.clone();
+        let open_calls = Arc::new(AtomicUsize::new(0));
+        let pings = connection.ping_pong();
+        let (flag, open, limits) = (closed.clone(), open_calls.clone(), limits.clone());
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::select! {
+                _ = &mut connection => {}
+                // The server stopped answering: dropping the connection fails its calls.
+                () = keep_alive(pings, &limits, || open.load(Ordering::SeqCst) > 0) => {}
+            }
             flag.store(true, Ordering::SeqCst);
         });
-        Ok(Arc::new(Connection { send, closed }))
+        Ok(Arc::new(Connection {
+            send,
+            closed,
+            open_calls,
+            stream_freed: Notify::new(),
+        }))
     }
 
     /// `http`, or `https` over TLS.
@@ -309,7 +362,7 @@ async fn start(
         .map(|request| frame(request, encoding))
         .transpose()?;
     let mut attempts = 0;
-    let (response, stream, connection) = loop {
+    let (response, stream, open) = loop {
         attempts += 1;
         match open_stream(endpoint, method, &call, first.clone()).await {
             Ok(opened) => break opened,
@@ -317,23 +370,23 @@ async fn start(
             Err(Open::Refused(status) | Open::Failed(status)) => return Err(status),
         }
     };
-    let (inbound, responses) = byte_stream(limits.window, None);
     let requests = Arc::new(Requests {
         stream: Mutex::new(stream),
         limit: limits.max_send_message_size,
         encoding,
     });
+    let (inbound, responses) = byte_stream(limits.window, Some(requests.clone()));
     // A call whose one request is kept can be sent again if the server refuses it unread.
     let resend = first.map(|first| Resend {
         endpoint: endpoint.clone(),
         method,
         call,
         first,
-        connection,
         attempts,
     });
     tokio::spawn(read_responses(
         response,
+        open,
         inbound,
         limits.max_receive_message_size,
         requests.clone(),
@@ -371,12 +424,13 @@ async fn open_stream(
     method: &'static MethodDescriptor,
     call: &OutgoingCall,
     first: Option<Bytes>,
-) -> Result<(ResponseFuture, SendStream<Bytes>, Arc<Connection>), Open> {
+) -> Result<(ResponseFuture, SendStream<Bytes>, OpenCall), Open> {
     let request = endpoint
         .handshake
         .request(method, call)
         .map_err(Open::Failed)?;
     let connection = endpoint.connection().await.map_err(Open::Failed)?;
+    let open = OpenCall::new(&connection).await;
     let refused = |e: h2::Error| {
         if never_processed(&e) || e.is_go_away() {
             // Draining or gone: the next attempt opens a new connection.
@@ -393,7 +447,7 @@ async fn open_stream(
         // yet admit.
         stream.send_data(first, true).map_err(refused)?;
     }
-    Ok((response, stream, connection))
+    Ok((response, stream, open))
 }
 
 /// What it takes to send a call with one request again.
@@ -402,7 +456,6 @@ struct Resend {
     method: &'static MethodDescriptor,
     call: OutgoingCall,
     first: Bytes,
-    connection: Arc<Connection>,
     attempts: u32,
 }
 
@@ -410,6 +463,7 @@ struct Resend {
 /// sends a call with one request again while servers refuse it unread.
 async fn read_responses(
     mut response: ResponseFuture,
+    mut open: OpenCall,
     inbound: Inbound,
     limit: usize,
     requests: Arc<Requests>,
@@ -427,7 +481,7 @@ async fn read_responses(
             return inbound.abort(status_from_h2(&e));
         };
         if e.is_go_away() {
-            again.connection.closed.store(true, Ordering::SeqCst);
+            open.0.closed.store(true, Ordering::SeqCst);
         }
         let opened = loop {
             again.attempts += 1;
@@ -439,13 +493,13 @@ async fn read_responses(
             }
         };
         match opened {
-            Ok((next, stream, connection)) => {
+            Ok((next, stream, next_open)) => {
                 *requests.lock() = stream;
                 // Cancelled meanwhile: the reset went to the stream that was replaced.
                 if inbound.is_ended() {
                     requests.cancel();
                 }
-                again.connection = connection;
+                open = next_open;
                 response = next;
             }
             Err(status) => return inbound.abort(status),
@@ -520,6 +574,18 @@ impl Requests {
     fn lock(&self) -> MutexGuard<'_, SendStream<Bytes>> {
         // No user code runs under this lock.
         self.stream.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Credit is returned as messages are taken out of HTTP/2 (see `pump_messages`); what the
+/// stream needs to hear is that its reader is gone.
+impl FlowControl for Requests {
+    fn consumed(&self, _bytes: usize) {}
+
+    /// The call was dropped before its end (a unary call's future, a response stream): the
+    /// server is told with RST_STREAM, so its handler sees the cancellation.
+    fn abandoned(&self) {
+        self.cancel();
     }
 }
 

@@ -20,7 +20,14 @@
 //! compresses what that side sends. An encoding a peer cannot read is refused as the protocol
 //! says (`UNIMPLEMENTED` on a server, with the encodings it accepts).
 //!
-//! Not yet here: keepalive pings, and transparent retry of streams the server refused.
+//! Keepalive: with [`Limits::keepalive`] set, a side sends HTTP/2 PING at that interval and
+//! closes the connection when no answer comes within the timeout, so calls on a connection
+//! whose peer vanished (a crashed host, a dropped route) fail with `UNAVAILABLE` instead of
+//! waiting for their deadlines. Clients ping only while calls are open, as gRPC's do by
+//! default; servers ping always. Off by default on both sides.
+//!
+//! Calls with one request that a server refuses unread (`REFUSED_STREAM`, or a stream above a
+//! graceful GOAWAY's last stream id) are sent again, up to 5 attempts in all.
 
 mod client;
 pub mod health;
@@ -72,6 +79,14 @@ pub struct Limits {
     /// How long a new connection may take to exchange HTTP/2 prefaces and SETTINGS (default
     /// 10 s).
     pub handshake_timeout: Duration,
+    /// How often to send HTTP/2 PING to check that the peer is still there (default: never).
+    /// gRPC servers refuse clients that ping more often than they allow (5 minutes by
+    /// default in gRPC's C core and grpc-go) with GOAWAY `ENHANCE_YOUR_CALM`, so set a client's
+    /// interval to what its servers permit.
+    pub keepalive_interval: Option<Duration>,
+    /// How long to wait for the answer to a keepalive PING before closing the connection
+    /// (default 20 s, gRPC's).
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +100,8 @@ impl Default for Limits {
             max_header_list_size: 16 * 1024,
             window: crate::call::DEFAULT_WINDOW,
             handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -94,6 +111,37 @@ impl Limits {
     pub fn with_max_receive_message_size(mut self, bytes: usize) -> Self {
         self.max_receive_message_size = bytes;
         self
+    }
+
+    /// These limits with keepalive PINGs every `interval`, answered within `timeout`.
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self.keepalive_timeout = timeout;
+        self
+    }
+}
+
+/// Pings the peer every `interval` while `wanted()` says so, and returns once a ping goes
+/// unanswered for `timeout` or the connection fails: the caller then closes the connection.
+/// Without an interval it never returns. The connection must be polled meanwhile, which sends
+/// the pings and reads their answers.
+pub(crate) async fn keep_alive(
+    pings: Option<h2::PingPong>,
+    limits: &Limits,
+    wanted: impl Fn() -> bool,
+) {
+    let (Some(mut pings), Some(interval)) = (pings, limits.keepalive_interval) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        if !wanted() {
+            continue;
+        }
+        let answer = tokio::time::timeout(limits.keepalive_timeout, pings.ping(h2::Ping::opaque()));
+        if !matches!(answer.await, Ok(Ok(_))) {
+            return;
+        }
     }
 }
 

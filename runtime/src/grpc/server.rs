@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -18,7 +18,7 @@ use super::wire::{
     decode_timeout, frame, is_grpc_content_type, metadata_from_headers, put_metadata, put_status,
     Deframer, Encoding, ACCEPT_ENCODING, CONTENT_TYPE,
 };
-use super::{poll_send_ready, pump_messages, status_from_h2, Limits};
+use super::{keep_alive, poll_send_ready, pump_messages, status_from_h2, Limits};
 use crate::call::{byte_stream, CallEnd, Inbound, IncomingCall, Outbound, ServerCore};
 use crate::interceptor::ServerInterceptor;
 use crate::net::{self, Host, Hosting, ServerHandle};
@@ -59,6 +59,13 @@ impl ServerBuilder {
     /// Sets every limit at once.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sends HTTP/2 PING every `interval` and closes the connection when one is not
+    /// answered within `timeout` (see [`Limits::keepalive_interval`]).
+    pub fn keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.limits = self.limits.keepalive(interval, timeout);
         self
     }
 
@@ -197,6 +204,8 @@ where
         _ => return,
     };
     let calls = Arc::new(Calls::default());
+    let keepalive = keep_alive(connection.ping_pong(), limits, || true);
+    tokio::pin!(keepalive);
     let mut stop = shared.hosting.stop.subscribe();
     let mut force = shared.hosting.force.subscribe();
     let mut stopping = false;
@@ -214,6 +223,8 @@ where
             },
             _ = stop.changed(), if !stopping => {}
             _ = force.changed() => if *force.borrow() { break },
+            // The client stopped answering PING: its calls end with the connection.
+            () = &mut keepalive => break,
         }
     }
     let orphans: Vec<CancelToken> = calls.lock().drain().map(|(_, token)| token).collect();
