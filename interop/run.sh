@@ -58,6 +58,14 @@ openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
 server_tls=(--use_tls --tls_cert_file "$tls/server.pem" --tls_key_file "$tls/server.key")
 client_tls=(--use_tls --use_test_ca --ca_file "$tls/ca.pem" --server_host_override foo.test.google.fr)
 
+# Every case but the two whose probe needs a server that sees whether a request arrived
+# compressed, which grpcio's Python API cannot (interop/tests/self.rs runs them against ours).
+against_grpcio=empty_unary,large_unary,client_streaming,server_streaming,ping_pong,empty_stream
+against_grpcio+=,status_code_and_message,special_status_message,custom_metadata
+against_grpcio+=,unimplemented_method,unimplemented_service,cancel_after_begin
+against_grpcio+=,cancel_after_first_response,timeout_on_sleeping_server
+against_grpcio+=,server_compressed_unary,server_compressed_streaming
+
 # Runs every case both ways; $1 names the run, $2 is "tls", "gzip" (every message compressed
 # by the side that sends it) or nothing.
 both_ways() {
@@ -69,7 +77,7 @@ both_ways() {
   start_server "grpcio-server-$name" "$py" "$here/py/server.py" --port "$port" "${server_flags[@]}"
   echo "rust-rpc client -> grpcio server ($name):"
   timeout 300 "$bin/interop-client" --server_host 127.0.0.1 --server_port "$port" \
-    --test_case all "${client_flags[@]}"
+    --test_case "$against_grpcio" "${client_flags[@]}"
   port=$(free_port)
   start_server "rust-rpc-server-$name" "$bin/interop-server" --port "$port" "${server_flags[@]}"
   echo "grpcio client -> rust-rpc server ($name):"

@@ -70,8 +70,11 @@ def duplex_request(response_size, request_size=0):
 
 
 class Cases:
-    def __init__(self, channel):
+    def __init__(self, channel, plain_channel):
         self.stub = test_pb2_grpc.TestServiceStub(channel)
+        # A channel that compresses nothing unless a call asks: grpcio reads a per-call
+        # compression=NoCompression as no choice at all, so the channel's default would apply.
+        self.plain_stub = test_pb2_grpc.TestServiceStub(plain_channel)
         self.unimplemented = test_pb2_grpc.UnimplementedServiceStub(channel)
 
     def large_unary_request(self, **fields):
@@ -181,6 +184,38 @@ class Cases:
         finally:
             requests.close()
 
+    # grpcio compresses whole calls, not one message of a stream, and cannot see the
+    # compressed flag of a response: client_compressed_streaming is left out, and the
+    # server_compressed cases check what grpcio can see (every call succeeds with its sizes).
+
+    def client_compressed_unary(self):
+        def request(expect):
+            return self.large_unary_request(expect_compressed=messages_pb2.BoolValue(value=expect))
+        # The probe: uncompressed, though it says otherwise, so the server must refuse it.
+        expect_error(grpc.StatusCode.INVALID_ARGUMENT, lambda: self.plain_stub.UnaryCall(
+            request(True), timeout=DEADLINE))
+        response = self.plain_stub.UnaryCall(request(True), timeout=DEADLINE,
+                                             compression=grpc.Compression.Gzip)
+        check_payload(response.payload, 314159)
+        response = self.plain_stub.UnaryCall(request(False), timeout=DEADLINE)
+        check_payload(response.payload, 314159)
+
+    def server_compressed_unary(self):
+        for compressed in [True, False]:
+            response = self.stub.UnaryCall(self.large_unary_request(
+                response_compressed=messages_pb2.BoolValue(value=compressed)), timeout=DEADLINE)
+            check_payload(response.payload, 314159)
+
+    def server_compressed_streaming(self):
+        sizes = [31415, 92653]
+        request = StreamingOutputCallRequest(response_parameters=[
+            ResponseParameters(size=size, compressed=messages_pb2.BoolValue(value=compressed))
+            for size, compressed in zip(sizes, [True, False])])
+        responses = list(self.stub.StreamingOutputCall(request, timeout=DEADLINE))
+        check(len(responses) == 2, f"{len(responses)} responses, want 2")
+        for response, size in zip(responses, sizes):
+            check_payload(response.payload, size)
+
 
 def check_echoed(method, call):
     initial, trailing = call.initial_metadata(), call.trailing_metadata()
@@ -192,15 +227,15 @@ def check_echoed(method, call):
 ALL_CASES = ["empty_unary", "large_unary", "client_streaming", "server_streaming", "ping_pong",
              "empty_stream", "status_code_and_message", "special_status_message",
              "custom_metadata", "unimplemented_method", "unimplemented_service",
-             "cancel_after_begin", "cancel_after_first_response", "timeout_on_sleeping_server"]
+             "cancel_after_begin", "cancel_after_first_response", "timeout_on_sleeping_server",
+             "client_compressed_unary", "server_compressed_unary", "server_compressed_streaming"]
 
 
-def open_channel(args):
+def open_channel(args, compression):
     target = f"{args.server_host}:{args.server_port}"
     options = []
     if args.server_host_override:
         options.append(("grpc.default_authority", args.server_host_override))
-    compression = grpc.Compression.Gzip if args.compression == "gzip" else None
     if not args.use_tls:
         return grpc.insecure_channel(target, options, compression=compression)
     root_certificates = None  # the platform's roots
@@ -235,8 +270,9 @@ def main():
         parser.error(f"unknown test cases: {', '.join(unknown)}")
 
     failures = 0
-    with open_channel(args) as channel:
-        cases = Cases(channel)
+    compression = grpc.Compression.Gzip if args.compression == "gzip" else None
+    with open_channel(args, compression) as channel, open_channel(args, None) as plain:
+        cases = Cases(channel, plain)
         for name in names:
             try:
                 getattr(cases, name)()

@@ -42,9 +42,21 @@ def check_request(request, context):
         context.abort(code, status.message)
 
 
-def responses(request):
+def compress_responses(context, wanted):
+    """CompressedResponse: gzip for the call if any response asks for it. grpcio cannot see
+    whether a request arrived compressed, so expect_compressed (CompressedRequest) is not
+    checked here."""
+    if any(wanted):
+        context.set_compression(grpc.Compression.Gzip)
+
+
+def responses(request, context):
+    compress_responses(context, [p.HasField("compressed") and p.compressed.value
+                                 for p in request.response_parameters])
     for params in request.response_parameters:
         time.sleep(params.interval_us / 1e6)
+        if params.HasField("compressed") and not params.compressed.value:
+            context.disable_next_message_compression()
         yield messages_pb2.StreamingOutputCallResponse(payload=payload(params.size))
 
 
@@ -58,12 +70,17 @@ class TestService(test_pb2_grpc.TestServiceServicer):
     def UnaryCall(self, request, context):
         echo_metadata(context)
         check_request(request, context)
+        if request.HasField("response_compressed"):
+            if request.response_compressed.value:
+                compress_responses(context, [True])
+            else:
+                context.disable_next_message_compression()
         return messages_pb2.SimpleResponse(payload=payload(request.response_size))
 
     def StreamingOutputCall(self, request, context):
         echo_metadata(context)
         check_request(request, context)
-        yield from responses(request)
+        yield from responses(request, context)
 
     def StreamingInputCall(self, request_iterator, context):
         echo_metadata(context)
@@ -74,7 +91,7 @@ class TestService(test_pb2_grpc.TestServiceServicer):
         echo_metadata(context)
         for request in request_iterator:
             check_request(request, context)
-            yield from responses(request)
+            yield from responses(request, context)
 
 
 def main():

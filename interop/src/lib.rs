@@ -18,7 +18,7 @@ pub mod pb {
 }
 
 use pb::grpc::testing::{
-    EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
+    BoolValue, EchoStatus, Empty, Payload, ResponseParameters, SimpleRequest, SimpleResponse,
     StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse, TestService, TestServiceClient, UnimplementedServiceClient,
 };
@@ -44,6 +44,10 @@ pub const CASES: &[&str] = &[
     "cancel_after_begin",
     "cancel_after_first_response",
     "timeout_on_sleeping_server",
+    "client_compressed_unary",
+    "server_compressed_unary",
+    "client_compressed_streaming",
+    "server_compressed_streaming",
 ];
 
 fn payload(size: i32) -> Option<Payload> {
@@ -73,16 +77,36 @@ fn echo_metadata(ctrl: &mut RpcController) {
     }
 }
 
+/// A `BoolValue` of the test messages: `None` when unset.
+fn flag(value: &Option<BoolValue>) -> Option<bool> {
+    value.as_ref().map(|b| b.value)
+}
+
+/// The CompressedRequest feature: a request that says it was compressed must have been.
+fn check_compressed(expect: &Option<BoolValue>, compressed: bool) -> Result<(), Status> {
+    if flag(expect) == Some(true) && !compressed {
+        return Err(Status::invalid_argument(
+            "expect_compressed is set, but the request arrived uncompressed",
+        ));
+    }
+    Ok(())
+}
+
 /// `grpc.testing.TestService` as the interop spec's server side asks. `UnimplementedCall`,
 /// `HalfDuplexCall` and `CacheableUnaryCall` keep the generated `UNIMPLEMENTED` answer.
-pub struct Interop;
+///
+/// Host it on a server with `send_compressed` set for the CompressedResponse feature: a
+/// response is compressed when its request asks (`response_compressed`, or `compressed` per
+/// response), and otherwise as `compress_by_default` says.
+#[derive(Default)]
+pub struct Interop {
+    /// Whether responses whose request does not say are compressed.
+    pub compress_by_default: bool,
+}
 
 impl TestService for Interop {
-    async fn empty_call(
-        &self,
-        _ctrl: &mut RpcController,
-        _request: Empty,
-    ) -> Result<Empty, Status> {
+    async fn empty_call(&self, ctrl: &mut RpcController, _request: Empty) -> Result<Empty, Status> {
+        ctrl.set_message_compression(self.compress_by_default);
         Ok(Empty::default())
     }
 
@@ -92,6 +116,10 @@ impl TestService for Interop {
         request: SimpleRequest,
     ) -> Result<SimpleResponse, Status> {
         echo_metadata(ctrl);
+        check_compressed(&request.expect_compressed, ctrl.received_compressed())?;
+        ctrl.set_message_compression(
+            flag(&request.response_compressed).unwrap_or(self.compress_by_default),
+        );
         status_of(&request.response_status)?;
         Ok(SimpleResponse {
             payload: payload(request.response_size),
@@ -108,18 +136,23 @@ impl TestService for Interop {
         echo_metadata(ctrl);
         ctrl.send_headers();
         for parameters in &request.response_parameters {
-            respond(parameters, &responses).await?;
+            respond(parameters, &responses, self.compress_by_default).await?;
         }
         status_of(&request.response_status)
     }
 
     async fn streaming_input_call(
         &self,
-        _ctrl: &mut RpcController,
+        ctrl: &mut RpcController,
         mut requests: Streaming<StreamingInputCallRequest>,
     ) -> Result<StreamingInputCallResponse, Status> {
+        ctrl.set_message_compression(self.compress_by_default);
         let mut total = 0;
         while let Some(request) = requests.message().await? {
+            check_compressed(
+                &request.expect_compressed,
+                requests.last_message_compressed(),
+            )?;
             total += request.payload.map_or(0, |p| p.body.len()) as i32;
         }
         Ok(StreamingInputCallResponse {
@@ -139,7 +172,7 @@ impl TestService for Interop {
         while let Some(request) = requests.message().await? {
             status_of(&request.response_status)?;
             for parameters in &request.response_parameters {
-                respond(parameters, &responses).await?;
+                respond(parameters, &responses, self.compress_by_default).await?;
             }
         }
         Ok(())
@@ -149,10 +182,12 @@ impl TestService for Interop {
 async fn respond(
     parameters: &ResponseParameters,
     responses: &StreamSender<StreamingOutputCallResponse>,
+    compress_by_default: bool,
 ) -> Result<(), Status> {
     if parameters.interval_us > 0 {
         tokio::time::sleep(Duration::from_micros(parameters.interval_us as u64)).await;
     }
+    responses.set_compression(flag(&parameters.compressed).unwrap_or(compress_by_default));
     responses
         .send(StreamingOutputCallResponse {
             payload: payload(parameters.size),
@@ -192,7 +227,13 @@ fn streaming_request(sizes: &[i32], payload_size: i32) -> StreamingOutputCallReq
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs one interop case against the server `channel` reaches; `Err` says what went wrong.
-pub async fn run_case(case: &str, channel: &GrpcChannel) -> Result<(), String> {
+/// `compressing` reaches the same server with `send_compressed(Gzip)`, for the cases that
+/// compress requests.
+pub async fn run_case(
+    case: &str,
+    channel: &GrpcChannel,
+    compressing: &GrpcChannel,
+) -> Result<(), String> {
     let client = TestServiceClient::new(channel.clone());
     let fail = |status: Status| format!("the call failed: {status}");
     match case {
@@ -356,6 +397,10 @@ pub async fn run_case(case: &str, channel: &GrpcChannel) -> Result<(), String> {
             let _ = requests.send(streaming_request(&[], 27_182)).await;
             expect_code(responses.message().await, Code::DeadlineExceeded)
         }
+        "client_compressed_unary" => client_compressed_unary(compressing).await,
+        "server_compressed_unary" => server_compressed_unary(&client).await,
+        "client_compressed_streaming" => client_compressed_streaming(compressing).await,
+        "server_compressed_streaming" => server_compressed_streaming(&client).await,
         other => Err(format!("unknown test case {other:?}")),
     }
 }
@@ -473,4 +518,134 @@ async fn custom_metadata(client: &TestServiceClient<GrpcChannel>) -> Result<(), 
         trailers.get_bin(ECHO_TRAILING_BIN).as_deref() == Some(TRAILING),
         || format!("full duplex trailers: {trailers:?}"),
     )
+}
+
+fn bool_value(value: bool) -> Option<BoolValue> {
+    Some(BoolValue {
+        value,
+        ..Default::default()
+    })
+}
+
+/// A probe that the server checks compression (an uncompressed request that says it is
+/// compressed fails with `INVALID_ARGUMENT`), then a compressed and an uncompressed call.
+async fn client_compressed_unary(compressing: &GrpcChannel) -> Result<(), String> {
+    let client = TestServiceClient::new(compressing.clone());
+    let request = |expect| SimpleRequest {
+        expect_compressed: bool_value(expect),
+        response_size: 314_159,
+        payload: payload(271_828),
+        ..Default::default()
+    };
+    let mut ctrl = RpcController::with_timeout(CALL_TIMEOUT);
+    ctrl.set_message_compression(false);
+    let probe = client.unary_call(request(true)).controller(&mut ctrl).await;
+    expect_code(probe, Code::InvalidArgument).map_err(|e| format!("probe: {e}"))?;
+    for compressed in [true, false] {
+        let mut ctrl = RpcController::with_timeout(CALL_TIMEOUT);
+        ctrl.set_message_compression(compressed);
+        let response = client
+            .unary_call(request(compressed))
+            .controller(&mut ctrl)
+            .await
+            .map_err(|s| format!("compressed {compressed}: {s}"))?;
+        let len = body_len(&response.payload);
+        check(len == 314_159, || format!("a payload of {len} bytes"))?;
+    }
+    Ok(())
+}
+
+/// Responses compressed or not as the request asks, seen in their message flags.
+async fn server_compressed_unary(client: &TestServiceClient<GrpcChannel>) -> Result<(), String> {
+    for compressed in [true, false] {
+        let mut ctrl = RpcController::with_timeout(CALL_TIMEOUT);
+        let response = client
+            .unary_call(SimpleRequest {
+                response_compressed: bool_value(compressed),
+                response_size: 314_159,
+                payload: payload(271_828),
+                ..Default::default()
+            })
+            .controller(&mut ctrl)
+            .await
+            .map_err(|s| format!("response_compressed {compressed}: {s}"))?;
+        let len = body_len(&response.payload);
+        check(len == 314_159, || format!("a payload of {len} bytes"))?;
+        check(ctrl.received_compressed() == compressed, || {
+            format!("response_compressed {compressed}, but the response's flag says otherwise")
+        })?;
+    }
+    Ok(())
+}
+
+/// The probe on a stream, then a compressed request followed by an uncompressed one.
+async fn client_compressed_streaming(compressing: &GrpcChannel) -> Result<(), String> {
+    let client = TestServiceClient::new(compressing.clone());
+    let request = |expect, size| StreamingInputCallRequest {
+        expect_compressed: bool_value(expect),
+        payload: payload(size),
+        ..Default::default()
+    };
+    let (requests, source) = rust_rpc::stream::channel();
+    requests.set_compression(false);
+    let probe = client.streaming_input_call(source).timeout(CALL_TIMEOUT);
+    let send = async {
+        let _ = requests.send(request(true, 27_182)).await;
+        drop(requests);
+    };
+    let (probe, ()) = tokio::join!(probe, send);
+    expect_code(probe, Code::InvalidArgument).map_err(|e| format!("probe: {e}"))?;
+
+    let (requests, source) = rust_rpc::stream::channel();
+    let call = client.streaming_input_call(source).timeout(CALL_TIMEOUT);
+    // The requests end (half-close) when the sender is dropped at the end of this block.
+    let send = async move {
+        requests.set_compression(true);
+        requests.send(request(true, 27_182)).await?;
+        requests.set_compression(false);
+        requests.send(request(false, 45_904)).await
+    };
+    let (response, sent) = tokio::join!(call, send);
+    let response = response.map_err(|s| format!("the call failed: {s}"))?;
+    sent.map_err(|s| format!("a send failed: {s}"))?;
+    let total = response.aggregated_payload_size;
+    check(total == 73_086, || format!("an aggregated size of {total}"))
+}
+
+/// Two responses, the first compressed and the second not, seen in their message flags.
+async fn server_compressed_streaming(
+    client: &TestServiceClient<GrpcChannel>,
+) -> Result<(), String> {
+    let parameters = |compressed, size| ResponseParameters {
+        compressed: bool_value(compressed),
+        size,
+        ..Default::default()
+    };
+    let mut responses = client
+        .streaming_output_call(StreamingOutputCallRequest {
+            response_parameters: vec![parameters(true, 31_415), parameters(false, 92_653)],
+            ..Default::default()
+        })
+        .timeout(CALL_TIMEOUT)
+        .await
+        .map_err(|s| format!("the call failed: {s}"))?;
+    for (compressed, size) in [(true, 31_415), (false, 92_653)] {
+        let response = responses
+            .message()
+            .await
+            .map_err(|s| format!("the stream failed: {s}"))?
+            .ok_or("the stream ended early")?;
+        let len = body_len(&response.payload);
+        check(len == size, || {
+            format!("a response of {len} bytes, not {size}")
+        })?;
+        check(responses.last_message_compressed() == compressed, || {
+            format!("the response of {size} bytes should be compressed: {compressed}")
+        })?;
+    }
+    let end = responses
+        .message()
+        .await
+        .map_err(|s| format!("the stream failed: {s}"))?;
+    check(end.is_none(), || "more than two responses".into())
 }

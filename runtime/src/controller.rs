@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::call::ByteSink;
+use crate::call::{ByteSink, Inbound};
 use crate::{Closure, Metadata, Status};
 
 /// A cancellation signal shared by everyone working on one call, with the status that says
@@ -187,6 +187,12 @@ pub struct RpcController {
     cancel: OnceLock<CancelToken>,
     /// On a server: where [`send_headers`](RpcController::send_headers) sends them.
     responses: Option<ByteSink>,
+    /// Whether what this side sends is compressed; `None` leaves it to the channel or server.
+    compress: Option<bool>,
+    /// On a server: the requests, which know how the one read last arrived.
+    requests: Option<Inbound>,
+    /// On a client: how the single response arrived.
+    received_compressed: Option<bool>,
 }
 
 impl RpcController {
@@ -274,6 +280,31 @@ impl RpcController {
         }
     }
 
+    /// Whether the messages this side sends on the call are compressed: a client's requests,
+    /// a server's responses. It takes effect where the transport compresses: gRPC, with
+    /// `send_compressed` set on the channel or the server (and, for responses, an encoding the
+    /// client accepts). Without a word, the channel's or server's setting holds. A stream's
+    /// messages can be chosen one by one with
+    /// [`StreamSender::set_compression`](crate::StreamSender::set_compression).
+    pub fn set_message_compression(&mut self, enabled: bool) {
+        self.compress = Some(enabled);
+        if let Some(responses) = &self.responses {
+            responses.set_compression(enabled);
+        }
+    }
+
+    /// Whether the message this side received arrived compressed (gRPC's per-message flag):
+    /// on a server, the request read last (the one request of a unary or server-streaming
+    /// call); on a client, the single response, once the call has returned. `false` where
+    /// the transport does not compress.
+    pub fn received_compressed(&self) -> bool {
+        match &self.requests {
+            Some(requests) => requests.last_compressed(),
+            None => self.received_compressed,
+        }
+        .unwrap_or(false)
+    }
+
     /// Marks the call failed. On a server the client receives this status even if the
     /// handler then returns a response (the C++ `SetFailed`); returning `Err(status)` is the
     /// same and is the usual way.
@@ -337,6 +368,7 @@ impl RpcController {
         metadata: Metadata,
         cancel: CancelToken,
         responses: ByteSink,
+        requests: Inbound,
     ) -> Self {
         // Every field named: `..Self::default()` would allocate a token only to drop it.
         RpcController {
@@ -347,7 +379,20 @@ impl RpcController {
             failure: None,
             cancel: OnceLock::from(cancel),
             responses: Some(responses),
+            compress: None,
+            requests: Some(requests),
+            received_compressed: None,
         }
+    }
+
+    /// Client: what the call asks of the compression of its requests.
+    pub(crate) fn compression(&self) -> Option<bool> {
+        self.compress
+    }
+
+    /// Client: how the single response arrived.
+    pub(crate) fn set_received_compressed(&mut self, compressed: Option<bool>) {
+        self.received_compressed = compressed;
     }
 
     /// Server: the headers still to send (if they have not gone out) and the trailers, taken

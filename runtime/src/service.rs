@@ -9,7 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::call::{
-    byte_stream, ClientCall, IncomingCall, OutgoingCall, ServerCall, ServerCore, DEFAULT_WINDOW,
+    byte_stream, ClientCall, IncomingCall, Outbound as _, OutgoingCall, ServerCall, ServerCore,
+    DEFAULT_WINDOW,
 };
 use crate::stream::{CancelOnAbandon, LocalOutbound};
 use crate::{CancelToken, RpcController, Status};
@@ -192,14 +193,15 @@ impl RpcChannel for InProcessChannel {
         );
         if let Some(request) = call.request {
             // A fresh stream always has room for its first message.
-            let _ = requests_in.push(request);
+            let _ = requests_in.push_with(request, call.compress);
             requests_in.finish(Ok(()), crate::Metadata::new());
         }
+        let requests_out = LocalOutbound::new(requests_in, false);
+        if let Some(compress) = call.compress {
+            requests_out.set_compression(compress);
+        }
         let client_side = Arc::new(ClientSide {
-            requests: LocalOutbound {
-                inbound: requests_in,
-                end_on_drop: false,
-            },
+            requests: requests_out,
             cancel: cancel.clone(),
         });
         self.core.dispatch(IncomingCall {
@@ -208,10 +210,7 @@ impl RpcChannel for InProcessChannel {
             deadline: call.deadline,
             metadata: call.metadata,
             requests,
-            responses: Arc::new(LocalOutbound {
-                inbound: responses_in,
-                end_on_drop: false,
-            }),
+            responses: Arc::new(LocalOutbound::new(responses_in, false)),
             cancel,
         });
         Box::pin(std::future::ready(Ok(ClientCall {
@@ -238,6 +237,10 @@ impl crate::call::Outbound for ClientSide {
 
     fn close_send(&self) {
         self.requests.close_send();
+    }
+
+    fn set_compression(&self, enabled: bool) {
+        self.requests.set_compression(enabled);
     }
 
     fn cancel(&self) {

@@ -138,6 +138,13 @@ impl<T: Message + Default> Streaming<T> {
     pub fn trailers(&self) -> Option<Metadata> {
         self.inner.trailers()
     }
+
+    /// Whether the message read last arrived compressed (gRPC's per-message flag); `false`
+    /// where the transport does not compress. On the receiving end of [`channel`]: whether
+    /// its sender asked for it to be compressed.
+    pub fn last_message_compressed(&self) -> bool {
+        self.inner.last_compressed().unwrap_or(false)
+    }
 }
 
 impl<T: Message + Default> futures_core::Stream for Streaming<T> {
@@ -200,6 +207,17 @@ impl<T: Message> StreamSender<T> {
         self.sink.send_bytes(bytes).await
     }
 
+    /// Whether the messages sent from now on are compressed. It takes effect where the
+    /// transport compresses: gRPC, with `send_compressed` set on the channel or the server
+    /// (and, for responses, an encoding the client accepts). On the sending end of
+    /// [`channel`] that feeds a call's requests, it travels with each message to the call.
+    /// On until said otherwise (the controller's
+    /// [`set_message_compression`](crate::RpcController::set_message_compression) sets where
+    /// a server's response stream starts).
+    pub fn set_compression(&self, enabled: bool) {
+        self.sink.set_compression(enabled);
+    }
+
     /// The underlying sink of encoded messages.
     pub fn into_sink(self) -> ByteSink {
         self.sink
@@ -217,10 +235,7 @@ pub fn channel<T: Message + Default>() -> (StreamSender<T>, Streaming<T>) {
 pub fn channel_with_window<T: Message + Default>(window: usize) -> (StreamSender<T>, Streaming<T>) {
     let (inbound, stream) = byte_stream(window, None);
     let sink = ByteSink::new(
-        Arc::new(LocalOutbound {
-            inbound,
-            end_on_drop: true,
-        }),
+        Arc::new(LocalOutbound::new(inbound, true)),
         CancelToken::new(),
     );
     (
@@ -236,11 +251,37 @@ pub(crate) struct LocalOutbound {
     /// For [`channel`]: the last sender gone ends the stream cleanly. In-process calls end
     /// their streams explicitly.
     pub(crate) end_on_drop: bool,
+    /// What the sender asked of the compression of what it sends next: kept with each
+    /// message, as a network transport's reader would see it (0 unsaid, 1 off, 2 on).
+    compress: std::sync::atomic::AtomicU8,
+}
+
+impl LocalOutbound {
+    pub(crate) fn new(inbound: Inbound, end_on_drop: bool) -> LocalOutbound {
+        LocalOutbound {
+            inbound,
+            end_on_drop,
+            compress: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
+    pub(crate) fn compression(&self) -> Option<bool> {
+        match self.compress.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            flag => Some(flag == 2),
+        }
+    }
 }
 
 impl Outbound for LocalOutbound {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
-        Box::pin(self.inbound.send(message))
+        Box::pin(self.inbound.send_with(message, self.compression()))
+    }
+
+    fn set_compression(&self, enabled: bool) {
+        let flag = if enabled { 2 } else { 1 };
+        self.compress
+            .store(flag, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn max_message_size(&self) -> usize {
@@ -257,7 +298,7 @@ impl Outbound for LocalOutbound {
         }
         if let Some(message) = end.message {
             // The call's one response: the stream is empty, so there is room for it.
-            let _ = self.inbound.push(message);
+            let _ = self.inbound.push_with(message, self.compression());
         }
         self.inbound.finish(end.status, end.trailers);
     }
@@ -323,6 +364,15 @@ impl<T: Message + Default> Requests<T> {
                     .map(Ok)
             }
             RequestSource::Streaming(stream) => stream.message().await.transpose(),
+        }
+    }
+
+    /// For requests from the receiving end of [`channel`]: whether the sender asked for the
+    /// request returned last to be compressed.
+    pub(crate) fn compression(&self) -> Option<bool> {
+        match &self.inner {
+            RequestSource::Streaming(stream) => stream.inner.last_compressed(),
+            _ => None,
         }
     }
 }

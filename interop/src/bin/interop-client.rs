@@ -66,6 +66,11 @@ async fn main() {
         };
         builder = builder.send_compressed(encoding);
     }
+    // The cases that compress requests one by one go through a channel that can.
+    let compressing = builder
+        .clone()
+        .send_compressed(Encoding::Gzip)
+        .connect_lazy();
     let channel = builder.connect_lazy();
     let cases: Vec<&str> = if args.test_case == "all" {
         rust_rpc_interop::CASES.to_vec()
@@ -74,7 +79,7 @@ async fn main() {
     };
     let mut failed = false;
     for case in cases {
-        match rust_rpc_interop::run_case(case, &channel).await {
+        match rust_rpc_interop::run_case(case, &channel, &compressing).await {
             Ok(()) => println!("PASS {case}"),
             Err(reason) => {
                 println!("FAIL {case}: {reason}");

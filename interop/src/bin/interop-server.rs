@@ -23,8 +23,9 @@ struct Args {
     /// Private key (PEM) for TLS.
     #[arg(long = "tls_key_file")]
     tls_key_file: Option<String>,
-    /// Compress every response with this encoding (`gzip`) for clients that accept it; not
-    /// one of gRPC's interop flags.
+    /// Compress every response whose request does not say otherwise with this encoding
+    /// (`gzip`), for clients that accept it; not one of gRPC's interop flags. Without it,
+    /// responses are compressed (with gzip) only where their requests ask.
     #[arg(long)]
     compression: Option<String>,
 }
@@ -35,9 +36,20 @@ async fn main() -> std::io::Result<()> {
     // gRPC's health service beside the test service, as interop runners expect.
     let (reporter, health) = rust_rpc::grpc::health::service();
     reporter.set("grpc.testing.TestService", ServingStatus::SERVING);
+    let encoding = match &args.compression {
+        None => Encoding::Gzip,
+        Some(name) => Encoding::from_name(name).unwrap_or_else(|| {
+            eprintln!("interop-server: unknown --compression {name:?} (try gzip)");
+            std::process::exit(2);
+        }),
+    };
+    let interop = Interop {
+        compress_by_default: args.compression.is_some(),
+    };
     let mut builder = Server::builder()
-        .add_service(TestServiceServer::new(Interop))
-        .add_service(health);
+        .add_service(TestServiceServer::new(interop))
+        .add_service(health)
+        .send_compressed(encoding);
     if args.use_tls {
         let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_key_file) else {
             eprintln!("interop-server: --use_tls needs --tls_cert_file and --tls_key_file");
@@ -48,13 +60,6 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         });
         builder = builder.tls(tls);
-    }
-    if let Some(name) = &args.compression {
-        let Some(encoding) = Encoding::from_name(name) else {
-            eprintln!("interop-server: unknown --compression {name:?} (try gzip)");
-            std::process::exit(2);
-        };
-        builder = builder.send_compressed(encoding);
     }
     let server = builder.bind(("0.0.0.0", args.port)).await?;
     println!("listening on {}", server.local_addr()?.port());

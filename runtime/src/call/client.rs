@@ -103,6 +103,7 @@ async fn start(
         deadline,
         metadata: ctrl.metadata().clone(),
         request,
+        compress: ctrl.compression(),
     };
     if let Some(reason) = token.and_then(CancelToken::reason) {
         return Err(reason);
@@ -179,6 +180,7 @@ fn record<T>(
             responses.headers_now().unwrap_or_default(),
             responses.trailers().unwrap_or_default(),
         );
+        ctrl.set_received_compressed(responses.last_compressed());
     }
     if let Err(status) = &result {
         ctrl.set_failed(status.clone());
@@ -246,6 +248,7 @@ async fn unary_bytes(
         call.responses.headers_now().unwrap_or_default(),
         call.responses.trailers().unwrap_or_default(),
     );
+    ctrl.set_received_compressed(call.responses.last_compressed());
     result
 }
 
@@ -276,6 +279,10 @@ async fn pump<Req: Message + Default>(
     let failure = loop {
         match requests.next().await {
             Some(Ok(request)) => {
+                // A request from a local stream may say how it should go.
+                if let Some(compress) = requests.compression() {
+                    sink.set_compression(compress);
+                }
                 let sent = match encode(&request) {
                     Ok(bytes) => sink.send_bytes(bytes).await,
                     Err(status) => Err(status),

@@ -84,6 +84,13 @@ pub trait Outbound: Send + Sync + 'static {
 
     /// Client: the call is abandoned; tell the server to stop it and free what it holds.
     fn cancel(&self) {}
+
+    /// Whether the messages sent from now on (a server's single response included) are
+    /// compressed, where the transport compresses at all (gRPC with an encoding set on the
+    /// channel or server, which the peer accepts). On until said otherwise.
+    fn set_compression(&self, enabled: bool) {
+        let _ = enabled;
+    }
 }
 
 /// Where encoded stream messages go: a transport's [`Outbound`], guarded by the call's
@@ -177,6 +184,12 @@ impl ByteSink {
         }
     }
 
+    /// Whether the messages sent from now on are compressed: see
+    /// [`Outbound::set_compression`].
+    pub fn set_compression(&self, enabled: bool) {
+        self.inner.outbound.set_compression(enabled);
+    }
+
     /// Server: ends the call once, whichever comes first (the handler's result or a
     /// cancellation), and tells the interceptors.
     pub(crate) fn finish(&self, end: CallEnd) {
@@ -267,6 +280,9 @@ pub struct OutgoingCall {
     /// The single request of a method without a request stream: the transport sends it with
     /// the call's start and half-closes, in one write where it can.
     pub request: Option<Bytes>,
+    /// Whether the single request (and, until the call says otherwise, every request) is
+    /// compressed, as [`Outbound::set_compression`]; `None` leaves it to the channel.
+    pub compress: Option<bool>,
 }
 
 /// A started call, as a client transport hands it back.

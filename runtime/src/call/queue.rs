@@ -76,6 +76,8 @@ struct State {
     reader: Option<Waker>,
     consumer_gone: bool,
     observers: Vec<EndObserver>,
+    /// The compression of the message taken last.
+    last_compressed: Option<bool>,
 }
 
 impl State {
@@ -93,17 +95,21 @@ impl Queue {
     }
 }
 
+/// A queued message and its compression: whether it arrived compressed (from a transport), or
+/// whether its sender asked for it to be (on a local stream); `None` when nobody said.
+type Queued = (Bytes, Option<bool>);
+
 /// Queued messages, the first one inline: most streams (every unary call's) hold one at a
 /// time, and then no queue is allocated.
 #[derive(Default)]
 struct Messages {
-    head: Option<Bytes>,
-    rest: VecDeque<Bytes>,
+    head: Option<Queued>,
+    rest: VecDeque<Queued>,
     len: usize,
 }
 
 impl Messages {
-    fn push_back(&mut self, message: Bytes) {
+    fn push_back(&mut self, message: Queued) {
         self.len += 1;
         if self.head.is_none() && self.rest.is_empty() {
             self.head = Some(message);
@@ -112,7 +118,7 @@ impl Messages {
         }
     }
 
-    fn pop_front(&mut self) -> Option<Bytes> {
+    fn pop_front(&mut self) -> Option<Queued> {
         let message = self.head.take().or_else(|| self.rest.pop_front());
         if message.is_some() {
             self.len -= 1;
@@ -184,6 +190,12 @@ impl Inbound {
     /// while the stream already held a full window: the peer ignored its credit. After the end,
     /// or once the consumer has gone, the message is dropped (and its credit returned).
     pub fn push(&self, message: Bytes) -> Result<(), Status> {
+        self.push_with(message, None)
+    }
+
+    /// [`push`](Inbound::push) for a message that says whether it was compressed on the wire
+    /// (gRPC's message flag), which its reader can ask.
+    pub fn push_with(&self, message: Bytes, compressed: Option<bool>) -> Result<(), Status> {
         let len = message.len();
         let wake = {
             let mut state = self.queue.lock();
@@ -196,7 +208,7 @@ impl Inbound {
                 )));
             } else {
                 state.buffered += len;
-                state.messages.push_back(message);
+                state.messages.push_back((message, compressed));
                 Some(state.reader.take())
             }
         };
@@ -220,6 +232,12 @@ impl Inbound {
     /// Adds a message from a local sender, waiting while the stream holds a full window. Fails
     /// once the stream has ended or its consumer has gone.
     pub async fn send(&self, message: Bytes) -> Result<(), Status> {
+        self.send_with(message, None).await
+    }
+
+    /// [`send`](Inbound::send) for a message whose sender said whether it should be
+    /// compressed, which whoever forwards it can ask.
+    pub async fn send_with(&self, message: Bytes, compress: Option<bool>) -> Result<(), Status> {
         let mut message = Some(message);
         let mut offer = || {
             let mut state = self.queue.lock();
@@ -236,7 +254,7 @@ impl Inbound {
             }
             let message = message.take()?;
             state.buffered += message.len();
-            state.messages.push_back(message);
+            state.messages.push_back((message, compress));
             Some(Ok(state.reader.take()))
         };
         let reader = match offer() {
@@ -331,6 +349,12 @@ impl Inbound {
     pub fn is_ended(&self) -> bool {
         self.queue.lock().end.is_some()
     }
+
+    /// The compression of the message the reader took last (see
+    /// [`ByteStream::last_compressed`]).
+    pub fn last_compressed(&self) -> Option<bool> {
+        self.queue.lock().last_compressed
+    }
 }
 
 impl ByteStream {
@@ -343,7 +367,8 @@ impl ByteStream {
         let (item, observers, was_full, credit) = {
             let mut state = self.queue.lock();
             let was_full = self.queue.is_full(&state);
-            if let Some(message) = state.messages.pop_front() {
+            if let Some((message, compressed)) = state.messages.pop_front() {
+                state.last_compressed = compressed;
                 state.buffered -= message.len();
                 let credit = state.read(message.len(), self.queue.window);
                 (Some(Ok(message)), Vec::new(), was_full, credit)
@@ -380,6 +405,13 @@ impl ByteStream {
         for observer in observers {
             observer(&result);
         }
+    }
+
+    /// Whether the message read last arrived compressed (gRPC's per-message flag), or, on a
+    /// local stream, whether its sender asked for it to be sent compressed; `None` when
+    /// nobody said (the TCP transport, a local sender that did not choose).
+    pub fn last_compressed(&self) -> Option<bool> {
+        self.queue.lock().last_compressed
     }
 
     /// The next encoded message, `Ok(None)` after a clean end, or the status that ended the

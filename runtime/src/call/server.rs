@@ -145,7 +145,13 @@ impl ServerCore {
             requests: requests.inbound(),
             responses: sink.clone(),
         });
-        let mut ctrl = RpcController::for_server(deadline, metadata, cancel.clone(), sink.clone());
+        let mut ctrl = RpcController::for_server(
+            deadline,
+            metadata,
+            cancel.clone(),
+            sink.clone(),
+            requests.inbound(),
+        );
         let index = descriptor.index;
         // Captured variables are used in place, not moved into locals: a move would give the
         // task a second copy of each, and a task of 1 KiB or more takes a slower allocator path.

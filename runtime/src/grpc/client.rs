@@ -356,10 +356,11 @@ async fn start(
         }
     }
     let encoding = endpoint.handshake.send_compressed;
+    let compress = call.compress.unwrap_or(true);
     let first = call
         .request
         .as_ref()
-        .map(|request| frame(request, encoding))
+        .map(|request| frame(request, encoding.filter(|_| compress)))
         .transpose()?;
     let mut attempts = 0;
     let (response, stream, open) = loop {
@@ -374,6 +375,7 @@ async fn start(
         stream: Mutex::new(stream),
         limit: limits.max_send_message_size,
         encoding,
+        compress: AtomicBool::new(compress),
     });
     let (inbound, responses) = byte_stream(limits.window, Some(requests.clone()));
     // A call whose one request is kept can be sent again if the server refuses it unread.
@@ -568,6 +570,8 @@ struct Requests {
     stream: Mutex<SendStream<Bytes>>,
     limit: usize,
     encoding: Option<Encoding>,
+    /// Whether the next messages are compressed (with `encoding`, if there is one).
+    compress: AtomicBool,
 }
 
 impl Requests {
@@ -592,7 +596,8 @@ impl FlowControl for Requests {
 impl Outbound for Requests {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
         Box::pin(async move {
-            let framed = frame(&message, self.encoding)?;
+            let compress = self.compress.load(Ordering::SeqCst);
+            let framed = frame(&message, self.encoding.filter(|_| compress))?;
             std::future::poll_fn(|cx| poll_send_ready(&mut self.lock(), framed.len(), cx)).await?;
             self.lock()
                 .send_data(framed, false)
@@ -610,6 +615,10 @@ impl Outbound for Requests {
 
     fn cancel(&self) {
         self.lock().send_reset(h2::Reason::CANCEL);
+    }
+
+    fn set_compression(&self, enabled: bool) {
+        self.compress.store(enabled, Ordering::SeqCst);
     }
 }
 

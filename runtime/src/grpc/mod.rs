@@ -18,7 +18,11 @@
 //! Compression: both sides read `gzip` (decompressed output bounded by the message limit) and
 //! offer it in `grpc-accept-encoding`; `send_compressed` on the channel or the server
 //! compresses what that side sends. An encoding a peer cannot read is refused as the protocol
-//! says (`UNIMPLEMENTED` on a server, with the encodings it accepts).
+//! says (`UNIMPLEMENTED` on a server, with the encodings it accepts). Each message carries its
+//! own compressed flag: a call turns compression off or on for what it sends with
+//! `RpcController::set_message_compression`, a stream message by message with
+//! `StreamSender::set_compression`, and the receiver reads the flag with
+//! `RpcController::received_compressed` or `Streaming::last_message_compressed`.
 //!
 //! Keepalive: with [`Limits::keepalive`] set, a side sends HTTP/2 PING at that interval and
 //! closes the connection when no answer comes within the timeout, so calls on a connection
@@ -165,7 +169,7 @@ pub(crate) async fn pump_messages(
         while inbound.has_room() {
             match deframer.next()? {
                 // Room was checked; after the end or without a consumer it is dropped.
-                Some(message) => inbound.push(message)?,
+                Some(message) => inbound.push_with(message, Some(deframer.last_compressed()))?,
                 None => break,
             }
         }

@@ -404,6 +404,8 @@ struct Responses {
     limit: usize,
     /// What response messages are compressed with.
     encoding: Option<Encoding>,
+    /// Whether the next messages are compressed (with `encoding`, if there is one).
+    compress: AtomicBool,
     done: AtomicBool,
     done_notify: Notify,
 }
@@ -442,6 +444,7 @@ impl Responses {
     fn new(respond: SendResponse<Bytes>, limit: usize, encoding: Option<Encoding>) -> Responses {
         Responses {
             encoding,
+            compress: AtomicBool::new(true),
             reply: Mutex::new(Reply::Pending(respond)),
             extra: Mutex::new(Vec::new()),
             wakers: Arc::default(),
@@ -534,6 +537,12 @@ impl Responses {
         .await
     }
 
+    /// What the next message is compressed with, if anything.
+    fn message_encoding(&self) -> Option<Encoding> {
+        self.encoding
+            .filter(|_| self.compress.load(Ordering::SeqCst))
+    }
+
     fn mark_done(&self) {
         self.done.store(true, Ordering::SeqCst);
         self.done_notify.notify_waiters();
@@ -560,7 +569,7 @@ fn put_metadata_lenient(headers: &mut HeaderMap, metadata: &Metadata) {
 impl Outbound for Responses {
     fn send(&self, message: Bytes) -> BoxFuture<'_, Result<(), Status>> {
         Box::pin(async move {
-            let framed = frame(&message, self.encoding)?;
+            let framed = frame(&message, self.message_encoding())?;
             let waker = Waker::from(self.wakers.clone());
             std::future::poll_fn(|cx| {
                 SendWakers::set(&self.wakers.sender, cx.waker());
@@ -583,6 +592,10 @@ impl Outbound for Responses {
 
     fn max_message_size(&self) -> usize {
         self.limit
+    }
+
+    fn set_compression(&self, enabled: bool) {
+        self.compress.store(enabled, Ordering::SeqCst);
     }
 
     fn send_headers(&self, metadata: Metadata) {
@@ -609,7 +622,7 @@ impl Outbound for Responses {
                 let headers = end.headers.unwrap_or_default();
                 if let Some(stream) = self.open(&mut reply, &headers) {
                     if let Some(message) = end.message {
-                        match frame(&message, self.encoding) {
+                        match frame(&message, self.message_encoding()) {
                             Ok(framed) => {
                                 let _ = stream.send_data(framed, false);
                             }

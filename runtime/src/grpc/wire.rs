@@ -122,6 +122,8 @@ pub(crate) struct Deframer {
     limit: usize,
     /// What the peer said compressed messages are compressed with.
     encoding: Option<Encoding>,
+    /// Whether the message returned last was compressed.
+    last_compressed: bool,
 }
 
 impl Deframer {
@@ -132,7 +134,13 @@ impl Deframer {
             buffer: BytesMut::new(),
             limit,
             encoding,
+            last_compressed: false,
         }
+    }
+
+    /// Whether the message [`next`](Deframer::next) returned last arrived compressed.
+    pub(crate) fn last_compressed(&self) -> bool {
+        self.last_compressed
     }
 
     /// Adds the bytes of one DATA frame.
@@ -186,6 +194,7 @@ impl Deframer {
         }
         self.buffer.advance(PREFIX_LEN);
         let message = self.buffer.split_to(len).freeze();
+        self.last_compressed = encoding.is_some();
         match encoding {
             Some(encoding) => encoding.decompress(&message, self.limit).map(Some),
             None => Ok(Some(message)),
