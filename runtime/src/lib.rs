@@ -15,7 +15,7 @@
 //!   a service in the same process. The [`call`] module is what transports build on.
 //! - `tcp` (default): [`tcp`], the slim TCP transport.
 //! - `grpc`: [`grpc`], gRPC over HTTP/2, for peers in any language.
-//! - `tls`: [`tls`], TLS (rustls) for the gRPC transport.
+//! - `tls`: [`tls`], TLS (rustls) for the TCP and gRPC transports.
 //!
 //! With `default-features = false` the crate is the codec alone: messages, enums, the
 //! well-known types, with no async runtime in its dependency tree.

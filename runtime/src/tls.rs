@@ -1,11 +1,16 @@
-//! TLS for the gRPC transport, on rustls with the ring provider (feature `tls`).
+//! TLS for both network transports, on rustls with the ring provider (feature `tls`).
 //!
 //! Certificates and keys are read from PEM. A server presents its certificate chain and may
 //! require client certificates (mutual TLS); a client trusts the CAs it is given (there are no
 //! built-in roots: pass your CA, or a system bundle read from disk) and may present a
-//! certificate of its own. Both sides negotiate ALPN `h2`, as gRPC requires. For anything else
+//! certificate of its own. Both sides negotiate ALPN: `h2` for gRPC, as gRPC requires, and
+//! `rust-rpc` for the TCP transport, so that a client of one never talks to a server of the
+//! other. A configuration that names its own ALPN protocols keeps them. For anything else
 //! (other providers, ciphers, session resumption), build a rustls config yourself and pass it
 //! to `from_config`.
+
+// With neither transport there is nothing to use the configurations with.
+#![cfg_attr(not(any(feature = "tcp", feature = "grpc")), allow(dead_code))]
 
 use std::sync::Arc;
 
@@ -35,7 +40,12 @@ pub enum TlsError {
 }
 
 /// ALPN protocol id of HTTP/2.
+#[cfg(feature = "grpc")]
 const H2: &[u8] = b"h2";
+
+/// ALPN protocol id of rust-rpc's TCP transport.
+#[cfg(feature = "tcp")]
+pub(crate) const RUST_RPC_ALPN: &[u8] = b"rust-rpc";
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -122,21 +132,35 @@ impl ServerTls {
         Ok(Self::from_config(Arc::new(config)))
     }
 
-    /// Uses a rustls configuration as it is, adding ALPN `h2` if it offers no protocol.
+    /// Uses a rustls configuration as it is; if it offers no ALPN protocol, each transport
+    /// adds its own (`h2` for gRPC, `rust-rpc` for TCP).
     pub fn from_config(config: Arc<ServerConfig>) -> ServerTls {
-        let config = if config.alpn_protocols.is_empty() {
-            let mut config = (*config).clone();
-            config.alpn_protocols = vec![H2.to_vec()];
-            Arc::new(config)
-        } else {
-            config
-        };
         ServerTls { config }
     }
 
-    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.config.clone())
+    /// The acceptor for a transport whose ALPN protocol is `alpn`.
+    pub(crate) fn acceptor_for(&self, alpn: &[u8]) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(with_alpn(&self.config, alpn, |c| &mut c.alpn_protocols))
     }
+
+    #[cfg(feature = "grpc")]
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        self.acceptor_for(H2)
+    }
+}
+
+/// `config`, offering `alpn` if it offers no protocol of its own.
+fn with_alpn<C: Clone>(
+    config: &Arc<C>,
+    alpn: &[u8],
+    protocols: impl Fn(&mut C) -> &mut Vec<Vec<u8>>,
+) -> Arc<C> {
+    let mut copy = (**config).clone();
+    if !protocols(&mut copy).is_empty() {
+        return config.clone();
+    }
+    *protocols(&mut copy) = vec![alpn.to_vec()];
+    Arc::new(copy)
 }
 
 /// Whom a client trusts, what it presents, and the name it expects the server to prove.
@@ -181,15 +205,9 @@ impl ClientTls {
         Ok(Self::from_config(Arc::new(config)))
     }
 
-    /// Uses a rustls configuration as it is, adding ALPN `h2` if it offers no protocol.
+    /// Uses a rustls configuration as it is; if it offers no ALPN protocol, each transport
+    /// adds its own (`h2` for gRPC, `rust-rpc` for TCP).
     pub fn from_config(config: Arc<ClientConfig>) -> ClientTls {
-        let config = if config.alpn_protocols.is_empty() {
-            let mut config = (*config).clone();
-            config.alpn_protocols = vec![H2.to_vec()];
-            Arc::new(config)
-        } else {
-            config
-        };
         ClientTls {
             config,
             server_name: None,
@@ -203,10 +221,21 @@ impl ClientTls {
         self
     }
 
-    /// The connector, and the name to verify for a connection to `target` (`host:port`).
+    /// The gRPC connector (ALPN `h2`), and the name to verify for a connection to `target`
+    /// (`host:port`).
+    #[cfg(feature = "grpc")]
     pub(crate) fn connector(
         &self,
         target: &str,
+    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsError> {
+        self.connector_for(target, H2)
+    }
+
+    /// [`connector`](ClientTls::connector) for a transport whose ALPN protocol is `alpn`.
+    pub(crate) fn connector_for(
+        &self,
+        target: &str,
+        alpn: &[u8],
     ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsError> {
         let name = match &self.server_name {
             Some(name) => name.clone(),
@@ -214,10 +243,8 @@ impl ClientTls {
         };
         let server_name =
             ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name))?;
-        Ok((
-            tokio_rustls::TlsConnector::from(self.config.clone()),
-            server_name,
-        ))
+        let config = with_alpn(&self.config, alpn, |c| &mut c.alpn_protocols);
+        Ok((tokio_rustls::TlsConnector::from(config), server_name))
     }
 }
 

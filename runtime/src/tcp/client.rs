@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
-use super::io::FrameWriter;
+use super::io::{FrameWriter, Socket};
 use super::server::send_window_update;
 use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
 use super::{metadata_from_wire, status_from_wire, CallStart, CallTable, Credit, Limits};
@@ -45,6 +45,8 @@ pub struct TcpChannelBuilder {
     target: String,
     limits: Limits,
     connect_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl TcpChannelBuilder {
@@ -68,13 +70,25 @@ impl TcpChannelBuilder {
         self
     }
 
+    /// Connects over TLS, verifying the server as `tls` says. Both sides negotiate ALPN
+    /// `rust-rpc` unless their configurations name other protocols.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// A channel that connects when the first call needs it.
     pub fn connect_lazy(self) -> TcpChannel {
         TcpChannel {
             endpoint: Arc::new(Endpoint::new(
-                self.target,
+                self.target.clone(),
                 Tcp {
                     limits: self.limits,
+                    #[cfg(feature = "tls")]
+                    target: self.target,
+                    #[cfg(feature = "tls")]
+                    tls: self.tls,
                 },
                 self.connect_timeout,
             )),
@@ -96,6 +110,8 @@ impl TcpChannel {
             target: target.into_target(),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(20),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -126,6 +142,11 @@ impl TcpChannel {
 /// The TCP transport's opening: preface and SETTINGS each way.
 struct Tcp {
     limits: Limits,
+    /// `host:port`, whose host a TLS server must prove it is.
+    #[cfg(feature = "tls")]
+    target: String,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
 }
 
 impl Handshake for Tcp {
@@ -141,11 +162,42 @@ impl Handshake for Tcp {
 }
 
 impl Tcp {
+    /// TLS over `stream` if the channel has it, else `stream` as it is.
+    async fn secure(&self, stream: TcpStream) -> io::Result<Socket> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let (connector, name) = tls
+                .connector_for(&self.target, crate::tls::RUST_RPC_ALPN)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let stream = tokio::time::timeout(
+                self.limits.handshake_timeout,
+                connector.connect(name, stream),
+            )
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the server did not complete the TLS handshake in time",
+                )
+            })?
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the TLS handshake failed (does the server use TLS for rust-rpc?): {e}"
+                    ),
+                )
+            })?;
+            return Socket::tls(stream.into());
+        }
+        Ok(Socket::Plain(Arc::new(stream)))
+    }
+
     async fn greet(&self, stream: TcpStream) -> io::Result<Arc<Connection>> {
-        let stream = Arc::new(stream);
+        let (read, write) = self.secure(stream).await?.split();
         let limits = &self.limits;
-        let mut frames = FrameReader::new(stream.clone(), limits.max_frame_size);
-        let (writer, flush) = FrameWriter::new(stream);
+        let mut frames = FrameReader::new(read, limits.max_frame_size);
+        let (writer, flush) = FrameWriter::new(write);
         tokio::spawn(flush);
         let mut hello = frame::PREFACE.to_vec();
         put_control(

@@ -3,10 +3,9 @@
 //! so that only its call fails.
 
 use std::io;
-use std::sync::Arc;
 
+use super::io::ReadSide;
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::net::TcpStream;
 
 use crate::Message;
 
@@ -204,12 +203,12 @@ impl FrameDecoder {
 
 /// Reads frames from a stream.
 pub(crate) struct FrameReader {
-    stream: Arc<TcpStream>,
+    stream: ReadSide,
     decoder: FrameDecoder,
 }
 
 impl FrameReader {
-    pub(crate) fn new(stream: Arc<TcpStream>, max_frame_size: usize) -> Self {
+    pub(crate) fn new(stream: ReadSide, max_frame_size: usize) -> Self {
         FrameReader {
             stream,
             decoder: FrameDecoder::new(max_frame_size),
@@ -218,15 +217,7 @@ impl FrameReader {
 
     /// Reads more bytes; `Ok(false)` at the end of the stream. Cancel-safe.
     async fn fill(&mut self) -> io::Result<bool> {
-        loop {
-            self.stream.readable().await?;
-            match self.stream.try_read_buf(self.decoder.spare()) {
-                Ok(0) => return Ok(false),
-                Ok(_) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
+        Ok(self.stream.read_buf(self.decoder.spare()).await? > 0)
     }
 
     /// Reads the peer's preface. A peer that sends something else gets an error that names

@@ -11,6 +11,102 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+/// The bytes under a connection: a TCP socket, shared by reader and writer through its
+/// readiness, or TLS over one, split in two halves.
+pub(crate) enum Socket {
+    Plain(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls {
+        stream: Box<tokio_rustls::TlsStream<TcpStream>>,
+        /// The same socket, to close it from outside the TLS stream.
+        raw: socket2::Socket,
+    },
+}
+
+impl Socket {
+    /// TLS over `tcp`, once its handshake is done.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(stream: tokio_rustls::TlsStream<TcpStream>) -> io::Result<Socket> {
+        let raw = socket2::SockRef::from(stream.get_ref().0).try_clone()?;
+        Ok(Socket::Tls {
+            stream: Box::new(stream),
+            raw,
+        })
+    }
+
+    /// The reading and the writing side.
+    pub(crate) fn split(self) -> (ReadSide, WriteSide) {
+        match self {
+            Socket::Plain(tcp) => (ReadSide::Plain(tcp.clone()), WriteSide::Plain(tcp)),
+            #[cfg(feature = "tls")]
+            Socket::Tls { stream, raw } => {
+                let (read, write) = tokio::io::split(*stream);
+                (
+                    ReadSide::Tls(read),
+                    WriteSide::Tls {
+                        write: tokio::sync::Mutex::new(write),
+                        raw,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// Where a [`FrameReader`](super::frame::FrameReader) reads from.
+pub(crate) enum ReadSide {
+    Plain(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls(tokio::io::ReadHalf<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+impl ReadSide {
+    /// Reads more bytes into `buf`; `Ok(0)` at the end of the stream. Cancel-safe.
+    pub(crate) async fn read_buf(&mut self, buf: &mut bytes::BytesMut) -> io::Result<usize> {
+        match self {
+            ReadSide::Plain(tcp) => loop {
+                tcp.readable().await?;
+                match tcp.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    read => return read,
+                }
+            },
+            #[cfg(feature = "tls")]
+            ReadSide::Tls(read) => tokio::io::AsyncReadExt::read_buf(read, buf).await,
+        }
+    }
+}
+
+/// Where a [`FrameWriter`] writes to.
+pub(crate) enum WriteSide {
+    Plain(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls {
+        /// Written only by the flush task; the lock is never contended.
+        write: tokio::sync::Mutex<tokio::io::WriteHalf<tokio_rustls::TlsStream<TcpStream>>>,
+        raw: socket2::Socket,
+    },
+}
+
+impl WriteSide {
+    /// The socket, when there is no TLS over it: written from any task through readiness.
+    fn plain(&self) -> Option<&Arc<TcpStream>> {
+        match self {
+            WriteSide::Plain(tcp) => Some(tcp),
+            #[cfg(feature = "tls")]
+            WriteSide::Tls { .. } => None,
+        }
+    }
+
+    fn shutdown(&self, how: Shutdown) {
+        let _ = match self {
+            WriteSide::Plain(tcp) => socket2::SockRef::from(&**tcp).shutdown(how),
+            #[cfg(feature = "tls")]
+            WriteSide::Tls { raw, .. } => raw.shutdown(how),
+        };
+    }
+}
+
 /// A backlog above this makes senders of messages wait for the flush to catch up; control
 /// frames (small, a bounded number per call) are queued regardless.
 const BACKLOG_HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -29,7 +125,7 @@ struct WriteState {
 
 /// Writes frames to a stream shared by many tasks, in the order they are sent.
 pub(crate) struct FrameWriter {
-    stream: Arc<TcpStream>,
+    stream: WriteSide,
     state: Mutex<WriteState>,
     /// Wakes the flush task when a backlog appears.
     work: Notify,
@@ -40,7 +136,7 @@ pub(crate) struct FrameWriter {
 impl FrameWriter {
     /// A writer and the flush task that must be spawned alongside it.
     pub(crate) fn new(
-        stream: Arc<TcpStream>,
+        stream: WriteSide,
     ) -> (
         Arc<FrameWriter>,
         impl std::future::Future<Output = ()> + Send,
@@ -124,8 +220,14 @@ impl FrameWriter {
             return;
         }
         // Nothing ahead of this frame: write it from this task, and hand over only what the
-        // socket would not take.
-        match self.stream.try_write(frame) {
+        // socket would not take. TLS goes through the flush task, which owns its writes.
+        let Some(tcp) = self.stream.plain() else {
+            state.backlog.extend_from_slice(frame);
+            state.flushing = true;
+            self.work.notify_one();
+            return;
+        };
+        match tcp.try_write(frame) {
             Ok(written) if written == frame.len() => return,
             Ok(written) => state.backlog.extend_from_slice(&frame[written..]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -176,9 +278,19 @@ impl FrameWriter {
     }
 
     async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let WriteSide::Tls { write, .. } = &self.stream {
+            use tokio::io::AsyncWriteExt as _;
+            let mut write = write.lock().await;
+            write.write_all(bytes).await?;
+            return write.flush().await;
+        }
+        let Some(tcp) = self.stream.plain() else {
+            return Ok(());
+        };
         while !bytes.is_empty() {
-            self.stream.writable().await?;
-            match self.stream.try_write(bytes) {
+            tcp.writable().await?;
+            match tcp.try_write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
@@ -192,7 +304,7 @@ impl FrameWriter {
         self.lock().closed = true;
         self.work.notify_one();
         self.drained.notify_waiters();
-        let _ = socket2::SockRef::from(&*self.stream).shutdown(Shutdown::Both);
+        self.stream.shutdown(Shutdown::Both);
     }
 
     /// Stops writing: with `drain`, after everything queued has gone out. Sends the peer an
@@ -207,6 +319,12 @@ impl FrameWriter {
         }
         self.lock().closed = true;
         self.work.notify_one();
-        let _ = socket2::SockRef::from(&*self.stream).shutdown(Shutdown::Write);
+        #[cfg(feature = "tls")]
+        if let WriteSide::Tls { write, .. } = &self.stream {
+            // TLS's close_notify, then the end of the TCP stream: the peer reads a clean end.
+            use tokio::io::AsyncWriteExt as _;
+            let _ = write.lock().await.shutdown().await;
+        }
+        self.stream.shutdown(Shutdown::Write);
     }
 }

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::Notify;
 
 use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
-use super::io::FrameWriter;
+use super::io::{FrameWriter, Socket};
 use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
 use super::{metadata_to_wire, CallStart, CallTable, Credit, Limits};
 use crate::call::{byte_stream, CallEnd, FlowControl, Inbound, IncomingCall, Outbound, ServerCore};
@@ -25,6 +25,8 @@ pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     interceptors: Vec<Arc<dyn ServerInterceptor>>,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ServerBuilder {
@@ -61,6 +63,15 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves over TLS with this identity (and client verification, if it asks for it);
+    /// ALPN `rust-rpc` unless the configuration names other protocols. Clients that do not
+    /// complete the TLS handshake within the handshake timeout are dropped.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls.acceptor_for(crate::tls::RUST_RPC_ALPN));
+        self
+    }
+
     /// Listens on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -69,6 +80,8 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 hosting: Hosting::new(ServerCore::new(self.services, self.interceptors)),
                 limits: self.limits,
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         })
     }
@@ -77,6 +90,8 @@ impl ServerBuilder {
 struct Shared {
     hosting: Hosting,
     limits: Limits,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Host for Shared {
@@ -195,10 +210,29 @@ fn status_frame(call_id: u64, status: &Status) -> Vec<u8> {
 
 async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let stream = Arc::new(stream);
+    let socket = {
+        #[cfg(feature = "tls")]
+        match &shared.tls {
+            Some(acceptor) => {
+                let timeout = shared.limits.handshake_timeout;
+                match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => match Socket::tls(stream.into()) {
+                        Ok(socket) => socket,
+                        Err(_) => return,
+                    },
+                    // Not TLS, or too slow to finish the handshake: nothing to serve.
+                    _ => return,
+                }
+            }
+            None => Socket::Plain(Arc::new(stream)),
+        }
+        #[cfg(not(feature = "tls"))]
+        Socket::Plain(Arc::new(stream))
+    };
+    let (read, write) = socket.split();
     let limits = &shared.limits;
-    let mut frames = FrameReader::new(stream.clone(), limits.max_frame_size);
-    let (writer, flush) = FrameWriter::new(stream);
+    let mut frames = FrameReader::new(read, limits.max_frame_size);
+    let (writer, flush) = FrameWriter::new(write);
     tokio::spawn(flush);
     let mut hello = frame::PREFACE.to_vec();
     put_control(
