@@ -307,6 +307,104 @@ async fn a_panicking_cancel_callback_holds_nothing_up() {
     .await;
 }
 
+/// Calls whose cancel callbacks cancel each other: each handler's callback cancels every
+/// other call it knows of, which ends those calls on the connection and in its call table.
+/// Callbacks run while a lock of the call table is held would deadlock on that.
+struct CancelsOthers {
+    tokens: std::sync::Mutex<Vec<rust_rpc::CancelToken>>,
+    events: Arc<Events>,
+}
+
+impl rust_rpc_testdata::ours::services::Calculator for CancelsOthers {
+    async fn double(
+        &self,
+        ctrl: &mut RpcController,
+        _request: rust_rpc_testdata::ours::services::Number,
+    ) -> Result<rust_rpc_testdata::ours::services::Number, rust_rpc::Status> {
+        let token = ctrl.cancel_token();
+        let others: Vec<_> = {
+            let mut tokens = self.tokens.lock().unwrap();
+            tokens.push(token);
+            tokens.clone()
+        };
+        let events = self.events.clone();
+        ctrl.notify_on_cancel(rust_rpc::Closure::new(move || {
+            for other in &others {
+                other.cancel();
+            }
+            events.cancelled.fetch_add(1, Ordering::SeqCst);
+        }));
+        self.events.started.fetch_add(1, Ordering::SeqCst);
+        ctrl.cancelled().await;
+        self.events.finished.fetch_add(1, Ordering::SeqCst);
+        Err(rust_rpc::Status::cancelled("gave up"))
+    }
+}
+
+/// A connection that closes under calls whose cancel callbacks reach each other: every
+/// handler ends, and the server goes on serving and shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_callbacks_may_cancel_other_calls_of_their_connection() {
+    bounded(async {
+        for grpc in [false, true] {
+            let events = Arc::new(Events::default());
+            let service = || {
+                CalculatorServer::new(CancelsOthers {
+                    tokens: Default::default(),
+                    events: events.clone(),
+                })
+            };
+            // Both servers' handles are the one `ServerHandle` type.
+            let server: rust_rpc::tcp::ServerHandle = if grpc {
+                rust_rpc::grpc::Server::builder()
+                    .add_service(service())
+                    .bind("127.0.0.1:0")
+                    .await
+                    .unwrap()
+                    .spawn()
+                    .unwrap()
+            } else {
+                Server::builder()
+                    .add_service(service())
+                    .bind("127.0.0.1:0")
+                    .await
+                    .unwrap()
+                    .spawn()
+                    .unwrap()
+            };
+            let addr = server.local_addr();
+            let channel: Arc<dyn rust_rpc::RpcChannel> = if grpc {
+                Arc::new(rust_rpc::grpc::GrpcChannel::connect(addr).await.unwrap())
+            } else {
+                Arc::new(TcpChannel::connect(addr).await.unwrap())
+            };
+            let client = CalculatorClient::new(channel);
+            let calls: Vec<_> = (0..3)
+                .map(|_| {
+                    let client = client.clone();
+                    tokio::spawn(async move { client.double(number(1)).await })
+                })
+                .collect();
+            wait_for(|| events.started.load(Ordering::SeqCst) == 3).await;
+            // The client goes away: its connection closes under the three calls.
+            for call in &calls {
+                call.abort();
+            }
+            drop(client);
+            promptly("every handler's end", || {
+                events.finished.load(Ordering::SeqCst) == 3
+            })
+            .await;
+            assert_eq!(events.cancelled.load(Ordering::SeqCst), 3, "grpc: {grpc}");
+            tokio::time::timeout(Duration::from_secs(2), server.shutdown())
+                .await
+                .expect("shutdown returns")
+                .unwrap();
+        }
+    })
+    .await;
+}
+
 /// Case 4: a response that does not decode is `INTERNAL`, unary or streamed, and in a stream
 /// it is the call's result.
 #[tokio::test]

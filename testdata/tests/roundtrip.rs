@@ -674,3 +674,36 @@ fn bytes_fields_share_the_input_when_decoding_from_bytes() {
     assert_eq!(Blob::default().with_default(), b"a\x01");
     assert_eq!(Blob::default().must, "x");
 }
+
+/// `Message` is object safe: messages of different types go through one `&dyn Message` and
+/// one `Box<dyn Message>` to be encoded and merged; `decode_length_delimited` says how many
+/// bytes each took, so a reader of a stream of them goes on from there.
+#[test]
+fn messages_work_behind_dyn_and_length_delimited_reports_what_it_took() {
+    use ours::services::{Number, Text};
+    let number = Number {
+        value: 300,
+        ..Default::default()
+    };
+    let text = Text {
+        text: "x".repeat(200),
+        ..Default::default()
+    };
+    let all: [&dyn Message; 2] = [&number, &text];
+    let mut stream = Vec::new();
+    for message in all {
+        message.encode_length_delimited(&mut stream);
+    }
+    // 300 takes 2 bytes after its tag; 200 bytes of text need a 2-byte length inside and a
+    // 2-byte prefix outside.
+    let (first, used) = Number::decode_length_delimited(&stream).unwrap();
+    assert_eq!((first, used), (number.clone(), 1 + 3));
+    let (second, rest) = Text::decode_length_delimited(&stream[used..]).unwrap();
+    assert_eq!((second, rest), (text.clone(), 2 + 3 + 200));
+    assert_eq!(used + rest, stream.len());
+
+    let mut boxed: Box<dyn Message> = Box::new(Number::default());
+    boxed.merge(&number.encode_to_vec()).unwrap();
+    assert_eq!(boxed.encode_to_vec(), number.encode_to_vec());
+    assert_eq!(boxed.encoded_len(), 3);
+}
