@@ -205,3 +205,25 @@ async fn refused_streams_are_retried_as_never_processed() {
     })
     .await;
 }
+
+/// A client-streaming call refused before it sent a request goes again, and its requests go
+/// to the stream that was accepted.
+#[tokio::test]
+async fn refused_request_streams_are_retried_before_their_first_request() {
+    bounded(async {
+        let (addr, seen) = raw_server(vec![Answer::Refuse, Answer::Refuse, Answer::Split(9)]).await;
+        let client = CalculatorClient::new(GrpcChannel::connect(addr).await.unwrap());
+        let (requests, source) = rust_rpc::stream::channel();
+        let call = client.sum(source);
+        let send = async {
+            // Requests only once the third stream, the accepted one, is open.
+            wait_for(|| seen.load(Ordering::SeqCst) == 3).await;
+            requests.send(number(1)).await.unwrap();
+            drop(requests);
+        };
+        let (result, ()) = tokio::join!(call, send);
+        assert_eq!(result.unwrap().value, 9);
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    })
+    .await;
+}

@@ -376,16 +376,19 @@ async fn start(
         limit: limits.max_send_message_size,
         encoding,
         compress: AtomicBool::new(compress),
+        sent: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
     });
     let (inbound, responses) = byte_stream(limits.window, Some(requests.clone()));
-    // A call whose one request is kept can be sent again if the server refuses it unread.
-    let resend = first.map(|first| Resend {
+    // A call can be sent again if the server refuses it unread: its one request is kept, and a
+    // request stream is opened again while nothing has been sent on it.
+    let resend = Resend {
         endpoint: endpoint.clone(),
         method,
         call,
         first,
         attempts,
-    });
+    };
     tokio::spawn(read_responses(
         response,
         open,
@@ -452,34 +455,38 @@ async fn open_stream(
     Ok((response, stream, open))
 }
 
-/// What it takes to send a call with one request again.
+/// What it takes to send a call again: its one request, if it has one; a call with a
+/// request stream goes again only while none of its requests has been sent.
 struct Resend {
     endpoint: Arc<Endpoint<Grpc>>,
     method: &'static MethodDescriptor,
     call: OutgoingCall,
-    first: Bytes,
+    first: Option<Bytes>,
     attempts: u32,
 }
 
 /// Moves a call's response headers, messages and end from HTTP/2 into its response stream;
-/// sends a call with one request again while servers refuse it unread.
+/// sends the call again while servers refuse it unread (a call with a request stream, only
+/// while none of its requests has gone out).
 async fn read_responses(
     mut response: ResponseFuture,
     mut open: OpenCall,
     inbound: Inbound,
     limit: usize,
     requests: Arc<Requests>,
-    mut resend: Option<Resend>,
+    mut resend: Resend,
 ) {
     let response = loop {
         let e = match response.await {
             Ok(response) => break response,
             Err(e) => e,
         };
-        let Some(again) = resend
-            .as_mut()
-            .filter(|r| never_processed(&e) && r.attempts < MAX_ATTEMPTS && !inbound.is_ended())
-        else {
+        let Some(again) = Some(&mut resend).filter(|r| {
+            never_processed(&e)
+                && r.attempts < MAX_ATTEMPTS
+                && !inbound.is_ended()
+                && (r.first.is_some() || !requests.sent.load(Ordering::SeqCst))
+        }) else {
             return inbound.abort(status_from_h2(&e));
         };
         if e.is_go_away() {
@@ -487,7 +494,7 @@ async fn read_responses(
         }
         let opened = loop {
             again.attempts += 1;
-            let first = Some(again.first.clone());
+            let first = again.first.clone();
             match open_stream(&again.endpoint, again.method, &again.call, first).await {
                 Ok(opened) => break Ok(opened),
                 Err(Open::Refused(_)) if again.attempts < MAX_ATTEMPTS => continue,
@@ -495,8 +502,22 @@ async fn read_responses(
             }
         };
         match opened {
-            Ok((next, stream, next_open)) => {
-                *requests.lock() = stream;
+            Ok((next, mut stream, next_open)) => {
+                let mut current = requests.lock();
+                if again.first.is_none() {
+                    if requests.sent.load(Ordering::SeqCst) {
+                        // A request went to the refused stream while this one opened: lost,
+                        // so the call cannot go on as if never processed.
+                        stream.send_reset(h2::Reason::CANCEL);
+                        drop(current);
+                        return inbound.abort(status_from_h2(&e));
+                    }
+                    if requests.closed.load(Ordering::SeqCst) {
+                        let _ = stream.send_data(Bytes::new(), true);
+                    }
+                }
+                *current = stream;
+                drop(current);
                 // Cancelled meanwhile: the reset went to the stream that was replaced.
                 if inbound.is_ended() {
                     requests.cancel();
@@ -572,6 +593,10 @@ struct Requests {
     encoding: Option<Encoding>,
     /// Whether the next messages are compressed (with `encoding`, if there is one).
     compress: AtomicBool,
+    /// A request message has been handed to HTTP/2 (set under the stream's lock).
+    sent: AtomicBool,
+    /// The requests have ended (set under the stream's lock).
+    closed: AtomicBool,
 }
 
 impl Requests {
@@ -599,7 +624,9 @@ impl Outbound for Requests {
             let compress = self.compress.load(Ordering::SeqCst);
             let framed = frame(&message, self.encoding.filter(|_| compress))?;
             std::future::poll_fn(|cx| poll_send_ready(&mut self.lock(), framed.len(), cx)).await?;
-            self.lock()
+            let mut stream = self.lock();
+            self.sent.store(true, Ordering::SeqCst);
+            stream
                 .send_data(framed, false)
                 .map_err(|e| status_from_h2(&e))
         })
@@ -610,7 +637,9 @@ impl Outbound for Requests {
     }
 
     fn close_send(&self) {
-        let _ = self.lock().send_data(Bytes::new(), true);
+        let mut stream = self.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = stream.send_data(Bytes::new(), true);
     }
 
     fn cancel(&self) {
