@@ -33,6 +33,8 @@ mod message;
 mod unknown;
 pub mod wkt;
 
+#[cfg(any(feature = "tcp", feature = "grpc"))]
+pub mod balance;
 #[cfg(feature = "rpc")]
 pub mod call;
 #[cfg(feature = "rpc")]

@@ -204,6 +204,11 @@ impl<H: Handshake> Endpoint<H> {
         }
     }
 
+    /// Whether the last attempt failed and its backoff has not passed: calls fail fast.
+    pub(crate) fn backing_off(&self) -> bool {
+        matches!(&*self.lock(), State::Failed { retry_at, .. } if Instant::now() < *retry_at)
+    }
+
     /// The address of the live connection's server, if there is one.
     pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
         match &*self.lock() {

@@ -143,6 +143,11 @@ impl GrpcChannel {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.endpoint.peer_addr()
     }
+
+    /// Whether the last connection attempt failed and its backoff has not passed.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.endpoint.backing_off()
+    }
 }
 
 /// gRPC's opening: HTTP/2's preface and SETTINGS.

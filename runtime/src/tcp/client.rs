@@ -137,6 +137,11 @@ impl TcpChannel {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.endpoint.peer_addr()
     }
+
+    /// Whether the last connection attempt failed and its backoff has not passed.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.endpoint.backing_off()
+    }
 }
 
 /// The TCP transport's opening: preface and SETTINGS each way.

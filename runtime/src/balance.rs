@@ -1,0 +1,538 @@
+//! Channels over many servers: a target names a set of endpoints, a [`Resolver`] keeps that
+//! set current, and a [`Policy`] picks one endpoint per call. The shape is gRPC's (name
+//! resolution, then load balancing per call; `doc/naming.md` and `doc/load-balancing.md` in
+//! the grpc repository).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rust_rpc::Status> {
+//! use rust_rpc::balance::{BalancedChannel, Policy};
+//!
+//! let channel = BalancedChannel::builder("static:///10.0.0.1:50051,10.0.0.2:50051")
+//!     .map_err(|e| rust_rpc::Status::invalid_argument(e.to_string()))?
+//!     .policy(Policy::RoundRobin)
+//!     .build();
+//! // `channel` is an `RpcChannel`: hand it to any generated client or stub.
+//! # Ok(()) }
+//! ```
+//!
+//! Each endpoint has a connection of its own, owned as a lone `TcpChannel` or
+//! `GrpcChannel` owns one (connect timeout, backoff with jitter after
+//! a failure). An endpoint whose connection failed is left out of the picks until its backoff
+//! has passed, then tried again. A call that never reached a server (its endpoint could not be
+//! connected) moves to another endpoint at once, within the call's deadline; a call that reached
+//! one is never sent twice. Endpoints that the resolver adds or removes join or leave without
+//! failing the calls in flight.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::call::{ClientCall, OutgoingCall};
+use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
+use crate::{Code, Status};
+
+/// One server a target resolved to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Address {
+    /// `host:port`.
+    pub addr: String,
+    /// Its share of the calls under [`Policy::Weighted`], relative to the others' (default 1;
+    /// 0 takes none while another endpoint has weight).
+    pub weight: u32,
+}
+
+impl Address {
+    /// `addr` with weight 1.
+    pub fn new(addr: impl Into<String>) -> Address {
+        Address {
+            addr: addr.into(),
+            weight: 1,
+        }
+    }
+
+    /// This address with `weight`.
+    pub fn with_weight(mut self, weight: u32) -> Address {
+        self.weight = weight;
+        self
+    }
+}
+
+/// Keeps the set of endpoints of a target current: a registry's watch, DNS, a list of your
+/// own. The channel reads the latest set from the receiver before every call.
+pub trait Resolver: Send + Sync + 'static {
+    /// Starts resolving; the receiver always holds the latest set. A resolver that cannot
+    /// resolve for a while keeps the last set it sent, as a registry that went away should
+    /// not take every endpoint with it.
+    fn resolve(&self) -> watch::Receiver<Vec<Address>>;
+}
+
+/// A fixed list of endpoints.
+#[derive(Clone, Debug)]
+pub struct StaticResolver(pub Vec<Address>);
+
+impl Resolver for StaticResolver {
+    fn resolve(&self) -> watch::Receiver<Vec<Address>> {
+        watch::channel(self.0.clone()).1
+    }
+}
+
+/// The addresses a DNS name resolves to (every A and AAAA record, with the port), resolved
+/// again every `interval` (30 s by default) for as long as a channel uses them.
+#[derive(Clone, Debug)]
+pub struct DnsResolver {
+    host_port: String,
+    interval: Duration,
+}
+
+impl DnsResolver {
+    /// Resolves `host_port` (`name:port`).
+    pub fn new(host_port: impl Into<String>) -> DnsResolver {
+        DnsResolver {
+            host_port: host_port.into(),
+            interval: Duration::from_secs(30),
+        }
+    }
+
+    /// Resolves again every `interval`.
+    pub fn interval(mut self, interval: Duration) -> DnsResolver {
+        self.interval = interval;
+        self
+    }
+}
+
+impl Resolver for DnsResolver {
+    fn resolve(&self) -> watch::Receiver<Vec<Address>> {
+        let (sender, receiver) = watch::channel(Vec::new());
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(found) = tokio::net::lookup_host(this.host_port.as_str()).await {
+                    let mut addresses: Vec<Address> =
+                        found.map(|a| Address::new(a.to_string())).collect();
+                    addresses.sort_by(|a, b| a.addr.cmp(&b.addr));
+                    addresses.dedup();
+                    // An empty or failed answer keeps the last good set.
+                    if !addresses.is_empty() {
+                        sender.send_if_modified(|current| {
+                            let changed = *current != addresses;
+                            if changed {
+                                *current = addresses;
+                            }
+                            changed
+                        });
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(this.interval) => {}
+                    () = sender.closed() => return,
+                }
+            }
+        });
+        receiver
+    }
+}
+
+/// How a [`BalancedChannel`] picks the endpoint of each call, among those not backing off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// The first endpoint in the resolver's order that is not backing off: one server takes
+    /// every call, the next ones take over when it fails.
+    #[default]
+    PickFirst,
+    /// Each endpoint in turn.
+    RoundRobin,
+    /// At random, in proportion to the endpoints' weights.
+    Weighted,
+    /// The less loaded of two endpoints chosen at random (the "power of two choices"): the one
+    /// with fewer calls in flight from this channel.
+    LeastLoaded,
+}
+
+/// The transport a [`BalancedChannel`] speaks to its endpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// rust-rpc's TCP protocol.
+    #[cfg(feature = "tcp")]
+    #[cfg_attr(feature = "tcp", default)]
+    Tcp,
+    /// gRPC over HTTP/2.
+    #[cfg(feature = "grpc")]
+    #[cfg_attr(not(feature = "tcp"), default)]
+    Grpc,
+}
+
+/// Why a target could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid target {target:?}: {reason}")]
+pub struct TargetError {
+    target: String,
+    reason: &'static str,
+}
+
+/// Configures a [`BalancedChannel`].
+pub struct BalancedChannelBuilder {
+    resolver: Arc<dyn Resolver>,
+    policy: Policy,
+    transport: Transport,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for BalancedChannelBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BalancedChannelBuilder")
+            .field("policy", &self.policy)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BalancedChannelBuilder {
+    /// Picks endpoints by `policy` (default [`Policy::PickFirst`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Speaks `transport` to every endpoint (default TCP when that feature is on).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Bounds each connection attempt to an endpoint (default 20 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The channel; it connects to each endpoint when a call first picks it.
+    pub fn build(self) -> BalancedChannel {
+        BalancedChannel {
+            inner: Arc::new(Inner {
+                addresses: Mutex::new(self.resolver.resolve()),
+                endpoints: Mutex::new(HashMap::new()),
+                policy: self.policy,
+                transport: self.transport,
+                connect_timeout: self.connect_timeout,
+                next: AtomicUsize::new(0),
+                random: AtomicU64::new(seed()),
+            }),
+        }
+    }
+}
+
+/// A client channel over the endpoints of a target, one picked per call by a [`Policy`].
+/// Cloning is cheap and shares the endpoints and their connections.
+#[derive(Clone)]
+pub struct BalancedChannel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for BalancedChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BalancedChannel")
+            .field("policy", &self.inner.policy)
+            .field("endpoints", &self.inner.lock_endpoints().len())
+            .finish()
+    }
+}
+
+impl BalancedChannel {
+    /// Configures a channel to `target`: `static:///host1:port1,host2:port2` (a fixed list),
+    /// `dns:///name:port` (every address of the name, resolved again every 30 s), or a plain
+    /// `host:port` (one endpoint, resolved on every connection attempt). Fails for another
+    /// scheme or an empty list.
+    pub fn builder(target: &str) -> Result<BalancedChannelBuilder, TargetError> {
+        let error = |reason| TargetError {
+            target: target.to_owned(),
+            reason,
+        };
+        let resolver: Arc<dyn Resolver> = if let Some(list) = target.strip_prefix("static:///") {
+            let addresses: Vec<Address> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(Address::new)
+                .collect();
+            if addresses.is_empty() {
+                return Err(error("static:/// names no address"));
+            }
+            Arc::new(StaticResolver(addresses))
+        } else if let Some(name) = target.strip_prefix("dns:///") {
+            if name.is_empty() {
+                return Err(error("dns:/// names no host"));
+            }
+            Arc::new(DnsResolver::new(name))
+        } else if target.contains("://") {
+            return Err(error("the scheme is not static:/// or dns:///"));
+        } else if target.is_empty() {
+            return Err(error("empty"));
+        } else {
+            Arc::new(StaticResolver(vec![Address::new(target)]))
+        };
+        Ok(Self::with_resolver(resolver))
+    }
+
+    /// Configures a channel whose endpoints come from `resolver`.
+    pub fn with_resolver(resolver: Arc<dyn Resolver>) -> BalancedChannelBuilder {
+        BalancedChannelBuilder {
+            resolver,
+            policy: Policy::default(),
+            transport: Transport::default(),
+            connect_timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// The endpoints the resolver gave last, in its order.
+    pub fn addresses(&self) -> Vec<Address> {
+        self.inner.lock_addresses().borrow().clone()
+    }
+}
+
+struct Inner {
+    addresses: Mutex<watch::Receiver<Vec<Address>>>,
+    /// One per address seen, kept while the resolver lists it.
+    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    policy: Policy,
+    transport: Transport,
+    connect_timeout: Duration,
+    /// The round-robin position.
+    next: AtomicUsize,
+    /// State of the random numbers for `Weighted` and `LeastLoaded`.
+    random: AtomicU64,
+}
+
+/// One endpoint's connection, and the calls this channel has in flight on it.
+struct Endpoint {
+    address: Address,
+    channel: Subchannel,
+    in_flight: Arc<AtomicUsize>,
+}
+
+enum Subchannel {
+    #[cfg(feature = "tcp")]
+    Tcp(crate::tcp::TcpChannel),
+    #[cfg(feature = "grpc")]
+    Grpc(crate::grpc::GrpcChannel),
+}
+
+impl Subchannel {
+    fn backing_off(&self) -> bool {
+        match self {
+            #[cfg(feature = "tcp")]
+            Subchannel::Tcp(channel) => channel.backing_off(),
+            #[cfg(feature = "grpc")]
+            Subchannel::Grpc(channel) => channel.backing_off(),
+        }
+    }
+
+    fn as_channel(&self) -> &dyn RpcChannel {
+        match self {
+            #[cfg(feature = "tcp")]
+            Subchannel::Tcp(channel) => channel,
+            #[cfg(feature = "grpc")]
+            Subchannel::Grpc(channel) => channel,
+        }
+    }
+}
+
+/// A seed for the channel's random numbers: the clock's nanoseconds.
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Inner {
+    fn lock_addresses(&self) -> MutexGuard<'_, watch::Receiver<Vec<Address>>> {
+        // No user code runs under this lock.
+        self.addresses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_endpoints(&self) -> MutexGuard<'_, HashMap<String, Arc<Endpoint>>> {
+        // No user code runs under this lock.
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A random number (splitmix64 over a shared counter): good enough to spread calls.
+    fn random(&self) -> u64 {
+        let mut z = self
+            .random
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn subchannel(&self, addr: &str) -> Subchannel {
+        match self.transport {
+            #[cfg(feature = "tcp")]
+            Transport::Tcp => Subchannel::Tcp(
+                crate::tcp::TcpChannel::builder(addr)
+                    .connect_timeout(self.connect_timeout)
+                    .connect_lazy(),
+            ),
+            #[cfg(feature = "grpc")]
+            Transport::Grpc => Subchannel::Grpc(
+                crate::grpc::GrpcChannel::builder(addr)
+                    .connect_timeout(self.connect_timeout)
+                    .connect_lazy(),
+            ),
+        }
+    }
+
+    /// The endpoints of the resolver's latest set, in its order, made for addresses that are
+    /// new and dropped for those that are gone (their calls in flight keep what they hold).
+    fn current(&self) -> Vec<Arc<Endpoint>> {
+        let addresses = self.lock_addresses().borrow_and_update().clone();
+        let mut endpoints = self.lock_endpoints();
+        if endpoints.len() != addresses.len()
+            || addresses
+                .iter()
+                .any(|a| endpoints.get(&a.addr).is_none_or(|e| e.address != *a))
+        {
+            let mut next = HashMap::with_capacity(addresses.len());
+            for address in &addresses {
+                let endpoint = match endpoints.remove(&address.addr) {
+                    Some(endpoint) if endpoint.address == *address => endpoint,
+                    // New, or with a new weight: a weight change keeps the connection.
+                    Some(endpoint) => Arc::new(Endpoint {
+                        address: address.clone(),
+                        channel: match &endpoint.channel {
+                            #[cfg(feature = "tcp")]
+                            Subchannel::Tcp(c) => Subchannel::Tcp(c.clone()),
+                            #[cfg(feature = "grpc")]
+                            Subchannel::Grpc(c) => Subchannel::Grpc(c.clone()),
+                        },
+                        in_flight: endpoint.in_flight.clone(),
+                    }),
+                    None => Arc::new(Endpoint {
+                        address: address.clone(),
+                        channel: self.subchannel(&address.addr),
+                        in_flight: Arc::new(AtomicUsize::new(0)),
+                    }),
+                };
+                next.insert(address.addr.clone(), endpoint);
+            }
+            *endpoints = next;
+        }
+        addresses
+            .iter()
+            .filter_map(|a| endpoints.get(&a.addr).cloned())
+            .collect()
+    }
+
+    /// The endpoint for the next call among `candidates` (none empty).
+    fn pick(&self, candidates: &[Arc<Endpoint>]) -> usize {
+        match self.policy {
+            Policy::PickFirst => 0,
+            Policy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % candidates.len(),
+            Policy::Weighted => {
+                let total: u64 = candidates.iter().map(|e| u64::from(e.address.weight)).sum();
+                if total == 0 {
+                    return (self.random() % candidates.len() as u64) as usize;
+                }
+                let mut point = self.random() % total;
+                for (i, endpoint) in candidates.iter().enumerate() {
+                    let weight = u64::from(endpoint.address.weight);
+                    if point < weight {
+                        return i;
+                    }
+                    point -= weight;
+                }
+                candidates.len() - 1
+            }
+            Policy::LeastLoaded => {
+                let n = candidates.len() as u64;
+                if n == 1 {
+                    return 0;
+                }
+                // Two different endpoints.
+                let a = (self.random() % n) as usize;
+                let b = (a + 1 + (self.random() % (n - 1)) as usize) % n as usize;
+                let load = |i: usize| candidates[i].in_flight.load(Ordering::Relaxed);
+                if load(b) < load(a) {
+                    b
+                } else {
+                    a
+                }
+            }
+        }
+    }
+}
+
+/// Counts a call in flight on its endpoint from its pick until its responses end (or its
+/// start fails), so that calls starting together see each other.
+struct InFlight(Option<Arc<AtomicUsize>>);
+
+impl InFlight {
+    fn new(endpoint: &Endpoint) -> InFlight {
+        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Some(endpoint.in_flight.clone()))
+    }
+
+    /// Hands the count to the started call, which gives it back at its end.
+    fn until_end_of(mut self, call: &ClientCall) {
+        if let Some(in_flight) = self.0.take() {
+            call.responses.on_end(move |_| {
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(in_flight) = &self.0 {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl RpcChannel for BalancedChannel {
+    fn start_call<'a>(
+        &'a self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+    ) -> BoxFuture<'a, Result<ClientCall, Status>> {
+        Box::pin(async move {
+            let mut candidates = self.inner.current();
+            if candidates.is_empty() {
+                return Err(Status::unavailable(
+                    "the target resolved to no endpoint (yet)",
+                ));
+            }
+            // Endpoints backing off after a failure wait their turn, unless all of them are.
+            if candidates.iter().any(|e| !e.channel.backing_off()) {
+                candidates.retain(|e| !e.channel.backing_off());
+            }
+            let mut last = None;
+            while !candidates.is_empty() {
+                let endpoint = candidates.remove(self.inner.pick(&candidates));
+                let in_flight = InFlight::new(&endpoint);
+                match endpoint
+                    .channel
+                    .as_channel()
+                    .start_call(method, call.clone())
+                    .await
+                {
+                    Ok(started) => {
+                        in_flight.until_end_of(&started);
+                        return Ok(started);
+                    }
+                    // Not connected: the call reached no server, so it may go elsewhere.
+                    Err(status) if status.code() == Code::Unavailable => last = Some(status),
+                    Err(status) => return Err(status),
+                }
+            }
+            Err(last.unwrap_or_else(|| Status::unavailable("no endpoint could be reached")))
+        })
+    }
+}
