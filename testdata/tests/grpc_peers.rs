@@ -227,3 +227,25 @@ async fn refused_request_streams_are_retried_before_their_first_request() {
     })
     .await;
 }
+
+/// A gRPC client at a server of another protocol (rust-rpc's TCP transport, a TLS server)
+/// fails to connect with an error that says so, instead of connecting and failing every call.
+#[tokio::test]
+async fn a_server_that_is_not_http2_is_named_at_connect() {
+    bounded(async {
+        let server = start(Arc::default()).await;
+        let err = GrpcChannel::connect(server.local_addr()).await.unwrap_err();
+        assert!(err.to_string().contains("does not speak HTTP/2"), "{err}");
+        // The same through a call on a lazy channel.
+        let client =
+            CalculatorClient::new(GrpcChannel::builder(server.local_addr()).connect_lazy());
+        let status = client.double(number(1)).await.unwrap_err();
+        assert_eq!(status.code(), rust_rpc::Code::Unavailable);
+        assert!(
+            status.message().contains("does not speak HTTP/2"),
+            "{status}"
+        );
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}

@@ -243,7 +243,7 @@ fn describe_handshake_error(error: &h2::Error) -> io::Error {
     let message = if error.is_io() {
         format!("the connection failed during the HTTP/2 handshake: {error}")
     } else {
-        format!("the server does not speak HTTP/2 with prior knowledge (is it a gRPC server, and is TLS off?): {error}")
+        format!("the server does not speak HTTP/2 (is it a gRPC server? A TLS server needs the channel's .tls(..)): {error}")
     };
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
@@ -271,9 +271,32 @@ impl Grpc {
                 .await
                 .map_err(|_| timed_out("HTTP/2"))?
                 .map_err(|e| describe_handshake_error(&e))?;
+        let mut pings = connection.ping_pong();
+        // The handshake above only sent our preface: a PING answered proves that the server
+        // speaks HTTP/2, so a server of another protocol is named here rather than in every
+        // call's error.
+        if let Some(probe) = pings.as_mut() {
+            let answered = tokio::time::timeout(limits.handshake_timeout, async {
+                tokio::select! {
+                    pong = probe.ping(h2::Ping::opaque()) => pong.map_err(Some),
+                    ended = &mut connection => Err(ended.err()),
+                }
+            })
+            .await
+            .map_err(|_| timed_out("HTTP/2"))?;
+            match answered {
+                Ok(_) => {}
+                Err(Some(e)) => return Err(describe_handshake_error(&e)),
+                Err(None) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "the server closed the connection during the HTTP/2 handshake",
+                    ))
+                }
+            }
+        }
         let closed = Arc::new(AtomicBool::new(false));
         let open_calls = Arc::new(AtomicUsize::new(0));
-        let pings = connection.ping_pong();
         let (flag, open, limits) = (closed.clone(), open_calls.clone(), limits.clone());
         tokio::spawn(async move {
             tokio::select! {

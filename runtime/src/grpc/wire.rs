@@ -364,39 +364,77 @@ pub(crate) fn put_metadata(headers: &mut HeaderMap, metadata: &Metadata) -> Resu
     Ok(())
 }
 
+/// Most bytes of `grpc-message` sent, percent-encoded. Peers bound a header block (16 KiB in
+/// gRPC's C core and here by default, often 8 KiB before they complain) and fail the whole
+/// call over one that is larger, losing its code: a longer message is cut short instead.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024;
+
+/// Most bytes of `grpc-status-details-bin` sent, base64-encoded; larger details are left out
+/// (the message says so), for the same reason.
+const MAX_DETAILS_BYTES: usize = 8 * 1024;
+
 /// Puts `grpc-status`, `grpc-message` and `grpc-status-details-bin` for `status` into
-/// `headers`.
+/// `headers`, within the sizes above.
 pub(crate) fn put_status(headers: &mut HeaderMap, status: &Result<(), Status>) {
     let (code, message) = match status {
         Ok(()) => (0, ""),
         Err(status) => (status.code() as u32, status.message()),
     };
     headers.insert("grpc-status", HeaderValue::from(code));
-    if !message.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&percent_encode(message)) {
-            headers.insert("grpc-message", value);
-        }
-    }
+    let mut note = String::new();
     if let Err(status) = status {
         if !status.details().is_empty() {
             use base64::Engine as _;
             let encoded = crate::metadata::BASE64.encode(status.details());
-            if let Ok(value) = HeaderValue::from_str(&encoded) {
+            if encoded.len() > MAX_DETAILS_BYTES {
+                note = format!(
+                    " (status details of {} bytes left out: over the {MAX_DETAILS_BYTES} bytes \
+                     a response's headers can carry)",
+                    status.details().len()
+                );
+            } else if let Ok(value) = HeaderValue::from_str(&encoded) {
                 headers.insert("grpc-status-details-bin", value);
             }
         }
     }
+    if !message.is_empty() || !note.is_empty() {
+        let mut encoded = percent_encode(message);
+        if encoded.len() > MAX_MESSAGE_BYTES {
+            encoded = percent_encode(&shorten(message, MAX_MESSAGE_BYTES));
+        }
+        encoded.push_str(&percent_encode(&note));
+        if let Ok(value) = HeaderValue::from_str(&encoded) {
+            headers.insert("grpc-message", value);
+        }
+    }
+}
+
+/// The longest start of `message` whose percent-encoding (with a closing "...") fits in
+/// `limit` bytes.
+fn shorten(message: &str, limit: usize) -> String {
+    let mut used = 3;
+    let mut end = 0;
+    for (i, c) in message.char_indices() {
+        let mut buf = [0; 4];
+        let cost = percent_encode(c.encode_utf8(&mut buf)).len();
+        if used + cost > limit {
+            break;
+        }
+        used += cost;
+        end = i + c.len_utf8();
+    }
+    format!("{}...", &message[..end])
 }
 
 /// The status `headers` carry, if they carry `grpc-status`. A value that is not a number is
 /// `UNKNOWN`, as gRPC's implementations read it.
 pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Result<(), Status>> {
-    let code = headers.get("grpc-status")?;
+    let raw = headers.get("grpc-status")?;
     let message = headers
         .get("grpc-message")
         .map(|v| percent_decode(v.as_bytes()))
         .unwrap_or_default();
-    let code = std::str::from_utf8(code.as_bytes())
+    let code = std::str::from_utf8(raw.as_bytes())
         .ok()
         .and_then(|c| c.parse::<u32>().ok());
     let details = headers
@@ -410,7 +448,13 @@ pub(crate) fn status_from_headers(headers: &HeaderMap) -> Option<Result<(), Stat
         Some(0) => Ok(()),
         Some(code) => Err(Status::with_details(Code::from_u32(code), message, details)),
         None => Err(Status::unknown(format!(
-            "the server sent a grpc-status that is not a number: {message}"
+            "the server sent a grpc-status that is not a number: {:?}{}",
+            String::from_utf8_lossy(raw.as_bytes()),
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            }
         ))),
     })
 }
@@ -447,6 +491,57 @@ pub(crate) fn is_grpc_content_type(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_statuses_fit_a_header_block_and_keep_their_code() {
+        let header_bytes = |headers: &HeaderMap| -> usize {
+            headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len())
+                .sum()
+        };
+        // A long message (some of it needing percent-encoding) and small details.
+        let message = "é".repeat(10_000);
+        let status = Status::with_details(Code::Aborted, message.clone(), vec![7u8; 100]);
+        let mut headers = HeaderMap::new();
+        put_status(&mut headers, &Err(status));
+        assert!(
+            header_bytes(&headers) < 8 * 1024,
+            "{}",
+            header_bytes(&headers)
+        );
+        let back = status_from_headers(&headers).unwrap().unwrap_err();
+        assert_eq!(back.code(), Code::Aborted);
+        assert!(back.message().ends_with("..."));
+        assert!(message.starts_with(back.message().trim_end_matches("...")));
+        assert_eq!(&back.details()[..], &[7u8; 100][..]);
+
+        // Details too large to send are left out, and the message says so.
+        let status = Status::with_details(Code::Aborted, "short", vec![1u8; 100_000]);
+        let mut headers = HeaderMap::new();
+        put_status(&mut headers, &Err(status));
+        assert!(header_bytes(&headers) < 8 * 1024);
+        let back = status_from_headers(&headers).unwrap().unwrap_err();
+        assert!(back
+            .message()
+            .starts_with("short (status details of 100000 bytes left out"));
+        assert!(back.details().is_empty());
+
+        // A status that fits goes as it is.
+        let mut headers = HeaderMap::new();
+        put_status(&mut headers, &Err(Status::not_found("no such key")));
+        let back = status_from_headers(&headers).unwrap().unwrap_err();
+        assert_eq!(back.message(), "no such key");
+    }
+
+    #[test]
+    fn a_grpc_status_that_is_not_a_number_is_named() {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-status", HeaderValue::from_static("abc"));
+        let status = status_from_headers(&headers).unwrap().unwrap_err();
+        assert_eq!(status.code(), Code::Unknown);
+        assert!(status.message().contains("\"abc\""), "{status}");
+    }
 
     #[test]
     fn timeouts_round_trip_in_the_finest_unit_that_fits() {
