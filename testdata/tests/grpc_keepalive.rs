@@ -101,6 +101,7 @@ async fn a_client_with_keepalive_fails_calls_to_a_vanished_server() {
         frozen.store(true, Ordering::SeqCst);
         let err = call.await.unwrap().unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err}");
+        assert!(err.message().contains("keepalive"), "{err}");
 
         // The next call opens a new connection.
         frozen.store(false, Ordering::SeqCst);

@@ -164,6 +164,8 @@ struct Connection {
     send: SendRequest<Bytes>,
     /// The connection's task has ended: closed by either side, or failed.
     closed: Arc<AtomicBool>,
+    /// The server did not answer a keepalive PING, which closed the connection.
+    silent: Arc<AtomicBool>,
     /// Calls open on the connection: for keepalive, which pings only while there are some,
     /// and to keep to the server's limit of concurrent streams.
     open_calls: Arc<AtomicUsize>,
@@ -298,17 +300,22 @@ impl Grpc {
         let closed = Arc::new(AtomicBool::new(false));
         let open_calls = Arc::new(AtomicUsize::new(0));
         let (flag, open, limits) = (closed.clone(), open_calls.clone(), limits.clone());
+        let silent = Arc::new(AtomicBool::new(false));
+        let unanswered = silent.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = &mut connection => {}
                 // The server stopped answering: dropping the connection fails its calls.
-                () = keep_alive(pings, &limits, || open.load(Ordering::SeqCst) > 0) => {}
+                () = keep_alive(pings, &limits, || open.load(Ordering::SeqCst) > 0) => {
+                    unanswered.store(true, Ordering::SeqCst);
+                }
             }
             flag.store(true, Ordering::SeqCst);
         });
         Ok(Arc::new(Connection {
             send,
             closed,
+            silent,
             open_calls,
             stream_freed: Notify::new(),
         }))
@@ -483,6 +490,17 @@ async fn open_stream(
     Ok((response, stream, open))
 }
 
+/// `status`, or why the connection closed if keepalive closed it: the errors HTTP/2 reports
+/// then (a broken pipe, a stream closed) do not say.
+fn explain(open: &OpenCall, status: Status) -> Status {
+    if open.0.silent.load(Ordering::SeqCst) {
+        return Status::unavailable(
+            "the server did not answer a keepalive PING in time, so its connection was closed",
+        );
+    }
+    status
+}
+
 /// What it takes to send a call again: its one request, if it has one; a call with a
 /// request stream goes again only while none of its requests has been sent.
 struct Resend {
@@ -515,7 +533,7 @@ async fn read_responses(
                 && !inbound.is_ended()
                 && (r.first.is_some() || !requests.sent.load(Ordering::SeqCst))
         }) else {
-            return inbound.abort(status_from_h2(&e));
+            return inbound.abort(explain(&open, status_from_h2(&e)));
         };
         if e.is_go_away() {
             open.0.closed.store(true, Ordering::SeqCst);
@@ -596,7 +614,7 @@ async fn read_responses(
     inbound.headers(metadata_from_headers(&parts.headers));
     let mut deframer = Deframer::new(limit, encoding);
     if let Err(status) = pump_messages(&mut body, &inbound, &mut deframer).await {
-        return inbound.abort(status);
+        return inbound.abort(explain(&open, status));
     }
     match body.trailers().await {
         Ok(Some(trailers)) => {
@@ -610,7 +628,7 @@ async fn read_responses(
         Ok(None) => inbound.abort(Status::internal(
             "the server ended the stream without trailers",
         )),
-        Err(e) => inbound.abort(status_from_h2(&e)),
+        Err(e) => inbound.abort(explain(&open, status_from_h2(&e))),
     }
 }
 
