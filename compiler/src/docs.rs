@@ -34,7 +34,8 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
         .collect();
 
     let mut out = Vec::new();
-    let mut in_fence = false;
+    // The open fence: its character and length, as CommonMark closes it.
+    let mut fence: Option<(char, usize)> = None;
     let mut in_indented_code = false;
     // The open list item's indent and its content's indent.
     let mut list_indent: Option<(usize, usize)> = None;
@@ -42,19 +43,22 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
     for line in &lines {
         let indent = indent_of(line);
         let trimmed = &line[indent..];
-        if in_fence {
-            if trimmed.starts_with("```") {
-                in_fence = false;
-                out.push("```".to_owned());
+        if let Some((c, len)) = fence {
+            if indent < 4 && fence_at(trimmed).is_some_and(|(d, n, info)| {
+                d == c && n >= len && info.trim().is_empty()
+            }) {
+                fence = None;
+                out.push(c.to_string().repeat(len));
             } else {
                 out.push(line.clone());
             }
             continue;
         }
-        if trimmed.starts_with("```") {
-            // Whatever language the comment names, its code must not run as a doctest.
-            in_fence = true;
-            out.push("```text".to_owned());
+        if let Some((c, len, _)) = fence_at(trimmed).filter(|_| indent < 4) {
+            // Whatever language the comment names, its code must not run as a doctest. The
+            // fence keeps its character and length, so a shorter fence inside stays text.
+            fence = Some((c, len));
+            out.push(format!("{}text", c.to_string().repeat(len)));
             continue;
         }
         if in_indented_code {
@@ -102,11 +106,12 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
         out.push(text);
         previous_blank = false;
     }
-    if in_fence || in_indented_code {
+    if fence.is_some() || in_indented_code {
         while out.last().is_some_and(|l: &String| l.is_empty()) {
             out.pop();
         }
-        out.push("```".to_owned());
+        let (c, len) = fence.unwrap_or(('`', 3));
+        out.push(c.to_string().repeat(len));
     }
     while out.last().is_some_and(|l: &String| l.is_empty()) {
         out.pop();
@@ -115,6 +120,15 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
         out.remove(0);
     }
     out
+}
+
+/// A code fence at the start of `text` (CommonMark: three or more backticks or tildes; a
+/// backtick fence's info string has no backtick): its character, its length and the rest.
+fn fence_at(text: &str) -> Option<(char, usize, &str)> {
+    let c = text.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let len = text.chars().take_while(|d| *d == c).count();
+    let info = &text[len..];
+    (len >= 3 && !(c == '`' && info.contains('`'))).then_some((c, len, info))
 }
 
 /// Width of a list marker and the spaces after it (`- `, `*  `, `1. `) at the start of `text`:
@@ -260,6 +274,19 @@ mod tests {
             ["```text", "panic!()", "```"]
         );
         assert_eq!(s(&["```", "unclosed"]), ["```text", "unclosed", "```"]);
+        // Tildes are fences too, and a fence closes only with its own kind and length.
+        assert_eq!(
+            s(&["~~~", "not rust", "~~~"]),
+            ["~~~text", "not rust", "~~~"]
+        );
+        assert_eq!(
+            s(&["````", "```", "fn main() {}", "```", "````"]),
+            ["````text", "```", "fn main() {}", "```", "````"]
+        );
+        assert_eq!(
+            s(&["~~~~", "~~~", "still inside", "~~~~", "after"]),
+            ["~~~~text", "~~~", "still inside", "~~~~", "after"]
+        );
     }
 
     #[test]

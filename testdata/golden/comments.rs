@@ -203,3 +203,62 @@ pub mod documented {
         }
     }
 }
+/// Fences of every kind stay text, never doctests:
+/// ~~~text
+/// not rust at all {
+/// ~~~
+/// ````text
+/// ```
+/// fn main() { println!("inside a longer fence"); }
+/// ```
+/// ````
+#[derive(Clone, PartialEq, Default)]
+pub struct Fenced {
+    pub value: i32,
+    /// Fields this message received that its schema does not declare.
+    pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Fenced {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Fenced");
+        s.field("value", &self.value);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
+}
+impl ::rust_rpc::Name for Fenced {
+    const FULL_NAME: &'static str = "comments.Fenced";
+}
+impl ::rust_rpc::Message for Fenced {
+    fn encoded_len(&self) -> usize {
+        use ::rust_rpc::encoding as _enc;
+        let mut len = 0;
+        if self.value != 0 {
+            len += _enc::field_len::<_enc::Int32>(1, &self.value);
+        }
+        len += self.unknown_fields.encoded_len();
+        len
+    }
+    fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+        use ::rust_rpc::encoding as _enc;
+        if self.value != 0 {
+            _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
+        }
+        self.unknown_fields.encode(buf);
+    }
+    fn merge_from(
+        &mut self,
+        r: &mut ::rust_rpc::encoding::Reader<'_>,
+    ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+        use ::rust_rpc::encoding as _enc;
+        while let ::core::option::Option::Some(tag) = r.next_tag()? {
+            match tag >> 3 {
+                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
+                _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
