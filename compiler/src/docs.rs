@@ -44,9 +44,10 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
         let indent = indent_of(line);
         let trimmed = &line[indent..];
         if let Some((c, len)) = fence {
-            if indent < 4 && fence_at(trimmed).is_some_and(|(d, n, info)| {
-                d == c && n >= len && info.trim().is_empty()
-            }) {
+            if indent < 4
+                && fence_at(trimmed)
+                    .is_some_and(|(d, n, info)| d == c && n >= len && info.trim().is_empty())
+            {
                 fence = None;
                 out.push(c.to_string().repeat(len));
             } else {

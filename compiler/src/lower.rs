@@ -1158,7 +1158,8 @@ struct ValueName {
 /// full name, else (for an alias) the original's constant, else a numbered name.
 fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
     let mut seen: HashMap<i32, String> = HashMap::new();
-    let mut taken: HashSet<String> = HashSet::new();
+    // The generated list of values shares the namespace of the constants.
+    let mut taken: HashSet<String> = HashSet::from(["VALUES".to_owned()]);
     e.value
         .iter()
         .map(|v| {

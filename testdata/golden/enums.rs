@@ -258,6 +258,65 @@ impl ::rust_rpc::Enumeration for Folded {
         Folded::from_name(name)
     }
 }
+/// A value named like the generated list of values: the constant is renamed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct Listing(pub i32);
+impl Listing {
+    pub const UNSPECIFIED: Listing = Listing(0);
+    pub const VALUES_2: Listing = Listing(1);
+    /// Every declared value except aliases, in declaration order.
+    pub const VALUES: &'static [Listing] = &[Listing::UNSPECIFIED, Listing::VALUES_2];
+    /// The value's name in the `.proto`, or `None` for an undeclared number.
+    pub fn name(self) -> ::core::option::Option<&'static str> {
+        match self.0 {
+            0 => ::core::option::Option::Some("LISTING_UNSPECIFIED"),
+            1 => ::core::option::Option::Some("VALUES"),
+            _ => ::core::option::Option::None,
+        }
+    }
+    /// The value with this `.proto` name, aliases included.
+    pub fn from_name(name: &str) -> ::core::option::Option<Self> {
+        match name {
+            "LISTING_UNSPECIFIED" => ::core::option::Option::Some(Listing::UNSPECIFIED),
+            "VALUES" => ::core::option::Option::Some(Listing::VALUES_2),
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+impl ::core::default::Default for Listing {
+    /// The first declared value, as protobuf specifies.
+    fn default() -> Self {
+        Listing::UNSPECIFIED
+    }
+}
+impl ::core::convert::From<i32> for Listing {
+    fn from(value: i32) -> Self {
+        Listing(value)
+    }
+}
+impl ::core::convert::From<Listing> for i32 {
+    fn from(value: Listing) -> i32 {
+        value.0
+    }
+}
+impl ::core::fmt::Debug for Listing {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        match self.name() {
+            ::core::option::Option::Some(name) => f.write_str(name),
+            ::core::option::Option::None => ::core::fmt::Debug::fmt(&self.0, f),
+        }
+    }
+}
+impl ::rust_rpc::Enumeration for Listing {
+    const FULL_NAME: &'static str = "enums.Listing";
+    fn name(self) -> ::core::option::Option<&'static str> {
+        Listing::name(self)
+    }
+    fn from_name(name: &str) -> ::core::option::Option<Self> {
+        Listing::from_name(name)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Holder {
     pub status: Status,

@@ -1350,3 +1350,458 @@ impl<T: Store_> ::rust_rpc::Service for StoreServer<T> {
         }
     }
 }
+/// Descriptor of service `service_names.Conv` and its methods.
+pub static CONV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDescriptor {
+    name: "Conv",
+    full_name: "service_names.Conv",
+    methods: &[
+        ::rust_rpc::MethodDescriptor {
+            name: "Into",
+            full_name: "service_names.Conv.Into",
+            service: "service_names.Conv",
+            index: 0,
+            input_type: "service_names.Store",
+            output_type: "service_names.Store",
+            client_streaming: false,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "TryInto",
+            full_name: "service_names.Conv.TryInto",
+            service: "service_names.Conv",
+            index: 1,
+            input_type: "service_names.Store",
+            output_type: "service_names.Store",
+            client_streaming: false,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "Borrow",
+            full_name: "service_names.Conv.Borrow",
+            service: "service_names.Conv",
+            index: 2,
+            input_type: "service_names.Store",
+            output_type: "service_names.Store",
+            client_streaming: false,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "ToOwned",
+            full_name: "service_names.Conv.ToOwned",
+            service: "service_names.Conv",
+            index: 3,
+            input_type: "service_names.Store",
+            output_type: "service_names.Store",
+            client_streaming: false,
+            server_streaming: false,
+        },
+    ],
+};
+/// Rpcs named like the methods of traits every type has: the client's calls are renamed, so
+/// that method-call syntax does not reach `Into::into` and the like.
+///
+/// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`]); [`ConvStub`] implements it by calling a remote one, and [`ConvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
+    #[allow(clippy::wrong_self_convention)]
+    fn into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Into() not implemented"),
+            )
+        }
+    }
+    /// Unary rpc `service_names.Conv.TryInto`: takes `service_names.Store`, returns `service_names.Store`.
+    fn try_into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method TryInto() not implemented"),
+            )
+        }
+    }
+    /// Unary rpc `service_names.Conv.Borrow`: takes `service_names.Store`, returns `service_names.Store`.
+    fn borrow_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Borrow() not implemented"),
+            )
+        }
+    }
+    /// Unary rpc `service_names.Conv.ToOwned`: takes `service_names.Store`, returns `service_names.Store`.
+    fn to_owned_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method ToOwned() not implemented"),
+            )
+        }
+    }
+}
+/// Any implementation of [`Conv`] (a local one, a stub) behind one type chosen at run time. It implements `Conv` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct ConvDyn(::std::sync::Arc<dyn ConvErased>);
+impl ConvDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl Conv) -> Self {
+        ConvDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for ConvDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(ConvDyn))
+    }
+}
+impl Conv for ConvDyn {
+    async fn into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
+        self.0.erased_into_(ctrl, request).await
+    }
+    async fn try_into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
+        self.0.erased_try_into_(ctrl, request).await
+    }
+    async fn borrow_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
+        self.0.erased_borrow_(ctrl, request).await
+    }
+    async fn to_owned_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
+        self.0.erased_to_owned_(ctrl, request).await
+    }
+}
+/// The object-safe form of [`Conv`] that [`ConvDyn`] holds; every implementation of `Conv` has it.
+#[doc(hidden)]
+pub trait ConvErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_into_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_try_into_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_borrow_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_to_owned_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    >;
+}
+impl<T: Conv> ConvErased for T {
+    fn erased_into_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Conv>::into_(self, ctrl, request))
+    }
+    fn erased_try_into_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Conv>::try_into_(self, ctrl, request))
+    }
+    fn erased_borrow_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Conv>::borrow_(self, ctrl, request))
+    }
+    fn erased_to_owned_<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Store, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Conv>::to_owned_(self, ctrl, request))
+    }
+}
+/// Calls `service_names.Conv` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct ConvClient<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        ConvClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// `.await` gives the response.
+    #[allow(clippy::wrong_self_convention)]
+    pub fn into_(
+        &self,
+        request: Store,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Store, Store>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+    /// Unary rpc `service_names.Conv.TryInto`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// `.await` gives the response.
+    pub fn try_into_(
+        &self,
+        request: Store,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Store, Store>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[1],
+            request,
+        )
+    }
+    /// Unary rpc `service_names.Conv.Borrow`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// `.await` gives the response.
+    pub fn borrow_(
+        &self,
+        request: Store,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Store, Store>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[2],
+            request,
+        )
+    }
+    /// Unary rpc `service_names.Conv.ToOwned`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// `.await` gives the response.
+    pub fn to_owned_(
+        &self,
+        request: Store,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Store, Store>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[3],
+            request,
+        )
+    }
+}
+/// Calls `service_names.Conv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Conv`], so code written against the trait runs against a local implementation or a remote one alike. [`ConvClient`] is the direct form.
+#[derive(Clone, Debug)]
+pub struct ConvStub<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> ConvStub<C> {
+    /// A stub that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        ConvStub { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+}
+impl<C: ::rust_rpc::RpcChannel> Conv for ConvStub<C> {
+    fn into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[0],
+            ctrl,
+            request,
+        )
+    }
+    fn try_into_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[1],
+            ctrl,
+            request,
+        )
+    }
+    fn borrow_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[2],
+            ctrl,
+            request,
+        )
+    }
+    fn to_owned_(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Store,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Store, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &CONV_DESCRIPTOR.methods[3],
+            ctrl,
+            request,
+        )
+    }
+}
+/// Serves an implementation of [`Conv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+#[derive(Clone, Debug)]
+pub struct ConvServer<T> {
+    inner: T,
+}
+impl<T: Conv> ConvServer<T> {
+    /// Wraps an implementation so a server can host it.
+    pub fn new(inner: T) -> Self {
+        ConvServer { inner }
+    }
+    /// The implementation.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+    /// Unwraps the implementation.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+impl<T: Conv> ::rust_rpc::Service for ConvServer<T> {
+    fn descriptor(&self) -> &'static ::rust_rpc::ServiceDescriptor {
+        &CONV_DESCRIPTOR
+    }
+    fn call_method<'a>(
+        &'a self,
+        method_index: usize,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        call: ::rust_rpc::ServerCall,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
+            ::rust_rpc::Status,
+        >,
+    > {
+        use ::rust_rpc::service::codegen as _rpc;
+        match method_index {
+            0 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<Store>(call).await?;
+                    let response = self.inner.into_(ctrl, request).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            1 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<Store>(call).await?;
+                    let response = self.inner.try_into_(ctrl, request).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            2 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<Store>(call).await?;
+                    let response = self.inner.borrow_(ctrl, request).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            3 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<Store>(call).await?;
+                    let response = self.inner.to_owned_(ctrl, request).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            _ => {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (ctrl, call);
+                    _rpc::unknown_method("service_names.Conv", method_index)
+                })
+            }
+        }
+    }
+}

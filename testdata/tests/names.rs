@@ -97,3 +97,36 @@ async fn a_trait_renamed_for_a_message_of_its_name_serves() {
     fn implements_kv_<T: Kv_>() {}
     implements_kv_::<rust_rpc_testdata::ours::service_names::KvStub__<InProcessChannel>>();
 }
+
+struct Converter;
+
+impl rust_rpc_testdata::ours::service_names::Conv for Converter {
+    async fn into_(&self, _: &mut RpcController, request: Store) -> Result<Store, Status> {
+        Ok(request)
+    }
+}
+
+/// Rpcs named `Into`, `TryInto`, `Borrow` and `ToOwned` are called as `into_` and so on: the
+/// client's own `Into::into` and friends stay what they are.
+#[tokio::test]
+async fn rpcs_named_like_every_types_methods_are_renamed() {
+    use rust_rpc_testdata::ours::service_names::{ConvClient, ConvServer};
+    let client = ConvClient::new(InProcessChannel::new(ConvServer::new(Converter)));
+    assert_eq!(
+        client.into_(Store::default()).await.unwrap(),
+        Store::default()
+    );
+    let err = client.try_into_(Store::default()).await.unwrap_err();
+    assert_eq!(err.code(), rust_rpc::Code::Unimplemented);
+    // `ToOwned::to_owned` on the client is still the trait's.
+    let _same: ConvClient<InProcessChannel> = std::borrow::ToOwned::to_owned(&client);
+}
+
+/// An enum value named `VALUES` is renamed, and the list of values keeps its name.
+#[test]
+fn an_enum_value_named_like_the_list_of_values_is_renamed() {
+    use rust_rpc_testdata::ours::enums::Listing;
+    assert_eq!(Listing::VALUES, [Listing::UNSPECIFIED, Listing::VALUES_2]);
+    assert_eq!(Listing::VALUES_2.name(), Some("VALUES"));
+    assert_eq!(Listing::from_name("VALUES"), Some(Listing::VALUES_2));
+}
