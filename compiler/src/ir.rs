@@ -87,6 +87,9 @@ impl Message {
 pub struct Field {
     pub proto_name: String,
     pub rust_name: String,
+    /// The getter's name, for fields with explicit presence: the field's own, unless a trait
+    /// method of messages or another getter has it (see `lower::MESSAGE_METHOD_NAMES`).
+    pub getter_name: String,
     pub number: u32,
     #[allow(dead_code)] // kept for the JSON mapping, not generated yet
     pub json_name: String,

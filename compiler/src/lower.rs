@@ -693,12 +693,9 @@ impl<'a> FileLowerer<'a> {
             }
             let mut field_path = path.clone();
             field_path.extend([MESSAGE_FIELD, j as i32]);
-            let mut field = self.field(full_name, f, scope, &field_path)?;
-            if self.config.unknown_fields && field.rust_name == "unknown_fields" {
-                field.rust_name.push('_');
-            }
-            fields.push(field);
+            fields.push(self.field(full_name, f, scope, &field_path)?);
         }
+        name_members(&mut fields, &mut oneofs, self.config.unknown_fields);
 
         let mut nested_messages = Vec::new();
         for (j, nested) in msg.nested_type.iter().enumerate() {
@@ -874,6 +871,7 @@ impl<'a> FileLowerer<'a> {
         Ok(Field {
             proto_name: f.name().to_owned(),
             rust_name: ident::snake(f.name()),
+            getter_name: ident::snake(f.name()),
             number: f.number() as u32,
             json_name: f.json_name().to_owned(),
             kind,
@@ -1102,6 +1100,79 @@ fn service_names(
 }
 
 /// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
+/// Methods a message value has from the traits it implements or derives (`Message`, `Name`,
+/// `Clone`, `Default`, `Debug`, `PartialEq`) and from those every type has: a getter of one of
+/// these names would hide the trait's in method-call and path syntax. A closed list, so that a
+/// method added to the runtime later does not rename users' getters.
+const MESSAGE_METHOD_NAMES: &[&str] = &[
+    "encoded_len",
+    "encode_raw",
+    "merge_from",
+    "encode",
+    "encode_to_vec",
+    "encode_to_bytes",
+    "try_encode_to_bytes",
+    "encode_length_delimited",
+    "merge",
+    "merge_bytes",
+    "decode",
+    "decode_bytes",
+    "decode_length_delimited",
+    "type_url",
+    "clone",
+    "clone_from",
+    "default",
+    "fmt",
+    "eq",
+    "ne",
+    "to_owned",
+    "clone_into",
+    "into",
+    "try_into",
+    "from",
+    "try_from",
+    "borrow",
+    "borrow_mut",
+    "type_id",
+];
+
+/// `name` with `_` appended (a raw identifier loses its `r#`, which it no longer needs).
+fn underscored(name: &str) -> String {
+    format!("{}_", name.strip_prefix("r#").unwrap_or(name))
+}
+
+/// Decides the names of a message's struct fields (its fields, its oneofs, and
+/// `unknown_fields` when kept) and of its getters: a name already taken gets `_` appended
+/// until it is free, in declaration order (`foo_bar` and `fooBar`, `self` and `self_`); a
+/// getter named like a method of [`MESSAGE_METHOD_NAMES`] or another getter does too.
+fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) {
+    let mut taken: HashSet<String> = HashSet::new();
+    if keep_unknown {
+        taken.insert("unknown_fields".to_owned());
+    }
+    for field in fields.iter_mut() {
+        while taken.contains(&field.rust_name) {
+            field.rust_name = underscored(&field.rust_name);
+        }
+        taken.insert(field.rust_name.clone());
+    }
+    for oneof in oneofs.iter_mut() {
+        while taken.contains(&oneof.rust_field) {
+            oneof.rust_field = underscored(&oneof.rust_field);
+        }
+        taken.insert(oneof.rust_field.clone());
+    }
+    let mut getters: HashSet<String> = MESSAGE_METHOD_NAMES.iter().map(|&n| n.to_owned()).collect();
+    for field in fields.iter_mut() {
+        let mut name = field.rust_name.clone();
+        while getters.contains(name.strip_prefix("r#").unwrap_or(&name)) {
+            name = underscored(&name);
+        }
+        getters.insert(name.strip_prefix("r#").unwrap_or(&name).to_owned());
+        field.getter_name = name;
+    }
+}
+
 /// in snake case, with `_` appended when it is one of [`RESERVED_METHOD_NAMES`] or already
 /// taken by an earlier rpc of the service (`Get` and `get`).
 fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {

@@ -74,6 +74,9 @@ pub mod ours {
     pub mod service_names {
         include!("../golden/service_names.rs");
     }
+    pub mod field_names {
+        include!("../golden/field_names.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }

@@ -130,3 +130,53 @@ fn an_enum_value_named_like_the_list_of_values_is_renamed() {
     assert_eq!(Listing::VALUES_2.name(), Some("VALUES"));
     assert_eq!(Listing::from_name("VALUES"), Some(Listing::VALUES_2));
 }
+
+/// Fields whose Rust names meet get `_` appended in declaration order, and getters keep off the
+/// methods messages have: `clone()` is still `Clone::clone`, `encoded_len()` still
+/// `Message::encoded_len`.
+#[test]
+fn fields_and_getters_that_meet_are_renamed() {
+    use rust_rpc::Message;
+    use rust_rpc_testdata::ours::field_names::{Escaped, Fields, Getters};
+    let fields = Fields {
+        foo_bar: Some(1),
+        foo_bar_: Some(2),
+        ..Default::default()
+    };
+    assert_eq!((fields.foo_bar(), fields.foo_bar_()), (1, 2));
+    let escaped = Escaped {
+        self_: Some(3),
+        self__: Some(4),
+        ..Default::default()
+    };
+    assert_eq!((escaped.self_(), escaped.self__()), (3, 4));
+    // Each field keeps its own number on the wire.
+    assert_eq!(escaped.encode_to_vec(), [0x18, 3, 0x20, 4]);
+
+    let getters = Getters {
+        clone: Some(8),
+        default: Some(7),
+        encoded_len: Some(1),
+        merge: Some("m".into()),
+        clone_: Some(3),
+        r#type: Some(4),
+        unknown_fields_: Some(5),
+        ..Default::default()
+    };
+    let copy: Getters = getters.clone();
+    assert_eq!(copy, getters);
+    assert_eq!(getters.encoded_len(), getters.encode_to_vec().len());
+    assert_eq!(
+        Getters::default(),
+        Getters {
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        (getters.clone_(), getters.default_(), getters.encoded_len_()),
+        (8, 7, 1)
+    );
+    assert_eq!((getters.merge_(), getters.clone__()), ("m", 3));
+    assert_eq!((getters.r#type(), getters.unknown_fields_()), (4, 5));
+    assert_eq!(Getters::decode(&getters.encode_to_vec()).unwrap(), getters);
+}

@@ -717,6 +717,7 @@ fn accessors(msg: &Message) -> TokenStream {
             continue;
         }
         let fname = ident(&f.rust_name);
+        let getter_name = ident(&f.getter_name);
         let proto_name = &f.proto_name;
         let doc = match &f.default {
             Some(_) => format!(" The value of `{proto_name}`, or its declared default when unset."),
@@ -731,14 +732,14 @@ fn accessors(msg: &Message) -> TokenStream {
         };
         let getter = match &f.kind {
             FieldKind::Scalar(Scalar::String) => {
-                quote!(pub fn #fname(&self) -> &str { self.#fname.as_deref() #fallback })
+                quote!(pub fn #getter_name(&self) -> &str { self.#fname.as_deref() #fallback })
             }
             FieldKind::Scalar(Scalar::Bytes | Scalar::SharedBytes) => {
-                quote!(pub fn #fname(&self) -> &[u8] { self.#fname.as_deref() #fallback })
+                quote!(pub fn #getter_name(&self) -> &[u8] { self.#fname.as_deref() #fallback })
             }
             FieldKind::Scalar(_) | FieldKind::Enum(_) => {
                 let ty = element_type(&f.kind);
-                quote!(pub fn #fname(&self) -> #ty { self.#fname #fallback })
+                quote!(pub fn #getter_name(&self) -> #ty { self.#fname #fallback })
             }
             _ => continue,
         };
