@@ -202,15 +202,44 @@ struct Index {
     /// Each service's generated names (by full name): the trait's, its items', the
     /// descriptor's. Decided here, over every file of a package, as they share one module.
     services: HashMap<String, (String, ServiceItems, String)>,
+    /// The module paths of every package and of each package's parents (`foo`, `foo::oof`
+    /// for `foo.oof`): a message's module may not take one of them.
+    package_modules: HashSet<Vec<String>>,
+}
+
+/// The module of a message's nested types: the message's name in snake case, with `_`
+/// appended while a package's module has that path (message `foo.Oof` beside package
+/// `foo.oof`: `foo::oof_`).
+fn nested_module_name(
+    package_modules: &HashSet<Vec<String>>,
+    parent: &[String],
+    name: &str,
+) -> String {
+    let mut path = parent.to_vec();
+    path.push(ident::snake(name));
+    while package_modules.contains(&path) {
+        if let Some(last) = path.last_mut() {
+            *last = format!("{}_", last.strip_prefix("r#").unwrap_or(last));
+        }
+    }
+    path.pop().unwrap_or_default()
 }
 
 impl Index {
     fn build(set: &FileDescriptorSet, config: &Config) -> Self {
+        let mut package_modules = HashSet::new();
+        for file in &set.file {
+            let module = package_module_path(file.package());
+            for end in 1..=module.len() {
+                package_modules.insert(module[..end].to_vec());
+            }
+        }
         let mut index = Index {
             types: HashMap::new(),
             boxed: HashSet::new(),
             recursive: HashSet::new(),
             services: HashMap::new(),
+            package_modules,
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -286,7 +315,11 @@ impl Index {
             .collect();
         all_edges.insert(full.clone(), every);
         let mut inner = module.to_vec();
-        inner.push(ident::snake(msg.name()));
+        inner.push(nested_module_name(
+            &self.package_modules,
+            module,
+            msg.name(),
+        ));
         for nested in &msg.nested_type {
             self.add_message(package, &full, &inner, nested, config, (edges, all_edges));
         }
@@ -616,7 +649,7 @@ impl<'a> FileLowerer<'a> {
         scope: &[String],
         path: Vec<i32>,
     ) -> Result<Message, Error> {
-        let module_name = ident::snake(msg.name());
+        let module_name = nested_module_name(&self.index.package_modules, scope, msg.name());
         let mut inner = scope.to_vec();
         inner.push(module_name.clone());
 

@@ -180,3 +180,23 @@ fn fields_and_getters_that_meet_are_renamed() {
     assert_eq!((getters.r#type(), getters.unknown_fields_()), (4, 5));
     assert_eq!(Getters::decode(&getters.encode_to_vec()).unwrap(), getters);
 }
+
+/// A message whose nested types want the module of a package (`foo.Oof` beside `foo.oof`)
+/// gets `oof_`; the package keeps `oof`, and both are usable side by side.
+#[test]
+fn a_message_module_beside_a_package_module_is_renamed() {
+    use rust_rpc::Message;
+    use rust_rpc_testdata::ours::module_names::foo::{oof, oof_, Oof};
+    let message = Oof {
+        inner: Some(oof_::Inner {
+            x: 1,
+            ..Default::default()
+        }),
+        thing: Some(oof::Thing {
+            y: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(Oof::decode(&message.encode_to_vec()).unwrap(), message);
+}
