@@ -670,14 +670,20 @@ impl<'a> FileLowerer<'a> {
             })
             .collect();
         let mut oneofs = Vec::new();
+        // The module's names: nested types first, then each oneof's enum in order.
+        let mut module_names: HashSet<String> = nested_names.iter().cloned().collect();
         for &i in &real_oneofs {
             let decl = &msg.oneof_decl[i];
             let mut oneof_path = path.clone();
             oneof_path.extend([MESSAGE_ONEOF, i as i32]);
             let mut rust_enum = ident::camel(decl.name());
-            if nested_names.contains(&rust_enum) {
+            if module_names.contains(&rust_enum) {
                 rust_enum.push_str("Oneof");
             }
+            while module_names.contains(&rust_enum) {
+                rust_enum.push('_');
+            }
+            module_names.insert(rust_enum.clone());
             let mut fields = Vec::new();
             for (j, f) in msg.field.iter().enumerate() {
                 if f.oneof_index == Some(i as i32) {

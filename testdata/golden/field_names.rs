@@ -281,3 +281,252 @@ impl Getters {
         self.unknown_fields_.unwrap_or_default()
     }
 }
+/// Oneofs whose enums meet each other or nested types: `Oneof`, then `_`, appended.
+#[derive(Clone, PartialEq, Default)]
+pub struct Choices {
+    pub foo_bar: ::core::option::Option<choices::FooBar>,
+    pub foo_bar_: ::core::option::Option<choices::FooBarOneof>,
+    pub kind: ::core::option::Option<choices::KindOneof_>,
+    /// Fields this message received that its schema does not declare.
+    pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Choices {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Choices");
+        s.field("foo_bar", &self.foo_bar);
+        s.field("foo_bar_", &self.foo_bar_);
+        s.field("kind", &self.kind);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
+}
+impl ::rust_rpc::Name for Choices {
+    const FULL_NAME: &'static str = "field_names.Choices";
+}
+impl ::rust_rpc::Message for Choices {
+    fn encoded_len(&self) -> usize {
+        let mut len = 0;
+        if let ::core::option::Option::Some(value) = &self.foo_bar {
+            len += value.encoded_len();
+        }
+        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
+            len += value.encoded_len();
+        }
+        if let ::core::option::Option::Some(value) = &self.kind {
+            len += value.encoded_len();
+        }
+        len += self.unknown_fields.encoded_len();
+        len
+    }
+    fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+        if let ::core::option::Option::Some(value) = &self.foo_bar {
+            value.encode_raw(buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
+            value.encode_raw(buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.kind {
+            value.encode_raw(buf);
+        }
+        self.unknown_fields.encode(buf);
+    }
+    fn merge_from(
+        &mut self,
+        r: &mut ::rust_rpc::encoding::Reader<'_>,
+    ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+        while let ::core::option::Option::Some(tag) = r.next_tag()? {
+            match tag >> 3 {
+                1 => choices::FooBar::merge(&mut self.foo_bar, tag, r)?,
+                2 => choices::FooBarOneof::merge(&mut self.foo_bar_, tag, r)?,
+                3 => choices::KindOneof_::merge(&mut self.kind, tag, r)?,
+                _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+/// Nested types and oneofs of `field_names.Choices`.
+pub mod choices {
+    #[derive(Clone, PartialEq, Default)]
+    pub struct Kind {
+        /// Fields this message received that its schema does not declare.
+        pub unknown_fields: ::rust_rpc::UnknownFields,
+    }
+    impl ::core::fmt::Debug for Kind {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            let mut s = f.debug_struct("Kind");
+            if !self.unknown_fields.is_empty() {
+                s.field("unknown_fields", &self.unknown_fields);
+            }
+            s.finish()
+        }
+    }
+    impl ::rust_rpc::Name for Kind {
+        const FULL_NAME: &'static str = "field_names.Choices.Kind";
+    }
+    impl ::rust_rpc::Message for Kind {
+        fn encoded_len(&self) -> usize {
+            let mut len = 0;
+            len += self.unknown_fields.encoded_len();
+            len
+        }
+        fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            self.unknown_fields.encode(buf);
+        }
+        fn merge_from(
+            &mut self,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            while let ::core::option::Option::Some(tag) = r.next_tag()? {
+                r.keep_unknown(tag, &mut self.unknown_fields)?;
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+    #[derive(Clone, PartialEq, Default)]
+    pub struct KindOneof {
+        /// Fields this message received that its schema does not declare.
+        pub unknown_fields: ::rust_rpc::UnknownFields,
+    }
+    impl ::core::fmt::Debug for KindOneof {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            let mut s = f.debug_struct("KindOneof");
+            if !self.unknown_fields.is_empty() {
+                s.field("unknown_fields", &self.unknown_fields);
+            }
+            s.finish()
+        }
+    }
+    impl ::rust_rpc::Name for KindOneof {
+        const FULL_NAME: &'static str = "field_names.Choices.KindOneof";
+    }
+    impl ::rust_rpc::Message for KindOneof {
+        fn encoded_len(&self) -> usize {
+            let mut len = 0;
+            len += self.unknown_fields.encoded_len();
+            len
+        }
+        fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            self.unknown_fields.encode(buf);
+        }
+        fn merge_from(
+            &mut self,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            while let ::core::option::Option::Some(tag) = r.next_tag()? {
+                r.keep_unknown(tag, &mut self.unknown_fields)?;
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+    /// Members of oneof `foo_bar`.
+    #[derive(Clone, PartialEq, Debug)]
+    #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+    pub enum FooBar {
+        A(i32),
+    }
+    impl FooBar {
+        pub(super) fn encoded_len(&self) -> usize {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::A(value) => _enc::field_len::<_enc::Int32>(1, value),
+            }
+        }
+        pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::A(value) => _enc::encode_field::<_enc::Int32>(1, value, buf),
+            }
+        }
+        pub(super) fn merge(
+            field: &mut ::core::option::Option<Self>,
+            tag: u32,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            use ::rust_rpc::encoding as _enc;
+            match tag >> 3 {
+                1 => {
+                    let mut value = ::core::default::Default::default();
+                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    *field = ::core::option::Option::Some(Self::A(value));
+                }
+                _ => r.skip_field(tag)?,
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+    /// Members of oneof `fooBar`.
+    #[derive(Clone, PartialEq, Debug)]
+    #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+    pub enum FooBarOneof {
+        B(i32),
+    }
+    impl FooBarOneof {
+        pub(super) fn encoded_len(&self) -> usize {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::B(value) => _enc::field_len::<_enc::Int32>(2, value),
+            }
+        }
+        pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::B(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
+            }
+        }
+        pub(super) fn merge(
+            field: &mut ::core::option::Option<Self>,
+            tag: u32,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            use ::rust_rpc::encoding as _enc;
+            match tag >> 3 {
+                2 => {
+                    let mut value = ::core::default::Default::default();
+                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    *field = ::core::option::Option::Some(Self::B(value));
+                }
+                _ => r.skip_field(tag)?,
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+    /// Members of oneof `kind`.
+    #[derive(Clone, PartialEq, Debug)]
+    #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+    pub enum KindOneof_ {
+        C(i32),
+    }
+    impl KindOneof_ {
+        pub(super) fn encoded_len(&self) -> usize {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::C(value) => _enc::field_len::<_enc::Int32>(3, value),
+            }
+        }
+        pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::C(value) => _enc::encode_field::<_enc::Int32>(3, value, buf),
+            }
+        }
+        pub(super) fn merge(
+            field: &mut ::core::option::Option<Self>,
+            tag: u32,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            use ::rust_rpc::encoding as _enc;
+            match tag >> 3 {
+                3 => {
+                    let mut value = ::core::default::Default::default();
+                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    *field = ::core::option::Option::Some(Self::C(value));
+                }
+                _ => r.skip_field(tag)?,
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+}

@@ -200,3 +200,19 @@ fn a_message_module_beside_a_package_module_is_renamed() {
     };
     assert_eq!(Oof::decode(&message.encode_to_vec()).unwrap(), message);
 }
+
+/// Oneof enums that meet nested types or each other get `Oneof`, then `_`.
+#[test]
+fn oneof_enums_that_meet_are_renamed() {
+    use rust_rpc::Message;
+    use rust_rpc_testdata::ours::field_names::{choices, Choices};
+    let message = Choices {
+        foo_bar: Some(choices::FooBar::A(1)),
+        foo_bar_: Some(choices::FooBarOneof::B(2)),
+        kind: Some(choices::KindOneof_::C(3)),
+        ..Default::default()
+    };
+    assert_eq!(message.encode_to_vec(), [0x08, 1, 0x10, 2, 0x18, 3]);
+    assert_eq!(Choices::decode(&message.encode_to_vec()).unwrap(), message);
+    let _nested = (choices::Kind::default(), choices::KindOneof::default());
+}
