@@ -202,36 +202,35 @@ struct Index {
     /// Each service's generated names (by full name): the trait's, its items', the
     /// descriptor's. Decided here, over every file of a package, as they share one module.
     services: HashMap<String, (String, ServiceItems, String)>,
-    /// The module paths of every package and of each package's parents (`foo`, `foo::oof`
-    /// for `foo.oof`): a message's module may not take one of them.
-    package_modules: HashSet<Vec<String>>,
+    /// The names taken in each module's type namespace (types and modules share it): the
+    /// modules of packages, then the types and nested-type modules of messages and enums as
+    /// they are declared. See [`Index::claim`].
+    taken: HashMap<Vec<String>, HashSet<String>>,
+    /// Each message's module for its nested types, by full name.
+    modules: HashMap<String, String>,
 }
 
-/// The module of a message's nested types: the message's name in snake case, with `_`
-/// appended while a package's module has that path (message `foo.Oof` beside package
-/// `foo.oof`: `foo::oof_`).
-fn nested_module_name(
-    package_modules: &HashSet<Vec<String>>,
-    parent: &[String],
-    name: &str,
-) -> String {
-    let mut path = parent.to_vec();
-    path.push(ident::snake(name));
-    while package_modules.contains(&path) {
-        if let Some(last) = path.last_mut() {
-            *last = format!("{}_", last.strip_prefix("r#").unwrap_or(last));
-        }
-    }
-    path.pop().unwrap_or_default()
+/// Whether a message gets a module (as `ir::Message::has_module` decides from the lowered
+/// message): nested messages other than map entries, nested enums, or real oneofs.
+fn has_module(msg: &DescriptorProto) -> bool {
+    msg.nested_type.iter().any(|m| !is_map_entry(m))
+        || !msg.enum_type.is_empty()
+        || msg
+            .field
+            .iter()
+            .any(|f| f.oneof_index.is_some() && !f.proto3_optional())
 }
 
 impl Index {
     fn build(set: &FileDescriptorSet, config: &Config) -> Self {
-        let mut package_modules = HashSet::new();
+        let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
         for file in &set.file {
             let module = package_module_path(file.package());
             for end in 1..=module.len() {
-                package_modules.insert(module[..end].to_vec());
+                taken
+                    .entry(module[..end - 1].to_vec())
+                    .or_default()
+                    .insert(module[end - 1].clone());
             }
         }
         let mut index = Index {
@@ -239,7 +238,8 @@ impl Index {
             boxed: HashSet::new(),
             recursive: HashSet::new(),
             services: HashMap::new(),
-            package_modules,
+            taken,
+            modules: HashMap::new(),
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -257,13 +257,13 @@ impl Index {
             }
             for e in &file.enum_type {
                 let full = qualify(file.package(), e.name());
-                let extern_path =
-                    extern_path_for(&full, file.package(), &[], &ident::camel(e.name()), config);
+                let rust_name = index.claim(&module, ident::camel(e.name()));
+                let extern_path = extern_path_for(&full, file.package(), &[], &rust_name, config);
                 index.types.insert(
                     full,
                     TypeInfo {
                         module_path: module.clone(),
-                        rust_name: ident::camel(e.name()),
+                        rust_name,
                         extern_path,
                         map_entry: None,
                         enum_constants: enum_constants(e),
@@ -278,6 +278,19 @@ impl Index {
         index
     }
 
+    /// `name` in `module`'s type namespace, with `_` appended while it is taken there (message
+    /// `Foo` beside message `foo`; the module `foo::oof` of message `foo.Oof` beside package
+    /// `foo.oof`), and taken from then on.
+    fn claim(&mut self, module: &[String], name: String) -> String {
+        let taken = self.taken.entry(module.to_vec()).or_default();
+        let mut name = name;
+        while taken.contains(&name) {
+            name = underscored(&name);
+        }
+        taken.insert(name.clone());
+        name
+    }
+
     fn add_message(
         &mut self,
         package: &str,
@@ -288,7 +301,17 @@ impl Index {
         (edges, all_edges): (&mut Edges, &mut Edges),
     ) {
         let full = qualify(scope, msg.name());
-        let rust_name = ident::camel(msg.name());
+        let rust_name = if is_map_entry(msg) {
+            ident::camel(msg.name())
+        } else {
+            self.claim(module, ident::camel(msg.name()))
+        };
+        let module_name = if has_module(msg) {
+            self.claim(module, ident::snake(msg.name()))
+        } else {
+            ident::snake(msg.name())
+        };
+        self.modules.insert(full.clone(), module_name.clone());
         let nested_modules: Vec<String> = module[package_module_path(package).len()..].to_vec();
         let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config);
         let map_entry = if is_map_entry(msg) {
@@ -315,17 +338,13 @@ impl Index {
             .collect();
         all_edges.insert(full.clone(), every);
         let mut inner = module.to_vec();
-        inner.push(nested_module_name(
-            &self.package_modules,
-            module,
-            msg.name(),
-        ));
+        inner.push(module_name);
         for nested in &msg.nested_type {
             self.add_message(package, &full, &inner, nested, config, (edges, all_edges));
         }
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
-            let enum_name = ident::camel(e.name());
+            let enum_name = self.claim(&inner, ident::camel(e.name()));
             let nested_modules: Vec<String> = inner[package_module_path(package).len()..].to_vec();
             let extern_path =
                 extern_path_for(&enum_full, package, &nested_modules, &enum_name, config);
@@ -621,6 +640,15 @@ impl<'a> FileLowerer<'a> {
         }
     }
 
+    /// The Rust name the index decided for the type `full`.
+    fn type_name(&self, full: &str, proto_name: &str) -> String {
+        self.index
+            .types
+            .get(full)
+            .map(|t| t.rust_name.clone())
+            .unwrap_or_else(|| ident::camel(proto_name))
+    }
+
     fn type_ref(&self, type_name: &str, scope: &[String], path: &[i32]) -> Result<TypeRef, Error> {
         let full = type_name.trim_start_matches('.');
         let info = self.index.get(full).ok_or_else(|| {
@@ -649,17 +677,19 @@ impl<'a> FileLowerer<'a> {
         scope: &[String],
         path: Vec<i32>,
     ) -> Result<Message, Error> {
-        let module_name = nested_module_name(&self.index.package_modules, scope, msg.name());
+        let module_name = self
+            .index
+            .modules
+            .get(full_name)
+            .cloned()
+            .unwrap_or_else(|| ident::snake(msg.name()));
         let mut inner = scope.to_vec();
         inner.push(module_name.clone());
 
-        let nested_names: HashSet<String> = msg
-            .nested_type
-            .iter()
-            .filter(|m| !is_map_entry(m))
-            .map(|m| ident::camel(m.name()))
-            .chain(msg.enum_type.iter().map(|e| ident::camel(e.name())))
-            .collect();
+        // The module's names so far: nested types and their own modules, as the index
+        // decided them.
+        let nested_names: HashSet<String> =
+            self.index.taken.get(&inner).cloned().unwrap_or_default();
 
         // Oneofs that only carry a proto3 `optional` field are not real oneofs.
         let real_oneofs: Vec<usize> = (0..msg.oneof_decl.len())
@@ -777,7 +807,7 @@ impl<'a> FileLowerer<'a> {
         Ok(Message {
             proto_name: msg.name().to_owned(),
             full_name: full_name.to_owned(),
-            rust_name: ident::camel(msg.name()),
+            rust_name: self.type_name(full_name, msg.name()),
             module_name,
             fields,
             oneofs,
@@ -1063,7 +1093,7 @@ impl<'a> FileLowerer<'a> {
         Enum {
             proto_name: e.name().to_owned(),
             full_name: full_name.to_owned(),
-            rust_name: ident::camel(e.name()),
+            rust_name: self.type_name(full_name, e.name()),
             values,
             comments: self.comments(&path),
             deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),

@@ -216,3 +216,28 @@ fn oneof_enums_that_meet_are_renamed() {
     assert_eq!(Choices::decode(&message.encode_to_vec()).unwrap(), message);
     let _nested = (choices::Kind::default(), choices::KindOneof::default());
 }
+
+/// Types whose Rust names meet (`Twin`, `twin`, `TWIN`) get `_` appended in declaration order,
+/// and so do the modules of their nested types; references follow the renames.
+#[test]
+fn types_and_modules_that_meet_are_renamed() {
+    use rust_rpc::Message;
+    use rust_rpc_testdata::ours::field_names::{twin, twin_, Twin, Twin_, Twin__};
+    let first = Twin {
+        inner: Some(twin::Inner {
+            a: Some(1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let second = Twin_ {
+        inner: Some(twin_::Inner {
+            b: Some(2),
+            ..Default::default()
+        }),
+        other: Some(first.clone()),
+        ..Default::default()
+    };
+    assert_eq!(Twin_::decode(&second.encode_to_vec()).unwrap(), second);
+    assert_eq!(Twin__::UNSPECIFIED.name(), Some("TWIN_UNSPECIFIED"));
+}
