@@ -243,7 +243,11 @@ impl Index {
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
-        for file in &set.file {
+        // In name order, so that names claimed across files (`claim`) do not depend on the
+        // order the files were given in.
+        let mut files: Vec<_> = set.file.iter().collect();
+        files.sort_by(|a, b| a.name().cmp(b.name()));
+        for file in files {
             let module = package_module_path(file.package());
             for msg in &file.message_type {
                 index.add_message(
