@@ -1174,8 +1174,8 @@ fn service_names(
 
 /// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
 /// Methods a message value has from the traits it implements or derives (`Message`, `Name`,
-/// `Clone`, `Default`, `Debug`, `PartialEq`) and from those every type has: a getter of one of
-/// these names would hide the trait's in method-call and path syntax. A closed list, so that a
+/// `Clone`, `Default`, `Debug`, `PartialEq`), beside [`EVERY_TYPE_METHOD_NAMES`]: a getter of one
+/// of these names would hide the trait's in method-call and path syntax. A closed list, so that a
 /// method added to the runtime later does not rename users' getters.
 const MESSAGE_METHOD_NAMES: &[&str] = &[
     "encoded_len",
@@ -1198,15 +1198,6 @@ const MESSAGE_METHOD_NAMES: &[&str] = &[
     "fmt",
     "eq",
     "ne",
-    "to_owned",
-    "clone_into",
-    "into",
-    "try_into",
-    "from",
-    "try_from",
-    "borrow",
-    "borrow_mut",
-    "type_id",
 ];
 
 /// `name` with `_` appended (a raw identifier loses its `r#`, which it no longer needs).
@@ -1235,7 +1226,11 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) 
         }
         taken.insert(oneof.rust_field.clone());
     }
-    let mut getters: HashSet<String> = MESSAGE_METHOD_NAMES.iter().map(|&n| n.to_owned()).collect();
+    let mut getters: HashSet<String> = MESSAGE_METHOD_NAMES
+        .iter()
+        .chain(EVERY_TYPE_METHOD_NAMES)
+        .map(|&n| n.to_owned())
+        .collect();
     for field in fields.iter_mut() {
         let mut name = field.rust_name.clone();
         while getters.contains(name.strip_prefix("r#").unwrap_or(&name)) {
@@ -1255,7 +1250,11 @@ fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {
         .iter()
         .map(|m| {
             let mut name = ident::snake(m.name());
-            if RESERVED_METHOD_NAMES.contains(&name.as_str()) {
+            if RESERVED_METHOD_NAMES
+                .iter()
+                .chain(EVERY_TYPE_METHOD_NAMES)
+                .any(|&n| n == name)
+            {
                 name.push('_');
             }
             while taken.contains(&name) {
@@ -1268,15 +1267,14 @@ fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {
 }
 
 /// Method names a generated service type already has, which an rpc of the same name would
-/// shadow or duplicate: the client's and stub's own (`new`, `channel`) and those of the
-/// traits every generated type has or derives (`Clone`, `ToOwned`, `Into`, `TryInto`, `From`,
-/// `TryFrom`, `Borrow`, `BorrowMut`, `Any`, `Debug`). A closed list: a method added to the
+/// shadow or duplicate: the client's and stub's own (`new`, `channel`) and those of the traits
+/// they derive (`Clone`, `Debug`), beside [`EVERY_TYPE_METHOD_NAMES`]. A closed list: a method added to the
 /// runtime later does not rename anyone's rpc.
-pub(crate) const RESERVED_METHOD_NAMES: &[&str] = &[
-    "new",
-    "channel",
-    "clone",
-    "clone_from",
+pub(crate) const RESERVED_METHOD_NAMES: &[&str] = &["new", "channel", "clone", "clone_from", "fmt"];
+
+/// Methods every type has through blanket implementations (`ToOwned`, `Into`, `TryInto`,
+/// `From`, `TryFrom`, `Borrow`, `BorrowMut`, `Any`), reserved beside both lists above.
+const EVERY_TYPE_METHOD_NAMES: &[&str] = &[
     "to_owned",
     "clone_into",
     "into",
@@ -1286,7 +1284,6 @@ pub(crate) const RESERVED_METHOD_NAMES: &[&str] = &[
     "borrow",
     "borrow_mut",
     "type_id",
-    "fmt",
 ];
 
 /// How one enum value is named in Rust.
