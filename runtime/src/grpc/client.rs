@@ -241,11 +241,15 @@ impl Handshake for Grpc {
     }
 }
 
+/// The error of a failed HTTP/2 handshake. A server of another protocol may answer with
+/// bytes that are not HTTP/2 or close the connection at once (a broken pipe): either way the
+/// likely causes are named.
 fn describe_handshake_error(error: &h2::Error) -> io::Error {
+    const HINT: &str = "is it a gRPC server? A TLS server needs the channel's .tls(..)";
     let message = if error.is_io() {
-        format!("the connection failed during the HTTP/2 handshake: {error}")
+        format!("the connection failed during the HTTP/2 handshake ({error}): {HINT}")
     } else {
-        format!("the server does not speak HTTP/2 (is it a gRPC server? A TLS server needs the channel's .tls(..)): {error}")
+        format!("the server does not speak HTTP/2 ({error}): {HINT}")
     };
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
