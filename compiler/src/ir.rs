@@ -6,10 +6,10 @@
 /// The output for one proto package: everything that goes into one `.rs` file.
 #[derive(Debug, Clone)]
 pub struct Package {
-    /// The proto package, such as `google.protobuf`; empty for files without one.
-    pub name: String,
     /// The Rust module path of the package, outermost first (`["google", "protobuf"]`).
     pub module_path: Vec<String>,
+    /// The file it is written to (`google.protobuf.rs`).
+    pub file_name: String,
     /// The `.proto` files whose contents this package holds, in input order.
     pub files: Vec<String>,
     pub messages: Vec<Message>,

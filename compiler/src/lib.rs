@@ -135,7 +135,8 @@ impl Output {
     }
 }
 
-/// The name of the file a proto package is written to: `a.b.rs`, or `_.rs` without a package.
+/// The name of the file a proto package is written to: `a.b.rs`, or `_.rs` without a package
+/// (with `_` before `.rs` when another package of the same run has the name in another case).
 pub fn package_file_name(package: &str) -> String {
     if package.is_empty() {
         "_.rs".to_owned()
@@ -161,7 +162,7 @@ pub fn generate(
     let mut files = Vec::new();
     let mut tree = Vec::new();
     for package in &lowered.packages {
-        let name = package_file_name(&package.name);
+        let name = package.file_name.clone();
         let content = render::render(emit::package(package, options), &package.files)?;
         tree.push((package.module_path.clone(), name.clone()));
         files.push(GeneratedFile { name, content });

@@ -86,8 +86,8 @@ pub(crate) fn lower(
         let package = packages
             .entry(file.package().to_owned())
             .or_insert_with(|| Package {
-                name: file.package().to_owned(),
-                module_path: package_module_path(file.package()),
+                module_path: index.package_module(file.package()),
+                file_name: index.package_file_name(file.package()),
                 files: Vec::new(),
                 messages: Vec::new(),
                 enums: Vec::new(),
@@ -127,12 +127,61 @@ pub(crate) fn lower(
     })
 }
 
-/// The Rust module path of a proto package.
-pub(crate) fn package_module_path(package: &str) -> Vec<String> {
-    if package.is_empty() {
-        return Vec::new();
+/// The Rust module path of every package of `set` and of each package's parents, decided once:
+/// each segment in snake case, with `_` appended while a sibling package of another proto name
+/// has it (`Foo` and `foo` become `foo` and `foo_`), packages in name order.
+fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<String>> {
+    let mut names: Vec<&str> = set.file.iter().map(|f| f.package()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut paths: HashMap<String, Vec<String>> = HashMap::from([(String::new(), Vec::new())]);
+    let mut siblings: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+    for name in names {
+        let segments: Vec<&str> = name.split('.').filter(|s| !s.is_empty()).collect();
+        for i in 0..segments.len() {
+            let prefix = segments[..=i].join(".");
+            if paths.contains_key(&prefix) {
+                continue;
+            }
+            let mut path = paths
+                .get(&segments[..i].join("."))
+                .cloned()
+                .unwrap_or_default();
+            let taken = siblings.entry(path.clone()).or_default();
+            let mut segment = ident::snake(segments[i]);
+            while taken.contains(&segment) {
+                segment = underscored(&segment);
+            }
+            taken.insert(segment.clone());
+            path.push(segment);
+            paths.insert(prefix, path);
+        }
     }
-    package.split('.').map(ident::snake).collect()
+    paths
+}
+
+/// The file every package of `set` is written to: `a.b.rs` (`_.rs` without a package), with
+/// `_` before `.rs` while another package's file has the name in another case, so that the
+/// files stay apart on file systems that ignore case.
+fn package_files(set: &FileDescriptorSet) -> HashMap<String, String> {
+    let mut names: Vec<&str> = set.file.iter().map(|f| f.package()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut files = HashMap::new();
+    for name in names {
+        let mut stem = if name.is_empty() {
+            "_".to_owned()
+        } else {
+            name.to_owned()
+        };
+        while taken.contains(&stem.to_lowercase()) {
+            stem.push('_');
+        }
+        taken.insert(stem.to_lowercase());
+        files.insert(name.to_owned(), format!("{stem}.rs"));
+    }
+    files
 }
 
 fn qualify(scope: &str, name: &str) -> String {
@@ -208,6 +257,10 @@ struct Index {
     taken: HashMap<Vec<String>, HashSet<String>>,
     /// Each message's module for its nested types, by full name.
     modules: HashMap<String, String>,
+    /// Each package's module path (see [`package_modules`]).
+    package_paths: HashMap<String, Vec<String>>,
+    /// Each package's file (see [`package_files`]).
+    package_files: HashMap<String, String>,
 }
 
 /// Whether a message gets a module (as `ir::Message::has_module` decides from the lowered
@@ -223,9 +276,9 @@ fn has_module(msg: &DescriptorProto) -> bool {
 
 impl Index {
     fn build(set: &FileDescriptorSet, config: &Config) -> Self {
+        let package_paths = package_modules(set);
         let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
-        for file in &set.file {
-            let module = package_module_path(file.package());
+        for module in package_paths.values() {
             for end in 1..=module.len() {
                 taken
                     .entry(module[..end - 1].to_vec())
@@ -240,6 +293,8 @@ impl Index {
             services: HashMap::new(),
             taken,
             modules: HashMap::new(),
+            package_paths,
+            package_files: package_files(set),
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -248,7 +303,7 @@ impl Index {
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
         for file in files {
-            let module = package_module_path(file.package());
+            let module = index.package_module(file.package());
             for msg in &file.message_type {
                 index.add_message(
                     file.package(),
@@ -278,8 +333,27 @@ impl Index {
         }
         index.boxed = boxed_fields(&edges);
         index.recursive = boxed_fields(&all_edges);
-        index.services = service_names(set, &index.types);
+        index.services = service_names(set, &index.types, &index.package_paths);
         index
+    }
+
+    /// The Rust module path of `package`, as [`package_modules`] decided it.
+    fn package_module(&self, package: &str) -> Vec<String> {
+        self.package_paths.get(package).cloned().unwrap_or_else(|| {
+            package
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(ident::snake)
+                .collect()
+        })
+    }
+
+    /// The file `package` is written to, as [`package_files`] decided it.
+    fn package_file_name(&self, package: &str) -> String {
+        self.package_files
+            .get(package)
+            .cloned()
+            .unwrap_or_else(|| crate::package_file_name(package))
     }
 
     /// `name` in `module`'s type namespace, with `_` appended while it is taken there (message
@@ -316,7 +390,7 @@ impl Index {
             ident::snake(msg.name())
         };
         self.modules.insert(full.clone(), module_name.clone());
-        let nested_modules: Vec<String> = module[package_module_path(package).len()..].to_vec();
+        let nested_modules: Vec<String> = module[self.package_module(package).len()..].to_vec();
         let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config);
         let map_entry = if is_map_entry(msg) {
             let key = msg.field.iter().find(|f| f.number() == 1).cloned();
@@ -349,7 +423,7 @@ impl Index {
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
             let enum_name = self.claim(&inner, ident::camel(e.name()));
-            let nested_modules: Vec<String> = inner[package_module_path(package).len()..].to_vec();
+            let nested_modules: Vec<String> = inner[self.package_module(package).len()..].to_vec();
             let extern_path =
                 extern_path_for(&enum_full, package, &nested_modules, &enum_name, config);
             self.types.insert(
@@ -1109,15 +1183,19 @@ impl<'a> FileLowerer<'a> {
 /// Names every service's generated items. Types the `.proto` declares keep their names; a
 /// generated name already used in its module (by a message, an enum or another service's
 /// item) gets `_` appended until it is free, so `message KvClient` beside `service Kv` makes
-/// the client `KvClient_`. Names are given in file and declaration order.
+/// the client `KvClient_`. Names are given in declaration order, over files in name order.
 fn service_names(
     set: &FileDescriptorSet,
     types: &HashMap<String, TypeInfo>,
+    package_paths: &HashMap<String, Vec<String>>,
 ) -> HashMap<String, (String, ServiceItems, String)> {
+    let module_of = |package: &str| package_paths.get(package).cloned().unwrap_or_default();
+    let mut files: Vec<_> = set.file.iter().collect();
+    files.sort_by(|a, b| a.name().cmp(b.name()));
     // Type-namespace names per module: the package's top-level messages and enums.
     let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
-    for file in &set.file {
-        let module = package_module_path(file.package());
+    for file in &files {
+        let module = module_of(file.package());
         let names = taken.entry(module).or_default();
         let top_level = file
             .message_type
@@ -1132,8 +1210,8 @@ fn service_names(
     }
     let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
     let mut services = HashMap::new();
-    for file in &set.file {
-        let module = package_module_path(file.package());
+    for file in &files {
+        let module = module_of(file.package());
         for service in &file.service {
             let names = taken.entry(module.clone()).or_default();
             let base = ident::camel(service.name());

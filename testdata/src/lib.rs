@@ -83,6 +83,9 @@ pub mod ours {
     pub mod module_names {
         include!("../golden/module_names/_include.rs");
     }
+    pub mod package_case {
+        include!("../golden/package_case/_include.rs");
+    }
 }
 
 /// prost's code for the same schemas.

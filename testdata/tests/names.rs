@@ -241,3 +241,22 @@ fn types_and_modules_that_meet_are_renamed() {
     assert_eq!(Twin_::decode(&second.encode_to_vec()).unwrap(), second);
     assert_eq!(Twin__::UNSPECIFIED.name(), Some("TWIN_UNSPECIFIED"));
 }
+
+/// Packages whose names differ only in case get modules and files of their own.
+#[test]
+fn packages_that_differ_in_case_get_their_own_modules() {
+    use rust_rpc::Name;
+    use rust_rpc_testdata::ours::package_case::{foo, foo_};
+    assert_eq!(foo::A::FULL_NAME, "Foo.A");
+    assert_eq!(foo_::A::FULL_NAME, "foo.A");
+    let _ = (
+        foo::A {
+            x: 1,
+            ..Default::default()
+        },
+        foo_::A {
+            y: 2,
+            ..Default::default()
+        },
+    );
+}
