@@ -163,11 +163,15 @@ fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<String>> {
 /// The file every package of `set` is written to: `a.b.rs` (`_.rs` without a package), with
 /// `_` before `.rs` while another package's file has the name in another case, so that the
 /// files stay apart on file systems that ignore case.
-fn package_files(set: &FileDescriptorSet) -> HashMap<String, String> {
+fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String, String> {
     let mut names: Vec<&str> = set.file.iter().map(|f| f.package()).collect();
     names.sort_unstable();
     names.dedup();
-    let mut taken: HashSet<String> = HashSet::new();
+    // The include file is written beside the packages' files.
+    let mut taken: HashSet<String> = HashSet::from([include_file
+        .to_lowercase()
+        .trim_end_matches(".rs")
+        .to_owned()]);
     let mut files = HashMap::new();
     for name in names {
         let mut stem = if name.is_empty() {
@@ -294,7 +298,7 @@ impl Index {
             taken,
             modules: HashMap::new(),
             package_paths,
-            package_files: package_files(set),
+            package_files: package_files(set, &config.include_file),
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -799,6 +803,13 @@ impl<'a> FileLowerer<'a> {
                     field_path.extend([MESSAGE_FIELD, j as i32]);
                     let mut field = self.field(full_name, f, &inner, &field_path)?;
                     field.rust_name = ident::camel(f.name());
+                    // Variants whose names meet (`foo_bar`, `fooBar`) get `_` appended.
+                    while fields
+                        .iter()
+                        .any(|v: &Field| v.rust_name == field.rust_name)
+                    {
+                        field.rust_name = underscored(&field.rust_name);
+                    }
                     field.cardinality = Cardinality::OneofMember;
                     fields.push(field);
                 }
@@ -1250,7 +1261,6 @@ fn service_names(
     services
 }
 
-/// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
 /// Methods a message value has from the traits it implements or derives (`Message`, `Name`,
 /// `Clone`, `Default`, `Debug`, `PartialEq`), beside [`EVERY_TYPE_METHOD_NAMES`]: a getter of one
 /// of these names would hide the trait's in method-call and path syntax. A closed list, so that a
@@ -1266,6 +1276,7 @@ const MESSAGE_METHOD_NAMES: &[&str] = &[
     "encode_length_delimited",
     "merge",
     "merge_bytes",
+    "clear",
     "decode",
     "decode_bytes",
     "decode_length_delimited",
@@ -1319,6 +1330,7 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) 
     }
 }
 
+/// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
 /// in snake case, with `_` appended when it is one of [`RESERVED_METHOD_NAMES`] or already
 /// taken by an earlier rpc of the service (`Get` and `get`).
 fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {

@@ -207,6 +207,7 @@ pub struct Getters {
     pub clone_: ::core::option::Option<i32>,
     pub r#type: ::core::option::Option<i32>,
     pub unknown_fields_: ::core::option::Option<i32>,
+    pub clear: ::core::option::Option<bool>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -220,6 +221,7 @@ impl ::core::fmt::Debug for Getters {
         s.field("clone_", &self.clone_);
         s.field("type", &self.r#type);
         s.field("unknown_fields_", &self.unknown_fields_);
+        s.field("clear", &self.clear);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -248,6 +250,9 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.unknown_fields_ {
             len += _enc::field_len::<_enc::Int32>(5, value);
         }
+        if let ::core::option::Option::Some(value) = &self.clear {
+            len += _enc::field_len::<_enc::Bool>(6, value);
+        }
         if let ::core::option::Option::Some(value) = &self.default {
             len += _enc::field_len::<_enc::Int32>(7, value);
         }
@@ -274,6 +279,9 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.unknown_fields_ {
             _enc::encode_field::<_enc::Int32>(5, value, buf);
         }
+        if let ::core::option::Option::Some(value) = &self.clear {
+            _enc::encode_field::<_enc::Bool>(6, value, buf);
+        }
         if let ::core::option::Option::Some(value) = &self.default {
             _enc::encode_field::<_enc::Int32>(7, value, buf);
         }
@@ -298,6 +306,7 @@ impl ::rust_rpc::Message for Getters {
                         _enc::Int32,
                     >(tag, &mut self.unknown_fields_, r)?
                 }
+                6 => _enc::merge_optional::<_enc::Bool>(tag, &mut self.clear, r)?,
                 7 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.default, r)?,
                 8 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.clone, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -334,6 +343,105 @@ impl Getters {
     /// The value of `unknown_fields`, or the type's default when unset.
     pub fn unknown_fields_(&self) -> i32 {
         self.unknown_fields_.unwrap_or_default()
+    }
+    /// The value of `clear`, or the type's default when unset.
+    pub fn clear_(&self) -> bool {
+        self.clear.unwrap_or_default()
+    }
+}
+/// Oneof members whose variant names meet.
+#[derive(Clone, PartialEq, Default)]
+pub struct Variants {
+    pub choice: ::core::option::Option<variants::Choice>,
+    /// Fields this message received that its schema does not declare.
+    pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Variants {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Variants");
+        s.field("choice", &self.choice);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
+}
+impl ::rust_rpc::Name for Variants {
+    const FULL_NAME: &'static str = "field_names.Variants";
+}
+impl ::rust_rpc::Message for Variants {
+    fn encoded_len(&self) -> usize {
+        let mut len = 0;
+        if let ::core::option::Option::Some(value) = &self.choice {
+            len += value.encoded_len();
+        }
+        len += self.unknown_fields.encoded_len();
+        len
+    }
+    fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+        if let ::core::option::Option::Some(value) = &self.choice {
+            value.encode_raw(buf);
+        }
+        self.unknown_fields.encode(buf);
+    }
+    fn merge_from(
+        &mut self,
+        r: &mut ::rust_rpc::encoding::Reader<'_>,
+    ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+        while let ::core::option::Option::Some(tag) = r.next_tag()? {
+            match tag >> 3 {
+                1 | 2 => variants::Choice::merge(&mut self.choice, tag, r)?,
+                _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+}
+/// Nested types and oneofs of `field_names.Variants`.
+pub mod variants {
+    /// Members of oneof `choice`.
+    #[derive(Clone, PartialEq, Debug)]
+    #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+    pub enum Choice {
+        FooBar(i32),
+        FooBar_(i32),
+    }
+    impl Choice {
+        pub(super) fn encoded_len(&self) -> usize {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::FooBar(value) => _enc::field_len::<_enc::Int32>(1, value),
+                Self::FooBar_(value) => _enc::field_len::<_enc::Int32>(2, value),
+            }
+        }
+        pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::FooBar(value) => _enc::encode_field::<_enc::Int32>(1, value, buf),
+                Self::FooBar_(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
+            }
+        }
+        pub(super) fn merge(
+            field: &mut ::core::option::Option<Self>,
+            tag: u32,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            use ::rust_rpc::encoding as _enc;
+            match tag >> 3 {
+                1 => {
+                    let mut value = ::core::default::Default::default();
+                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    *field = ::core::option::Option::Some(Self::FooBar(value));
+                }
+                2 => {
+                    let mut value = ::core::default::Default::default();
+                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    *field = ::core::option::Option::Some(Self::FooBar_(value));
+                }
+                _ => r.skip_field(tag)?,
+            }
+            ::core::result::Result::Ok(())
+        }
     }
 }
 /// Oneofs whose enums meet each other or nested types: `Oneof`, then `_`, appended.

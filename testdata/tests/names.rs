@@ -161,6 +161,7 @@ fn fields_and_getters_that_meet_are_renamed() {
         clone_: Some(3),
         r#type: Some(4),
         unknown_fields_: Some(5),
+        clear: Some(true),
         ..Default::default()
     };
     let copy: Getters = getters.clone();
@@ -179,6 +180,23 @@ fn fields_and_getters_that_meet_are_renamed() {
     assert_eq!((getters.merge_(), getters.clone__()), ("m", 3));
     assert_eq!((getters.r#type(), getters.unknown_fields_()), (4, 5));
     assert_eq!(Getters::decode(&getters.encode_to_vec()).unwrap(), getters);
+    // `clear()` is still `Message::clear`.
+    assert!(getters.clear_());
+    let mut cleared = getters.clone();
+    cleared.clear();
+    assert_eq!(cleared, Getters::default());
+}
+
+/// Oneof members whose variant names meet get `_` appended.
+#[test]
+fn oneof_variants_that_meet_are_renamed() {
+    use rust_rpc::Message;
+    use rust_rpc_testdata::ours::field_names::{variants, Variants};
+    let message = Variants {
+        choice: Some(variants::Choice::FooBar_(2)),
+        ..Default::default()
+    };
+    assert_eq!(message.encode_to_vec(), [0x10, 2]);
 }
 
 /// A message whose nested types want the module of a package (`foo.Oof` beside `foo.oof`)
