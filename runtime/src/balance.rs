@@ -17,20 +17,24 @@
 //!
 //! Each endpoint has a connection of its own, owned as a lone `TcpChannel` or
 //! `GrpcChannel` owns one (connect timeout, backoff with jitter after
-//! a failure). An endpoint whose connection failed is left out of the picks until its backoff
-//! has passed, then tried again. A call that never reached a server (its endpoint could not be
+//! a failure). Calls go to endpoints that can take them now before those still connecting
+//! (so a peer that never answers holds up one call, not all of them), and an endpoint whose
+//! connection failed is left out of the picks until its backoff has passed. The first call
+//! starts the resolver and waits for its first answer (DNS); an address listed twice is one
+//! endpoint. A call that never reached a server (its endpoint could not be
 //! connected) moves to another endpoint at once, within the call's deadline; a call that reached
 //! one is never sent twice. Endpoints that the resolver adds or removes join or leave without
 //! failing the calls in flight.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::call::{ClientCall, OutgoingCall};
+use crate::net::Readiness;
 use crate::service::{BoxFuture, MethodDescriptor, RpcChannel};
 use crate::{Code, Status};
 
@@ -108,22 +112,29 @@ impl Resolver for DnsResolver {
         let (sender, receiver) = watch::channel(Vec::new());
         let this = self.clone();
         tokio::spawn(async move {
+            let mut first = true;
             loop {
-                if let Ok(found) = tokio::net::lookup_host(this.host_port.as_str()).await {
-                    let mut addresses: Vec<Address> =
-                        found.map(|a| Address::new(a.to_string())).collect();
-                    addresses.sort_by(|a, b| a.addr.cmp(&b.addr));
-                    addresses.dedup();
-                    // An empty or failed answer keeps the last good set.
-                    if !addresses.is_empty() {
-                        sender.send_if_modified(|current| {
-                            let changed = *current != addresses;
-                            if changed {
-                                *current = addresses;
-                            }
-                            changed
-                        });
-                    }
+                let mut addresses: Vec<Address> =
+                    match tokio::net::lookup_host(this.host_port.as_str()).await {
+                        Ok(found) => found.map(|a| Address::new(a.to_string())).collect(),
+                        Err(_) => Vec::new(),
+                    };
+                addresses.sort_by(|a, b| a.addr.cmp(&b.addr));
+                addresses.dedup();
+                if first {
+                    // The first answer is sent whatever it is, so that calls waiting for it
+                    // learn that the name resolved to nothing.
+                    first = false;
+                    sender.send_replace(addresses);
+                } else if !addresses.is_empty() {
+                    // An empty or failed answer later keeps the last good set.
+                    sender.send_if_modified(|current| {
+                        let changed = *current != addresses;
+                        if changed {
+                            *current = addresses;
+                        }
+                        changed
+                    });
                 }
                 tokio::select! {
                     () = tokio::time::sleep(this.interval) => {}
@@ -210,11 +221,14 @@ impl BalancedChannelBuilder {
         self
     }
 
-    /// The channel; it connects to each endpoint when a call first picks it.
+    /// The channel; it starts resolving at its first call (on the caller's tokio runtime) and
+    /// connects to each endpoint when a call first picks it.
     pub fn build(self) -> BalancedChannel {
         BalancedChannel {
             inner: Arc::new(Inner {
-                addresses: Mutex::new(self.resolver.resolve()),
+                resolver: self.resolver,
+                addresses: Mutex::new(None),
+                answered: AtomicBool::new(false),
                 endpoints: Mutex::new(HashMap::new()),
                 policy: self.policy,
                 transport: self.transport,
@@ -264,8 +278,9 @@ impl BalancedChannel {
             }
             Arc::new(StaticResolver(addresses))
         } else if let Some(name) = target.strip_prefix("dns:///") {
-            if name.is_empty() {
-                return Err(error("dns:/// names no host"));
+            let port = name.rsplit_once(':').map(|(_, port)| port);
+            if name.is_empty() || port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                return Err(error("dns:/// needs name:port"));
             }
             Arc::new(DnsResolver::new(name))
         } else if target.contains("://") {
@@ -288,14 +303,22 @@ impl BalancedChannel {
         }
     }
 
-    /// The endpoints the resolver gave last, in its order.
+    /// The endpoints the resolver gave last, in its order (none before the first call).
     pub fn addresses(&self) -> Vec<Address> {
-        self.inner.lock_addresses().borrow().clone()
+        self.inner
+            .lock_addresses()
+            .as_ref()
+            .map(|r| r.borrow().clone())
+            .unwrap_or_default()
     }
 }
 
 struct Inner {
-    addresses: Mutex<watch::Receiver<Vec<Address>>>,
+    resolver: Arc<dyn Resolver>,
+    /// The resolver's set, once the first call has started it.
+    addresses: Mutex<Option<watch::Receiver<Vec<Address>>>>,
+    /// The resolver has sent a set (or will send none): calls no longer wait for one.
+    answered: AtomicBool,
     /// One per address seen, kept while the resolver lists it.
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     policy: Policy,
@@ -322,12 +345,12 @@ enum Subchannel {
 }
 
 impl Subchannel {
-    fn backing_off(&self) -> bool {
+    fn readiness(&self) -> Readiness {
         match self {
             #[cfg(feature = "tcp")]
-            Subchannel::Tcp(channel) => channel.backing_off(),
+            Subchannel::Tcp(channel) => channel.readiness(),
             #[cfg(feature = "grpc")]
-            Subchannel::Grpc(channel) => channel.backing_off(),
+            Subchannel::Grpc(channel) => channel.readiness(),
         }
     }
 
@@ -350,7 +373,7 @@ fn seed() -> u64 {
 }
 
 impl Inner {
-    fn lock_addresses(&self) -> MutexGuard<'_, watch::Receiver<Vec<Address>>> {
+    fn lock_addresses(&self) -> MutexGuard<'_, Option<watch::Receiver<Vec<Address>>>> {
         // No user code runs under this lock.
         self.addresses.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -391,7 +414,18 @@ impl Inner {
     /// The endpoints of the resolver's latest set, in its order, made for addresses that are
     /// new and dropped for those that are gone (their calls in flight keep what they hold).
     fn current(&self) -> Vec<Arc<Endpoint>> {
-        let addresses = self.lock_addresses().borrow_and_update().clone();
+        // Both locks at once, addresses first, so that an older set is never installed over a
+        // newer one.
+        let mut receiver = self.lock_addresses();
+        let receiver = receiver.get_or_insert_with(|| self.resolver.resolve());
+        // A change, or a resolver that will send none, is an answer.
+        if receiver.has_changed().unwrap_or(true) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+        let mut addresses = receiver.borrow_and_update().clone();
+        // An address listed twice is one endpoint (its first entry counts).
+        let mut seen = std::collections::HashSet::new();
+        addresses.retain(|a| seen.insert(a.addr.clone()));
         let mut endpoints = self.lock_endpoints();
         if endpoints.len() != addresses.len()
             || addresses
@@ -504,32 +538,54 @@ impl RpcChannel for BalancedChannel {
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
         Box::pin(async move {
             let mut candidates = self.inner.current();
+            if candidates.is_empty() && !self.inner.answered.load(Ordering::Relaxed) {
+                // The resolver's first answer may be on its way (DNS): wait for it, within the
+                // call's deadline.
+                let receiver = self.inner.lock_addresses().clone();
+                if let Some(mut receiver) = receiver {
+                    let _ = receiver.changed().await;
+                }
+                candidates = self.inner.current();
+            }
             if candidates.is_empty() {
-                return Err(Status::unavailable(
-                    "the target resolved to no endpoint (yet)",
-                ));
+                return Err(Status::unavailable("the target resolved to no endpoint"));
             }
-            // Endpoints backing off after a failure wait their turn, unless all of them are.
-            if candidates.iter().any(|e| !e.channel.backing_off()) {
-                candidates.retain(|e| !e.channel.backing_off());
+            // Endpoints are tried best first: those that can take the call now (connected, or
+            // free to connect; pick_first prefers the connected one it is on), then those still
+            // connecting (a peer that never answers holds a call only while nothing better is
+            // there), then those backing off after a failure. The policy picks within the best
+            // group.
+            let mut groups: Vec<(Readiness, Vec<Arc<Endpoint>>)> = Vec::new();
+            for endpoint in candidates {
+                let readiness = match endpoint.channel.readiness() {
+                    Readiness::Idle if self.inner.policy != Policy::PickFirst => Readiness::Ready,
+                    readiness => readiness,
+                };
+                match groups.iter_mut().find(|(r, _)| *r == readiness) {
+                    Some((_, group)) => group.push(endpoint),
+                    None => groups.push((readiness, vec![endpoint])),
+                }
             }
+            groups.sort_by_key(|(r, _)| *r);
             let mut last = None;
-            while !candidates.is_empty() {
-                let endpoint = candidates.remove(self.inner.pick(&candidates));
-                let in_flight = InFlight::new(&endpoint);
-                match endpoint
-                    .channel
-                    .as_channel()
-                    .start_call(method, call.clone())
-                    .await
-                {
-                    Ok(started) => {
-                        in_flight.until_end_of(&started);
-                        return Ok(started);
+            for (_, mut candidates) in groups {
+                while !candidates.is_empty() {
+                    let endpoint = candidates.remove(self.inner.pick(&candidates));
+                    let in_flight = InFlight::new(&endpoint);
+                    match endpoint
+                        .channel
+                        .as_channel()
+                        .start_call(method, call.clone())
+                        .await
+                    {
+                        Ok(started) => {
+                            in_flight.until_end_of(&started);
+                            return Ok(started);
+                        }
+                        // Not connected: the call reached no server, so it may go elsewhere.
+                        Err(status) if status.code() == Code::Unavailable => last = Some(status),
+                        Err(status) => return Err(status),
                     }
-                    // Not connected: the call reached no server, so it may go elsewhere.
-                    Err(status) if status.code() == Code::Unavailable => last = Some(status),
-                    Err(status) => return Err(status),
                 }
             }
             Err(last.unwrap_or_else(|| Status::unavailable("no endpoint could be reached")))

@@ -101,6 +101,19 @@ pub(crate) trait Handshake: Send + Sync + 'static {
     fn usable(connection: &Self::Connection) -> bool;
 }
 
+/// Where an endpoint's connection stands, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Readiness {
+    /// Connected, taking calls.
+    Ready,
+    /// Not connected, free to try (never tried, closed, or past its backoff).
+    Idle,
+    /// A connection attempt is under way.
+    Connecting,
+    /// The last attempt failed and its backoff has not passed: calls fail fast.
+    BackingOff,
+}
+
 /// The state of an endpoint's one connection.
 pub(crate) enum State<C> {
     Idle,
@@ -204,9 +217,15 @@ impl<H: Handshake> Endpoint<H> {
         }
     }
 
-    /// Whether the last attempt failed and its backoff has not passed: calls fail fast.
-    pub(crate) fn backing_off(&self) -> bool {
-        matches!(&*self.lock(), State::Failed { retry_at, .. } if Instant::now() < *retry_at)
+    /// Where the connection stands, for a balancer that prefers endpoints ready to take a
+    /// call now.
+    pub(crate) fn readiness(&self) -> Readiness {
+        match &*self.lock() {
+            State::Ready(connection, _) if H::usable(connection) => Readiness::Ready,
+            State::Connecting => Readiness::Connecting,
+            State::Failed { retry_at, .. } if Instant::now() < *retry_at => Readiness::BackingOff,
+            _ => Readiness::Idle,
+        }
     }
 
     /// The address of the live connection's server, if there is one.

@@ -161,20 +161,19 @@ async fn least_loaded_keeps_off_a_busy_server() {
             .policy(Policy::LeastLoaded)
             .build();
         let client = CalculatorClient::new(channel);
-        // Four calls that wait for their end, started together: each goes to the server with
-        // fewer calls in flight, so they end up two and two.
-        let waiting: Vec<_> = (0..4)
-            .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move { client.double(number(-2)).await })
-            })
-            .collect();
-        wait_for(|| counts(&events).iter().sum::<usize>() == 4).await;
-        let held = counts(&events);
-        assert_eq!(held, [2, 2]);
-        for call in waiting {
-            call.abort();
-        }
+        // A call that waits for its end holds one server; every later call goes to the other,
+        // which has fewer in flight (round robin would alternate).
+        let waiting = {
+            let client = client.clone();
+            tokio::spawn(async move { client.double(number(-2)).await })
+        };
+        wait_for(|| counts(&events).iter().sum::<usize>() == 1).await;
+        let busy = counts(&events).iter().position(|&c| c == 1).unwrap();
+        calls(&client, 6).await;
+        let mut expected = [6, 6];
+        expected[busy] = 1;
+        assert_eq!(counts(&events), expected);
+        waiting.abort();
         for handle in handles {
             handle
                 .shutdown_timeout(Duration::from_millis(100))
@@ -206,7 +205,7 @@ async fn endpoints_follow_the_resolver() {
         let client = CalculatorClient::new(channel.clone());
         calls(&client, 10).await;
         assert_eq!(counts(&events), [10, 0]);
-        // The second server joins, the first leaves.
+        // The second server joins.
         set.send(vec![
             Address::new(handles[0].local_addr().to_string()),
             Address::new(handles[1].local_addr().to_string()),
@@ -214,6 +213,7 @@ async fn endpoints_follow_the_resolver() {
         .unwrap();
         calls(&client, 10).await;
         assert_eq!(counts(&events), [15, 5]);
+        // The first leaves.
         set.send(vec![Address::new(handles[1].local_addr().to_string())])
             .unwrap();
         calls(&client, 10).await;
@@ -236,11 +236,26 @@ async fn dns_targets_resolve_and_bad_targets_are_refused() {
             .transport(Transport::Grpc)
             .build();
         let client = CalculatorClient::new(channel);
-        // The first call may come before the first answer from DNS.
-        wait_for_ok(&client).await;
+        // The first call waits for DNS's first answer.
         calls(&client, 5).await;
-        assert!(counts(&events)[0] >= 5);
-        for bad in ["static:///", "dns:///", "etcd://x/y", ""] {
+        assert_eq!(counts(&events)[0], 5);
+        // A name that does not resolve fails its calls, without waiting for another answer.
+        let nowhere = CalculatorClient::new(
+            BalancedChannel::builder("dns:///no-such-host.invalid:1")
+                .unwrap()
+                .build(),
+        );
+        for _ in 0..2 {
+            let err = nowhere.double(number(1)).await.unwrap_err();
+            assert_eq!(err.code(), Code::Unavailable, "{err}");
+        }
+        for bad in [
+            "static:///",
+            "dns:///",
+            "dns:///localhost",
+            "etcd://x/y",
+            "",
+        ] {
             assert!(BalancedChannel::builder(bad).is_err(), "{bad:?}");
         }
         handles
@@ -254,8 +269,50 @@ async fn dns_targets_resolve_and_bad_targets_are_refused() {
     .await;
 }
 
-async fn wait_for_ok(client: &CalculatorClient<BalancedChannel>) {
-    while client.double(number(1)).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// A peer that never answers (a listener whose backlog is full) holds only the call that tried
+/// it first: while it is still connecting, later calls go to the endpoint that answers.
+#[tokio::test]
+async fn an_endpoint_that_never_answers_holds_up_one_call_at_most() {
+    bounded(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let hole = listener.local_addr().unwrap();
+        let socket = socket2::Socket::from(listener);
+        socket.listen(0).unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            let stream =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            let _ = stream.connect(&hole.into());
+            fillers.push(stream);
+        }
+        let (handles, events) = servers(1, false).await;
+        let target = format!("static:///{hole},{}", handles[0].local_addr());
+        let client = CalculatorClient::new(BalancedChannel::builder(&target).unwrap().build());
+        let first = client
+            .double(number(1))
+            .timeout(Duration::from_millis(300))
+            .await;
+        if let Err(err) = &first {
+            assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+        }
+        for i in 0..10 {
+            let n = client
+                .double(number(i))
+                .timeout(Duration::from_secs(2))
+                .await
+                .unwrap();
+            assert_eq!(n.value, 2 * i);
+        }
+        assert!(counts(&events)[0] >= 10);
+        drop(socket);
+        handles
+            .into_iter()
+            .next()
+            .unwrap()
+            .shutdown()
+            .await
+            .unwrap();
+    })
+    .await;
 }

@@ -144,9 +144,9 @@ impl GrpcChannel {
         self.endpoint.peer_addr()
     }
 
-    /// Whether the last connection attempt failed and its backoff has not passed.
-    pub(crate) fn backing_off(&self) -> bool {
-        self.endpoint.backing_off()
+    /// Where the connection stands.
+    pub(crate) fn readiness(&self) -> crate::net::Readiness {
+        self.endpoint.readiness()
     }
 }
 
