@@ -41,7 +41,7 @@ pub enum TlsError {
 
 /// ALPN protocol id of HTTP/2.
 #[cfg(feature = "grpc")]
-const H2: &[u8] = b"h2";
+pub(crate) const H2: &[u8] = b"h2";
 
 /// ALPN protocol id of rust-rpc's TCP transport.
 #[cfg(feature = "tcp")]
@@ -138,28 +138,27 @@ impl ServerTls {
         ServerTls { config }
     }
 
-    /// The acceptor for a transport whose ALPN protocol is `alpn`.
+    /// The acceptor for a transport whose ALPN protocol is `alpn`, made once per server.
     pub(crate) fn acceptor_for(&self, alpn: &[u8]) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(with_alpn(&self.config, alpn, |c| &mut c.alpn_protocols))
-    }
-
-    #[cfg(feature = "grpc")]
-    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        self.acceptor_for(H2)
+        let config = with_alpn(&self.config, &self.config.alpn_protocols, alpn, |c, p| {
+            c.alpn_protocols = p
+        });
+        tokio_rustls::TlsAcceptor::from(config)
     }
 }
 
-/// `config`, offering `alpn` if it offers no protocol of its own.
+/// `config`, offering `alpn` if it offers no protocol of its own (`offered`); copied only then.
 fn with_alpn<C: Clone>(
     config: &Arc<C>,
+    offered: &[Vec<u8>],
     alpn: &[u8],
-    protocols: impl Fn(&mut C) -> &mut Vec<Vec<u8>>,
+    set: impl FnOnce(&mut C, Vec<Vec<u8>>),
 ) -> Arc<C> {
-    let mut copy = (**config).clone();
-    if !protocols(&mut copy).is_empty() {
+    if !offered.is_empty() {
         return config.clone();
     }
-    *protocols(&mut copy) = vec![alpn.to_vec()];
+    let mut copy = (**config).clone();
+    set(&mut copy, vec![alpn.to_vec()]);
     Arc::new(copy)
 }
 
@@ -221,21 +220,19 @@ impl ClientTls {
         self
     }
 
-    /// The gRPC connector (ALPN `h2`), and the name to verify for a connection to `target`
-    /// (`host:port`).
-    #[cfg(feature = "grpc")]
+    /// This configuration for a transport whose ALPN protocol is `alpn`: taken once, when a
+    /// channel builder is given it.
+    pub(crate) fn for_transport(self, alpn: &[u8]) -> ClientTls {
+        let config = with_alpn(&self.config, &self.config.alpn_protocols, alpn, |c, p| {
+            c.alpn_protocols = p
+        });
+        ClientTls { config, ..self }
+    }
+
+    /// The connector, and the name to verify for a connection to `target` (`host:port`).
     pub(crate) fn connector(
         &self,
         target: &str,
-    ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsError> {
-        self.connector_for(target, H2)
-    }
-
-    /// [`connector`](ClientTls::connector) for a transport whose ALPN protocol is `alpn`.
-    pub(crate) fn connector_for(
-        &self,
-        target: &str,
-        alpn: &[u8],
     ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), TlsError> {
         let name = match &self.server_name {
             Some(name) => name.clone(),
@@ -243,8 +240,10 @@ impl ClientTls {
         };
         let server_name =
             ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name))?;
-        let config = with_alpn(&self.config, alpn, |c| &mut c.alpn_protocols);
-        Ok((tokio_rustls::TlsConnector::from(config), server_name))
+        Ok((
+            tokio_rustls::TlsConnector::from(self.config.clone()),
+            server_name,
+        ))
     }
 }
 

@@ -83,7 +83,7 @@ impl GrpcChannelBuilder {
     /// Connects over TLS (ALPN `h2`), verifying the server as `tls` says.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
-        self.tls = Some(tls);
+        self.tls = Some(tls.for_transport(crate::tls::H2));
         self
     }
 

@@ -82,7 +82,7 @@ impl ServerBuilder {
     /// are dropped.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
-        self.tls = Some(tls.acceptor());
+        self.tls = Some(tls.acceptor_for(crate::tls::H2));
         self
     }
 

@@ -74,7 +74,7 @@ impl TcpChannelBuilder {
     /// `rust-rpc` unless their configurations name other protocols.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::ClientTls) -> Self {
-        self.tls = Some(tls);
+        self.tls = Some(tls.for_transport(crate::tls::RUST_RPC_ALPN));
         self
     }
 
@@ -172,7 +172,7 @@ impl Tcp {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let (connector, name) = tls
-                .connector_for(&self.target, crate::tls::RUST_RPC_ALPN)
+                .connector(&self.target)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let stream = tokio::time::timeout(
                 self.limits.handshake_timeout,
