@@ -337,6 +337,7 @@ struct Endpoint {
     in_flight: Arc<AtomicUsize>,
 }
 
+#[derive(Clone)]
 enum Subchannel {
     #[cfg(feature = "tcp")]
     Tcp(crate::tcp::TcpChannel),
@@ -439,12 +440,7 @@ impl Inner {
                     // New, or with a new weight: a weight change keeps the connection.
                     Some(endpoint) => Arc::new(Endpoint {
                         address: address.clone(),
-                        channel: match &endpoint.channel {
-                            #[cfg(feature = "tcp")]
-                            Subchannel::Tcp(c) => Subchannel::Tcp(c.clone()),
-                            #[cfg(feature = "grpc")]
-                            Subchannel::Grpc(c) => Subchannel::Grpc(c.clone()),
-                        },
+                        channel: endpoint.channel.clone(),
                         in_flight: endpoint.in_flight.clone(),
                     }),
                     None => Arc::new(Endpoint {
