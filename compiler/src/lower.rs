@@ -174,11 +174,8 @@ fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String,
         .to_owned()]);
     let mut files = HashMap::new();
     for name in names {
-        let mut stem = if name.is_empty() {
-            "_".to_owned()
-        } else {
-            name.to_owned()
-        };
+        let file = crate::package_file_name(name);
+        let mut stem = file.trim_end_matches(".rs").to_owned();
         while taken.contains(&stem.to_lowercase()) {
             stem.push('_');
         }
@@ -337,19 +334,52 @@ impl Index {
         }
         index.boxed = boxed_fields(&edges);
         index.recursive = boxed_fields(&all_edges);
-        index.services = service_names(set, &index.types, &index.package_paths);
+        index.name_services(set);
         index
+    }
+
+    /// Names every service's generated items. Types the `.proto` declares keep their names; a
+    /// generated name already used in its module (by a message, an enum or another service's
+    /// item) gets `_` appended until it is free, so `message KvClient` beside `service Kv` makes
+    /// the client `KvClient_`. Names are given in declaration order, over files in name order.
+    fn name_services(&mut self, set: &FileDescriptorSet) {
+        let mut files: Vec<_> = set.file.iter().collect();
+        files.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+        for file in files {
+            let module = self.package_module(file.package());
+            for service in &file.service {
+                let base = ident::camel(service.name());
+                let bare = base.trim_start_matches("r#").to_owned();
+                let trait_name = self.claim(&module, base);
+                let items = ServiceItems {
+                    stub: self.claim(&module, format!("{bare}Stub")),
+                    client: self.claim(&module, format!("{bare}Client")),
+                    server: self.claim(&module, format!("{bare}Server")),
+                    dyn_form: self.claim(&module, format!("{bare}Dyn")),
+                    erased: self.claim(&module, format!("{bare}Erased")),
+                };
+                let statics = values.entry(module.clone()).or_default();
+                let mut descriptor = format!(
+                    "{}_DESCRIPTOR",
+                    ident::shouty(service.name()).trim_start_matches("r#")
+                );
+                while statics.contains(&descriptor) {
+                    descriptor.push('_');
+                }
+                statics.insert(descriptor.clone());
+                self.services.insert(
+                    qualify(file.package(), service.name()),
+                    (trait_name, items, descriptor),
+                );
+            }
+        }
     }
 
     /// The Rust module path of `package`, as [`package_modules`] decided it.
     fn package_module(&self, package: &str) -> Vec<String> {
-        self.package_paths.get(package).cloned().unwrap_or_else(|| {
-            package
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(ident::snake)
-                .collect()
-        })
+        // Every file's package is in the map: `package_modules` saw the whole set.
+        self.package_paths.get(package).cloned().unwrap_or_default()
     }
 
     /// The file `package` is written to, as [`package_files`] decided it.
@@ -1189,76 +1219,6 @@ impl<'a> FileLowerer<'a> {
             attributes: attributes_for(&self.config.type_attributes, full_name),
         }
     }
-}
-
-/// Names every service's generated items. Types the `.proto` declares keep their names; a
-/// generated name already used in its module (by a message, an enum or another service's
-/// item) gets `_` appended until it is free, so `message KvClient` beside `service Kv` makes
-/// the client `KvClient_`. Names are given in declaration order, over files in name order.
-fn service_names(
-    set: &FileDescriptorSet,
-    types: &HashMap<String, TypeInfo>,
-    package_paths: &HashMap<String, Vec<String>>,
-) -> HashMap<String, (String, ServiceItems, String)> {
-    let module_of = |package: &str| package_paths.get(package).cloned().unwrap_or_default();
-    let mut files: Vec<_> = set.file.iter().collect();
-    files.sort_by(|a, b| a.name().cmp(b.name()));
-    // Type-namespace names per module: the package's top-level messages and enums.
-    let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
-    for file in &files {
-        let module = module_of(file.package());
-        let names = taken.entry(module).or_default();
-        let top_level = file
-            .message_type
-            .iter()
-            .map(DescriptorProto::name)
-            .chain(file.enum_type.iter().map(EnumDescriptorProto::name));
-        for name in top_level {
-            if let Some(info) = types.get(&qualify(file.package(), name)) {
-                names.insert(info.rust_name.clone());
-            }
-        }
-    }
-    let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
-    let mut services = HashMap::new();
-    for file in &files {
-        let module = module_of(file.package());
-        for service in &file.service {
-            let names = taken.entry(module.clone()).or_default();
-            let base = ident::camel(service.name());
-            let bare = base.trim_start_matches("r#").to_owned();
-            let mut claim = |wanted: String| {
-                let mut name = wanted;
-                while names.contains(&name) {
-                    name.push('_');
-                }
-                names.insert(name.clone());
-                name
-            };
-            let trait_name = claim(base);
-            let items = ServiceItems {
-                stub: claim(format!("{bare}Stub")),
-                client: claim(format!("{bare}Client")),
-                server: claim(format!("{bare}Server")),
-                dyn_form: claim(format!("{bare}Dyn")),
-                erased: claim(format!("{bare}Erased")),
-            };
-            let statics = values.entry(module.clone()).or_default();
-            let mut descriptor = format!(
-                "{}_DESCRIPTOR",
-                ident::shouty(service.name()).trim_start_matches("r#")
-            );
-            while statics.contains(&descriptor) {
-                descriptor.push('_');
-            }
-            statics.insert(descriptor.clone());
-            services.insert(
-                qualify(file.package(), service.name()),
-                (trait_name, items, descriptor),
-            );
-        }
-    }
-    services
 }
 
 /// Methods a message value has from the traits it implements or derives (`Message`, `Name`,
