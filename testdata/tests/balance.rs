@@ -16,24 +16,7 @@ use rust_rpc_testdata::ours::services::{CalculatorClient, CalculatorServer};
 
 /// A server of its own, whose handlers count into `events`.
 async fn server(grpc: bool, events: Arc<Events>) -> ServerHandle {
-    let service = CalculatorServer::new(Calc::new(events));
-    if grpc {
-        rust_rpc::grpc::Server::builder()
-            .add_service(service)
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .spawn()
-            .unwrap()
-    } else {
-        rust_rpc::tcp::Server::builder()
-            .add_service(service)
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .spawn()
-            .unwrap()
-    }
+    serve_alone(grpc, CalculatorServer::new(Calc::new(events))).await
 }
 
 async fn servers(n: usize, grpc: bool) -> (Vec<ServerHandle>, Vec<Arc<Events>>) {

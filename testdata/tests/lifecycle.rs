@@ -348,30 +348,11 @@ async fn cancel_callbacks_may_cancel_other_calls_of_their_connection() {
     bounded(async {
         for grpc in [false, true] {
             let events = Arc::new(Events::default());
-            let service = || {
-                CalculatorServer::new(CancelsOthers {
-                    tokens: Default::default(),
-                    events: events.clone(),
-                })
-            };
-            // Both servers' handles are the one `ServerHandle` type.
-            let server: rust_rpc::tcp::ServerHandle = if grpc {
-                rust_rpc::grpc::Server::builder()
-                    .add_service(service())
-                    .bind("127.0.0.1:0")
-                    .await
-                    .unwrap()
-                    .spawn()
-                    .unwrap()
-            } else {
-                Server::builder()
-                    .add_service(service())
-                    .bind("127.0.0.1:0")
-                    .await
-                    .unwrap()
-                    .spawn()
-                    .unwrap()
-            };
+            let service = CalculatorServer::new(CancelsOthers {
+                tokens: Default::default(),
+                events: events.clone(),
+            });
+            let server = serve_alone(grpc, service).await;
             let addr = server.local_addr();
             let channel: Arc<dyn rust_rpc::RpcChannel> = if grpc {
                 Arc::new(rust_rpc::grpc::GrpcChannel::connect(addr).await.unwrap())

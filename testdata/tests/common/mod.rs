@@ -258,6 +258,28 @@ pub async fn start(events: Arc<Events>) -> TestServer {
     TestServer { tcp, grpc }
 }
 
+/// A server of its own on loopback hosting `service`, over gRPC or the TCP transport (both
+/// servers' handles are the one `ServerHandle` type).
+pub async fn serve_alone(grpc: bool, service: impl Service) -> ServerHandle {
+    if grpc {
+        rust_rpc::grpc::Server::builder()
+            .add_service(service)
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .spawn()
+            .expect("spawn")
+    } else {
+        Server::builder()
+            .add_service(service)
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .spawn()
+            .expect("spawn")
+    }
+}
+
 /// The ways a client reaches the services; the same behaviour is expected of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
