@@ -169,6 +169,8 @@ impl tonic_echo::echo::echo_service_server::EchoService for TonicEcho {
     ) -> Result<tonic::Response<tonic_echo::echo::EchoResponse>, tonic::Status> {
         Ok(tonic::Response::new(tonic_echo::echo::EchoResponse {
             message: request.into_inner().message,
+            // Empty, as in the rust-rpc server: nothing on the wire.
+            served_by: String::new(),
         }))
     }
 

@@ -6,14 +6,30 @@ pub mod proto {
 }
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use proto::{echo, kv, numbers, pi};
 use rust_rpc::{RpcController, Status, StreamSender, Streaming};
 use tokio::sync::broadcast;
 
-/// The classic echo service.
-pub struct Echo;
+/// The classic echo service; its replies name the server that answered.
+#[derive(Default)]
+pub struct Echo {
+    served_by: Arc<OnceLock<String>>,
+}
+
+impl Echo {
+    /// An echo service whose replies name the endpoint recorded in
+    /// [`served_by`](Echo::served_by) (empty until then).
+    pub fn new() -> Echo {
+        Echo::default()
+    }
+
+    /// Where the server's endpoint (`host:port`) is recorded once it is bound.
+    pub fn served_by(&self) -> Arc<OnceLock<String>> {
+        self.served_by.clone()
+    }
+}
 
 impl echo::EchoService for Echo {
     async fn echo(
@@ -23,6 +39,7 @@ impl echo::EchoService for Echo {
     ) -> Result<echo::EchoResponse, Status> {
         Ok(echo::EchoResponse {
             message: format!("{}, welcome!", request.message),
+            served_by: self.served_by.get().cloned().unwrap_or_default(),
             ..Default::default()
         })
     }
@@ -292,31 +309,78 @@ pub enum Transport {
 /// A client channel over either transport.
 pub type Channel = std::sync::Arc<dyn rust_rpc::RpcChannel>;
 
-/// Serves `service` on `addr` over `transport` until Ctrl-C, then shuts down gracefully.
+/// Serves `service` on `addr` over `transport` until Ctrl-C or SIGTERM, then shuts down
+/// gracefully.
 pub async fn serve(
     transport: Transport,
     addr: &str,
     service: impl rust_rpc::Service,
 ) -> std::io::Result<()> {
-    let until_ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+    serve_with(transport, addr, service, None, |_| {}).await
+}
+
+/// Where a server lists itself: an etcd registry, the service key, and its weight.
+pub struct Listing {
+    /// The registry.
+    pub registry: rust_rpc::etcd::Registry,
+    /// The service key the server is listed under.
+    pub service: String,
+    /// Its share of the calls under weighted balancing.
+    pub weight: u32,
+}
+
+/// Like [`serve`], telling `bound` the address the server got (before it takes calls), and
+/// listing the server in a registry while it serves (removed when it shuts down gracefully).
+pub async fn serve_with(
+    transport: Transport,
+    addr: &str,
+    service: impl rust_rpc::Service,
+    listing: Option<Listing>,
+    bound: impl FnOnce(&str),
+) -> std::io::Result<()> {
+    let stop = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
     };
+    let registration_failed = |status: Status| std::io::Error::other(status.to_string());
     match transport {
         Transport::Tcp => {
             let server = rust_rpc::tcp::Server::builder()
                 .add_service(service)
                 .bind(addr)
                 .await?;
-            println!("listening on {} (tcp)", server.local_addr()?);
-            server.serve_until(until_ctrl_c).await
+            let local = server.local_addr()?;
+            bound(&local.to_string());
+            println!("listening on {local} (tcp)");
+            if let Some(l) = listing {
+                server
+                    .register(&l.registry, &l.service, l.weight)
+                    .await
+                    .map_err(registration_failed)?;
+                println!("registered under {}", l.service);
+            }
+            server.serve_until(stop).await
         }
         Transport::Grpc => {
             let server = rust_rpc::grpc::Server::builder()
                 .add_service(service)
                 .bind(addr)
                 .await?;
-            println!("listening on {} (grpc)", server.local_addr()?);
-            server.serve_until(until_ctrl_c).await
+            let local = server.local_addr()?;
+            bound(&local.to_string());
+            println!("listening on {local} (grpc)");
+            if let Some(l) = listing {
+                server
+                    .register(&l.registry, &l.service, l.weight)
+                    .await
+                    .map_err(registration_failed)?;
+                println!("registered under {}", l.service);
+            }
+            server.serve_until(stop).await
         }
     }
 }

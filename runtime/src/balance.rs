@@ -46,6 +46,9 @@ pub struct Address {
     /// Its share of the calls under [`Policy::Weighted`], relative to the others' (default 1;
     /// 0 takes none while another endpoint has weight).
     pub weight: u32,
+    /// The transport to speak to it, as a registry entry may name it; `None` is the
+    /// channel's own ([`BalancedChannelBuilder::transport`]).
+    pub transport: Option<Transport>,
 }
 
 impl Address {
@@ -54,12 +57,19 @@ impl Address {
         Address {
             addr: addr.into(),
             weight: 1,
+            transport: None,
         }
     }
 
     /// This address with `weight`.
     pub fn with_weight(mut self, weight: u32) -> Address {
         self.weight = weight;
+        self
+    }
+
+    /// This address, spoken to over `transport` whatever the channel's transport is.
+    pub fn with_transport(mut self, transport: Transport) -> Address {
+        self.transport = Some(transport);
         self
     }
 }
@@ -164,7 +174,7 @@ pub enum Policy {
 }
 
 /// The transport a [`BalancedChannel`] speaks to its endpoints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Transport {
     /// rust-rpc's TCP protocol.
@@ -258,9 +268,11 @@ impl std::fmt::Debug for BalancedChannel {
 
 impl BalancedChannel {
     /// Configures a channel to `target`: `static:///host1:port1,host2:port2` (a fixed list),
-    /// `dns:///name:port` (every address of the name, resolved again every 30 s), or a plain
-    /// `host:port` (one endpoint, resolved on every connection attempt). Fails for another
-    /// scheme or an empty list.
+    /// `dns:///name:port` (every address of the name, resolved again every 30 s),
+    /// `etcd://host:port/<service>` (the endpoints registered under the service key in etcd,
+    /// watched; several etcd endpoints may be listed, separated by commas; needs the `etcd`
+    /// feature, see [`crate::etcd`]), or a plain `host:port` (one endpoint, resolved on every
+    /// connection attempt). Fails for another scheme or an empty list.
     pub fn builder(target: &str) -> Result<BalancedChannelBuilder, TargetError> {
         let error = |reason| TargetError {
             target: target.to_owned(),
@@ -283,8 +295,26 @@ impl BalancedChannel {
                 return Err(error("dns:/// needs name:port"));
             }
             Arc::new(DnsResolver::new(name))
+        } else if let Some(rest) = target.strip_prefix("etcd://") {
+            #[cfg(feature = "etcd")]
+            {
+                let Some((endpoints, service)) = rest.split_once('/') else {
+                    return Err(error("etcd:// needs host:port/<service key>"));
+                };
+                if service.trim_matches('/').is_empty() {
+                    return Err(error("etcd:// needs host:port/<service key>"));
+                }
+                let registry = crate::etcd::Registry::new(endpoints)
+                    .map_err(|_| error("etcd:// needs host:port[,host:port...] before the key"))?;
+                Arc::new(registry.resolver(service))
+            }
+            #[cfg(not(feature = "etcd"))]
+            {
+                let _ = rest;
+                return Err(error("etcd:// targets need rust-rpc's `etcd` feature"));
+            }
         } else if target.contains("://") {
-            return Err(error("the scheme is not static:/// or dns:///"));
+            return Err(error("the scheme is not static:///, dns:/// or etcd://"));
         } else if target.is_empty() {
             return Err(error("empty"));
         } else {
@@ -395,8 +425,9 @@ impl Inner {
         z ^ (z >> 31)
     }
 
-    fn subchannel(&self, addr: &str) -> Subchannel {
-        match self.transport {
+    fn subchannel(&self, address: &Address) -> Subchannel {
+        let addr = address.addr.as_str();
+        match address.transport.unwrap_or(self.transport) {
             #[cfg(feature = "tcp")]
             Transport::Tcp => Subchannel::Tcp(
                 crate::tcp::TcpChannel::builder(addr)
@@ -437,15 +468,17 @@ impl Inner {
             for address in &addresses {
                 let endpoint = match endpoints.remove(&address.addr) {
                     Some(endpoint) if endpoint.address == *address => endpoint,
-                    // New, or with a new weight: a weight change keeps the connection.
-                    Some(endpoint) => Arc::new(Endpoint {
+                    // A new weight keeps the connection; a new transport needs another.
+                    Some(endpoint) if endpoint.address.transport == address.transport => {
+                        Arc::new(Endpoint {
+                            address: address.clone(),
+                            channel: endpoint.channel.clone(),
+                            in_flight: endpoint.in_flight.clone(),
+                        })
+                    }
+                    _ => Arc::new(Endpoint {
                         address: address.clone(),
-                        channel: endpoint.channel.clone(),
-                        in_flight: endpoint.in_flight.clone(),
-                    }),
-                    None => Arc::new(Endpoint {
-                        address: address.clone(),
-                        channel: self.subchannel(&address.addr),
+                        channel: self.subchannel(address),
                         in_flight: Arc::new(AtomicUsize::new(0)),
                     }),
                 };

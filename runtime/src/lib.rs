@@ -16,6 +16,8 @@
 //! - `tcp` (default): [`tcp`], the slim TCP transport.
 //! - `grpc`: [`grpc`], gRPC over HTTP/2, for peers in any language.
 //! - `tls`: [`tls`], TLS (rustls) for the TCP and gRPC transports.
+//! - `etcd`: [`etcd`], a service registry on etcd: servers register with a lease, clients
+//!   resolve `etcd://` targets of a [`balance::BalancedChannel`] by watching (implies `grpc`).
 //!
 //! With `default-features = false` the crate is the codec alone: messages, enums, the
 //! well-known types, with no async runtime in its dependency tree.
@@ -43,6 +45,8 @@ pub mod client;
 mod closure;
 #[cfg(feature = "rpc")]
 mod controller;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "rpc")]

@@ -296,6 +296,9 @@ pub(crate) struct Hosting {
     pub(crate) stop: watch::Sender<bool>,
     /// Set when the grace period is over: cancel what is left and close.
     pub(crate) force: watch::Sender<bool>,
+    /// Registry entries removed when shutdown starts.
+    #[cfg(feature = "etcd")]
+    pub(crate) registrations: crate::etcd::Registrations,
 }
 
 impl Hosting {
@@ -306,6 +309,8 @@ impl Hosting {
             idle: Notify::new(),
             stop: watch::channel(false).0,
             force: watch::channel(false).0,
+            #[cfg(feature = "etcd")]
+            registrations: Default::default(),
         }
     }
 }
@@ -351,6 +356,9 @@ pub(crate) async fn serve_until<H: Host>(
     }
     drop(listener);
     let hosting = host.hosting();
+    // Out of the registry first, so that clients stop choosing this server while it drains.
+    #[cfg(feature = "etcd")]
+    hosting.registrations.deregister_all().await;
     let _ = hosting.stop.send(true);
     crate::wait::until(&hosting.idle, || {
         (hosting.connections.load(Ordering::SeqCst) == 0).then_some(())

@@ -1,9 +1,11 @@
-//! Serves the echo service: `echo-server --addr 127.0.0.1:50051`.
+//! Serves the echo service: `echo-server --addr 127.0.0.1:50051`, and with
+//! `--register etcd://127.0.0.1:2379` lists itself in etcd for `echo-client --target etcd://...`.
+
+use std::time::Duration;
 
 use clap::Parser;
 use examples::proto::echo::EchoServiceServer;
-use examples::Echo;
-use examples::Transport;
+use examples::{Echo, Listing, Transport};
 
 #[derive(Parser)]
 #[command(about = "Serve the echo service over rust-rpc's TCP transport or gRPC")]
@@ -14,10 +16,44 @@ struct Args {
     /// The transport to serve.
     #[arg(long, value_enum, default_value = "tcp")]
     transport: Transport,
+    /// List this server in etcd (`etcd://HOST:PORT`, several endpoints separated by commas)
+    /// while it runs.
+    #[arg(long, value_name = "etcd://HOST:PORT")]
+    register: Option<String>,
+    /// The service key to list it under.
+    #[arg(long, default_value = "services/echo")]
+    service: String,
+    /// Its share of the calls of clients that balance by weight.
+    #[arg(long, default_value_t = 1)]
+    weight: u32,
+    /// Seconds the registry keeps the entry of a server that died without deregistering.
+    #[arg(long, default_value_t = 10)]
+    ttl: u64,
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    examples::serve(args.transport, &args.addr, EchoServiceServer::new(Echo)).await
+    let listing = match &args.register {
+        None => None,
+        Some(etcd) => Some(Listing {
+            registry: rust_rpc::etcd::Registry::new(etcd)
+                .map_err(std::io::Error::other)?
+                .ttl(Duration::from_secs(args.ttl)),
+            service: args.service.clone(),
+            weight: args.weight,
+        }),
+    };
+    let echo = Echo::new();
+    let served_by = echo.served_by();
+    examples::serve_with(
+        args.transport,
+        &args.addr,
+        EchoServiceServer::new(echo),
+        listing,
+        |local| {
+            let _ = served_by.set(local.to_owned());
+        },
+    )
+    .await
 }

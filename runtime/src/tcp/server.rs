@@ -122,6 +122,31 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// Lists this server in `registry` under `service` with `weight`, as
+    /// `<service>/<local address>` naming the TCP transport, until it shuts down gracefully
+    /// (the entry is removed when shutdown starts) or dies (the entry goes when its lease
+    /// expires). Fails with `INVALID_ARGUMENT` when the server listens on an unspecified
+    /// address (`0.0.0.0`), which clients cannot dial: register an
+    /// [`Endpoint`](crate::etcd::Endpoint) through [`Registry::register`](crate::etcd::Registry::register)
+    /// then; with etcd's status, or `UNAVAILABLE` when etcd cannot be reached.
+    #[cfg(feature = "etcd")]
+    pub async fn register(
+        &self,
+        registry: &crate::etcd::Registry,
+        service: &str,
+        weight: u32,
+    ) -> Result<(), crate::Status> {
+        crate::etcd::register_server(
+            &self.shared.hosting.registrations,
+            registry,
+            service,
+            self.local_addr(),
+            crate::balance::Transport::Tcp,
+            weight,
+        )
+        .await
+    }
+
     /// Serves until the process ends.
     pub async fn serve(self) -> io::Result<()> {
         self.serve_until(std::future::pending()).await
