@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use rust_rpc::balance::{Address, BalancedChannel, Policy, Resolver, Transport};
+use rust_rpc::balance::{Address, BalancedChannel, Policy, Resolver, RetryPolicy, Transport};
 use rust_rpc::tcp::ServerHandle;
 use rust_rpc::Code;
 use rust_rpc_testdata::ours::services::{CalculatorClient, CalculatorServer};
@@ -296,6 +296,176 @@ async fn an_endpoint_that_never_answers_holds_up_one_call_at_most() {
             .shutdown()
             .await
             .unwrap();
+    })
+    .await;
+}
+
+/// A calculator that fails `Double` and `Countdown` with `UNAVAILABLE` (after `delay`) when
+/// `failing`, as a server that is going away does, and counts the calls it got.
+struct Flaky {
+    failing: bool,
+    delay: Duration,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl rust_rpc_testdata::ours::services::Calculator for Flaky {
+    async fn double(
+        &self,
+        _ctrl: &mut rust_rpc::RpcController,
+        request: rust_rpc_testdata::ours::services::Number,
+    ) -> Result<rust_rpc_testdata::ours::services::Number, rust_rpc::Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        if self.failing {
+            return Err(rust_rpc::Status::unavailable("going away"));
+        }
+        Ok(number(request.value * 2))
+    }
+
+    async fn countdown(
+        &self,
+        _ctrl: &mut rust_rpc::RpcController,
+        request: rust_rpc_testdata::ours::services::Number,
+        responses: rust_rpc::StreamSender<rust_rpc_testdata::ours::services::Number>,
+    ) -> Result<(), rust_rpc::Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing {
+            return Err(rust_rpc::Status::unavailable("going away"));
+        }
+        for n in (0..request.value).rev() {
+            responses.send(&number(n)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn flaky(
+    grpc: bool,
+    failing: bool,
+    delay: Duration,
+) -> (ServerHandle, Arc<std::sync::atomic::AtomicUsize>) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let service = Flaky {
+        failing,
+        delay,
+        calls: calls.clone(),
+    };
+    (
+        serve_alone(grpc, CalculatorServer::new(service)).await,
+        calls,
+    )
+}
+
+#[tokio::test]
+async fn a_retryable_method_moves_to_another_server_and_others_are_not_retried() {
+    bounded(async {
+        for (grpc, transport) in [(false, Transport::Tcp), (true, Transport::Grpc)] {
+            let (failing, failing_calls) = flaky(grpc, true, Duration::ZERO).await;
+            let (healthy, healthy_calls) = flaky(grpc, false, Duration::ZERO).await;
+            // pick_first puts every first attempt on the failing server.
+            let target = format!(
+                "static:///{},{}",
+                failing.local_addr(),
+                healthy.local_addr()
+            );
+            let policy = RetryPolicy::new(3, [Code::Unavailable]).backoff(
+                Duration::from_millis(1),
+                Duration::from_millis(10),
+                2.0,
+            );
+            let channel = BalancedChannel::builder(&target)
+                .unwrap()
+                .transport(transport)
+                .retry("services.Calculator/Double", policy)
+                .build();
+            let client = CalculatorClient::new(channel);
+            assert_eq!(client.double(number(7)).await.unwrap().value, 14);
+            assert_eq!(failing_calls.load(Ordering::SeqCst), 1);
+            assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+
+            // Countdown has no policy: its failure is the call's, and it is sent once.
+            let mut stream = client.countdown(number(3)).await.unwrap();
+            let err = stream.message().await.unwrap_err();
+            assert_eq!(err.code(), Code::Unavailable, "{err}");
+            assert_eq!(failing_calls.load(Ordering::SeqCst), 2);
+            assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_streaming_method_is_retried_until_its_first_response() {
+    bounded(async {
+        let (failing, failing_calls) = flaky(true, true, Duration::ZERO).await;
+        let (healthy, healthy_calls) = flaky(true, false, Duration::ZERO).await;
+        let target = format!(
+            "static:///{},{}",
+            failing.local_addr(),
+            healthy.local_addr()
+        );
+        let channel = BalancedChannel::builder(&target)
+            .unwrap()
+            .transport(Transport::Grpc)
+            // The whole service.
+            .retry(
+                "services.Calculator",
+                RetryPolicy::new(2, [Code::Unavailable]).backoff(
+                    Duration::from_millis(1),
+                    Duration::from_millis(1),
+                    1.0,
+                ),
+            )
+            .build();
+        let client = CalculatorClient::new(channel);
+        let mut stream = client.countdown(number(3)).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(n) = stream.message().await.unwrap() {
+            got.push(n.value);
+        }
+        assert_eq!(got, [2, 1, 0]);
+        assert_eq!(failing_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(healthy_calls.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deadline_spans_every_attempt() {
+    bounded(async {
+        // Both servers fail after 150 ms. Attempts with a deadline of their own would run
+        // all five (about 750 ms) and end UNAVAILABLE; the call's one deadline of 400 ms ends
+        // it in the third.
+        let (a, a_calls) = flaky(false, true, Duration::from_millis(150)).await;
+        let (b, b_calls) = flaky(false, true, Duration::from_millis(150)).await;
+        let target = format!("static:///{},{}", a.local_addr(), b.local_addr());
+        let channel = BalancedChannel::builder(&target)
+            .unwrap()
+            .policy(Policy::RoundRobin)
+            .retry(
+                "services.Calculator/Double",
+                RetryPolicy::new(5, [Code::Unavailable]).backoff(
+                    Duration::from_millis(50),
+                    Duration::from_millis(50),
+                    1.0,
+                ),
+            )
+            .build();
+        let client = CalculatorClient::new(channel);
+        let started = std::time::Instant::now();
+        let err = client
+            .double(number(1))
+            .timeout(Duration::from_millis(400))
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+        assert!(
+            elapsed >= Duration::from_millis(390) && elapsed < Duration::from_millis(700),
+            "{elapsed:?}"
+        );
+        let attempts = a_calls.load(Ordering::SeqCst) + b_calls.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&attempts), "{attempts} attempts");
     })
     .await;
 }

@@ -23,7 +23,9 @@
 //! starts the resolver and waits for its first answer (DNS); an address listed twice is one
 //! endpoint. A call that never reached a server (its endpoint could not be
 //! connected) moves to another endpoint at once, within the call's deadline; a call that reached
-//! one is never sent twice. Endpoints that the resolver adds or removes join or leave without
+//! one is sent again only if its method has a [`RetryPolicy`]
+//! ([`BalancedChannelBuilder::retry`]), gRPC's retry policy, whose attempts share the call's
+//! deadline. Endpoints that the resolver adds or removes join or leave without
 //! failing the calls in flight.
 
 use std::collections::HashMap;
@@ -32,6 +34,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
+
+mod retry;
+pub use retry::RetryPolicy;
 
 use crate::call::{ClientCall, OutgoingCall};
 use crate::net::Readiness;
@@ -201,6 +206,7 @@ pub struct BalancedChannelBuilder {
     policy: Policy,
     transport: Transport,
     connect_timeout: Duration,
+    retry: HashMap<String, RetryPolicy>,
 }
 
 impl std::fmt::Debug for BalancedChannelBuilder {
@@ -231,6 +237,16 @@ impl BalancedChannelBuilder {
         self
     }
 
+    /// Retries the calls of `name` by `policy`: `name` is a service (`package.Service`: all
+    /// its methods) or one method (`package.Service/Method`), as in the `name` list of gRPC's
+    /// service config; a method's own policy wins over its service's. Only calls with a single
+    /// request (unary and server-streaming) are retried; see [`RetryPolicy`].
+    pub fn retry(mut self, name: &str, policy: RetryPolicy) -> Self {
+        self.retry
+            .insert(name.trim_start_matches('/').to_owned(), policy);
+        self
+    }
+
     /// The channel; it starts resolving at its first call (on the caller's tokio runtime) and
     /// connects to each endpoint when a call first picks it.
     pub fn build(self) -> BalancedChannel {
@@ -243,6 +259,7 @@ impl BalancedChannelBuilder {
                 policy: self.policy,
                 transport: self.transport,
                 connect_timeout: self.connect_timeout,
+                retry: self.retry,
                 next: AtomicUsize::new(0),
                 random: AtomicU64::new(seed()),
             }),
@@ -330,6 +347,7 @@ impl BalancedChannel {
             policy: Policy::default(),
             transport: Transport::default(),
             connect_timeout: Duration::from_secs(20),
+            retry: HashMap::new(),
         }
     }
 
@@ -354,6 +372,8 @@ struct Inner {
     policy: Policy,
     transport: Transport,
     connect_timeout: Duration,
+    /// Retry policies by `package.Service` or `package.Service/Method`.
+    retry: HashMap<String, RetryPolicy>,
     /// The round-robin position.
     next: AtomicUsize,
     /// State of the random numbers for `Weighted` and `LeastLoaded`.
@@ -559,6 +579,86 @@ impl Drop for InFlight {
     }
 }
 
+impl BalancedChannel {
+    /// Starts one attempt of a call on the best endpoint not in `avoid` (or in it, if no other
+    /// is left). Returns the started call and the endpoint's address.
+    async fn start_once(
+        &self,
+        method: &'static MethodDescriptor,
+        call: OutgoingCall,
+        avoid: &[String],
+    ) -> Result<(ClientCall, String), Status> {
+        let mut candidates = self.inner.current();
+        if candidates.is_empty() && !self.inner.answered.load(Ordering::Relaxed) {
+            // The resolver's first answer may be on its way (DNS): wait for it, within the
+            // call's deadline.
+            let receiver = self.inner.lock_addresses().clone();
+            if let Some(mut receiver) = receiver {
+                let _ = receiver.changed().await;
+            }
+            candidates = self.inner.current();
+        }
+        if candidates.is_empty() {
+            return Err(Status::unavailable("the target resolved to no endpoint"));
+        }
+        // A retry goes to another endpoint where there is one.
+        if candidates.iter().any(|e| !avoid.contains(&e.address.addr)) {
+            candidates.retain(|e| !avoid.contains(&e.address.addr));
+        }
+        // Endpoints are tried best first: those that can take the call now (connected, or
+        // free to connect; pick_first prefers the connected one it is on), then those still
+        // connecting (a peer that never answers holds a call only while nothing better is
+        // there), then those backing off after a failure. The policy picks within the best
+        // group.
+        let mut groups: Vec<(Readiness, Vec<Arc<Endpoint>>)> = Vec::new();
+        for endpoint in candidates {
+            let readiness = match endpoint.channel.readiness() {
+                Readiness::Idle if self.inner.policy != Policy::PickFirst => Readiness::Ready,
+                readiness => readiness,
+            };
+            match groups.iter_mut().find(|(r, _)| *r == readiness) {
+                Some((_, group)) => group.push(endpoint),
+                None => groups.push((readiness, vec![endpoint])),
+            }
+        }
+        groups.sort_by_key(|(r, _)| *r);
+        let mut last = None;
+        for (_, mut candidates) in groups {
+            while !candidates.is_empty() {
+                let endpoint = candidates.remove(self.inner.pick(&candidates));
+                let in_flight = InFlight::new(&endpoint);
+                match endpoint
+                    .channel
+                    .as_channel()
+                    .start_call(method, call.clone())
+                    .await
+                {
+                    Ok(started) => {
+                        in_flight.until_end_of(&started);
+                        return Ok((started, endpoint.address.addr.clone()));
+                    }
+                    // Not connected: the call reached no server, so it may go elsewhere.
+                    Err(status) if status.code() == Code::Unavailable => last = Some(status),
+                    Err(status) => return Err(status),
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Status::unavailable("no endpoint could be reached")))
+    }
+
+    /// The retry policy for `method`, if it has one and its calls can be retried.
+    fn retry_policy(&self, method: &MethodDescriptor) -> Option<&RetryPolicy> {
+        if method.client_streaming || self.inner.retry.is_empty() {
+            return None;
+        }
+        let retry = &self.inner.retry;
+        retry
+            .get(&format!("{}/{}", method.service, method.name))
+            .or_else(|| retry.get(method.service))
+            .filter(|p| p.max_attempts > 1)
+    }
+}
+
 impl RpcChannel for BalancedChannel {
     fn start_call<'a>(
         &'a self,
@@ -566,58 +666,12 @@ impl RpcChannel for BalancedChannel {
         call: OutgoingCall,
     ) -> BoxFuture<'a, Result<ClientCall, Status>> {
         Box::pin(async move {
-            let mut candidates = self.inner.current();
-            if candidates.is_empty() && !self.inner.answered.load(Ordering::Relaxed) {
-                // The resolver's first answer may be on its way (DNS): wait for it, within the
-                // call's deadline.
-                let receiver = self.inner.lock_addresses().clone();
-                if let Some(mut receiver) = receiver {
-                    let _ = receiver.changed().await;
+            match self.retry_policy(method) {
+                Some(policy) if call.request.is_some() => {
+                    Ok(retry::start(self.clone(), method, call, policy.clone()))
                 }
-                candidates = self.inner.current();
+                _ => self.start_once(method, call, &[]).await.map(|(c, _)| c),
             }
-            if candidates.is_empty() {
-                return Err(Status::unavailable("the target resolved to no endpoint"));
-            }
-            // Endpoints are tried best first: those that can take the call now (connected, or
-            // free to connect; pick_first prefers the connected one it is on), then those still
-            // connecting (a peer that never answers holds a call only while nothing better is
-            // there), then those backing off after a failure. The policy picks within the best
-            // group.
-            let mut groups: Vec<(Readiness, Vec<Arc<Endpoint>>)> = Vec::new();
-            for endpoint in candidates {
-                let readiness = match endpoint.channel.readiness() {
-                    Readiness::Idle if self.inner.policy != Policy::PickFirst => Readiness::Ready,
-                    readiness => readiness,
-                };
-                match groups.iter_mut().find(|(r, _)| *r == readiness) {
-                    Some((_, group)) => group.push(endpoint),
-                    None => groups.push((readiness, vec![endpoint])),
-                }
-            }
-            groups.sort_by_key(|(r, _)| *r);
-            let mut last = None;
-            for (_, mut candidates) in groups {
-                while !candidates.is_empty() {
-                    let endpoint = candidates.remove(self.inner.pick(&candidates));
-                    let in_flight = InFlight::new(&endpoint);
-                    match endpoint
-                        .channel
-                        .as_channel()
-                        .start_call(method, call.clone())
-                        .await
-                    {
-                        Ok(started) => {
-                            in_flight.until_end_of(&started);
-                            return Ok(started);
-                        }
-                        // Not connected: the call reached no server, so it may go elsewhere.
-                        Err(status) if status.code() == Code::Unavailable => last = Some(status),
-                        Err(status) => return Err(status),
-                    }
-                }
-            }
-            Err(last.unwrap_or_else(|| Status::unavailable("no endpoint could be reached")))
         })
     }
 }
