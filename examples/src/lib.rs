@@ -316,7 +316,7 @@ pub async fn serve(
     addr: &str,
     service: impl rust_rpc::Service,
 ) -> std::io::Result<()> {
-    serve_with(transport, addr, service, None, |_| {}).await
+    serve_with(transport, addr, service, Options::default(), |_| {}).await
 }
 
 /// Where a server lists itself: an etcd registry, the service key, and its weight.
@@ -329,15 +329,76 @@ pub struct Listing {
     pub weight: u32,
 }
 
-/// Like [`serve`], telling `bound` the address the server got (before it takes calls), and
-/// listing the server in a registry while it serves (removed when it shuts down gracefully).
+/// Bearer-token authentication, as an interceptor on each side: the client adds
+/// `authorization: Bearer <token>` to every call, the server rejects calls without it with
+/// `UNAUTHENTICATED` before any handler runs.
+pub mod auth {
+    use rust_rpc::interceptor::{ClientInterceptor, ServerInterceptor};
+    use rust_rpc::service::MethodDescriptor;
+    use rust_rpc::{Metadata, Status};
+
+    /// Adds the token to every call of the channel it wraps
+    /// (`rust_rpc::interceptor::Intercepted::new(channel).with(BearerToken(..))`).
+    pub struct BearerToken(pub String);
+
+    impl ClientInterceptor for BearerToken {
+        fn on_call(
+            &self,
+            _: &'static MethodDescriptor,
+            metadata: &mut Metadata,
+        ) -> Result<(), Status> {
+            metadata.insert("authorization", format!("Bearer {}", self.0));
+            Ok(())
+        }
+    }
+
+    /// Lets through only calls that carry the token (`Server::builder().interceptor(..)`).
+    pub struct RequireToken(pub String);
+
+    impl ServerInterceptor for RequireToken {
+        fn on_call(
+            &self,
+            _: &'static MethodDescriptor,
+            metadata: &mut Metadata,
+        ) -> Result<(), Status> {
+            let presented = metadata
+                .get("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("no bearer token"))?;
+            if !same(presented.as_bytes(), self.0.as_bytes()) {
+                return Err(Status::unauthenticated("wrong bearer token"));
+            }
+            // The handler has no need of the secret.
+            metadata.remove("authorization");
+            Ok(())
+        }
+    }
+
+    /// Compares in time that depends on the lengths only, not on where the first difference is.
+    fn same(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// What else a server does beside serving: list itself in a registry, require a token.
+#[derive(Default)]
+pub struct Options {
+    /// Where to list the server while it serves (removed when it shuts down gracefully).
+    pub listing: Option<Listing>,
+    /// A bearer token every call must carry.
+    pub token: Option<String>,
+}
+
+/// Like [`serve`], telling `bound` the address the server got (before it takes calls), with
+/// `options`.
 pub async fn serve_with(
     transport: Transport,
     addr: &str,
     service: impl rust_rpc::Service,
-    listing: Option<Listing>,
+    options: Options,
     bound: impl FnOnce(&str),
 ) -> std::io::Result<()> {
+    let Options { listing, token } = options;
     let stop = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler");
@@ -349,10 +410,11 @@ pub async fn serve_with(
     let registration_failed = |status: Status| std::io::Error::other(status.to_string());
     match transport {
         Transport::Tcp => {
-            let server = rust_rpc::tcp::Server::builder()
-                .add_service(service)
-                .bind(addr)
-                .await?;
+            let mut builder = rust_rpc::tcp::Server::builder().add_service(service);
+            if let Some(token) = token {
+                builder = builder.interceptor(auth::RequireToken(token));
+            }
+            let server = builder.bind(addr).await?;
             let local = server.local_addr()?;
             bound(&local.to_string());
             println!("listening on {local} (tcp)");
@@ -366,10 +428,11 @@ pub async fn serve_with(
             server.serve_until(stop).await
         }
         Transport::Grpc => {
-            let server = rust_rpc::grpc::Server::builder()
-                .add_service(service)
-                .bind(addr)
-                .await?;
+            let mut builder = rust_rpc::grpc::Server::builder().add_service(service);
+            if let Some(token) = token {
+                builder = builder.interceptor(auth::RequireToken(token));
+            }
+            let server = builder.bind(addr).await?;
             let local = server.local_addr()?;
             bound(&local.to_string());
             println!("listening on {local} (grpc)");

@@ -27,8 +27,13 @@ impl Drop for Server {
 }
 
 fn serve(program: &str, transport: &'static str) -> Server {
+    serve_with(program, transport, &[])
+}
+
+fn serve_with(program: &str, transport: &'static str, args: &[&str]) -> Server {
     let mut child = Command::new(program)
         .args(["--addr", "127.0.0.1:0", "--transport", transport])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
@@ -183,5 +188,26 @@ fn kv_client_makes_every_kind_of_call_and_the_trait_form_runs_either_way() {
         let (ok, out, err) = client(env!("CARGO_BIN_EXE_kv-client"), &server, &["--local"]);
         assert!(ok, "{err}");
         assert_eq!(out, "Trait: c/1 = dyn (version 1)\n");
+    }
+}
+
+#[test]
+fn a_bearer_token_is_added_by_the_client_and_checked_by_the_server() {
+    for transport in TRANSPORTS {
+        let server = serve_with(
+            env!("CARGO_BIN_EXE_echo-server"),
+            transport,
+            &["--token", "s3cret"],
+        );
+        let echo = env!("CARGO_BIN_EXE_echo-client");
+        let (ok, out, err) = client(echo, &server, &["--token", "s3cret", "hi"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "Echo: hi, welcome!\nAdd: 2 + 3 = 5\n");
+        let (ok, _, err) = client(echo, &server, &["hi"]);
+        assert!(!ok);
+        assert!(err.contains("UNAUTHENTICATED: no bearer token"), "{err}");
+        let (ok, _, err) = client(echo, &server, &["--token", "s3cres", "hi"]);
+        assert!(!ok);
+        assert!(err.contains("UNAUTHENTICATED: wrong bearer token"), "{err}");
     }
 }

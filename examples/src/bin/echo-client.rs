@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use examples::auth::BearerToken;
 use examples::proto::echo::{AddRequest, EchoRequest, EchoServiceClient};
 use examples::Transport;
 use rust_rpc::balance::{BalancedChannel, Policy};
+use rust_rpc::interceptor::Intercepted;
+use rust_rpc::RpcChannel;
 
 #[derive(Parser)]
 #[command(about = "Call Echo and Add on an echo server, or Echo on many")]
@@ -36,6 +39,9 @@ struct Args {
     /// registry entry names none).
     #[arg(long, value_enum, default_value = "tcp")]
     transport: Transport,
+    /// A bearer token to send with every call (`authorization: Bearer TOKEN`).
+    #[arg(long)]
+    token: Option<String>,
     /// What Echo should echo.
     #[arg(default_value = "hello")]
     message: String,
@@ -90,9 +96,8 @@ async fn many(args: &Args, target: &str) -> ExitCode {
         Transport::Tcp => rust_rpc::balance::Transport::Tcp,
         Transport::Grpc => rust_rpc::balance::Transport::Grpc,
     };
-    let client = Arc::new(EchoServiceClient::new(
-        builder.policy(policy).transport(transport).build(),
-    ));
+    let channel = builder.policy(policy).transport(transport).build();
+    let client = Arc::new(EchoServiceClient::new(with_token(channel, &args.token)));
     let counts = Arc::new(std::sync::Mutex::new(BTreeMap::<String, usize>::new()));
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -149,7 +154,7 @@ async fn one(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = EchoServiceClient::new(channel);
+    let client = EchoServiceClient::new(with_token(channel, &args.token));
     let timeout = Duration::from_secs(5);
     let request = EchoRequest {
         message: args.message.clone(),
@@ -175,4 +180,12 @@ async fn one(args: &Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `channel`, adding the bearer token to every call if there is one.
+fn with_token(channel: impl RpcChannel, token: &Option<String>) -> Arc<dyn RpcChannel> {
+    match token {
+        Some(token) => Arc::new(Intercepted::new(channel).with(BearerToken(token.clone()))),
+        None => Arc::new(channel),
+    }
 }

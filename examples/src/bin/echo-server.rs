@@ -29,6 +29,9 @@ struct Args {
     /// Seconds the registry keeps the entry of a server that died without deregistering.
     #[arg(long, default_value_t = 10)]
     ttl: u64,
+    /// Serve only calls that carry `authorization: Bearer TOKEN` (others get UNAUTHENTICATED).
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[tokio::main]
@@ -50,7 +53,10 @@ async fn main() -> std::io::Result<()> {
         args.transport,
         &args.addr,
         EchoServiceServer::new(echo),
-        listing,
+        examples::Options {
+            listing,
+            token: args.token,
+        },
         |local| {
             let _ = served_by.set(local.to_owned());
         },
