@@ -16,6 +16,8 @@
 //! - `tcp` (default): [`tcp`], the slim TCP transport.
 //! - `grpc`: [`grpc`], gRPC over HTTP/2, for peers in any language.
 //! - `tls`: [`tls`], TLS (rustls) for the TCP and gRPC transports.
+//! - `blocking`: [`blocking`], calls from plain threads, for programs without an async
+//!   runtime.
 //! - `etcd`: [`etcd`], a service registry on etcd: servers register with a lease, clients
 //!   resolve `etcd://` targets of a [`balance::BalancedChannel`] by watching (implies `grpc`).
 //!
@@ -37,6 +39,8 @@ pub mod wkt;
 
 #[cfg(any(feature = "tcp", feature = "grpc"))]
 pub mod balance;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 #[cfg(feature = "rpc")]
 pub mod call;
 #[cfg(feature = "rpc")]
