@@ -110,7 +110,12 @@ impl Registry {
             .filter(|a| !a.is_empty())
             .map(Address::new)
             .collect();
-        if addresses.is_empty() || list.contains('/') {
+        let has_port = |a: &Address| {
+            a.addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        };
+        if addresses.is_empty() || list.contains('/') || !addresses.iter().all(has_port) {
             return Err(RegistryError {
                 endpoints: endpoints.to_owned(),
                 reason: "expected host:port[,host:port...]",
@@ -751,5 +756,8 @@ mod tests {
         assert!(Registry::new("etcd://a:1,b:2").is_ok());
         assert!(Registry::new("").is_err());
         assert!(Registry::new("etcd://a:1/services/echo").is_err());
+        assert!(Registry::new("a").is_err());
+        assert!(Registry::new("a:1,b").is_err());
+        assert!(Registry::new(":1").is_err());
     }
 }

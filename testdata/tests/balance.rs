@@ -176,6 +176,41 @@ impl Resolver for Manual {
     }
 }
 
+/// A fixed set that counts the channel's requests for a fresh one.
+struct Counting(Vec<Address>, Arc<std::sync::atomic::AtomicUsize>);
+
+impl Resolver for Counting {
+    fn resolve(&self) -> tokio::sync::watch::Receiver<Vec<Address>> {
+        tokio::sync::watch::channel(self.0.clone()).1
+    }
+
+    fn refresh(&self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_that_cannot_be_connected_asks_the_resolver_again() {
+    bounded(async {
+        let (handles, events) = servers(1, false).await;
+        let refreshed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let resolver = Counting(
+            vec![
+                Address::new(closed_port()),
+                Address::new(handles[0].local_addr().to_string()),
+            ],
+            refreshed.clone(),
+        );
+        let client =
+            CalculatorClient::new(BalancedChannel::with_resolver(Arc::new(resolver)).build());
+        calls(&client, 3).await;
+        assert_eq!(counts(&events), [3]);
+        // The closed port was tried first and failed; later calls skip it while it backs off.
+        assert_eq!(refreshed.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn endpoints_follow_the_resolver() {
     bounded(async {
@@ -236,7 +271,11 @@ async fn dns_targets_resolve_and_bad_targets_are_refused() {
             "static:///",
             "dns:///",
             "dns:///localhost",
-            "etcd://x/y",
+            "etcd://x",
+            "etcd:///services/echo",
+            "etcd://host/services/echo",
+            "etcd://host:1/",
+            "unknown://x:1",
             "",
         ] {
             assert!(BalancedChannel::builder(bad).is_err(), "{bad:?}");

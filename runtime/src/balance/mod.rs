@@ -86,6 +86,12 @@ pub trait Resolver: Send + Sync + 'static {
     /// resolve for a while keeps the last set it sent, as a registry that went away should
     /// not take every endpoint with it.
     fn resolve(&self) -> watch::Receiver<Vec<Address>>;
+
+    /// Asks for a new resolution soon: the channel calls it when it cannot connect to an
+    /// endpoint, which may mean the set is stale. Resolvers that are told of every change (a
+    /// registry's watch) or that cannot change (a fixed list) keep the default, which does
+    /// nothing.
+    fn refresh(&self) {}
 }
 
 /// A fixed list of endpoints.
@@ -99,12 +105,17 @@ impl Resolver for StaticResolver {
 }
 
 /// The addresses a DNS name resolves to (every A and AAAA record, with the port), resolved
-/// again every `interval` (30 s by default) for as long as a channel uses them.
+/// again every `interval` (30 s by default) for as long as a channel uses them, and when the
+/// channel cannot connect to one of them (at most once a second).
 #[derive(Clone, Debug)]
 pub struct DnsResolver {
     host_port: String,
     interval: Duration,
+    refresh: Arc<tokio::sync::Notify>,
 }
+
+/// The least time between two resolutions that a failed connection asks for.
+const DNS_MIN_REFRESH: Duration = Duration::from_secs(1);
 
 impl DnsResolver {
     /// Resolves `host_port` (`name:port`).
@@ -112,6 +123,7 @@ impl DnsResolver {
         DnsResolver {
             host_port: host_port.into(),
             interval: Duration::from_secs(30),
+            refresh: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -151,13 +163,25 @@ impl Resolver for DnsResolver {
                         changed
                     });
                 }
+                let resolved = tokio::time::Instant::now();
                 tokio::select! {
                     () = tokio::time::sleep(this.interval) => {}
+                    () = this.refresh.notified() => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(resolved + DNS_MIN_REFRESH) => {}
+                            () = sender.closed() => return,
+                        }
+                    }
                     () = sender.closed() => return,
                 }
             }
         });
         receiver
+    }
+
+    fn refresh(&self) {
+        // A permit is kept if the task is resolving now, so the request is not lost.
+        self.refresh.notify_one();
     }
 }
 
@@ -637,8 +661,12 @@ impl BalancedChannel {
                         in_flight.until_end_of(&started);
                         return Ok((started, endpoint.address.addr.clone()));
                     }
-                    // Not connected: the call reached no server, so it may go elsewhere.
-                    Err(status) if status.code() == Code::Unavailable => last = Some(status),
+                    // Not connected: the call reached no server, so it may go elsewhere; and
+                    // the resolver's set may be stale.
+                    Err(status) if status.code() == Code::Unavailable => {
+                        self.inner.resolver.refresh();
+                        last = Some(status);
+                    }
                     Err(status) => return Err(status),
                 }
             }
