@@ -16,6 +16,9 @@
 //! - `tcp` (default): [`tcp`], the slim TCP transport.
 //! - `grpc`: [`grpc`], gRPC over HTTP/2, for peers in any language.
 //! - `tls`: [`tls`], TLS (rustls) for the TCP and gRPC transports.
+//! - `tracing`: a `tracing` span per call on both sides (`rpc.client`, `rpc.server`) with
+//!   `rpc.service`, `rpc.method` and, at the end, `rpc.grpc.status_code`; a server's handler
+//!   runs inside its span.
 //! - `blocking`: [`blocking`], calls from plain threads, for programs without an async
 //!   runtime.
 //! - `etcd`: [`etcd`], a service registry on etcd: servers register with a lease, clients

@@ -93,6 +93,34 @@ async fn start(
     token: Option<&CancelToken>,
     request: Option<Bytes>,
 ) -> Result<ClientCall, Status> {
+    #[cfg(feature = "tracing")]
+    {
+        let span = super::trace_span(false, method);
+        let started = tracing::Instrument::instrument(
+            start_call(channel, method, ctrl, token, request),
+            span.clone(),
+        )
+        .await;
+        match &started {
+            // The span lives until the call's end, which records its status.
+            Ok(call) => call
+                .responses
+                .on_end(move |status| super::trace_end(&span, status)),
+            Err(status) => super::trace_end(&span, &Err(status.clone())),
+        }
+        started
+    }
+    #[cfg(not(feature = "tracing"))]
+    start_call(channel, method, ctrl, token, request).await
+}
+
+async fn start_call(
+    channel: &dyn RpcChannel,
+    method: &'static MethodDescriptor,
+    ctrl: &RpcController,
+    token: Option<&CancelToken>,
+    request: Option<Bytes>,
+) -> Result<ClientCall, Status> {
     let deadline = ctrl.deadline();
     if deadline.is_some_and(|d| d <= Instant::now()) {
         return Err(Status::deadline_exceeded(

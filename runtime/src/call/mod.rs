@@ -114,6 +114,9 @@ struct SinkInner {
 pub(crate) struct EndHooks {
     pub(crate) method: &'static crate::MethodDescriptor,
     pub(crate) interceptors: Arc<[Arc<dyn ServerInterceptor>]>,
+    /// The call's span, which hears its status code.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 /// What the core does when a call's token is cancelled, kept as data rather than a boxed
@@ -196,6 +199,10 @@ impl ByteSink {
         let inner = &self.inner;
         if inner.done.swap(true, Ordering::SeqCst) {
             return;
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(hooks) = &inner.hooks {
+            trace_end(&hooks.span, &end.status);
         }
         let status = match &inner.hooks {
             Some(hooks) if !hooks.interceptors.is_empty() => Some(end.status.clone()),
@@ -299,5 +306,39 @@ impl std::fmt::Debug for ClientCall {
         f.debug_struct("ClientCall")
             .field("responses", &self.responses)
             .finish()
+    }
+}
+
+/// A call's span, named `rpc.client` or `rpc.server` with the fields of OpenTelemetry's RPC
+/// conventions: `rpc.service`, `rpc.method`, and `rpc.grpc.status_code` once the call ends.
+#[cfg(feature = "tracing")]
+pub(crate) fn trace_span(server: bool, method: &crate::MethodDescriptor) -> tracing::Span {
+    if server {
+        tracing::info_span!(
+            "rpc.server",
+            rpc.service = method.service,
+            rpc.method = method.name,
+            rpc.grpc.status_code = tracing::field::Empty,
+        )
+    } else {
+        tracing::info_span!(
+            "rpc.client",
+            rpc.service = method.service,
+            rpc.method = method.name,
+            rpc.grpc.status_code = tracing::field::Empty,
+        )
+    }
+}
+
+/// Records how a call ended in its span: the code, and for a failure, an event with the status.
+#[cfg(feature = "tracing")]
+pub(crate) fn trace_end(span: &tracing::Span, status: &Result<(), Status>) {
+    let code = match status {
+        Ok(()) => 0,
+        Err(status) => status.code() as i32,
+    };
+    span.record("rpc.grpc.status_code", code);
+    if let Err(status) = status {
+        tracing::debug!(parent: span, %status, "call failed");
     }
 }

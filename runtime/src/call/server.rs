@@ -124,12 +124,16 @@ impl ServerCore {
             ))));
             return;
         };
+        #[cfg(feature = "tracing")]
+        let span = super::trace_span(true, descriptor);
         let sink = ByteSink::with_hooks(
             responses,
             cancel.clone(),
             Some(EndHooks {
                 method: descriptor,
                 interceptors: self.interceptors.clone(),
+                #[cfg(feature = "tracing")]
+                span: span.clone(),
             }),
         );
         for interceptor in self.interceptors.iter() {
@@ -155,67 +159,73 @@ impl ServerCore {
         let index = descriptor.index;
         // Captured variables are used in place, not moved into locals: a move would give the
         // task a second copy of each, and a task of 1 KiB or more takes a slower allocator path.
-        self.handlers.spawn(move |registered| async move {
-            let _registered = registered;
-            let result = {
-                let call = ServerCall {
-                    requests,
-                    responses: sink.clone(),
+        self.handlers.spawn(move |registered| {
+            let task = async move {
+                let _registered = registered;
+                let result = {
+                    let call = ServerCall {
+                        requests,
+                        responses: sink.clone(),
+                    };
+                    let handler = CatchUnwind(target.call_method(index, &mut ctrl, call));
+                    tokio::pin!(handler);
+                    // A timer only for calls with a deadline, boxed so that the task of every other
+                    // call stays small.
+                    let mut timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
+                    std::future::poll_fn(|cx| {
+                        if let Poll::Ready(result) = handler.as_mut().poll(cx) {
+                            return Poll::Ready(result);
+                        }
+                        if timer
+                            .as_mut()
+                            .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+                        {
+                            timer = None;
+                            // Ends the call now (waking the handler's awaits of it); the handler,
+                            // told through its controller, may still finish its own work.
+                            cancel.cancel_with(Status::deadline_exceeded(
+                                "the deadline passed on the server",
+                            ));
+                        }
+                        Poll::Pending
+                    })
+                    .await
                 };
-                let handler = CatchUnwind(target.call_method(index, &mut ctrl, call));
-                tokio::pin!(handler);
-                // A timer only for calls with a deadline, boxed so that the task of every other
-                // call stays small.
-                let mut timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
-                std::future::poll_fn(|cx| {
-                    if let Poll::Ready(result) = handler.as_mut().poll(cx) {
-                        return Poll::Ready(result);
+                let (headers, trailers) = ctrl.take_response_metadata();
+                let status = match (result, ctrl.status()) {
+                    (Ok(_), Some(failed)) => Err(failed.clone()),
+                    (result, _) => result,
+                };
+                let end_of_call = match status {
+                    Ok(Some(message)) if message.len() > sink.max_message_size() => {
+                        CallEnd::error(Status::resource_exhausted(format!(
+                            "the response of {} bytes is over the client's limit of {} bytes",
+                            message.len(),
+                            sink.max_message_size()
+                        )))
                     }
-                    if timer
-                        .as_mut()
-                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
-                    {
-                        timer = None;
-                        // Ends the call now (waking the handler's awaits of it); the handler,
-                        // told through its controller, may still finish its own work.
-                        cancel.cancel_with(Status::deadline_exceeded(
-                            "the deadline passed on the server",
-                        ));
-                    }
-                    Poll::Pending
-                })
-                .await
+                    Ok(message) => CallEnd {
+                        headers,
+                        message,
+                        status: Ok(()),
+                        trailers,
+                    },
+                    Err(status) => CallEnd {
+                        headers,
+                        message: None,
+                        status: Err(status),
+                        trailers,
+                    },
+                };
+                sink.finish(end_of_call);
+                // The callback holds the sink, which holds the token: forgetting it breaks that
+                // cycle for a call that ended without being cancelled.
+                cancel.forget(on_cancel);
             };
-            let (headers, trailers) = ctrl.take_response_metadata();
-            let status = match (result, ctrl.status()) {
-                (Ok(_), Some(failed)) => Err(failed.clone()),
-                (result, _) => result,
-            };
-            let end_of_call = match status {
-                Ok(Some(message)) if message.len() > sink.max_message_size() => {
-                    CallEnd::error(Status::resource_exhausted(format!(
-                        "the response of {} bytes is over the client's limit of {} bytes",
-                        message.len(),
-                        sink.max_message_size()
-                    )))
-                }
-                Ok(message) => CallEnd {
-                    headers,
-                    message,
-                    status: Ok(()),
-                    trailers,
-                },
-                Err(status) => CallEnd {
-                    headers,
-                    message: None,
-                    status: Err(status),
-                    trailers,
-                },
-            };
-            sink.finish(end_of_call);
-            // The callback holds the sink, which holds the token: forgetting it breaks that
-            // cycle for a call that ended without being cancelled.
-            cancel.forget(on_cancel);
+            // The handler runs inside the call's span, so what it logs is the call's.
+            #[cfg(feature = "tracing")]
+            let task = tracing::Instrument::instrument(task, span);
+            task
         });
     }
 
