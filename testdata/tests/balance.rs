@@ -109,23 +109,12 @@ async fn pick_first_fails_over_and_no_call_is_lost() {
         // The first endpoint refuses connections: every call goes to the second.
         calls(&client, 20).await;
         assert_eq!(counts(&events), [20, 0]);
-        // The second goes away: calls go to the third at once. A call that starts while its
-        // connection's GOAWAY is still unread may fail (TCP does not yet replay calls a server
-        // refused unstarted on another endpoint); no other does.
+        // The second goes away: calls go to the third at once; a call that starts while its
+        // connection's GOAWAY is still unread is refused unprocessed and sent to the third.
         let second = handles.remove(0);
         second.shutdown().await.unwrap();
-        let mut failed = 0;
-        for i in 0..20 {
-            match client.double(number(i)).await {
-                Ok(n) => assert_eq!(n.value, 2 * i),
-                Err(status) => {
-                    assert_eq!(status.code(), Code::Unavailable, "{status}");
-                    failed += 1;
-                }
-            }
-        }
-        assert!(failed <= 1, "{failed} calls failed");
-        assert_eq!(counts(&events), [20, 20 - failed]);
+        calls(&client, 20).await;
+        assert_eq!(counts(&events), [20, 20]);
         handles.remove(0).shutdown().await.unwrap();
         // None left: the call fails with UNAVAILABLE, not a hang.
         let err = client.double(number(1)).await.unwrap_err();
@@ -505,6 +494,96 @@ async fn a_deadline_spans_every_attempt() {
         );
         let attempts = a_calls.load(Ordering::SeqCst) + b_calls.load(Ordering::SeqCst);
         assert!((2..=3).contains(&attempts), "{attempts} attempts");
+    })
+    .await;
+}
+
+/// A TCP-protocol peer that refuses every call unprocessed: GOAWAY with last call id 0 as soon
+/// as a call starts, as a server that began shutting down as the call was on its way does.
+async fn refusing_tcp_peer() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut preface = [0u8; 12];
+                if stream.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                stream.write_all(PREFACE).await.unwrap();
+                let mut raw = RawClient { stream };
+                // A server's SETTINGS: `server` (field 4) set.
+                raw.frame(frame::SETTINGS, 0, 0, &[0x20, 0x01]).await;
+                while let Some((kind, _, _)) = raw.read_frame().await {
+                    if kind == frame::HEADERS {
+                        let goaway = rust_rpc::tcp::wire::GoAway {
+                            last_call_id: 0,
+                            message: "shutting down".into(),
+                            ..Default::default()
+                        };
+                        raw.frame(8, 0, 0, &encode(&goaway)).await;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// An HTTP/2 peer that refuses every stream with REFUSED_STREAM.
+async fn refusing_grpc_peer() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(socket).await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = connection.accept().await {
+                    let respond: &mut h2::server::SendResponse<bytes::Bytes> = &mut respond;
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_call_refused_unprocessed_goes_to_another_server() {
+    bounded(async {
+        for (grpc, transport) in [(false, Transport::Tcp), (true, Transport::Grpc)] {
+            let refusing = if grpc {
+                refusing_grpc_peer().await
+            } else {
+                refusing_tcp_peer().await
+            };
+            let (healthy, events) = servers(1, grpc).await;
+            // pick_first sends every call to the refusing peer first.
+            let target = format!("static:///{refusing},{}", healthy[0].local_addr());
+            let channel = BalancedChannel::builder(&target)
+                .unwrap()
+                .transport(transport)
+                .build();
+            let client = CalculatorClient::new(channel);
+            for i in 0..5 {
+                let reply = client
+                    .double(number(i))
+                    .timeout(Duration::from_secs(5))
+                    .await;
+                assert_eq!(reply.unwrap().value, 2 * i, "grpc: {grpc}");
+            }
+            // A server-streaming call too.
+            let mut stream = client.countdown(number(2)).await.unwrap();
+            let mut got = Vec::new();
+            while let Some(n) = stream.message().await.unwrap() {
+                got.push(n.value);
+            }
+            assert_eq!(got, [2, 1, 0]);
+            assert_eq!(counts(&events), [6], "grpc: {grpc}");
+        }
     })
     .await;
 }

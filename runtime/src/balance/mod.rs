@@ -22,8 +22,9 @@
 //! connection failed is left out of the picks until its backoff has passed. The first call
 //! starts the resolver and waits for its first answer (DNS); an address listed twice is one
 //! endpoint. A call that never reached a server (its endpoint could not be
-//! connected) moves to another endpoint at once, within the call's deadline; a call that reached
-//! one is sent again only if its method has a [`RetryPolicy`]
+//! connected) moves to another endpoint at once, within the call's deadline, and so does a call
+//! with a single request that a server refused unprocessed (GOAWAY, REFUSED_STREAM). A call
+//! that reached a server is sent again only if its method has a [`RetryPolicy`]
 //! ([`BalancedChannelBuilder::retry`]), gRPC's retry policy, whose attempts share the call's
 //! deadline. Endpoints that the resolver adds or removes join or leave without
 //! failing the calls in flight.
@@ -651,10 +652,14 @@ impl BalancedChannel {
             while !candidates.is_empty() {
                 let endpoint = candidates.remove(self.inner.pick(&candidates));
                 let in_flight = InFlight::new(&endpoint);
+                let mut attempt = call.clone();
+                if attempt.request.is_some() && attempt.replay.is_none() {
+                    attempt.replay = Some(self.replay(method, &call, &endpoint.address.addr));
+                }
                 match endpoint
                     .channel
                     .as_channel()
-                    .start_call(method, call.clone())
+                    .start_call(method, attempt)
                     .await
                 {
                     Ok(started) => {
@@ -672,6 +677,30 @@ impl BalancedChannel {
             }
         }
         Err(last.unwrap_or_else(|| Status::unavailable("no endpoint could be reached")))
+    }
+
+    /// Sends a call that the server at `refused_by` refused unprocessed to another endpoint
+    /// (or, if none is left, to the same one again), once.
+    fn replay(
+        &self,
+        method: &'static MethodDescriptor,
+        call: &OutgoingCall,
+        refused_by: &str,
+    ) -> crate::call::Replay {
+        let channel = self.clone();
+        let call = call.clone();
+        let avoid = vec![refused_by.to_owned()];
+        crate::call::Replay::new(move |responses| {
+            let (channel, mut call, avoid) = (channel.clone(), call.clone(), avoid.clone());
+            // Once: a call refused again fails.
+            call.replay = None;
+            tokio::spawn(async move {
+                match channel.start_once(method, call, &avoid).await {
+                    Ok((started, _)) => retry::forward_all(started, &responses).await,
+                    Err(status) => responses.abort(status),
+                }
+            });
+        })
     }
 
     /// The retry policy for `method`, if it has one and its calls can be retried.

@@ -222,6 +222,28 @@ fn pushback(trailers: Option<&Metadata>) -> Option<Option<Duration>> {
     Some(value.trim().parse::<u64>().ok().map(Duration::from_millis))
 }
 
+/// Passes all of a started call's responses on to `out`: the replay of a refused call.
+pub(super) async fn forward_all(started: ClientCall, out: &Inbound) {
+    let current = Current {
+        outbound: Mutex::new(Some(started.requests)),
+        cancelled: AtomicBool::new(false),
+    };
+    let mut responses = started.responses;
+    match responses.next_bytes().await {
+        Ok(Some(first)) => forward(responses, first, out, &current).await,
+        Ok(None) => {
+            out.headers(responses.headers_now().unwrap_or_default());
+            out.finish(Ok(()), responses.trailers().unwrap_or_default());
+        }
+        Err(status) => {
+            if let Some(headers) = responses.headers_now() {
+                out.headers(headers);
+            }
+            out.finish(Err(status), responses.trailers().unwrap_or_default());
+        }
+    }
+}
+
 /// Passes the committed attempt's responses on to the call.
 async fn forward(mut responses: ByteStream, first: Bytes, out: &Inbound, current: &Current) {
     out.headers(responses.headers_now().unwrap_or_default());

@@ -132,6 +132,7 @@ async fn start_call(
         metadata: ctrl.metadata().clone(),
         request,
         compress: ctrl.compression(),
+        replay: None,
     };
     if let Some(reason) = token.and_then(CancelToken::reason) {
         return Err(reason);

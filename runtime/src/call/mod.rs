@@ -290,6 +290,34 @@ pub struct OutgoingCall {
     /// Whether the single request (and, until the call says otherwise, every request) is
     /// compressed, as [`Outbound::set_compression`]; `None` leaves it to the channel.
     pub compress: Option<bool>,
+    /// Where a call with a single request goes if the server refuses it unprocessed (a
+    /// GOAWAY that excludes it, or HTTP/2's REFUSED_STREAM): a channel over many endpoints
+    /// sets it to send the call to another one. `None`: the transport fails the call with
+    /// `UNAVAILABLE` (or sends it again on its own endpoint, as gRPC's does).
+    pub replay: Option<Replay>,
+}
+
+/// Takes over a call that a server refused unprocessed: given the call's response stream,
+/// it sends the call elsewhere and fills the stream with that attempt's responses.
+#[derive(Clone)]
+pub struct Replay(Arc<dyn Fn(Inbound) + Send + Sync>);
+
+impl Replay {
+    /// A replay that runs `take_over` with the refused call's responses.
+    pub fn new(take_over: impl Fn(Inbound) + Send + Sync + 'static) -> Replay {
+        Replay(Arc::new(take_over))
+    }
+
+    /// Hands the call over; its responses now come from wherever the replay sends it.
+    pub fn run(&self, responses: Inbound) {
+        (self.0)(responses)
+    }
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Replay")
+    }
 }
 
 /// A started call, as a client transport hands it back.

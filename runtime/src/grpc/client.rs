@@ -531,6 +531,16 @@ async fn read_responses(
             Ok(response) => break response,
             Err(e) => e,
         };
+        if never_processed(&e) && resend.first.is_some() && !inbound.is_ended() {
+            // A channel over many endpoints sends it to another server; the one that refused
+            // it is likely going away.
+            if let Some(replay) = resend.call.replay.take() {
+                if e.is_go_away() {
+                    open.0.closed.store(true, Ordering::SeqCst);
+                }
+                return replay.run(inbound);
+            }
+        }
         let Some(again) = Some(&mut resend).filter(|r| {
             never_processed(&e)
                 && r.attempts < MAX_ATTEMPTS

@@ -356,6 +356,7 @@ fn prepare(
             Pending {
                 responses: responses_in,
                 requests: requests.clone(),
+                replay: call.replay.filter(|_| call.request.is_some()),
             },
         );
         table.len() > 1
@@ -412,6 +413,8 @@ struct Pending {
     responses: Inbound,
     /// Our side of the call: its credit for requests lives there.
     requests: Arc<Requests>,
+    /// Who takes the call over if the server refuses it unprocessed.
+    replay: Option<crate::call::Replay>,
 }
 
 struct Connection {
@@ -608,10 +611,14 @@ async fn read_responses(mut frames: FrameReader, connection: Weak<Connection>) {
                         ids.iter().filter_map(|id| calls.remove(id)).collect()
                     };
                     for pending in refused {
-                        pending.responses.abort(Status::unavailable(format!(
-                            "the server is going away: {}",
-                            goaway.message
-                        )));
+                        match pending.replay {
+                            // Never processed: it may go to another server.
+                            Some(replay) => replay.run(pending.responses),
+                            None => pending.responses.abort(Status::unavailable(format!(
+                                "the server is going away: {}",
+                                goaway.message
+                            ))),
+                        }
                     }
                 }
             }
