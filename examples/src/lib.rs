@@ -327,6 +327,48 @@ pub struct Listing {
     pub service: String,
     /// Its share of the calls under weighted balancing.
     pub weight: u32,
+    /// The address clients dial, where it is not the one the server is bound to.
+    pub advertise: Option<String>,
+}
+
+impl Listing {
+    /// Lists a TCP server.
+    async fn register_tcp(&self, server: &rust_rpc::tcp::Server) -> Result<(), Status> {
+        match &self.advertise {
+            Some(addr) => {
+                let endpoint = rust_rpc::etcd::Endpoint::new(addr.clone())
+                    .transport(rust_rpc::balance::Transport::Tcp)
+                    .weight(self.weight);
+                server
+                    .register_endpoint(&self.registry, &self.service, endpoint)
+                    .await
+            }
+            None => {
+                server
+                    .register(&self.registry, &self.service, self.weight)
+                    .await
+            }
+        }
+    }
+
+    /// Lists a gRPC server.
+    async fn register_grpc(&self, server: &rust_rpc::grpc::Server) -> Result<(), Status> {
+        match &self.advertise {
+            Some(addr) => {
+                let endpoint = rust_rpc::etcd::Endpoint::new(addr.clone())
+                    .transport(rust_rpc::balance::Transport::Grpc)
+                    .weight(self.weight);
+                server
+                    .register_endpoint(&self.registry, &self.service, endpoint)
+                    .await
+            }
+            None => {
+                server
+                    .register(&self.registry, &self.service, self.weight)
+                    .await
+            }
+        }
+    }
 }
 
 /// Bearer-token authentication, as an interceptor on each side: the client adds
@@ -406,8 +448,10 @@ pub async fn serve_with(
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
+        println!("shutting down");
     };
-    let registration_failed = |status: Status| std::io::Error::other(status.to_string());
+    let registration_failed =
+        |status: Status| std::io::Error::other(format!("cannot register in etcd: {status}"));
     match transport {
         Transport::Tcp => {
             let mut builder = rust_rpc::tcp::Server::builder().add_service(service);
@@ -419,10 +463,7 @@ pub async fn serve_with(
             bound(&local.to_string());
             println!("listening on {local} (tcp)");
             if let Some(l) = listing {
-                server
-                    .register(&l.registry, &l.service, l.weight)
-                    .await
-                    .map_err(registration_failed)?;
+                l.register_tcp(&server).await.map_err(registration_failed)?;
                 println!("registered under {}", l.service);
             }
             server.serve_until(stop).await
@@ -437,8 +478,7 @@ pub async fn serve_with(
             bound(&local.to_string());
             println!("listening on {local} (grpc)");
             if let Some(l) = listing {
-                server
-                    .register(&l.registry, &l.service, l.weight)
+                l.register_grpc(&server)
                     .await
                     .map_err(registration_failed)?;
                 println!("registered under {}", l.service);

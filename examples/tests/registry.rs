@@ -513,3 +513,75 @@ async fn clients_keep_their_endpoints_while_etcd_is_down_and_watch_again_after()
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_removed_under_a_live_registration_is_written_back() {
+    let etcd = Etcd::start().await;
+    let registry = Registry::new(&etcd.endpoint())
+        .expect("a registry")
+        .ttl(Duration::from_secs(3));
+    let endpoint = rust_rpc::etcd::Endpoint::new("10.1.1.1:50051");
+    let first = registry
+        .register("services/same", endpoint.clone().weight(1))
+        .await
+        .expect("registered");
+    // A second registration of the same address takes the entry over, then ends.
+    let second = registry
+        .register("services/same", endpoint.weight(5))
+        .await
+        .expect("registered");
+    let listed = registry.endpoints("services/same").await.unwrap();
+    assert_eq!(listed.iter().map(|a| a.weight).collect::<Vec<_>>(), [5]);
+    second.deregister().await.expect("deregistered");
+    assert!(registry
+        .endpoints("services/same")
+        .await
+        .unwrap()
+        .is_empty());
+    // The first, still alive, writes its entry back within a keep-alive round (TTL / 3).
+    let started = Instant::now();
+    loop {
+        let listed = registry.endpoints("services/same").await.unwrap();
+        if let [address] = listed.as_slice() {
+            assert_eq!(
+                (address.addr.as_str(), address.weight),
+                ("10.1.1.1:50051", 1)
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not written back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.deregister().await.expect("deregistered");
+    let err = registry
+        .register("/", rust_rpc::etcd::Endpoint::new("10.1.1.1:1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), rust_rpc::Code::InvalidArgument, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_find_no_endpoint_say_why() {
+    let etcd = Etcd::start().await;
+    let call = |target: String| async move {
+        let client = balanced(&target, Policy::RoundRobin);
+        client
+            .echo(EchoRequest::default())
+            .timeout(Duration::from_secs(5))
+            .await
+            .unwrap_err()
+    };
+    let err = call(format!("etcd://{}/services/none", etcd.endpoint())).await;
+    assert_eq!(err.code(), rust_rpc::Code::Unavailable);
+    assert!(
+        err.message()
+            .contains("nothing is registered under services/none/"),
+        "{err}"
+    );
+    let err = call(format!("etcd://127.0.0.1:{}/services/echo", free_port())).await;
+    assert_eq!(err.code(), rust_rpc::Code::Unavailable);
+    assert!(err.message().contains("could not be read"), "{err}");
+}

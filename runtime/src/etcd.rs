@@ -95,27 +95,40 @@ pub struct RegistryError {
 #[derive(Clone, Debug)]
 pub struct Registry {
     channel: BalancedChannel,
+    /// The endpoints as given, for messages.
+    endpoints: Arc<str>,
     ttl: Duration,
 }
 
 impl Registry {
     /// A registry on the etcd cluster at `endpoints`: `host:port`, or several separated by
     /// commas (the first that answers is used; the next ones take over when it fails). An
-    /// `etcd://` prefix is allowed. Connects at the first request. Fails for an empty list.
+    /// `etcd://` prefix is allowed, and etcd's own `http://host:port` form. Connects at the
+    /// first request. Fails for an empty list, an endpoint without a port, or a path (the
+    /// service key goes to [`register`](Registry::register) or [`resolver`](Registry::resolver)).
     pub fn new(endpoints: &str) -> Result<Registry, RegistryError> {
         let list = endpoints.strip_prefix("etcd://").unwrap_or(endpoints);
         let addresses: Vec<Address> = list
             .split(',')
             .map(str::trim)
+            .map(|a| a.strip_prefix("http://").unwrap_or(a))
+            .map(|a| a.strip_suffix('/').unwrap_or(a))
             .filter(|a| !a.is_empty())
             .map(Address::new)
             .collect();
+        if addresses.iter().any(|a| a.addr.contains('/')) {
+            return Err(RegistryError {
+                endpoints: endpoints.to_owned(),
+                reason: "a registry takes host:port; the service key goes to register() or \
+                         resolver(), or after the endpoints in an etcd:// target",
+            });
+        }
         let has_port = |a: &Address| {
             a.addr
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
         };
-        if addresses.is_empty() || list.contains('/') || !addresses.iter().all(has_port) {
+        if addresses.is_empty() || !addresses.iter().all(has_port) {
             return Err(RegistryError {
                 endpoints: endpoints.to_owned(),
                 reason: "expected host:port[,host:port...]",
@@ -129,6 +142,7 @@ impl Registry {
                 .build();
         Ok(Registry {
             channel,
+            endpoints: list.into(),
             ttl: Duration::from_secs(10),
         })
     }
@@ -141,15 +155,27 @@ impl Registry {
         self
     }
 
-    /// Lists `endpoint` under `service` while the returned [`Registration`] lives: takes a
-    /// lease, writes the entry with it, and keeps the lease alive on a background task (on the
-    /// caller's tokio runtime). Fails with etcd's status, or `UNAVAILABLE` if it cannot be
-    /// reached (each request is bounded by 5 s).
+    /// Lists `endpoint` under `service` while the returned [`Registration`] lives (keep it:
+    /// dropping it removes the entry): takes a lease, writes the entry with it, and keeps the
+    /// lease alive on a background task (on the caller's tokio runtime), writing the entry
+    /// again if it disappears (another registration of the same address removed it, say).
+    /// Fails with `INVALID_ARGUMENT` for an empty service key or an address that is not
+    /// `host:port`, with etcd's status, or `UNAVAILABLE` if etcd cannot be reached (each
+    /// request is bounded by 5 s).
     pub async fn register(
         &self,
         service: &str,
         endpoint: Endpoint,
     ) -> Result<Registration, Status> {
+        if service_prefix(service).is_empty() {
+            return Err(Status::invalid_argument("the service key is empty"));
+        }
+        if endpoint.addr.is_empty() || endpoint.addr.contains('/') {
+            return Err(Status::invalid_argument(format!(
+                "{:?} is not an endpoint clients can dial (host:port)",
+                endpoint.addr
+            )));
+        }
         let key = format!("{}/{}", service_prefix(service), endpoint.addr).into_bytes();
         let value = endpoint.to_json().into_bytes();
         let lease = Arc::new(AtomicI64::new(0));
@@ -182,6 +208,7 @@ impl Registry {
         EtcdResolver {
             registry: self.clone(),
             prefix: format!("{}/", service_prefix(service)).into_bytes(),
+            failure: Arc::default(),
         }
     }
 
@@ -199,6 +226,33 @@ impl Registry {
             .max(1)
     }
 
+    /// Whether `key` exists.
+    async fn exists(&self, key: &[u8]) -> Result<bool, Status> {
+        let response = KvClient::new(self.channel.clone())
+            .range(RangeRequest {
+                key: key.to_vec(),
+                count_only: true,
+                ..Default::default()
+            })
+            .timeout(REQUEST_TIMEOUT)
+            .await?;
+        Ok(response.count > 0)
+    }
+
+    /// Writes `key` with `lease`.
+    async fn put(&self, key: &[u8], value: &[u8], lease: i64) -> Result<(), Status> {
+        KvClient::new(self.channel.clone())
+            .put(PutRequest {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                lease,
+                ..Default::default()
+            })
+            .timeout(REQUEST_TIMEOUT)
+            .await
+            .map(drop)
+    }
+
     /// Takes a lease of `ttl` seconds and writes `key` with it; returns the lease.
     async fn put_with_lease(&self, key: &[u8], value: &[u8], ttl: i64) -> Result<i64, Status> {
         let granted = LeaseClient::new(self.channel.clone())
@@ -214,15 +268,7 @@ impl Registry {
                 granted.error
             )));
         }
-        KvClient::new(self.channel.clone())
-            .put(PutRequest {
-                key: key.to_vec(),
-                value: value.to_vec(),
-                lease: granted.id,
-                ..Default::default()
-            })
-            .timeout(REQUEST_TIMEOUT)
-            .await?;
+        self.put(key, value, granted.id).await?;
         Ok(granted.id)
     }
 
@@ -390,6 +436,7 @@ impl Backoff {
 /// alive and revokes it in the background; [`deregister`](Registration::deregister) does so
 /// and waits for etcd.
 #[derive(Debug)]
+#[must_use = "the entry is removed when the Registration is dropped"]
 pub struct Registration {
     registry: Registry,
     key: Vec<u8>,
@@ -509,7 +556,16 @@ async fn keep_alive(
                 _ = stopped.wait_for(|s| *s) => return,
             };
             match answer {
-                Ok(Ok(Some(response))) if response.ttl > 0 => backoff.reset(),
+                Ok(Ok(Some(response))) if response.ttl > 0 => {
+                    backoff.reset();
+                    // The entry may have gone while the lease lives: another registration of
+                    // the same address ended, or someone deleted it. Write it back.
+                    if let Ok(false) = registry.exists(&key).await {
+                        let _ = registry
+                            .put(&key, &value, lease.load(Ordering::SeqCst))
+                            .await;
+                    }
+                }
                 // etcd no longer knows the lease: it expired while etcd was away.
                 Ok(Ok(Some(_))) => {
                     lost = true;
@@ -542,6 +598,8 @@ async fn pause(backoff: &mut Backoff, stopped: &mut watch::Receiver<bool>) -> bo
 pub struct EtcdResolver {
     registry: Registry,
     prefix: Vec<u8>,
+    /// Why the last read found nothing.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Resolver for EtcdResolver {
@@ -556,9 +614,30 @@ impl Resolver for EtcdResolver {
         });
         receiver
     }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl EtcdResolver {
+    fn set_failure(&self, failure: Option<String>) {
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    fn nothing_registered(&self, entries: &BTreeMap<Vec<u8>, Address>) -> Option<String> {
+        entries.is_empty().then(|| {
+            format!(
+                "nothing is registered under {} in etcd at {}",
+                String::from_utf8_lossy(&self.prefix),
+                self.registry.endpoints
+            )
+        })
+    }
+
     /// Reads the entries, then follows their changes, starting over after every failure.
     async fn follow(&self, sender: &watch::Sender<Vec<Address>>) {
         let mut backoff = Backoff::new();
@@ -576,7 +655,11 @@ impl EtcdResolver {
         loop {
             let (mut entries, revision) = match self.registry.range(&self.prefix).await {
                 Ok(read) => read,
-                Err(_) => {
+                Err(status) => {
+                    self.set_failure(Some(format!(
+                        "etcd at {} could not be read: {status}",
+                        self.registry.endpoints
+                    )));
                     if first {
                         // Calls waiting for the first answer learn that there is none.
                         first = false;
@@ -586,6 +669,7 @@ impl EtcdResolver {
                     continue;
                 }
             };
+            self.set_failure(self.nothing_registered(&entries));
             if first {
                 first = false;
                 sender.send_replace(entries.values().cloned().collect());
@@ -642,6 +726,7 @@ impl EtcdResolver {
                     entries.remove(&kv.key);
                 }
             }
+            self.set_failure(self.nothing_registered(entries));
             publish(entries);
         }
         drop(requests);
@@ -674,28 +759,22 @@ impl Registrations {
     }
 }
 
-/// Registers the server at `local` under `service` for [`crate::tcp::Server::register`] and
-/// [`crate::grpc::Server::register`].
-pub(crate) async fn register_server(
-    registrations: &Registrations,
-    registry: &Registry,
-    service: &str,
+/// The endpoint a server bound to `local` registers as, over `transport`, with `weight`.
+pub(crate) fn server_endpoint(
     local: std::io::Result<std::net::SocketAddr>,
     transport: Transport,
     weight: u32,
-) -> Result<(), Status> {
+) -> Result<Endpoint, Status> {
     let local = local.map_err(|e| Status::internal(format!("no local address: {e}")))?;
     if local.ip().is_unspecified() {
         return Err(Status::invalid_argument(format!(
-            "the server listens on {local}, which clients cannot dial: register an Endpoint \
-             with the address they reach through Registry::register"
+            "the server listens on {local}, which clients cannot dial: register it with \
+             register_endpoint and the address clients reach"
         )));
     }
-    let endpoint = Endpoint::new(local.to_string())
+    Ok(Endpoint::new(local.to_string())
         .transport(transport)
-        .weight(weight);
-    registrations.add(registry.register(service, endpoint).await?);
-    Ok(())
+        .weight(weight))
 }
 
 #[cfg(test)]

@@ -96,6 +96,45 @@ async fn weights_share_the_calls_out() {
 }
 
 #[tokio::test]
+async fn weight_zero_takes_no_call_while_another_has_weight() {
+    bounded(async {
+        let (handles, events) = servers(3, false).await;
+        let (set, receiver) = tokio::sync::watch::channel(vec![
+            Address::new(handles[0].local_addr().to_string()).with_weight(0),
+            Address::new(handles[1].local_addr().to_string()).with_weight(0),
+            Address::new(handles[2].local_addr().to_string()).with_weight(1),
+        ]);
+        let client = CalculatorClient::new(
+            BalancedChannel::with_resolver(Arc::new(Manual(receiver)))
+                .policy(Policy::Weighted)
+                .build(),
+        );
+        // Many at once from the start, while connections are still being made.
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                client.double(number(i)).await.unwrap()
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(counts(&events), [0, 0, 64]);
+        // All of weight 0: they share.
+        set.send(vec![
+            Address::new(handles[0].local_addr().to_string()).with_weight(0),
+            Address::new(handles[1].local_addr().to_string()).with_weight(0),
+        ])
+        .unwrap();
+        calls(&client, 40).await;
+        let shared = counts(&events);
+        assert!(shared[0] > 5 && shared[1] > 5, "{shared:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn pick_first_fails_over_and_no_call_is_lost() {
     bounded(async {
         let (mut handles, events) = servers(2, false).await;

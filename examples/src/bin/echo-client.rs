@@ -27,7 +27,7 @@ struct Args {
     #[arg(long)]
     target: Option<String>,
     /// How calls to a `--target` are spread.
-    #[arg(long, value_enum, default_value = "round-robin")]
+    #[arg(long, value_enum, default_value = "round_robin")]
     policy: PolicyArg,
     /// Echo calls to make with `--target`.
     #[arg(long, default_value_t = 100)]

@@ -1,6 +1,7 @@
 //! Serves the echo service: `echo-server --addr 127.0.0.1:50051`, and with
 //! `--register etcd://127.0.0.1:2379` lists itself in etcd for `echo-client --target etcd://...`.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -26,6 +27,9 @@ struct Args {
     /// Its share of the calls of clients that balance by weight.
     #[arg(long, default_value_t = 1)]
     weight: u32,
+    /// The address clients dial, if not `--addr` (a server bound to 0.0.0.0, or behind NAT).
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
     /// Seconds the registry keeps the entry of a server that died without deregistering.
     #[arg(long, default_value_t = 10)]
     ttl: u64,
@@ -35,8 +39,17 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let args = Args::parse();
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> std::io::Result<()> {
     let listing = match &args.register {
         None => None,
         Some(etcd) => Some(Listing {
@@ -45,10 +58,12 @@ async fn main() -> std::io::Result<()> {
                 .ttl(Duration::from_secs(args.ttl)),
             service: args.service.clone(),
             weight: args.weight,
+            advertise: args.advertise.clone(),
         }),
     };
     let echo = Echo::new();
     let served_by = echo.served_by();
+    let advertised = args.advertise.clone();
     examples::serve_with(
         args.transport,
         &args.addr,
@@ -58,8 +73,14 @@ async fn main() -> std::io::Result<()> {
             token: args.token,
         },
         |local| {
-            let _ = served_by.set(local.to_owned());
+            let _ = served_by.set(advertised.unwrap_or_else(|| local.to_owned()));
         },
     )
     .await
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.addr))
+        }
+        _ => e,
+    })
 }

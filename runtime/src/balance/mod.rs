@@ -50,7 +50,7 @@ pub struct Address {
     /// `host:port`.
     pub addr: String,
     /// Its share of the calls under [`Policy::Weighted`], relative to the others' (default 1;
-    /// 0 takes none while another endpoint has weight).
+    /// 0 takes none while another endpoint has weight; if all have 0, they share evenly).
     pub weight: u32,
     /// The transport to speak to it, as a registry entry may name it; `None` is the
     /// channel's own ([`BalancedChannelBuilder::transport`]).
@@ -93,6 +93,12 @@ pub trait Resolver: Send + Sync + 'static {
     /// registry's watch) or that cannot change (a fixed list) keep the default, which does
     /// nothing.
     fn refresh(&self) {}
+
+    /// Why the set is empty, when the resolver knows (a name that did not resolve, a registry
+    /// that cannot be read): calls that find no endpoint fail with it in their `UNAVAILABLE`.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A fixed list of endpoints.
@@ -113,6 +119,7 @@ pub struct DnsResolver {
     host_port: String,
     interval: Duration,
     refresh: Arc<tokio::sync::Notify>,
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 /// The least time between two resolutions that a failed connection asks for.
@@ -125,6 +132,7 @@ impl DnsResolver {
             host_port: host_port.into(),
             interval: Duration::from_secs(30),
             refresh: Arc::new(tokio::sync::Notify::new()),
+            failure: Arc::default(),
         }
     }
 
@@ -142,13 +150,17 @@ impl Resolver for DnsResolver {
         tokio::spawn(async move {
             let mut first = true;
             loop {
-                let mut addresses: Vec<Address> =
+                let (mut addresses, failure): (Vec<Address>, _) =
                     match tokio::net::lookup_host(this.host_port.as_str()).await {
-                        Ok(found) => found.map(|a| Address::new(a.to_string())).collect(),
-                        Err(_) => Vec::new(),
+                        Ok(found) => (found.map(|a| Address::new(a.to_string())).collect(), None),
+                        Err(e) => (
+                            Vec::new(),
+                            Some(format!("{} did not resolve: {e}", this.host_port)),
+                        ),
                     };
                 addresses.sort_by(|a, b| a.addr.cmp(&b.addr));
                 addresses.dedup();
+                *this.failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
                 if first {
                     // The first answer is sent whatever it is, so that calls waiting for it
                     // learn that the name resolved to nothing.
@@ -183,6 +195,13 @@ impl Resolver for DnsResolver {
     fn refresh(&self) {
         // A permit is kept if the task is resolving now, so the request is not lost.
         self.refresh.notify_one();
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -624,7 +643,16 @@ impl BalancedChannel {
             candidates = self.inner.current();
         }
         if candidates.is_empty() {
-            return Err(Status::unavailable("the target resolved to no endpoint"));
+            return Err(Status::unavailable(match self.inner.resolver.failure() {
+                Some(why) => format!("the target resolved to no endpoint: {why}"),
+                None => "the target resolved to no endpoint".to_owned(),
+            }));
+        }
+        // Under Weighted, an endpoint of weight 0 takes calls only when every endpoint has
+        // weight 0 (then they share evenly), whichever of them are connected.
+        if self.inner.policy == Policy::Weighted && candidates.iter().any(|e| e.address.weight > 0)
+        {
+            candidates.retain(|e| e.address.weight > 0);
         }
         // A retry goes to another endpoint where there is one.
         if candidates.iter().any(|e| !avoid.contains(&e.address.addr)) {

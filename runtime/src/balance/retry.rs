@@ -25,7 +25,8 @@ use crate::{Code, Metadata, Status};
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included; at most 5, as gRPC caps it.
+    /// Attempts in all, the first included; at most 5, as gRPC caps it. 1 (or 0) retries
+    /// nothing.
     pub max_attempts: u32,
     /// The longest first pause.
     pub initial_backoff: Duration,

@@ -124,9 +124,9 @@ impl Server {
     /// `<service>/<local address>` naming the gRPC transport, until it shuts down gracefully
     /// (the entry is removed when shutdown starts) or dies (the entry goes when its lease
     /// expires). Fails with `INVALID_ARGUMENT` when the server listens on an unspecified
-    /// address (`0.0.0.0`), which clients cannot dial: register an
-    /// [`Endpoint`](crate::etcd::Endpoint) through [`Registry::register`](crate::etcd::Registry::register)
-    /// then; with etcd's status, or `UNAVAILABLE` when etcd cannot be reached.
+    /// address (`0.0.0.0`), which clients cannot dial (use
+    /// [`register_endpoint`](Self::register_endpoint) then); with etcd's status, or
+    /// `UNAVAILABLE` when etcd cannot be reached.
     #[cfg(feature = "etcd")]
     pub async fn register(
         &self,
@@ -134,15 +134,27 @@ impl Server {
         service: &str,
         weight: u32,
     ) -> Result<(), crate::Status> {
-        crate::etcd::register_server(
-            &self.shared.hosting.registrations,
-            registry,
-            service,
+        let endpoint = crate::etcd::server_endpoint(
             self.local_addr(),
             crate::balance::Transport::Grpc,
             weight,
-        )
-        .await
+        )?;
+        self.register_endpoint(registry, service, endpoint).await
+    }
+
+    /// Like [`register`](Self::register), listing `endpoint` as it is given: the address
+    /// clients reach (behind NAT, or for a server bound to `0.0.0.0`), its transport, weight
+    /// and metadata.
+    #[cfg(feature = "etcd")]
+    pub async fn register_endpoint(
+        &self,
+        registry: &crate::etcd::Registry,
+        service: &str,
+        endpoint: crate::etcd::Endpoint,
+    ) -> Result<(), crate::Status> {
+        let registration = registry.register(service, endpoint).await?;
+        self.shared.hosting.registrations.add(registration);
+        Ok(())
     }
 
     /// Serves until the process ends.
