@@ -368,6 +368,8 @@ async fn a_killed_server_costs_only_its_calls_in_flight_and_comes_back_when_rest
         "--ttl",
         "2",
     ];
+    // Calls may reach it from the moment it registers, before `start` returns.
+    let restarting = Instant::now();
     servers[1] = Server::start(&etcd, &port_args);
     let restarted = Instant::now();
     let back = loop {
@@ -388,6 +390,9 @@ async fn a_killed_server_costs_only_its_calls_in_flight_and_comes_back_when_rest
     }
 
     let outcomes = outcomes.lock().unwrap();
+    // The client learns of the death when its connection reads the reset: allow it a moment
+    // on a loaded machine.
+    let noticed = killed + Duration::from_millis(250);
     let failed: Vec<&Outcome> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
     // Only calls in flight on the killed server when it died may fail: at most one per worker,
     // all of them started before the kill.
@@ -398,7 +403,7 @@ async fn a_killed_server_costs_only_its_calls_in_flight_and_comes_back_when_rest
     );
     for (started, result) in &failed {
         assert!(
-            *started <= killed + Duration::from_millis(50),
+            *started <= noticed,
             "a call that started {:?} after the kill failed: {result:?}",
             started.duration_since(killed)
         );
@@ -411,15 +416,14 @@ async fn a_killed_server_costs_only_its_calls_in_flight_and_comes_back_when_rest
     // Between the kill and the restart the others took every call.
     let meanwhile = outcomes
         .iter()
-        .filter(|(s, r)| *s > killed + Duration::from_millis(50) && *s < restarted && r.is_ok())
+        .filter(|(s, r)| *s > noticed && *s < restarting && r.is_ok())
         .count();
     assert!(
         meanwhile > 30,
         "only {meanwhile} calls between kill and restart"
     );
     assert_eq!(
-        answered_by(&outcomes, killed + Duration::from_millis(50), &addrs[1])
-            - answered_by(&outcomes, restarted, &addrs[1]),
+        answered_by(&outcomes, noticed, &addrs[1]) - answered_by(&outcomes, restarting, &addrs[1]),
         0
     );
     eprintln!(
