@@ -332,42 +332,18 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Lists a TCP server.
-    async fn register_tcp(&self, server: &rust_rpc::tcp::Server) -> Result<(), Status> {
-        match &self.advertise {
-            Some(addr) => {
-                let endpoint = rust_rpc::etcd::Endpoint::new(addr.clone())
-                    .transport(rust_rpc::balance::Transport::Tcp)
-                    .weight(self.weight);
-                server
-                    .register_endpoint(&self.registry, &self.service, endpoint)
-                    .await
-            }
-            None => {
-                server
-                    .register(&self.registry, &self.service, self.weight)
-                    .await
-            }
-        }
-    }
-
-    /// Lists a gRPC server.
-    async fn register_grpc(&self, server: &rust_rpc::grpc::Server) -> Result<(), Status> {
-        match &self.advertise {
-            Some(addr) => {
-                let endpoint = rust_rpc::etcd::Endpoint::new(addr.clone())
-                    .transport(rust_rpc::balance::Transport::Grpc)
-                    .weight(self.weight);
-                server
-                    .register_endpoint(&self.registry, &self.service, endpoint)
-                    .await
-            }
-            None => {
-                server
-                    .register(&self.registry, &self.service, self.weight)
-                    .await
-            }
-        }
+    /// The endpoint to list for `--advertise`, spoken to over `transport`; `None` lists the
+    /// address the server is bound to.
+    fn advertised(
+        &self,
+        transport: rust_rpc::balance::Transport,
+    ) -> Option<rust_rpc::etcd::Endpoint> {
+        let addr = self.advertise.clone()?;
+        Some(
+            rust_rpc::etcd::Endpoint::new(addr)
+                .transport(transport)
+                .weight(self.weight),
+        )
     }
 }
 
@@ -463,7 +439,15 @@ pub async fn serve_with(
             bound(&local.to_string());
             println!("listening on {local} (tcp)");
             if let Some(l) = listing {
-                l.register_tcp(&server).await.map_err(registration_failed)?;
+                match l.advertised(rust_rpc::balance::Transport::Tcp) {
+                    Some(endpoint) => {
+                        server
+                            .register_endpoint(&l.registry, &l.service, endpoint)
+                            .await
+                    }
+                    None => server.register(&l.registry, &l.service, l.weight).await,
+                }
+                .map_err(registration_failed)?;
                 println!("registered under {}", l.service);
             }
             server.serve_until(stop).await
@@ -478,9 +462,15 @@ pub async fn serve_with(
             bound(&local.to_string());
             println!("listening on {local} (grpc)");
             if let Some(l) = listing {
-                l.register_grpc(&server)
-                    .await
-                    .map_err(registration_failed)?;
+                match l.advertised(rust_rpc::balance::Transport::Grpc) {
+                    Some(endpoint) => {
+                        server
+                            .register_endpoint(&l.registry, &l.service, endpoint)
+                            .await
+                    }
+                    None => server.register(&l.registry, &l.service, l.weight).await,
+                }
+                .map_err(registration_failed)?;
                 println!("registered under {}", l.service);
             }
             server.serve_until(stop).await

@@ -589,3 +589,38 @@ async fn calls_that_find_no_endpoint_say_why() {
     assert_eq!(err.code(), rust_rpc::Code::Unavailable);
     assert!(err.message().contains("could not be read"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_bound_to_every_interface_lists_the_address_it_advertises() {
+    let etcd = Etcd::start().await;
+    let port = free_port().to_string();
+    let advertised = format!("127.0.0.1:{port}");
+    let bound = format!("0.0.0.0:{port}");
+    // Without --advertise, it says what is missing and does not start.
+    let output = Command::new(env!("CARGO_BIN_EXE_echo-server"))
+        .args([
+            "--addr",
+            &bound,
+            "--register",
+            &format!("etcd://{}", etcd.endpoint()),
+        ])
+        .output()
+        .expect("run echo-server");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("add --advertise HOST:PORT"), "{err}");
+
+    let _server = Server::start(&etcd, &["--addr", &bound, "--advertise", &advertised]);
+    let registry = Registry::new(&etcd.endpoint()).expect("a registry");
+    until_listed(&registry, &[advertised.as_str()], Duration::from_secs(1)).await;
+    let client = balanced(
+        &format!("etcd://{}/{SERVICE}", etcd.endpoint()),
+        Policy::RoundRobin,
+    );
+    let reply = client
+        .echo(EchoRequest::default())
+        .timeout(Duration::from_secs(5))
+        .await
+        .expect("a call");
+    assert_eq!(reply.served_by, advertised);
+}

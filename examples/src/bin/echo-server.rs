@@ -50,6 +50,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
+    let unspecified = args
+        .addr
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_unspecified());
+    if args.register.is_some() && args.advertise.is_none() && unspecified {
+        return Err(std::io::Error::other(format!(
+            "--addr {} is not an address clients can dial: add --advertise HOST:PORT",
+            args.addr
+        )));
+    }
     let listing = match &args.register {
         None => None,
         Some(etcd) => Some(Listing {
