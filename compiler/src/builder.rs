@@ -116,6 +116,15 @@ impl Builder {
         self.set("extern_path", Some(&format!("{proto_path}={rust_path}")))
     }
 
+    /// Has the protoc at `path` read the `.proto` files instead of protox, for files that
+    /// protox rejects and protoc accepts (two proto2 fields with one JSON name). The output is
+    /// the same for files both accept. Fails at `compile` if protoc cannot be run or rejects
+    /// the files (its message is passed on).
+    pub fn protoc(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.protoc = Some(path.into());
+        self
+    }
+
     /// Sets an option by the name the plugin and the CLI use (see [`crate::OPTIONS`]).
     pub fn option(self, name: &str, value: Option<&str>) -> Self {
         self.set(name, value)
@@ -160,7 +169,10 @@ impl Builder {
         for file in &files {
             say(format!("cargo:rerun-if-changed={}", file.display()));
         }
-        let loaded = load::parse(&files, &includes)?;
+        let loaded = match &self.config.protoc {
+            Some(protoc) => load::parse_with_protoc(protoc, &files, &includes)?,
+            None => load::parse(&files, &includes)?,
+        };
         for (_, path) in &loaded.paths {
             if !files.contains(path) {
                 say(format!("cargo:rerun-if-changed={}", path.display()));

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use prost::Message as _;
 
-use crate::{compile_protos_with, generate, load, Config, Error};
+use crate::{generate, load, Config, Error};
 
 /// Generate Rust code for the rust-rpc runtime from .proto files.
 ///
@@ -84,6 +84,11 @@ struct Cli {
     /// Also write the FileDescriptorSet that was compiled, imports and source info included.
     #[arg(long, value_name = "FILE")]
     descriptor_set_out: Option<PathBuf>,
+
+    /// Have this protoc read the .proto files instead of protox (built in): for files protox
+    /// rejects and protoc accepts. The output is the same for files both accept.
+    #[arg(long, value_name = "PATH")]
+    protoc: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -175,11 +180,15 @@ where
             generate(&set, &names, &config)?
         }
         None => {
+            let loaded = match &cli.protoc {
+                Some(protoc) => load::parse_with_protoc(protoc, &cli.files, &cli.includes)?,
+                None => load::parse(&cli.files, &cli.includes)?,
+            };
             if let Some(out) = &cli.descriptor_set_out {
-                let (set, _) = crate::parse_protos(&cli.files, &cli.includes)?;
-                std::fs::write(out, set.encode_to_vec()).map_err(|e| Error::io("write", out, e))?;
+                std::fs::write(out, loaded.set.encode_to_vec())
+                    .map_err(|e| Error::io("write", out, e))?;
             }
-            compile_protos_with(&cli.files, &cli.includes, &config)?
+            crate::generate_loaded(&loaded, &config)?
         }
     };
     for warning in &output.warnings {

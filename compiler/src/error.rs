@@ -56,6 +56,41 @@ pub(crate) enum ErrorKind {
     #[error("invalid option: {0}")]
     #[diagnostic(help("see --help for the accepted values"))]
     Option(String),
+    /// protox rejected what protoc accepts: its error, said plainly, and the way out.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Stricter(Stricter),
+    /// protoc, run with `--protoc`, failed.
+    #[error("protoc failed: {0}")]
+    Protoc(String),
+}
+
+/// A protox error on input that protoc accepts (two proto2 fields with one JSON name, which
+/// protoc only warns of): the location of protox's error, a message that names the problem,
+/// and the way out (`--protoc`).
+#[derive(Debug, ThisError)]
+#[error("{message}")]
+pub(crate) struct Stricter {
+    message: String,
+    inner: protox::Error,
+}
+
+impl Diagnostic for Stricter {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(
+            "protoc accepts this in proto2 (it is an error in proto3 only) but protox, which \
+             reads .proto files by default, does not: generate with `--protoc PATH` \
+             (`Builder::protoc`) to have protoc read them",
+        ))
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.inner.source_code()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
 }
 
 /// A problem found in a schema while lowering it, located in its `.proto` file.
@@ -131,6 +166,10 @@ impl Error {
         Error::new(ErrorKind::Option(message.into()))
     }
 
+    pub(crate) fn protoc(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Protoc(message.into()))
+    }
+
     /// The schema error inside, if that is what this is.
     pub(crate) fn schema_mut(&mut self) -> Option<&mut SchemaError> {
         match &mut *self.kind {
@@ -155,6 +194,14 @@ impl Error {
 
 impl From<protox::Error> for Error {
     fn from(e: protox::Error) -> Self {
+        // prost-reflect checks JSON names in every syntax and names the JSON name as the
+        // field's explicit option, empty when there is none.
+        if e.to_string().starts_with("a field with JSON name") {
+            return Error::new(ErrorKind::Stricter(Stricter {
+                message: "two fields of this message have the same JSON name".to_owned(),
+                inner: e,
+            }));
+        }
         Error::new(ErrorKind::Protox(e))
     }
 }

@@ -76,6 +76,9 @@ pub struct Config {
     pub type_attributes: Vec<(String, String)>,
     /// Attributes for the fields under a proto path, such as `.pkg.Msg.field`.
     pub field_attributes: Vec<(String, String)>,
+    /// Have this protoc read the `.proto` files instead of protox: for files protox rejects
+    /// but protoc accepts. The output is the same for files both accept.
+    pub protoc: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             bytes_paths: Vec::new(),
             type_attributes: Vec::new(),
             field_attributes: Vec::new(),
+            protoc: None,
         }
     }
 }
@@ -190,7 +194,10 @@ pub fn compile_protos_with(
 ) -> Result<Output, Error> {
     let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
     let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
-    let loaded = load::parse(&files, &includes)?;
+    let loaded = match &config.protoc {
+        Some(protoc) => load::parse_with_protoc(protoc, &files, &includes)?,
+        None => load::parse(&files, &includes)?,
+    };
     generate_loaded(&loaded, config)
 }
 

@@ -150,7 +150,52 @@ fn generated_code_matches_goldens() {
             expected.insert(path);
         }
     }
+    // The cases only protoc reads have their goldens here too.
+    for case in protos_under(&root().join("protos_protoc")) {
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        expected.insert(golden.join(format!("{name}.rs")));
+    }
     failures.extend(orphans(&golden, &expected));
+    report(failures);
+}
+
+/// Cases that protoc accepts and protox rejects, generated through `Config::protoc` with the
+/// vendored protoc (`protoc-bin-vendored`): the same goldens, compiled by the testdata crate.
+#[test]
+fn protoc_only_cases_match_goldens() {
+    let protos = root().join("protos_protoc");
+    let golden = root().join("golden");
+    let mut config = Config::default();
+    config.protoc = Some(protoc_bin_vendored::protoc_bin_path().expect("vendored protoc"));
+    let cases = protos_under(&protos);
+    assert!(!cases.is_empty(), "protoc-only cases went missing");
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
+        // protox rejects it: that is why it is here.
+        assert!(
+            compile_protos_with(&[&case], &[&protos], &Config::default()).is_err(),
+            "{name}: protox accepts it now; move it to testdata/protos"
+        );
+        let output = compile_protos_with(&[&case], &[&protos], &config)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.render_plain()));
+        let packages: Vec<_> = output
+            .files
+            .iter()
+            .filter(|f| f.name != "_include.rs")
+            .collect();
+        assert_eq!(packages.len(), 1, "{name}: one package file");
+        failures.extend(check(
+            &golden.join(format!("{name}.rs")),
+            &packages[0].content,
+        ));
+    }
     report(failures);
 }
 

@@ -393,3 +393,42 @@ fn descriptor_sets_round_trip_through_the_cli() {
     .unwrap_or_else(|e| panic!("{}", e.render_plain()));
     assert_eq!(read_dir(&direct), read_dir(&again));
 }
+
+/// The cases that protoc reads and protox rejects: the plugin, the CLI with `--protoc` and the
+/// builder with `.protoc(..)` all give the golden.
+#[test]
+fn protoc_read_cases_agree_through_every_front_end() {
+    let include = repo().join("testdata/protos_protoc");
+    let golden = repo().join("testdata/golden");
+    let vendored = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");
+    let protoc_flag = vec!["--protoc".to_owned(), vendored.display().to_string()];
+    let mut names: Vec<String> = std::fs::read_dir(&include)
+        .expect("protoc-only cases")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in names {
+        let files = vec![name.clone()];
+        let cli = via_cli(&include, &files, &protoc_flag);
+        let builder = via_builder(&include, &files, |b| b.protoc(&vendored));
+        assert_eq!(cli, builder, "CLI and builder differ on {name}");
+        for (protoc, extra) in protocs() {
+            let plugin = via_plugin(&protoc, &extra, &include, &files, "");
+            assert_eq!(
+                plugin,
+                cli,
+                "plugin via {} and CLI differ on {name}",
+                protoc.display()
+            );
+        }
+        let stem = name.trim_end_matches(".proto");
+        let expected = std::fs::read_to_string(golden.join(format!("{stem}.rs"))).expect("golden");
+        let generated: Vec<&String> = cli
+            .iter()
+            .filter(|(n, _)| *n != "_include.rs")
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(generated, [&expected], "{name} differs from its golden");
+    }
+}

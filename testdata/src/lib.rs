@@ -77,6 +77,10 @@ pub mod ours {
     pub mod field_names {
         include!("../golden/field_names.rs");
     }
+    /// Read by protoc (`--protoc`): protox rejects it.
+    pub mod json_name_conflict {
+        include!("../golden/json_name_conflict.rs");
+    }
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }
