@@ -62,6 +62,17 @@ pub fn camel(name: &str) -> String {
     converted(name, name.to_upper_camel_case(), Case::Camel)
 }
 
+/// `UpperCamelCase` to build other names on (`{base}Stub`), not escaped: `Self` stays `Self`,
+/// so a service `Self` gets `SelfStub`, not `Self_Stub`.
+pub fn camel_base(name: &str) -> String {
+    let camel = name.to_upper_camel_case();
+    if camel.is_empty() {
+        format!("Unnamed{}", name.len())
+    } else {
+        camel
+    }
+}
+
 /// A constant name: `SHOUTY_SNAKE_CASE`, escaped.
 pub fn shouty(name: &str) -> String {
     converted(name, name.to_shouty_snake_case(), Case::Shouty)

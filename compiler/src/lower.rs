@@ -350,7 +350,7 @@ impl Index {
             let module = self.package_module(file.package());
             for service in &file.service {
                 let base = ident::camel(service.name());
-                let bare = base.trim_start_matches("r#").to_owned();
+                let bare = ident::camel_base(service.name());
                 let trait_name = self.claim(&module, base);
                 let items = ServiceItems {
                     stub: self.claim(&module, format!("{bare}Stub")),
@@ -820,7 +820,7 @@ impl<'a> FileLowerer<'a> {
             oneof_path.extend([MESSAGE_ONEOF, i as i32]);
             let mut rust_enum = ident::camel(decl.name());
             if module_names.contains(&rust_enum) {
-                rust_enum.push_str("Oneof");
+                rust_enum = format!("{}Oneof", ident::camel_base(decl.name()));
             }
             while module_names.contains(&rust_enum) {
                 rust_enum.push('_');

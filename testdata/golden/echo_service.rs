@@ -257,6 +257,7 @@ pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Returns a + b.
+    #[allow(clippy::should_implement_trait)]
     fn add(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -379,6 +380,7 @@ impl<C: ::rust_rpc::RpcChannel> EchoServiceClient<C> {
     /// Returns a + b.
     ///
     /// `.await` gives the response.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(
         &self,
         request: AddRequest,

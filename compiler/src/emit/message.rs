@@ -744,9 +744,11 @@ fn accessors(msg: &Message) -> TokenStream {
             _ => continue,
         };
         let deprecated = deprecated_attr(f.deprecated);
+        let allows = super::method_name_allows(&f.getter_name);
         getters.push(quote! {
             #[doc = #doc]
             #deprecated
+            #allows
             #getter
         });
     }

@@ -102,6 +102,65 @@ pub(crate) fn user_attrs(attributes: &[String]) -> TokenStream {
         .collect()
 }
 
+/// Methods of std's traits that clippy's `should_implement_trait` expects a method of the same
+/// name to implement; from clippy's own list.
+const STD_TRAIT_METHODS: &[&str] = &[
+    "add",
+    "as_mut",
+    "as_ref",
+    "bitand",
+    "bitor",
+    "bitxor",
+    "borrow",
+    "borrow_mut",
+    "clone",
+    "cmp",
+    "default",
+    "deref",
+    "deref_mut",
+    "div",
+    "drop",
+    "eq",
+    "from_iter",
+    "from_str",
+    "hash",
+    "index",
+    "index_mut",
+    "into_iter",
+    "mul",
+    "neg",
+    "next",
+    "not",
+    "rem",
+    "shl",
+    "shr",
+    "sub",
+];
+
+/// `#[allow]`s for the lints a generated method (a getter, a client's call) may trip by the
+/// name the user gave in the `.proto`, where renaming would surprise more than it helps:
+/// `should_implement_trait` (a std trait method's name), `wrong_self_convention` (`into_*`,
+/// `from_*`, which clippy expects to take `self` or no `self`), `new_ret_no_self` (`new`).
+/// Names that would hide a trait's method are renamed instead (in `lower`).
+pub(crate) fn method_name_allows(name: &str) -> TokenStream {
+    let name = name.trim_start_matches("r#");
+    let mut lints = Vec::new();
+    if STD_TRAIT_METHODS.contains(&name) {
+        lints.push(quote!(clippy::should_implement_trait));
+    }
+    if name.starts_with("into_") || name.starts_with("from_") {
+        lints.push(quote!(clippy::wrong_self_convention));
+    }
+    if name == "new" {
+        lints.push(quote!(clippy::new_ret_no_self));
+    }
+    if lints.is_empty() {
+        TokenStream::new()
+    } else {
+        quote!(#[allow(#(#lints),*)])
+    }
+}
+
 pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
     if deprecated {
         quote!(#[deprecated])

@@ -98,15 +98,10 @@ fn method_line(service: &Service, method: &Method) -> String {
     )
 }
 
-/// Clippy expects `into_*` methods to take `self` and `from_*` ones no `self`; an rpc named so
-/// takes `&self` like every other.
+/// The lints an rpc's method name may trip, which the user chose (see
+/// [`super::method_name_allows`]).
 fn self_convention_allow(method: &Method) -> TokenStream {
-    let name = method.rust_name.trim_start_matches("r#");
-    if name.starts_with("into_") || name.starts_with("from_") {
-        quote!(#[allow(clippy::wrong_self_convention)])
-    } else {
-        TokenStream::new()
-    }
+    super::method_name_allows(&method.rust_name)
 }
 
 /// The method's own comment, or a line naming it, its kind and its types.

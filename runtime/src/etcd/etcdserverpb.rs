@@ -9049,6 +9049,7 @@ pub trait Maintenance: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Do not rely on this in production with ongoing transactions,
     /// since Hash operation does not hold MVCC locks.
     /// Use "HashKV" API instead for "key" bucket consistency checks.
+    #[allow(clippy::should_implement_trait)]
     fn hash(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9390,6 +9391,7 @@ impl<C: ::rust_rpc::RpcChannel> MaintenanceClient<C> {
     /// Use "HashKV" API instead for "key" bucket consistency checks.
     ///
     /// `.await` gives the response.
+    #[allow(clippy::should_implement_trait)]
     pub fn hash(
         &self,
         request: HashRequest,
