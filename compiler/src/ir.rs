@@ -90,6 +90,11 @@ pub struct Field {
     /// The getter's name, for fields with explicit presence: the field's own, unless a trait
     /// method of messages or another getter has it (see `lower::MESSAGE_METHOD_NAMES`).
     pub getter_name: String,
+    /// The name the field would have had (`foo_bar`) when it was taken and the field got
+    /// another (`foo_bar_`); said in its docs.
+    pub renamed_from: Option<String>,
+    /// Likewise for the getter (`clone`, a method every message has, makes `clone_`).
+    pub getter_renamed_from: Option<String>,
     pub number: u32,
     #[allow(dead_code)] // kept for the JSON mapping, not generated yet
     pub json_name: String,
@@ -276,6 +281,9 @@ pub struct ServiceItems {
 pub struct Method {
     pub proto_name: String,
     pub rust_name: String,
+    /// The name the method would have had when it was reserved or taken (`into`, a method
+    /// every type has, makes `into_`); said in its docs.
+    pub renamed_from: Option<String>,
     /// Position in the service: the `call_method` dispatch key.
     pub index: usize,
     pub input: TypeRef,

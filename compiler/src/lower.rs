@@ -1060,6 +1060,8 @@ impl<'a> FileLowerer<'a> {
             proto_name: f.name().to_owned(),
             rust_name: ident::snake(f.name()),
             getter_name: ident::snake(f.name()),
+            renamed_from: None,
+            getter_renamed_from: None,
             number: f.number() as u32,
             json_name: f.json_name().to_owned(),
             kind,
@@ -1160,8 +1162,10 @@ impl<'a> FileLowerer<'a> {
         for ((index, m), rust_name) in service.method.iter().enumerate().zip(names) {
             let mut method_path = path.clone();
             method_path.extend([SERVICE_METHOD, index as i32]);
+            let wanted = ident::snake(m.name());
             methods.push(Method {
                 proto_name: m.name().to_owned(),
+                renamed_from: (wanted != rust_name).then_some(wanted),
                 rust_name,
                 index,
                 input: self.type_ref(m.input_type(), scope, &method_path)?,
@@ -1264,8 +1268,12 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) 
         taken.insert("unknown_fields".to_owned());
     }
     for field in fields.iter_mut() {
+        let wanted = field.rust_name.clone();
         while taken.contains(&field.rust_name) {
             field.rust_name = underscored(&field.rust_name);
+        }
+        if field.rust_name != wanted {
+            field.renamed_from = Some(wanted);
         }
         taken.insert(field.rust_name.clone());
     }
@@ -1286,6 +1294,9 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) 
             name = underscored(&name);
         }
         getters.insert(name.strip_prefix("r#").unwrap_or(&name).to_owned());
+        if name != field.rust_name {
+            field.getter_renamed_from = Some(field.rust_name.clone());
+        }
         field.getter_name = name;
     }
 }

@@ -60,6 +60,7 @@ impl ::rust_rpc::Enumeration for Twin__ {
 #[derive(Clone, PartialEq, Default)]
 pub struct Fields {
     pub foo_bar: ::core::option::Option<i32>,
+    /// `fooBar` in the `.proto`; named `foo_bar_` because `foo_bar` is taken.
     pub foo_bar_: ::core::option::Option<i32>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
@@ -130,6 +131,7 @@ impl Fields {
 #[derive(Clone, PartialEq, Default)]
 pub struct Escaped {
     pub self_: ::core::option::Option<i32>,
+    /// `self_` in the `.proto`; named `self__` because `self_` is taken.
     pub self__: ::core::option::Option<i32>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
@@ -204,8 +206,10 @@ pub struct Getters {
     pub default: ::core::option::Option<i32>,
     pub encoded_len: ::core::option::Option<i32>,
     pub merge: ::core::option::Option<::std::string::String>,
+    /// `clone_` in the `.proto`; named `clone_` because `clone` is taken.
     pub clone_: ::core::option::Option<i32>,
     pub r#type: ::core::option::Option<i32>,
+    /// `unknown_fields` in the `.proto`; named `unknown_fields_` because `unknown_fields` is taken.
     pub unknown_fields_: ::core::option::Option<i32>,
     pub clear: ::core::option::Option<bool>,
     /// Fields this message received that its schema does not declare.
@@ -316,23 +320,23 @@ impl ::rust_rpc::Message for Getters {
     }
 }
 impl Getters {
-    /// The value of `clone`, or the type's default when unset.
+    /// The value of `clone`, or the type's default when unset. Named `clone_` because `clone` is a method messages have, or another getter's name.
     pub fn clone_(&self) -> i32 {
         self.clone.unwrap_or_default()
     }
-    /// The value of `default`, or the type's default when unset.
+    /// The value of `default`, or the type's default when unset. Named `default_` because `default` is a method messages have, or another getter's name.
     pub fn default_(&self) -> i32 {
         self.default.unwrap_or_default()
     }
-    /// The value of `encoded_len`, or the type's default when unset.
+    /// The value of `encoded_len`, or the type's default when unset. Named `encoded_len_` because `encoded_len` is a method messages have, or another getter's name.
     pub fn encoded_len_(&self) -> i32 {
         self.encoded_len.unwrap_or_default()
     }
-    /// The value of `merge`, or the type's default when unset.
+    /// The value of `merge`, or the type's default when unset. Named `merge_` because `merge` is a method messages have, or another getter's name.
     pub fn merge_(&self) -> &str {
         self.merge.as_deref().unwrap_or_default()
     }
-    /// The value of `clone_`, or the type's default when unset.
+    /// The value of `clone_`, or the type's default when unset. Named `clone__` because `clone_` is a method messages have, or another getter's name.
     pub fn clone__(&self) -> i32 {
         self.clone_.unwrap_or_default()
     }
@@ -344,7 +348,7 @@ impl Getters {
     pub fn unknown_fields_(&self) -> i32 {
         self.unknown_fields_.unwrap_or_default()
     }
-    /// The value of `clear`, or the type's default when unset.
+    /// The value of `clear`, or the type's default when unset. Named `clear_` because `clear` is a method messages have, or another getter's name.
     pub fn clear_(&self) -> bool {
         self.clear.unwrap_or_default()
     }

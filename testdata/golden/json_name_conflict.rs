@@ -4,8 +4,11 @@
 #[derive(Clone, PartialEq, Default)]
 pub struct Fields {
     pub foo_bar: ::core::option::Option<i32>,
+    /// `fooBar` in the `.proto`; named `foo_bar_` because `foo_bar` is taken.
     pub foo_bar_: ::core::option::Option<i32>,
     /// Also with a third spelling of the same JSON name.
+    ///
+    /// `FooBar` in the `.proto`; named `foo_bar__` because `foo_bar` is taken.
     pub foo_bar__: ::core::option::Option<::std::string::String>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,

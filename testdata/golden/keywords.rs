@@ -7,6 +7,8 @@ pub struct Self_ {
     pub r#match: ::std::string::String,
     pub r#async: bool,
     /// Clashes with the member that keeps unknown fields.
+    ///
+    /// `unknown_fields` in the `.proto`; named `unknown_fields_` because `unknown_fields` is taken.
     pub unknown_fields_: i32,
     pub crate_: i32,
     /// Fields this message received that its schema does not declare.

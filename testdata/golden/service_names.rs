@@ -329,6 +329,8 @@ pub static KV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDes
 /// Service `service_names.Kv`. Implement it to serve the service (wrap the implementation in [`KvServer_`]); [`KvStub_`] implements it by calling a remote one, and [`KvClient_`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Kv.New`: takes `service_names.KvClient`, returns `service_names.KvServer`.
+    ///
+    /// Named `new_` because `new` is a method the generated types have, or another rpc's name.
     fn new_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -344,6 +346,8 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Kv.Channel`: takes `service_names.KvClient`, returns `service_names.KvServer`.
+    ///
+    /// Named `channel_` because `channel` is a method the generated types have, or another rpc's name.
     fn channel_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -359,6 +363,8 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Kv.Clone`: takes `service_names.KvClient`, returns `service_names.KvServer`.
+    ///
+    /// Named `clone_` because `clone` is a method the generated types have, or another rpc's name.
     fn clone_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -421,6 +427,8 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Kv.get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
+    ///
+    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
     fn get_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -657,6 +665,8 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.New`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `new_` because `new` is a method the generated types have, or another rpc's name.
     pub fn new_(
         &self,
         request: KvClient,
@@ -670,6 +680,8 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.Channel`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `channel_` because `channel` is a method the generated types have, or another rpc's name.
     pub fn channel_(
         &self,
         request: KvClient,
@@ -683,6 +695,8 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.Clone`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `clone_` because `clone` is a method the generated types have, or another rpc's name.
     pub fn clone_(
         &self,
         request: KvClient,
@@ -737,6 +751,8 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
     pub fn get_(
         &self,
         request: KvClient,
@@ -1403,6 +1419,8 @@ pub static CONV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceD
 /// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`]); [`ConvStub`] implements it by calling a remote one, and [`ConvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// Named `into_` because `into` is a method the generated types have, or another rpc's name.
     #[allow(clippy::wrong_self_convention)]
     fn into_(
         &self,
@@ -1419,6 +1437,8 @@ pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Conv.TryInto`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// Named `try_into_` because `try_into` is a method the generated types have, or another rpc's name.
     fn try_into_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1434,6 +1454,8 @@ pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Conv.Borrow`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// Named `borrow_` because `borrow` is a method the generated types have, or another rpc's name.
     fn borrow_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1449,6 +1471,8 @@ pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Conv.ToOwned`: takes `service_names.Store`, returns `service_names.Store`.
+    ///
+    /// Named `to_owned_` because `to_owned` is a method the generated types have, or another rpc's name.
     fn to_owned_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1607,6 +1631,8 @@ impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
     /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `into_` because `into` is a method the generated types have, or another rpc's name.
     #[allow(clippy::wrong_self_convention)]
     pub fn into_(
         &self,
@@ -1621,6 +1647,8 @@ impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
     /// Unary rpc `service_names.Conv.TryInto`: takes `service_names.Store`, returns `service_names.Store`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `try_into_` because `try_into` is a method the generated types have, or another rpc's name.
     pub fn try_into_(
         &self,
         request: Store,
@@ -1634,6 +1662,8 @@ impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
     /// Unary rpc `service_names.Conv.Borrow`: takes `service_names.Store`, returns `service_names.Store`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `borrow_` because `borrow` is a method the generated types have, or another rpc's name.
     pub fn borrow_(
         &self,
         request: Store,
@@ -1647,6 +1677,8 @@ impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
     /// Unary rpc `service_names.Conv.ToOwned`: takes `service_names.Store`, returns `service_names.Store`.
     ///
     /// `.await` gives the response.
+    ///
+    /// Named `to_owned_` because `to_owned` is a method the generated types have, or another rpc's name.
     pub fn to_owned_(
         &self,
         request: Store,

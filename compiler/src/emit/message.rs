@@ -602,7 +602,15 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
 }
 
 fn field_docs(field: &Field) -> TokenStream {
-    doc_attrs(&field.comments, &[])
+    let note = field.renamed_from.as_ref().map(|wanted| {
+        format!(
+            "`{}` in the `.proto`; named `{}` because `{}` is taken.",
+            field.proto_name,
+            field.rust_name.trim_start_matches("r#"),
+            wanted.trim_start_matches("r#")
+        )
+    });
+    doc_attrs(&field.comments, note.as_slice())
 }
 
 /// Literal tokens for a proto2 default value.
@@ -719,10 +727,17 @@ fn accessors(msg: &Message) -> TokenStream {
         let fname = ident(&f.rust_name);
         let getter_name = ident(&f.getter_name);
         let proto_name = &f.proto_name;
-        let doc = match &f.default {
+        let mut doc = match &f.default {
             Some(_) => format!(" The value of `{proto_name}`, or its declared default when unset."),
             None => format!(" The value of `{proto_name}`, or the type's default when unset."),
         };
+        if let Some(wanted) = &f.getter_renamed_from {
+            doc.push_str(&format!(
+                " Named `{}` because `{}` is a method messages have, or another getter's name.",
+                f.getter_name.trim_start_matches("r#"),
+                wanted.trim_start_matches("r#")
+            ));
+        }
         let fallback = match &f.default {
             Some(d) => {
                 let lit = default_literal(d);

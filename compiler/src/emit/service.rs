@@ -106,11 +106,22 @@ fn self_convention_allow(method: &Method) -> TokenStream {
 
 /// The method's own comment, or a line naming it, its kind and its types.
 fn method_docs(service: &Service, method: &Method) -> TokenStream {
+    let mut extra = Vec::new();
     if crate::docs::lines(&method.comments).is_empty() {
-        doc_attrs(&method.comments, &[method_line(service, method)])
-    } else {
-        doc_attrs(&method.comments, &[])
+        extra.push(method_line(service, method));
     }
+    extra.extend(renamed_line(method));
+    doc_attrs(&method.comments, &extra)
+}
+
+/// Why a method is not named as its rpc, if it is not.
+fn renamed_line(method: &Method) -> Option<String> {
+    let wanted = method.renamed_from.as_ref()?;
+    Some(format!(
+        "Named `{}` because `{}` is a method the generated types have, or another rpc's name.",
+        method.rust_name.trim_start_matches("r#"),
+        wanted.trim_start_matches("r#")
+    ))
 }
 
 fn descriptor(service: &Service) -> TokenStream {
@@ -401,6 +412,10 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
         }
         lines.push(String::new());
         lines.push(what.to_owned());
+        if let Some(renamed) = renamed_line(m) {
+            lines.push(String::new());
+            lines.push(renamed);
+        }
         let docs = lines.iter().map(|l| format!(" {l}"));
         quote! {
             #(#[doc = #docs])*
