@@ -18,6 +18,9 @@ pub(crate) fn lines(comments: &Comments) -> Vec<String> {
 
 /// Turns raw comment lines into markdown that rustdoc and clippy accept as it is.
 pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
+    // Characters that change the visible direction of text are denied in doc comments by
+    // rustc (`text_direction_codepoint_in_comment`): they are written as escapes.
+    let raw: Vec<String> = raw.iter().map(|l| escape_direction_marks(l)).collect();
     let lines: Vec<&str> = raw.iter().map(|l| l.trim_end()).collect();
     // `// text` arrives as " text": drop the indentation every line shares. Indentation is
     // ASCII spaces and tabs, as markdown counts it; other whitespace (an ideographic space)
@@ -366,4 +369,25 @@ mod tests {
             ["*  wide marker", "   continues"]
         );
     }
+}
+
+/// `line` with each bidirectional control character (U+202A to U+202E, U+2066 to U+2069)
+/// written as `\u{...}`.
+fn escape_direction_marks(line: &str) -> String {
+    if !line.chars().any(is_direction_mark) {
+        return line.to_owned();
+    }
+    line.chars()
+        .map(|c| {
+            if is_direction_mark(c) {
+                format!("\\u{{{:04X}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }

@@ -275,6 +275,11 @@ pub struct ServiceItems {
     pub server: String,
     pub dyn_form: String,
     pub erased: String,
+    /// The type parameters of the generated impls, for the channel (`C`) and the
+    /// implementation (`T`): `_` appended while a type of the module has the name, which
+    /// would be shadowed inside them.
+    pub channel_param: String,
+    pub impl_param: String,
 }
 
 #[derive(Debug, Clone)]

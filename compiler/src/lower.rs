@@ -346,13 +346,35 @@ impl Index {
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
         let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+        // The traits first: a service the schema declares keeps its name against the items
+        // generated for another (`service FooDyn` beside `service Foo`).
+        let mut traits = HashMap::new();
+        for file in &files {
+            let module = self.package_module(file.package());
+            for service in &file.service {
+                let trait_name = self.claim(&module, ident::camel(service.name()));
+                traits.insert(qualify(file.package(), service.name()), trait_name);
+            }
+        }
         for file in files {
             let module = self.package_module(file.package());
             for service in &file.service {
-                let base = ident::camel(service.name());
                 let bare = ident::camel_base(service.name());
-                let trait_name = self.claim(&module, base);
+                let trait_name = traits
+                    .remove(&qualify(file.package(), service.name()))
+                    .unwrap_or_default();
+                let free = |taken: Option<&HashSet<String>>, base: &str| {
+                    let mut name = base.to_owned();
+                    while taken.is_some_and(|t| t.contains(&name)) {
+                        name.push('_');
+                    }
+                    name
+                };
+                let taken = self.taken.get(&module);
+                let (channel_param, impl_param) = (free(taken, "C"), free(taken, "T"));
                 let items = ServiceItems {
+                    channel_param,
+                    impl_param,
                     stub: self.claim(&module, format!("{bare}Stub")),
                     client: self.claim(&module, format!("{bare}Client")),
                     server: self.claim(&module, format!("{bare}Server")),

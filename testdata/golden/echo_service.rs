@@ -239,7 +239,7 @@ pub static ECHO_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::
 };
 /// Echoes text back and adds numbers.
 ///
-/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]); [`EchoServiceStub`] implements it by calling a remote one, and [`EchoServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]). [`EchoServiceStub`] implements it by calling a remote one, and [`EchoServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Returns the request's message with ", welcome!" appended.
     fn echo(

@@ -206,7 +206,6 @@ pub struct Getters {
     pub default: ::core::option::Option<i32>,
     pub encoded_len: ::core::option::Option<i32>,
     pub merge: ::core::option::Option<::std::string::String>,
-    /// `clone_` in the `.proto`; named `clone_` because `clone` is taken.
     pub clone_: ::core::option::Option<i32>,
     pub r#type: ::core::option::Option<i32>,
     /// `unknown_fields` in the `.proto`; named `unknown_fields_` because `unknown_fields` is taken.

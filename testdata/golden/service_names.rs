@@ -326,7 +326,7 @@ pub static KV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDes
 };
 /// Rpcs named like methods the generated types already have, and two that differ in case.
 ///
-/// Service `service_names.Kv`. Implement it to serve the service (wrap the implementation in [`KvServer_`]); [`KvStub_`] implements it by calling a remote one, and [`KvClient_`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.Kv`. Implement it to serve the service (wrap the implementation in [`KvServer_`]). [`KvStub_`] implements it by calling a remote one, and [`KvClient_`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Kv.New`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
@@ -993,7 +993,7 @@ pub static KV_DESCRIPTOR_: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDe
 };
 /// Same Rust name as `Kv`, so every item of this one is taken.
 ///
-/// Service `service_names.KV`. Implement it to serve the service (wrap the implementation in [`KvServer__`]); [`KvStub__`] implements it by calling a remote one, and [`KvClient__`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.KV`. Implement it to serve the service (wrap the implementation in [`KvServer__`]). [`KvStub__`] implements it by calling a remote one, and [`KvClient__`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv_: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.KV.Ping`: takes `service_names.KvStub`, returns `service_names.KvStub`.
     fn ping(
@@ -1188,7 +1188,7 @@ pub static STORE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `service_names.store`. Implement it to serve the service (wrap the implementation in [`StoreServer`]); [`StoreStub`] implements it by calling a remote one, and [`StoreClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.store`. Implement it to serve the service (wrap the implementation in [`StoreServer`]). [`StoreStub`] implements it by calling a remote one, and [`StoreClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Store_: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.store.Put`: takes `service_names.Store`, returns `service_names.Store`.
     fn put(
@@ -1416,7 +1416,7 @@ pub static CONV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceD
 /// Rpcs named like the methods of traits every type has: the client's calls are renamed, so
 /// that method-call syntax does not reach `Into::into` and the like.
 ///
-/// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`]); [`ConvStub`] implements it by calling a remote one, and [`ConvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`]). [`ConvStub`] implements it by calling a remote one, and [`ConvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
     ///

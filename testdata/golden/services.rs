@@ -160,7 +160,8 @@ pub static CALCULATOR_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Se
 };
 /// Arithmetic over numbers, in all four call shapes.
 ///
-/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`]); [`CalculatorStub`] implements it by calling a remote one, and [`CalculatorClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`]). [`CalculatorStub`] implements it by calling a remote one, and [`CalculatorClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+#[allow(deprecated)]
 pub trait Calculator: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Doubles one number.
     fn double(
@@ -717,7 +718,7 @@ pub static KEYWORDS_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Serv
 };
 /// A second service whose methods are named like Rust keywords.
 ///
-/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`]); [`KeywordsStub`] implements it by calling a remote one, and [`KeywordsClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`]). [`KeywordsStub`] implements it by calling a remote one, and [`KeywordsClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `services.Keywords.Type`: takes `services.Text`, returns `services.Text`.
     fn r#type(
@@ -1064,8 +1065,9 @@ pub static LEGACY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
 };
 /// A service kept for old clients.
 ///
-/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`]); [`LegacyStub`] implements it by calling a remote one, and [`LegacyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`]). [`LegacyStub`] implements it by calling a remote one, and [`LegacyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 #[deprecated]
+#[allow(deprecated)]
 pub trait Legacy: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `services.Legacy.Ping`: takes `services.Text`, returns `services.Text`.
     fn ping(
@@ -1258,7 +1260,7 @@ pub static EMPTY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
 };
 /// A service with no methods yet.
 ///
-/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`]); [`EmptyStub`] implements it by calling a remote one, and [`EmptyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`]). [`EmptyStub`] implements it by calling a remote one, and [`EmptyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Empty: ::core::marker::Send + ::core::marker::Sync + 'static {}
 /// Any implementation of [`Empty`] (a local one, a stub) behind one type chosen at run time. It implements `Empty` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]

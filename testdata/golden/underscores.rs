@@ -250,7 +250,7 @@ pub static SVC_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDe
         },
     ],
 };
-/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`]); [`SvcStub`] implements it by calling a remote one, and [`SvcClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`]). [`SvcStub`] implements it by calling a remote one, and [`SvcClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Svc: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `underscores._inner._Svc._`: takes `underscores._inner._`, returns `underscores._inner.__`.
     fn unnamed_1(

@@ -77,6 +77,12 @@ pub mod ours {
     pub mod field_names {
         include!("../golden/field_names.rs");
     }
+    pub mod client_only {
+        include!("../golden/client_only.rs");
+    }
+    pub mod server_only {
+        include!("../golden/server_only.rs");
+    }
     /// Read by protoc (`--protoc`): protox rejects it.
     pub mod json_name_conflict {
         include!("../golden/json_name_conflict.rs");

@@ -182,6 +182,12 @@ const NAMES: &[&str] = &[
     "foo__bar",
     "_foo",
     "foo_",
+    // The type parameters of generated impls, a package named like its parent
+    // (`torture.pkg.pkg`), and a getter clippy expects an `is_empty` beside.
+    "C",
+    "T",
+    "pkg",
+    "len",
 ];
 
 /// The names whose fields can share one proto3 message: protoc rejects two proto3 fields
@@ -210,7 +216,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut files = Vec::new();
 
-    let mut body = String::new();
+    // A comment with characters that turn text right to left, which rustc denies in docs.
+    let mut body =
+        String::from("// Right to left: \u{202E}abc\u{202C}, isolated: \u{2067}d\u{2069}.\n");
     for n in NAMES {
         writeln!(body, "message {n} {{ int32 v = 1; }}").unwrap();
     }

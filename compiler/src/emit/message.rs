@@ -602,7 +602,9 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
 }
 
 fn field_docs(field: &Field) -> TokenStream {
-    let note = field.renamed_from.as_ref().map(|wanted| {
+    // A name kept as written (`encode_`, whose snake case `encode` was taken) needs no note.
+    let kept = field.rust_name.trim_start_matches("r#") == field.proto_name;
+    let note = field.renamed_from.as_ref().filter(|_| !kept).map(|wanted| {
         format!(
             "`{}` in the `.proto`; named `{}` because `{}` is taken.",
             field.proto_name,

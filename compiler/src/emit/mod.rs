@@ -140,7 +140,8 @@ const STD_TRAIT_METHODS: &[&str] = &[
 /// `#[allow]`s for the lints a generated method (a getter, a client's call) may trip by the
 /// name the user gave in the `.proto`, where renaming would surprise more than it helps:
 /// `should_implement_trait` (a std trait method's name), `wrong_self_convention` (`into_*`,
-/// `from_*`, which clippy expects to take `self` or no `self`), `new_ret_no_self` (`new`).
+/// `from_*`, which clippy expects to take `self` or no `self`), `new_ret_no_self` (`new`),
+/// `len_without_is_empty` (`len`).
 /// Names that would hide a trait's method are renamed instead (in `lower`).
 pub(crate) fn method_name_allows(name: &str) -> TokenStream {
     let name = name.trim_start_matches("r#");
@@ -153,6 +154,9 @@ pub(crate) fn method_name_allows(name: &str) -> TokenStream {
     }
     if name == "new" {
         lints.push(quote!(clippy::new_ret_no_self));
+    }
+    if name == "len" {
+        lints.push(quote!(clippy::len_without_is_empty));
     }
     if lints.is_empty() {
         TokenStream::new()
@@ -191,7 +195,11 @@ pub(crate) fn include_file(packages: &[(Vec<String>, String)]) -> TokenStream {
                 .collect();
             let name = ident(child);
             let body = tree(&inner, depth + 1);
+            // `package foo.foo` nests a module in one of its own name, as the schema says.
+            let inception = (depth > 0 && entries.iter().any(|(s, _)| s[depth - 1] == *child))
+                .then(|| quote!(#[allow(clippy::module_inception)]));
             out.extend(quote! {
+                #inception
                 pub mod #name {
                     #body
                 }

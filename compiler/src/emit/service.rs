@@ -54,7 +54,7 @@ pub(super) fn service(service: &Service, options: super::EmitOptions) -> TokenSt
             .any(|m| m.deprecated || m.input.deprecated || m.output.deprecated);
     let allow = allow_deprecated(touches_deprecated);
     let descriptor = descriptor(service);
-    let service_trait = service_trait(service);
+    let service_trait = service_trait(service, options, &allow);
     let dyn_form = dyn_form(service, &allow);
     let server = if options.build_server {
         server(service, &allow)
@@ -159,7 +159,11 @@ fn descriptor(service: &Service) -> TokenStream {
     }
 }
 
-fn service_trait(service: &Service) -> TokenStream {
+fn service_trait(
+    service: &Service,
+    options: super::EmitOptions,
+    allow: &TokenStream,
+) -> TokenStream {
     let name = ident(&service.rust_name);
     let ServiceItems {
         stub,
@@ -167,10 +171,21 @@ fn service_trait(service: &Service) -> TokenStream {
         server,
         ..
     } = &service.items;
+    // Links only to what is generated (`--no-server`, `--no-client` leave some out).
+    let serve = if options.build_server {
+        format!("Implement it to serve the service (wrap the implementation in [`{server}`]).")
+    } else {
+        "Implement it to serve the service.".to_owned()
+    };
+    let call = if options.build_client {
+        format!(" [`{stub}`] implements it by calling a remote one, and [`{client}`] calls a remote one directly.")
+    } else {
+        String::new()
+    };
     let docs = doc_attrs(
         &service.comments,
         &[format!(
-            "Service `{}`. Implement it to serve the service (wrap the implementation in [`{server}`]); [`{stub}`] implements it by calling a remote one, and [`{client}`] calls a remote one directly. A handler fails a call by returning `Err(status)`.",
+            "Service `{}`. {serve}{call} A handler fails a call by returning `Err(status)`.",
             service.full_name
         )],
     );
@@ -201,6 +216,7 @@ fn service_trait(service: &Service) -> TokenStream {
     quote! {
         #docs
         #deprecated
+        #allow
         pub trait #name: ::core::marker::Send + ::core::marker::Sync + 'static {
             #(#methods)*
         }
@@ -211,6 +227,7 @@ fn service_trait(service: &Service) -> TokenStream {
 /// one, a stub) behind an `Arc`, and implements the trait. The object-safe trait it uses has
 /// its own method names, so importing both traits never makes a call ambiguous.
 fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
+    let tp = ident(&service.items.impl_param);
     let trait_name = ident(&service.rust_name);
     let bare = service.rust_name.trim_start_matches("r#");
     let dyn_name = &service.items.dyn_form;
@@ -248,7 +265,7 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
                 ctrl: &'a mut ::rust_rpc::RpcController,
                 #params,
             ) -> ::rust_rpc::service::BoxFuture<'a, #result> {
-                ::std::boxed::Box::pin(<T as #trait_name>::#method(self, ctrl, #names))
+                ::std::boxed::Box::pin(<#tp as #trait_name>::#method(self, ctrl, #names))
             }
         });
         forwards.push(quote! {
@@ -299,13 +316,14 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
         }
 
         #allow
-        impl<T: #trait_name> #erased for T {
+        impl<#tp: #trait_name> #erased for #tp {
             #(#boxed)*
         }
     }
 }
 
 fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
+    let cp = ident(&service.items.channel_param);
     let trait_name = ident(&service.rust_name);
     let bare = service.rust_name.trim_start_matches("r#");
     let client = &service.items.client;
@@ -338,24 +356,24 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug)]
-        pub struct #name<C> {
-            channel: C,
+        pub struct #name<#cp> {
+            channel: #cp,
         }
 
-        impl<C: ::rust_rpc::RpcChannel> #name<C> {
+        impl<#cp: ::rust_rpc::RpcChannel> #name<#cp> {
             /// A stub that sends its calls through `channel`.
-            pub fn new(channel: C) -> Self {
+            pub fn new(channel: #cp) -> Self {
                 #name { channel }
             }
 
             /// The channel calls go through.
-            pub fn channel(&self) -> &C {
+            pub fn channel(&self) -> &#cp {
                 &self.channel
             }
         }
 
         #allow
-        impl<C: ::rust_rpc::RpcChannel> #trait_name for #name<C> {
+        impl<#cp: ::rust_rpc::RpcChannel> #trait_name for #name<#cp> {
             #(#methods)*
         }
     }
@@ -363,6 +381,7 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
 
 /// The direct client: one method per rpc that returns a call to set options on and await.
 fn client(service: &Service, allow: &TokenStream) -> TokenStream {
+    let cp = ident(&service.items.channel_param);
     let name = ident(&service.items.client);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
@@ -429,19 +448,19 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug)]
-        pub struct #name<C> {
-            channel: C,
+        pub struct #name<#cp> {
+            channel: #cp,
         }
 
         #allow
-        impl<C: ::rust_rpc::RpcChannel> #name<C> {
+        impl<#cp: ::rust_rpc::RpcChannel> #name<#cp> {
             /// A client that sends its calls through `channel`.
-            pub fn new(channel: C) -> Self {
+            pub fn new(channel: #cp) -> Self {
                 #name { channel }
             }
 
             /// The channel calls go through.
-            pub fn channel(&self) -> &C {
+            pub fn channel(&self) -> &#cp {
                 &self.channel
             }
 
@@ -451,6 +470,7 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
 }
 
 fn server(service: &Service, allow: &TokenStream) -> TokenStream {
+    let tp = ident(&service.items.impl_param);
     let trait_name = ident(&service.rust_name);
     let name = ident(&service.items.server);
     let descriptor = format_ident!("{}", service.descriptor_name);
@@ -513,30 +533,30 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug)]
-        pub struct #name<T> {
-            inner: T,
+        pub struct #name<#tp> {
+            inner: #tp,
         }
 
         #allow
-        impl<T: #trait_name> #name<T> {
+        impl<#tp: #trait_name> #name<#tp> {
             /// Wraps an implementation so a server can host it.
-            pub fn new(inner: T) -> Self {
+            pub fn new(inner: #tp) -> Self {
                 #name { inner }
             }
 
             /// The implementation.
-            pub fn get_ref(&self) -> &T {
+            pub fn get_ref(&self) -> &#tp {
                 &self.inner
             }
 
             /// Unwraps the implementation.
-            pub fn into_inner(self) -> T {
+            pub fn into_inner(self) -> #tp {
                 self.inner
             }
         }
 
         #allow
-        impl<T: #trait_name> ::rust_rpc::Service for #name<T> {
+        impl<#tp: #trait_name> ::rust_rpc::Service for #name<#tp> {
             fn descriptor(&self) -> &'static ::rust_rpc::ServiceDescriptor {
                 &#descriptor
             }

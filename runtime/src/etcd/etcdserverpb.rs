@@ -7062,7 +7062,7 @@ pub static KV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDes
         },
     ],
 };
-/// Service `etcdserverpb.KV`. Implement it to serve the service (wrap the implementation in [`KvServer`]); [`KvStub`] implements it by calling a remote one, and [`KvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.KV`. Implement it to serve the service (wrap the implementation in [`KvServer`]). [`KvStub`] implements it by calling a remote one, and [`KvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Range gets the keys in the range from the key-value store.
     fn range(
@@ -7590,7 +7590,7 @@ pub static WATCH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `etcdserverpb.Watch`. Implement it to serve the service (wrap the implementation in [`WatchServer`]); [`WatchStub`] implements it by calling a remote one, and [`WatchClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Watch`. Implement it to serve the service (wrap the implementation in [`WatchServer`]). [`WatchStub`] implements it by calling a remote one, and [`WatchClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Watch: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Watch watches for events happening or that have happened. Both input and output
     /// are streams; the input stream is for creating and canceling watchers and the output
@@ -7845,7 +7845,7 @@ pub static LEASE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `etcdserverpb.Lease`. Implement it to serve the service (wrap the implementation in [`LeaseServer`]); [`LeaseStub`] implements it by calling a remote one, and [`LeaseClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Lease`. Implement it to serve the service (wrap the implementation in [`LeaseServer`]). [`LeaseStub`] implements it by calling a remote one, and [`LeaseClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Lease: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// LeaseGrant creates a lease which expires if the server does not receive a keepAlive
     /// within a given time to live period. All keys attached to the lease will be expired and
@@ -8417,7 +8417,7 @@ pub static CLUSTER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servi
         },
     ],
 };
-/// Service `etcdserverpb.Cluster`. Implement it to serve the service (wrap the implementation in [`ClusterServer`]); [`ClusterStub`] implements it by calling a remote one, and [`ClusterClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Cluster`. Implement it to serve the service (wrap the implementation in [`ClusterServer`]). [`ClusterStub`] implements it by calling a remote one, and [`ClusterClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Cluster: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// MemberAdd adds a member into the cluster.
     fn member_add(
@@ -8996,7 +8996,7 @@ pub static MAINTENANCE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::S
         },
     ],
 };
-/// Service `etcdserverpb.Maintenance`. Implement it to serve the service (wrap the implementation in [`MaintenanceServer`]); [`MaintenanceStub`] implements it by calling a remote one, and [`MaintenanceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Maintenance`. Implement it to serve the service (wrap the implementation in [`MaintenanceServer`]). [`MaintenanceStub`] implements it by calling a remote one, and [`MaintenanceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Maintenance: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Alarm activates, deactivates, and queries alarms regarding cluster health.
     fn alarm(
@@ -9838,7 +9838,7 @@ pub static AUTH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceD
         },
     ],
 };
-/// Service `etcdserverpb.Auth`. Implement it to serve the service (wrap the implementation in [`AuthServer`]); [`AuthStub`] implements it by calling a remote one, and [`AuthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Auth`. Implement it to serve the service (wrap the implementation in [`AuthServer`]). [`AuthStub`] implements it by calling a remote one, and [`AuthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Auth: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// AuthEnable enables authentication.
     fn auth_enable(

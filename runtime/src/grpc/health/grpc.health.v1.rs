@@ -212,7 +212,7 @@ pub static HEALTH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
         },
     ],
 };
-/// Service `grpc.health.v1.Health`. Implement it to serve the service (wrap the implementation in [`HealthServer`]); [`HealthStub`] implements it by calling a remote one, and [`HealthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.health.v1.Health`. Implement it to serve the service (wrap the implementation in [`HealthServer`]). [`HealthStub`] implements it by calling a remote one, and [`HealthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// If the requested service is unknown, the call will fail with status
     /// NOT_FOUND.
