@@ -221,6 +221,27 @@ fn url_at(text: &str) -> Option<usize> {
         .then_some(trimmed.len())
 }
 
+/// `line` with each bidirectional control character (U+202A to U+202E, U+2066 to U+2069)
+/// written as `\u{...}`.
+fn escape_direction_marks(line: &str) -> String {
+    if !line.chars().any(is_direction_mark) {
+        return line.to_owned();
+    }
+    line.chars()
+        .map(|c| {
+            if is_direction_mark(c) {
+                format!("\\u{{{:04X}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -369,25 +390,4 @@ mod tests {
             ["*  wide marker", "   continues"]
         );
     }
-}
-
-/// `line` with each bidirectional control character (U+202A to U+202E, U+2066 to U+2069)
-/// written as `\u{...}`.
-fn escape_direction_marks(line: &str) -> String {
-    if !line.chars().any(is_direction_mark) {
-        return line.to_owned();
-    }
-    line.chars()
-        .map(|c| {
-            if is_direction_mark(c) {
-                format!("\\u{{{:04X}}}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-fn is_direction_mark(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
