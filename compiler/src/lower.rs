@@ -58,7 +58,7 @@ pub(crate) fn lower(
     for (_, rust) in &config.extern_paths {
         crate::options::check_rust_path(rust)?;
     }
-    let index = Index::build(set, config);
+    let index = Index::build(set, files_to_generate, config);
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
     let mut warnings = Vec::new();
     // Name order, not the order a front end happened to list them in: protoc passes the
@@ -256,6 +256,9 @@ struct Index {
     /// modules of packages, then the types and nested-type modules of messages and enums as
     /// they are declared. See [`Index::claim`].
     taken: HashMap<Vec<String>, HashSet<String>>,
+    /// The file being indexed is one this run generates: its types are generated here, so no
+    /// extern path applies to them (a user's own file in `package google.protobuf`).
+    generating: bool,
     /// Each message's module for its nested types, by full name.
     modules: HashMap<String, String>,
     /// Each package's module path (see [`package_modules`]).
@@ -276,7 +279,7 @@ fn has_module(msg: &DescriptorProto) -> bool {
 }
 
 impl Index {
-    fn build(set: &FileDescriptorSet, config: &Config) -> Self {
+    fn build(set: &FileDescriptorSet, files_to_generate: &[String], config: &Config) -> Self {
         let package_paths = package_modules(set);
         let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
         for module in package_paths.values() {
@@ -296,6 +299,7 @@ impl Index {
             modules: HashMap::new(),
             package_paths,
             package_files: package_files(set, &config.include_file),
+            generating: false,
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -305,6 +309,7 @@ impl Index {
         files.sort_by(|a, b| a.name().cmp(b.name()));
         for file in files {
             let module = index.package_module(file.package());
+            index.generating = files_to_generate.iter().any(|f| f == file.name());
             for msg in &file.message_type {
                 index.add_message(
                     file.package(),
@@ -318,7 +323,8 @@ impl Index {
             for e in &file.enum_type {
                 let full = qualify(file.package(), e.name());
                 let rust_name = index.claim(&module, ident::camel(e.name()));
-                let extern_path = extern_path_for(&full, file.package(), &[], &rust_name, config);
+                let extern_path = extern_path_for(&full, file.package(), &[], &rust_name, config)
+                    .filter(|_| !index.generating);
                 index.types.insert(
                     full,
                     TypeInfo {
@@ -447,7 +453,8 @@ impl Index {
         };
         self.modules.insert(full.clone(), module_name.clone());
         let nested_modules: Vec<String> = module[self.package_module(package).len()..].to_vec();
-        let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config);
+        let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config)
+            .filter(|_| !self.generating);
         let map_entry = if is_map_entry(msg) {
             let key = msg.field.iter().find(|f| f.number() == 1).cloned();
             let value = msg.field.iter().find(|f| f.number() == 2).cloned();
@@ -481,7 +488,8 @@ impl Index {
             let enum_name = self.claim(&inner, ident::camel(e.name()));
             let nested_modules: Vec<String> = inner[self.package_module(package).len()..].to_vec();
             let extern_path =
-                extern_path_for(&enum_full, package, &nested_modules, &enum_name, config);
+                extern_path_for(&enum_full, package, &nested_modules, &enum_name, config)
+                    .filter(|_| !self.generating);
             self.types.insert(
                 enum_full,
                 TypeInfo {

@@ -170,6 +170,8 @@ fn flags(options: &str) -> Vec<String> {
                 flags.extend(["--unknown-fields".into(), "discard".into()])
             }
             Some(("services", "false")) => flags.push("--no-services".into()),
+            Some(("server", "false")) => flags.push("--no-server".into()),
+            Some(("client", "false")) => flags.push("--no-client".into()),
             Some(("bytes", path)) => flags.extend(["--bytes".into(), path.to_owned()]),
             _ => panic!("no CLI flag known for {option}"),
         }

@@ -57,8 +57,8 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
     full_name: "client_only.Pinger",
     methods: &[
         ::rust_rpc::MethodDescriptor {
-            name: "Ping",
-            full_name: "client_only.Pinger.Ping",
+            name: "Send",
+            full_name: "client_only.Pinger.Send",
             service: "client_only.Pinger",
             index: 0,
             input_type: "client_only.Ping",
@@ -70,8 +70,8 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
 };
 /// Service `client_only.Pinger`. Implement it to serve the service. [`PingerStub`] implements it by calling a remote one, and [`PingerClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
-    /// Unary rpc `client_only.Pinger.Ping`: takes `client_only.Ping`, returns `client_only.Ping`.
-    fn ping(
+    /// Unary rpc `client_only.Pinger.Send`: takes `client_only.Ping`, returns `client_only.Ping`.
+    fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: Ping,
@@ -81,7 +81,7 @@ pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
         async move {
             let _ = (ctrl, request);
             ::core::result::Result::Err(
-                ::rust_rpc::Status::unimplemented("Method Ping() not implemented"),
+                ::rust_rpc::Status::unimplemented("Method Send() not implemented"),
             )
         }
     }
@@ -101,19 +101,19 @@ impl ::core::fmt::Debug for PingerDyn {
     }
 }
 impl Pinger for PingerDyn {
-    async fn ping(
+    async fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: Ping,
     ) -> ::core::result::Result<Ping, ::rust_rpc::Status> {
-        self.0.erased_ping(ctrl, request).await
+        self.0.erased_send(ctrl, request).await
     }
 }
 /// The object-safe form of [`Pinger`] that [`PingerDyn`] holds; every implementation of `Pinger` has it.
 #[doc(hidden)]
 pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
-    fn erased_ping<'a>(
+    fn erased_send<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: Ping,
@@ -123,7 +123,7 @@ pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     >;
 }
 impl<T: Pinger> PingerErased for T {
-    fn erased_ping<'a>(
+    fn erased_send<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: Ping,
@@ -131,7 +131,7 @@ impl<T: Pinger> PingerErased for T {
         'a,
         ::core::result::Result<Ping, ::rust_rpc::Status>,
     > {
-        ::std::boxed::Box::pin(<T as Pinger>::ping(self, ctrl, request))
+        ::std::boxed::Box::pin(<T as Pinger>::send(self, ctrl, request))
     }
 }
 /// Calls `client_only.Pinger` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
@@ -148,10 +148,10 @@ impl<C: ::rust_rpc::RpcChannel> PingerClient<C> {
     pub fn channel(&self) -> &C {
         &self.channel
     }
-    /// Unary rpc `client_only.Pinger.Ping`: takes `client_only.Ping`, returns `client_only.Ping`.
+    /// Unary rpc `client_only.Pinger.Send`: takes `client_only.Ping`, returns `client_only.Ping`.
     ///
     /// `.await` gives the response.
-    pub fn ping(
+    pub fn send(
         &self,
         request: Ping,
     ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Ping, Ping>> {
@@ -178,7 +178,7 @@ impl<C: ::rust_rpc::RpcChannel> PingerStub<C> {
     }
 }
 impl<C: ::rust_rpc::RpcChannel> Pinger for PingerStub<C> {
-    fn ping(
+    fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: Ping,

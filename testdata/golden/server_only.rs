@@ -57,8 +57,8 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
     full_name: "server_only.Pinger",
     methods: &[
         ::rust_rpc::MethodDescriptor {
-            name: "Ping",
-            full_name: "server_only.Pinger.Ping",
+            name: "Send",
+            full_name: "server_only.Pinger.Send",
             service: "server_only.Pinger",
             index: 0,
             input_type: "server_only.Ping",
@@ -70,8 +70,8 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
 };
 /// Service `server_only.Pinger`. Implement it to serve the service (wrap the implementation in [`PingerServer`]). A handler fails a call by returning `Err(status)`.
 pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
-    /// Unary rpc `server_only.Pinger.Ping`: takes `server_only.Ping`, returns `server_only.Ping`.
-    fn ping(
+    /// Unary rpc `server_only.Pinger.Send`: takes `server_only.Ping`, returns `server_only.Ping`.
+    fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: Ping,
@@ -81,7 +81,7 @@ pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
         async move {
             let _ = (ctrl, request);
             ::core::result::Result::Err(
-                ::rust_rpc::Status::unimplemented("Method Ping() not implemented"),
+                ::rust_rpc::Status::unimplemented("Method Send() not implemented"),
             )
         }
     }
@@ -101,19 +101,19 @@ impl ::core::fmt::Debug for PingerDyn {
     }
 }
 impl Pinger for PingerDyn {
-    async fn ping(
+    async fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: Ping,
     ) -> ::core::result::Result<Ping, ::rust_rpc::Status> {
-        self.0.erased_ping(ctrl, request).await
+        self.0.erased_send(ctrl, request).await
     }
 }
 /// The object-safe form of [`Pinger`] that [`PingerDyn`] holds; every implementation of `Pinger` has it.
 #[doc(hidden)]
 pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
-    fn erased_ping<'a>(
+    fn erased_send<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: Ping,
@@ -123,7 +123,7 @@ pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     >;
 }
 impl<T: Pinger> PingerErased for T {
-    fn erased_ping<'a>(
+    fn erased_send<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: Ping,
@@ -131,7 +131,7 @@ impl<T: Pinger> PingerErased for T {
         'a,
         ::core::result::Result<Ping, ::rust_rpc::Status>,
     > {
-        ::std::boxed::Box::pin(<T as Pinger>::ping(self, ctrl, request))
+        ::std::boxed::Box::pin(<T as Pinger>::send(self, ctrl, request))
     }
 }
 /// Serves an implementation of [`Pinger`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
@@ -174,7 +174,7 @@ impl<T: Pinger> ::rust_rpc::Service for PingerServer<T> {
             0 => {
                 ::std::boxed::Box::pin(async move {
                     let request = _rpc::unary_request::<Ping>(call).await?;
-                    let response = self.inner.ping(ctrl, request).await?;
+                    let response = self.inner.send(ctrl, request).await?;
                     _rpc::unary_response(&response)
                 })
             }
