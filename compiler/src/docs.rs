@@ -58,13 +58,7 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             }
             continue;
         }
-        if let Some((c, len, _)) = fence_at(trimmed).filter(|_| indent < 4) {
-            // Whatever language the comment names, its code must not run as a doctest. The
-            // fence keeps its character and length, so a shorter fence inside stays text.
-            fence = Some((c, len));
-            out.push(format!("{}text", c.to_string().repeat(len)));
-            continue;
-        }
+        // An indented block ends at the first line that is not part of it, fence or not.
         if in_indented_code {
             if trimmed.trim().is_empty() || indent >= 4 {
                 out.push(line.get(4..).unwrap_or("").to_owned());
@@ -76,6 +70,14 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             out.push("```".to_owned());
             out.push(String::new());
             in_indented_code = false;
+        }
+        if let Some((c, len, _)) = fence_at(trimmed).filter(|_| indent < 4) {
+            // Whatever language the comment names, its code must not run as a doctest. The
+            // fence keeps its character and length, so a shorter fence inside stays text.
+            fence = Some((c, len));
+            out.push(format!("{}text", c.to_string().repeat(len)));
+            list_indent = None;
+            continue;
         }
         if trimmed.trim().is_empty() {
             out.push(String::new());
@@ -93,7 +95,21 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
         let text = if let Some(marker) = list_marker_width(trimmed) {
             let item_indent = indent.min(3);
             list_indent = Some((item_indent, item_indent + marker));
-            format!("{}{}", " ".repeat(item_indent), escape_markdown(trimmed))
+            // A fence that opens inside a list item would be code of the item's: written as
+            // text instead, so nothing in it runs as a doctest.
+            let (bullet, content) = trimmed.split_at(marker.min(trimmed.len()));
+            let content = match fence_at(content) {
+                Some((c, len, rest)) => {
+                    format!("{}{}", format!("\\{c}").repeat(len), escape_markdown(rest))
+                }
+                None => escape_markdown(content),
+            };
+            format!(
+                "{}{}{}",
+                " ".repeat(item_indent),
+                escape_markdown(bullet),
+                content
+            )
         } else if let Some((item_indent, content_indent)) = list_indent {
             if indent > item_indent {
                 // A list item's continuation, indented exactly as markdown expects.
@@ -142,7 +158,7 @@ fn list_marker_width(text: &str) -> Option<usize> {
         1
     } else {
         let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits >= 10 || !text[digits..].starts_with('.') {
+        if digits == 0 || digits >= 10 || !text[digits..].starts_with(['.', ')']) {
             return None;
         }
         digits + 1

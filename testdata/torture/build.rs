@@ -216,9 +216,16 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut files = Vec::new();
 
-    // A comment with characters that turn text right to left, which rustc denies in docs.
-    let mut body =
-        String::from("// Right to left: \u{202E}abc\u{202C}, isolated: \u{2067}d\u{2069}.\n");
+    // A comment with characters that turn text right to left, which rustc denies in docs,
+    // and markdown that would run as a doctest if taken for Rust code: a fence right after an
+    // indented block, fences in list items, a `1)` list with a lazy line.
+    let mut body = String::from(concat!(
+        "// Right to left: \u{202E}abc\u{202C}, isolated: \u{2067}d\u{2069}.\n",
+        "//\n//     indented\n// ```\n// ```\n// panic!(\"a fence after an indented block ran\");\n",
+        "//\n// - ```\n//   panic!(\"a fence in a list item ran\");\n",
+        "//\n// * ~~~\n//   panic!(\"a tilde fence in a list item ran\");\n",
+        "//\n// 1) item\n// lazy\n",
+    ));
     for n in NAMES {
         writeln!(body, "message {n} {{ int32 v = 1; }}").unwrap();
     }
