@@ -72,16 +72,13 @@ pub(crate) enum ErrorKind {
 #[error("{message}")]
 pub(crate) struct Stricter {
     message: String,
+    help: &'static str,
     inner: protox::Error,
 }
 
 impl Diagnostic for Stricter {
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(
-            "protoc accepts this in proto2 (it is an error in proto3 only) but protox, which \
-             reads .proto files by default, does not: generate with `--protoc PATH` \
-             (`Builder::protoc`) to have protoc read them",
-        ))
+        Some(Box::new(self.help))
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -196,9 +193,22 @@ impl From<protox::Error> for Error {
     fn from(e: protox::Error) -> Self {
         // prost-reflect checks JSON names in every syntax and names the JSON name as the
         // field's explicit option, empty when there is none.
-        if e.to_string().starts_with("a field with JSON name") {
+        let text = e.to_string();
+        if text.starts_with("a field with JSON name") {
             return Error::new(ErrorKind::Stricter(Stricter {
                 message: "two fields of this message have the same JSON name".to_owned(),
+                help: "protoc accepts this in proto2 (it is an error in proto3 only) but protox, \
+                       which reads .proto files by default, does not: generate with \
+                       `--protoc PATH` (`Builder::protoc`) to have protoc read them",
+                inner: e,
+            }));
+        }
+        if text.starts_with("camel-case name of field") {
+            return Error::new(ErrorKind::Stricter(Stricter {
+                message: format!("{text} (their JSON names differ only in case)"),
+                help: "protoc accepts this since its JSON names differ (protoc 3.21 and protox \
+                       do not): generate with `--protoc PATH` (`Builder::protoc`) and a recent \
+                       protoc to have it read them",
                 inner: e,
             }));
         }
