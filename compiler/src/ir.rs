@@ -32,6 +32,9 @@ pub struct Message {
     /// Fully qualified name without the leading dot, such as `pkg.Outer.Inner`.
     pub full_name: String,
     pub rust_name: String,
+    /// The name the type would have had (`Twin`) when it was taken in its module and the
+    /// type got another (`Twin_`); said in its docs.
+    pub renamed_from: Option<String>,
     /// Name of the module that holds nested types and oneof enums, such as `outer`.
     pub module_name: String,
     pub fields: Vec<Field>,
@@ -222,6 +225,8 @@ pub struct Enum {
     pub proto_name: String,
     pub full_name: String,
     pub rust_name: String,
+    /// As for messages: the name taken, when the enum got another.
+    pub renamed_from: Option<String>,
     pub values: Vec<EnumValue>,
     pub comments: Comments,
     pub deprecated: bool,

@@ -953,10 +953,13 @@ impl<'a> FileLowerer<'a> {
             reserved_ranges.push((r.start() as u32, (r.end() - 1) as u32));
         }
 
+        let rust_name = self.type_name(full_name, msg.name());
+        let wanted = ident::camel(msg.name());
         Ok(Message {
             proto_name: msg.name().to_owned(),
             full_name: full_name.to_owned(),
-            rust_name: self.type_name(full_name, msg.name()),
+            renamed_from: (rust_name != wanted).then_some(wanted),
+            rust_name,
             module_name,
             fields,
             oneofs,
@@ -1243,10 +1246,13 @@ impl<'a> FileLowerer<'a> {
                 }
             })
             .collect();
+        let rust_name = self.type_name(full_name, e.name());
+        let wanted = ident::camel(e.name());
         Enum {
             proto_name: e.name().to_owned(),
             full_name: full_name.to_owned(),
-            rust_name: self.type_name(full_name, e.name()),
+            renamed_from: (rust_name != wanted).then_some(wanted),
+            rust_name,
             values,
             comments: self.comments(&path),
             deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),

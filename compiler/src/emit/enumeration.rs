@@ -8,7 +8,12 @@ use crate::ir::Enum;
 pub(crate) fn enumeration(e: &Enum) -> TokenStream {
     let name = ident(&e.rust_name);
     let full_name = &e.full_name;
-    let docs = doc_attrs(&e.comments, &[]);
+    let renamed: Vec<String> = e
+        .renamed_from
+        .iter()
+        .map(|wanted| super::renamed_type_line(&e.rust_name, wanted))
+        .collect();
+    let docs = doc_attrs(&e.comments, &renamed);
     let deprecated = deprecated_attr(e.deprecated);
     let allow = allow_deprecated(e.touches_deprecated());
     let allow_own = allow_deprecated(e.deprecated);

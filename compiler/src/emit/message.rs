@@ -333,6 +333,9 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             .collect();
         extra_docs.push(format!("Reserved field names: {}.", names.join(", ")));
     }
+    if let Some(wanted) = &msg.renamed_from {
+        extra_docs.push(super::renamed_type_line(&msg.rust_name, wanted));
+    }
     let docs = doc_attrs(&msg.comments, &extra_docs);
     let deprecated = deprecated_attr(msg.deprecated);
     let allow = allow_deprecated(msg.touches_deprecated());

@@ -165,6 +165,15 @@ pub(crate) fn method_name_allows(name: &str) -> TokenStream {
     }
 }
 
+/// The docs line of a type that did not get its own name.
+pub(crate) fn renamed_type_line(rust_name: &str, wanted: &str) -> String {
+    format!(
+        "Named `{}` because `{}` is taken in its module.",
+        rust_name.trim_start_matches("r#"),
+        wanted.trim_start_matches("r#")
+    )
+}
+
 pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
     if deprecated {
         quote!(#[deprecated])
