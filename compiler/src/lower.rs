@@ -175,7 +175,7 @@ fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String,
     let mut files = HashMap::new();
     for name in names {
         let file = crate::package_file_name(name);
-        let mut stem = file.trim_end_matches(".rs").to_owned();
+        let mut stem = shortened(file.trim_end_matches(".rs"));
         while taken.contains(&stem.to_lowercase()) {
             stem.push('_');
         }
@@ -183,6 +183,26 @@ fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String,
         files.insert(name.to_owned(), format!("{stem}.rs"));
     }
     files
+}
+
+/// Longest file stem kept as it is: file systems allow 255 bytes per name, and `_` and `.rs`
+/// may be added.
+const MAX_STEM: usize = 200;
+
+/// `stem`, or for a longer one its first 160 bytes and a hash of the whole (FNV-1a, 64 bits),
+/// so that every package keeps a file of its own whatever the length of its name.
+fn shortened(stem: &str) -> String {
+    if stem.len() <= MAX_STEM {
+        return stem.to_owned();
+    }
+    let mut cut = 160;
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = stem.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{}~{hash:016x}", &stem[..cut])
 }
 
 fn qualify(scope: &str, name: &str) -> String {

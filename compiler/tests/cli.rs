@@ -266,3 +266,39 @@ fn an_include_directory_that_does_not_exist_is_named() {
         "{stderr}"
     );
 }
+
+/// Package names longer than a file name may be (255 bytes on common file systems) get a
+/// shortened file of their own each, named in the include file.
+#[test]
+fn very_long_package_names_get_files_that_fit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let segment = "a".repeat(60);
+    for (name, last) in [("one.proto", "x"), ("two.proto", "y")] {
+        let package = format!("{}.{last}", vec![segment.as_str(); 5].join("."));
+        std::fs::write(
+            dir.path().join(name),
+            format!("syntax = \"proto3\";\npackage {package};\nmessage M {{ int32 v = 1; }}\n"),
+        )
+        .expect("write a proto");
+    }
+    let out = dir.path().join("out");
+    let status = cli()
+        .arg("-I")
+        .arg(dir.path())
+        .args([dir.path().join("one.proto"), dir.path().join("two.proto")])
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run the CLI");
+    assert!(status.success());
+    let files: Vec<String> = std::fs::read_dir(&out)
+        .expect("output")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let include = std::fs::read_to_string(out.join("_include.rs")).expect("include file");
+    for file in files.iter().filter(|f| *f != "_include.rs") {
+        assert!(file.len() < 255, "{file}");
+        assert!(include.contains(&format!("include!(\"{file}\")")), "{file}");
+    }
+}
