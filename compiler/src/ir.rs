@@ -285,6 +285,8 @@ pub struct ServiceItems {
     /// would be shadowed inside them.
     pub channel_param: String,
     pub impl_param: String,
+    /// `(name, the name it would have had)` for each item that did not get its own name.
+    pub renamed: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

@@ -398,14 +398,31 @@ impl Index {
                 };
                 let taken = self.taken.get(&module);
                 let (channel_param, impl_param) = (free(taken, "C"), free(taken, "T"));
+                let mut renamed = Vec::new();
+                let mut claim = |suffix: &str| {
+                    let wanted = format!("{bare}{suffix}");
+                    let name = self.claim(&module, wanted.clone());
+                    if name != wanted {
+                        renamed.push((name.clone(), wanted));
+                    }
+                    name
+                };
+                let (stub, client, server, dyn_form, erased) = (
+                    claim("Stub"),
+                    claim("Client"),
+                    claim("Server"),
+                    claim("Dyn"),
+                    claim("Erased"),
+                );
                 let items = ServiceItems {
                     channel_param,
                     impl_param,
-                    stub: self.claim(&module, format!("{bare}Stub")),
-                    client: self.claim(&module, format!("{bare}Client")),
-                    server: self.claim(&module, format!("{bare}Server")),
-                    dyn_form: self.claim(&module, format!("{bare}Dyn")),
-                    erased: self.claim(&module, format!("{bare}Erased")),
+                    stub,
+                    client,
+                    server,
+                    dyn_form,
+                    erased,
+                    renamed,
                 };
                 let statics = values.entry(module.clone()).or_default();
                 let mut descriptor = format!(

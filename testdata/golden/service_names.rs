@@ -444,7 +444,7 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Kv`] (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Kv`] (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn_` because `KvDyn` is taken in its module.
 #[derive(Clone)]
 pub struct KvDyn_(::std::sync::Arc<dyn KvErased_>);
 impl KvDyn_ {
@@ -648,7 +648,7 @@ impl<T: Kv> KvErased_ for T {
         ::std::boxed::Box::pin(<T as Kv>::get_(self, ctrl, request))
     }
 }
-/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap. Named `KvClient_` because `KvClient` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvClient_<C> {
     channel: C,
@@ -764,7 +764,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
         )
     }
 }
-/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient_`] is the direct form.
+/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient_`] is the direct form. Named `KvStub_` because `KvStub` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvStub_<C> {
     channel: C,
@@ -879,7 +879,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv for KvStub_<C> {
         )
     }
 }
-/// Serves an implementation of [`Kv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Kv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer_` because `KvServer` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvServer_<T> {
     inner: T,
@@ -1011,7 +1011,7 @@ pub trait Kv_: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Kv_`] (a local one, a stub) behind one type chosen at run time. It implements `Kv_` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Kv_`] (a local one, a stub) behind one type chosen at run time. It implements `Kv_` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn__` because `KvDyn` is taken in its module.
 #[derive(Clone)]
 pub struct KvDyn__(::std::sync::Arc<dyn KvErased__>);
 impl KvDyn__ {
@@ -1059,7 +1059,7 @@ impl<T: Kv_> KvErased__ for T {
         ::std::boxed::Box::pin(<T as Kv_>::ping(self, ctrl, request))
     }
 }
-/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap. Named `KvClient__` because `KvClient` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvClient__<C> {
     channel: C,
@@ -1087,7 +1087,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient__<C> {
         )
     }
 }
-/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv_`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient__`] is the direct form.
+/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv_`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient__`] is the direct form. Named `KvStub__` because `KvStub` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvStub__<C> {
     channel: C,
@@ -1118,7 +1118,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv_ for KvStub__<C> {
         )
     }
 }
-/// Serves an implementation of [`Kv_`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Kv_`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer__` because `KvServer` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvServer__<T> {
     inner: T,

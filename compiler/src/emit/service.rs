@@ -114,6 +114,18 @@ fn method_docs(service: &Service, method: &Method) -> TokenStream {
     doc_attrs(&method.comments, &extra)
 }
 
+/// " Named `KvClient_` because `KvClient` is taken in its module." for an item that did not get
+/// its own name; empty otherwise.
+fn renamed_item(service: &Service, name: &str) -> String {
+    service
+        .items
+        .renamed
+        .iter()
+        .find(|(final_name, _)| final_name == name)
+        .map(|(final_name, wanted)| format!(" {}", super::renamed_type_line(final_name, wanted)))
+        .unwrap_or_default()
+}
+
 /// Why a method is not named as its rpc, if it is not.
 fn renamed_line(method: &Method) -> Option<String> {
     let wanted = method.renamed_from.as_ref()?;
@@ -234,7 +246,8 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
     let name = ident(dyn_name);
     let erased = ident(&service.items.erased);
     let doc = format!(
-        " Any implementation of [`{bare}`] (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation."
+        " Any implementation of [`{bare}`] (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation.{}",
+        renamed_item(service, dyn_name)
     );
     let erased_doc = format!(
         " The object-safe form of [`{bare}`] that [`{dyn_name}`] holds; every implementation of `{bare}` has it."
@@ -330,8 +343,9 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     let name = ident(&service.items.stub);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
-        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{client}`] is the direct form.",
-        service.full_name
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{client}`] is the direct form.{}",
+        service.full_name,
+        renamed_item(service, &service.items.stub)
     );
     let methods = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
@@ -385,8 +399,9 @@ fn client(service: &Service, allow: &TokenStream) -> TokenStream {
     let name = ident(&service.items.client);
     let descriptor = format_ident!("{}", service.descriptor_name);
     let doc = format!(
-        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.",
-        service.full_name
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.{}",
+        service.full_name,
+        renamed_item(service, &service.items.client)
     );
     let methods = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
@@ -476,8 +491,9 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let descriptor = format_ident!("{}", service.descriptor_name);
     let full_name = &service.full_name;
     let doc = format!(
-        " Serves an implementation of [`{}`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.",
-        service.rust_name.trim_start_matches("r#")
+        " Serves an implementation of [`{}`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.{}",
+        service.rust_name.trim_start_matches("r#"),
+        renamed_item(service, &service.items.server)
     );
     let arms = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
