@@ -213,6 +213,8 @@ pub struct Oneof {
     pub rust_field: String,
     /// The enum in the message's module that lists the members.
     pub rust_enum: String,
+    /// The enum's name had it not been taken (`Kind` beside a nested `Kind`).
+    pub renamed_from: Option<String>,
     pub fields: Vec<Field>,
     pub comments: Comments,
     /// User-configured attributes for the oneof's enum.
@@ -250,6 +252,8 @@ pub struct EnumValue {
     pub alias_of: Option<String>,
     /// An alias whose constant name would repeat another's: it has no constant of its own.
     pub shares_const: bool,
+    /// The constant the value would have had when it was taken and the value got another.
+    pub renamed_from: Option<String>,
     pub comments: Comments,
     pub deprecated: bool,
 }

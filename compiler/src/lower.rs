@@ -918,6 +918,7 @@ impl<'a> FileLowerer<'a> {
                 ),
                 proto_name: decl.name().to_owned(),
                 rust_field: ident::snake(decl.name()),
+                renamed_from: Some(ident::camel(decl.name())).filter(|w| *w != rust_enum),
                 rust_enum,
                 fields,
                 comments: self.comments(&oneof_path),
@@ -1272,8 +1273,10 @@ impl<'a> FileLowerer<'a> {
             .map(|(i, (name, v))| {
                 let mut value_path = path.clone();
                 value_path.extend([ENUM_VALUE, i as i32]);
+                let wanted = ident::enum_value(e.name(), v.name());
                 EnumValue {
                     proto_name: v.name().to_owned(),
+                    renamed_from: (name.rust_name != wanted).then_some(wanted),
                     rust_name: name.rust_name,
                     number: v.number(),
                     alias_of: name.alias_of,

@@ -6,6 +6,7 @@
 pub struct E(pub i32);
 impl E {
     pub const FOO_BAR: E = E(0);
+    /// `FooBar` in the `.proto`; named `FOO_BAR_2` because `FOO_BAR` is taken.
     pub const FOO_BAR_2: E = E(1);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [E] = &[E::FOO_BAR, E::FOO_BAR_2];

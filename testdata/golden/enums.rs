@@ -264,6 +264,7 @@ impl ::rust_rpc::Enumeration for Folded {
 pub struct Listing(pub i32);
 impl Listing {
     pub const UNSPECIFIED: Listing = Listing(0);
+    /// `VALUES` in the `.proto`; named `VALUES_2` because `VALUES` is taken.
     pub const VALUES_2: Listing = Listing(1);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Listing] = &[Listing::UNSPECIFIED, Listing::VALUES_2];

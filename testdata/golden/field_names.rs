@@ -625,6 +625,8 @@ pub mod choices {
         }
     }
     /// Members of oneof `fooBar`.
+    ///
+    /// Named `FooBarOneof` because `FooBar` is taken in its module.
     #[derive(Clone, PartialEq, Debug)]
     #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
     pub enum FooBarOneof {
@@ -661,6 +663,8 @@ pub mod choices {
         }
     }
     /// Members of oneof `kind`.
+    ///
+    /// Named `KindOneof_` because `Kind` is taken in its module.
     #[derive(Clone, PartialEq, Debug)]
     #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
     pub enum KindOneof_ {

@@ -268,6 +268,8 @@ pub mod choice {
     /// This oneof's name collides with the nested enum `Kind`.
     ///
     /// Members of oneof `kind`.
+    ///
+    /// Named `KindOneof` because `Kind` is taken in its module.
     #[derive(Clone, PartialEq, Debug)]
     #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
     pub enum KindOneof {

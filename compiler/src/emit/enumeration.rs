@@ -25,6 +25,14 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         if let Some(original) = &v.alias_of {
             extra.push(format!("Alias of [`Self::{original}`]."));
         }
+        if let Some(wanted) = &v.renamed_from {
+            extra.push(format!(
+                "`{}` in the `.proto`; named `{}` because `{}` is taken.",
+                v.proto_name,
+                v.rust_name.trim_start_matches("r#"),
+                wanted.trim_start_matches("r#")
+            ));
+        }
         let docs = doc_attrs(&v.comments, &extra);
         let deprecated = deprecated_attr(v.deprecated);
         quote! {

@@ -818,10 +818,11 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
 /// A oneof as an enum with one variant per member, plus its share of the codec.
 fn oneof_enum(oneof: &Oneof) -> TokenStream {
     let name = ident(&oneof.rust_enum);
-    let docs = doc_attrs(
-        &oneof.comments,
-        &[format!("Members of oneof `{}`.", oneof.proto_name)],
-    );
+    let mut extra = vec![format!("Members of oneof `{}`.", oneof.proto_name)];
+    if let Some(wanted) = &oneof.renamed_from {
+        extra.push(super::renamed_type_line(&oneof.rust_enum, wanted));
+    }
+    let docs = doc_attrs(&oneof.comments, &extra);
     let e = quote!(_enc);
     let mut variants = Vec::new();
     let mut len_arms = Vec::new();
