@@ -2152,7 +2152,7 @@ pub static TEST_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::
 /// A simple service to test the various types of RPCs and experiment with
 /// performance with various types of payload.
 ///
-/// Service `grpc.testing.TestService`. Implement it to serve the service (wrap the implementation in [`TestServiceServer`]); [`TestServiceStub`] implements it by calling a remote one, and [`TestServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.TestService`. Implement it to serve the service (wrap the implementation in [`TestServiceServer`]). [`TestServiceStub`] implements it by calling a remote one, and [`TestServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// One empty request followed by one empty response.
     fn empty_call(
@@ -2982,7 +2982,7 @@ pub static UNIMPLEMENTED_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::r
 /// A simple service NOT implemented at servers so clients can test for
 /// that case.
 ///
-/// Service `grpc.testing.UnimplementedService`. Implement it to serve the service (wrap the implementation in [`UnimplementedServiceServer`]); [`UnimplementedServiceStub`] implements it by calling a remote one, and [`UnimplementedServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.UnimplementedService`. Implement it to serve the service (wrap the implementation in [`UnimplementedServiceServer`]). [`UnimplementedServiceStub`] implements it by calling a remote one, and [`UnimplementedServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait UnimplementedService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// A call that no server should implement
     fn unimplemented_call(
@@ -3202,7 +3202,7 @@ pub static RECONNECT_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_
 };
 /// A service used to control reconnect server.
 ///
-/// Service `grpc.testing.ReconnectService`. Implement it to serve the service (wrap the implementation in [`ReconnectServiceServer`]); [`ReconnectServiceStub`] implements it by calling a remote one, and [`ReconnectServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.ReconnectService`. Implement it to serve the service (wrap the implementation in [`ReconnectServiceServer`]). [`ReconnectServiceStub`] implements it by calling a remote one, and [`ReconnectServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait ReconnectService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `grpc.testing.ReconnectService.Start`: takes `grpc.testing.ReconnectParams`, returns `grpc.testing.Empty`.
     fn start(
@@ -3487,7 +3487,7 @@ pub static LOAD_BALANCER_STATS_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor
 };
 /// A service used to obtain stats for verifying LB behavior.
 ///
-/// Service `grpc.testing.LoadBalancerStatsService`. Implement it to serve the service (wrap the implementation in [`LoadBalancerStatsServiceServer`]); [`LoadBalancerStatsServiceStub`] implements it by calling a remote one, and [`LoadBalancerStatsServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.LoadBalancerStatsService`. Implement it to serve the service (wrap the implementation in [`LoadBalancerStatsServiceServer`]). [`LoadBalancerStatsServiceStub`] implements it by calling a remote one, and [`LoadBalancerStatsServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait LoadBalancerStatsService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Gets the backend distribution for RPCs sent by a test client.
     fn get_client_stats(
@@ -3819,7 +3819,7 @@ pub static XDS_UPDATE_HEALTH_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor =
 };
 /// A service to remotely control health status of an xDS test server.
 ///
-/// Service `grpc.testing.XdsUpdateHealthService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateHealthServiceServer`]); [`XdsUpdateHealthServiceStub`] implements it by calling a remote one, and [`XdsUpdateHealthServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.XdsUpdateHealthService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateHealthServiceServer`]). [`XdsUpdateHealthServiceStub`] implements it by calling a remote one, and [`XdsUpdateHealthServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait XdsUpdateHealthService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `grpc.testing.XdsUpdateHealthService.SetServing`: takes `grpc.testing.Empty`, returns `grpc.testing.Empty`.
     fn set_serving(
@@ -4107,7 +4107,7 @@ pub static XDS_UPDATE_CLIENT_CONFIGURE_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDe
 };
 /// A service to dynamically update the configuration of an xDS test client.
 ///
-/// Service `grpc.testing.XdsUpdateClientConfigureService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateClientConfigureServiceServer`]); [`XdsUpdateClientConfigureServiceStub`] implements it by calling a remote one, and [`XdsUpdateClientConfigureServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.XdsUpdateClientConfigureService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateClientConfigureServiceServer`]). [`XdsUpdateClientConfigureServiceStub`] implements it by calling a remote one, and [`XdsUpdateClientConfigureServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait XdsUpdateClientConfigureService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Update the tes client's configuration.
     fn configure(
