@@ -899,7 +899,8 @@ impl<'a> FileLowerer<'a> {
                     let mut field_path = path.clone();
                     field_path.extend([MESSAGE_FIELD, j as i32]);
                     let mut field = self.field(full_name, f, &inner, &field_path)?;
-                    field.rust_name = ident::camel(f.name());
+                    let wanted = ident::camel(f.name());
+                    field.rust_name = wanted.clone();
                     // Variants whose names meet (`foo_bar`, `fooBar`) get `_` appended.
                     while fields
                         .iter()
@@ -907,6 +908,7 @@ impl<'a> FileLowerer<'a> {
                     {
                         field.rust_name = underscored(&field.rust_name);
                     }
+                    field.renamed_from = (field.rust_name != wanted).then_some(wanted);
                     field.cardinality = Cardinality::OneofMember;
                     fields.push(field);
                 }

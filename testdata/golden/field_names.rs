@@ -408,6 +408,7 @@ pub mod variants {
     #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
     pub enum Choice {
         FooBar(i32),
+        /// `fooBar` in the `.proto`; named `FooBar_` because `FooBar` is taken.
         FooBar_(i32),
     }
     impl Choice {

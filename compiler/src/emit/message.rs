@@ -838,7 +838,19 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         } else {
             elem.clone()
         };
-        let docs = doc_attrs(&f.comments, &[]);
+        let renamed: Vec<String> = f
+            .renamed_from
+            .iter()
+            .map(|wanted| {
+                format!(
+                    "`{}` in the `.proto`; named `{}` because `{}` is taken.",
+                    f.proto_name,
+                    f.rust_name.trim_start_matches("r#"),
+                    wanted.trim_start_matches("r#")
+                )
+            })
+            .collect();
+        let docs = doc_attrs(&f.comments, &renamed);
         let deprecated = deprecated_attr(f.deprecated);
         let attributes = user_attrs(&f.attributes);
         variants.push(quote! {
