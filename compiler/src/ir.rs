@@ -103,6 +103,9 @@ pub struct Field {
     pub json_name: String,
     pub kind: FieldKind,
     pub cardinality: Cardinality,
+    /// Whether decoding checks that `string` values are UTF-8 (proto3) and fails if not; where
+    /// it does not (proto2), a value that is not UTF-8 is kept with the unknown fields.
+    pub validate_utf8: bool,
     /// The proto2 `[default = ...]` value.
     pub default: Option<DefaultValue>,
     pub comments: Comments,
@@ -185,6 +188,9 @@ pub struct TypeRef {
     /// (through fields of any cardinality), so values can nest without bound and encoding
     /// must count the nesting.
     pub recursive: bool,
+    /// For an enum: whether it is closed (proto2), so a number it does not declare goes to the
+    /// unknown fields instead of into the field.
+    pub closed: bool,
 }
 
 /// A proto2 default value, already checked against the field's type.

@@ -257,6 +257,9 @@ struct TypeInfo {
     /// by [`enum_value_names`] here once, for the enum itself and for defaults that name it.
     enum_constants: Vec<(String, String)>,
     deprecated: bool,
+    /// For an enum: whether it is closed (declared in a proto2 file), so a number it does not
+    /// declare is kept with the unknown fields instead of in the field.
+    closed: bool,
 }
 
 /// Every type in the descriptor set, by fully qualified name (no leading dot), plus the
@@ -279,6 +282,8 @@ struct Index {
     /// The file being indexed is one this run generates: its types are generated here, so no
     /// extern path applies to them (a user's own file in `package google.protobuf`).
     generating: bool,
+    /// The file being indexed declares closed enums (it is not proto3).
+    closed_enums: bool,
     /// Each message's module for its nested types, by full name.
     modules: HashMap<String, String>,
     /// Each package's module path (see [`package_modules`]).
@@ -320,6 +325,7 @@ impl Index {
             package_paths,
             package_files: package_files(set, &config.include_file),
             generating: false,
+            closed_enums: false,
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -330,6 +336,7 @@ impl Index {
         for file in files {
             let module = index.package_module(file.package());
             index.generating = files_to_generate.iter().any(|f| f == file.name());
+            index.closed_enums = file.syntax() != "proto3";
             for msg in &file.message_type {
                 index.add_message(
                     file.package(),
@@ -354,6 +361,7 @@ impl Index {
                         map_entry: None,
                         enum_constants: enum_constants(e),
                         deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+                        closed: index.closed_enums,
                     },
                 );
             }
@@ -536,6 +544,7 @@ impl Index {
                     map_entry: None,
                     enum_constants: enum_constants(e),
                     deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
+                    closed: self.closed_enums,
                 },
             );
         }
@@ -548,6 +557,7 @@ impl Index {
                 map_entry,
                 enum_constants: Vec::new(),
                 deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
+                closed: false,
             },
         );
     }
@@ -846,6 +856,7 @@ impl<'a> FileLowerer<'a> {
             rust_path,
             deprecated: info.deprecated,
             recursive: false,
+            closed: info.closed,
         })
     }
 
@@ -1139,6 +1150,7 @@ impl<'a> FileLowerer<'a> {
             json_name: f.json_name().to_owned(),
             kind,
             cardinality,
+            validate_utf8: self.proto3,
             default,
             comments: self.comments(path),
             deprecated: f.options.as_ref().is_some_and(|o| o.deprecated()),

@@ -32,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
     check::<ours::maps::Maps>(data);
     check::<ours::oneofs::Choice>(data);
     check::<ours::proto2::Defaults>(data);
+    check::<ours::lenient::leniency::closed::Closed>(data);
+    check::<ours::lenient::leniency::open::Typed>(data);
     check::<ours::recursive::Tree>(data);
     check::<ours::recursive::Expr>(data);
     check::<ours::wkt::Event>(data);

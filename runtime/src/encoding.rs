@@ -680,6 +680,16 @@ pub trait Codec: Sized {
     /// Whether proto3 implicit presence would leave this value off the wire.
     fn is_default(value: &Self::Value) -> bool;
 
+    /// Reads one value into `value`, or returns `Ok(false)` and leaves `value` as it was when
+    /// the bytes are well formed but the field cannot hold what they say: a number a closed
+    /// enum does not declare, a string that is not UTF-8 where the field's features skip
+    /// validation. The caller then keeps the field's bytes with the unknown fields, as
+    /// protobuf's reference parsers do.
+    #[inline]
+    fn try_merge(value: &mut Self::Value, r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+        Self::merge(value, r).map(|()| true)
+    }
+
     /// Encoded size of field `number` holding `value`, or 0 for a default value, which map
     /// entries leave out.
     #[inline]
@@ -886,6 +896,81 @@ impl<E: Enumeration> Codec for Enum<E> {
 }
 impl<E: Enumeration> Packable for Enum<E> {}
 
+/// Codec for `string` fields whose features skip UTF-8 validation (proto2, or editions'
+/// `utf8_validation = NONE`). A Rust `String` holds only UTF-8, so a value that is not goes to
+/// the message's unknown fields, bytes unchanged, and is written back on encode.
+#[doc(hidden)]
+pub struct LaxStr;
+impl Codec for LaxStr {
+    type Value = String;
+    const WIRE_TYPE: WireType = WireType::Len;
+    #[inline]
+    fn len(value: &String) -> usize {
+        Str::len(value)
+    }
+    #[inline]
+    fn encode(value: &String, buf: &mut Vec<u8>) {
+        Str::encode(value, buf)
+    }
+    #[inline]
+    fn merge(value: &mut String, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_string_into(value)
+    }
+    #[inline]
+    fn is_default(value: &String) -> bool {
+        value.is_empty()
+    }
+    #[inline]
+    fn try_merge(value: &mut String, r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+        let bytes = r.read_len_slice()?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                value.clear();
+                value.push_str(s);
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+}
+
+/// Codec for fields of a closed enum `E` (proto2 enums, editions' `enum_type = CLOSED`): a
+/// number `E` does not declare goes to the message's unknown fields, as the spec says, and the
+/// field keeps its value.
+#[doc(hidden)]
+pub struct ClosedEnum<E>(std::marker::PhantomData<E>);
+impl<E: Enumeration> Codec for ClosedEnum<E> {
+    type Value = E;
+    const WIRE_TYPE: WireType = WireType::Varint;
+    #[inline]
+    fn len(value: &E) -> usize {
+        Enum::<E>::len(value)
+    }
+    #[inline]
+    fn encode(value: &E, buf: &mut Vec<u8>) {
+        Enum::<E>::encode(value, buf)
+    }
+    #[inline]
+    fn merge(value: &mut E, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        Enum::<E>::merge(value, r)
+    }
+    #[inline]
+    fn is_default(value: &E) -> bool {
+        Enum::<E>::is_default(value)
+    }
+    #[inline]
+    fn try_merge(value: &mut E, r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+        let read = E::from(r.read_int32()?);
+        if read.is_known() {
+            *value = read;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+}
+impl<E: Enumeration> Packable for ClosedEnum<E> {}
+
 /// How deep a message field nests: a fixed depth, or without bound.
 #[doc(hidden)]
 pub trait Nesting {
@@ -1071,28 +1156,128 @@ fn is_packable_wire<C: Codec>() -> bool {
     )
 }
 
-/// Reads one field with a single value, checking its wire type first.
+/// Reads one field with a single value. Generated code matches the whole key, wire type
+/// included, so a field that arrives with another wire type never gets here: it is kept with
+/// the unknown fields, as protobuf's reference parsers do.
 #[inline]
 #[doc(hidden)]
-pub fn merge_field<C: Codec>(
-    tag: u32,
-    value: &mut C::Value,
-    r: &mut Reader<'_>,
-) -> Result<(), DecodeError> {
-    r.expect(tag, C::WIRE_TYPE)?;
+pub fn merge_field<C: Codec>(value: &mut C::Value, r: &mut Reader<'_>) -> Result<(), DecodeError> {
     C::merge(value, r)
 }
 
-/// Reads one field with explicit presence (`Option<T>`), checking its wire type first.
+/// Reads one field with explicit presence (`Option<T>`).
 #[inline]
 #[doc(hidden)]
 pub fn merge_optional<C: Codec>(
-    tag: u32,
     value: &mut Option<C::Value>,
     r: &mut Reader<'_>,
 ) -> Result<(), DecodeError> {
-    r.expect(tag, C::WIRE_TYPE)?;
     C::merge(value.get_or_insert_with(Default::default), r)
+}
+
+/// Where decoding puts the bytes of a value a field cannot hold ([`Codec::try_merge`]): the
+/// message's [`UnknownFields`], or `()` for a message generated to drop unknown fields.
+#[doc(hidden)]
+pub trait UnknownSink {
+    /// Keeps already-encoded fields, keys included.
+    fn keep(&mut self, raw: &[u8]);
+}
+
+impl UnknownSink for UnknownFields {
+    #[inline]
+    fn keep(&mut self, raw: &[u8]) {
+        self.extend_raw(raw);
+    }
+}
+
+impl UnknownSink for () {
+    #[inline]
+    fn keep(&mut self, _raw: &[u8]) {}
+}
+
+/// Reads one value of a field whose codec can refuse it ([`Codec::try_merge`]): `Some` with
+/// the value, or `None` after handing the field's bytes, key included, to `unknown`.
+#[inline]
+#[doc(hidden)]
+pub fn read_or_keep<C: Codec>(
+    r: &mut Reader<'_>,
+    unknown: &mut impl UnknownSink,
+) -> Result<Option<C::Value>, DecodeError> {
+    let start = r.tag_start;
+    let mut value = C::Value::default();
+    if C::try_merge(&mut value, r)? {
+        Ok(Some(value))
+    } else {
+        unknown.keep(&r.buf[start..r.pos]);
+        Ok(None)
+    }
+}
+
+/// [`merge_field`] for a codec that can refuse the value: a refused value goes to `unknown`
+/// and the field keeps what it held.
+#[inline]
+#[doc(hidden)]
+pub fn merge_field_or_keep<C: Codec>(
+    value: &mut C::Value,
+    r: &mut Reader<'_>,
+    unknown: &mut impl UnknownSink,
+) -> Result<(), DecodeError> {
+    if let Some(read) = read_or_keep::<C>(r, unknown)? {
+        *value = read;
+    }
+    Ok(())
+}
+
+/// [`merge_optional`] for a codec that can refuse the value, as [`merge_field_or_keep`].
+#[inline]
+#[doc(hidden)]
+pub fn merge_optional_or_keep<C: Codec>(
+    value: &mut Option<C::Value>,
+    r: &mut Reader<'_>,
+    unknown: &mut impl UnknownSink,
+) -> Result<(), DecodeError> {
+    if let Some(read) = read_or_keep::<C>(r, unknown)? {
+        *value = Some(read);
+    }
+    Ok(())
+}
+
+/// [`merge_repeated`] for a codec that can refuse values: each refused element goes to
+/// `unknown` as a field of its own (a packed run is split, element by element), and the
+/// others to `values` in order.
+#[doc(hidden)]
+pub fn merge_repeated_or_keep<C: Codec>(
+    tag: u32,
+    values: &mut Vec<C::Value>,
+    r: &mut Reader<'_>,
+    unknown: &mut impl UnknownSink,
+) -> Result<(), DecodeError> {
+    let wire_type = tag & 7;
+    if wire_type == C::WIRE_TYPE as u32 {
+        if let Some(value) = read_or_keep::<C>(r, unknown)? {
+            values.push(value);
+        }
+        Ok(())
+    } else if wire_type == WireType::Len as u32 && is_packable_wire::<C>() {
+        let len = r.read_len()?;
+        r.with_limit(len, |r| {
+            while r.pos < r.limit {
+                let start = r.pos;
+                let mut value = C::Value::default();
+                if C::try_merge(&mut value, r)? {
+                    values.push(value);
+                } else {
+                    let mut element = Vec::with_capacity(16);
+                    encode_key(tag >> 3, C::WIRE_TYPE, &mut element);
+                    element.extend_from_slice(&r.buf[start..r.pos]);
+                    unknown.keep(&element);
+                }
+            }
+            Ok(())
+        })
+    } else {
+        Err(r.wrong_wire_type(tag))
+    }
 }
 
 /// Encoded size of a group field (start tag, body, end tag).
@@ -1118,7 +1303,7 @@ pub fn encode_group<M: Message>(number: u32, msg: &M, buf: &mut Vec<u8>) {
     encode_key(number, WireType::EndGroup, buf);
 }
 
-/// Reads a group field into `msg`, checking its wire type first.
+/// Reads a group field into `msg`; its start-group key `tag` was just read.
 #[inline]
 #[doc(hidden)]
 pub fn merge_group<M: Message>(
@@ -1126,7 +1311,6 @@ pub fn merge_group<M: Message>(
     msg: &mut M,
     r: &mut Reader<'_>,
 ) -> Result<(), DecodeError> {
-    r.expect(tag, WireType::StartGroup)?;
     r.read_group(tag >> 3, msg)
 }
 
@@ -1198,32 +1382,55 @@ pub fn encode_map<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
     }
 }
 
-/// Reads one map entry and inserts it; a missing key or value takes its default.
+/// Reads one map entry and inserts it; a missing key or value takes its default. An entry
+/// that holds anything else (a key or value with another wire type, another field) or a value
+/// its codec refuses (a closed enum's undeclared number, a string without UTF-8 validation
+/// that is not UTF-8) goes whole, bytes unchanged, to `unknown`, as upb keeps it.
 #[doc(hidden)]
 pub fn merge_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
-    tag: u32,
     map: &mut M,
     r: &mut Reader<'_>,
+    unknown: &mut impl UnknownSink,
 ) -> Result<(), DecodeError> {
-    r.expect(tag, WireType::Len)?;
+    let start = r.tag_start;
+    if !read_map_entry::<K, V, M>(map, r)? {
+        unknown.keep(&r.buf[start..r.pos]);
+    }
+    Ok(())
+}
+
+/// Reads one map entry into `map`, or returns `false` without inserting it when the entry
+/// holds what a map cannot (see [`merge_map_entry`]).
+fn read_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
+    map: &mut M,
+    r: &mut Reader<'_>,
+) -> Result<bool, DecodeError> {
+    let key_tag = (1 << 3) | K::WIRE_TYPE as u32;
+    let value_tag = (2 << 3) | V::WIRE_TYPE as u32;
     let len = r.read_len()?;
     r.enter()?;
-    let (key, value) = r.with_limit(len, |r| {
+    let entry = r.with_limit(len, |r| {
         let mut key = K::Value::default();
         let mut value = V::Value::default();
+        let mut held = true;
         while let Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => merge_field::<K>(tag, &mut key, r)?,
-                2 => merge_field::<V>(tag, &mut value, r)?,
-                _ => r.skip_field(tag)?,
+            if tag == key_tag {
+                held &= K::try_merge(&mut key, r)?;
+            } else if tag == value_tag {
+                held &= V::try_merge(&mut value, r)?;
+            } else {
+                r.skip_field(tag)?;
+                held = false;
             }
         }
         r.no_open_group()?;
-        Ok((key, value))
+        if held {
+            map.put(key, value);
+        }
+        Ok(held)
     })?;
     r.depth -= 1;
-    map.put(key, value);
-    Ok(())
+    Ok(entry)
 }
 
 #[cfg(test)]

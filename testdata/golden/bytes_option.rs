@@ -54,7 +54,7 @@ impl ::rust_rpc::Message for Blob {
             len += _enc::field_len::<_enc::SharedBytes>(1, value);
         }
         len += _enc::repeated_len::<_enc::SharedBytes>(2, &self.chunks);
-        len += _enc::map_len::<_enc::Str, _enc::SharedBytes, _>(3, &self.parts);
+        len += _enc::map_len::<_enc::LaxStr, _enc::SharedBytes, _>(3, &self.parts);
         if let ::core::option::Option::Some(value) = &self.with_default {
             len += _enc::field_len::<_enc::SharedBytes>(4, value);
         }
@@ -71,7 +71,7 @@ impl ::rust_rpc::Message for Blob {
             _enc::encode_field::<_enc::SharedBytes>(1, value, buf);
         }
         _enc::encode_repeated::<_enc::SharedBytes>(2, &self.chunks, buf);
-        _enc::encode_map::<_enc::Str, _enc::SharedBytes, _>(3, &self.parts, buf);
+        _enc::encode_map::<_enc::LaxStr, _enc::SharedBytes, _>(3, &self.parts, buf);
         if let ::core::option::Option::Some(value) = &self.with_default {
             _enc::encode_field::<_enc::SharedBytes>(4, value, buf);
         }
@@ -87,27 +87,26 @@ impl ::rust_rpc::Message for Blob {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::SharedBytes>(tag, &mut self.data, r)?,
-                2 => _enc::merge_repeated::<_enc::SharedBytes>(tag, &mut self.chunks, r)?,
-                3 => {
+            match tag {
+                10 => _enc::merge_optional::<_enc::SharedBytes>(&mut self.data, r)?,
+                18 => {
+                    _enc::merge_repeated::<_enc::SharedBytes>(tag, &mut self.chunks, r)?
+                }
+                26 => {
                     _enc::merge_map_entry::<
-                        _enc::Str,
+                        _enc::LaxStr,
                         _enc::SharedBytes,
                         _,
-                    >(tag, &mut self.parts, r)?
+                    >(&mut self.parts, r, &mut self.unknown_fields)?
                 }
-                4 => {
-                    _enc::merge_optional::<
-                        _enc::SharedBytes,
-                    >(tag, &mut self.with_default, r)?
+                34 => {
+                    _enc::merge_optional::<_enc::SharedBytes>(&mut self.with_default, r)?
                 }
-                5 => _enc::merge_field::<_enc::SharedBytes>(tag, &mut self.must, r)?,
-                6 => {
+                42 => _enc::merge_field::<_enc::SharedBytes>(&mut self.must, r)?,
+                50 => {
                     _enc::merge_field::<
                         _enc::Msg<Plain>,
                     >(
-                        tag,
                         self.plain.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -170,8 +169,8 @@ impl ::rust_rpc::Message for Plain {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Bytes>(tag, &mut self.data, r)?,
+            match tag {
+                10 => _enc::merge_optional::<_enc::Bytes>(&mut self.data, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

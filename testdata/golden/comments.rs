@@ -151,10 +151,10 @@ impl ::rust_rpc::Message for Documented {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.count, r)?,
-                3 => documented::Choice::merge(&mut self.choice, tag, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.count, r)?,
+                26 => documented::Choice::merge(&mut self.choice, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -191,10 +191,10 @@ pub mod documented {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                3 => {
+            match tag {
+                26 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Text(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -254,8 +254,8 @@ impl ::rust_rpc::Message for Fenced {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

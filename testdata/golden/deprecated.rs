@@ -171,8 +171,8 @@ impl ::rust_rpc::Message for Old {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -267,23 +267,17 @@ impl ::rust_rpc::Message for User {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Old>,
-                    >(
-                        tag,
-                        self.old.get_or_insert_with(::core::default::Default::default),
-                        r,
-                    )?
+                    >(self.old.get_or_insert_with(::core::default::Default::default), r)?
                 }
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.legacy_id, r)?,
-                3 => _enc::merge_optional::<_enc::Str>(tag, &mut self.legacy_name, r)?,
-                4 => {
-                    _enc::merge_field::<_enc::Enum<OldEnum>>(tag, &mut self.old_enum, r)?
-                }
-                5 => _enc::merge_field::<_enc::Enum<Mixed>>(tag, &mut self.mixed, r)?,
-                6 => user::Pick::merge(&mut self.pick, tag, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.legacy_id, r)?,
+                26 => _enc::merge_optional::<_enc::Str>(&mut self.legacy_name, r)?,
+                32 => _enc::merge_field::<_enc::Enum<OldEnum>>(&mut self.old_enum, r)?,
+                40 => _enc::merge_field::<_enc::Enum<Mixed>>(&mut self.mixed, r)?,
+                48 => user::Pick::merge(&mut self.pick, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -328,10 +322,10 @@ pub mod user {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                6 => {
+            match tag {
+                48 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::OldPick(value));
                 }
                 _ => r.skip_field(tag)?,

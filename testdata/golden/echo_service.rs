@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for EchoRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.message, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -93,8 +93,8 @@ impl ::rust_rpc::Message for EchoResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.message, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -151,9 +151,9 @@ impl ::rust_rpc::Message for AddRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.a, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.b, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.a, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.b, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -202,8 +202,8 @@ impl ::rust_rpc::Message for AddResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.result, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.result, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

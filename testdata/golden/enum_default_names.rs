@@ -86,10 +86,10 @@ impl ::rust_rpc::Message for M {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.renamed {
-            len += _enc::field_len::<_enc::Enum<E>>(1, value);
+            len += _enc::field_len::<_enc::ClosedEnum<E>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            len += _enc::field_len::<_enc::Enum<E>>(2, value);
+            len += _enc::field_len::<_enc::ClosedEnum<E>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -97,10 +97,10 @@ impl ::rust_rpc::Message for M {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.renamed {
-            _enc::encode_field::<_enc::Enum<E>>(1, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<E>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            _enc::encode_field::<_enc::Enum<E>>(2, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<E>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -110,9 +110,17 @@ impl ::rust_rpc::Message for M {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Enum<E>>(tag, &mut self.renamed, r)?,
-                2 => _enc::merge_optional::<_enc::Enum<E>>(tag, &mut self.plain, r)?,
+            match tag {
+                8 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::ClosedEnum<E>,
+                    >(&mut self.renamed, r, &mut self.unknown_fields)?
+                }
+                16 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::ClosedEnum<E>,
+                    >(&mut self.plain, r, &mut self.unknown_fields)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -372,10 +372,12 @@ impl ::rust_rpc::Message for Holder {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Enum<Status>>(tag, &mut self.status, r)?,
-                2 => _enc::merge_field::<_enc::Enum<Keyword>>(tag, &mut self.keyword, r)?,
-                3 => _enc::merge_repeated::<_enc::Enum<Plain>>(tag, &mut self.plains, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Enum<Status>>(&mut self.status, r)?,
+                16 => _enc::merge_field::<_enc::Enum<Keyword>>(&mut self.keyword, r)?,
+                24 | 26 => {
+                    _enc::merge_repeated::<_enc::Enum<Plain>>(tag, &mut self.plains, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -109,9 +109,9 @@ impl ::rust_rpc::Message for Fields {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.foo_bar, r)?,
-                2 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.foo_bar_, r)?,
+            match tag {
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.foo_bar, r)?,
+                16 => _enc::merge_optional::<_enc::Int32>(&mut self.foo_bar_, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -180,9 +180,9 @@ impl ::rust_rpc::Message for Escaped {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                3 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.self_, r)?,
-                4 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.self__, r)?,
+            match tag {
+                24 => _enc::merge_optional::<_enc::Int32>(&mut self.self_, r)?,
+                32 => _enc::merge_optional::<_enc::Int32>(&mut self.self__, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -243,7 +243,7 @@ impl ::rust_rpc::Message for Getters {
             len += _enc::field_len::<_enc::Int32>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.merge {
-            len += _enc::field_len::<_enc::Str>(2, value);
+            len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.clone_ {
             len += _enc::field_len::<_enc::Int32>(3, value);
@@ -272,7 +272,7 @@ impl ::rust_rpc::Message for Getters {
             _enc::encode_field::<_enc::Int32>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.merge {
-            _enc::encode_field::<_enc::Str>(2, value, buf);
+            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.clone_ {
             _enc::encode_field::<_enc::Int32>(3, value, buf);
@@ -300,19 +300,19 @@ impl ::rust_rpc::Message for Getters {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.encoded_len, r)?,
-                2 => _enc::merge_optional::<_enc::Str>(tag, &mut self.merge, r)?,
-                3 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.clone_, r)?,
-                4 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.r#type, r)?,
-                5 => {
-                    _enc::merge_optional::<
-                        _enc::Int32,
-                    >(tag, &mut self.unknown_fields_, r)?
+            match tag {
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.encoded_len, r)?,
+                18 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::LaxStr,
+                    >(&mut self.merge, r, &mut self.unknown_fields)?
                 }
-                6 => _enc::merge_optional::<_enc::Bool>(tag, &mut self.clear, r)?,
-                7 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.default, r)?,
-                8 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.clone, r)?,
+                24 => _enc::merge_optional::<_enc::Int32>(&mut self.clone_, r)?,
+                32 => _enc::merge_optional::<_enc::Int32>(&mut self.r#type, r)?,
+                40 => _enc::merge_optional::<_enc::Int32>(&mut self.unknown_fields_, r)?,
+                48 => _enc::merge_optional::<_enc::Bool>(&mut self.clear, r)?,
+                56 => _enc::merge_optional::<_enc::Int32>(&mut self.default, r)?,
+                64 => _enc::merge_optional::<_enc::Int32>(&mut self.clone, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -393,8 +393,8 @@ impl ::rust_rpc::Message for Variants {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 | 2 => variants::Choice::merge(&mut self.choice, tag, r)?,
+            match tag {
+                8 | 16 => variants::Choice::merge(&mut self.choice, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -432,15 +432,15 @@ pub mod variants {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::FooBar(value));
                 }
-                2 => {
+                16 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::FooBar_(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -505,10 +505,10 @@ impl ::rust_rpc::Message for Choices {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => choices::FooBar::merge(&mut self.foo_bar, tag, r)?,
-                2 => choices::FooBarOneof::merge(&mut self.foo_bar_, tag, r)?,
-                3 => choices::KindOneof_::merge(&mut self.kind, tag, r)?,
+            match tag {
+                8 => choices::FooBar::merge(&mut self.foo_bar, tag, r)?,
+                16 => choices::FooBarOneof::merge(&mut self.foo_bar_, tag, r)?,
+                24 => choices::KindOneof_::merge(&mut self.kind, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -614,10 +614,10 @@ pub mod choices {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::A(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -652,10 +652,10 @@ pub mod choices {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                2 => {
+            match tag {
+                16 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::B(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -690,10 +690,10 @@ pub mod choices {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                3 => {
+            match tag {
+                24 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::C(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -746,12 +746,11 @@ impl ::rust_rpc::Message for Twin {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<twin::Inner>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -806,8 +805,8 @@ pub mod twin {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.a, r)?,
+                match tag {
+                    8 => _enc::merge_optional::<_enc::Int32>(&mut self.a, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }
@@ -872,21 +871,19 @@ impl ::rust_rpc::Message for Twin_ {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<twin_::Inner>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<Twin>,
                     >(
-                        tag,
                         self.other.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -941,8 +938,8 @@ pub mod twin_ {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.b, r)?,
+                match tag {
+                    8 => _enc::merge_optional::<_enc::Int32>(&mut self.b, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }

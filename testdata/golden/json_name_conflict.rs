@@ -39,7 +39,7 @@ impl ::rust_rpc::Message for Fields {
             len += _enc::field_len::<_enc::Int32>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.foo_bar__ {
-            len += _enc::field_len::<_enc::Str>(3, value);
+            len += _enc::field_len::<_enc::LaxStr>(3, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -53,7 +53,7 @@ impl ::rust_rpc::Message for Fields {
             _enc::encode_field::<_enc::Int32>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.foo_bar__ {
-            _enc::encode_field::<_enc::Str>(3, value, buf);
+            _enc::encode_field::<_enc::LaxStr>(3, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -63,10 +63,14 @@ impl ::rust_rpc::Message for Fields {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.foo_bar, r)?,
-                2 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.foo_bar_, r)?,
-                3 => _enc::merge_optional::<_enc::Str>(tag, &mut self.foo_bar__, r)?,
+            match tag {
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.foo_bar, r)?,
+                16 => _enc::merge_optional::<_enc::Int32>(&mut self.foo_bar_, r)?,
+                26 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::LaxStr,
+                    >(&mut self.foo_bar__, r, &mut self.unknown_fields)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -78,12 +78,12 @@ impl ::rust_rpc::Message for Self_ {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.r#type, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.r#match, r)?,
-                3 => _enc::merge_field::<_enc::Bool>(tag, &mut self.r#async, r)?,
-                4 => _enc::merge_field::<_enc::Int32>(tag, &mut self.unknown_fields_, r)?,
-                5 => _enc::merge_field::<_enc::Int32>(tag, &mut self.crate_, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.r#type, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.r#match, r)?,
+                24 => _enc::merge_field::<_enc::Bool>(&mut self.r#async, r)?,
+                32 => _enc::merge_field::<_enc::Int32>(&mut self.unknown_fields_, r)?,
+                40 => _enc::merge_field::<_enc::Int32>(&mut self.crate_, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -140,17 +140,16 @@ impl ::rust_rpc::Message for Struct {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Self_>,
                     >(
-                        tag,
                         self.r#fn.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 | 3 => r#struct::Type::merge(&mut self.r#type, tag, r)?,
+                18 | 24 => r#struct::Type::merge(&mut self.r#type, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -187,15 +186,15 @@ pub mod r#struct {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                2 => {
+            match tag {
+                18 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Impl(value));
                 }
-                3 => {
+                24 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Loop(value));
                 }
                 _ => r.skip_field(tag)?,

@@ -101,8 +101,8 @@ impl ::rust_rpc::Message for Value {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.text, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.text, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -170,48 +170,48 @@ impl ::rust_rpc::Message for Maps {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Str,
                         _,
-                    >(tag, &mut self.labels, r)?
+                    >(&mut self.labels, r, &mut self.unknown_fields)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_map_entry::<
                         _enc::Int32,
                         _enc::Bytes,
                         _,
-                    >(tag, &mut self.blobs, r)?
+                    >(&mut self.blobs, r, &mut self.unknown_fields)?
                 }
-                3 => {
+                26 => {
                     _enc::merge_map_entry::<
                         _enc::UInt64,
                         _enc::Enum<Color>,
                         _,
-                    >(tag, &mut self.colors, r)?
+                    >(&mut self.colors, r, &mut self.unknown_fields)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Msg<Value>,
                         _,
-                    >(tag, &mut self.values, r)?
+                    >(&mut self.values, r, &mut self.unknown_fields)?
                 }
-                5 => {
+                42 => {
                     _enc::merge_map_entry::<
                         _enc::SInt32,
                         _enc::Double,
                         _,
-                    >(tag, &mut self.scores, r)?
+                    >(&mut self.scores, r, &mut self.unknown_fields)?
                 }
-                6 => {
+                50 => {
                     _enc::merge_map_entry::<
                         _enc::Bool,
                         _enc::Fixed64,
                         _,
-                    >(tag, &mut self.flags, r)?
+                    >(&mut self.flags, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -59,34 +59,28 @@ impl ::rust_rpc::Message for Outer {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<outer::Middle>,
                     >(
-                        tag,
                         self
                             .middle
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<outer::middle::Inner>,
                     >(
-                        tag,
                         self
                             .shortcut
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                3 => {
-                    _enc::merge_field::<
-                        _enc::Enum<outer::Shade>,
-                    >(tag, &mut self.shade, r)?
-                }
+                24 => _enc::merge_field::<_enc::Enum<outer::Shade>>(&mut self.shade, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -199,19 +193,18 @@ pub mod outer {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => {
+                match tag {
+                    10 => {
                         _enc::merge_field::<
                             _enc::Msg<middle::Inner>,
                         >(
-                            tag,
                             self
                                 .inner
                                 .get_or_insert_with(::core::default::Default::default),
                             r,
                         )?
                     }
-                    2 => {
+                    18 => {
                         _enc::merge_repeated::<
                             _enc::Msg<middle::Inner>,
                         >(tag, &mut self.inners, r)?
@@ -275,16 +268,16 @@ pub mod outer {
             ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
                 use ::rust_rpc::encoding as _enc;
                 while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                    match tag >> 3 {
-                        1 => {
+                    match tag {
+                        8 => {
                             _enc::merge_field::<
                                 _enc::Enum<inner::Depth>,
-                            >(tag, &mut self.depth, r)?
+                            >(&mut self.depth, r)?
                         }
-                        2 => {
+                        16 => {
                             _enc::merge_field::<
                                 _enc::Enum<super::Shade>,
-                            >(tag, &mut self.shade, r)?
+                            >(&mut self.shade, r)?
                         }
                         _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                     }
@@ -418,20 +411,19 @@ impl ::rust_rpc::Message for Reader {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<outer::middle::Inner>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                16 => {
                     _enc::merge_field::<
                         _enc::Enum<outer::middle::inner::Depth>,
-                    >(tag, &mut self.depth, r)?
+                    >(&mut self.depth, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for Leaf {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -111,10 +111,10 @@ impl ::rust_rpc::Message for Choice {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=5 => choice::Value::merge(&mut self.value, tag, r)?,
-                6 | 7 => choice::KindOneof::merge(&mut self.kind, tag, r)?,
-                8 => _enc::merge_field::<_enc::Int32>(tag, &mut self.after, r)?,
+            match tag {
+                10 | 16 | 26 | 34 | 40 => choice::Value::merge(&mut self.value, tag, r)?,
+                48 | 57 => choice::KindOneof::merge(&mut self.kind, tag, r)?,
+                64 => _enc::merge_field::<_enc::Int32>(&mut self.after, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -225,39 +225,37 @@ pub mod choice {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Text(value));
                 }
-                2 => {
+                16 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Number(value));
                 }
-                3 => {
+                26 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bytes>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Bytes>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Raw(value));
                 }
-                4 => {
+                34 => {
                     match field {
                         ::core::option::Option::Some(Self::Leaf(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Leaf>>(tag, value, r)?
+                            _enc::merge_field::<_enc::Msg<super::Leaf>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Leaf as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::Leaf>,
-                            >(tag, &mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<super::Leaf>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Leaf(value));
                         }
                     }
                 }
-                5 => {
+                40 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Enum<Kind>>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Enum<Kind>>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::KindValue(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -297,15 +295,15 @@ pub mod choice {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                6 => {
+            match tag {
+                48 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bool>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Bool>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::On(value));
                 }
-                7 => {
+                57 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Double>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Double>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Amount(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -390,11 +388,11 @@ impl ::rust_rpc::Message for Interleaved {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.first, r)?,
-                2 | 4 | 5 => interleaved::Pick::merge(&mut self.pick, tag, r)?,
-                3 => _enc::merge_field::<_enc::Int32>(tag, &mut self.middle, r)?,
-                6 => _enc::merge_field::<_enc::Int32>(tag, &mut self.last, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.first, r)?,
+                16 | 34 | 42 => interleaved::Pick::merge(&mut self.pick, tag, r)?,
+                24 => _enc::merge_field::<_enc::Int32>(&mut self.middle, r)?,
+                48 => _enc::merge_field::<_enc::Int32>(&mut self.last, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -434,20 +432,20 @@ pub mod interleaved {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                2 => {
+            match tag {
+                16 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Low(value));
                 }
-                4 => {
+                34 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::High(value));
                 }
-                5 => {
+                42 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Higher(value));
                 }
                 _ => r.skip_field(tag)?,

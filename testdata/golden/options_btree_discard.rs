@@ -32,15 +32,15 @@ impl ::rust_rpc::Message for Settings {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Int32,
                         _,
-                    >(tag, &mut self.limits, r)?
+                    >(&mut self.limits, r, &mut ())?
                 }
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.skip_field(tag)?,
             }
         }

@@ -145,7 +145,7 @@ impl ::rust_rpc::Message for Defaults {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::field_len::<_enc::Int32>(1, &self.id);
-        len += _enc::field_len::<_enc::Str>(2, &self.name);
+        len += _enc::field_len::<_enc::LaxStr>(2, &self.name);
         if let ::core::option::Option::Some(value) = &self.retries {
             len += _enc::field_len::<_enc::Int32>(3, value);
         }
@@ -168,21 +168,24 @@ impl ::rust_rpc::Message for Defaults {
             len += _enc::field_len::<_enc::Bool>(9, value);
         }
         if let ::core::option::Option::Some(value) = &self.greeting {
-            len += _enc::field_len::<_enc::Str>(10, value);
+            len += _enc::field_len::<_enc::LaxStr>(10, value);
         }
         if let ::core::option::Option::Some(value) = &self.magic {
             len += _enc::field_len::<_enc::Bytes>(11, value);
         }
         if let ::core::option::Option::Some(value) = &self.priority {
-            len += _enc::field_len::<_enc::Enum<Priority>>(12, value);
+            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(12, value);
         }
         if let ::core::option::Option::Some(value) = &self.first_by_default {
-            len += _enc::field_len::<_enc::Enum<Priority>>(13, value);
+            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(13, value);
         }
         if let ::core::option::Option::Some(value) = &self.no_default {
-            len += _enc::field_len::<_enc::Str>(14, value);
+            len += _enc::field_len::<_enc::LaxStr>(14, value);
         }
-        len += _enc::field_len::<_enc::Enum<Priority>>(15, &self.required_priority);
+        len
+            += _enc::field_len::<
+                _enc::ClosedEnum<Priority>,
+            >(15, &self.required_priority);
         len += _enc::repeated_len::<_enc::Int32>(16, &self.unpacked);
         len += _enc::packed_len::<_enc::Int32>(17, &self.packed);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -197,7 +200,7 @@ impl ::rust_rpc::Message for Defaults {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_field::<_enc::Int32>(1, &self.id, buf);
-        _enc::encode_field::<_enc::Str>(2, &self.name, buf);
+        _enc::encode_field::<_enc::LaxStr>(2, &self.name, buf);
         if let ::core::option::Option::Some(value) = &self.retries {
             _enc::encode_field::<_enc::Int32>(3, value, buf);
         }
@@ -220,21 +223,23 @@ impl ::rust_rpc::Message for Defaults {
             _enc::encode_field::<_enc::Bool>(9, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.greeting {
-            _enc::encode_field::<_enc::Str>(10, value, buf);
+            _enc::encode_field::<_enc::LaxStr>(10, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.magic {
             _enc::encode_field::<_enc::Bytes>(11, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.priority {
-            _enc::encode_field::<_enc::Enum<Priority>>(12, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<Priority>>(12, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.first_by_default {
-            _enc::encode_field::<_enc::Enum<Priority>>(13, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<Priority>>(13, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.no_default {
-            _enc::encode_field::<_enc::Str>(14, value, buf);
+            _enc::encode_field::<_enc::LaxStr>(14, value, buf);
         }
-        _enc::encode_field::<_enc::Enum<Priority>>(15, &self.required_priority, buf);
+        _enc::encode_field::<
+            _enc::ClosedEnum<Priority>,
+        >(15, &self.required_priority, buf);
         _enc::encode_repeated::<_enc::Int32>(16, &self.unpacked, buf);
         _enc::encode_packed::<_enc::Int32>(17, &self.packed, buf);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -251,37 +256,53 @@ impl ::rust_rpc::Message for Defaults {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.id, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                3 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.retries, r)?,
-                4 => _enc::merge_optional::<_enc::SInt64>(tag, &mut self.offset, r)?,
-                5 => _enc::merge_optional::<_enc::UInt64>(tag, &mut self.big, r)?,
-                6 => _enc::merge_optional::<_enc::Float>(tag, &mut self.ratio, r)?,
-                7 => _enc::merge_optional::<_enc::Double>(tag, &mut self.limit, r)?,
-                8 => _enc::merge_optional::<_enc::Double>(tag, &mut self.nothing, r)?,
-                9 => _enc::merge_optional::<_enc::Bool>(tag, &mut self.enabled, r)?,
-                10 => _enc::merge_optional::<_enc::Str>(tag, &mut self.greeting, r)?,
-                11 => _enc::merge_optional::<_enc::Bytes>(tag, &mut self.magic, r)?,
-                12 => {
-                    _enc::merge_optional::<
-                        _enc::Enum<Priority>,
-                    >(tag, &mut self.priority, r)?
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.id, r)?,
+                18 => {
+                    _enc::merge_field_or_keep::<
+                        _enc::LaxStr,
+                    >(&mut self.name, r, &mut self.unknown_fields)?
                 }
-                13 => {
-                    _enc::merge_optional::<
-                        _enc::Enum<Priority>,
-                    >(tag, &mut self.first_by_default, r)?
+                24 => _enc::merge_optional::<_enc::Int32>(&mut self.retries, r)?,
+                32 => _enc::merge_optional::<_enc::SInt64>(&mut self.offset, r)?,
+                40 => _enc::merge_optional::<_enc::UInt64>(&mut self.big, r)?,
+                53 => _enc::merge_optional::<_enc::Float>(&mut self.ratio, r)?,
+                57 => _enc::merge_optional::<_enc::Double>(&mut self.limit, r)?,
+                65 => _enc::merge_optional::<_enc::Double>(&mut self.nothing, r)?,
+                72 => _enc::merge_optional::<_enc::Bool>(&mut self.enabled, r)?,
+                82 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::LaxStr,
+                    >(&mut self.greeting, r, &mut self.unknown_fields)?
                 }
-                14 => _enc::merge_optional::<_enc::Str>(tag, &mut self.no_default, r)?,
-                15 => {
-                    _enc::merge_field::<
-                        _enc::Enum<Priority>,
-                    >(tag, &mut self.required_priority, r)?
+                90 => _enc::merge_optional::<_enc::Bytes>(&mut self.magic, r)?,
+                96 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::ClosedEnum<Priority>,
+                    >(&mut self.priority, r, &mut self.unknown_fields)?
                 }
-                16 => _enc::merge_repeated::<_enc::Int32>(tag, &mut self.unpacked, r)?,
-                17 => _enc::merge_repeated::<_enc::Int32>(tag, &mut self.packed, r)?,
-                20 => {
+                104 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::ClosedEnum<Priority>,
+                    >(&mut self.first_by_default, r, &mut self.unknown_fields)?
+                }
+                114 => {
+                    _enc::merge_optional_or_keep::<
+                        _enc::LaxStr,
+                    >(&mut self.no_default, r, &mut self.unknown_fields)?
+                }
+                120 => {
+                    _enc::merge_field_or_keep::<
+                        _enc::ClosedEnum<Priority>,
+                    >(&mut self.required_priority, r, &mut self.unknown_fields)?
+                }
+                128 | 130 => {
+                    _enc::merge_repeated::<_enc::Int32>(tag, &mut self.unpacked, r)?
+                }
+                136 | 138 => {
+                    _enc::merge_repeated::<_enc::Int32>(tag, &mut self.packed, r)?
+                }
+                163 => {
                     _enc::merge_group(
                         tag,
                         self
@@ -290,7 +311,7 @@ impl ::rust_rpc::Message for Defaults {
                         r,
                     )?
                 }
-                30 => {
+                243 => {
                     let mut value = <defaults::Entry as ::core::default::Default>::default();
                     _enc::merge_group(tag, &mut value, r)?;
                     self.entry.push(value);
@@ -382,7 +403,7 @@ pub mod defaults {
                 len += _enc::field_len::<_enc::Int32>(21, value);
             }
             if let ::core::option::Option::Some(value) = &self.mode {
-                len += _enc::field_len::<_enc::Str>(22, value);
+                len += _enc::field_len::<_enc::LaxStr>(22, value);
             }
             len += self.unknown_fields.encoded_len();
             len
@@ -393,7 +414,7 @@ pub mod defaults {
                 _enc::encode_field::<_enc::Int32>(21, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.mode {
-                _enc::encode_field::<_enc::Str>(22, value, buf);
+                _enc::encode_field::<_enc::LaxStr>(22, value, buf);
             }
             self.unknown_fields.encode(buf);
         }
@@ -403,9 +424,13 @@ pub mod defaults {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    21 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.level, r)?,
-                    22 => _enc::merge_optional::<_enc::Str>(tag, &mut self.mode, r)?,
+                match tag {
+                    168 => _enc::merge_optional::<_enc::Int32>(&mut self.level, r)?,
+                    178 => {
+                        _enc::merge_optional_or_keep::<
+                            _enc::LaxStr,
+                        >(&mut self.mode, r, &mut self.unknown_fields)?
+                    }
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }
@@ -447,7 +472,7 @@ pub mod defaults {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            len += _enc::field_len::<_enc::Str>(31, &self.key);
+            len += _enc::field_len::<_enc::LaxStr>(31, &self.key);
             if let ::core::option::Option::Some(value) = &self.value {
                 len += _enc::field_len::<_enc::Int64>(32, value);
             }
@@ -456,7 +481,7 @@ pub mod defaults {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            _enc::encode_field::<_enc::Str>(31, &self.key, buf);
+            _enc::encode_field::<_enc::LaxStr>(31, &self.key, buf);
             if let ::core::option::Option::Some(value) = &self.value {
                 _enc::encode_field::<_enc::Int64>(32, value, buf);
             }
@@ -468,9 +493,13 @@ pub mod defaults {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    31 => _enc::merge_field::<_enc::Str>(tag, &mut self.key, r)?,
-                    32 => _enc::merge_optional::<_enc::Int64>(tag, &mut self.value, r)?,
+                match tag {
+                    250 => {
+                        _enc::merge_field_or_keep::<
+                            _enc::LaxStr,
+                        >(&mut self.key, r, &mut self.unknown_fields)?
+                    }
+                    256 => _enc::merge_optional::<_enc::Int64>(&mut self.value, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }

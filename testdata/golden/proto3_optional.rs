@@ -101,8 +101,8 @@ impl ::rust_rpc::Message for Inner {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -208,23 +208,22 @@ impl ::rust_rpc::Message for Optionals {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_optional::<_enc::Int32>(tag, &mut self.count, r)?,
-                2 => _enc::merge_optional::<_enc::Str>(tag, &mut self.label, r)?,
-                3 => _enc::merge_optional::<_enc::Bytes>(tag, &mut self.blob, r)?,
-                4 => _enc::merge_optional::<_enc::Enum<Mood>>(tag, &mut self.mood, r)?,
-                5 => _enc::merge_optional::<_enc::Double>(tag, &mut self.ratio, r)?,
-                6 => _enc::merge_optional::<_enc::Bool>(tag, &mut self.flag, r)?,
-                7 => {
+            match tag {
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.count, r)?,
+                18 => _enc::merge_optional::<_enc::Str>(&mut self.label, r)?,
+                26 => _enc::merge_optional::<_enc::Bytes>(&mut self.blob, r)?,
+                32 => _enc::merge_optional::<_enc::Enum<Mood>>(&mut self.mood, r)?,
+                41 => _enc::merge_optional::<_enc::Double>(&mut self.ratio, r)?,
+                48 => _enc::merge_optional::<_enc::Bool>(&mut self.flag, r)?,
+                58 => {
                     _enc::merge_field::<
                         _enc::Msg<Inner>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                8 => _enc::merge_field::<_enc::Int32>(tag, &mut self.plain, r)?,
+                64 => _enc::merge_field::<_enc::Int32>(&mut self.plain, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

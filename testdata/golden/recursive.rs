@@ -67,41 +67,39 @@ impl ::rust_rpc::Message for Tree {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
-                2 => {
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.value, r)?,
+                18 => {
                     _enc::merge_field::<
                         _enc::RecMsg<Tree>,
                     >(
-                        tag,
                         &mut **self
                             .left
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                3 => {
+                26 => {
                     _enc::merge_field::<
                         _enc::RecMsg<Tree>,
                     >(
-                        tag,
                         &mut **self
                             .right
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                4 => {
+                34 => {
                     _enc::merge_repeated::<
                         _enc::RecMsg<Tree>,
                     >(tag, &mut self.children, r)?
                 }
-                5 => {
+                42 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::RecMsg<Tree>,
                         _,
-                    >(tag, &mut self.named, r)?
+                    >(&mut self.named, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -159,23 +157,21 @@ impl ::rust_rpc::Message for Ping {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::RecMsg<Pong>,
                     >(
-                        tag,
                         &mut **self
                             .pong
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<Leaf>,
                     >(
-                        tag,
                         self.leaf.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -228,12 +224,11 @@ impl ::rust_rpc::Message for Pong {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::RecMsg<Ping>,
                     >(
-                        tag,
                         &mut **self
                             .ping
                             .get_or_insert_with(::core::default::Default::default),
@@ -288,8 +283,8 @@ impl ::rust_rpc::Message for Leaf {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -336,8 +331,8 @@ impl ::rust_rpc::Message for Expr {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=3 => expr::Node::merge(&mut self.node, tag, r)?,
+            match tag {
+                8 | 18 | 26 => expr::Node::merge(&mut self.node, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -383,40 +378,40 @@ pub mod expr {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Literal(value));
                 }
-                2 => {
+                18 => {
                     match field {
                         ::core::option::Option::Some(Self::Negate(value)) => {
                             _enc::merge_field::<
                                 _enc::RecMsg<super::Expr>,
-                            >(tag, &mut **value, r)?
+                            >(&mut **value, r)?
                         }
                         _ => {
                             let mut value = <super::Expr as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::Expr>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::Negate(::std::boxed::Box::new(value)),
                             );
                         }
                     }
                 }
-                3 => {
+                26 => {
                     match field {
                         ::core::option::Option::Some(Self::Sum(value)) => {
-                            _enc::merge_field::<_enc::RecMsg<super::Sum>>(tag, value, r)?
+                            _enc::merge_field::<_enc::RecMsg<super::Sum>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Sum as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::Sum>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Sum(value));
                         }
                     }
@@ -465,8 +460,10 @@ impl ::rust_rpc::Message for Sum {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::RecMsg<Expr>>(tag, &mut self.terms, r)?,
+            match tag {
+                10 => {
+                    _enc::merge_repeated::<_enc::RecMsg<Expr>>(tag, &mut self.terms, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -109,9 +109,9 @@ impl ::rust_rpc::Message for Point {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::SInt32>(tag, &mut self.x, r)?,
-                2 => _enc::merge_field::<_enc::SInt32>(tag, &mut self.y, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::SInt32>(&mut self.x, r)?,
+                16 => _enc::merge_field::<_enc::SInt32>(&mut self.y, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -192,19 +192,27 @@ impl ::rust_rpc::Message for Repeated {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::Int32>(tag, &mut self.ints, r)?,
-                2 => _enc::merge_repeated::<_enc::SInt64>(tag, &mut self.zigzags, r)?,
-                3 => _enc::merge_repeated::<_enc::Fixed32>(tag, &mut self.fixeds, r)?,
-                4 => _enc::merge_repeated::<_enc::Double>(tag, &mut self.doubles, r)?,
-                5 => _enc::merge_repeated::<_enc::Bool>(tag, &mut self.flags, r)?,
-                6 => _enc::merge_repeated::<_enc::Enum<Level>>(tag, &mut self.levels, r)?,
-                7 => {
+            match tag {
+                8 | 10 => _enc::merge_repeated::<_enc::Int32>(tag, &mut self.ints, r)?,
+                16 | 18 => {
+                    _enc::merge_repeated::<_enc::SInt64>(tag, &mut self.zigzags, r)?
+                }
+                29 | 26 => {
+                    _enc::merge_repeated::<_enc::Fixed32>(tag, &mut self.fixeds, r)?
+                }
+                33 | 34 => {
+                    _enc::merge_repeated::<_enc::Double>(tag, &mut self.doubles, r)?
+                }
+                40 | 42 => _enc::merge_repeated::<_enc::Bool>(tag, &mut self.flags, r)?,
+                48 | 50 => {
+                    _enc::merge_repeated::<_enc::Enum<Level>>(tag, &mut self.levels, r)?
+                }
+                56 | 58 => {
                     _enc::merge_repeated::<_enc::Int32>(tag, &mut self.unpacked_ints, r)?
                 }
-                8 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.names, r)?,
-                9 => _enc::merge_repeated::<_enc::Bytes>(tag, &mut self.blobs, r)?,
-                10 => _enc::merge_repeated::<_enc::Msg<Point>>(tag, &mut self.points, r)?,
+                66 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.names, r)?,
+                74 => _enc::merge_repeated::<_enc::Bytes>(tag, &mut self.blobs, r)?,
+                82 => _enc::merge_repeated::<_enc::Msg<Point>>(tag, &mut self.points, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -106,8 +106,8 @@ impl ::rust_rpc::Message for Retired {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.current, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.current, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

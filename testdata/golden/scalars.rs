@@ -164,25 +164,23 @@ impl ::rust_rpc::Message for Scalars {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Double>(tag, &mut self.f_double, r)?,
-                2 => _enc::merge_field::<_enc::Float>(tag, &mut self.f_float, r)?,
-                3 => _enc::merge_field::<_enc::Int32>(tag, &mut self.f_int32, r)?,
-                4 => _enc::merge_field::<_enc::Int64>(tag, &mut self.f_int64, r)?,
-                5 => _enc::merge_field::<_enc::UInt32>(tag, &mut self.f_uint32, r)?,
-                6 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.f_uint64, r)?,
-                7 => _enc::merge_field::<_enc::SInt32>(tag, &mut self.f_sint32, r)?,
-                8 => _enc::merge_field::<_enc::SInt64>(tag, &mut self.f_sint64, r)?,
-                9 => _enc::merge_field::<_enc::Fixed32>(tag, &mut self.f_fixed32, r)?,
-                10 => _enc::merge_field::<_enc::Fixed64>(tag, &mut self.f_fixed64, r)?,
-                11 => _enc::merge_field::<_enc::SFixed32>(tag, &mut self.f_sfixed32, r)?,
-                12 => _enc::merge_field::<_enc::SFixed64>(tag, &mut self.f_sfixed64, r)?,
-                13 => _enc::merge_field::<_enc::Bool>(tag, &mut self.f_bool, r)?,
-                14 => _enc::merge_field::<_enc::Str>(tag, &mut self.f_string, r)?,
-                15 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.f_bytes, r)?,
-                536870911 => {
-                    _enc::merge_field::<_enc::Int32>(tag, &mut self.high_number, r)?
-                }
+            match tag {
+                9 => _enc::merge_field::<_enc::Double>(&mut self.f_double, r)?,
+                21 => _enc::merge_field::<_enc::Float>(&mut self.f_float, r)?,
+                24 => _enc::merge_field::<_enc::Int32>(&mut self.f_int32, r)?,
+                32 => _enc::merge_field::<_enc::Int64>(&mut self.f_int64, r)?,
+                40 => _enc::merge_field::<_enc::UInt32>(&mut self.f_uint32, r)?,
+                48 => _enc::merge_field::<_enc::UInt64>(&mut self.f_uint64, r)?,
+                56 => _enc::merge_field::<_enc::SInt32>(&mut self.f_sint32, r)?,
+                64 => _enc::merge_field::<_enc::SInt64>(&mut self.f_sint64, r)?,
+                77 => _enc::merge_field::<_enc::Fixed32>(&mut self.f_fixed32, r)?,
+                81 => _enc::merge_field::<_enc::Fixed64>(&mut self.f_fixed64, r)?,
+                93 => _enc::merge_field::<_enc::SFixed32>(&mut self.f_sfixed32, r)?,
+                97 => _enc::merge_field::<_enc::SFixed64>(&mut self.f_sfixed64, r)?,
+                104 => _enc::merge_field::<_enc::Bool>(&mut self.f_bool, r)?,
+                114 => _enc::merge_field::<_enc::Str>(&mut self.f_string, r)?,
+                122 => _enc::merge_field::<_enc::Bytes>(&mut self.f_bytes, r)?,
+                4294967288 => _enc::merge_field::<_enc::Int32>(&mut self.high_number, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

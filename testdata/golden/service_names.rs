@@ -44,8 +44,8 @@ impl ::rust_rpc::Message for KvClient {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.key, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.key, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -94,8 +94,8 @@ impl ::rust_rpc::Message for KvServer {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.value, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for Number {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -93,8 +93,8 @@ impl ::rust_rpc::Message for Text {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.text, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.text, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -67,11 +67,11 @@ impl ::rust_rpc::Message for Unnamed1 {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.unnamed_1, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.x, r)?,
-                3 => _enc::merge_field::<_enc::Int32>(tag, &mut self._1, r)?,
-                4 => unnamed_1::O::merge(&mut self.o, tag, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.unnamed_1, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.x, r)?,
+                24 => _enc::merge_field::<_enc::Int32>(&mut self._1, r)?,
+                34 => unnamed_1::O::merge(&mut self.o, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -163,10 +163,10 @@ pub mod unnamed_1 {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                4 => {
+            match tag {
+                34 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::S(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -217,15 +217,11 @@ impl ::rust_rpc::Message for Unnamed2 {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Unnamed1>,
-                    >(
-                        tag,
-                        self.a.get_or_insert_with(::core::default::Default::default),
-                        r,
-                    )?
+                    >(self.a.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -130,111 +130,98 @@ impl ::rust_rpc::Message for Event {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Timestamp>,
-                    >(
-                        tag,
-                        self.at.get_or_insert_with(::core::default::Default::default),
-                        r,
-                    )?
+                    >(self.at.get_or_insert_with(::core::default::Default::default), r)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Duration>,
                     >(
-                        tag,
                         self.took.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                3 => {
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Any>,
                     >(
-                        tag,
                         self
                             .detail
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                4 => {
+                34 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Empty>,
                     >(
-                        tag,
                         self
                             .nothing
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                5 => {
+                42 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::FieldMask>,
                     >(
-                        tag,
                         self.mask.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                6 => {
+                50 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Struct>,
                     >(
-                        tag,
                         self
                             .attributes
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                7 => {
+                58 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Value>,
                     >(
-                        tag,
                         self.value.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                8 => {
+                66 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::ListValue>,
                     >(
-                        tag,
                         self.list.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                9 => {
+                74 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Int32Value>,
                     >(
-                        tag,
                         self
                             .maybe_int
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                10 => {
+                82 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::StringValue>,
                     >(
-                        tag,
                         self
                             .maybe_text
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                11 => {
+                88 => {
                     _enc::merge_field::<
                         _enc::Enum<::rust_rpc::wkt::NullValue>,
-                    >(tag, &mut self.null, r)?
+                    >(&mut self.null, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

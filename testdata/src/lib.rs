@@ -90,6 +90,9 @@ pub mod ours {
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }
+    pub mod lenient {
+        include!("../golden/leniency/_include.rs");
+    }
     pub mod module_names {
         include!("../golden/module_names/_include.rs");
     }

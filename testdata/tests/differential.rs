@@ -322,7 +322,7 @@ fn proto2() {
         greeting: Some(String::new()),
         magic: Some(vec![]),
         priority: Some(Priority::HIGH),
-        first_by_default: Some(Priority::from(99)),
+        first_by_default: Some(Priority::LOW),
         no_default: Some("x".into()),
         required_priority: Priority::LOW,
         unpacked: vec![1, -1],

@@ -426,14 +426,6 @@ fn malformed_input_fails_with_offsets() {
         ),
         (&[0x72, 0x01, 0xff], DecodeErrorKind::InvalidUtf8, 1),
         (
-            &[0x1a, 0x00],
-            DecodeErrorKind::WrongWireType {
-                field: 3,
-                wire_type: 2,
-            },
-            0,
-        ),
-        (
             &[0x18, 0x01, 0x00],
             DecodeErrorKind::InvalidFieldNumber(0),
             2,
@@ -445,6 +437,11 @@ fn malformed_input_fails_with_offsets() {
         assert_eq!(err.kind(), kind, "input {bytes:02x?}");
         assert_eq!(err.offset(), *offset, "input {bytes:02x?}");
     }
+    // A known field with another wire type is not an error: like protobuf's reference parsers,
+    // decoding keeps it with the unknown fields and writes it back.
+    let kept = Scalars::decode(&[0x1a, 0x00]).expect("field 3 as bytes decodes");
+    assert_eq!(kept.unknown_fields.as_bytes(), &[0x1a, 0x00]);
+    assert_eq!(kept.encode_to_vec(), [0x1a, 0x00]);
 }
 
 #[test]

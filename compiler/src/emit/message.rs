@@ -29,8 +29,11 @@ fn scalar_type(s: Scalar) -> TokenStream {
     }
 }
 
-fn scalar_codec(s: Scalar) -> TokenStream {
+/// The codec of a scalar; `string` without UTF-8 validation is `LaxStr`, which hands a value
+/// that is not UTF-8 to the unknown fields.
+fn scalar_codec(s: Scalar, validate_utf8: bool) -> TokenStream {
     let name = match s {
+        Scalar::String if !validate_utf8 => "LaxStr",
         Scalar::Double => "Double",
         Scalar::Float => "Float",
         Scalar::Int32 => "Int32",
@@ -63,27 +66,85 @@ fn element_type(kind: &FieldKind) -> TokenStream {
 }
 
 /// The codec marker of a field's values.
-fn codec(kind: &FieldKind) -> TokenStream {
-    match kind {
-        FieldKind::Scalar(s) => scalar_codec(*s),
-        FieldKind::Enum(ty) => {
-            let ty = path(&ty.rust_path);
-            quote!(_enc::Enum<#ty>)
-        }
+fn codec(field: &Field) -> TokenStream {
+    match &field.kind {
+        FieldKind::Scalar(s) => scalar_codec(*s, field.validate_utf8),
+        FieldKind::Enum(ty) => enum_codec(ty),
         FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => message_codec(ty),
         FieldKind::Map { .. } => quote!(()),
     }
 }
 
-fn map_value_parts(value: &MapValue) -> (TokenStream, TokenStream) {
+/// `Enum<E>`, or `ClosedEnum<E>` for a closed enum, whose undeclared numbers go to the
+/// unknown fields.
+fn enum_codec(ty: &TypeRef) -> TokenStream {
+    let rust = path(&ty.rust_path);
+    if ty.closed {
+        quote!(_enc::ClosedEnum<#rust>)
+    } else {
+        quote!(_enc::Enum<#rust>)
+    }
+}
+
+fn map_value_parts(value: &MapValue, validate_utf8: bool) -> (TokenStream, TokenStream) {
     match value {
-        MapValue::Scalar(s) => (scalar_type(*s), scalar_codec(*s)),
-        MapValue::Enum(ty) => {
-            let ty = path(&ty.rust_path);
-            (quote!(#ty), quote!(_enc::Enum<#ty>))
-        }
+        MapValue::Scalar(s) => (scalar_type(*s), scalar_codec(*s, validate_utf8)),
+        MapValue::Enum(ty) => (path(&ty.rust_path), enum_codec(ty)),
         MapValue::Message(ty) => (path(&ty.rust_path), message_codec(ty)),
     }
+}
+
+/// Whether a field's codec can refuse a well-formed value (`Codec::try_merge`): a closed enum,
+/// or a string without UTF-8 validation. Such a field's value can land in the unknown fields,
+/// so its merge code is handed them (as every map's is: see `merge_map_entry`).
+fn refuses(field: &Field) -> bool {
+    match &field.kind {
+        FieldKind::Scalar(s) => *s == Scalar::String && !field.validate_utf8,
+        FieldKind::Enum(ty) => ty.closed,
+        FieldKind::Map { .. } | FieldKind::Message { .. } | FieldKind::Group { .. } => false,
+    }
+}
+
+/// The wire type of one value of a scalar.
+fn scalar_wire_type(s: Scalar) -> u32 {
+    match s {
+        Scalar::Int32
+        | Scalar::Int64
+        | Scalar::UInt32
+        | Scalar::UInt64
+        | Scalar::SInt32
+        | Scalar::SInt64
+        | Scalar::Bool => 0,
+        Scalar::Fixed64 | Scalar::SFixed64 | Scalar::Double => 1,
+        Scalar::String | Scalar::Bytes | Scalar::SharedBytes => 2,
+        Scalar::Fixed32 | Scalar::SFixed32 | Scalar::Float => 5,
+    }
+}
+
+/// The keys (field number and wire type) under which a field's values are read. Decoding
+/// matches whole keys, so a known field that arrives with another wire type falls through to
+/// the unknown fields, as protobuf's reference parsers keep it; repeated scalars take both the
+/// packed and the unpacked form, whatever they are written as.
+fn tags(field: &Field) -> Vec<u32> {
+    let wire_type = match &field.kind {
+        FieldKind::Scalar(s) => scalar_wire_type(*s),
+        FieldKind::Enum(_) => 0,
+        FieldKind::Message { .. } | FieldKind::Map { .. } => 2,
+        FieldKind::Group { .. } => 3,
+    };
+    let key = |wire_type: u32| (field.number << 3) | wire_type;
+    let packable = matches!(wire_type, 0 | 1 | 5);
+    if matches!(field.cardinality, Cardinality::Repeated { .. }) && packable {
+        vec![key(wire_type), key(2)]
+    } else {
+        vec![key(wire_type)]
+    }
+}
+
+/// A match pattern for a set of keys.
+fn tag_pattern(tags: &[u32]) -> TokenStream {
+    let tags = tags.iter().map(|&t| num(t));
+    quote!(#(#tags)|*)
 }
 
 /// `group_len`, or `rec_group_len` for a group on a cycle of message types.
@@ -116,7 +177,7 @@ fn is_boxed(kind: &FieldKind) -> bool {
 fn field_type(field: &Field, options_map: MapType) -> TokenStream {
     if let FieldKind::Map { key, value } = &field.kind {
         let key = scalar_type(*key);
-        let (value, _) = map_value_parts(value);
+        let (value, _) = map_value_parts(value, field.validate_utf8);
         return match options_map {
             MapType::Hash => quote!(::std::collections::HashMap<#key, #value>),
             MapType::BTree => quote!(::std::collections::BTreeMap<#key, #value>),
@@ -131,30 +192,6 @@ fn field_type(field: &Field, options_map: MapType) -> TokenStream {
         Cardinality::Optional => quote!(::core::option::Option<#elem>),
         Cardinality::Repeated { .. } => quote!(::std::vec::Vec<#elem>),
     }
-}
-
-/// A match pattern for a set of field numbers, with runs of three or more as ranges.
-fn number_pattern(mut numbers: Vec<u32>) -> TokenStream {
-    numbers.sort_unstable();
-    let mut alternatives = Vec::new();
-    let mut i = 0;
-    while i < numbers.len() {
-        let mut j = i;
-        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
-            j += 1;
-        }
-        if j - i >= 2 {
-            let (start, end) = (num(numbers[i]), num(numbers[j]));
-            alternatives.push(quote!(#start..=#end));
-        } else {
-            alternatives.extend(numbers[i..=j].iter().map(|&n| {
-                let n = num(n);
-                quote!(#n)
-            }));
-        }
-        i = j + 1;
-    }
-    quote!(#(#alternatives)|*)
 }
 
 /// The condition under which a proto3 field without presence goes on the wire.
@@ -179,11 +216,24 @@ struct FieldCode {
     merge_arm: TokenStream,
 }
 
-fn field_code(field: &Field) -> FieldCode {
+/// Where a refused value goes (see [`refuses`]): the message's unknown fields, or nowhere
+/// when the message drops them.
+fn unknown_target(keep_unknown: bool) -> TokenStream {
+    if keep_unknown {
+        quote!(&mut self.unknown_fields)
+    } else {
+        quote!(&mut ())
+    }
+}
+
+fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
     let name = ident(&field.rust_name);
     let n = num(field.number);
     let e = quote!(_enc);
     let this = quote!(self.#name);
+    let pattern = tag_pattern(&tags(field));
+    let unknown = unknown_target(keep_unknown);
+    let refuses = refuses(field);
     let deref = if is_boxed(&field.kind) {
         quote!(&**value)
     } else {
@@ -196,16 +246,17 @@ fn field_code(field: &Field) -> FieldCode {
     };
 
     if let FieldKind::Map { key, value } = &field.kind {
-        let k = scalar_codec(*key);
-        let (_, v) = map_value_parts(value);
+        let k = scalar_codec(*key, field.validate_utf8);
+        let (_, v) = map_value_parts(value, field.validate_utf8);
+        let merge = quote!(#e::merge_map_entry::<#k, #v, _>(&mut #this, r, #unknown)?);
         return FieldCode {
             len: quote!(len += #e::map_len::<#k, #v, _>(#n, &#this);),
             encode: quote!(#e::encode_map::<#k, #v, _>(#n, &#this, buf);),
-            merge_arm: quote!(#n => #e::merge_map_entry::<#k, #v, _>(tag, &mut #this, r)?,),
+            merge_arm: quote!(#pattern => #merge,),
         };
     }
 
-    let c = codec(&field.kind);
+    let c = codec(field);
     let is_group = matches!(field.kind, FieldKind::Group { .. });
     match field.cardinality {
         Cardinality::Implicit => {
@@ -221,13 +272,21 @@ fn field_code(field: &Field) -> FieldCode {
                         #e::encode_field::<#c>(#n, &#this, buf);
                     }
                 },
-                merge_arm: quote!(#n => #e::merge_field::<#c>(tag, &mut #this, r)?,),
+                merge_arm: if refuses {
+                    quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
+                } else {
+                    quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
+                },
             }
         }
         Cardinality::Required => FieldCode {
             len: quote!(len += #e::field_len::<#c>(#n, &#this);),
             encode: quote!(#e::encode_field::<#c>(#n, &#this, buf);),
-            merge_arm: quote!(#n => #e::merge_field::<#c>(tag, &mut #this, r)?,),
+            merge_arm: if refuses {
+                quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
+            } else {
+                quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
+            },
         },
         Cardinality::Optional if is_group => FieldCode {
             len: {
@@ -243,13 +302,15 @@ fn field_code(field: &Field) -> FieldCode {
                     #e::encode_group(#n, #deref, buf);
                 }
             },
-            merge_arm: quote!(#n => #e::merge_group(tag, #get_or_insert, r)?,),
+            merge_arm: quote!(#pattern => #e::merge_group(tag, #get_or_insert, r)?,),
         },
         Cardinality::Optional => {
-            let merge = if matches!(field.kind, FieldKind::Message { .. }) {
-                quote!(#e::merge_field::<#c>(tag, #get_or_insert, r)?)
+            let merge_arm = if matches!(field.kind, FieldKind::Message { .. }) {
+                quote!(#pattern => #e::merge_field::<#c>(#get_or_insert, r)?,)
+            } else if refuses {
+                quote!(#pattern => #e::merge_optional_or_keep::<#c>(&mut #this, r, #unknown)?,)
             } else {
-                quote!(#e::merge_optional::<#c>(tag, &mut #this, r)?)
+                quote!(#pattern => #e::merge_optional::<#c>(&mut #this, r)?,)
             };
             FieldCode {
                 len: quote! {
@@ -262,7 +323,7 @@ fn field_code(field: &Field) -> FieldCode {
                         #e::encode_field::<#c>(#n, #deref, buf);
                     }
                 },
-                merge_arm: quote!(#n => #merge,),
+                merge_arm,
             }
         }
         Cardinality::Repeated { .. } if is_group => {
@@ -280,7 +341,7 @@ fn field_code(field: &Field) -> FieldCode {
                     }
                 },
                 merge_arm: quote! {
-                    #n => {
+                    #pattern => {
                         let mut value = <#elem as ::core::default::Default>::default();
                         #e::merge_group(tag, &mut value, r)?;
                         #this.push(value);
@@ -288,16 +349,23 @@ fn field_code(field: &Field) -> FieldCode {
                 },
             }
         }
-        Cardinality::Repeated { packed: true } => FieldCode {
-            len: quote!(len += #e::packed_len::<#c>(#n, &#this);),
-            encode: quote!(#e::encode_packed::<#c>(#n, &#this, buf);),
-            merge_arm: quote!(#n => #e::merge_repeated::<#c>(tag, &mut #this, r)?,),
-        },
-        Cardinality::Repeated { packed: false } => FieldCode {
-            len: quote!(len += #e::repeated_len::<#c>(#n, &#this);),
-            encode: quote!(#e::encode_repeated::<#c>(#n, &#this, buf);),
-            merge_arm: quote!(#n => #e::merge_repeated::<#c>(tag, &mut #this, r)?,),
-        },
+        Cardinality::Repeated { packed } => {
+            let (len_fn, encode_fn) = if packed {
+                (quote!(packed_len), quote!(encode_packed))
+            } else {
+                (quote!(repeated_len), quote!(encode_repeated))
+            };
+            let merge = if refuses {
+                quote!(#e::merge_repeated_or_keep::<#c>(tag, &mut #this, r, #unknown)?)
+            } else {
+                quote!(#e::merge_repeated::<#c>(tag, &mut #this, r)?)
+            };
+            FieldCode {
+                len: quote!(len += #e::#len_fn::<#c>(#n, &#this);),
+                encode: quote!(#e::#encode_fn::<#c>(#n, &#this, buf);),
+                merge_arm: quote!(#pattern => #merge,),
+            }
+        }
         Cardinality::OneofMember => FieldCode {
             len: TokenStream::new(),
             encode: TokenStream::new(),
@@ -435,7 +503,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     for (_, part) in &parts {
         match part {
             Part::Field(field) => {
-                let code = field_code(field);
+                let code = field_code(field, msg.keep_unknown);
                 len_stmts.push(code.len);
                 encode_stmts.push(code.encode);
                 merge_arms.push(code.merge_arm);
@@ -449,9 +517,16 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
                             len += value.encoded_len();
                         }
                     });
-                    let numbers = number_pattern(oneof.fields.iter().map(|f| f.number).collect());
+                    let keys: Vec<u32> = oneof.fields.iter().flat_map(tags).collect();
+                    let pattern = tag_pattern(&keys);
+                    let unknown = if oneof.fields.iter().any(refuses) {
+                        let target = unknown_target(msg.keep_unknown);
+                        quote!(, #target)
+                    } else {
+                        TokenStream::new()
+                    };
                     merge_arms.push(quote! {
-                        #numbers => #module::#enum_name::merge(&mut self.#fname, tag, r)?,
+                        #pattern => #module::#enum_name::merge(&mut self.#fname, tag, r #unknown)?,
                     });
                 }
                 match run {
@@ -502,7 +577,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     };
     let merge_loop_body = if has_parts {
         quote! {
-            match tag >> 3 {
+            match tag {
                 #(#merge_arms)*
                 _ => #unknown_arm,
             }
@@ -864,7 +939,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         } else {
             quote!(value)
         };
-        let c = codec(&f.kind);
+        let c = codec(f);
         match &f.kind {
             FieldKind::Group { .. } => {
                 let group_len = group_len_fn(&f.kind);
@@ -886,9 +961,17 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         };
         let merge_one = |target: TokenStream| match &f.kind {
             FieldKind::Group { .. } => quote!(#e::merge_group(tag, #target, r)?),
-            _ => quote!(#e::merge_field::<#c>(tag, #target, r)?),
+            _ => quote!(#e::merge_field::<#c>(#target, r)?),
         };
+        let pattern = tag_pattern(&tags(f));
         let arm = match &f.kind {
+            _ if refuses(f) => quote! {
+                #pattern => {
+                    if let ::core::option::Option::Some(value) = #e::read_or_keep::<#c>(r, unknown)? {
+                        *field = ::core::option::Option::Some(Self::#variant(value));
+                    }
+                }
+            },
             FieldKind::Message { .. } | FieldKind::Group { .. } => {
                 // A second occurrence of the same member merges into the first.
                 let existing = merge_one(if boxed {
@@ -898,7 +981,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                 });
                 let fresh = merge_one(quote!(&mut value));
                 quote! {
-                    #n => match field {
+                    #pattern => match field {
                         ::core::option::Option::Some(Self::#variant(value)) => #existing,
                         _ => {
                             let mut value = <#elem as ::core::default::Default>::default();
@@ -911,7 +994,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
             _ => {
                 let fresh = merge_one(quote!(&mut value));
                 quote! {
-                    #n => {
+                    #pattern => {
                         let mut value = ::core::default::Default::default();
                         #fresh;
                         *field = ::core::option::Option::Some(Self::#variant(value));
@@ -923,6 +1006,11 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
     }
     let allow = allow_deprecated(oneof.fields.iter().any(Field::touches_deprecated));
     let user_attributes = user_attrs(&oneof.attributes);
+    let unknown_param = if oneof.fields.iter().any(refuses) {
+        quote!(unknown: &mut impl ::rust_rpc::encoding::UnknownSink,)
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #docs
         #[derive(Clone, PartialEq, Debug)]
@@ -953,9 +1041,10 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                 field: &mut ::core::option::Option<Self>,
                 tag: u32,
                 r: &mut ::rust_rpc::encoding::Reader<'_>,
+                #unknown_param
             ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
                 use ::rust_rpc::encoding as _enc;
-                match tag >> 3 {
+                match tag {
                     #(#merge_arms)*
                     _ => r.skip_field(tag)?,
                 }

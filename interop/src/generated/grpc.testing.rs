@@ -227,8 +227,8 @@ impl ::rust_rpc::Message for BoolValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bool>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Bool>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -288,13 +288,9 @@ impl ::rust_rpc::Message for Payload {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
-                    _enc::merge_field::<
-                        _enc::Enum<PayloadType>,
-                    >(tag, &mut self.r#type, r)?
-                }
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.body, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Enum<PayloadType>>(&mut self.r#type, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.body, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -353,9 +349,9 @@ impl ::rust_rpc::Message for EchoStatus {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.code, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.message, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.code, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -509,81 +505,73 @@ impl ::rust_rpc::Message for SimpleRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<PayloadType>,
-                    >(tag, &mut self.response_type, r)?
+                    >(&mut self.response_type, r)?
                 }
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.response_size, r)?,
-                3 => {
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.response_size, r)?,
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<Payload>,
                     >(
-                        tag,
                         self
                             .payload
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.fill_username, r)?,
-                5 => _enc::merge_field::<_enc::Bool>(tag, &mut self.fill_oauth_scope, r)?,
-                6 => {
+                32 => _enc::merge_field::<_enc::Bool>(&mut self.fill_username, r)?,
+                40 => _enc::merge_field::<_enc::Bool>(&mut self.fill_oauth_scope, r)?,
+                50 => {
                     _enc::merge_field::<
                         _enc::Msg<BoolValue>,
                     >(
-                        tag,
                         self
                             .response_compressed
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                7 => {
+                58 => {
                     _enc::merge_field::<
                         _enc::Msg<EchoStatus>,
                     >(
-                        tag,
                         self
                             .response_status
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                8 => {
+                66 => {
                     _enc::merge_field::<
                         _enc::Msg<BoolValue>,
                     >(
-                        tag,
                         self
                             .expect_compressed
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                9 => _enc::merge_field::<_enc::Bool>(tag, &mut self.fill_server_id, r)?,
-                10 => {
-                    _enc::merge_field::<
-                        _enc::Bool,
-                    >(tag, &mut self.fill_grpclb_route_type, r)?
+                72 => _enc::merge_field::<_enc::Bool>(&mut self.fill_server_id, r)?,
+                80 => {
+                    _enc::merge_field::<_enc::Bool>(&mut self.fill_grpclb_route_type, r)?
                 }
-                11 => {
+                90 => {
                     _enc::merge_field::<
                         _enc::Msg<TestOrcaReport>,
                     >(
-                        tag,
                         self
                             .orca_per_query_report
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                12 => {
+                98 => {
                     _enc::merge_field::<
                         _enc::Msg<TestOrcaReport>,
                     >(
-                        tag,
                         self
                             .orca_oob_report
                             .get_or_insert_with(::core::default::Default::default),
@@ -692,27 +680,26 @@ impl ::rust_rpc::Message for SimpleResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Payload>,
                     >(
-                        tag,
                         self
                             .payload
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.username, r)?,
-                3 => _enc::merge_field::<_enc::Str>(tag, &mut self.oauth_scope, r)?,
-                4 => _enc::merge_field::<_enc::Str>(tag, &mut self.server_id, r)?,
-                5 => {
+                18 => _enc::merge_field::<_enc::Str>(&mut self.username, r)?,
+                26 => _enc::merge_field::<_enc::Str>(&mut self.oauth_scope, r)?,
+                34 => _enc::merge_field::<_enc::Str>(&mut self.server_id, r)?,
+                40 => {
                     _enc::merge_field::<
                         _enc::Enum<GrpclbRouteType>,
-                    >(tag, &mut self.grpclb_route_type, r)?
+                    >(&mut self.grpclb_route_type, r)?
                 }
-                6 => _enc::merge_field::<_enc::Str>(tag, &mut self.hostname, r)?,
+                50 => _enc::merge_field::<_enc::Str>(&mut self.hostname, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -775,23 +762,21 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Payload>,
                     >(
-                        tag,
                         self
                             .payload
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<BoolValue>,
                     >(
-                        tag,
                         self
                             .expect_compressed
                             .get_or_insert_with(::core::default::Default::default),
@@ -848,11 +833,11 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Int32,
-                    >(tag, &mut self.aggregated_payload_size, r)?
+                    >(&mut self.aggregated_payload_size, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -926,14 +911,13 @@ impl ::rust_rpc::Message for ResponseParameters {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.size, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.interval_us, r)?,
-                3 => {
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.size, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.interval_us, r)?,
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<BoolValue>,
                     >(
-                        tag,
                         self
                             .compressed
                             .get_or_insert_with(::core::default::Default::default),
@@ -1030,44 +1014,41 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<PayloadType>,
-                    >(tag, &mut self.response_type, r)?
+                    >(&mut self.response_type, r)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<ResponseParameters>,
                     >(tag, &mut self.response_parameters, r)?
                 }
-                3 => {
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<Payload>,
                     >(
-                        tag,
                         self
                             .payload
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                7 => {
+                58 => {
                     _enc::merge_field::<
                         _enc::Msg<EchoStatus>,
                     >(
-                        tag,
                         self
                             .response_status
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                8 => {
+                66 => {
                     _enc::merge_field::<
                         _enc::Msg<TestOrcaReport>,
                     >(
-                        tag,
                         self
                             .orca_oob_report
                             .get_or_insert_with(::core::default::Default::default),
@@ -1124,12 +1105,11 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Payload>,
                     >(
-                        tag,
                         self
                             .payload
                             .get_or_insert_with(::core::default::Default::default),
@@ -1186,11 +1166,11 @@ impl ::rust_rpc::Message for ReconnectParams {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Int32,
-                    >(tag, &mut self.max_reconnect_backoff_ms, r)?
+                    >(&mut self.max_reconnect_backoff_ms, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1247,9 +1227,11 @@ impl ::rust_rpc::Message for ReconnectInfo {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bool>(tag, &mut self.passed, r)?,
-                2 => _enc::merge_repeated::<_enc::Int32>(tag, &mut self.backoff_ms, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Bool>(&mut self.passed, r)?,
+                16 | 18 => {
+                    _enc::merge_repeated::<_enc::Int32>(tag, &mut self.backoff_ms, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1308,9 +1290,9 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.num_rpcs, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.timeout_sec, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.num_rpcs, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.timeout_sec, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1381,21 +1363,21 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Int32,
                         _,
-                    >(tag, &mut self.rpcs_by_peer, r)?
+                    >(&mut self.rpcs_by_peer, r, &mut self.unknown_fields)?
                 }
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.num_failures, r)?,
-                3 => {
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.num_failures, r)?,
+                26 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Msg<load_balancer_stats_response::RpcsByPeer>,
                         _,
-                    >(tag, &mut self.rpcs_by_method, r)?
+                    >(&mut self.rpcs_by_method, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1444,13 +1426,13 @@ pub mod load_balancer_stats_response {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => {
+                match tag {
+                    10 => {
                         _enc::merge_map_entry::<
                             _enc::Str,
                             _enc::Int32,
                             _,
-                        >(tag, &mut self.rpcs_by_peer, r)?
+                        >(&mut self.rpcs_by_peer, r, &mut self.unknown_fields)?
                     }
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
@@ -1610,34 +1592,38 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Int32,
                         _,
-                    >(tag, &mut self.num_rpcs_started_by_method, r)?
+                    >(&mut self.num_rpcs_started_by_method, r, &mut self.unknown_fields)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Int32,
                         _,
-                    >(tag, &mut self.num_rpcs_succeeded_by_method, r)?
+                    >(
+                        &mut self.num_rpcs_succeeded_by_method,
+                        r,
+                        &mut self.unknown_fields,
+                    )?
                 }
-                3 => {
+                26 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Int32,
                         _,
-                    >(tag, &mut self.num_rpcs_failed_by_method, r)?
+                    >(&mut self.num_rpcs_failed_by_method, r, &mut self.unknown_fields)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Msg<load_balancer_accumulated_stats_response::MethodStats>,
                         _,
-                    >(tag, &mut self.stats_per_method, r)?
+                    >(&mut self.stats_per_method, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1696,16 +1682,14 @@ pub mod load_balancer_accumulated_stats_response {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => {
-                        _enc::merge_field::<_enc::Int32>(tag, &mut self.rpcs_started, r)?
-                    }
-                    2 => {
+                match tag {
+                    8 => _enc::merge_field::<_enc::Int32>(&mut self.rpcs_started, r)?,
+                    18 => {
                         _enc::merge_map_entry::<
                             _enc::Int32,
                             _enc::Int32,
                             _,
-                        >(tag, &mut self.result, r)?
+                        >(&mut self.result, r, &mut self.unknown_fields)?
                     }
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
@@ -1779,18 +1763,18 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 | 10 => {
                     _enc::merge_repeated::<
                         _enc::Enum<client_configure_request::RpcType>,
                     >(tag, &mut self.types, r)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<client_configure_request::Metadata>,
                     >(tag, &mut self.metadata, r)?
                 }
-                3 => _enc::merge_field::<_enc::Int32>(tag, &mut self.timeout_sec, r)?,
+                24 => _enc::merge_field::<_enc::Int32>(&mut self.timeout_sec, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1920,14 +1904,10 @@ pub mod client_configure_request {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => {
-                        _enc::merge_field::<
-                            _enc::Enum<RpcType>,
-                        >(tag, &mut self.r#type, r)?
-                    }
-                    2 => _enc::merge_field::<_enc::Str>(tag, &mut self.key, r)?,
-                    3 => _enc::merge_field::<_enc::Str>(tag, &mut self.value, r)?,
+                match tag {
+                    8 => _enc::merge_field::<_enc::Enum<RpcType>>(&mut self.r#type, r)?,
+                    18 => _enc::merge_field::<_enc::Str>(&mut self.key, r)?,
+                    26 => _enc::merge_field::<_enc::Str>(&mut self.value, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }
@@ -2033,28 +2013,22 @@ impl ::rust_rpc::Message for TestOrcaReport {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
-                    _enc::merge_field::<_enc::Double>(tag, &mut self.cpu_utilization, r)?
-                }
-                2 => {
-                    _enc::merge_field::<
-                        _enc::Double,
-                    >(tag, &mut self.memory_utilization, r)?
-                }
-                3 => {
+            match tag {
+                9 => _enc::merge_field::<_enc::Double>(&mut self.cpu_utilization, r)?,
+                17 => _enc::merge_field::<_enc::Double>(&mut self.memory_utilization, r)?,
+                26 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Double,
                         _,
-                    >(tag, &mut self.request_cost, r)?
+                    >(&mut self.request_cost, r, &mut self.unknown_fields)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Double,
                         _,
-                    >(tag, &mut self.utilization, r)?
+                    >(&mut self.utilization, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

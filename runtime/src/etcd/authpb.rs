@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for UserAddOptions {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bool>(tag, &mut self.no_password, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Bool>(&mut self.no_password, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -114,15 +114,14 @@ impl ::rust_rpc::Message for User {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.password, r)?,
-                3 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
-                4 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.password, r)?,
+                26 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
+                34 => {
                     _enc::merge_field::<
                         _enc::Msg<UserAddOptions>,
                     >(
-                        tag,
                         self
                             .options
                             .get_or_insert_with(::core::default::Default::default),
@@ -194,14 +193,14 @@ impl ::rust_rpc::Message for Permission {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<permission::Type>,
-                    >(tag, &mut self.perm_type, r)?
+                    >(&mut self.perm_type, r)?
                 }
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                3 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                26 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -319,9 +318,9 @@ impl ::rust_rpc::Message for Role {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.name, r)?,
-                2 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.name, r)?,
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<Permission>,
                     >(tag, &mut self.key_permission, r)?

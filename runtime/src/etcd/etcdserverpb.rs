@@ -142,11 +142,11 @@ impl ::rust_rpc::Message for ResponseHeader {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.cluster_id, r)?,
-                2 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.member_id, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.revision, r)?,
-                4 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.raft_term, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.cluster_id, r)?,
+                16 => _enc::merge_field::<_enc::UInt64>(&mut self.member_id, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.revision, r)?,
+                32 => _enc::merge_field::<_enc::UInt64>(&mut self.raft_term, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -330,39 +330,29 @@ impl ::rust_rpc::Message for RangeRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.limit, r)?,
-                4 => _enc::merge_field::<_enc::Int64>(tag, &mut self.revision, r)?,
-                5 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.limit, r)?,
+                32 => _enc::merge_field::<_enc::Int64>(&mut self.revision, r)?,
+                40 => {
                     _enc::merge_field::<
                         _enc::Enum<range_request::SortOrder>,
-                    >(tag, &mut self.sort_order, r)?
+                    >(&mut self.sort_order, r)?
                 }
-                6 => {
+                48 => {
                     _enc::merge_field::<
                         _enc::Enum<range_request::SortTarget>,
-                    >(tag, &mut self.sort_target, r)?
+                    >(&mut self.sort_target, r)?
                 }
-                7 => _enc::merge_field::<_enc::Bool>(tag, &mut self.serializable, r)?,
-                8 => _enc::merge_field::<_enc::Bool>(tag, &mut self.keys_only, r)?,
-                9 => _enc::merge_field::<_enc::Bool>(tag, &mut self.count_only, r)?,
-                10 => {
-                    _enc::merge_field::<_enc::Int64>(tag, &mut self.min_mod_revision, r)?
-                }
-                11 => {
-                    _enc::merge_field::<_enc::Int64>(tag, &mut self.max_mod_revision, r)?
-                }
-                12 => {
-                    _enc::merge_field::<
-                        _enc::Int64,
-                    >(tag, &mut self.min_create_revision, r)?
-                }
-                13 => {
-                    _enc::merge_field::<
-                        _enc::Int64,
-                    >(tag, &mut self.max_create_revision, r)?
+                56 => _enc::merge_field::<_enc::Bool>(&mut self.serializable, r)?,
+                64 => _enc::merge_field::<_enc::Bool>(&mut self.keys_only, r)?,
+                72 => _enc::merge_field::<_enc::Bool>(&mut self.count_only, r)?,
+                80 => _enc::merge_field::<_enc::Int64>(&mut self.min_mod_revision, r)?,
+                88 => _enc::merge_field::<_enc::Int64>(&mut self.max_mod_revision, r)?,
+                96 => _enc::merge_field::<_enc::Int64>(&mut self.min_create_revision, r)?,
+                104 => {
+                    _enc::merge_field::<_enc::Int64>(&mut self.max_create_revision, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -580,25 +570,24 @@ impl ::rust_rpc::Message for RangeResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<super::mvccpb::KeyValue>,
                     >(tag, &mut self.kvs, r)?
                 }
-                3 => _enc::merge_field::<_enc::Bool>(tag, &mut self.more, r)?,
-                4 => _enc::merge_field::<_enc::Int64>(tag, &mut self.count, r)?,
+                24 => _enc::merge_field::<_enc::Bool>(&mut self.more, r)?,
+                32 => _enc::merge_field::<_enc::Int64>(&mut self.count, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -697,13 +686,13 @@ impl ::rust_rpc::Message for PutRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.value, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.lease, r)?,
-                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.prev_kv, r)?,
-                5 => _enc::merge_field::<_enc::Bool>(tag, &mut self.ignore_value, r)?,
-                6 => _enc::merge_field::<_enc::Bool>(tag, &mut self.ignore_lease, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.value, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.lease, r)?,
+                32 => _enc::merge_field::<_enc::Bool>(&mut self.prev_kv, r)?,
+                40 => _enc::merge_field::<_enc::Bool>(&mut self.ignore_value, r)?,
+                48 => _enc::merge_field::<_enc::Bool>(&mut self.ignore_lease, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -761,23 +750,21 @@ impl ::rust_rpc::Message for PutResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<super::mvccpb::KeyValue>,
                     >(
-                        tag,
                         self
                             .prev_kv
                             .get_or_insert_with(::core::default::Default::default),
@@ -856,10 +843,10 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
-                3 => _enc::merge_field::<_enc::Bool>(tag, &mut self.prev_kv, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
+                24 => _enc::merge_field::<_enc::Bool>(&mut self.prev_kv, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -927,20 +914,19 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.deleted, r)?,
-                3 => {
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.deleted, r)?,
+                26 => {
                     _enc::merge_repeated::<
                         _enc::Msg<super::mvccpb::KeyValue>,
                     >(tag, &mut self.prev_kvs, r)?
@@ -991,8 +977,10 @@ impl ::rust_rpc::Message for RequestOp {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=4 => request_op::Request::merge(&mut self.request, tag, r)?,
+            match tag {
+                10 | 18 | 26 | 34 => {
+                    request_op::Request::merge(&mut self.request, tag, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1055,73 +1043,71 @@ pub mod request_op {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestRange(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::RangeRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::RangeRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::RangeRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestRange(value),
                             );
                         }
                     }
                 }
-                2 => {
+                18 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestPut(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::PutRequest>,
-                            >(tag, value, r)?
+                            _enc::merge_field::<_enc::Msg<super::PutRequest>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::PutRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::PutRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestPut(value),
                             );
                         }
                     }
                 }
-                3 => {
+                26 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestDeleteRange(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::DeleteRangeRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::DeleteRangeRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::DeleteRangeRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestDeleteRange(value),
                             );
                         }
                     }
                 }
-                4 => {
+                34 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestTxn(value)) => {
                             _enc::merge_field::<
                                 _enc::RecMsg<super::TxnRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::TxnRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::TxnRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestTxn(value),
                             );
@@ -1174,8 +1160,10 @@ impl ::rust_rpc::Message for ResponseOp {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=4 => response_op::Response::merge(&mut self.response, tag, r)?,
+            match tag {
+                10 | 18 | 26 | 34 => {
+                    response_op::Response::merge(&mut self.response, tag, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1238,75 +1226,73 @@ pub mod response_op {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponseRange(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::RangeResponse>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::RangeResponse as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::RangeResponse>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseRange(value),
                             );
                         }
                     }
                 }
-                2 => {
+                18 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponsePut(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::PutResponse>,
-                            >(tag, value, r)?
+                            _enc::merge_field::<_enc::Msg<super::PutResponse>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::PutResponse as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::PutResponse>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponsePut(value),
                             );
                         }
                     }
                 }
-                3 => {
+                26 => {
                     match field {
                         ::core::option::Option::Some(
                             Self::ResponseDeleteRange(value),
                         ) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::DeleteRangeResponse>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::DeleteRangeResponse as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::DeleteRangeResponse>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseDeleteRange(value),
                             );
                         }
                     }
                 }
-                4 => {
+                34 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponseTxn(value)) => {
                             _enc::merge_field::<
                                 _enc::RecMsg<super::TxnResponse>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::TxnResponse as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::TxnResponse>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseTxn(value),
                             );
@@ -1410,20 +1396,22 @@ impl ::rust_rpc::Message for Compare {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<compare::CompareResult>,
-                    >(tag, &mut self.result, r)?
+                    >(&mut self.result, r)?
                 }
-                2 => {
+                16 => {
                     _enc::merge_field::<
                         _enc::Enum<compare::CompareTarget>,
-                    >(tag, &mut self.target, r)?
+                    >(&mut self.target, r)?
                 }
-                3 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                4..=8 => compare::TargetUnion::merge(&mut self.target_union, tag, r)?,
-                64 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
+                26 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                32 | 40 | 48 | 58 | 64 => {
+                    compare::TargetUnion::merge(&mut self.target_union, tag, r)?
+                }
+                514 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1622,30 +1610,30 @@ pub mod compare {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                4 => {
+            match tag {
+                32 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Version(value));
                 }
-                5 => {
+                40 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::CreateRevision(value));
                 }
-                6 => {
+                48 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::ModRevision(value));
                 }
-                7 => {
+                58 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bytes>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Bytes>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Value(value));
                 }
-                8 => {
+                64 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::Lease(value));
                 }
                 _ => r.skip_field(tag)?,
@@ -1724,18 +1712,18 @@ impl ::rust_rpc::Message for TxnRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_repeated::<
                         _enc::Msg<Compare>,
                     >(tag, &mut self.compare, r)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::RecMsg<RequestOp>,
                     >(tag, &mut self.success, r)?
                 }
-                3 => {
+                26 => {
                     _enc::merge_repeated::<
                         _enc::RecMsg<RequestOp>,
                     >(tag, &mut self.failure, r)?
@@ -1803,20 +1791,19 @@ impl ::rust_rpc::Message for TxnResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Bool>(tag, &mut self.succeeded, r)?,
-                3 => {
+                16 => _enc::merge_field::<_enc::Bool>(&mut self.succeeded, r)?,
+                26 => {
                     _enc::merge_repeated::<
                         _enc::RecMsg<ResponseOp>,
                     >(tag, &mut self.responses, r)?
@@ -1883,9 +1870,9 @@ impl ::rust_rpc::Message for CompactionRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.revision, r)?,
-                2 => _enc::merge_field::<_enc::Bool>(tag, &mut self.physical, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.revision, r)?,
+                16 => _enc::merge_field::<_enc::Bool>(&mut self.physical, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1934,12 +1921,11 @@ impl ::rust_rpc::Message for CompactionResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -2031,8 +2017,8 @@ impl ::rust_rpc::Message for HashKvRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.revision, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.revision, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2099,22 +2085,19 @@ impl ::rust_rpc::Message for HashKvResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::UInt32>(tag, &mut self.hash, r)?,
-                3 => {
-                    _enc::merge_field::<_enc::Int64>(tag, &mut self.compact_revision, r)?
-                }
+                16 => _enc::merge_field::<_enc::UInt32>(&mut self.hash, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.compact_revision, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2172,19 +2155,18 @@ impl ::rust_rpc::Message for HashResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::UInt32>(tag, &mut self.hash, r)?,
+                16 => _enc::merge_field::<_enc::UInt32>(&mut self.hash, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2289,22 +2271,19 @@ impl ::rust_rpc::Message for SnapshotResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
-                    _enc::merge_field::<_enc::UInt64>(tag, &mut self.remaining_bytes, r)?
-                }
-                3 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.blob, r)?,
+                16 => _enc::merge_field::<_enc::UInt64>(&mut self.remaining_bytes, r)?,
+                26 => _enc::merge_field::<_enc::Bytes>(&mut self.blob, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2351,8 +2330,8 @@ impl ::rust_rpc::Message for WatchRequest {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=3 => {
+            match tag {
+                10 | 18 | 26 => {
                     watch_request::RequestUnion::merge(&mut self.request_union, tag, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -2414,55 +2393,55 @@ pub mod watch_request {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     match field {
                         ::core::option::Option::Some(Self::CreateRequest(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchCreateRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchCreateRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchCreateRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::CreateRequest(value),
                             );
                         }
                     }
                 }
-                2 => {
+                18 => {
                     match field {
                         ::core::option::Option::Some(Self::CancelRequest(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchCancelRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchCancelRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchCancelRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::CancelRequest(value),
                             );
                         }
                     }
                 }
-                3 => {
+                26 => {
                     match field {
                         ::core::option::Option::Some(Self::ProgressRequest(value)) => {
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchProgressRequest>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchProgressRequest as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::Msg<super::WatchProgressRequest>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ProgressRequest(value),
                             );
@@ -2594,19 +2573,19 @@ impl ::rust_rpc::Message for WatchCreateRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.start_revision, r)?,
-                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.progress_notify, r)?,
-                5 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.start_revision, r)?,
+                32 => _enc::merge_field::<_enc::Bool>(&mut self.progress_notify, r)?,
+                40 | 42 => {
                     _enc::merge_repeated::<
                         _enc::Enum<watch_create_request::FilterType>,
                     >(tag, &mut self.filters, r)?
                 }
-                6 => _enc::merge_field::<_enc::Bool>(tag, &mut self.prev_kv, r)?,
-                7 => _enc::merge_field::<_enc::Int64>(tag, &mut self.watch_id, r)?,
-                8 => _enc::merge_field::<_enc::Bool>(tag, &mut self.fragment, r)?,
+                48 => _enc::merge_field::<_enc::Bool>(&mut self.prev_kv, r)?,
+                56 => _enc::merge_field::<_enc::Int64>(&mut self.watch_id, r)?,
+                64 => _enc::merge_field::<_enc::Bool>(&mut self.fragment, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2722,8 +2701,8 @@ impl ::rust_rpc::Message for WatchCancelRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.watch_id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.watch_id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2879,27 +2858,24 @@ impl ::rust_rpc::Message for WatchResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.watch_id, r)?,
-                3 => _enc::merge_field::<_enc::Bool>(tag, &mut self.created, r)?,
-                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.canceled, r)?,
-                5 => {
-                    _enc::merge_field::<_enc::Int64>(tag, &mut self.compact_revision, r)?
-                }
-                6 => _enc::merge_field::<_enc::Str>(tag, &mut self.cancel_reason, r)?,
-                7 => _enc::merge_field::<_enc::Bool>(tag, &mut self.fragment, r)?,
-                11 => {
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.watch_id, r)?,
+                24 => _enc::merge_field::<_enc::Bool>(&mut self.created, r)?,
+                32 => _enc::merge_field::<_enc::Bool>(&mut self.canceled, r)?,
+                40 => _enc::merge_field::<_enc::Int64>(&mut self.compact_revision, r)?,
+                50 => _enc::merge_field::<_enc::Str>(&mut self.cancel_reason, r)?,
+                56 => _enc::merge_field::<_enc::Bool>(&mut self.fragment, r)?,
+                90 => {
                     _enc::merge_repeated::<
                         _enc::Msg<super::mvccpb::Event>,
                     >(tag, &mut self.events, r)?
@@ -2962,9 +2938,9 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.ttl, r)?,
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.ttl, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3039,21 +3015,20 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.ttl, r)?,
-                4 => _enc::merge_field::<_enc::Str>(tag, &mut self.error, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.ttl, r)?,
+                34 => _enc::merge_field::<_enc::Str>(&mut self.error, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3103,8 +3078,8 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3153,12 +3128,11 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -3223,9 +3197,9 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.remaining_ttl, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.remaining_ttl, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3270,8 +3244,8 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_repeated::<
                         _enc::Msg<LeaseCheckpoint>,
                     >(tag, &mut self.checkpoints, r)?
@@ -3324,12 +3298,11 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -3385,8 +3358,8 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3453,20 +3426,19 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.ttl, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.ttl, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3525,9 +3497,9 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
-                2 => _enc::merge_field::<_enc::Bool>(tag, &mut self.keys, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
+                16 => _enc::merge_field::<_enc::Bool>(&mut self.keys, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3608,22 +3580,21 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.ttl, r)?,
-                4 => _enc::merge_field::<_enc::Int64>(tag, &mut self.granted_ttl, r)?,
-                5 => _enc::merge_repeated::<_enc::Bytes>(tag, &mut self.keys, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.ttl, r)?,
+                32 => _enc::merge_field::<_enc::Int64>(&mut self.granted_ttl, r)?,
+                42 => _enc::merge_repeated::<_enc::Bytes>(tag, &mut self.keys, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3709,8 +3680,8 @@ impl ::rust_rpc::Message for LeaseStatus {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3763,19 +3734,18 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<LeaseStatus>,
                     >(tag, &mut self.leases, r)?
@@ -3857,12 +3827,12 @@ impl ::rust_rpc::Message for Member {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.id, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                3 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
-                4 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.client_ur_ls, r)?,
-                5 => _enc::merge_field::<_enc::Bool>(tag, &mut self.is_learner, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.id, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                26 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
+                34 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.client_ur_ls, r)?,
+                40 => _enc::merge_field::<_enc::Bool>(&mut self.is_learner, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3917,9 +3887,9 @@ impl ::rust_rpc::Message for MemberAddRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
-                2 => _enc::merge_field::<_enc::Bool>(tag, &mut self.is_learner, r)?,
+            match tag {
+                10 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
+                16 => _enc::merge_field::<_enc::Bool>(&mut self.is_learner, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3982,30 +3952,28 @@ impl ::rust_rpc::Message for MemberAddResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<Member>,
                     >(
-                        tag,
                         self
                             .member
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                3 => {
+                26 => {
                     _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4057,8 +4025,8 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4112,19 +4080,18 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4181,9 +4148,9 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.id, r)?,
-                2 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.id, r)?,
+                18 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.peer_ur_ls, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4237,19 +4204,18 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4341,19 +4307,18 @@ impl ::rust_rpc::Message for MemberListResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4405,8 +4370,8 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4460,19 +4425,18 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4559,12 +4523,11 @@ impl ::rust_rpc::Message for DefragmentResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -4620,8 +4583,8 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.target_id, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.target_id, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4670,12 +4633,11 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -4757,14 +4719,14 @@ impl ::rust_rpc::Message for AlarmRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<alarm_request::AlarmAction>,
-                    >(tag, &mut self.action, r)?
+                    >(&mut self.action, r)?
                 }
-                2 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.member_id, r)?,
-                3 => _enc::merge_field::<_enc::Enum<AlarmType>>(tag, &mut self.alarm, r)?,
+                16 => _enc::merge_field::<_enc::UInt64>(&mut self.member_id, r)?,
+                24 => _enc::merge_field::<_enc::Enum<AlarmType>>(&mut self.alarm, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4891,9 +4853,9 @@ impl ::rust_rpc::Message for AlarmMember {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.member_id, r)?,
-                2 => _enc::merge_field::<_enc::Enum<AlarmType>>(tag, &mut self.alarm, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.member_id, r)?,
+                16 => _enc::merge_field::<_enc::Enum<AlarmType>>(&mut self.alarm, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4947,19 +4909,18 @@ impl ::rust_rpc::Message for AlarmResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<AlarmMember>,
                     >(tag, &mut self.alarms, r)?
@@ -5125,31 +5086,26 @@ impl ::rust_rpc::Message for StatusResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.version, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.db_size, r)?,
-                4 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.leader, r)?,
-                5 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.raft_index, r)?,
-                6 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.raft_term, r)?,
-                7 => {
-                    _enc::merge_field::<
-                        _enc::UInt64,
-                    >(tag, &mut self.raft_applied_index, r)?
-                }
-                8 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.errors, r)?,
-                9 => _enc::merge_field::<_enc::Int64>(tag, &mut self.db_size_in_use, r)?,
-                10 => _enc::merge_field::<_enc::Bool>(tag, &mut self.is_learner, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.version, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.db_size, r)?,
+                32 => _enc::merge_field::<_enc::UInt64>(&mut self.leader, r)?,
+                40 => _enc::merge_field::<_enc::UInt64>(&mut self.raft_index, r)?,
+                48 => _enc::merge_field::<_enc::UInt64>(&mut self.raft_term, r)?,
+                56 => _enc::merge_field::<_enc::UInt64>(&mut self.raft_applied_index, r)?,
+                66 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.errors, r)?,
+                72 => _enc::merge_field::<_enc::Int64>(&mut self.db_size_in_use, r)?,
+                80 => _enc::merge_field::<_enc::Bool>(&mut self.is_learner, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5278,9 +5234,9 @@ impl ::rust_rpc::Message for AuthenticateRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.password, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.password, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5347,14 +5303,13 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.password, r)?,
-                3 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.password, r)?,
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<super::authpb::UserAddOptions>,
                     >(
-                        tag,
                         self
                             .options
                             .get_or_insert_with(::core::default::Default::default),
@@ -5409,8 +5364,8 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5460,8 +5415,8 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5520,9 +5475,9 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.password, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.password, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5581,9 +5536,9 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.user, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.role, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.user, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.role, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5640,9 +5595,9 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.role, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.role, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5692,8 +5647,8 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5742,8 +5697,8 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.role, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.role, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5864,8 +5819,8 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.role, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.role, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5924,13 +5879,12 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<super::authpb::Permission>,
                     >(
-                        tag,
                         self.perm.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -5999,10 +5953,10 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.role, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                3 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.range_end, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.role, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                26 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -6051,12 +6005,11 @@ impl ::rust_rpc::Message for AuthEnableResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6111,12 +6064,11 @@ impl ::rust_rpc::Message for AuthDisableResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6180,19 +6132,18 @@ impl ::rust_rpc::Message for AuthenticateResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.token, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.token, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -6241,12 +6192,11 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6305,19 +6255,18 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
+                18 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -6366,12 +6315,11 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6426,12 +6374,11 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6486,12 +6433,11 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6546,12 +6492,11 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6606,12 +6551,11 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6672,19 +6616,18 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<super::authpb::Permission>,
                     >(tag, &mut self.perm, r)?
@@ -6741,19 +6684,18 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
+                18 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -6806,19 +6748,18 @@ impl ::rust_rpc::Message for AuthUserListResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.users, r)?,
+                18 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.users, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -6867,12 +6808,11 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6927,12 +6867,11 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),
@@ -6987,12 +6926,11 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<ResponseHeader>,
                     >(
-                        tag,
                         self
                             .header
                             .get_or_insert_with(::core::default::Default::default),

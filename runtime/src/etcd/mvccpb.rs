@@ -93,13 +93,13 @@ impl ::rust_rpc::Message for KeyValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Int64>(tag, &mut self.create_revision, r)?,
-                3 => _enc::merge_field::<_enc::Int64>(tag, &mut self.mod_revision, r)?,
-                4 => _enc::merge_field::<_enc::Int64>(tag, &mut self.version, r)?,
-                5 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.value, r)?,
-                6 => _enc::merge_field::<_enc::Int64>(tag, &mut self.lease, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
+                16 => _enc::merge_field::<_enc::Int64>(&mut self.create_revision, r)?,
+                24 => _enc::merge_field::<_enc::Int64>(&mut self.mod_revision, r)?,
+                32 => _enc::merge_field::<_enc::Int64>(&mut self.version, r)?,
+                42 => _enc::merge_field::<_enc::Bytes>(&mut self.value, r)?,
+                48 => _enc::merge_field::<_enc::Int64>(&mut self.lease, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -173,26 +173,21 @@ impl ::rust_rpc::Message for Event {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<event::EventType>,
-                    >(tag, &mut self.r#type, r)?
+                    >(&mut self.r#type, r)?
                 }
-                2 => {
+                18 => {
+                    _enc::merge_field::<
+                        _enc::Msg<KeyValue>,
+                    >(self.kv.get_or_insert_with(::core::default::Default::default), r)?
+                }
+                26 => {
                     _enc::merge_field::<
                         _enc::Msg<KeyValue>,
                     >(
-                        tag,
-                        self.kv.get_or_insert_with(::core::default::Default::default),
-                        r,
-                    )?
-                }
-                3 => {
-                    _enc::merge_field::<
-                        _enc::Msg<KeyValue>,
-                    >(
-                        tag,
                         self
                             .prev_kv
                             .get_or_insert_with(::core::default::Default::default),

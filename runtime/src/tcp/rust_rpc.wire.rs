@@ -52,9 +52,9 @@ impl ::rust_rpc::Message for MetadataEntry {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.key, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.value, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.key, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -133,15 +133,13 @@ impl ::rust_rpc::Message for Settings {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.max_frame_size, r)?,
-                2 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.initial_window, r)?,
-                3 => {
-                    _enc::merge_field::<
-                        _enc::UInt64,
-                    >(tag, &mut self.max_concurrent_calls, r)?
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.max_frame_size, r)?,
+                16 => _enc::merge_field::<_enc::UInt64>(&mut self.initial_window, r)?,
+                24 => {
+                    _enc::merge_field::<_enc::UInt64>(&mut self.max_concurrent_calls, r)?
                 }
-                4 => _enc::merge_field::<_enc::Bool>(tag, &mut self.server, r)?,
+                32 => _enc::merge_field::<_enc::Bool>(&mut self.server, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -214,11 +212,11 @@ impl ::rust_rpc::Message for RequestHeaders {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.service, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.method, r)?,
-                3 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.timeout_micros, r)?,
-                4 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.service, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.method, r)?,
+                24 => _enc::merge_field::<_enc::UInt64>(&mut self.timeout_micros, r)?,
+                34 => {
                     _enc::merge_repeated::<
                         _enc::Msg<MetadataEntry>,
                     >(tag, &mut self.metadata, r)?
@@ -268,8 +266,8 @@ impl ::rust_rpc::Message for ResponseHeaders {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_repeated::<
                         _enc::Msg<MetadataEntry>,
                     >(tag, &mut self.metadata, r)?
@@ -351,20 +349,20 @@ impl ::rust_rpc::Message for CallStatus {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt32>(tag, &mut self.code, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.message, r)?,
-                3 => {
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt32>(&mut self.code, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
+                26 => {
                     _enc::merge_repeated::<
                         _enc::Msg<MetadataEntry>,
                     >(tag, &mut self.headers, r)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_repeated::<
                         _enc::Msg<MetadataEntry>,
                     >(tag, &mut self.trailers, r)?
                 }
-                5 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.details, r)?,
+                42 => _enc::merge_field::<_enc::Bytes>(&mut self.details, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -422,9 +420,9 @@ impl ::rust_rpc::Message for GoAway {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.last_call_id, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.message, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.last_call_id, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -171,9 +171,9 @@ impl ::rust_rpc::Message for Any {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.type_url, r)?,
-                2 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.value, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.type_url, r)?,
+                18 => _enc::merge_field::<_enc::Bytes>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -258,28 +258,27 @@ impl ::rust_rpc::Message for Api {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => {
                     _enc::merge_repeated::<_enc::Msg<Method>>(tag, &mut self.methods, r)?
                 }
-                3 => {
+                26 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
-                4 => _enc::merge_field::<_enc::Str>(tag, &mut self.version, r)?,
-                5 => {
+                34 => _enc::merge_field::<_enc::Str>(&mut self.version, r)?,
+                42 => {
                     _enc::merge_field::<
                         _enc::Msg<SourceContext>,
                     >(
-                        tag,
                         self
                             .source_context
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                6 => _enc::merge_repeated::<_enc::Msg<Mixin>>(tag, &mut self.mixins, r)?,
-                7 => _enc::merge_field::<_enc::Enum<Syntax>>(tag, &mut self.syntax, r)?,
+                50 => _enc::merge_repeated::<_enc::Msg<Mixin>>(tag, &mut self.mixins, r)?,
+                56 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -372,22 +371,16 @@ impl ::rust_rpc::Message for Method {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.request_type_url, r)?,
-                3 => {
-                    _enc::merge_field::<_enc::Bool>(tag, &mut self.request_streaming, r)?
-                }
-                4 => _enc::merge_field::<_enc::Str>(tag, &mut self.response_type_url, r)?,
-                5 => {
-                    _enc::merge_field::<
-                        _enc::Bool,
-                    >(tag, &mut self.response_streaming, r)?
-                }
-                6 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.request_type_url, r)?,
+                24 => _enc::merge_field::<_enc::Bool>(&mut self.request_streaming, r)?,
+                34 => _enc::merge_field::<_enc::Str>(&mut self.response_type_url, r)?,
+                40 => _enc::merge_field::<_enc::Bool>(&mut self.response_streaming, r)?,
+                50 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
-                7 => _enc::merge_field::<_enc::Enum<Syntax>>(tag, &mut self.syntax, r)?,
+                56 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -444,9 +437,9 @@ impl ::rust_rpc::Message for Mixin {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Str>(tag, &mut self.root, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_field::<_enc::Str>(&mut self.root, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -503,9 +496,9 @@ impl ::rust_rpc::Message for Duration {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.seconds, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.nanos, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.seconds, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.nanos, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -586,8 +579,8 @@ impl ::rust_rpc::Message for FieldMask {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.paths, r)?,
+            match tag {
+                10 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.paths, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -636,8 +629,8 @@ impl ::rust_rpc::Message for SourceContext {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.file_name, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.file_name, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -682,13 +675,13 @@ impl ::rust_rpc::Message for Struct {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::RecMsg<Value>,
                         _,
-                    >(tag, &mut self.fields, r)?
+                    >(&mut self.fields, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -735,8 +728,8 @@ impl ::rust_rpc::Message for Value {
         r: &mut ::rust_rpc::encoding::Reader<'_>,
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1..=6 => value::Kind::merge(&mut self.kind, tag, r)?,
+            match tag {
+                8 | 17 | 26 | 32 | 42 | 50 => value::Kind::merge(&mut self.kind, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -801,59 +794,55 @@ pub mod value {
             r: &mut ::rust_rpc::encoding::Reader<'_>,
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<
-                        _enc::Enum<super::NullValue>,
-                    >(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Enum<super::NullValue>>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::NullValue(value));
                 }
-                2 => {
+                17 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Double>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Double>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::NumberValue(value));
                 }
-                3 => {
+                26 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::StringValue(value));
                 }
-                4 => {
+                32 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bool>(tag, &mut value, r)?;
+                    _enc::merge_field::<_enc::Bool>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::BoolValue(value));
                 }
-                5 => {
+                42 => {
                     match field {
                         ::core::option::Option::Some(Self::StructValue(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Struct>,
-                            >(tag, value, r)?
+                            _enc::merge_field::<_enc::RecMsg<super::Struct>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Struct as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::Struct>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::StructValue(value),
                             );
                         }
                     }
                 }
-                6 => {
+                50 => {
                     match field {
                         ::core::option::Option::Some(Self::ListValue(value)) => {
                             _enc::merge_field::<
                                 _enc::RecMsg<super::ListValue>,
-                            >(tag, value, r)?
+                            >(value, r)?
                         }
                         _ => {
                             let mut value = <super::ListValue as ::core::default::Default>::default();
                             _enc::merge_field::<
                                 _enc::RecMsg<super::ListValue>,
-                            >(tag, &mut value, r)?;
+                            >(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ListValue(value),
                             );
@@ -904,8 +893,8 @@ impl ::rust_rpc::Message for ListValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_repeated::<
                         _enc::RecMsg<Value>,
                     >(tag, &mut self.values, r)?
@@ -966,9 +955,9 @@ impl ::rust_rpc::Message for Timestamp {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.seconds, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.nanos, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.seconds, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.nanos, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1053,26 +1042,25 @@ impl ::rust_rpc::Message for Type {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_repeated::<_enc::Msg<Field>>(tag, &mut self.fields, r)?,
-                3 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.oneofs, r)?,
-                4 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => _enc::merge_repeated::<_enc::Msg<Field>>(tag, &mut self.fields, r)?,
+                26 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.oneofs, r)?,
+                34 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
-                5 => {
+                42 => {
                     _enc::merge_field::<
                         _enc::Msg<SourceContext>,
                     >(
-                        tag,
                         self
                             .source_context
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                6 => _enc::merge_field::<_enc::Enum<Syntax>>(tag, &mut self.syntax, r)?,
-                7 => _enc::merge_field::<_enc::Str>(tag, &mut self.edition, r)?,
+                48 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                58 => _enc::merge_field::<_enc::Str>(&mut self.edition, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1194,25 +1182,23 @@ impl ::rust_rpc::Message for Field {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
-                    _enc::merge_field::<_enc::Enum<field::Kind>>(tag, &mut self.kind, r)?
-                }
-                2 => {
+            match tag {
+                8 => _enc::merge_field::<_enc::Enum<field::Kind>>(&mut self.kind, r)?,
+                16 => {
                     _enc::merge_field::<
                         _enc::Enum<field::Cardinality>,
-                    >(tag, &mut self.cardinality, r)?
+                    >(&mut self.cardinality, r)?
                 }
-                3 => _enc::merge_field::<_enc::Int32>(tag, &mut self.number, r)?,
-                4 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                6 => _enc::merge_field::<_enc::Str>(tag, &mut self.type_url, r)?,
-                7 => _enc::merge_field::<_enc::Int32>(tag, &mut self.oneof_index, r)?,
-                8 => _enc::merge_field::<_enc::Bool>(tag, &mut self.packed, r)?,
-                9 => {
+                24 => _enc::merge_field::<_enc::Int32>(&mut self.number, r)?,
+                34 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                50 => _enc::merge_field::<_enc::Str>(&mut self.type_url, r)?,
+                56 => _enc::merge_field::<_enc::Int32>(&mut self.oneof_index, r)?,
+                64 => _enc::merge_field::<_enc::Bool>(&mut self.packed, r)?,
+                74 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
-                10 => _enc::merge_field::<_enc::Str>(tag, &mut self.json_name, r)?,
-                11 => _enc::merge_field::<_enc::Str>(tag, &mut self.default_value, r)?,
+                82 => _enc::merge_field::<_enc::Str>(&mut self.json_name, r)?,
+                90 => _enc::merge_field::<_enc::Str>(&mut self.default_value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1502,29 +1488,28 @@ impl ::rust_rpc::Message for Enum {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => {
                     _enc::merge_repeated::<
                         _enc::Msg<EnumValue>,
                     >(tag, &mut self.enumvalue, r)?
                 }
-                3 => {
+                26 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_field::<
                         _enc::Msg<SourceContext>,
                     >(
-                        tag,
                         self
                             .source_context
                             .get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                5 => _enc::merge_field::<_enc::Enum<Syntax>>(tag, &mut self.syntax, r)?,
-                6 => _enc::merge_field::<_enc::Str>(tag, &mut self.edition, r)?,
+                40 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                50 => _enc::merge_field::<_enc::Str>(&mut self.edition, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1585,10 +1570,10 @@ impl ::rust_rpc::Message for EnumValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => _enc::merge_field::<_enc::Int32>(tag, &mut self.number, r)?,
-                3 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.number, r)?,
+                26 => {
                     _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -1647,13 +1632,12 @@ impl ::rust_rpc::Message for Option {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.name, r)?,
-                2 => {
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<Any>,
                     >(
-                        tag,
                         self.value.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -1706,8 +1690,8 @@ impl ::rust_rpc::Message for DoubleValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Double>(tag, &mut self.value, r)?,
+            match tag {
+                9 => _enc::merge_field::<_enc::Double>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1756,8 +1740,8 @@ impl ::rust_rpc::Message for FloatValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Float>(tag, &mut self.value, r)?,
+            match tag {
+                13 => _enc::merge_field::<_enc::Float>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1806,8 +1790,8 @@ impl ::rust_rpc::Message for Int64Value {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int64>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int64>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1856,8 +1840,8 @@ impl ::rust_rpc::Message for UInt64Value {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt64>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt64>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1906,8 +1890,8 @@ impl ::rust_rpc::Message for Int32Value {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1956,8 +1940,8 @@ impl ::rust_rpc::Message for UInt32Value {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::UInt32>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::UInt32>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2006,8 +1990,8 @@ impl ::rust_rpc::Message for BoolValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bool>(tag, &mut self.value, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Bool>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2056,8 +2040,8 @@ impl ::rust_rpc::Message for StringValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.value, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2106,8 +2090,8 @@ impl ::rust_rpc::Message for BytesValue {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Bytes>(tag, &mut self.value, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Bytes>(&mut self.value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -81,32 +81,31 @@ impl ::rust_rpc::Message for Canvas {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_repeated::<
                         _enc::Msg<super::super::shapes::Circle>,
                     >(tag, &mut self.circles, r)?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<super::super::shapes::Ring>,
                     >(
-                        tag,
                         self.ring.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                3 => {
+                24 => {
                     _enc::merge_field::<
                         _enc::Enum<super::super::shapes::Unit>,
-                    >(tag, &mut self.unit, r)?
+                    >(&mut self.unit, r)?
                 }
-                4 => {
+                34 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
                         _enc::Msg<super::super::shapes::Circle>,
                         _,
-                    >(tag, &mut self.named, r)?
+                    >(&mut self.named, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -109,21 +109,19 @@ impl ::rust_rpc::Message for Ring {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<Circle>,
                     >(
-                        tag,
                         self.outer.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<Circle>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -184,9 +182,9 @@ impl ::rust_rpc::Message for Circle {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Double>(tag, &mut self.radius, r)?,
-                2 => _enc::merge_field::<_enc::Enum<Unit>>(tag, &mut self.unit, r)?,
+            match tag {
+                9 => _enc::merge_field::<_enc::Double>(&mut self.radius, r)?,
+                16 => _enc::merge_field::<_enc::Enum<Unit>>(&mut self.unit, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

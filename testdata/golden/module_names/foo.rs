@@ -51,21 +51,19 @@ impl ::rust_rpc::Message for Oof {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<oof_::Inner>,
                     >(
-                        tag,
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<oof::Thing>,
                     >(
-                        tag,
                         self.thing.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
@@ -120,8 +118,8 @@ pub mod oof_ {
         ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
-                match tag >> 3 {
-                    1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.x, r)?,
+                match tag {
+                    8 => _enc::merge_field::<_enc::Int32>(&mut self.x, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }

@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for Mine {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Int32>(tag, &mut self.x, r)?,
+            match tag {
+                8 => _enc::merge_field::<_enc::Int32>(&mut self.x, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

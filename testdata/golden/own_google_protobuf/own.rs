@@ -53,24 +53,19 @@ impl ::rust_rpc::Message for User {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                10 => {
                     _enc::merge_field::<
                         _enc::Msg<super::google::protobuf::Mine>,
                     >(
-                        tag,
                         self.mine.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                2 => {
+                18 => {
                     _enc::merge_field::<
                         _enc::Msg<::rust_rpc::wkt::Timestamp>,
-                    >(
-                        tag,
-                        self.at.get_or_insert_with(::core::default::Default::default),
-                        r,
-                    )?
+                    >(self.at.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

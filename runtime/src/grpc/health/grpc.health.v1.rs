@@ -43,8 +43,8 @@ impl ::rust_rpc::Message for HealthCheckRequest {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => _enc::merge_field::<_enc::Str>(tag, &mut self.service, r)?,
+            match tag {
+                10 => _enc::merge_field::<_enc::Str>(&mut self.service, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -98,11 +98,11 @@ impl ::rust_rpc::Message for HealthCheckResponse {
     ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
-            match tag >> 3 {
-                1 => {
+            match tag {
+                8 => {
                     _enc::merge_field::<
                         _enc::Enum<health_check_response::ServingStatus>,
-                    >(tag, &mut self.status, r)?
+                    >(&mut self.status, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
