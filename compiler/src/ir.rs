@@ -47,6 +47,9 @@ pub struct Message {
     pub deprecated: bool,
     /// Whether unknown fields are kept in an `unknown_fields` member.
     pub keep_unknown: bool,
+    /// Whether the message holds a `required` field, itself or through its message fields, so
+    /// it reports unset ones (`Message::missing_required_fields`).
+    pub reaches_required: bool,
     /// User-configured attributes for the struct.
     pub attributes: Vec<String>,
 }
@@ -121,7 +124,8 @@ pub enum Cardinality {
     Implicit,
     /// A field with explicit presence: `Option<T>` (message fields are always this).
     Optional,
-    /// A proto2 `required` field: a plain value, always encoded.
+    /// A proto2 `required` field: explicit presence as `Optional`, and an unset one is
+    /// reported by `Message::missing_required_fields`.
     Required,
     /// A repeated field; `packed` says how it is encoded.
     Repeated { packed: bool },
@@ -191,6 +195,8 @@ pub struct TypeRef {
     /// For an enum: whether it is closed (proto2), so a number it does not declare goes to the
     /// unknown fields instead of into the field.
     pub closed: bool,
+    /// For a message: whether it holds a `required` field, itself or through its fields.
+    pub reaches_required: bool,
 }
 
 /// A proto2 default value, already checked against the field's type.

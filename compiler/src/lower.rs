@@ -272,6 +272,9 @@ struct Index {
     /// cardinality (map fields through their entry type), lies on a cycle: values can nest
     /// through it without bound.
     recursive: HashSet<(String, i32)>,
+    /// Messages (by full name) that hold a proto2 `required` field, themselves or through
+    /// message fields of any cardinality: their values can be uninitialized.
+    reaches_required: HashSet<String>,
     /// Each service's generated names (by full name): the trait's, its items', the
     /// descriptor's. Decided here, over every file of a package, as they share one module.
     services: HashMap<String, (String, ServiceItems, String)>,
@@ -319,6 +322,7 @@ impl Index {
             types: HashMap::new(),
             boxed: HashSet::new(),
             recursive: HashSet::new(),
+            reaches_required: HashSet::new(),
             services: HashMap::new(),
             taken,
             modules: HashMap::new(),
@@ -368,6 +372,7 @@ impl Index {
         }
         index.boxed = boxed_fields(&edges);
         index.recursive = boxed_fields(&all_edges);
+        index.reaches_required = reaches_required(set, &all_edges);
         index.name_services(set);
         index
     }
@@ -564,6 +569,40 @@ impl Index {
 
     fn get(&self, full_name: &str) -> Option<&TypeInfo> {
         self.types.get(full_name)
+    }
+}
+
+/// The messages of `set` that hold a `required` field, or reach one through message fields
+/// (`edges`: every message-typed field of each message, map entries included).
+fn reaches_required(set: &FileDescriptorSet, edges: &Edges) -> HashSet<String> {
+    fn direct(scope: &str, msg: &DescriptorProto, out: &mut HashSet<String>) {
+        let full = qualify(scope, msg.name());
+        for nested in &msg.nested_type {
+            direct(&full, nested, out);
+        }
+        if msg.field.iter().any(|f| f.label() == Label::Required) {
+            out.insert(full);
+        }
+    }
+    let mut reach = HashSet::new();
+    for file in &set.file {
+        for msg in &file.message_type {
+            direct(file.package(), msg, &mut reach);
+        }
+    }
+    // Grows until no message gains: each round adds at least one, so it ends.
+    loop {
+        let gained: Vec<String> = edges
+            .iter()
+            .filter(|(from, to)| {
+                !reach.contains(*from) && to.iter().any(|(_, target)| reach.contains(target))
+            })
+            .map(|(from, _)| from.clone())
+            .collect();
+        if gained.is_empty() {
+            return reach;
+        }
+        reach.extend(gained);
     }
 }
 
@@ -857,6 +896,7 @@ impl<'a> FileLowerer<'a> {
             deprecated: info.deprecated,
             recursive: false,
             closed: info.closed,
+            reaches_required: self.index.reaches_required.contains(full),
         })
     }
 
@@ -1021,6 +1061,7 @@ impl<'a> FileLowerer<'a> {
             comments: self.comments(&path),
             deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
             keep_unknown: self.config.unknown_fields,
+            reaches_required: self.index.reaches_required.contains(full_name),
             attributes: attributes_for(&self.config.type_attributes, full_name),
         })
     }
@@ -1122,10 +1163,7 @@ impl<'a> FileLowerer<'a> {
                     packed: packable && explicit.unwrap_or(self.proto3),
                 }
             }
-        } else if f.label() == Label::Required
-            && !matches!(kind, FieldKind::Message { .. } | FieldKind::Group { .. })
-        {
-            // Required messages are still `Option`s: there is no sensible value to invent.
+        } else if f.label() == Label::Required {
             Cardinality::Required
         } else if self.proto3
             && !f.proto3_optional()
@@ -1334,6 +1372,9 @@ const MESSAGE_METHOD_NAMES: &[&str] = &[
     "decode",
     "decode_bytes",
     "decode_length_delimited",
+    "is_initialized",
+    "missing_required_fields",
+    "collect_missing_required",
     "type_url",
     "clone",
     "clone_from",

@@ -127,6 +127,32 @@ pub trait Message: Debug + Send + Sync {
         Ok((msg, reader.position()))
     }
 
+    /// Whether every proto2 `required` field is set, in this message and in the messages it
+    /// holds. Decoding and encoding do not check it (a message with a required field unset
+    /// still decodes, and re-encodes to the same bytes): call this where the schema's promise
+    /// matters.
+    fn is_initialized(&self) -> bool {
+        self.missing_required_fields().is_empty()
+    }
+
+    /// The proto2 `required` fields that are unset, in this message and in the messages it
+    /// holds, as paths of `.proto` field names (`id`, `child.id`, `items[2].id`,
+    /// `by_name["a"].id`); empty when [`is_initialized`](Message::is_initialized). Values nested
+    /// deeper than [`encoding::ENCODE_RECURSION_LIMIT`] are not walked past it.
+    fn missing_required_fields(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        self.collect_missing_required("", 0, &mut missing);
+        missing
+    }
+
+    /// Appends to `out` the paths of unset `required` fields, each after `path` (which ends in
+    /// `.` when not empty); `depth` counts the messages above this one. Generated code
+    /// implements it for messages that can reach a required field.
+    #[doc(hidden)]
+    fn collect_missing_required(&self, path: &str, depth: u32, out: &mut Vec<String>) {
+        let _ = (path, depth, out);
+    }
+
     /// Resets every field to its default.
     fn clear(&mut self)
     where

@@ -59,10 +59,10 @@ impl ::rust_rpc::Enumeration for Priority {
         Priority::from_name(name)
     }
 }
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Defaults {
-    pub id: i32,
-    pub name: ::std::string::String,
+    pub id: ::core::option::Option<i32>,
+    pub name: ::core::option::Option<::std::string::String>,
     pub retries: ::core::option::Option<i32>,
     pub offset: ::core::option::Option<i64>,
     pub big: ::core::option::Option<u64>,
@@ -75,39 +75,13 @@ pub struct Defaults {
     pub priority: ::core::option::Option<Priority>,
     pub first_by_default: ::core::option::Option<Priority>,
     pub no_default: ::core::option::Option<::std::string::String>,
-    pub required_priority: Priority,
+    pub required_priority: ::core::option::Option<Priority>,
     pub unpacked: ::std::vec::Vec<i32>,
     pub packed: ::std::vec::Vec<i32>,
     pub settings: ::core::option::Option<defaults::Settings>,
     pub entry: ::std::vec::Vec<defaults::Entry>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
-}
-impl ::core::default::Default for Defaults {
-    fn default() -> Self {
-        Defaults {
-            id: ::core::default::Default::default(),
-            name: ::std::string::String::from("unnamed"),
-            retries: ::core::default::Default::default(),
-            offset: ::core::default::Default::default(),
-            big: ::core::default::Default::default(),
-            ratio: ::core::default::Default::default(),
-            limit: ::core::default::Default::default(),
-            nothing: ::core::default::Default::default(),
-            enabled: ::core::default::Default::default(),
-            greeting: ::core::default::Default::default(),
-            magic: ::core::default::Default::default(),
-            priority: ::core::default::Default::default(),
-            first_by_default: ::core::default::Default::default(),
-            no_default: ::core::default::Default::default(),
-            required_priority: ::core::default::Default::default(),
-            unpacked: ::core::default::Default::default(),
-            packed: ::core::default::Default::default(),
-            settings: ::core::default::Default::default(),
-            entry: ::core::default::Default::default(),
-            unknown_fields: ::core::default::Default::default(),
-        }
-    }
 }
 impl ::core::fmt::Debug for Defaults {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -144,8 +118,12 @@ impl ::rust_rpc::Message for Defaults {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::field_len::<_enc::Int32>(1, &self.id);
-        len += _enc::field_len::<_enc::LaxStr>(2, &self.name);
+        if let ::core::option::Option::Some(value) = &self.id {
+            len += _enc::field_len::<_enc::Int32>(1, value);
+        }
+        if let ::core::option::Option::Some(value) = &self.name {
+            len += _enc::field_len::<_enc::LaxStr>(2, value);
+        }
         if let ::core::option::Option::Some(value) = &self.retries {
             len += _enc::field_len::<_enc::Int32>(3, value);
         }
@@ -182,10 +160,9 @@ impl ::rust_rpc::Message for Defaults {
         if let ::core::option::Option::Some(value) = &self.no_default {
             len += _enc::field_len::<_enc::LaxStr>(14, value);
         }
-        len
-            += _enc::field_len::<
-                _enc::ClosedEnum<Priority>,
-            >(15, &self.required_priority);
+        if let ::core::option::Option::Some(value) = &self.required_priority {
+            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(15, value);
+        }
         len += _enc::repeated_len::<_enc::Int32>(16, &self.unpacked);
         len += _enc::packed_len::<_enc::Int32>(17, &self.packed);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -199,8 +176,12 @@ impl ::rust_rpc::Message for Defaults {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_field::<_enc::Int32>(1, &self.id, buf);
-        _enc::encode_field::<_enc::LaxStr>(2, &self.name, buf);
+        if let ::core::option::Option::Some(value) = &self.id {
+            _enc::encode_field::<_enc::Int32>(1, value, buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.name {
+            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
+        }
         if let ::core::option::Option::Some(value) = &self.retries {
             _enc::encode_field::<_enc::Int32>(3, value, buf);
         }
@@ -237,9 +218,9 @@ impl ::rust_rpc::Message for Defaults {
         if let ::core::option::Option::Some(value) = &self.no_default {
             _enc::encode_field::<_enc::LaxStr>(14, value, buf);
         }
-        _enc::encode_field::<
-            _enc::ClosedEnum<Priority>,
-        >(15, &self.required_priority, buf);
+        if let ::core::option::Option::Some(value) = &self.required_priority {
+            _enc::encode_field::<_enc::ClosedEnum<Priority>>(15, value, buf);
+        }
         _enc::encode_repeated::<_enc::Int32>(16, &self.unpacked, buf);
         _enc::encode_packed::<_enc::Int32>(17, &self.packed, buf);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -257,9 +238,9 @@ impl ::rust_rpc::Message for Defaults {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => _enc::merge_field::<_enc::Int32>(&mut self.id, r)?,
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.id, r)?,
                 18 => {
-                    _enc::merge_field_or_keep::<
+                    _enc::merge_optional_or_keep::<
                         _enc::LaxStr,
                     >(&mut self.name, r, &mut self.unknown_fields)?
                 }
@@ -292,7 +273,7 @@ impl ::rust_rpc::Message for Defaults {
                     >(&mut self.no_default, r, &mut self.unknown_fields)?
                 }
                 120 => {
-                    _enc::merge_field_or_keep::<
+                    _enc::merge_optional_or_keep::<
                         _enc::ClosedEnum<Priority>,
                     >(&mut self.required_priority, r, &mut self.unknown_fields)?
                 }
@@ -321,8 +302,43 @@ impl ::rust_rpc::Message for Defaults {
         }
         ::core::result::Result::Ok(())
     }
+    fn collect_missing_required(
+        &self,
+        path: &str,
+        depth: u32,
+        out: &mut ::std::vec::Vec<::std::string::String>,
+    ) {
+        if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+            return;
+        }
+        if self.id.is_none() {
+            out.push(::std::format!("{path}id"));
+        }
+        if self.name.is_none() {
+            out.push(::std::format!("{path}name"));
+        }
+        if self.required_priority.is_none() {
+            out.push(::std::format!("{path}required_priority"));
+        }
+        for (i, value) in self.entry.iter().enumerate() {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}entry[{i}]."),
+                depth + 1,
+                out,
+            );
+        }
+    }
 }
 impl Defaults {
+    /// The value of `id`, or the type's default when unset.
+    pub fn id(&self) -> i32 {
+        self.id.unwrap_or_default()
+    }
+    /// The value of `name`, or its declared default when unset.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("unnamed")
+    }
     /// The value of `retries`, or its declared default when unset.
     pub fn retries(&self) -> i32 {
         self.retries.unwrap_or(3)
@@ -370,6 +386,10 @@ impl Defaults {
     /// The value of `no_default`, or the type's default when unset.
     pub fn no_default(&self) -> &str {
         self.no_default.as_deref().unwrap_or_default()
+    }
+    /// The value of `required_priority`, or the type's default when unset.
+    pub fn required_priority(&self) -> Priority {
+        self.required_priority.unwrap_or_default()
     }
 }
 /// Nested types and oneofs of `proto2.Defaults`.
@@ -449,7 +469,7 @@ pub mod defaults {
     }
     #[derive(Clone, PartialEq, Default)]
     pub struct Entry {
-        pub key: ::std::string::String,
+        pub key: ::core::option::Option<::std::string::String>,
         pub value: ::core::option::Option<i64>,
         /// Fields this message received that its schema does not declare.
         pub unknown_fields: ::rust_rpc::UnknownFields,
@@ -472,7 +492,9 @@ pub mod defaults {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            len += _enc::field_len::<_enc::LaxStr>(31, &self.key);
+            if let ::core::option::Option::Some(value) = &self.key {
+                len += _enc::field_len::<_enc::LaxStr>(31, value);
+            }
             if let ::core::option::Option::Some(value) = &self.value {
                 len += _enc::field_len::<_enc::Int64>(32, value);
             }
@@ -481,7 +503,9 @@ pub mod defaults {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            _enc::encode_field::<_enc::LaxStr>(31, &self.key, buf);
+            if let ::core::option::Option::Some(value) = &self.key {
+                _enc::encode_field::<_enc::LaxStr>(31, value, buf);
+            }
             if let ::core::option::Option::Some(value) = &self.value {
                 _enc::encode_field::<_enc::Int64>(32, value, buf);
             }
@@ -495,7 +519,7 @@ pub mod defaults {
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
                 match tag {
                     250 => {
-                        _enc::merge_field_or_keep::<
+                        _enc::merge_optional_or_keep::<
                             _enc::LaxStr,
                         >(&mut self.key, r, &mut self.unknown_fields)?
                     }
@@ -505,8 +529,25 @@ pub mod defaults {
             }
             ::core::result::Result::Ok(())
         }
+        fn collect_missing_required(
+            &self,
+            path: &str,
+            depth: u32,
+            out: &mut ::std::vec::Vec<::std::string::String>,
+        ) {
+            if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+                return;
+            }
+            if self.key.is_none() {
+                out.push(::std::format!("{path}key"));
+            }
+        }
     }
     impl Entry {
+        /// The value of `key`, or the type's default when unset.
+        pub fn key(&self) -> &str {
+            self.key.as_deref().unwrap_or_default()
+        }
         /// The value of `value`, or the type's default when unset.
         pub fn value(&self) -> i64 {
             self.value.unwrap_or_default()

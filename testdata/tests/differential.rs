@@ -308,10 +308,18 @@ fn enums() {
 #[test]
 fn proto2() {
     use ours::proto2::{defaults, Defaults, Priority};
-    agree::<_, prost_gen::proto2::Defaults>(&Defaults::default());
+    // prost writes required fields whether set or not (it has no presence for them), so
+    // the values compared here set them all.
+    let required = Defaults {
+        id: Some(0),
+        name: Some("unnamed".into()),
+        required_priority: Some(Priority::HIGH),
+        ..Default::default()
+    };
+    agree::<_, prost_gen::proto2::Defaults>(&required);
     agree::<_, prost_gen::proto2::Defaults>(&Defaults {
-        id: -1,
-        name: String::new(),
+        id: Some(-1),
+        name: Some(String::new()),
         retries: Some(0),
         offset: Some(i64::MIN),
         big: Some(0),
@@ -324,7 +332,7 @@ fn proto2() {
         priority: Some(Priority::HIGH),
         first_by_default: Some(Priority::LOW),
         no_default: Some("x".into()),
-        required_priority: Priority::LOW,
+        required_priority: Some(Priority::LOW),
         unpacked: vec![1, -1],
         packed: vec![0, i32::MAX],
         settings: Some(defaults::Settings {
@@ -334,11 +342,14 @@ fn proto2() {
         }),
         entry: vec![
             defaults::Entry {
-                key: "a".into(),
+                key: Some("a".into()),
                 value: Some(1),
                 ..Default::default()
             },
-            defaults::Entry::default(),
+            defaults::Entry {
+                key: Some(String::new()),
+                ..Default::default()
+            },
         ],
         ..Default::default()
     });

@@ -129,7 +129,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 ..Default::default()
             }),
             entry: vec![proto2::defaults::Entry {
-                key: "e".into(),
+                key: Some("e".into()),
                 ..Default::default()
             }],
             ..Default::default()

@@ -134,6 +134,11 @@ const CASES: &[(&str, &str, bool)] = &[
     ("Closed", "10 05 30 05 52 01 ff 10 01 22 02 07 01", false),
     ("Typed", "50 07", true),
     ("Typed", "5a 02 01 07", true),
+    // Required fields keep presence: one of two set re-encodes to the same bytes.
+    ("Required", "12 01 61", true),
+    ("Required", "08 05 12 01 61", true),
+    ("Required", "08 01 12 01 ff", true),
+    ("Required", "08 00", true),
 ];
 
 /// Our re-encoding of `input` as `message`, or `None` where we reject it.

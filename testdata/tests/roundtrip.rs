@@ -292,8 +292,13 @@ fn proto2_defaults_and_groups() {
     use ours::proto2::{defaults, Defaults, Priority};
     let d = Defaults::default();
     assert_eq!(
-        d.name, "unnamed",
-        "required fields start at their declared default"
+        d.name, None,
+        "required fields keep presence: unset at first"
+    );
+    assert_eq!(
+        d.name(),
+        "unnamed",
+        "their getters give the declared default"
     );
     assert_eq!(d.retries(), 3);
     assert_eq!(d.offset(), -42);
@@ -310,12 +315,17 @@ fn proto2_defaults_and_groups() {
         Priority::HIGH,
         "first declared value is the default"
     );
-    assert_eq!(d.required_priority, Priority::HIGH);
+    assert_eq!(d.required_priority(), Priority::HIGH);
+    assert_eq!(
+        d.missing_required_fields(),
+        ["id", "name", "required_priority"]
+    );
+    assert!(!d.is_initialized());
     assert_eq!(d.no_default(), "");
     assert_eq!(d.retries, None);
 
     let msg = Defaults {
-        id: 0,
+        id: Some(0),
         retries: Some(0),
         settings: Some(defaults::Settings {
             level: Some(2),
@@ -324,12 +334,12 @@ fn proto2_defaults_and_groups() {
         }),
         entry: vec![
             defaults::Entry {
-                key: "a".into(),
+                key: Some("a".into()),
                 value: Some(-1),
                 ..Default::default()
             },
             defaults::Entry {
-                key: String::new(),
+                key: None,
                 value: None,
                 ..Default::default()
             },
@@ -339,8 +349,12 @@ fn proto2_defaults_and_groups() {
         ..Default::default()
     };
     let bytes = round_trip(&msg);
-    // Required fields are always written, even at zero: key 0x08, value 0.
+    // A required field set to zero is written: key 0x08, value 0; unset ones are not.
     assert_eq!(&bytes[..2], &[0x08, 0x00]);
+    assert_eq!(
+        msg.missing_required_fields(),
+        ["name", "required_priority", "entry[1].key"]
+    );
     // The group starts with wire type 3 at field 20 and ends with wire type 4.
     assert!(bytes.windows(2).any(|w| w == [0xa3, 0x01]));
     assert!(bytes.windows(2).any(|w| w == [0xa4, 0x01]));
@@ -648,7 +662,7 @@ fn bytes_fields_share_the_input_when_decoding_from_bytes() {
     let blob = Blob {
         data: Some(Bytes::from(vec![7u8; 100])),
         chunks: vec![Bytes::from_static(b"one"), Bytes::from_static(b"two")],
-        must: Bytes::from_static(b"must"),
+        must: Some(Bytes::from_static(b"must")),
         plain: Some(Plain {
             data: Some(vec![1, 2, 3]),
             ..Default::default()
@@ -669,7 +683,7 @@ fn bytes_fields_share_the_input_when_decoding_from_bytes() {
     assert!(!copied.data.as_ref().is_some_and(inside));
     // Declared defaults hold for `Bytes` fields too.
     assert_eq!(Blob::default().with_default(), b"a\x01");
-    assert_eq!(Blob::default().must, "x");
+    assert_eq!(Blob::default().must(), b"x");
 }
 
 /// `Message` is object safe: messages of different types go through one `&dyn Message` and
@@ -703,4 +717,77 @@ fn messages_work_behind_dyn_and_length_delimited_reports_what_it_took() {
     boxed.merge(&number.encode_to_vec()).unwrap();
     assert_eq!(boxed.encode_to_vec(), number.encode_to_vec());
     assert_eq!(boxed.encoded_len(), 3);
+}
+
+/// Proto2 `required` fields keep presence (`Option`), encode only when set, and an unset one
+/// is reported with its path wherever it sits: in a field, a list, a map, a oneof, or down a
+/// chain of recursive messages.
+#[test]
+fn required_fields_keep_presence_and_report_what_is_missing() {
+    use ours::lenient::leniency::closed::{holder, Holder, Node, Required, E2};
+    let partial = Required {
+        s: Some("a".into()),
+        ..Default::default()
+    };
+    let bytes = partial.encode_to_vec();
+    assert_eq!(
+        bytes,
+        [0x12, 0x01, b'a'],
+        "an unset required field is not written"
+    );
+    let back = Required::decode(&bytes).expect("a partial message decodes");
+    assert_eq!(back, partial);
+    assert_eq!(back.missing_required_fields(), ["e"]);
+    assert!(!back.is_initialized());
+    let full = Required {
+        e: Some(E2::E_ZERO),
+        ..partial.clone()
+    };
+    assert!(full.is_initialized());
+    assert_eq!(full.encode_to_vec(), [0x08, 0x00, 0x12, 0x01, b'a']);
+
+    let mut holder = Holder {
+        one: Some(full.clone()),
+        many: vec![full.clone(), partial.clone(), Required::default()],
+        by_name: [("k".to_owned(), partial.clone())].into(),
+        pick: Some(holder::Pick::Picked(Required::default())),
+        chain: Some(Node {
+            id: Some(1),
+            next: Some(Box::new(Node::default())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        holder.missing_required_fields(),
+        [
+            "many[1].e",
+            "many[2].e",
+            "many[2].s",
+            "by_name[\"k\"].e",
+            "chain.next.id",
+            "picked.e",
+            "picked.s",
+        ]
+    );
+    holder.many.truncate(1);
+    holder.by_name.clear();
+    holder.pick = None;
+    holder.chain = None;
+    assert!(holder.is_initialized());
+
+    // A chain deeper than the encoder's limit is walked to the limit, not without bound.
+    let mut deep = Node::default();
+    for _ in 0..10_000 {
+        deep = Node {
+            id: Some(0),
+            next: Some(Box::new(deep)),
+            ..Default::default()
+        };
+    }
+    assert!(deep.is_initialized());
+    let mut node = deep;
+    while let Some(next) = node.next.take() {
+        node = *next;
+    }
 }

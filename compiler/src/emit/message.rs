@@ -188,8 +188,8 @@ fn field_type(field: &Field, options_map: MapType) -> TokenStream {
         elem = quote!(::std::boxed::Box<#elem>);
     }
     match field.cardinality {
-        Cardinality::Implicit | Cardinality::Required | Cardinality::OneofMember => elem,
-        Cardinality::Optional => quote!(::core::option::Option<#elem>),
+        Cardinality::Implicit | Cardinality::OneofMember => elem,
+        Cardinality::Optional | Cardinality::Required => quote!(::core::option::Option<#elem>),
         Cardinality::Repeated { .. } => quote!(::std::vec::Vec<#elem>),
     }
 }
@@ -279,16 +279,7 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
                 },
             }
         }
-        Cardinality::Required => FieldCode {
-            len: quote!(len += #e::field_len::<#c>(#n, &#this);),
-            encode: quote!(#e::encode_field::<#c>(#n, &#this, buf);),
-            merge_arm: if refuses {
-                quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
-            } else {
-                quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
-            },
-        },
-        Cardinality::Optional if is_group => FieldCode {
+        Cardinality::Optional | Cardinality::Required if is_group => FieldCode {
             len: {
                 let group_len = group_len_fn(&field.kind);
                 quote! {
@@ -304,7 +295,7 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
             },
             merge_arm: quote!(#pattern => #e::merge_group(tag, #get_or_insert, r)?,),
         },
-        Cardinality::Optional => {
+        Cardinality::Optional | Cardinality::Required => {
             let merge_arm = if matches!(field.kind, FieldKind::Message { .. }) {
                 quote!(#pattern => #e::merge_field::<#c>(#get_or_insert, r)?,)
             } else if refuses {
@@ -597,7 +588,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     };
     let (use_len, use_encode, use_merge) = (alias.clone(), alias.clone(), alias);
 
-    let (derive_default, default_impl) = default_impl(msg, &allow);
+    let missing_required = missing_required(msg, &module);
     let accessors = accessors(msg);
     let nested = nested_module(msg, scope);
 
@@ -635,14 +626,13 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     quote! {
         #docs
         #deprecated
-        #[derive(Clone, PartialEq #derive_debug #derive_default)]
+        #[derive(Clone, PartialEq #derive_debug, Default)]
         #allow
         #user_attributes
         pub struct #name {
             #(#members)*
         }
 
-        #default_impl
         #debug_impl
 
         #allow
@@ -672,10 +662,112 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
                 }
                 ::core::result::Result::Ok(())
             }
+
+            #missing_required
         }
 
         #accessors
         #nested
+    }
+}
+
+/// `collect_missing_required` for a message that can reach a `required` field: its own unset
+/// ones by name, then those of the messages it holds, each under its path.
+fn missing_required(msg: &Message, module: &proc_macro2::Ident) -> TokenStream {
+    if !msg.reaches_required {
+        return TokenStream::new();
+    }
+    // Walks `value` (a `&M` or `&Box<M>`) under `prefix`, a `format!` string.
+    let walk = |value: TokenStream, prefix: TokenStream| {
+        quote! {
+            ::rust_rpc::Message::collect_missing_required(
+                #value, &::std::format!(#prefix), depth + 1, out,
+            );
+        }
+    };
+    let reaches = |kind: &FieldKind| match kind {
+        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } => ty.reaches_required,
+        FieldKind::Map {
+            value: MapValue::Message(ty),
+            ..
+        } => ty.reaches_required,
+        _ => false,
+    };
+    let mut checks = Vec::new();
+    for f in &msg.fields {
+        let fname = ident(&f.rust_name);
+        let proto = &f.proto_name;
+        let deref = if is_boxed(&f.kind) {
+            quote!(&**value)
+        } else {
+            quote!(value)
+        };
+        if f.cardinality == Cardinality::Required {
+            let missing = format!("{{path}}{proto}");
+            checks.push(quote! {
+                if self.#fname.is_none() {
+                    out.push(::std::format!(#missing));
+                }
+            });
+        }
+        if !reaches(&f.kind) {
+            continue;
+        }
+        checks.push(match (&f.kind, f.cardinality) {
+            (FieldKind::Map { .. }, _) => {
+                let walk = walk(quote!(value), {
+                    let prefix = format!("{{path}}{proto}[{{key:?}}].");
+                    quote!(#prefix)
+                });
+                quote!(for (key, value) in &self.#fname { #walk })
+            }
+            (_, Cardinality::Repeated { .. }) => {
+                let walk = walk(quote!(value), {
+                    let prefix = format!("{{path}}{proto}[{{i}}].");
+                    quote!(#prefix)
+                });
+                quote!(for (i, value) in self.#fname.iter().enumerate() { #walk })
+            }
+            _ => {
+                let walk = walk(deref, {
+                    let prefix = format!("{{path}}{proto}.");
+                    quote!(#prefix)
+                });
+                quote!(if let ::core::option::Option::Some(value) = &self.#fname { #walk })
+            }
+        });
+    }
+    for oneof in &msg.oneofs {
+        let fname = ident(&oneof.rust_field);
+        let enum_name = ident(&oneof.rust_enum);
+        for f in oneof.fields.iter().filter(|f| reaches(&f.kind)) {
+            let variant = ident(&f.rust_name);
+            let deref = if is_boxed(&f.kind) {
+                quote!(&**value)
+            } else {
+                quote!(value)
+            };
+            let prefix = format!("{{path}}{}.", f.proto_name);
+            let walk = walk(deref, quote!(#prefix));
+            checks.push(quote! {
+                if let ::core::option::Option::Some(#module::#enum_name::#variant(value)) = &self.#fname {
+                    #walk
+                }
+            });
+        }
+    }
+    quote! {
+        fn collect_missing_required(
+            &self,
+            path: &str,
+            depth: u32,
+            out: &mut ::std::vec::Vec<::std::string::String>,
+        ) {
+            if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+                return;
+            }
+            #(#checks)*
+        }
     }
 }
 
@@ -745,63 +837,11 @@ fn float_literal(v: f64, is_f32: bool) -> TokenStream {
     }
 }
 
-/// A hand-written `Default` when a required field declares a default; otherwise the derive.
-fn default_impl(msg: &Message, allow: &TokenStream) -> (TokenStream, TokenStream) {
-    let needs_manual = msg.fields.iter().any(|f| {
-        f.cardinality == Cardinality::Required
-            && f.default.is_some()
-            && !matches!(f.kind, FieldKind::Message { .. } | FieldKind::Group { .. })
-    });
-    if !needs_manual {
-        return (quote!(, Default), TokenStream::new());
-    }
-    let name = ident(&msg.rust_name);
-    let mut inits = Vec::new();
-    for f in &msg.fields {
-        let fname = ident(&f.rust_name);
-        let value = match (&f.default, f.cardinality) {
-            (Some(d), Cardinality::Required) => {
-                let lit = default_literal(d);
-                match (d, &f.kind) {
-                    (DefaultValue::String(_), _) => quote!(::std::string::String::from(#lit)),
-                    (DefaultValue::Bytes(_), FieldKind::Scalar(Scalar::SharedBytes)) => {
-                        quote!(::rust_rpc::bytes::Bytes::from_static(#lit))
-                    }
-                    (DefaultValue::Bytes(_), _) => quote!(#lit.to_vec()),
-                    _ => lit,
-                }
-            }
-            _ => quote!(::core::default::Default::default()),
-        };
-        inits.push(quote!(#fname: #value,));
-    }
-    for oneof in &msg.oneofs {
-        let fname = ident(&oneof.rust_field);
-        inits.push(quote!(#fname: ::core::option::Option::None,));
-    }
-    if msg.keep_unknown {
-        inits.push(quote!(unknown_fields: ::core::default::Default::default(),));
-    }
-    (
-        TokenStream::new(),
-        quote! {
-            #allow
-            impl ::core::default::Default for #name {
-                fn default() -> Self {
-                    #name {
-                        #(#inits)*
-                    }
-                }
-            }
-        },
-    )
-}
-
 /// Getters for fields with explicit presence, returning the declared default when unset.
 fn accessors(msg: &Message) -> TokenStream {
     let mut getters = Vec::new();
     for f in &msg.fields {
-        if f.cardinality != Cardinality::Optional {
+        if !matches!(f.cardinality, Cardinality::Optional | Cardinality::Required) {
             continue;
         }
         let fname = ident(&f.rust_name);

@@ -387,8 +387,8 @@ pub mod closed {
 /// Required fields, whose refused values go to the unknown fields too.
 #[derive(Clone, PartialEq, Default)]
 pub struct Required {
-    pub e: E2,
-    pub s: ::std::string::String,
+    pub e: ::core::option::Option<E2>,
+    pub s: ::core::option::Option<::std::string::String>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -410,15 +410,23 @@ impl ::rust_rpc::Message for Required {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::field_len::<_enc::ClosedEnum<E2>>(1, &self.e);
-        len += _enc::field_len::<_enc::LaxStr>(2, &self.s);
+        if let ::core::option::Option::Some(value) = &self.e {
+            len += _enc::field_len::<_enc::ClosedEnum<E2>>(1, value);
+        }
+        if let ::core::option::Option::Some(value) = &self.s {
+            len += _enc::field_len::<_enc::LaxStr>(2, value);
+        }
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_field::<_enc::ClosedEnum<E2>>(1, &self.e, buf);
-        _enc::encode_field::<_enc::LaxStr>(2, &self.s, buf);
+        if let ::core::option::Option::Some(value) = &self.e {
+            _enc::encode_field::<_enc::ClosedEnum<E2>>(1, value, buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.s {
+            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
+        }
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -429,12 +437,12 @@ impl ::rust_rpc::Message for Required {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 8 => {
-                    _enc::merge_field_or_keep::<
+                    _enc::merge_optional_or_keep::<
                         _enc::ClosedEnum<E2>,
                     >(&mut self.e, r, &mut self.unknown_fields)?
                 }
                 18 => {
-                    _enc::merge_field_or_keep::<
+                    _enc::merge_optional_or_keep::<
                         _enc::LaxStr,
                     >(&mut self.s, r, &mut self.unknown_fields)?
                 }
@@ -442,5 +450,327 @@ impl ::rust_rpc::Message for Required {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn collect_missing_required(
+        &self,
+        path: &str,
+        depth: u32,
+        out: &mut ::std::vec::Vec<::std::string::String>,
+    ) {
+        if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+            return;
+        }
+        if self.e.is_none() {
+            out.push(::std::format!("{path}e"));
+        }
+        if self.s.is_none() {
+            out.push(::std::format!("{path}s"));
+        }
+    }
+}
+impl Required {
+    /// The value of `e`, or the type's default when unset.
+    pub fn e(&self) -> E2 {
+        self.e.unwrap_or_default()
+    }
+    /// The value of `s`, or the type's default when unset.
+    pub fn s(&self) -> &str {
+        self.s.as_deref().unwrap_or_default()
+    }
+}
+/// Required fields reached through every kind of message field.
+#[derive(Clone, PartialEq, Default)]
+pub struct Holder {
+    pub one: ::core::option::Option<Required>,
+    pub many: ::std::vec::Vec<Required>,
+    pub by_name: ::std::collections::HashMap<::std::string::String, Required>,
+    pub chain: ::core::option::Option<Node>,
+    pub pick: ::core::option::Option<holder::Pick>,
+    /// Fields this message received that its schema does not declare.
+    pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Holder {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Holder");
+        s.field("one", &self.one);
+        s.field("many", &self.many);
+        s.field("by_name", &self.by_name);
+        s.field("chain", &self.chain);
+        s.field("pick", &self.pick);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
+}
+impl ::rust_rpc::Name for Holder {
+    const FULL_NAME: &'static str = "leniency.closed.Holder";
+}
+impl ::rust_rpc::Message for Holder {
+    fn encoded_len(&self) -> usize {
+        use ::rust_rpc::encoding as _enc;
+        let mut len = 0;
+        if let ::core::option::Option::Some(value) = &self.one {
+            len += _enc::field_len::<_enc::Msg<Required>>(1, value);
+        }
+        len += _enc::repeated_len::<_enc::Msg<Required>>(2, &self.many);
+        len += _enc::map_len::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name);
+        if let ::core::option::Option::Some(value) = &self.pick {
+            len += value.encoded_len();
+        }
+        if let ::core::option::Option::Some(value) = &self.chain {
+            len += _enc::field_len::<_enc::Msg<Node>>(5, value);
+        }
+        len += self.unknown_fields.encoded_len();
+        len
+    }
+    fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+        use ::rust_rpc::encoding as _enc;
+        if let ::core::option::Option::Some(value) = &self.one {
+            _enc::encode_field::<_enc::Msg<Required>>(1, value, buf);
+        }
+        _enc::encode_repeated::<_enc::Msg<Required>>(2, &self.many, buf);
+        _enc::encode_map::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name, buf);
+        if let ::core::option::Option::Some(value) = &self.pick {
+            value.encode_raw(buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.chain {
+            _enc::encode_field::<_enc::Msg<Node>>(5, value, buf);
+        }
+        self.unknown_fields.encode(buf);
+    }
+    fn merge_from(
+        &mut self,
+        r: &mut ::rust_rpc::encoding::Reader<'_>,
+    ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+        use ::rust_rpc::encoding as _enc;
+        while let ::core::option::Option::Some(tag) = r.next_tag()? {
+            match tag {
+                10 => {
+                    _enc::merge_field::<
+                        _enc::Msg<Required>,
+                    >(self.one.get_or_insert_with(::core::default::Default::default), r)?
+                }
+                18 => {
+                    _enc::merge_repeated::<_enc::Msg<Required>>(tag, &mut self.many, r)?
+                }
+                26 => {
+                    _enc::merge_map_entry::<
+                        _enc::LaxStr,
+                        _enc::Msg<Required>,
+                        _,
+                    >(&mut self.by_name, r, &mut self.unknown_fields)?
+                }
+                34 => holder::Pick::merge(&mut self.pick, tag, r)?,
+                42 => {
+                    _enc::merge_field::<
+                        _enc::Msg<Node>,
+                    >(
+                        self.chain.get_or_insert_with(::core::default::Default::default),
+                        r,
+                    )?
+                }
+                _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn collect_missing_required(
+        &self,
+        path: &str,
+        depth: u32,
+        out: &mut ::std::vec::Vec<::std::string::String>,
+    ) {
+        if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+            return;
+        }
+        if let ::core::option::Option::Some(value) = &self.one {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}one."),
+                depth + 1,
+                out,
+            );
+        }
+        for (i, value) in self.many.iter().enumerate() {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}many[{i}]."),
+                depth + 1,
+                out,
+            );
+        }
+        for (key, value) in &self.by_name {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}by_name[{key:?}]."),
+                depth + 1,
+                out,
+            );
+        }
+        if let ::core::option::Option::Some(value) = &self.chain {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}chain."),
+                depth + 1,
+                out,
+            );
+        }
+        if let ::core::option::Option::Some(holder::Pick::Picked(value)) = &self.pick {
+            ::rust_rpc::Message::collect_missing_required(
+                value,
+                &::std::format!("{path}picked."),
+                depth + 1,
+                out,
+            );
+        }
+    }
+}
+/// Nested types and oneofs of `leniency.closed.Holder`.
+pub mod holder {
+    /// Members of oneof `pick`.
+    #[derive(Clone, PartialEq, Debug)]
+    #[allow(clippy::large_enum_variant, clippy::enum_variant_names)]
+    pub enum Pick {
+        Picked(super::Required),
+    }
+    impl Pick {
+        pub(super) fn encoded_len(&self) -> usize {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::Picked(value) => {
+                    _enc::field_len::<_enc::Msg<super::Required>>(4, value)
+                }
+            }
+        }
+        pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+            use ::rust_rpc::encoding as _enc;
+            match self {
+                Self::Picked(value) => {
+                    _enc::encode_field::<_enc::Msg<super::Required>>(4, value, buf)
+                }
+            }
+        }
+        pub(super) fn merge(
+            field: &mut ::core::option::Option<Self>,
+            tag: u32,
+            r: &mut ::rust_rpc::encoding::Reader<'_>,
+        ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+            use ::rust_rpc::encoding as _enc;
+            match tag {
+                34 => {
+                    match field {
+                        ::core::option::Option::Some(Self::Picked(value)) => {
+                            _enc::merge_field::<_enc::Msg<super::Required>>(value, r)?
+                        }
+                        _ => {
+                            let mut value = <super::Required as ::core::default::Default>::default();
+                            _enc::merge_field::<
+                                _enc::Msg<super::Required>,
+                            >(&mut value, r)?;
+                            *field = ::core::option::Option::Some(Self::Picked(value));
+                        }
+                    }
+                }
+                _ => r.skip_field(tag)?,
+            }
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+/// A required field on a cycle of message types.
+#[derive(Clone, PartialEq, Default)]
+pub struct Node {
+    pub id: ::core::option::Option<i32>,
+    pub next: ::core::option::Option<::std::boxed::Box<Node>>,
+    /// Fields this message received that its schema does not declare.
+    pub unknown_fields: ::rust_rpc::UnknownFields,
+}
+impl ::core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        let mut s = f.debug_struct("Node");
+        s.field("id", &self.id);
+        s.field("next", &self.next);
+        if !self.unknown_fields.is_empty() {
+            s.field("unknown_fields", &self.unknown_fields);
+        }
+        s.finish()
+    }
+}
+impl ::rust_rpc::Name for Node {
+    const FULL_NAME: &'static str = "leniency.closed.Node";
+}
+impl ::rust_rpc::Message for Node {
+    fn encoded_len(&self) -> usize {
+        use ::rust_rpc::encoding as _enc;
+        let mut len = 0;
+        if let ::core::option::Option::Some(value) = &self.id {
+            len += _enc::field_len::<_enc::Int32>(1, value);
+        }
+        if let ::core::option::Option::Some(value) = &self.next {
+            len += _enc::field_len::<_enc::RecMsg<Node>>(2, &**value);
+        }
+        len += self.unknown_fields.encoded_len();
+        len
+    }
+    fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
+        use ::rust_rpc::encoding as _enc;
+        if let ::core::option::Option::Some(value) = &self.id {
+            _enc::encode_field::<_enc::Int32>(1, value, buf);
+        }
+        if let ::core::option::Option::Some(value) = &self.next {
+            _enc::encode_field::<_enc::RecMsg<Node>>(2, &**value, buf);
+        }
+        self.unknown_fields.encode(buf);
+    }
+    fn merge_from(
+        &mut self,
+        r: &mut ::rust_rpc::encoding::Reader<'_>,
+    ) -> ::core::result::Result<(), ::rust_rpc::DecodeError> {
+        use ::rust_rpc::encoding as _enc;
+        while let ::core::option::Option::Some(tag) = r.next_tag()? {
+            match tag {
+                8 => _enc::merge_optional::<_enc::Int32>(&mut self.id, r)?,
+                18 => {
+                    _enc::merge_field::<
+                        _enc::RecMsg<Node>,
+                    >(
+                        &mut **self
+                            .next
+                            .get_or_insert_with(::core::default::Default::default),
+                        r,
+                    )?
+                }
+                _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
+            }
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn collect_missing_required(
+        &self,
+        path: &str,
+        depth: u32,
+        out: &mut ::std::vec::Vec<::std::string::String>,
+    ) {
+        if depth > ::rust_rpc::encoding::ENCODE_RECURSION_LIMIT {
+            return;
+        }
+        if self.id.is_none() {
+            out.push(::std::format!("{path}id"));
+        }
+        if let ::core::option::Option::Some(value) = &self.next {
+            ::rust_rpc::Message::collect_missing_required(
+                &**value,
+                &::std::format!("{path}next."),
+                depth + 1,
+                out,
+            );
+        }
+    }
+}
+impl Node {
+    /// The value of `id`, or the type's default when unset.
+    pub fn id(&self) -> i32 {
+        self.id.unwrap_or_default()
     }
 }
