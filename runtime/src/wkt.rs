@@ -8,6 +8,26 @@
 
 include!("wkt/google.protobuf.rs");
 
+// The descriptor types (`descriptor` feature), generated from the `descriptor.proto` and
+// `compiler/plugin.proto` that protobuf 36.2's protoc ships (in the `protoc-bin-vendored`
+// crate). Those files carry this notice:
+//
+//   Protocol Buffers - Google's data interchange format
+//   Copyright 2008 Google LLC.  All rights reserved.
+//
+//   Use of this source code is governed by a BSD-style
+//   license that can be found in the LICENSE file or at
+//   https://developers.google.com/open-source/licenses/bsd
+#[cfg(feature = "descriptor")]
+include!("wkt/descriptor.rs");
+
+/// The protoc plugin protocol of `google/protobuf/compiler/plugin.proto`
+/// (`CodeGeneratorRequest`, `CodeGeneratorResponse`), with the `descriptor` feature.
+#[cfg(feature = "descriptor")]
+pub mod compiler {
+    include!("wkt/compiler.rs");
+}
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;

@@ -90,6 +90,9 @@ pub mod ours {
     pub mod cross_package {
         include!("../golden/cross_package/_include.rs");
     }
+    pub mod descriptor_fields {
+        include!("../golden/descriptor_fields.rs");
+    }
     pub mod lenient {
         include!("../golden/leniency/_include.rs");
     }
