@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use prost::Message as _;
+use rust_rpc::Message as _;
 
 use crate::{generate, load, Config, Error};
 

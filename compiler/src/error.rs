@@ -46,7 +46,7 @@ pub(crate) enum ErrorKind {
     #[error("cannot decode the descriptor set in '{}': {cause}", path.display())]
     DescriptorSet {
         path: PathBuf,
-        cause: prost::DecodeError,
+        cause: rust_rpc::DecodeError,
     },
     #[error("internal error: {0}")]
     #[diagnostic(help(
@@ -148,7 +148,7 @@ impl Error {
         })
     }
 
-    pub(crate) fn descriptor_set(path: &std::path::Path, source: prost::DecodeError) -> Self {
+    pub(crate) fn descriptor_set(path: &std::path::Path, source: rust_rpc::DecodeError) -> Self {
         Error::new(ErrorKind::DescriptorSet {
             path: path.to_owned(),
             cause: source,

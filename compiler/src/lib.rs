@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 pub use builder::{compile_protos, Builder};
 pub use error::{Error, Warning};
 pub use options::OPTIONS;
-pub use prost_types::FileDescriptorSet;
+pub use rust_rpc::wkt::FileDescriptorSet;
 
 /// Which Rust map type `map<K, V>` fields use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

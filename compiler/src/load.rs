@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use prost::Message as _;
-use prost_types::FileDescriptorSet;
+use rust_rpc::wkt::FileDescriptorSet;
+use rust_rpc::Message as _;
 
 use crate::error::Error;
 
@@ -59,8 +59,12 @@ pub(crate) fn parse(files: &[PathBuf], includes: &[PathBuf]) -> Result<Loaded, E
         .files()
         .filter_map(|f| Some((f.name().to_owned(), f.path()?.to_owned())))
         .collect();
+    // protox hands over prost-types' descriptors, which have no fields for editions or
+    // features; its encoding goes into ours, which have them, and lower reads only ours.
+    let set = FileDescriptorSet::decode(&compiler.encode_file_descriptor_set())
+        .map_err(|source| Error::descriptor_set(Path::new("<protox>"), source))?;
     Ok(Loaded {
-        set: compiler.file_descriptor_set(),
+        set,
         requested,
         paths,
     })
@@ -69,8 +73,7 @@ pub(crate) fn parse(files: &[PathBuf], includes: &[PathBuf]) -> Result<Loaded, E
 /// Reads a binary `FileDescriptorSet`, as written by `protoc --descriptor_set_out`.
 pub(crate) fn read_descriptor_set(path: &Path) -> Result<FileDescriptorSet, Error> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    FileDescriptorSet::decode(bytes.as_slice())
-        .map_err(|source| Error::descriptor_set(path, source))
+    FileDescriptorSet::decode(&bytes).map_err(|source| Error::descriptor_set(path, source))
 }
 
 /// Has `protoc` parse `files` instead of protox (for what protox rejects or cannot read),

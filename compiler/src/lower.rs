@@ -1,12 +1,12 @@
-//! Descriptors to IR. The only module that reads `prost_types` descriptors: it resolves type
+//! Descriptors to IR. The only module that reads descriptors (`rust_rpc::wkt`'s): it resolves type
 //! references into Rust paths, names everything once, decides which fields are boxed, attaches
 //! comments, and rejects what rust-rpc does not generate.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use prost_types::field_descriptor_proto::{Label, Type};
-use prost_types::source_code_info::Location;
-use prost_types::{
+use rust_rpc::wkt::field_descriptor_proto::{Label, Type};
+use rust_rpc::wkt::source_code_info::Location;
+use rust_rpc::wkt::{
     DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, FileDescriptorProto,
     FileDescriptorSet, ServiceDescriptorProto,
 };
@@ -516,7 +516,7 @@ impl Index {
             .field
             .iter()
             .filter(|f| {
-                f.label() != Label::Repeated && matches!(f.r#type(), Type::Message | Type::Group)
+                f.label() != Label::REPEATED && matches!(f.r#type(), Type::MESSAGE | Type::GROUP)
             })
             .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
             .collect();
@@ -524,7 +524,7 @@ impl Index {
         let every: Vec<(i32, String)> = msg
             .field
             .iter()
-            .filter(|f| matches!(f.r#type(), Type::Message | Type::Group))
+            .filter(|f| matches!(f.r#type(), Type::MESSAGE | Type::GROUP))
             .map(|f| (f.number(), f.type_name().trim_start_matches('.').to_owned()))
             .collect();
         all_edges.insert(full.clone(), every);
@@ -580,7 +580,7 @@ fn reaches_required(set: &FileDescriptorSet, edges: &Edges) -> HashSet<String> {
         for nested in &msg.nested_type {
             direct(&full, nested, out);
         }
-        if msg.field.iter().any(|f| f.label() == Label::Required) {
+        if msg.field.iter().any(|f| f.label() == Label::REQUIRED) {
             out.insert(full);
         }
     }
@@ -1085,9 +1085,23 @@ impl<'a> FileLowerer<'a> {
                 None,
             ));
         }
-        let repeated = f.label() == Label::Repeated;
+        // Our descriptor types keep any number a field's type or label holds (as protobuf's
+        // closed enums do on the wire, it stays unknown); one that is none is an error here.
+        if f.r#type().name().is_none() || f.label().name().is_none() {
+            return Err(self.error(
+                path,
+                format!(
+                    "field '{}' has type {} and label {}, which protobuf does not define",
+                    f.name(),
+                    f.r#type().0,
+                    f.label().0
+                ),
+                None,
+            ));
+        }
+        let repeated = f.label() == Label::REPEATED;
         let kind = match f.r#type() {
-            Type::Message | Type::Group => {
+            Type::MESSAGE | Type::GROUP => {
                 let full = f.type_name().trim_start_matches('.');
                 let entry = self
                     .index
@@ -1117,7 +1131,7 @@ impl<'a> FileLowerer<'a> {
                                 .index
                                 .boxed
                                 .contains(&(parent_full.to_owned(), f.number()));
-                        if f.r#type() == Type::Group {
+                        if f.r#type() == Type::GROUP {
                             FieldKind::Group { ty, boxed }
                         } else {
                             FieldKind::Message { ty, boxed }
@@ -1125,7 +1139,7 @@ impl<'a> FileLowerer<'a> {
                     }
                 }
             }
-            Type::Enum => FieldKind::Enum(self.type_ref(f.type_name(), scope, path)?),
+            Type::ENUM => FieldKind::Enum(self.type_ref(f.type_name(), scope, path)?),
             other => FieldKind::Scalar(scalar(other)),
         };
         // `bytes` fields under a configured path hold `bytes::Bytes`.
@@ -1163,7 +1177,7 @@ impl<'a> FileLowerer<'a> {
                     packed: packable && explicit.unwrap_or(self.proto3),
                 }
             }
-        } else if f.label() == Label::Required {
+        } else if f.label() == Label::REQUIRED {
             Cardinality::Required
         } else if self.proto3
             && !f.proto3_optional()
@@ -1205,9 +1219,9 @@ impl<'a> FileLowerer<'a> {
     ) -> Result<FieldKind, Error> {
         let key = scalar(key.r#type());
         let value = match value.r#type() {
-            Type::Message => MapValue::Message(self.type_ref(value.type_name(), scope, path)?),
-            Type::Enum => MapValue::Enum(self.type_ref(value.type_name(), scope, path)?),
-            Type::Group => {
+            Type::MESSAGE => MapValue::Message(self.type_ref(value.type_name(), scope, path)?),
+            Type::ENUM => MapValue::Enum(self.type_ref(value.type_name(), scope, path)?),
+            Type::GROUP => {
                 return Err(self.error(path, "map values cannot be groups".to_owned(), None));
             }
             other => MapValue::Scalar(scalar(other)),
@@ -1543,23 +1557,24 @@ fn enum_constants(e: &EnumDescriptorProto) -> Vec<(String, String)> {
 
 fn scalar(ty: Type) -> Scalar {
     match ty {
-        Type::Double => Scalar::Double,
-        Type::Float => Scalar::Float,
-        Type::Int64 => Scalar::Int64,
-        Type::Uint64 => Scalar::UInt64,
-        Type::Int32 => Scalar::Int32,
-        Type::Fixed64 => Scalar::Fixed64,
-        Type::Fixed32 => Scalar::Fixed32,
-        Type::Bool => Scalar::Bool,
-        Type::String => Scalar::String,
-        Type::Bytes => Scalar::Bytes,
-        Type::Uint32 => Scalar::UInt32,
-        Type::Sfixed32 => Scalar::SFixed32,
-        Type::Sfixed64 => Scalar::SFixed64,
-        Type::Sint32 => Scalar::SInt32,
-        Type::Sint64 => Scalar::SInt64,
-        // Message, group and enum types never reach here.
-        Type::Group | Type::Message | Type::Enum => Scalar::Bytes,
+        Type::DOUBLE => Scalar::Double,
+        Type::FLOAT => Scalar::Float,
+        Type::INT64 => Scalar::Int64,
+        Type::UINT64 => Scalar::UInt64,
+        Type::INT32 => Scalar::Int32,
+        Type::FIXED64 => Scalar::Fixed64,
+        Type::FIXED32 => Scalar::Fixed32,
+        Type::BOOL => Scalar::Bool,
+        Type::STRING => Scalar::String,
+        Type::BYTES => Scalar::Bytes,
+        Type::UINT32 => Scalar::UInt32,
+        Type::SFIXED32 => Scalar::SFixed32,
+        Type::SFIXED64 => Scalar::SFixed64,
+        Type::SINT32 => Scalar::SInt32,
+        Type::SINT64 => Scalar::SInt64,
+        // Message, group and enum types never reach here, nor does a number that is no type:
+        // `lower` rejects it first (see `FileLowerer::field`).
+        _ => Scalar::Bytes,
     }
 }
 

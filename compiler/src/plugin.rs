@@ -1,10 +1,10 @@
 //! The protoc plugin protocol: a `CodeGeneratorRequest` in, a `CodeGeneratorResponse` out.
 //! `protoc-gen-rust-rpc` is a thin binary over [`run`].
 
-use prost::Message as _;
-use prost_types::compiler::code_generator_response::{Feature, File};
-use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
-use prost_types::FileDescriptorSet;
+use rust_rpc::wkt::compiler::code_generator_response::{Feature, File};
+use rust_rpc::wkt::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
+use rust_rpc::wkt::FileDescriptorSet;
+use rust_rpc::Message as _;
 
 use crate::{generate, Config};
 
@@ -27,6 +27,7 @@ pub fn respond(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
     };
     let set = FileDescriptorSet {
         file: request.proto_file,
+        ..Default::default()
     };
     match generate(&set, &request.file_to_generate, &config) {
         Ok(output) => {
@@ -34,7 +35,7 @@ pub fn respond(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
                 eprintln!("{warning}");
             }
             CodeGeneratorResponse {
-                supported_features: Some(Feature::Proto3Optional as u64),
+                supported_features: Some(Feature::PROTO3_OPTIONAL.0 as u64),
                 file: output
                     .files
                     .into_iter()
@@ -54,7 +55,7 @@ pub fn respond(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
 fn error_response(message: String) -> CodeGeneratorResponse {
     CodeGeneratorResponse {
         error: Some(message),
-        supported_features: Some(Feature::Proto3Optional as u64),
+        supported_features: Some(Feature::PROTO3_OPTIONAL.0 as u64),
         ..Default::default()
     }
 }

@@ -163,20 +163,22 @@ fn bad_options_and_descriptor_sets_are_errors_not_panics() {
     assert!(stderr.contains("is not a Rust path"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let request = rust_rpc_compiler::plugin::respond(prost_types::compiler::CodeGeneratorRequest {
-        parameter: Some("extern_path=.x=::1bad".into()),
-        ..Default::default()
-    });
+    let request =
+        rust_rpc_compiler::plugin::respond(rust_rpc::wkt::compiler::CodeGeneratorRequest {
+            parameter: Some("extern_path=.x=::1bad".into()),
+            ..Default::default()
+        });
     assert!(
         request.error().contains("is not a Rust path"),
         "{request:?}"
     );
 
     // A field numbered past the protobuf maximum, and one below 1, in a descriptor set.
-    use prost::Message as _;
-    use prost_types::{
+    use rust_rpc::wkt::field_descriptor_proto::{Label, Type};
+    use rust_rpc::wkt::{
         DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
     };
+    use rust_rpc::Message as _;
     let cases = [
         (i32::MAX, i32::MIN, None),
         (-5, 1, None),
@@ -195,20 +197,22 @@ fn bad_options_and_descriptor_sets_are_errors_not_panics() {
                     field: vec![FieldDescriptorProto {
                         name: Some("f".into()),
                         number: Some(number),
-                        label: Some(1),
-                        r#type: Some(5),
+                        label: Some(Label::OPTIONAL),
+                        r#type: Some(Type::INT32),
                         json_name: Some("f".into()),
                         oneof_index: oneof,
                         ..Default::default()
                     }],
-                    reserved_range: vec![prost_types::descriptor_proto::ReservedRange {
+                    reserved_range: vec![rust_rpc::wkt::descriptor_proto::ReservedRange {
                         start: Some(reserved),
                         end: Some(reserved.wrapping_add(1)),
+                        ..Default::default()
                     }],
                     ..Default::default()
                 }],
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let path = out.path().join("bad.pb");
         std::fs::write(&path, set.encode_to_vec()).expect("write the set");
