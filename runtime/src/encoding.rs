@@ -236,6 +236,8 @@ pub struct Reader<'a> {
     depth: u32,
     recursion_limit: u32,
     tag_start: usize,
+    /// The key `next_tag` returned last.
+    last_tag: u32,
     /// Field number of the end-group tag that stopped the innermost loop; 0 when none did.
     ended_group: u32,
 }
@@ -251,6 +253,7 @@ impl<'a> Reader<'a> {
             depth: 0,
             recursion_limit: DEFAULT_RECURSION_LIMIT,
             tag_start: 0,
+            last_tag: 0,
             ended_group: 0,
         }
     }
@@ -300,8 +303,17 @@ impl<'a> Reader<'a> {
                 Ok(None)
             }
             6 | 7 => Err(self.error(DecodeErrorKind::InvalidWireType(tag & 7), self.tag_start)),
-            _ => Ok(Some(tag)),
+            _ => {
+                self.last_tag = tag;
+                Ok(Some(tag))
+            }
         }
+    }
+
+    /// The key of the field being read: the one [`next_tag`](Reader::next_tag) returned last.
+    #[inline]
+    pub fn last_tag(&self) -> u32 {
+        self.last_tag
     }
 
     /// The error for a known field that arrived with a wire type it cannot have.
@@ -680,6 +692,13 @@ pub trait Codec: Sized {
     /// Whether proto3 implicit presence would leave this value off the wire.
     fn is_default(value: &Self::Value) -> bool;
 
+    /// Whether a value this codec refuses ([`try_merge`](Codec::try_merge)) is still the
+    /// field's latest value: a string that is not UTF-8 is (the field reads as unset while
+    /// the bytes wait in the unknown fields, and a later value replaces them); a closed enum's
+    /// undeclared number is not (the spec makes it an unknown field, and the field keeps what
+    /// it held).
+    const REFUSED_IS_VALUE: bool = false;
+
     /// Reads one value into `value`, or returns `Ok(false)` and leaves `value` as it was when
     /// the bytes are well formed but the field cannot hold what they say: a number a closed
     /// enum does not declare, a string that is not UTF-8 where the field's features skip
@@ -904,6 +923,7 @@ pub struct LaxStr;
 impl Codec for LaxStr {
     type Value = String;
     const WIRE_TYPE: WireType = WireType::Len;
+    const REFUSED_IS_VALUE: bool = true;
     #[inline]
     fn len(value: &String) -> usize {
         Str::len(value)
@@ -1181,6 +1201,9 @@ pub fn merge_optional<C: Codec>(
 pub trait UnknownSink {
     /// Keeps already-encoded fields, keys included.
     fn keep(&mut self, raw: &[u8]);
+    /// Drops the kept fields whose key is one of `tags`: values a later one of their field
+    /// (or oneof) has replaced.
+    fn forget(&mut self, tags: &[u32]);
 }
 
 impl UnknownSink for UnknownFields {
@@ -1188,11 +1211,19 @@ impl UnknownSink for UnknownFields {
     fn keep(&mut self, raw: &[u8]) {
         self.extend_raw(raw);
     }
+    #[inline]
+    fn forget(&mut self, tags: &[u32]) {
+        if !self.is_empty() {
+            self.retain_fields(|tag| !tags.contains(&tag));
+        }
+    }
 }
 
 impl UnknownSink for () {
     #[inline]
     fn keep(&mut self, _raw: &[u8]) {}
+    #[inline]
+    fn forget(&mut self, _tags: &[u32]) {}
 }
 
 /// Reads one value of a field whose codec can refuse it ([`Codec::try_merge`]): `Some` with
@@ -1213,8 +1244,10 @@ pub fn read_or_keep<C: Codec>(
     }
 }
 
-/// [`merge_field`] for a codec that can refuse the value: a refused value goes to `unknown`
-/// and the field keeps what it held.
+/// [`merge_field`] for a codec that can refuse the value: a refused value goes to `unknown`.
+/// The last value on the wire wins, as for any singular field: where a refused value still
+/// counts ([`Codec::REFUSED_IS_VALUE`]) it resets the field, and a value read after it drops
+/// it from `unknown`; otherwise the field keeps what it held.
 #[inline]
 #[doc(hidden)]
 pub fn merge_field_or_keep<C: Codec>(
@@ -1222,13 +1255,22 @@ pub fn merge_field_or_keep<C: Codec>(
     r: &mut Reader<'_>,
     unknown: &mut impl UnknownSink,
 ) -> Result<(), DecodeError> {
-    if let Some(read) = read_or_keep::<C>(r, unknown)? {
-        *value = read;
+    let tag = r.last_tag();
+    match read_or_keep::<C>(r, unknown)? {
+        Some(read) => {
+            *value = read;
+            if C::REFUSED_IS_VALUE {
+                unknown.forget(&[tag]);
+            }
+        }
+        None if C::REFUSED_IS_VALUE => *value = C::Value::default(),
+        None => {}
     }
     Ok(())
 }
 
-/// [`merge_optional`] for a codec that can refuse the value, as [`merge_field_or_keep`].
+/// [`merge_optional`] for a codec that can refuse the value, as [`merge_field_or_keep`]; a
+/// refused value that still counts leaves the field unset.
 #[inline]
 #[doc(hidden)]
 pub fn merge_optional_or_keep<C: Codec>(
@@ -1236,8 +1278,16 @@ pub fn merge_optional_or_keep<C: Codec>(
     r: &mut Reader<'_>,
     unknown: &mut impl UnknownSink,
 ) -> Result<(), DecodeError> {
-    if let Some(read) = read_or_keep::<C>(r, unknown)? {
-        *value = Some(read);
+    let tag = r.last_tag();
+    match read_or_keep::<C>(r, unknown)? {
+        Some(read) => {
+            *value = Some(read);
+            if C::REFUSED_IS_VALUE {
+                unknown.forget(&[tag]);
+            }
+        }
+        None if C::REFUSED_IS_VALUE => *value = None,
+        None => {}
     }
     Ok(())
 }
@@ -1412,6 +1462,8 @@ fn read_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
     let entry = r.with_limit(len, |r| {
         let mut key = K::Value::default();
         let mut value = V::Value::default();
+        // A refused key or value makes the entry unplaceable even if a later one replaces
+        // it, as upb decides: the entry is kept whole.
         let mut held = true;
         while let Some(tag) = r.next_tag()? {
             if tag == key_tag {

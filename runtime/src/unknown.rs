@@ -30,6 +30,27 @@ impl UnknownFields {
         self.raw.extend_from_slice(bytes);
     }
 
+    /// Keeps only the fields whose key (field number and wire type) `keep` accepts.
+    pub(crate) fn retain_fields(&mut self, mut keep: impl FnMut(u32) -> bool) {
+        let mut kept = Vec::with_capacity(self.raw.len());
+        let mut r = crate::encoding::Reader::new(&self.raw);
+        let mut start = 0;
+        // The bytes were written as whole fields by the decoder, so they read back; should
+        // they not, everything is kept rather than anything lost.
+        while let Ok(Some(tag)) = r.next_tag() {
+            if r.skip_field(tag).is_err() {
+                return;
+            }
+            if keep(tag) {
+                kept.extend_from_slice(&self.raw[start..r.position()]);
+            }
+            start = r.position();
+        }
+        if start == self.raw.len() {
+            self.raw = kept;
+        }
+    }
+
     /// Encoded size of the kept fields.
     pub fn encoded_len(&self) -> usize {
         self.raw.len()

@@ -65,6 +65,28 @@ fn a_proto2_string_that_is_not_utf8_is_kept() {
 }
 
 #[test]
+fn the_last_value_of_a_proto2_string_wins_whether_or_not_it_is_utf8() {
+    let m: Closed = decode(&hex("52 01 61 52 01 ff"));
+    assert_eq!(
+        m.s, None,
+        "the field's value is the one a String cannot hold"
+    );
+    assert_eq!(m.encode_to_vec(), hex("52 01 ff"));
+    let m: Closed = decode(&hex("52 01 ff 52 01 61"));
+    assert_eq!(m.s.as_deref(), Some("a"));
+    assert!(m.unknown_fields.is_empty(), "the replaced value is gone");
+    // In a oneof, a later member replaces it too.
+    let m: Closed = decode(&hex("72 01 ff 68 01"));
+    assert_eq!(m.choice, Some(closed::closed::Choice::Oe(E2::E_ONE)));
+    assert!(m.unknown_fields.is_empty());
+    // A repeated field keeps every element, but one that is not UTF-8 is written back after
+    // the others: the one place where our order differs from the input's.
+    let m: Closed = decode(&hex("7a 01 61 7a 01 ff 7a 01 62"));
+    assert_eq!(m.rs, ["a", "b"]);
+    assert_eq!(m.encode_to_vec(), hex("7a 01 61 7a 01 62 7a 01 ff"));
+}
+
+#[test]
 fn a_closed_enum_keeps_undeclared_numbers_out_of_the_field() {
     let m: Closed = decode(&hex("10 01 10 05"));
     assert_eq!(m.e, Some(E2::E_ONE));
@@ -112,7 +134,18 @@ const CASES: &[(&str, &str, bool)] = &[
     ("Typed", "08 01 18 01 08 02", false),
     // UTF-8.
     ("Closed", "52 01 ff", true),
-    ("Closed", "52 01 61 52 01 ff", false),
+    // The last value of a singular field wins, representable or not.
+    ("Closed", "52 01 61 52 01 ff", true),
+    ("Closed", "52 01 ff 52 01 61", true),
+    ("Closed", "52 01 ff 52 01 fe 52 01 61", true),
+    ("Closed", "72 01 ff 68 01", true),
+    ("Closed", "68 01 72 01 ff", true),
+    ("Closed", "72 01 61 72 01 ff 72 01 62", true),
+    ("Closed", "92 01 03 52 01 ff 92 01 03 52 01 61", true),
+    // A map entry with a refused value is kept whole, even if a later value would do (upb
+    // writes it back re-encoded, we as it came).
+    ("Closed", "62 06 08 01 10 05 10 01", false),
+    ("Closed", "62 06 08 01 10 01 10 05", false),
     ("Closed", "72 01 ff", true),
     ("Closed", "7a 01 61 7a 01 ff", true),
     ("Closed", "82 01 06 0a 01 ff 12 01 61", true),

@@ -105,6 +105,11 @@ fn refuses(field: &Field) -> bool {
     }
 }
 
+/// Whether a field is a string without UTF-8 validation (`LaxStr`).
+fn is_lax_string(field: &Field) -> bool {
+    matches!(field.kind, FieldKind::Scalar(Scalar::String)) && !field.validate_utf8
+}
+
 /// The wire type of one value of a scalar.
 fn scalar_wire_type(s: Scalar) -> u32 {
     match s {
@@ -1005,13 +1010,24 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         };
         let pattern = tag_pattern(&tags(f));
         let arm = match &f.kind {
-            _ if refuses(f) => quote! {
-                #pattern => {
-                    if let ::core::option::Option::Some(value) = #e::read_or_keep::<#c>(r, unknown)? {
-                        *field = ::core::option::Option::Some(Self::#variant(value));
-                    }
+            // A string that is not UTF-8 is still the oneof's latest value: it leaves the
+            // oneof unset while it waits in the unknown fields. A closed enum's undeclared
+            // number is an unknown field and changes nothing.
+            _ if refuses(f) => {
+                let refused = if is_lax_string(f) {
+                    quote!(*field = ::core::option::Option::None)
+                } else {
+                    quote!({})
+                };
+                quote! {
+                    #pattern => match #e::read_or_keep::<#c>(r, unknown)? {
+                        ::core::option::Option::Some(value) => {
+                            *field = ::core::option::Option::Some(Self::#variant(value));
+                        }
+                        ::core::option::Option::None => #refused,
+                    },
                 }
-            },
+            }
             FieldKind::Message { .. } | FieldKind::Group { .. } => {
                 // A second occurrence of the same member merges into the first.
                 let existing = merge_one(if boxed {
@@ -1046,6 +1062,24 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
     }
     let allow = allow_deprecated(oneof.fields.iter().any(Field::touches_deprecated));
     let user_attributes = user_attrs(&oneof.attributes);
+    // Strings that were not UTF-8 wait in the unknown fields only until a later member
+    // replaces them.
+    let lax_tags: Vec<Literal> = oneof
+        .fields
+        .iter()
+        .filter(|f| is_lax_string(f))
+        .flat_map(tags)
+        .map(num)
+        .collect();
+    let forget_replaced = if lax_tags.is_empty() {
+        TokenStream::new()
+    } else {
+        quote! {
+            if field.is_some() {
+                ::rust_rpc::encoding::UnknownSink::forget(unknown, &[#(#lax_tags),*]);
+            }
+        }
+    };
     let unknown_param = if oneof.fields.iter().any(refuses) {
         quote!(unknown: &mut impl ::rust_rpc::encoding::UnknownSink,)
     } else {
@@ -1088,6 +1122,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                     #(#merge_arms)*
                     _ => r.skip_field(tag)?,
                 }
+                #forget_replaced
                 ::core::result::Result::Ok(())
             }
         }

@@ -365,20 +365,29 @@ pub mod closed {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 104 => {
-                    if let ::core::option::Option::Some(value) = _enc::read_or_keep::<
+                    match _enc::read_or_keep::<
                         _enc::ClosedEnum<super::E2>,
                     >(r, unknown)? {
-                        *field = ::core::option::Option::Some(Self::Oe(value));
+                        ::core::option::Option::Some(value) => {
+                            *field = ::core::option::Option::Some(Self::Oe(value));
+                        }
+                        ::core::option::Option::None => {}
                     }
                 }
                 114 => {
-                    if let ::core::option::Option::Some(value) = _enc::read_or_keep::<
-                        _enc::LaxStr,
-                    >(r, unknown)? {
-                        *field = ::core::option::Option::Some(Self::Os(value));
+                    match _enc::read_or_keep::<_enc::LaxStr>(r, unknown)? {
+                        ::core::option::Option::Some(value) => {
+                            *field = ::core::option::Option::Some(Self::Os(value));
+                        }
+                        ::core::option::Option::None => {
+                            *field = ::core::option::Option::None;
+                        }
                     }
                 }
                 _ => r.skip_field(tag)?,
+            }
+            if field.is_some() {
+                ::rust_rpc::encoding::UnknownSink::forget(unknown, &[114]);
             }
             ::core::result::Result::Ok(())
         }
