@@ -1013,21 +1013,21 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
             // A string that is not UTF-8 is still the oneof's latest value: it leaves the
             // oneof unset while it waits in the unknown fields. A closed enum's undeclared
             // number is an unknown field and changes nothing.
-            _ if refuses(f) => {
-                let refused = if is_lax_string(f) {
-                    quote!(*field = ::core::option::Option::None)
-                } else {
-                    quote!({})
-                };
-                quote! {
-                    #pattern => match #e::read_or_keep::<#c>(r, unknown)? {
-                        ::core::option::Option::Some(value) => {
-                            *field = ::core::option::Option::Some(Self::#variant(value));
-                        }
-                        ::core::option::Option::None => #refused,
-                    },
+            _ if is_lax_string(f) => quote! {
+                #pattern => match #e::read_or_keep::<#c>(r, unknown)? {
+                    ::core::option::Option::Some(value) => {
+                        *field = ::core::option::Option::Some(Self::#variant(value));
+                    }
+                    ::core::option::Option::None => *field = ::core::option::Option::None,
+                },
+            },
+            _ if refuses(f) => quote! {
+                #pattern => {
+                    if let ::core::option::Option::Some(value) = #e::read_or_keep::<#c>(r, unknown)? {
+                        *field = ::core::option::Option::Some(Self::#variant(value));
+                    }
                 }
-            }
+            },
             FieldKind::Message { .. } | FieldKind::Group { .. } => {
                 // A second occurrence of the same member merges into the first.
                 let existing = merge_one(if boxed {

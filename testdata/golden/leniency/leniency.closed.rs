@@ -365,13 +365,10 @@ pub mod closed {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 104 => {
-                    match _enc::read_or_keep::<
+                    if let ::core::option::Option::Some(value) = _enc::read_or_keep::<
                         _enc::ClosedEnum<super::E2>,
                     >(r, unknown)? {
-                        ::core::option::Option::Some(value) => {
-                            *field = ::core::option::Option::Some(Self::Oe(value));
-                        }
-                        ::core::option::Option::None => {}
+                        *field = ::core::option::Option::Some(Self::Oe(value));
                     }
                 }
                 114 => {
