@@ -501,6 +501,59 @@ async fn an_oversize_response_fails_only_its_call_on_the_client() {
     .await;
 }
 
+/// A streamed response over the client's limit fails that call with `RESOURCE_EXHAUSTED`
+/// after the messages before it, and the server hears it: its handler ends while the client
+/// still holds the stream, and the server shuts down. Over TCP and gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_streamed_response_ends_the_call_on_both_sides() {
+    bounded(async {
+        for grpc in [false, true] {
+            let events = Arc::new(Events::default());
+            let server = serve_alone(grpc, StopsReading::server(events.clone())).await;
+            let channel: Arc<dyn rust_rpc::RpcChannel> = if grpc {
+                Arc::new(
+                    rust_rpc::grpc::GrpcChannel::builder(server.local_addr())
+                        .max_receive_message_size(1024)
+                        .connect()
+                        .await
+                        .unwrap(),
+                )
+            } else {
+                Arc::new(
+                    TcpChannel::connect_with_limits(
+                        server.local_addr(),
+                        Limits::default().with_max_frame_size(1024),
+                    )
+                    .await
+                    .unwrap(),
+                )
+            };
+            let mut stream = Call::<ServerStreaming<Text, Text>>::server_streaming(
+                &channel,
+                &STOPS_READING.methods[4],
+                Text::default(),
+            )
+            .await
+            .unwrap();
+            // Let the oversize message arrive before the first is read.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(stream.message().await.unwrap().unwrap().text, "fine");
+            let err = stream.message().await.unwrap_err();
+            assert_eq!(err.code(), Code::ResourceExhausted, "grpc {grpc}: {err}");
+            promptly("the handler's end", || {
+                events.finished.load(Ordering::SeqCst) == 1
+            })
+            .await;
+            tokio::time::timeout(PROMPTLY, server.shutdown())
+                .await
+                .expect("shutdown returns while the client holds its stream")
+                .unwrap();
+            drop(stream);
+        }
+    })
+    .await;
+}
+
 async fn write_frame(
     stream: &mut tokio::net::TcpStream,
     kind: u8,
@@ -549,6 +602,7 @@ static STOPS_READING: ServiceDescriptor = ServiceDescriptor {
         method("PanicOnCancel", 1, false, false),
         method("BadUnary", 2, false, false),
         method("BadStream", 3, false, true),
+        method("Oversize", 4, false, true),
     ],
 };
 
@@ -582,6 +636,19 @@ impl Service for StopsReading {
                     Err(Status::cancelled("gave up"))
                 }
                 2 => Ok(Some(Bytes::from_static(NOT_UTF8))),
+                4 => {
+                    // One message that fits, one over the client's limit, then more until
+                    // sending fails: the client's failure must end this handler.
+                    let fine = Bytes::from_static(&[0x0a, 0x04, b'f', b'i', b'n', b'e']);
+                    call.responses.send_bytes(fine.clone()).await?;
+                    let mut big = vec![0x0a, 0x88, 0x27];
+                    big.resize(3 + 5000, b'y');
+                    call.responses.send_bytes(Bytes::from(big)).await?;
+                    loop {
+                        call.responses.send_bytes(fine.clone()).await?;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
                 _ => {
                     call.responses
                         .send_bytes(Bytes::from_static(&[0x0a, 0x04, b'f', b'i', b'n', b'e']))

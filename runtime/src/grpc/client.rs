@@ -628,7 +628,12 @@ async fn read_responses(
     inbound.headers(metadata_from_headers(&parts.headers));
     let mut deframer = Deframer::new(limit, encoding);
     if let Err(status) = pump_messages(&mut body, &inbound, &mut deframer).await {
-        return inbound.abort(explain(&open, status));
+        // The call is over for this client (a message over its limit, one that does not
+        // inflate, the stream reset): the server hears it (RST_STREAM CANCEL), so its handler
+        // ends even while the client still holds the response stream, and the messages that
+        // arrived whole before the failure are still read first, as they came.
+        requests.cancel();
+        return inbound.finish(Err(explain(&open, status)), Metadata::new());
     }
     match body.trailers().await {
         Ok(Some(trailers)) => {
