@@ -169,10 +169,7 @@ impl Builder {
         for file in &files {
             say(format!("cargo:rerun-if-changed={}", file.display()));
         }
-        let loaded = match &self.config.protoc {
-            Some(protoc) => load::parse_with_protoc(protoc, &files, &includes)?,
-            None => load::parse(&files, &includes)?,
-        };
+        let loaded = load::read(self.config.protoc.as_deref(), &files, &includes)?;
         for (_, path) in &loaded.paths {
             if !files.contains(path) {
                 say(format!("cargo:rerun-if-changed={}", path.display()));

@@ -180,10 +180,7 @@ where
             generate(&set, &names, &config)?
         }
         None => {
-            let loaded = match &cli.protoc {
-                Some(protoc) => load::parse_with_protoc(protoc, &cli.files, &cli.includes)?,
-                None => load::parse(&cli.files, &cli.includes)?,
-            };
+            let loaded = load::read(cli.protoc.as_deref(), &cli.files, &cli.includes)?;
             if let Some(out) = &cli.descriptor_set_out {
                 std::fs::write(out, loaded.set.encode_to_vec())
                     .map_err(|e| Error::io("write", out, e))?;

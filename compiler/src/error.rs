@@ -74,6 +74,8 @@ pub(crate) struct Stricter {
     message: String,
     help: &'static str,
     inner: protox::Error,
+    /// The file is an editions file, which only protoc reads.
+    editions: bool,
 }
 
 impl Diagnostic for Stricter {
@@ -167,6 +169,11 @@ impl Error {
         Error::new(ErrorKind::Protoc(message.into()))
     }
 
+    /// Whether protox stopped at an editions file, which protoc can read.
+    pub(crate) fn is_editions_file(&self) -> bool {
+        matches!(&*self.kind, ErrorKind::Stricter(s) if s.editions)
+    }
+
     /// The schema error inside, if that is what this is.
     pub(crate) fn schema_mut(&mut self) -> Option<&mut SchemaError> {
         match &mut *self.kind {
@@ -201,6 +208,21 @@ impl From<protox::Error> for Error {
                        which reads .proto files by default, does not: generate with \
                        `--protoc PATH` (`Builder::protoc`) to have protoc read them",
                 inner: e,
+                editions: false,
+            }));
+        }
+        // protox 0.10 parses `syntax` files only; an editions file stops at its first word.
+        if text.contains("but found 'edition'") {
+            return Error::new(ErrorKind::Stricter(Stricter {
+                message: "protox, which reads .proto files by default, cannot read editions \
+                          files yet"
+                    .to_owned(),
+                help: "generate with `--protoc PATH` (`Builder::protoc`, `Config::protoc`) and \
+                       protoc 27 or later, which reads them (rust-rpc generates editions 2023 \
+                       and 2024), or set PROTOC to such a protoc, or use the plugin, \
+                       protoc-gen-rust-rpc",
+                inner: e,
+                editions: true,
             }));
         }
         if text.starts_with("camel-case name of field") {
@@ -210,6 +232,7 @@ impl From<protox::Error> for Error {
                        do not): generate with `--protoc PATH` (`Builder::protoc`) and a recent \
                        protoc to have it read them",
                 inner: e,
+                editions: false,
             }));
         }
         Error::new(ErrorKind::Protox(e))

@@ -19,6 +19,7 @@ pub mod cli;
 mod docs;
 mod emit;
 mod error;
+mod features;
 mod ident;
 mod ir;
 mod load;
@@ -194,10 +195,7 @@ pub fn compile_protos_with(
 ) -> Result<Output, Error> {
     let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
     let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
-    let loaded = match &config.protoc {
-        Some(protoc) => load::parse_with_protoc(protoc, &files, &includes)?,
-        None => load::parse(&files, &includes)?,
-    };
+    let loaded = load::read(config.protoc.as_deref(), &files, &includes)?;
     generate_loaded(&loaded, config)
 }
 

@@ -17,6 +17,27 @@ pub(crate) struct Loaded {
     pub paths: Vec<(String, PathBuf)>,
 }
 
+/// Parses `files` with `protoc` when one is given, else with protox; an editions file, which
+/// protox cannot read, goes to the protoc that `PROTOC` names, if it names one.
+pub(crate) fn read(
+    protoc: Option<&Path>,
+    files: &[PathBuf],
+    includes: &[PathBuf],
+) -> Result<Loaded, Error> {
+    if let Some(protoc) = protoc {
+        return parse_with_protoc(protoc, files, includes);
+    }
+    match parse(files, includes) {
+        Err(e) if e.is_editions_file() => match std::env::var_os("PROTOC") {
+            Some(protoc) if !protoc.is_empty() => {
+                parse_with_protoc(Path::new(&protoc), files, includes)
+            }
+            _ => Err(e),
+        },
+        other => other,
+    }
+}
+
 /// Parses `files` with protox, resolving imports against `includes` and the bundled
 /// `google/protobuf/*.proto`.
 pub(crate) fn parse(files: &[PathBuf], includes: &[PathBuf]) -> Result<Loaded, Error> {

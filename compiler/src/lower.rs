@@ -12,6 +12,7 @@ use rust_rpc::wkt::{
 };
 
 use crate::error::{Error, SchemaError, Warning};
+use crate::features::{Features, Presence};
 use crate::ident;
 use crate::ir::{
     Cardinality, Comments, DefaultValue, Enum, EnumValue, Field, FieldKind, MapValue, Message,
@@ -104,7 +105,7 @@ pub(crate) fn lower(
                 msg,
                 &full,
                 &scope,
-                vec![FILE_MESSAGE, i as i32],
+                (vec![FILE_MESSAGE, i as i32], lowerer.features),
             )?);
         }
         for (i, e) in file.enum_type.iter().enumerate() {
@@ -285,8 +286,8 @@ struct Index {
     /// The file being indexed is one this run generates: its types are generated here, so no
     /// extern path applies to them (a user's own file in `package google.protobuf`).
     generating: bool,
-    /// The file being indexed declares closed enums (it is not proto3).
-    closed_enums: bool,
+    /// The features of the file being indexed (its syntax's or edition's, and its own).
+    file_features: Features,
     /// Each message's module for its nested types, by full name.
     modules: HashMap<String, String>,
     /// Each package's module path (see [`package_modules`]).
@@ -329,7 +330,8 @@ impl Index {
             package_paths,
             package_files: package_files(set, &config.include_file),
             generating: false,
-            closed_enums: false,
+            file_features: Features::of_file(&FileDescriptorProto::default())
+                .unwrap_or_else(|_| unreachable!("proto2 has defaults")),
         };
         let mut edges = Edges::new();
         let mut all_edges = Edges::new();
@@ -340,14 +342,20 @@ impl Index {
         for file in files {
             let module = index.package_module(file.package());
             index.generating = files_to_generate.iter().any(|f| f == file.name());
-            index.closed_enums = file.syntax() != "proto3";
+            // A file whose syntax or edition has no defaults here is reported by lower
+            // (`check_syntax`); indexing goes on with proto2's.
+            let proto2 = FileDescriptorProto::default();
+            index.file_features = Features::of_file(file)
+                .or_else(|_| Features::of_file(&proto2))
+                .unwrap_or_else(|_| unreachable!("proto2 has defaults"));
+            let file_features = index.file_features;
             for msg in &file.message_type {
                 index.add_message(
                     file.package(),
                     file.package(),
                     &module,
                     msg,
-                    config,
+                    (config, file_features),
                     (&mut edges, &mut all_edges),
                 );
             }
@@ -365,14 +373,16 @@ impl Index {
                         map_entry: None,
                         enum_constants: enum_constants(e),
                         deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
-                        closed: index.closed_enums,
+                        closed: file_features
+                            .with(e.options.as_ref().and_then(|o| o.features.as_ref()))
+                            .closed_enum,
                     },
                 );
             }
         }
         index.boxed = boxed_fields(&edges);
         index.recursive = boxed_fields(&all_edges);
-        index.reaches_required = reaches_required(set, &all_edges);
+        index.reaches_required = reaches_required(&index.reaches_required, &all_edges);
         index.name_services(set);
         index
     }
@@ -487,10 +497,22 @@ impl Index {
         scope: &str,
         module: &[String],
         msg: &DescriptorProto,
-        config: &Config,
+        (config, parent_features): (&Config, Features),
         (edges, all_edges): (&mut Edges, &mut Edges),
     ) {
         let full = qualify(scope, msg.name());
+        let features = parent_features.with(msg.options.as_ref().and_then(|o| o.features.as_ref()));
+        // Messages with a required field of their own; `build` adds those that reach one.
+        let required = |f: &FieldDescriptorProto| {
+            f.label() == Label::REQUIRED
+                || features
+                    .with(f.options.as_ref().and_then(|o| o.features.as_ref()))
+                    .presence
+                    == Presence::Required
+        };
+        if msg.field.iter().any(required) {
+            self.reaches_required.insert(full.clone());
+        }
         let rust_name = if is_map_entry(msg) {
             ident::camel(msg.name())
         } else {
@@ -531,7 +553,14 @@ impl Index {
         let mut inner = module.to_vec();
         inner.push(module_name);
         for nested in &msg.nested_type {
-            self.add_message(package, &full, &inner, nested, config, (edges, all_edges));
+            self.add_message(
+                package,
+                &full,
+                &inner,
+                nested,
+                (config, features),
+                (edges, all_edges),
+            );
         }
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
@@ -549,7 +578,9 @@ impl Index {
                     map_entry: None,
                     enum_constants: enum_constants(e),
                     deprecated: e.options.as_ref().is_some_and(|o| o.deprecated()),
-                    closed: self.closed_enums,
+                    closed: features
+                        .with(e.options.as_ref().and_then(|o| o.features.as_ref()))
+                        .closed_enum,
                 },
             );
         }
@@ -572,24 +603,10 @@ impl Index {
     }
 }
 
-/// The messages of `set` that hold a `required` field, or reach one through message fields
+/// The messages that hold a `required` field (`direct`), or reach one through message fields
 /// (`edges`: every message-typed field of each message, map entries included).
-fn reaches_required(set: &FileDescriptorSet, edges: &Edges) -> HashSet<String> {
-    fn direct(scope: &str, msg: &DescriptorProto, out: &mut HashSet<String>) {
-        let full = qualify(scope, msg.name());
-        for nested in &msg.nested_type {
-            direct(&full, nested, out);
-        }
-        if msg.field.iter().any(|f| f.label() == Label::REQUIRED) {
-            out.insert(full);
-        }
-    }
-    let mut reach = HashSet::new();
-    for file in &set.file {
-        for msg in &file.message_type {
-            direct(file.package(), msg, &mut reach);
-        }
-    }
+fn reaches_required(direct: &HashSet<String>, edges: &Edges) -> HashSet<String> {
+    let mut reach = direct.clone();
     // Grows until no message gains: each round adds at least one, so it ends.
     loop {
         let gained: Vec<String> = edges
@@ -748,7 +765,8 @@ struct FileLowerer<'a> {
     file: &'a FileDescriptorProto,
     config: &'a Config,
     locations: HashMap<Vec<i32>, &'a Location>,
-    proto3: bool,
+    /// The file's features: its syntax's or edition's defaults, and its own settings.
+    features: Features,
 }
 
 impl<'a> FileLowerer<'a> {
@@ -764,7 +782,9 @@ impl<'a> FileLowerer<'a> {
             file,
             config,
             locations,
-            proto3: file.syntax() == "proto3",
+            features: Features::of_file(file)
+                .or_else(|_| Features::of_file(&FileDescriptorProto::default()))
+                .unwrap_or_else(|_| unreachable!("proto2 has defaults")),
         }
     }
 
@@ -800,12 +820,15 @@ impl<'a> FileLowerer<'a> {
     }
 
     fn check_syntax(&self) -> Result<(), Error> {
-        match self.file.syntax() {
-            "" | "proto2" | "proto3" => Ok(()),
-            other => Err(self.error(
+        match Features::of_file(self.file) {
+            Ok(_) => Ok(()),
+            Err(message) => Err(self.error(
                 &[FILE_SYNTAX],
-                format!("syntax \"{other}\" is not supported yet"),
-                Some("rust-rpc generates code for proto2 and proto3 files".to_owned()),
+                message,
+                Some(
+                    "rust-rpc generates code for proto2, proto3 and editions 2023 and 2024 files"
+                        .to_owned(),
+                ),
             )),
         }
     }
@@ -905,8 +928,9 @@ impl<'a> FileLowerer<'a> {
         msg: &DescriptorProto,
         full_name: &str,
         scope: &[String],
-        path: Vec<i32>,
+        (path, parent_features): (Vec<i32>, Features),
     ) -> Result<Message, Error> {
+        let features = parent_features.with(msg.options.as_ref().and_then(|o| o.features.as_ref()));
         let module_name = self
             .index
             .modules
@@ -944,12 +968,15 @@ impl<'a> FileLowerer<'a> {
                 rust_enum.push('_');
             }
             module_names.insert(rust_enum.clone());
+            let oneof_features =
+                features.with(decl.options.as_ref().and_then(|o| o.features.as_ref()));
             let mut fields = Vec::new();
             for (j, f) in msg.field.iter().enumerate() {
                 if f.oneof_index == Some(i as i32) {
                     let mut field_path = path.clone();
                     field_path.extend([MESSAGE_FIELD, j as i32]);
-                    let mut field = self.field(full_name, f, &inner, &field_path)?;
+                    let mut field =
+                        self.field(full_name, f, &inner, (&field_path, oneof_features))?;
                     let wanted = ident::camel(f.name());
                     field.rust_name = wanted.clone();
                     // Variants whose names meet (`foo_bar`, `fooBar`) get `_` appended.
@@ -1002,7 +1029,7 @@ impl<'a> FileLowerer<'a> {
             }
             let mut field_path = path.clone();
             field_path.extend([MESSAGE_FIELD, j as i32]);
-            fields.push(self.field(full_name, f, scope, &field_path)?);
+            fields.push(self.field(full_name, f, scope, (&field_path, features))?);
         }
         name_members(&mut fields, &mut oneofs, self.config.unknown_fields);
 
@@ -1014,7 +1041,12 @@ impl<'a> FileLowerer<'a> {
             let mut nested_path = path.clone();
             nested_path.extend([MESSAGE_NESTED, j as i32]);
             let nested_full = qualify(full_name, nested.name());
-            nested_messages.push(self.message(nested, &nested_full, &inner, nested_path)?);
+            nested_messages.push(self.message(
+                nested,
+                &nested_full,
+                &inner,
+                (nested_path, features),
+            )?);
         }
         let mut nested_enums = Vec::new();
         for (j, e) in msg.enum_type.iter().enumerate() {
@@ -1071,8 +1103,9 @@ impl<'a> FileLowerer<'a> {
         parent_full: &str,
         f: &FieldDescriptorProto,
         scope: &[String],
-        path: &[i32],
+        (path, parent_features): (&[i32], Features),
     ) -> Result<Field, Error> {
+        let features = parent_features.with(f.options.as_ref().and_then(|o| o.features.as_ref()));
         // protox and protoc check this; a descriptor set from elsewhere may not have.
         if !(1..=MAX_FIELD_NUMBER).contains(&f.number()) {
             return Err(self.error(
@@ -1131,7 +1164,8 @@ impl<'a> FileLowerer<'a> {
                                 .index
                                 .boxed
                                 .contains(&(parent_full.to_owned(), f.number()));
-                        if f.r#type() == Type::GROUP {
+                        // Editions write a group as a message field encoded `DELIMITED`.
+                        if f.r#type() == Type::GROUP || features.delimited {
                             FieldKind::Group { ty, boxed }
                         } else {
                             FieldKind::Message { ty, boxed }
@@ -1174,12 +1208,12 @@ impl<'a> FileLowerer<'a> {
             } else {
                 let explicit = f.options.as_ref().and_then(|o| o.packed);
                 Cardinality::Repeated {
-                    packed: packable && explicit.unwrap_or(self.proto3),
+                    packed: packable && explicit.unwrap_or(features.packed),
                 }
             }
-        } else if f.label() == Label::REQUIRED {
+        } else if f.label() == Label::REQUIRED || features.presence == Presence::Required {
             Cardinality::Required
-        } else if self.proto3
+        } else if features.presence == Presence::Implicit
             && !f.proto3_optional()
             && !matches!(kind, FieldKind::Message { .. } | FieldKind::Group { .. })
             && f.oneof_index.is_none()
@@ -1202,7 +1236,7 @@ impl<'a> FileLowerer<'a> {
             json_name: f.json_name().to_owned(),
             kind,
             cardinality,
-            validate_utf8: self.proto3,
+            validate_utf8: features.validate_utf8,
             default,
             comments: self.comments(path),
             deprecated: f.options.as_ref().is_some_and(|o| o.deprecated()),

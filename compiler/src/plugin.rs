@@ -3,10 +3,19 @@
 
 use rust_rpc::wkt::compiler::code_generator_response::{Feature, File};
 use rust_rpc::wkt::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
-use rust_rpc::wkt::FileDescriptorSet;
+use rust_rpc::wkt::{Edition, FileDescriptorSet};
 use rust_rpc::Message as _;
 
+use crate::features::SUPPORTED_EDITIONS;
 use crate::{generate, Config};
+
+/// What the plugin tells protoc it handles: proto3 `optional`, and editions files (protoc
+/// passes those only to a plugin that says so, with the range of editions it knows).
+const SUPPORTED_FEATURES: u64 =
+    Feature::PROTO3_OPTIONAL.0 as u64 | Feature::SUPPORTS_EDITIONS.0 as u64;
+
+/// The newest edition whose feature defaults `lower` knows.
+const MAXIMUM_EDITION: Edition = SUPPORTED_EDITIONS[SUPPORTED_EDITIONS.len() - 1];
 
 /// Answers an encoded request with an encoded response. Problems with the request or the
 /// schema go into the response's `error`, as protoc expects; warnings go to stderr, which
@@ -35,7 +44,9 @@ pub fn respond(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
                 eprintln!("{warning}");
             }
             CodeGeneratorResponse {
-                supported_features: Some(Feature::PROTO3_OPTIONAL.0 as u64),
+                supported_features: Some(SUPPORTED_FEATURES),
+                minimum_edition: Some(Edition::PROTO2.0),
+                maximum_edition: Some(MAXIMUM_EDITION.0),
                 file: output
                     .files
                     .into_iter()
@@ -55,7 +66,9 @@ pub fn respond(request: CodeGeneratorRequest) -> CodeGeneratorResponse {
 fn error_response(message: String) -> CodeGeneratorResponse {
     CodeGeneratorResponse {
         error: Some(message),
-        supported_features: Some(Feature::PROTO3_OPTIONAL.0 as u64),
+        supported_features: Some(SUPPORTED_FEATURES),
+        minimum_edition: Some(Edition::PROTO2.0),
+        maximum_edition: Some(MAXIMUM_EDITION.0),
         ..Default::default()
     }
 }

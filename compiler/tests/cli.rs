@@ -306,3 +306,51 @@ fn very_long_package_names_get_files_that_fit() {
         assert!(include.contains(&format!("\"{file}\"")), "{file}");
     }
 }
+
+/// An editions file, which protox cannot read, goes to the protoc that `PROTOC` names.
+#[test]
+fn an_editions_file_goes_to_the_protoc_that_protoc_names() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let protoc = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");
+    let output = cli()
+        .args([
+            "-I",
+            "testdata/protos_protoc",
+            "testdata/protos_protoc/editions.proto",
+            "-o",
+        ])
+        .arg(out.path())
+        .env("PROTOC", &protoc)
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let generated = std::fs::read_to_string(out.path().join("editions.rs")).expect("generated");
+    let golden =
+        std::fs::read_to_string(repo().join("testdata/golden/editions.rs")).expect("golden");
+    assert_eq!(generated, golden);
+
+    let output = cli()
+        .args([
+            "-I",
+            "testdata/protos_protoc",
+            "testdata/protos_protoc/editions.proto",
+            "-o",
+        ])
+        .arg(out.path())
+        .env_remove("PROTOC")
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read editions files yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("editions.proto:3:1"), "{stderr}");
+}

@@ -215,6 +215,12 @@ fn diagnostics_match_goldens() {
     let cases: Vec<PathBuf> = protos_under(&dir);
     assert!(cases.len() >= 5, "error cases went missing");
     for case in cases {
+        // With PROTOC set, an editions file goes to that protoc instead of failing.
+        let editions = case.to_string_lossy().contains("editions");
+        if editions && std::env::var_os("PROTOC").is_some() {
+            eprintln!("skipped {} (PROTOC is set)", case.display());
+            continue;
+        }
         let result = compile_protos_with(&[&case], &[&dir], &Config::default());
         let rendered = match result {
             Ok(_) => panic!("{}: expected an error", case.display()),

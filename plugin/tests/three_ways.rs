@@ -297,10 +297,12 @@ fn plugin_errors_go_into_the_response() {
         "{}",
         response.error()
     );
+    // FEATURE_PROTO3_OPTIONAL | FEATURE_SUPPORTS_EDITIONS; the edition range that goes with
+    // the second is what protoc checks when it runs the plugin on `protos_protoc/editions.proto`.
     assert_eq!(
         response.supported_features(),
-        1,
-        "proto3 optional is supported"
+        3,
+        "proto3 optional and editions are supported"
     );
 
     let response =
@@ -422,6 +424,10 @@ fn protoc_read_cases_agree_through_every_front_end() {
         let builder = via_builder(&include, &files, |b| b.protoc(&vendored));
         assert_eq!(cli, builder, "CLI and builder differ on {name}");
         for (protoc, extra) in protocs() {
+            // Debian's protoc (3.21) predates editions.
+            if protoc.starts_with("/usr") && name.starts_with("editions") {
+                continue;
+            }
             let plugin = via_plugin(&protoc, &extra, &include, &files, "");
             assert_eq!(
                 plugin,

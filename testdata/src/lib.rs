@@ -84,6 +84,9 @@ pub mod ours {
         include!("../golden/server_only.rs");
     }
     /// Read by protoc (`--protoc`): protox rejects it.
+    pub mod editions {
+        include!("../golden/editions.rs");
+    }
     pub mod json_name_conflict {
         include!("../golden/json_name_conflict.rs");
     }

@@ -1,5 +1,7 @@
 //! Decoding as lenient as protobuf's reference parsers: the same bytes go through our code
-//! and through Python's protobuf (upb), and both must agree. A known field that arrives with
+//! and through Python's protobuf (upb), and both must agree, for proto2, proto3 and edition
+//! 2023 (whose features: presence, closed enums, expanded and packed fields, UTF-8 checks,
+//! delimited messages, decide the same things). A known field that arrives with
 //! another wire type, a number a closed enum does not declare, and a proto2 string that is
 //! not UTF-8 are kept with the unknown fields and written back; an open enum keeps any number;
 //! a proto3 string that is not UTF-8 fails on both sides.
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rust_rpc::Message;
+use rust_rpc_testdata::ours::editions::Everything;
 use rust_rpc_testdata::ours::lenient::leniency::closed::{self, Closed, Required, E2};
 use rust_rpc_testdata::ours::lenient::leniency::open::{Color, Typed};
 
@@ -24,7 +27,11 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Hex, with `-` for no bytes (so a line of the Python exchange keeps its three fields).
 fn to_hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "-".to_owned();
+    }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -172,6 +179,28 @@ const CASES: &[(&str, &str, bool)] = &[
     ("Required", "08 05 12 01 61", true),
     ("Required", "08 01 12 01 ff", true),
     ("Required", "08 00", true),
+    // Edition 2023, every feature that shapes the code (testdata/protos_protoc/editions.proto).
+    ("Everything", "08 00", true),
+    ("Everything", "10 00", true),
+    ("Everything", "20 01 20 02", true),
+    ("Everything", "2a 02 01 02", true),
+    ("Everything", "32 01 ff", true),
+    ("Everything", "3a 01 ff", true),
+    ("Everything", "3a 01 ff 3a 01 61", true),
+    ("Everything", "43 08 01 44", true),
+    ("Everything", "42 02 08 01", true),
+    ("Everything", "4b 08 01 4c", true),
+    ("Everything", "50 07", true),
+    ("Everything", "58 05", true),
+    ("Everything", "58 01", true),
+    ("Everything", "62 03 01 05 00", true),
+    ("Everything", "73 08 01 74", true),
+    ("Everything", "72 02 08 01", true),
+    (
+        "Everything",
+        "1a 01 61 08 05 2a 01 03 43 08 02 44 58 01",
+        false,
+    ),
 ];
 
 /// Our re-encoding of `input` as `message`, or `None` where we reject it.
@@ -183,6 +212,7 @@ fn ours(message: &str, input: &[u8]) -> Option<Vec<u8>> {
         "Closed" => round::<Closed>(input),
         "Required" => round::<Required>(input),
         "Typed" => round::<Typed>(input),
+        "Everything" => round::<Everything>(input),
         other => panic!("no message {other}"),
     }
 }
@@ -203,30 +233,32 @@ fn python() -> PathBuf {
     python
 }
 
-/// Reads `message:input:ours` lines; prints `P(input) P(ours)`, each `error` where Python
+/// Reads `message input ours` lines; prints `P(input) P(ours)`, each `error` where Python
 /// rejects the bytes. `MergeFromString` and `SerializePartialToString` leave required fields
-/// unchecked, as our decoding does.
+/// unchecked, as our decoding does. Arguments: the output directory, then `dir:file.proto`
+/// for each schema.
 const SCRIPT: &str = r#"
-import importlib, os, sys, tempfile
+import importlib, os, sys
 from grpc_tools import protoc
-protos = sys.argv[1]
-out = tempfile.mkdtemp()
+out = sys.argv[1]
 include = os.path.join(os.path.dirname(protoc.__file__), '_proto')
-if protoc.main(['protoc', '-I' + protos, '-I' + include, '--python_out=' + out,
-                'open.proto', 'closed.proto']) != 0:
-    sys.exit('protoc failed')
+for spec in sys.argv[2:]:
+    protos, file = spec.split(':')
+    if protoc.main(['protoc', '-I' + protos, '-I' + include, '--python_out=' + out, file]) != 0:
+        sys.exit('protoc failed on ' + file)
 sys.path.insert(0, out)
-import open_pb2, closed_pb2
-types = {'Typed': open_pb2.Typed, 'Closed': closed_pb2.Closed, 'Required': closed_pb2.Required}
+import open_pb2, closed_pb2, editions_pb2
+types = {'Typed': open_pb2.Typed, 'Closed': closed_pb2.Closed, 'Required': closed_pb2.Required,
+         'Everything': editions_pb2.Everything}
 def again(name, hexed):
     if hexed == 'none':
         return 'error'
     m = types[name]()
     try:
-        m.MergeFromString(bytes.fromhex(hexed))
+        m.MergeFromString(bytes.fromhex('' if hexed == '-' else hexed))
     except Exception:
         return 'error'
-    return m.SerializePartialToString().hex()
+    return m.SerializePartialToString().hex() or '-'
 for line in sys.stdin:
     name, given, ours = line.split()
     print(again(name, given), again(name, ours))
@@ -234,7 +266,11 @@ for line in sys.stdin:
 
 #[test]
 fn python_protobuf_reads_what_we_write_as_what_it_read() {
-    let protos = Path::new(env!("CARGO_MANIFEST_DIR")).join("protos/leniency");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let leniency = root.join("protos/leniency");
+    let protoc_only = root.join("protos_protoc");
+    let out = std::env::temp_dir().join(format!("rust-rpc-reference-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("temp dir");
     let mut stdin = String::new();
     let mut ours_all = Vec::new();
     for (message, input, _) in CASES {
@@ -247,7 +283,10 @@ fn python_protobuf_reads_what_we_write_as_what_it_read() {
     let mut child = Command::new(python())
         .arg("-c")
         .arg(SCRIPT)
-        .arg(&protos)
+        .arg(&out)
+        .arg(format!("{}:open.proto", leniency.display()))
+        .arg(format!("{}:closed.proto", leniency.display()))
+        .arg(format!("{}:editions.proto", protoc_only.display()))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -259,6 +298,7 @@ fn python_protobuf_reads_what_we_write_as_what_it_read() {
         pipe.write_all(stdin.as_bytes()).expect("write cases");
     }
     let output = child.wait_with_output().expect("python output");
+    std::fs::remove_dir_all(&out).ok();
     assert!(
         output.status.success(),
         "python failed: {}",
