@@ -87,6 +87,9 @@ pub mod ours {
     pub mod editions {
         include!("../golden/editions.rs");
     }
+    pub mod editions_2024 {
+        include!("../golden/editions_2024.rs");
+    }
     pub mod json_name_conflict {
         include!("../golden/json_name_conflict.rs");
     }
