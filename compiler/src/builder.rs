@@ -225,11 +225,11 @@ mod tests {
         let protos = testdata().join("protos");
         Builder::new()
             .out_dir(out.path())
-            .run(&[protos.join("proto2.proto")], &[&protos], &mut cargo)
+            .run(&[protos.join("extensions.proto")], &[&protos], &mut cargo)
             .expect("generate");
         let said = String::from_utf8(cargo).expect("utf-8");
         assert!(
-            said.contains("cargo:warning=proto2.proto:43:3: warning: extension 'extra'"),
+            said.contains("cargo:warning=extensions.proto:31:3: warning: extension 'legacy'"),
             "{said}"
         );
     }

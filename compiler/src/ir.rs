@@ -15,6 +15,22 @@ pub struct Package {
     pub messages: Vec<Message>,
     pub enums: Vec<Enum>,
     pub services: Vec<Service>,
+    /// Extensions declared at the files' top level.
+    pub extensions: Vec<ExtensionDecl>,
+}
+
+/// An `extend` field: a typed identifier (`const`) for reading and writing it in the messages
+/// it extends (`rust_rpc::Extendable`).
+#[derive(Debug, Clone)]
+pub struct ExtensionDecl {
+    /// The constant's name, such as `EXTRA`.
+    pub const_name: String,
+    /// Fully qualified name without the leading dot (`pkg.extra`, `pkg.Outer.extra`).
+    pub full_name: String,
+    /// The extended message, from the module the constant is in.
+    pub extendee: TypeRef,
+    /// The value's type, number and cardinality (`Optional` or `Repeated`), as for a field.
+    pub field: Field,
 }
 
 /// Doc text taken from `SourceCodeInfo`, already split into lines.
@@ -50,6 +66,11 @@ pub struct Message {
     /// Whether the message holds a `required` field, itself or through its message fields, so
     /// it reports unset ones (`Message::missing_required_fields`).
     pub reaches_required: bool,
+    /// Whether the message has extension ranges and keeps unknown fields, where its
+    /// extensions live: it implements `rust_rpc::Extendable`.
+    pub extendable: bool,
+    /// Extensions declared inside the message; their constants go in its module.
+    pub extensions: Vec<ExtensionDecl>,
     /// User-configured attributes for the struct.
     pub attributes: Vec<String>,
 }
@@ -83,9 +104,12 @@ impl Message {
                 .any(Field::touches_deprecated)
     }
 
-    /// Whether the message needs a companion module (nested types or oneofs).
+    /// Whether the message needs a companion module (nested types, oneofs, extensions).
     pub fn has_module(&self) -> bool {
-        !self.nested_messages.is_empty() || !self.nested_enums.is_empty() || !self.oneofs.is_empty()
+        !self.nested_messages.is_empty()
+            || !self.nested_enums.is_empty()
+            || !self.oneofs.is_empty()
+            || !self.extensions.is_empty()
     }
 }
 

@@ -15,8 +15,8 @@ use crate::error::{Error, SchemaError, Warning};
 use crate::features::{Features, Presence};
 use crate::ident;
 use crate::ir::{
-    Cardinality, Comments, DefaultValue, Enum, EnumValue, Field, FieldKind, MapValue, Message,
-    Method, Oneof, Package, Scalar, Service, ServiceItems, TypeRef,
+    Cardinality, Comments, DefaultValue, Enum, EnumValue, ExtensionDecl, Field, FieldKind,
+    MapValue, Message, Method, Oneof, Package, Scalar, Service, ServiceItems, TypeRef,
 };
 use crate::Config;
 
@@ -36,6 +36,8 @@ const MESSAGE_ONEOF: i32 = 8;
 const ENUM_VALUE: i32 = 2;
 const FILE_SYNTAX: i32 = 12;
 const FILE_SERVICE: i32 = 6;
+const FILE_EXTENSION: i32 = 7;
+const MESSAGE_EXTENSION: i32 = 6;
 const SERVICE_METHOD: i32 = 2;
 const MESSAGE_RESERVED_RANGE: i32 = 9;
 
@@ -93,6 +95,7 @@ pub(crate) fn lower(
                 messages: Vec::new(),
                 enums: Vec::new(),
                 services: Vec::new(),
+                extensions: Vec::new(),
             });
         package.files.push(name.clone());
         let scope = package.module_path.clone();
@@ -120,6 +123,24 @@ pub(crate) fn lower(
                 &scope,
                 vec![FILE_SERVICE, i as i32],
             )?);
+        }
+        // Constants of the package's module: its services' descriptors, then extensions.
+        let mut taken: HashSet<String> = package
+            .services
+            .iter()
+            .map(|s| s.descriptor_name.clone())
+            .chain(package.extensions.iter().map(|e| e.const_name.clone()))
+            .collect();
+        for (i, ext) in file.extension.iter().enumerate() {
+            if let Some(decl) = lowerer.extension(
+                ext,
+                file.package(),
+                &scope,
+                (vec![FILE_EXTENSION, i as i32], lowerer.features),
+                &mut taken,
+            )? {
+                package.extensions.push(decl);
+            }
         }
     }
     Ok(Lowered {
@@ -301,6 +322,7 @@ struct Index {
 fn has_module(msg: &DescriptorProto) -> bool {
     msg.nested_type.iter().any(|m| !is_map_entry(m))
         || !msg.enum_type.is_empty()
+        || msg.extension.iter().any(|e| e.r#type() != Type::GROUP)
         || msg
             .field
             .iter()
@@ -834,10 +856,8 @@ impl<'a> FileLowerer<'a> {
     }
 
     fn warn_extensions(&self, warnings: &mut Vec<Warning>) {
-        const FILE_EXTENSION: i32 = 7;
-        const MESSAGE_EXTENSION: i32 = 6;
         for (i, ext) in self.file.extension.iter().enumerate() {
-            warnings.push(self.extension_warning(ext, &[FILE_EXTENSION, i as i32]));
+            warnings.extend(self.extension_warning(ext, &[FILE_EXTENSION, i as i32]));
         }
         fn walk(
             lowerer: &FileLowerer<'_>,
@@ -848,7 +868,7 @@ impl<'a> FileLowerer<'a> {
             for (i, ext) in msg.extension.iter().enumerate() {
                 let mut p = path.clone();
                 p.extend([MESSAGE_EXTENSION, i as i32]);
-                warnings.push(lowerer.extension_warning(ext, &p));
+                warnings.extend(lowerer.extension_warning(ext, &p));
             }
             for (i, nested) in msg.nested_type.iter().enumerate() {
                 let mut p = path.clone();
@@ -861,15 +881,51 @@ impl<'a> FileLowerer<'a> {
         }
     }
 
-    fn extension_warning(&self, ext: &FieldDescriptorProto, path: &[i32]) -> Warning {
-        Warning {
+    fn extension_warning(&self, ext: &FieldDescriptorProto, path: &[i32]) -> Option<Warning> {
+        (ext.r#type() == Type::GROUP).then(|| Warning {
             location: self.location(path),
             message: format!(
-                "extension '{}' of '{}' is not generated: extensions are not supported yet",
+                "extension '{}' of '{}' is not generated: group extensions are not supported yet",
                 ext.name(),
                 ext.extendee().trim_start_matches('.')
             ),
+        })
+    }
+
+    /// The typed identifier of an `extend` field declared in `scope_full` (a package or a
+    /// message), written into the module `module`; `None` for a group extension (warned of in
+    /// `warn_extensions`). `taken` holds the constant names already used in that module.
+    fn extension(
+        &self,
+        ext: &FieldDescriptorProto,
+        scope_full: &str,
+        module: &[String],
+        (path, features): (Vec<i32>, Features),
+        taken: &mut HashSet<String>,
+    ) -> Result<Option<ExtensionDecl>, Error> {
+        if ext.r#type() == Type::GROUP {
+            return Ok(None);
         }
+        let mut field = self.field(scope_full, ext, module, (&path, features))?;
+        if !matches!(field.cardinality, Cardinality::Repeated { .. }) {
+            field.cardinality = Cardinality::Optional;
+        }
+        // A message value is written without a parent to bound its depth: count it.
+        if let FieldKind::Message { ty, .. } = &mut field.kind {
+            ty.recursive = true;
+        }
+        let extendee = self.type_ref(ext.extendee(), module, &path)?;
+        let mut const_name = ident::shouty(ext.name());
+        while taken.contains(&const_name) {
+            const_name.push('_');
+        }
+        taken.insert(const_name.clone());
+        Ok(Some(ExtensionDecl {
+            const_name,
+            full_name: qualify(scope_full, ext.name()),
+            extendee,
+            field,
+        }))
     }
 
     fn comments(&self, path: &[i32]) -> Comments {
@@ -1031,7 +1087,24 @@ impl<'a> FileLowerer<'a> {
             field_path.extend([MESSAGE_FIELD, j as i32]);
             fields.push(self.field(full_name, f, scope, (&field_path, features))?);
         }
-        name_members(&mut fields, &mut oneofs, self.config.unknown_fields);
+        let extendable = !msg.extension_range.is_empty() && self.config.unknown_fields;
+        name_members(
+            &mut fields,
+            &mut oneofs,
+            self.config.unknown_fields,
+            extendable,
+        );
+        let mut extensions = Vec::new();
+        let mut taken = HashSet::new();
+        for (j, ext) in msg.extension.iter().enumerate() {
+            let mut ext_path = path.clone();
+            ext_path.extend([MESSAGE_EXTENSION, j as i32]);
+            if let Some(decl) =
+                self.extension(ext, full_name, &inner, (ext_path, features), &mut taken)?
+            {
+                extensions.push(decl);
+            }
+        }
 
         let mut nested_messages = Vec::new();
         for (j, nested) in msg.nested_type.iter().enumerate() {
@@ -1093,6 +1166,8 @@ impl<'a> FileLowerer<'a> {
             comments: self.comments(&path),
             deprecated: msg.options.as_ref().is_some_and(|o| o.deprecated()),
             keep_unknown: self.config.unknown_fields,
+            extendable,
+            extensions,
             reaches_required: self.index.reaches_required.contains(full_name),
             attributes: attributes_for(&self.config.type_attributes, full_name),
         })
@@ -1432,6 +1507,17 @@ const MESSAGE_METHOD_NAMES: &[&str] = &[
     "ne",
 ];
 
+/// The methods of `rust_rpc::Extendable`, which messages with extension ranges implement: their
+/// getters keep off these names too.
+const EXTENDABLE_METHOD_NAMES: &[&str] = &[
+    "unknown_fields",
+    "unknown_fields_mut",
+    "extension",
+    "has_extension",
+    "set_extension",
+    "clear_extension",
+];
+
 /// `name` with `_` appended (a raw identifier loses its `r#`, which it no longer needs).
 fn underscored(name: &str) -> String {
     format!("{}_", name.strip_prefix("r#").unwrap_or(name))
@@ -1441,7 +1527,7 @@ fn underscored(name: &str) -> String {
 /// `unknown_fields` when kept) and of its getters: a name already taken gets `_` appended
 /// until it is free, in declaration order (`foo_bar` and `fooBar`, `self` and `self_`); a
 /// getter named like a method of [`MESSAGE_METHOD_NAMES`] or another getter does too.
-fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) {
+fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, extendable: bool) {
     let mut taken: HashSet<String> = HashSet::new();
     if keep_unknown {
         taken.insert("unknown_fields".to_owned());
@@ -1462,9 +1548,15 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool) 
         }
         taken.insert(oneof.rust_field.clone());
     }
+    let extension_methods = if extendable {
+        EXTENDABLE_METHOD_NAMES
+    } else {
+        &[]
+    };
     let mut getters: HashSet<String> = MESSAGE_METHOD_NAMES
         .iter()
         .chain(EVERY_TYPE_METHOD_NAMES)
+        .chain(extension_methods)
         .map(|&n| n.to_owned())
         .collect();
     for field in fields.iter_mut() {

@@ -232,10 +232,10 @@ fn diagnostics_match_goldens() {
 }
 
 #[test]
-fn extensions_are_reported_as_warnings() {
+fn group_extensions_are_reported_as_warnings() {
     let protos = root().join("protos");
     let output = compile_protos_with(
-        &[protos.join("proto2.proto")],
+        &[protos.join("extensions.proto")],
         &[&protos],
         &Config::default(),
     )
@@ -243,7 +243,7 @@ fn extensions_are_reported_as_warnings() {
     let warnings: Vec<String> = output.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
-        ["proto2.proto:43:3: warning: extension 'extra' of 'proto2.Defaults' is not generated: extensions are not supported yet"]
+        ["extensions.proto:31:3: warning: extension 'legacy' of 'extensions.Base' is not generated: group extensions are not supported yet"]
     );
 }
 

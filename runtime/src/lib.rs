@@ -36,6 +36,7 @@ extern crate self as rust_rpc;
 pub mod encoding;
 mod enumeration;
 mod error;
+pub mod extension;
 mod message;
 mod unknown;
 pub mod wkt;
@@ -80,6 +81,7 @@ pub use bytes;
 
 pub use enumeration::Enumeration;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use extension::{Extendable, Extension, ExtensionField, RepeatedExtension};
 pub use message::{Message, Name};
 pub use unknown::UnknownFields;
 

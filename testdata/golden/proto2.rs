@@ -330,6 +330,14 @@ impl ::rust_rpc::Message for Defaults {
         }
     }
 }
+impl ::rust_rpc::Extendable for Defaults {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
 impl Defaults {
     /// The value of `id`, or the type's default when unset.
     pub fn id(&self) -> i32 {
@@ -554,3 +562,8 @@ pub mod defaults {
         }
     }
 }
+/// Extension `proto2.extra` of `proto2.Defaults`, field 100: `msg.extension(&EXTRA)` and `set_extension`, with `rust_rpc::Extendable` in scope.
+pub const EXTRA: ::rust_rpc::Extension<Defaults, ::rust_rpc::encoding::LaxStr> = ::rust_rpc::Extension::new(
+    100,
+    "proto2.extra",
+);

@@ -23,6 +23,9 @@ pub mod ours {
     pub mod nested {
         include!("../golden/nested.rs");
     }
+    pub mod extensions {
+        include!("../golden/extensions.rs");
+    }
     pub mod enums {
         include!("../golden/enums.rs");
     }

@@ -1,4 +1,4 @@
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
 use super::{
@@ -6,7 +6,8 @@ use super::{
     user_attrs, Scope,
 };
 use crate::ir::{
-    Cardinality, DefaultValue, Field, FieldKind, MapValue, Message, Oneof, Scalar, TypeRef,
+    Cardinality, DefaultValue, ExtensionDecl, Field, FieldKind, MapValue, Message, Oneof, Scalar,
+    TypeRef,
 };
 use crate::MapType;
 
@@ -594,6 +595,22 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let (use_len, use_encode, use_merge) = (alias.clone(), alias.clone(), alias);
 
     let missing_required = missing_required(msg, &module);
+    // Extensions live in the unknown fields (see `rust_rpc::extension`).
+    let extendable = if msg.extendable {
+        quote! {
+            #allow
+            impl ::rust_rpc::Extendable for #name {
+                fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+                    &self.unknown_fields
+                }
+                fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+                    &mut self.unknown_fields
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let accessors = accessors(msg);
     let nested = nested_module(msg, scope);
 
@@ -671,6 +688,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             #missing_required
         }
 
+        #extendable
         #accessors
         #nested
     }
@@ -918,7 +936,15 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
     let enums = msg.nested_enums.iter().map(enumeration);
     let messages = msg.nested_messages.iter().map(|m| message(m, &inner_scope));
     let oneofs = msg.oneofs.iter().map(oneof_enum);
-    let doc = format!(" Nested types and oneofs of `{}`.", msg.full_name);
+    let extensions = msg.extensions.iter().map(extension);
+    let doc = if msg.extensions.is_empty() {
+        format!(" Nested types and oneofs of `{}`.", msg.full_name)
+    } else {
+        format!(
+            " Nested types, oneofs and extensions of `{}`.",
+            msg.full_name
+        )
+    };
     let inception = if scope.module == msg.module_name {
         quote!(#[allow(clippy::module_inception)])
     } else {
@@ -931,6 +957,7 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
             #(#enums)*
             #(#messages)*
             #(#oneofs)*
+            #(#extensions)*
         }
     }
 }
@@ -1126,5 +1153,55 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                 ::core::result::Result::Ok(())
             }
         }
+    }
+}
+
+/// A codec type written where the `_enc` alias of the encoding module is not in scope.
+fn absolute(codec: TokenStream) -> TokenStream {
+    codec
+        .into_iter()
+        .flat_map(|token| match &token {
+            TokenTree::Ident(name) if name == "_enc" => {
+                quote!(::rust_rpc::encoding).into_iter().collect::<Vec<_>>()
+            }
+            _ => vec![token],
+        })
+        .collect()
+}
+
+/// The typed identifier of an extension: a constant naming the extended message and the
+/// value's codec, for `rust_rpc::Extendable`'s methods.
+pub(super) fn extension(ext: &ExtensionDecl) -> TokenStream {
+    let name = ident(&ext.const_name);
+    let extendee = path(&ext.extendee.rust_path);
+    let codec = absolute(codec(&ext.field));
+    let number = num(ext.field.number);
+    let full_name = &ext.full_name;
+    let line = format!(
+        "Extension `{}` of `{}`, field {}: `msg.extension(&{})` and `set_extension`, \
+         with `rust_rpc::Extendable` in scope.",
+        ext.full_name,
+        ext.extendee.full_name,
+        ext.field.number,
+        ext.const_name.trim_start_matches("r#"),
+    );
+    let docs = doc_attrs(&ext.field.comments, &[line]);
+    let deprecated = deprecated_attr(ext.field.deprecated);
+    let allow = allow_deprecated(ext.field.touches_deprecated() || ext.extendee.deprecated);
+    match ext.field.cardinality {
+        Cardinality::Repeated { packed } => quote! {
+            #docs
+            #deprecated
+            #allow
+            pub const #name: ::rust_rpc::RepeatedExtension<#extendee, #codec> =
+                ::rust_rpc::RepeatedExtension::new(#number, #full_name, #packed);
+        },
+        _ => quote! {
+            #docs
+            #deprecated
+            #allow
+            pub const #name: ::rust_rpc::Extension<#extendee, #codec> =
+                ::rust_rpc::Extension::new(#number, #full_name);
+        },
     }
 }

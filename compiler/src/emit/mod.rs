@@ -33,10 +33,12 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
         .iter()
         .filter(|_| options.build_services)
         .map(|s| service::service(s, options));
+    let extensions = pkg.extensions.iter().map(message::extension);
     quote! {
         #(#enums)*
         #(#messages)*
         #(#services)*
+        #(#extensions)*
     }
 }
 

@@ -283,6 +283,14 @@ impl ::rust_rpc::Message for FileDescriptorSet {
         }
     }
 }
+impl ::rust_rpc::Extendable for FileDescriptorSet {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
 /// Describes a complete .proto file.
 #[derive(Clone, PartialEq, Default)]
 pub struct FileDescriptorProto {
@@ -1155,6 +1163,14 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
                 out,
             );
         }
+    }
+}
+impl ::rust_rpc::Extendable for ExtensionRangeOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 impl ExtensionRangeOptions {
@@ -3001,6 +3017,15 @@ impl ::rust_rpc::Message for FileOptions {
     }
 }
 #[allow(deprecated)]
+impl ::rust_rpc::Extendable for FileOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
+#[allow(deprecated)]
 impl FileOptions {
     /// The value of `java_package`, or the type's default when unset.
     pub fn java_package(&self) -> &str {
@@ -3386,6 +3411,15 @@ impl ::rust_rpc::Message for MessageOptions {
     }
 }
 #[allow(deprecated)]
+impl ::rust_rpc::Extendable for MessageOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
+#[allow(deprecated)]
 impl MessageOptions {
     /// The value of `message_set_wire_format`, or its declared default when unset.
     pub fn message_set_wire_format(&self) -> bool {
@@ -3716,6 +3750,15 @@ impl ::rust_rpc::Message for FieldOptions {
                 out,
             );
         }
+    }
+}
+#[allow(deprecated)]
+impl ::rust_rpc::Extendable for FieldOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 #[allow(deprecated)]
@@ -4408,6 +4451,14 @@ impl ::rust_rpc::Message for OneofOptions {
         }
     }
 }
+impl ::rust_rpc::Extendable for OneofOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
 /// Reserved field numbers: 5.
 #[derive(Clone, PartialEq, Default)]
 #[allow(deprecated)]
@@ -4558,6 +4609,15 @@ impl ::rust_rpc::Message for EnumOptions {
                 out,
             );
         }
+    }
+}
+#[allow(deprecated)]
+impl ::rust_rpc::Extendable for EnumOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 #[allow(deprecated)]
@@ -4718,6 +4778,14 @@ impl ::rust_rpc::Message for EnumValueOptions {
         }
     }
 }
+impl ::rust_rpc::Extendable for EnumValueOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
+    }
+}
 impl EnumValueOptions {
     /// The value of `deprecated`, or its declared default when unset.
     pub fn deprecated(&self) -> bool {
@@ -4835,6 +4903,14 @@ impl ::rust_rpc::Message for ServiceOptions {
                 out,
             );
         }
+    }
+}
+impl ::rust_rpc::Extendable for ServiceOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 impl ServiceOptions {
@@ -4968,6 +5044,14 @@ impl ::rust_rpc::Message for MethodOptions {
                 out,
             );
         }
+    }
+}
+impl ::rust_rpc::Extendable for MethodOptions {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 impl MethodOptions {
@@ -5552,6 +5636,14 @@ impl ::rust_rpc::Message for FeatureSet {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+impl ::rust_rpc::Extendable for FeatureSet {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 impl FeatureSet {
@@ -6653,6 +6745,14 @@ impl ::rust_rpc::Message for SourceCodeInfo {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+impl ::rust_rpc::Extendable for SourceCodeInfo {
+    fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
+        &self.unknown_fields
+    }
+    fn unknown_fields_mut(&mut self) -> &mut ::rust_rpc::UnknownFields {
+        &mut self.unknown_fields
     }
 }
 /// Nested types and oneofs of `google.protobuf.SourceCodeInfo`.
