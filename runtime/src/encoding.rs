@@ -1204,6 +1204,9 @@ pub trait UnknownSink {
     /// Drops the kept fields whose key is one of `tags`: values a later one of their field
     /// (or oneof) has replaced.
     fn forget(&mut self, tags: &[u32]);
+    /// Drops the kept fields under `tag` that `replaced` picks by their value's bytes (map
+    /// entries a later entry of the same key has replaced).
+    fn forget_where(&mut self, tag: u32, replaced: &mut dyn FnMut(&[u8]) -> bool);
 }
 
 impl UnknownSink for UnknownFields {
@@ -1214,7 +1217,12 @@ impl UnknownSink for UnknownFields {
     #[inline]
     fn forget(&mut self, tags: &[u32]) {
         if !self.is_empty() {
-            self.retain_fields(|tag| !tags.contains(&tag));
+            self.retain_fields(|tag, _| !tags.contains(&tag));
+        }
+    }
+    fn forget_where(&mut self, tag: u32, replaced: &mut dyn FnMut(&[u8]) -> bool) {
+        if !self.is_empty() {
+            self.retain_fields(|t, value| t != tag || !replaced(value));
         }
     }
 }
@@ -1224,6 +1232,7 @@ impl UnknownSink for () {
     fn keep(&mut self, _raw: &[u8]) {}
     #[inline]
     fn forget(&mut self, _tags: &[u32]) {}
+    fn forget_where(&mut self, _tag: u32, _replaced: &mut dyn FnMut(&[u8]) -> bool) {}
 }
 
 /// Reads one value of a field whose codec can refuse it ([`Codec::try_merge`]): `Some` with
@@ -1373,6 +1382,8 @@ pub trait MapField<K: 'static, V: 'static>: Default {
     fn entry_count(&self) -> usize;
     /// Inserts or replaces an entry; later entries win, as the spec says.
     fn put(&mut self, key: K, value: V);
+    /// Removes the entry of `key`, if there is one.
+    fn remove_key(&mut self, key: &K);
 }
 
 impl<K: Eq + Hash + 'static, V: 'static, S: std::hash::BuildHasher + Default> MapField<K, V>
@@ -1387,6 +1398,9 @@ impl<K: Eq + Hash + 'static, V: 'static, S: std::hash::BuildHasher + Default> Ma
     fn put(&mut self, key: K, value: V) {
         self.insert(key, value);
     }
+    fn remove_key(&mut self, key: &K) {
+        self.remove(key);
+    }
 }
 
 impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
@@ -1398,6 +1412,9 @@ impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
     }
     fn put(&mut self, key: K, value: V) {
         self.insert(key, value);
+    }
+    fn remove_key(&mut self, key: &K) {
+        self.remove(key);
     }
 }
 
@@ -1435,26 +1452,58 @@ pub fn encode_map<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
 /// Reads one map entry and inserts it; a missing key or value takes its default. An entry
 /// that holds anything else (a key or value with another wire type, another field) or a value
 /// its codec refuses (a closed enum's undeclared number, a string without UTF-8 validation
-/// that is not UTF-8) goes whole, bytes unchanged, to `unknown`, as upb keeps it.
+/// that is not UTF-8) goes whole, bytes unchanged, to `unknown`, as upb keeps it. For a refused
+/// value that still counts ([`Codec::REFUSED_IS_VALUE`]), the last entry of a key wins as for
+/// any map: such an entry removes its key from the map, and a later entry of the key drops it
+/// from `unknown`.
 #[doc(hidden)]
 pub fn merge_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
     map: &mut M,
     r: &mut Reader<'_>,
     unknown: &mut impl UnknownSink,
-) -> Result<(), DecodeError> {
+) -> Result<(), DecodeError>
+where
+    K::Value: PartialEq,
+{
     let start = r.tag_start;
-    if !read_map_entry::<K, V, M>(map, r)? {
-        unknown.keep(&r.buf[start..r.pos]);
+    let tag = r.last_tag();
+    let lax = K::REFUSED_IS_VALUE || V::REFUSED_IS_VALUE;
+    match read_map_entry::<K, V>(r)? {
+        Entry::Held(key, value) => {
+            if lax {
+                unknown.forget_where(tag, &mut |kept| {
+                    matches!(read_map_entry::<K, V>(&mut Reader::new(kept)),
+                        Ok(Entry::Refused { key: Some(k), value_counts: true }) if k == key)
+                });
+            }
+            map.put(key, value);
+        }
+        Entry::Refused { key, value_counts } => {
+            if let (Some(key), true) = (key, value_counts) {
+                map.remove_key(&key);
+            }
+            unknown.keep(&r.buf[start..r.pos]);
+        }
     }
     Ok(())
 }
 
-/// Reads one map entry into `map`, or returns `false` without inserting it when the entry
-/// holds what a map cannot (see [`merge_map_entry`]).
-fn read_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
-    map: &mut M,
+/// What one map entry held.
+enum Entry<K, V> {
+    Held(K, V),
+    /// The entry cannot be placed. `key` is its key when that was read; `value_counts` when
+    /// the only trouble is a value that is still the key's latest one (a string that is not
+    /// UTF-8).
+    Refused {
+        key: Option<K>,
+        value_counts: bool,
+    },
+}
+
+/// Reads one map entry (its length prefix first).
+fn read_map_entry<K: Codec, V: Codec>(
     r: &mut Reader<'_>,
-) -> Result<bool, DecodeError> {
+) -> Result<Entry<K::Value, V::Value>, DecodeError> {
     let key_tag = (1 << 3) | K::WIRE_TYPE as u32;
     let value_tag = (2 << 3) | V::WIRE_TYPE as u32;
     let len = r.read_len()?;
@@ -1464,22 +1513,26 @@ fn read_map_entry<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
         let mut value = V::Value::default();
         // A refused key or value makes the entry unplaceable even if a later one replaces
         // it, as upb decides: the entry is kept whole.
-        let mut held = true;
+        let (mut key_held, mut value_held, mut clean) = (true, true, true);
         while let Some(tag) = r.next_tag()? {
             if tag == key_tag {
-                held &= K::try_merge(&mut key, r)?;
+                key_held &= K::try_merge(&mut key, r)?;
             } else if tag == value_tag {
-                held &= V::try_merge(&mut value, r)?;
+                value_held &= V::try_merge(&mut value, r)?;
             } else {
                 r.skip_field(tag)?;
-                held = false;
+                clean = false;
             }
         }
         r.no_open_group()?;
-        if held {
-            map.put(key, value);
-        }
-        Ok(held)
+        Ok(if key_held && value_held && clean {
+            Entry::Held(key, value)
+        } else {
+            Entry::Refused {
+                value_counts: key_held && clean && V::REFUSED_IS_VALUE,
+                key: key_held.then_some(key),
+            }
+        })
     })?;
     r.depth -= 1;
     Ok(entry)

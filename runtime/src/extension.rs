@@ -48,7 +48,7 @@ pub trait Extendable: Message + Sized {
     /// Removes extension `ext` from the message.
     fn clear_extension<E: ExtensionField<Self>>(&mut self, ext: &E) {
         self.unknown_fields_mut()
-            .retain_fields(|tag| tag >> 3 != ext.number());
+            .retain_fields(|tag, _| tag >> 3 != ext.number());
     }
 }
 
@@ -176,7 +176,7 @@ impl<M, C: Codec> ExtensionField<M> for Extension<M, C> {
     }
 
     fn write(&self, unknown: &mut UnknownFields, value: Option<C::Value>) {
-        unknown.retain_fields(|tag| tag >> 3 != self.number);
+        unknown.retain_fields(|tag, _| tag >> 3 != self.number);
         if let Some(value) = value {
             let mut buf = Vec::new();
             encode_key(self.number, C::WIRE_TYPE, &mut buf);
@@ -231,7 +231,7 @@ impl<M, C: Codec> ExtensionField<M> for RepeatedExtension<M, C> {
     }
 
     fn write(&self, unknown: &mut UnknownFields, values: Vec<C::Value>) {
-        unknown.retain_fields(|tag| tag >> 3 != self.number);
+        unknown.retain_fields(|tag, _| tag >> 3 != self.number);
         if values.is_empty() {
             return;
         }

@@ -189,7 +189,7 @@ impl RpcChannel for InProcessChannel {
         let (requests_in, requests) = byte_stream(DEFAULT_WINDOW, None);
         let (responses_in, responses) = byte_stream(
             DEFAULT_WINDOW,
-            Some(Arc::new(CancelOnAbandon(cancel.clone()))),
+            Some(Arc::new(CancelOnAbandon(cancel.clone(), call.deadline))),
         );
         if let Some(request) = call.request {
             // A fresh stream always has room for its first message.
@@ -203,6 +203,7 @@ impl RpcChannel for InProcessChannel {
         let client_side = Arc::new(ClientSide {
             requests: requests_out,
             cancel: cancel.clone(),
+            deadline: call.deadline,
         });
         self.core.dispatch(IncomingCall {
             service: method.service,
@@ -224,6 +225,8 @@ impl RpcChannel for InProcessChannel {
 struct ClientSide {
     requests: LocalOutbound,
     cancel: CancelToken,
+    /// The call's deadline: a cancellation at it is the deadline passing.
+    deadline: Option<std::time::Instant>,
 }
 
 impl crate::call::Outbound for ClientSide {
@@ -244,8 +247,10 @@ impl crate::call::Outbound for ClientSide {
     }
 
     fn cancel(&self) {
-        self.cancel
-            .cancel_with(Status::cancelled("the client cancelled the call"));
+        self.cancel.cancel_with(crate::call::client_cancelled(
+            self.deadline,
+            Status::cancelled("the client cancelled the call"),
+        ));
     }
 }
 

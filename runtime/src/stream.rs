@@ -33,6 +33,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -323,14 +324,17 @@ impl Drop for LocalOutbound {
 
 /// Cancels a call when the reader of its responses goes away: the in-process channel's
 /// counterpart of a reset stream.
-pub(crate) struct CancelOnAbandon(pub(crate) CancelToken);
+/// The deadline, if the call has one, tells a reader gone at its deadline from one that
+/// stopped early.
+pub(crate) struct CancelOnAbandon(pub(crate) CancelToken, pub(crate) Option<Instant>);
 
 impl FlowControl for CancelOnAbandon {
     fn consumed(&self, _bytes: usize) {}
 
     fn abandoned(&self) {
-        self.0.cancel_with(Status::cancelled(
-            "the client stopped reading the responses",
+        self.0.cancel_with(crate::call::client_cancelled(
+            self.1,
+            Status::cancelled("the client stopped reading the responses"),
         ));
     }
 }

@@ -30,24 +30,75 @@ impl UnknownFields {
         self.raw.extend_from_slice(bytes);
     }
 
-    /// Keeps only the fields whose key (field number and wire type) `keep` accepts.
-    pub(crate) fn retain_fields(&mut self, mut keep: impl FnMut(u32) -> bool) {
+    /// Keeps only the fields that `keep` accepts, given each one's key (field number and wire
+    /// type) and the bytes of its value (after the key).
+    pub(crate) fn retain_fields(&mut self, mut keep: impl FnMut(u32, &[u8]) -> bool) {
         let mut kept = Vec::with_capacity(self.raw.len());
         let mut r = crate::encoding::Reader::new(&self.raw);
         let mut start = 0;
         // The bytes were written as whole fields by the decoder, so they read back; should
         // they not, everything is kept rather than anything lost.
         while let Ok(Some(tag)) = r.next_tag() {
+            let value = r.position();
             if r.skip_field(tag).is_err() {
                 return;
             }
-            if keep(tag) {
+            if keep(tag, &self.raw[value..r.position()]) {
                 kept.extend_from_slice(&self.raw[start..r.position()]);
             }
             start = r.position();
         }
         if start == self.raw.len() {
             self.raw = kept;
+        }
+    }
+
+    /// Encoded size of the kept fields but those whose key is in `stale` (0 entries stand for
+    /// none): values of proto2 strings that were not UTF-8, which a value the program set
+    /// since has replaced. Generated code calls it.
+    #[doc(hidden)]
+    pub fn encoded_len_except(&self, stale: &[u32]) -> usize {
+        if self.raw.is_empty() || stale.iter().all(|&t| t == 0) {
+            return self.raw.len();
+        }
+        let mut len = 0;
+        self.each_field(|tag, field| {
+            if !stale.contains(&tag) {
+                len += field.len();
+            }
+        });
+        len
+    }
+
+    /// Appends the kept fields but those whose key is in `stale` (see
+    /// [`encoded_len_except`](UnknownFields::encoded_len_except)).
+    #[doc(hidden)]
+    pub fn encode_except(&self, stale: &[u32], buf: &mut Vec<u8>) {
+        if self.raw.is_empty() || stale.iter().all(|&t| t == 0) {
+            buf.extend_from_slice(&self.raw);
+            return;
+        }
+        self.each_field(|tag, field| {
+            if !stale.contains(&tag) {
+                buf.extend_from_slice(field);
+            }
+        });
+    }
+
+    /// Calls `visit` with each kept field's key and its bytes, key included. Fields that do
+    /// not read back (none the decoder wrote) are visited as one run, so nothing is dropped.
+    fn each_field(&self, mut visit: impl FnMut(u32, &[u8])) {
+        let mut r = crate::encoding::Reader::new(&self.raw);
+        let mut start = 0;
+        while let Ok(Some(tag)) = r.next_tag() {
+            if r.skip_field(tag).is_err() {
+                break;
+            }
+            visit(tag, &self.raw[start..r.position()]);
+            start = r.position();
+        }
+        if start < self.raw.len() {
+            visit(0, &self.raw[start..]);
         }
     }
 

@@ -149,7 +149,10 @@ impl ::rust_rpc::Message for Note {
         if let ::core::option::Option::Some(value) = &self.text {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.text.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -157,7 +160,8 @@ impl ::rust_rpc::Message for Note {
         if let ::core::option::Option::Some(value) = &self.text {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -309,7 +313,10 @@ impl ::rust_rpc::Message for Row {
         if let ::core::option::Option::Some(value) = &self.id {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.id.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -317,7 +324,8 @@ impl ::rust_rpc::Message for Row {
         if let ::core::option::Option::Some(value) = &self.id {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,

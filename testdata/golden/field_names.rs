@@ -263,7 +263,10 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.clone {
             len += _enc::field_len::<_enc::Int32>(8, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.merge.is_some() { 18 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -292,7 +295,8 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.clone {
             _enc::encode_field::<_enc::Int32>(8, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,

@@ -554,6 +554,53 @@ async fn an_oversize_streamed_response_ends_the_call_on_both_sides() {
     .await;
 }
 
+/// A handler whose client's deadline passes learns that the deadline passed, not that the
+/// client cancelled: the client's cancellation at its deadline and the server's own timer race,
+/// and either way the handler sees `DEADLINE_EXCEEDED`. Over TCP, gRPC and in process, ten
+/// calls each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_sees_deadline_exceeded_when_the_deadline_passes() {
+    bounded(async {
+        for (grpc, local) in [(false, false), (true, false), (false, true)] {
+            let events = Arc::new(Events::default());
+            let server = serve_alone(grpc, StopsReading::server(events.clone())).await;
+            let channel: Arc<dyn rust_rpc::RpcChannel> = if local {
+                Arc::new(InProcessChannel::new(StopsReading::server(events.clone())))
+            } else if grpc {
+                Arc::new(
+                    rust_rpc::grpc::GrpcChannel::connect(server.local_addr())
+                        .await
+                        .unwrap(),
+                )
+            } else {
+                Arc::new(TcpChannel::connect(server.local_addr()).await.unwrap())
+            };
+            for _ in 0..10 {
+                let mut ctrl = RpcController::with_timeout(Duration::from_millis(100));
+                let result = Call::<Unary<Text, Text>>::unary(
+                    &channel,
+                    &STOPS_READING.methods[5],
+                    Text::default(),
+                )
+                .controller(&mut ctrl)
+                .await;
+                assert_eq!(result.unwrap_err().code(), Code::DeadlineExceeded);
+            }
+            promptly("every handler's end", || {
+                events.ended_with.lock().unwrap().len() == 10
+            })
+            .await;
+            let ended = events.ended_with.lock().unwrap().clone();
+            assert!(
+                ended.iter().all(|c| *c == Code::DeadlineExceeded),
+                "grpc {grpc}, in process {local}: {ended:?}"
+            );
+            server.shutdown().await.unwrap();
+        }
+    })
+    .await;
+}
+
 async fn write_frame(
     stream: &mut tokio::net::TcpStream,
     kind: u8,
@@ -603,6 +650,7 @@ static STOPS_READING: ServiceDescriptor = ServiceDescriptor {
         method("BadUnary", 2, false, false),
         method("BadStream", 3, false, true),
         method("Oversize", 4, false, true),
+        method("WaitForTheEnd", 5, false, false),
     ],
 };
 
@@ -636,6 +684,15 @@ impl Service for StopsReading {
                     Err(Status::cancelled("gave up"))
                 }
                 2 => Ok(Some(Bytes::from_static(NOT_UTF8))),
+                5 => {
+                    // Waits for the call's end and records why it ended.
+                    ctrl.cancelled().await;
+                    if let Some(reason) = ctrl.cancel_token().reason() {
+                        let mut ended = self.events.ended_with.lock().unwrap();
+                        ended.push(reason.code());
+                    }
+                    Err(Status::cancelled("gave up"))
+                }
                 4 => {
                     // One message that fits, one over the client's limit, then more until
                     // sending fails: the client's failure must end this handler.

@@ -86,6 +86,17 @@ fn the_last_value_of_a_proto2_string_wins_whether_or_not_it_is_utf8() {
     let m: Closed = decode(&hex("72 01 ff 68 01"));
     assert_eq!(m.choice, Some(closed::closed::Choice::Oe(E2::E_ONE)));
     assert!(m.unknown_fields.is_empty());
+    // A value the program sets replaces the kept bytes too.
+    let mut m: Closed = decode(&hex("52 01 ff"));
+    m.s = Some("new".into());
+    assert_eq!(m.encode_to_vec(), hex("52 03 6e 65 77"));
+    assert_eq!(
+        Closed::decode(&m.encode_to_vec()).unwrap().s.as_deref(),
+        Some("new")
+    );
+    let mut m: Closed = decode(&hex("72 01 ff"));
+    m.choice = Some(closed::closed::Choice::Oe(E2::E_TWO));
+    assert_eq!(m.encode_to_vec(), hex("68 02"));
     // A repeated field keeps every element, but one that is not UTF-8 is written back after
     // the others: the one place where our order differs from the input's.
     let m: Closed = decode(&hex("7a 01 61 7a 01 ff 7a 01 62"));
@@ -149,6 +160,17 @@ const CASES: &[(&str, &str, bool)] = &[
     ("Closed", "68 01 72 01 ff", true),
     ("Closed", "72 01 61 72 01 ff 72 01 62", true),
     ("Closed", "92 01 03 52 01 ff 92 01 03 52 01 61", true),
+    // And the last entry of a map key.
+    (
+        "Closed",
+        "82 01 06 0a 01 61 12 01 ff 82 01 06 0a 01 61 12 01 62",
+        true,
+    ),
+    (
+        "Closed",
+        "82 01 06 0a 01 61 12 01 62 82 01 06 0a 01 61 12 01 ff",
+        true,
+    ),
     // A map entry with a refused value is kept whole, even if a later value would do (upb
     // writes it back re-encoded, we as it came).
     ("Closed", "62 06 08 01 10 05 10 01", false),

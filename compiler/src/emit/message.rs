@@ -550,8 +550,40 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     }
     let has_parts = !parts.is_empty();
     if msg.keep_unknown {
-        len_stmts.push(quote!(len += self.unknown_fields.encoded_len();));
-        encode_stmts.push(quote!(self.unknown_fields.encode(buf);));
+        // A proto2 string that was not UTF-8 waits in the unknown fields only until a value
+        // replaces it; one the program set since (the field is set again) makes it stale.
+        let mut stale = Vec::new();
+        for f in msg.fields.iter().filter(|f| is_lax_string(f)) {
+            let fname = ident(&f.rust_name);
+            let tag = num(tags(f)[0]);
+            match f.cardinality {
+                Cardinality::Optional | Cardinality::Required => {
+                    stale.push(quote!(if self.#fname.is_some() { #tag } else { 0 }));
+                }
+                Cardinality::Implicit => {
+                    stale.push(quote!(if self.#fname.is_empty() { 0 } else { #tag }));
+                }
+                _ => {}
+            }
+        }
+        for oneof in &msg.oneofs {
+            let fname = ident(&oneof.rust_field);
+            for f in oneof.fields.iter().filter(|f| is_lax_string(f)) {
+                let tag = num(tags(f)[0]);
+                stale.push(quote!(if self.#fname.is_some() { #tag } else { 0 }));
+            }
+        }
+        if stale.is_empty() {
+            len_stmts.push(quote!(len += self.unknown_fields.encoded_len();));
+            encode_stmts.push(quote!(self.unknown_fields.encode(buf);));
+        } else {
+            len_stmts.push(quote! {
+                len += self.unknown_fields.encoded_len_except(&[#(#stale),*]);
+            });
+            encode_stmts.push(quote! {
+                self.unknown_fields.encode_except(&[#(#stale),*], buf);
+            });
+        }
     }
     let encoded_len_body = if len_stmts.is_empty() {
         quote!(0)

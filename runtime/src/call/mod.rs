@@ -18,7 +18,7 @@ mod server;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -368,5 +368,23 @@ pub(crate) fn trace_end(span: &tracing::Span, status: &Result<(), Status>) {
     span.record("rpc.grpc.status_code", code);
     if let Err(status) = status {
         tracing::debug!(parent: span, %status, "call failed");
+    }
+}
+
+/// How close to its deadline a call the client cancels is taken to have met the deadline. A
+/// client gives up at its deadline and tells the server by cancelling (gRPC has no other way),
+/// and that can arrive before the server's own timer, set from the same timeout when the call
+/// arrived, fires: by about one network transit.
+pub(crate) const DEADLINE_ALLOWANCE: Duration = Duration::from_millis(50);
+
+/// The status of a call the client cancelled: `DEADLINE_EXCEEDED` when its deadline has passed
+/// or is within [`DEADLINE_ALLOWANCE`], so the handler learns why the call ended; otherwise
+/// `CANCELLED` with `cancelled`'s message.
+pub(crate) fn client_cancelled(deadline: Option<Instant>, cancelled: Status) -> Status {
+    match deadline {
+        Some(deadline) if Instant::now() + DEADLINE_ALLOWANCE >= deadline => {
+            Status::deadline_exceeded("the deadline passed (the client gave up at its deadline)")
+        }
+        _ => cancelled,
     }
 }

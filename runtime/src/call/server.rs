@@ -199,7 +199,7 @@ impl ServerCore {
                 let end_of_call = match status {
                     Ok(Some(message)) if message.len() > sink.max_message_size() => {
                         CallEnd::error(Status::resource_exhausted(format!(
-                            "the response of {} bytes is over the client's limit of {} bytes",
+                            "the response of {} bytes is over the limit of {} bytes on this call's responses",
                             message.len(),
                             sink.max_message_size()
                         )))

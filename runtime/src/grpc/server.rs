@@ -279,7 +279,7 @@ fn refuse(mut respond: SendResponse<Bytes>, status: StatusCode) {
 
 /// A gRPC error before any handler ran, as a trailers-only response.
 fn fail(respond: SendResponse<Bytes>, status: Status, extra: Option<(&'static str, &str)>) {
-    let responses = Responses::new(respond, usize::MAX, None);
+    let responses = Responses::new(respond, usize::MAX, None, None);
     let mut end = CallEnd::error(status);
     if let Some((key, value)) = extra {
         responses.extra_header(key, value);
@@ -362,6 +362,7 @@ fn start_call(
         respond,
         limits.max_send_message_size,
         response_encoding,
+        deadline,
     ));
     let (inbound, requests) = byte_stream(limits.window, None);
     let cancel = CancelToken::new();
@@ -445,6 +446,8 @@ struct Responses {
     compress: AtomicBool,
     done: AtomicBool,
     done_notify: Notify,
+    /// The call's deadline, if it has one: a reset near it means the deadline passed.
+    deadline: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -478,8 +481,14 @@ impl Wake for SendWakers {
 }
 
 impl Responses {
-    fn new(respond: SendResponse<Bytes>, limit: usize, encoding: Option<Encoding>) -> Responses {
+    fn new(
+        respond: SendResponse<Bytes>,
+        limit: usize,
+        encoding: Option<Encoding>,
+        deadline: Option<Instant>,
+    ) -> Responses {
         Responses {
+            deadline,
             encoding,
             compress: AtomicBool::new(true),
             reply: Mutex::new(Reply::Pending(respond)),
@@ -560,7 +569,13 @@ impl Responses {
             Reply::Done => return Poll::Pending,
         };
         match polled {
-            Poll::Ready(Ok(reason)) => Poll::Ready(status_from_reset(reason)),
+            Poll::Ready(Ok(reason)) => Poll::Ready(match status_from_reset(reason) {
+                // A client cancels at its deadline: say which.
+                status if reason == h2::Reason::CANCEL => {
+                    crate::call::client_cancelled(self.deadline, status)
+                }
+                status => status,
+            }),
             Poll::Ready(Err(e)) => Poll::Ready(status_from_h2(&e)),
             Poll::Pending => Poll::Pending,
         }

@@ -182,6 +182,8 @@ impl Server {
 /// What the connection's reader needs to know about one call in flight.
 struct CallEntry {
     cancel: CancelToken,
+    /// When the call's deadline passes, if it has one: a CANCEL near it means the deadline.
+    deadline: Option<Instant>,
     requests: Inbound,
     /// Our side of the call: its credit for responses lives there.
     responses: Arc<Responses>,
@@ -449,11 +451,19 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                     requests.finish(Ok(()), Metadata::new());
                 }
             }
-            frame::CANCEL => fail_call(
-                &connection,
-                frame.call_id,
-                Status::cancelled("the client cancelled the call"),
-            ),
+            frame::CANCEL => {
+                let entry = connection
+                    .calls
+                    .lock()
+                    .get(&frame.call_id)
+                    .map(|c| (c.cancel.clone(), c.deadline));
+                if let Some((cancel, deadline)) = entry {
+                    cancel.cancel_with(crate::call::client_cancelled(
+                        deadline,
+                        Status::cancelled("the client cancelled the call"),
+                    ));
+                }
+            }
             frame::WINDOW_UPDATE => {
                 let Some(bytes) = frame
                     .payload
@@ -552,6 +562,9 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
         credit: Credit::new(connection.peer_window.load(Ordering::SeqCst)),
     });
     let (requests_in, requests) = byte_stream(window, Some(responses.clone()));
+    let deadline = (headers.timeout_micros > 0)
+        .then(|| Instant::now().checked_add(Duration::from_micros(headers.timeout_micros)))
+        .flatten();
     {
         let mut table = connection.calls.lock();
         let refusal = if table.contains_key(&call_id) {
@@ -569,6 +582,7 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
                 call_id,
                 CallEntry {
                     cancel: cancel.clone(),
+                    deadline,
                     requests: requests_in,
                     responses: responses.clone(),
                 },
@@ -581,9 +595,6 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
             return;
         }
     }
-    let deadline = (headers.timeout_micros > 0)
-        .then(|| Instant::now().checked_add(Duration::from_micros(headers.timeout_micros)))
-        .flatten();
     shared.hosting.core.dispatch(IncomingCall {
         service: headers.service,
         method: headers.method,

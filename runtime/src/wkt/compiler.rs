@@ -45,7 +45,10 @@ impl ::rust_rpc::Message for Version {
         if let ::core::option::Option::Some(value) = &self.suffix {
             len += _enc::field_len::<_enc::LaxStr>(4, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.suffix.is_some() { 34 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -62,7 +65,8 @@ impl ::rust_rpc::Message for Version {
         if let ::core::option::Option::Some(value) = &self.suffix {
             _enc::encode_field::<_enc::LaxStr>(4, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -177,7 +181,10 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             += _enc::repeated_len::<
                 _enc::Msg<super::FileDescriptorProto>,
             >(17, &self.source_file_descriptors);
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.parameter.is_some() { 18 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -195,7 +202,8 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
         _enc::encode_repeated::<
             _enc::Msg<super::FileDescriptorProto>,
         >(17, &self.source_file_descriptors, buf);
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -338,7 +346,10 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
             += _enc::repeated_len::<
                 _enc::Msg<code_generator_response::File>,
             >(15, &self.file);
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.error.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -358,7 +369,8 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         _enc::encode_repeated::<
             _enc::Msg<code_generator_response::File>,
         >(15, &self.file, buf);
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -577,7 +589,16 @@ pub mod code_generator_response {
                         _enc::Msg<super::super::GeneratedCodeInfo>,
                     >(16, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.name.is_some() { 10 } else { 0 },
+                            if self.insertion_point.is_some() { 18 } else { 0 },
+                            if self.content.is_some() { 122 } else { 0 },
+                        ],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -596,7 +617,15 @@ pub mod code_generator_response {
                     _enc::Msg<super::super::GeneratedCodeInfo>,
                 >(16, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.insertion_point.is_some() { 18 } else { 0 },
+                        if self.content.is_some() { 122 } else { 0 },
+                    ],
+                    buf,
+                );
         }
         fn merge_from(
             &mut self,

@@ -391,7 +391,16 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             len += _enc::field_len::<_enc::ClosedEnum<Edition>>(14, value);
         }
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.option_dependency);
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.package.is_some() { 18 } else { 0 },
+                        if self.syntax.is_some() { 98 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -426,7 +435,15 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             _enc::encode_field::<_enc::ClosedEnum<Edition>>(14, value, buf);
         }
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.option_dependency, buf);
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.name.is_some() { 10 } else { 0 },
+                    if self.package.is_some() { 18 } else { 0 },
+                    if self.syntax.is_some() { 98 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -662,7 +679,10 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(11, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -694,7 +714,8 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(11, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -1307,7 +1328,15 @@ pub mod extension_range_options {
             if let ::core::option::Option::Some(value) = &self.repeated {
                 len += _enc::field_len::<_enc::Bool>(6, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.full_name.is_some() { 18 } else { 0 },
+                            if self.r#type.is_some() { 26 } else { 0 },
+                        ],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -1327,7 +1356,14 @@ pub mod extension_range_options {
             if let ::core::option::Option::Some(value) = &self.repeated {
                 _enc::encode_field::<_enc::Bool>(6, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.full_name.is_some() { 18 } else { 0 },
+                        if self.r#type.is_some() { 26 } else { 0 },
+                    ],
+                    buf,
+                );
         }
         fn merge_from(
             &mut self,
@@ -1501,7 +1537,18 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.proto3_optional {
             len += _enc::field_len::<_enc::Bool>(17, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.type_name.is_some() { 50 } else { 0 },
+                        if self.extendee.is_some() { 18 } else { 0 },
+                        if self.default_value.is_some() { 58 } else { 0 },
+                        if self.json_name.is_some() { 82 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -1543,7 +1590,17 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.proto3_optional {
             _enc::encode_field::<_enc::Bool>(17, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.name.is_some() { 10 } else { 0 },
+                    if self.type_name.is_some() { 50 } else { 0 },
+                    if self.extendee.is_some() { 18 } else { 0 },
+                    if self.default_value.is_some() { 58 } else { 0 },
+                    if self.json_name.is_some() { 82 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -1910,7 +1967,10 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<OneofOptions>>(2, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -1921,7 +1981,8 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<OneofOptions>>(2, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -2030,7 +2091,10 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(6, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2051,7 +2115,8 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(6, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -2254,7 +2319,10 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<EnumValueOptions>>(3, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2268,7 +2336,8 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<EnumValueOptions>>(3, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -2366,7 +2435,10 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<ServiceOptions>>(3, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2378,7 +2450,8 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<ServiceOptions>>(3, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,
@@ -2501,7 +2574,16 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.server_streaming {
             len += _enc::field_len::<_enc::Bool>(6, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.input_type.is_some() { 18 } else { 0 },
+                        if self.output_type.is_some() { 26 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2524,7 +2606,15 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.server_streaming {
             _enc::encode_field::<_enc::Bool>(6, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.name.is_some() { 10 } else { 0 },
+                    if self.input_type.is_some() { 18 } else { 0 },
+                    if self.output_type.is_some() { 26 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -2816,7 +2906,23 @@ impl ::rust_rpc::Message for FileOptions {
             += _enc::repeated_len::<
                 _enc::Msg<UninterpretedOption>,
             >(999, &self.uninterpreted_option);
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.java_package.is_some() { 10 } else { 0 },
+                        if self.java_outer_classname.is_some() { 66 } else { 0 },
+                        if self.go_package.is_some() { 90 } else { 0 },
+                        if self.objc_class_prefix.is_some() { 290 } else { 0 },
+                        if self.csharp_namespace.is_some() { 298 } else { 0 },
+                        if self.swift_prefix.is_some() { 314 } else { 0 },
+                        if self.php_class_prefix.is_some() { 322 } else { 0 },
+                        if self.php_namespace.is_some() { 330 } else { 0 },
+                        if self.php_metadata_namespace.is_some() { 354 } else { 0 },
+                        if self.ruby_package.is_some() { 362 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2887,7 +2993,22 @@ impl ::rust_rpc::Message for FileOptions {
         _enc::encode_repeated::<
             _enc::Msg<UninterpretedOption>,
         >(999, &self.uninterpreted_option, buf);
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.java_package.is_some() { 10 } else { 0 },
+                    if self.java_outer_classname.is_some() { 66 } else { 0 },
+                    if self.go_package.is_some() { 90 } else { 0 },
+                    if self.objc_class_prefix.is_some() { 290 } else { 0 },
+                    if self.csharp_namespace.is_some() { 298 } else { 0 },
+                    if self.swift_prefix.is_some() { 314 } else { 0 },
+                    if self.php_class_prefix.is_some() { 322 } else { 0 },
+                    if self.php_namespace.is_some() { 330 } else { 0 },
+                    if self.php_metadata_namespace.is_some() { 354 } else { 0 },
+                    if self.ruby_package.is_some() { 362 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -4167,7 +4288,10 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.edition {
                 len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(3, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.value.is_some() { 18 } else { 0 }]);
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -4178,7 +4302,8 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.edition {
                 _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(3, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
         }
         fn merge_from(
             &mut self,
@@ -4272,7 +4397,15 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 len += _enc::field_len::<_enc::LaxStr>(5, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.deprecation_warning.is_some() { 26 } else { 0 },
+                            if self.removal_error.is_some() { 42 } else { 0 },
+                        ],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -4292,7 +4425,14 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 _enc::encode_field::<_enc::LaxStr>(5, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.deprecation_warning.is_some() { 26 } else { 0 },
+                        if self.removal_error.is_some() { 42 } else { 0 },
+                    ],
+                    buf,
+                );
         }
         fn merge_from(
             &mut self,
@@ -5209,7 +5349,15 @@ impl ::rust_rpc::Message for UninterpretedOption {
         if let ::core::option::Option::Some(value) = &self.aggregate_value {
             len += _enc::field_len::<_enc::LaxStr>(8, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.identifier_value.is_some() { 26 } else { 0 },
+                        if self.aggregate_value.is_some() { 66 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -5235,7 +5383,14 @@ impl ::rust_rpc::Message for UninterpretedOption {
         if let ::core::option::Option::Some(value) = &self.aggregate_value {
             _enc::encode_field::<_enc::LaxStr>(8, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.identifier_value.is_some() { 26 } else { 0 },
+                    if self.aggregate_value.is_some() { 66 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -5357,7 +5512,12 @@ pub mod uninterpreted_option {
             if let ::core::option::Option::Some(value) = &self.is_extension {
                 len += _enc::field_len::<_enc::Bool>(2, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[if self.name_part.is_some() { 10 } else { 0 }],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -5368,7 +5528,8 @@ pub mod uninterpreted_option {
             if let ::core::option::Option::Some(value) = &self.is_extension {
                 _enc::encode_field::<_enc::Bool>(2, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(&[if self.name_part.is_some() { 10 } else { 0 }], buf);
         }
         fn merge_from(
             &mut self,
@@ -6894,7 +7055,15 @@ pub mod source_code_info {
                 += _enc::repeated_len::<
                     _enc::LaxStr,
                 >(6, &self.leading_detached_comments);
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.leading_comments.is_some() { 26 } else { 0 },
+                            if self.trailing_comments.is_some() { 34 } else { 0 },
+                        ],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -6910,7 +7079,14 @@ pub mod source_code_info {
             _enc::encode_repeated::<
                 _enc::LaxStr,
             >(6, &self.leading_detached_comments, buf);
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.leading_comments.is_some() { 26 } else { 0 },
+                        if self.trailing_comments.is_some() { 34 } else { 0 },
+                    ],
+                    buf,
+                );
         }
         fn merge_from(
             &mut self,
@@ -7079,7 +7255,12 @@ pub mod generated_code_info {
                         _enc::ClosedEnum<annotation::Semantic>,
                     >(5, value);
             }
-            len += self.unknown_fields.encoded_len();
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[if self.source_file.is_some() { 18 } else { 0 }],
+                    );
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -7099,7 +7280,8 @@ pub mod generated_code_info {
                     _enc::ClosedEnum<annotation::Semantic>,
                 >(5, value, buf);
             }
-            self.unknown_fields.encode(buf);
+            self.unknown_fields
+                .encode_except(&[if self.source_file.is_some() { 18 } else { 0 }], buf);
         }
         fn merge_from(
             &mut self,

@@ -133,7 +133,16 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.child {
             len += _enc::field_len::<_enc::RecMsg<Closed>>(18, &**value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(
+                    &[
+                        if self.name.is_some() { 50 } else { 0 },
+                        if self.s.is_some() { 82 } else { 0 },
+                        if self.choice.is_some() { 114 } else { 0 },
+                    ],
+                );
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -164,7 +173,15 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.child {
             _enc::encode_field::<_enc::RecMsg<Closed>>(18, &**value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields
+            .encode_except(
+                &[
+                    if self.name.is_some() { 50 } else { 0 },
+                    if self.s.is_some() { 82 } else { 0 },
+                    if self.choice.is_some() { 114 } else { 0 },
+                ],
+                buf,
+            );
     }
     fn merge_from(
         &mut self,
@@ -422,7 +439,10 @@ impl ::rust_rpc::Message for Required {
         if let ::core::option::Option::Some(value) = &self.s {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
-        len += self.unknown_fields.encoded_len();
+        len
+            += self
+                .unknown_fields
+                .encoded_len_except(&[if self.s.is_some() { 18 } else { 0 }]);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -433,7 +453,7 @@ impl ::rust_rpc::Message for Required {
         if let ::core::option::Option::Some(value) = &self.s {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
-        self.unknown_fields.encode(buf);
+        self.unknown_fields.encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
     }
     fn merge_from(
         &mut self,

@@ -49,6 +49,8 @@ pub struct Events {
     pub sent: AtomicUsize,
     /// Messages streaming handlers read.
     pub read: AtomicUsize,
+    /// Why handlers that waited for their call's end saw it end.
+    pub ended_with: std::sync::Mutex<Vec<rust_rpc::Code>>,
 }
 
 /// Counts a handler as finished when it is dropped, however that happens.
