@@ -121,3 +121,25 @@ pub mod ours {
 pub mod prost_gen {
     include!(concat!(env!("OUT_DIR"), "/prost/_prost.rs"));
 }
+
+/// The Python of the virtualenv that `interop/run.sh` makes (protobuf and grpcio-tools), for
+/// the tests that compare with Python's protobuf: `$RUST_RPC_PY_VENV/bin/python`, by default
+/// under `~/.cache/rust-rpc-py`.
+///
+/// # Panics
+/// When it is not there, saying how to make it.
+pub fn python() -> std::path::PathBuf {
+    let venv = std::env::var_os("RUST_RPC_PY_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/rust-rpc-py")
+        });
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "no {}: run interop/run.sh, which makes the virtualenv with protobuf and grpcio-tools",
+        python.display()
+    );
+    python
+}

@@ -15,13 +15,11 @@ fn base() -> Base {
     }
 }
 
-#[test]
-fn every_kind_of_value_sets_reads_and_clears() {
+/// A `Base` with every extension set, `count` to `count` and `ids` to `ids`.
+fn filled(count: i32, ids: Vec<i32>) -> Base {
     let mut msg = base();
-    assert_eq!(msg.extension(&extensions::COUNT).unwrap(), None);
-    assert!(!msg.has_extension(&extensions::COUNT));
-    msg.set_extension(&extensions::COUNT, Some(42));
-    msg.set_extension(&extensions::LABEL, Some("hi".to_owned()));
+    msg.set_extension(&extensions::COUNT, Some(count));
+    msg.set_extension(&extensions::LABEL, Some("é".to_owned()));
     msg.set_extension(&extensions::COLOR, Some(Color::BLUE));
     msg.set_extension(
         &extensions::NOTE,
@@ -30,15 +28,24 @@ fn every_kind_of_value_sets_reads_and_clears() {
             ..Default::default()
         }),
     );
-    msg.set_extension(&extensions::IDS, vec![1, 2, 300]);
+    msg.set_extension(&extensions::IDS, ids);
     msg.set_extension(&extensions::TAGS, vec!["a".into(), "b".into()]);
     msg.set_extension(&scope::FLAG, Some(true));
+    msg
+}
+
+#[test]
+fn every_kind_of_value_sets_reads_and_clears() {
+    let msg = base();
+    assert_eq!(msg.extension(&extensions::COUNT).unwrap(), None);
+    assert!(!msg.has_extension(&extensions::COUNT));
+    let msg = filled(42, vec![1, 2, 300]);
 
     let back = Base::decode(&msg.encode_to_vec()).expect("decode");
     assert_eq!(back.extension(&extensions::COUNT).unwrap(), Some(42));
     assert_eq!(
         back.extension(&extensions::LABEL).unwrap().as_deref(),
-        Some("hi")
+        Some("é")
     );
     assert_eq!(
         back.extension(&extensions::COLOR).unwrap(),
@@ -134,20 +141,7 @@ fn a_custom_option_is_read_from_the_descriptors() {
 /// same bytes.
 #[test]
 fn python_reads_our_extensions() {
-    let mut msg = base();
-    msg.set_extension(&extensions::COUNT, Some(-3));
-    msg.set_extension(&extensions::LABEL, Some("é".to_owned()));
-    msg.set_extension(&extensions::COLOR, Some(Color::BLUE));
-    msg.set_extension(
-        &extensions::NOTE,
-        Some(Note {
-            text: Some("n".into()),
-            ..Default::default()
-        }),
-    );
-    msg.set_extension(&extensions::IDS, vec![1, 300]);
-    msg.set_extension(&extensions::TAGS, vec!["a".into(), "b".into()]);
-    msg.set_extension(&scope::FLAG, Some(true));
+    let msg = filled(-3, vec![1, 300]);
     let hexed: String = msg
         .encode_to_vec()
         .iter()
@@ -172,19 +166,7 @@ print(m.Extensions[e.count], m.Extensions[e.label], m.Extensions[e.color],
       m.Extensions[e.Scope.flag])
 print(m.SerializeToString().hex())
 "#;
-    let python = std::env::var_os("RUST_RPC_PY_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/rust-rpc-py")
-        })
-        .join("bin/python");
-    assert!(
-        python.is_file(),
-        "no {}: run interop/run.sh",
-        python.display()
-    );
-    let output = Command::new(python)
+    let output = Command::new(rust_rpc_testdata::python())
         .args(["-c", script])
         .arg(&protos)
         .arg(&out)

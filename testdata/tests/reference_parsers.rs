@@ -11,7 +11,7 @@
 //! said. Where the input is in the order both sides write (known fields by number, then
 //! unknown ones), our bytes must also equal Python's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use rust_rpc::Message;
@@ -239,22 +239,6 @@ fn ours(message: &str, input: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// The Python of the virtualenv that `interop/run.sh` makes (grpcio-tools, protobuf).
-fn python() -> PathBuf {
-    let venv = std::env::var_os("RUST_RPC_PY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rust-rpc-py")
-        });
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "no {}: run interop/run.sh, which makes the virtualenv with protobuf and grpcio-tools",
-        python.display()
-    );
-    python
-}
-
 /// Reads `message input ours` lines; prints `P(input) P(ours)`, each `error` where Python
 /// rejects the bytes. `MergeFromString` and `SerializePartialToString` leave required fields
 /// unchecked, as our decoding does. Arguments: the output directory, then `dir:file.proto`
@@ -302,7 +286,7 @@ fn python_protobuf_reads_what_we_write_as_what_it_read() {
         stdin.push_str(&format!("{message} {} {ours_hex}\n", to_hex(&input)));
         ours_all.push(ours_hex);
     }
-    let mut child = Command::new(python())
+    let mut child = Command::new(rust_rpc_testdata::python())
         .arg("-c")
         .arg(SCRIPT)
         .arg(&out)
