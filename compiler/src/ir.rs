@@ -53,6 +53,9 @@ pub struct Message {
     pub renamed_from: Option<String>,
     /// Name of the module that holds nested types and oneof enums, such as `outer`.
     pub module_name: String,
+    /// The name the module would have had (`outer`) when it was taken and the module got
+    /// another (`outer_`); said in its docs.
+    pub module_renamed_from: Option<String>,
     pub fields: Vec<Field>,
     pub oneofs: Vec<Oneof>,
     pub nested_messages: Vec<Message>,

@@ -1156,6 +1156,7 @@ impl<'a> FileLowerer<'a> {
             full_name: full_name.to_owned(),
             renamed_from: (rust_name != wanted).then_some(wanted),
             rust_name,
+            module_renamed_from: Some(ident::snake(msg.name())).filter(|w| *w != module_name),
             module_name,
             fields,
             oneofs,

@@ -898,7 +898,7 @@ impl ::rust_rpc::Message for Twin_ {
         ::core::result::Result::Ok(())
     }
 }
-/// Nested types and oneofs of `field_names.twin`.
+/// Nested types and oneofs of `field_names.twin`. Named `twin_` because `twin` is taken in its module.
 pub mod twin_ {
     #[derive(Clone, PartialEq, Default)]
     pub struct Inner {

@@ -969,7 +969,7 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
     let messages = msg.nested_messages.iter().map(|m| message(m, &inner_scope));
     let oneofs = msg.oneofs.iter().map(oneof_enum);
     let extensions = msg.extensions.iter().map(extension);
-    let doc = if msg.extensions.is_empty() {
+    let mut doc = if msg.extensions.is_empty() {
         format!(" Nested types and oneofs of `{}`.", msg.full_name)
     } else {
         format!(
@@ -977,6 +977,10 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
             msg.full_name
         )
     };
+    if let Some(wanted) = &msg.module_renamed_from {
+        doc.push(' ');
+        doc.push_str(&super::renamed_type_line(&msg.module_name, wanted));
+    }
     let inception = if scope.module == msg.module_name {
         quote!(#[allow(clippy::module_inception)])
     } else {

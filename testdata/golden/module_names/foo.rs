@@ -74,7 +74,7 @@ impl ::rust_rpc::Message for Oof {
         ::core::result::Result::Ok(())
     }
 }
-/// Nested types and oneofs of `foo.Oof`.
+/// Nested types and oneofs of `foo.Oof`. Named `oof_` because `oof` is taken in its module.
 pub mod oof_ {
     #[derive(Clone, PartialEq, Default)]
     pub struct Inner {
