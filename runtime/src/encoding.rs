@@ -1384,6 +1384,8 @@ pub trait MapField<K: 'static, V: 'static>: Default {
     fn put(&mut self, key: K, value: V);
     /// Removes the entry of `key`, if there is one.
     fn remove_key(&mut self, key: &K);
+    /// Whether the map has an entry for `key`.
+    fn has_key(&self, key: &K) -> bool;
 }
 
 impl<K: Eq + Hash + 'static, V: 'static, S: std::hash::BuildHasher + Default> MapField<K, V>
@@ -1401,6 +1403,9 @@ impl<K: Eq + Hash + 'static, V: 'static, S: std::hash::BuildHasher + Default> Ma
     fn remove_key(&mut self, key: &K) {
         self.remove(key);
     }
+    fn has_key(&self, key: &K) -> bool {
+        self.contains_key(key)
+    }
 }
 
 impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
@@ -1415,6 +1420,9 @@ impl<K: Ord + 'static, V: 'static> MapField<K, V> for BTreeMap<K, V> {
     }
     fn remove_key(&mut self, key: &K) {
         self.remove(key);
+    }
+    fn has_key(&self, key: &K) -> bool {
+        self.contains_key(key)
     }
 }
 
@@ -1486,6 +1494,20 @@ where
         }
     }
     Ok(())
+}
+
+/// Whether `entry` (a kept map entry's value bytes) is a value that was not UTF-8 for a key
+/// `map` now has: the program set the key since, so the kept entry is stale and is left out on
+/// encode. Generated code calls it for maps of proto2 strings.
+#[doc(hidden)]
+pub fn map_entry_replaced<K: Codec, V: Codec, M: MapField<K::Value, V::Value>>(
+    map: &M,
+    entry: &[u8],
+) -> bool {
+    matches!(
+        read_map_entry::<K, V>(&mut Reader::new(entry)),
+        Ok(Entry::Refused { key: Some(key), value_counts: true }) if map.has_key(&key)
+    )
 }
 
 /// What one map entry held.

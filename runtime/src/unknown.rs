@@ -85,6 +85,45 @@ impl UnknownFields {
         });
     }
 
+    /// [`encoded_len_except`](UnknownFields::encoded_len_except), also leaving out the fields
+    /// `replaced` picks by key and value bytes (map entries whose key the program has set).
+    #[doc(hidden)]
+    pub fn encoded_len_except_entries(
+        &self,
+        stale: &[u32],
+        replaced: impl Fn(u32, &[u8]) -> bool,
+    ) -> usize {
+        if self.raw.is_empty() {
+            return 0;
+        }
+        let mut len = 0;
+        self.each_field(|tag, field| {
+            if !stale.contains(&tag) && !replaced(tag, value_of(field)) {
+                len += field.len();
+            }
+        });
+        len
+    }
+
+    /// [`encode_except`](UnknownFields::encode_except), also leaving out the fields
+    /// `replaced` picks (see [`encoded_len_except_entries`](UnknownFields::encoded_len_except_entries)).
+    #[doc(hidden)]
+    pub fn encode_except_entries(
+        &self,
+        stale: &[u32],
+        replaced: impl Fn(u32, &[u8]) -> bool,
+        buf: &mut Vec<u8>,
+    ) {
+        if self.raw.is_empty() {
+            return;
+        }
+        self.each_field(|tag, field| {
+            if !stale.contains(&tag) && !replaced(tag, value_of(field)) {
+                buf.extend_from_slice(field);
+            }
+        });
+    }
+
     /// Calls `visit` with each kept field's key and its bytes, key included. Fields that do
     /// not read back (none the decoder wrote) are visited as one run, so nothing is dropped.
     fn each_field(&self, mut visit: impl FnMut(u32, &[u8])) {
@@ -117,4 +156,13 @@ impl fmt::Debug for UnknownFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UnknownFields({} bytes)", self.raw.len())
     }
+}
+
+/// The bytes of a field's value: what follows its key.
+fn value_of(field: &[u8]) -> &[u8] {
+    let key_len = field
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(field.len(), |i| i + 1);
+    &field[key_len..]
 }

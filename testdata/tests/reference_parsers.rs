@@ -97,6 +97,17 @@ fn the_last_value_of_a_proto2_string_wins_whether_or_not_it_is_utf8() {
     let mut m: Closed = decode(&hex("72 01 ff"));
     m.choice = Some(closed::closed::Choice::Oe(E2::E_TWO));
     assert_eq!(m.encode_to_vec(), hex("68 02"));
+    // So does a map key the program sets.
+    let mut m: Closed = decode(&hex(
+        "82 01 06 0a 01 6b 12 01 76 82 01 06 0a 01 6b 12 01 ff",
+    ));
+    assert!(m.sm.is_empty());
+    m.sm.insert("k".into(), "new".into());
+    assert_eq!(
+        m.encode_to_vec(),
+        hex("82 01 08 0a 01 6b 12 03 6e 65 77"),
+        "the kept entry of `k` is stale"
+    );
     // A repeated field keeps every element, but one that is not UTF-8 is written back after
     // the others: the one place where our order differs from the input's.
     let m: Closed = decode(&hex("7a 01 61 7a 01 ff 7a 01 62"));

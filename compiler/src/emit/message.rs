@@ -573,7 +573,41 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
                 stale.push(quote!(if self.#fname.is_some() { #tag } else { 0 }));
             }
         }
-        if stale.is_empty() {
+        // Likewise a map entry whose string was not UTF-8, once the program sets its key.
+        let replaced: Vec<TokenStream> = msg
+            .fields
+            .iter()
+            .filter_map(|f| match &f.kind {
+                // Only a value can be replaced: a key that is not UTF-8 is no key the program
+                // can set.
+                FieldKind::Map { key, value }
+                    if !f.validate_utf8 && matches!(value, MapValue::Scalar(Scalar::String)) =>
+                {
+                    let fname = ident(&f.rust_name);
+                    let tag = num(tags(f)[0]);
+                    let k = scalar_codec(*key, f.validate_utf8);
+                    let (_, v) = map_value_parts(value, f.validate_utf8);
+                    Some(quote! {
+                        #tag => _enc::map_entry_replaced::<#k, #v, _>(&self.#fname, entry),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        if !replaced.is_empty() {
+            let pick = quote! {
+                |tag, entry| match tag {
+                    #(#replaced)*
+                    _ => false,
+                }
+            };
+            len_stmts.push(quote! {
+                len += self.unknown_fields.encoded_len_except_entries(&[#(#stale),*], #pick);
+            });
+            encode_stmts.push(quote! {
+                self.unknown_fields.encode_except_entries(&[#(#stale),*], #pick, buf);
+            });
+        } else if stale.is_empty() {
             len_stmts.push(quote!(len += self.unknown_fields.encoded_len();));
             encode_stmts.push(quote!(self.unknown_fields.encode(buf);));
         } else {

@@ -413,6 +413,11 @@ async fn read_requests(
                 reason = &mut reset => cancel.cancel_with(reason),
                 () = &mut ended => {}
             },
+            // A request stream that breaks off is the client resetting it, which it does at
+            // its deadline too: say which.
+            Err(status) if status.code() == crate::Code::Cancelled => {
+                cancel.cancel_with(crate::call::client_cancelled(responses.deadline, status));
+            }
             Err(status) => cancel.cancel_with(status),
         },
         reason = &mut reset => cancel.cancel_with(reason),

@@ -136,12 +136,22 @@ impl ::rust_rpc::Message for Closed {
         len
             += self
                 .unknown_fields
-                .encoded_len_except(
+                .encoded_len_except_entries(
                     &[
                         if self.name.is_some() { 50 } else { 0 },
                         if self.s.is_some() { 82 } else { 0 },
                         if self.choice.is_some() { 114 } else { 0 },
                     ],
+                    |tag, entry| match tag {
+                        130 => {
+                            _enc::map_entry_replaced::<
+                                _enc::LaxStr,
+                                _enc::LaxStr,
+                                _,
+                            >(&self.sm, entry)
+                        }
+                        _ => false,
+                    },
                 );
         len
     }
@@ -174,12 +184,22 @@ impl ::rust_rpc::Message for Closed {
             _enc::encode_field::<_enc::RecMsg<Closed>>(18, &**value, buf);
         }
         self.unknown_fields
-            .encode_except(
+            .encode_except_entries(
                 &[
                     if self.name.is_some() { 50 } else { 0 },
                     if self.s.is_some() { 82 } else { 0 },
                     if self.choice.is_some() { 114 } else { 0 },
                 ],
+                |tag, entry| match tag {
+                    130 => {
+                        _enc::map_entry_replaced::<
+                            _enc::LaxStr,
+                            _enc::LaxStr,
+                            _,
+                        >(&self.sm, entry)
+                    }
+                    _ => false,
+                },
                 buf,
             );
     }

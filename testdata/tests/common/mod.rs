@@ -168,11 +168,20 @@ impl Calculator for Calc {
         self.events.started.fetch_add(1, Ordering::SeqCst);
         let _finished = Finished(self.events.clone());
         let mut total = 0;
-        while let Some(n) = requests.message().await? {
-            self.events.read.fetch_add(1, Ordering::SeqCst);
-            total += n.value;
+        loop {
+            match requests.message().await {
+                Ok(Some(n)) => {
+                    self.events.read.fetch_add(1, Ordering::SeqCst);
+                    total += n.value;
+                }
+                Ok(None) => return Ok(number(total)),
+                Err(status) => {
+                    let mut ended = self.events.ended_with.lock().unwrap();
+                    ended.push(status.code());
+                    return Err(status);
+                }
+            }
         }
-        Ok(number(total))
     }
 
     async fn running_total(
