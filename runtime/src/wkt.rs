@@ -8,7 +8,7 @@
 
 include!("wkt/google.protobuf.rs");
 
-// The descriptor types (`descriptor` feature), generated from the `descriptor.proto` and
+// The descriptor types, generated from the `descriptor.proto` and
 // `compiler/plugin.proto` that protobuf 36.2's protoc ships (in the `protoc-bin-vendored`
 // crate). Those files carry this notice:
 //
@@ -18,12 +18,12 @@ include!("wkt/google.protobuf.rs");
 //   Use of this source code is governed by a BSD-style
 //   license that can be found in the LICENSE file or at
 //   https://developers.google.com/open-source/licenses/bsd
-#[cfg(feature = "descriptor")]
+// Always there, not behind a feature: `.proto` files commonly extend the options
+// (`google.api.http`, validation rules), and generated code for them names these types.
 include!("wkt/descriptor.rs");
 
 /// The protoc plugin protocol of `google/protobuf/compiler/plugin.proto`
-/// (`CodeGeneratorRequest`, `CodeGeneratorResponse`), with the `descriptor` feature.
-#[cfg(feature = "descriptor")]
+/// (`CodeGeneratorRequest`, `CodeGeneratorResponse`).
 pub mod compiler {
     include!("wkt/compiler.rs");
 }

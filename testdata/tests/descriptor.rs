@@ -1,4 +1,4 @@
-//! The runtime's descriptor types (`descriptor` feature) read what protox and protoc write:
+//! The runtime's descriptor types (`rust_rpc::wkt`) read what protox and protoc write:
 //! a descriptor set decodes and re-encodes to the same bytes as prost-types gives, and a
 //! protoc with editions support hands over editions and features that prost-types 0.14 has
 //! no fields for.
