@@ -211,6 +211,28 @@ impl From<protox::Error> for Error {
                 editions: false,
             }));
         }
+        // protox names the oneof that holds a proto3 `optional foo` `_foo` even where the
+        // message declares a oneof `_foo`; protoc picks another name for its own.
+        if let Some(name) = text
+            .strip_prefix("name '")
+            .and_then(|rest| rest.strip_suffix("' is defined twice"))
+            .and_then(|full| full.rsplit('.').next())
+            .filter(|last| last.starts_with('_') && last.len() > 1)
+        {
+            let message = format!(
+                "the oneof `{name}` has the name protox gives the hidden oneof of the proto3 \
+                 `optional {}` field",
+                &name[1..]
+            );
+            return Error::new(ErrorKind::Stricter(Stricter {
+                message,
+                help: "protoc accepts this (it names its hidden oneof otherwise) but protox, \
+                       which reads .proto files by default, does not: rename the oneof, or \
+                       generate with `--protoc PATH` (`Builder::protoc`) to have protoc read it",
+                inner: e,
+                editions: false,
+            }));
+        }
         // protox 0.10 parses `syntax` files only; an editions file stops at its first word.
         if text.contains("but found 'edition'") {
             return Error::new(ErrorKind::Stricter(Stricter {

@@ -93,6 +93,9 @@ pub mod ours {
     pub mod editions_2024 {
         include!("../golden/editions_2024.rs");
     }
+    pub mod synthetic_oneof_name {
+        include!("../golden/synthetic_oneof_name.rs");
+    }
     pub mod json_name_conflict {
         include!("../golden/json_name_conflict.rs");
     }
