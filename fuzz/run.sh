@@ -6,9 +6,11 @@ cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in decode frames grpc_frames; do
+for target in decode frames grpc_frames json; do
   status=0
-  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" > "$log" 2>&1 || status=$?
+  dict=()
+  if [ -f "$target.dict" ]; then dict=("-dict=$target.dict"); fi
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="${FUZZ_SECONDS:-60}" "${dict[@]}" > "$log" 2>&1 || status=$?
   echo "fuzz $target:"
   grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==ERROR|thread .* panicked|SUMMARY)' "$log" || tail -n 20 "$log"
   if [ "$status" -ne 0 ]; then exit "$status"; fi

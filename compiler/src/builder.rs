@@ -97,6 +97,18 @@ impl Builder {
         self.set("bytes", Some(proto_path))
     }
 
+    /// Generates protobuf's JSON mapping for every message: `serde::Serialize` and
+    /// `Deserialize` through `rust_rpc::json`, which needs the runtime's `json` feature.
+    pub fn json(self, yes: bool) -> Self {
+        self.set("json", Some(if yes { "true" } else { "false" }))
+    }
+
+    /// Generates the JSON mapping behind `#[cfg(feature = "...")]` of the crate that includes
+    /// the code, so it can offer JSON as a feature of its own (implies [`json`](Self::json)).
+    pub fn json_feature(self, feature: &str) -> Self {
+        self.set("json_feature", Some(feature))
+    }
+
     /// Adds `attribute` to the messages, enums and oneofs under `proto_path`.
     pub fn type_attribute(self, proto_path: &str, attribute: &str) -> Self {
         self.set("type_attribute", Some(&format!("{proto_path}={attribute}")))

@@ -76,6 +76,16 @@ struct Cli {
     #[arg(long = "bytes", value_name = "PROTO_PATH")]
     bytes_paths: Vec<String>,
 
+    /// Generate protobuf's JSON mapping for messages (serde `Serialize`/`Deserialize` through
+    /// `rust_rpc::json`; the code then needs the runtime's `json` feature).
+    #[arg(long)]
+    json: bool,
+
+    /// With --json: put the JSON impls behind `#[cfg(feature = "FEATURE")]` of the crate that
+    /// includes the code (implies --json).
+    #[arg(long, value_name = "FEATURE")]
+    json_feature: Option<String>,
+
     /// Read a binary FileDescriptorSet (from `protoc --descriptor_set_out` or `buf build -o`)
     /// instead of parsing .proto files. Include imports when making it.
     #[arg(long, value_name = "FILE")]
@@ -145,6 +155,12 @@ impl Cli {
         )?;
         for path in &self.bytes_paths {
             config.set_option("bytes", Some(path))?;
+        }
+        if self.json {
+            config.set_option("json", None)?;
+        }
+        if let Some(feature) = &self.json_feature {
+            config.set_option("json_feature", Some(feature))?;
         }
         Ok(config)
     }

@@ -80,6 +80,13 @@ pub struct Config {
     /// Have this protoc read the `.proto` files instead of protox: for files protox rejects
     /// but protoc accepts. The output is the same for files both accept.
     pub protoc: Option<PathBuf>,
+    /// Generate protobuf's JSON mapping for every message (`serde::Serialize` and
+    /// `Deserialize`, through `rust_rpc::json`); the generated code then needs the runtime's
+    /// `json` feature.
+    pub json: bool,
+    /// With [`json`](Self::json): put the JSON impls behind `#[cfg(feature = "...")]` of the
+    /// crate that includes the code, so that crate can offer JSON as a feature of its own.
+    pub json_feature: Option<String>,
 }
 
 impl Default for Config {
@@ -96,6 +103,8 @@ impl Default for Config {
             type_attributes: Vec::new(),
             field_attributes: Vec::new(),
             protoc: None,
+            json: false,
+            json_feature: None,
         }
     }
 }
@@ -163,6 +172,7 @@ pub fn generate(
         build_client: config.build_client,
         build_server: config.build_server,
         build_services: config.build_services,
+        json: config.json.then_some(config.json_feature.as_deref()),
     };
     let mut files = Vec::new();
     let mut tree = Vec::new();

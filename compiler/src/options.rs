@@ -27,6 +27,14 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "true or false: generate services at all (bare means true)",
     ),
     (
+        "json",
+        "true or false: generate protobuf's JSON mapping (serde) for messages (bare means true)",
+    ),
+    (
+        "json_feature",
+        "FEATURE: put the JSON impls behind #[cfg(feature = \"FEATURE\")] (implies json)",
+    ),
+    (
         "bytes",
         "PROTO_PATH: bytes fields under it become bytes::Bytes, repeatable ('.' for all)",
     ),
@@ -125,6 +133,20 @@ impl Config {
             "client" => self.build_client = flag(name, value)?,
             "server" => self.build_server = flag(name, value)?,
             "services" => self.build_services = flag(name, value)?,
+            "json" => self.json = flag(name, value)?,
+            "json_feature" => {
+                let feature = required(name, value)?;
+                if !feature
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
+                {
+                    return Err(Error::option(format!(
+                        "option 'json_feature' takes a cargo feature name, not '{feature}'"
+                    )));
+                }
+                self.json = true;
+                self.json_feature = Some(feature.to_owned());
+            }
             "bytes" => {
                 let path = required(name, value)?;
                 if !path.starts_with('.') {

@@ -1,5 +1,5 @@
 //! The conformance testee: reads length-prefixed `ConformanceRequest`s on stdin and answers
-//! each with a `ConformanceResponse` on stdout. Binary in, binary out; other formats are
+//! each with a `ConformanceResponse` on stdout. Binary and JSON, both ways; the text format is
 //! answered `skipped`. Nothing else may be written to stdout.
 
 use std::io::{self, Read, Write};
@@ -44,41 +44,114 @@ fn serve(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
 fn respond(request: &[u8]) -> Vec<u8> {
     use generated::conformance::{
         conformance_request, conformance_response, ConformanceRequest, ConformanceResponse,
-        FailureSet, WireFormat,
+        FailureSet, TestCategory, WireFormat,
     };
     use generated::protobuf_test_messages::{
         proto2::TestAllTypesProto2, proto3::TestAllTypesProto3,
     };
+    use rust_rpc::json::{JsonOptions, TypeRegistry};
     use rust_rpc::{Message, Name};
+    use std::sync::{Arc, OnceLock};
 
-    fn round_trip<M: Message + Default>(payload: &[u8]) -> conformance_response::Result {
-        match M::decode(payload) {
-            Ok(msg) => conformance_response::Result::ProtobufPayload(msg.encode_to_vec()),
-            Err(e) => conformance_response::Result::ParseError(e.to_string()),
+    type Outcome = conformance_response::Result;
+
+    /// Parses the payload as `M` and writes it in the requested format.
+    fn run<M>(req: &ConformanceRequest, options: &JsonOptions) -> Outcome
+    where
+        M: Message + Default + rust_rpc::json::serde::Serialize,
+        M: rust_rpc::json::serde::de::DeserializeOwned,
+    {
+        let parsed = match &req.payload {
+            Some(conformance_request::Payload::ProtobufPayload(bytes)) => {
+                M::decode(bytes).map_err(|e| e.to_string())
+            }
+            Some(conformance_request::Payload::JsonPayload(text)) => {
+                rust_rpc::json::from_str_with::<M>(text, options).map_err(|e| e.to_string())
+            }
+            _ => return Outcome::Skipped("only binary and JSON input are supported".to_owned()),
+        };
+        let msg = match parsed {
+            Ok(msg) => msg,
+            Err(e) => return Outcome::ParseError(e),
+        };
+        match req.requested_output_format {
+            WireFormat::PROTOBUF => Outcome::ProtobufPayload(msg.encode_to_vec()),
+            WireFormat::JSON => match rust_rpc::json::to_string_with(&msg, options) {
+                Ok(text) => Outcome::JsonPayload(text),
+                Err(e) => Outcome::SerializeError(e.to_string()),
+            },
+            _ => Outcome::Skipped("only binary and JSON output are supported".to_owned()),
         }
     }
 
+    #[cfg(conformance_editions)]
+    fn editions(name: &str, req: &ConformanceRequest, options: &JsonOptions) -> Outcome {
+        use generated::protobuf_test_messages::{editions, proto2::TestAllRequiredTypesProto2};
+        match name {
+            TestAllRequiredTypesProto2::FULL_NAME => {
+                run::<TestAllRequiredTypesProto2>(req, options)
+            }
+            editions::proto2::TestAllTypesProto2::FULL_NAME => {
+                run::<editions::proto2::TestAllTypesProto2>(req, options)
+            }
+            editions::proto2::TestAllRequiredTypesProto2::FULL_NAME => {
+                run::<editions::proto2::TestAllRequiredTypesProto2>(req, options)
+            }
+            editions::proto3::TestAllTypesProto3::FULL_NAME => {
+                run::<editions::proto3::TestAllTypesProto3>(req, options)
+            }
+            editions::TestAllTypesEdition2023::FULL_NAME => {
+                run::<editions::TestAllTypesEdition2023>(req, options)
+            }
+            other => Outcome::RuntimeError(format!("unknown message type {other}")),
+        }
+    }
+
+    #[cfg(not(conformance_editions))]
+    fn editions(name: &str, _: &ConformanceRequest, _: &JsonOptions) -> Outcome {
+        Outcome::RuntimeError(format!("unknown message type {name}"))
+    }
+
+    static REGISTRY: OnceLock<Arc<TypeRegistry>> = OnceLock::new();
+    let registry = REGISTRY.get_or_init(|| {
+        let mut registry = TypeRegistry::new();
+        registry
+            .register::<TestAllTypesProto3>()
+            .register::<TestAllTypesProto2>()
+            .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
+        #[cfg(conformance_editions)]
+        {
+            use generated::protobuf_test_messages::editions;
+            registry
+                .register::<editions::proto2::TestAllTypesProto2>()
+                .register::<editions::proto3::TestAllTypesProto3>()
+                .register::<editions::TestAllTypesEdition2023>()
+                .register_extension(&editions::proto2::EXTENSION_INT32)
+                .register_extension(&editions::EXTENSION_INT32)
+                .register_extension(&editions::GROUPLIKETYPE)
+                .register_extension(&editions::DELIMITED_EXT);
+        }
+        Arc::new(registry)
+    });
+
     let result = match ConformanceRequest::decode(request) {
-        Err(e) => conformance_response::Result::RuntimeError(format!("bad request: {e}")),
+        Err(e) => Outcome::RuntimeError(format!("bad request: {e}")),
         Ok(req) if req.message_type == FailureSet::FULL_NAME => {
             // We knowingly fail nothing.
-            conformance_response::Result::ProtobufPayload(FailureSet::default().encode_to_vec())
+            Outcome::ProtobufPayload(FailureSet::default().encode_to_vec())
         }
-        Ok(req) => match (&req.payload, req.requested_output_format) {
-            (
-                Some(conformance_request::Payload::ProtobufPayload(payload)),
-                WireFormat::PROTOBUF,
-            ) => match req.message_type.as_str() {
-                TestAllTypesProto3::FULL_NAME => round_trip::<TestAllTypesProto3>(payload),
-                TestAllTypesProto2::FULL_NAME => round_trip::<TestAllTypesProto2>(payload),
-                other => conformance_response::Result::RuntimeError(format!(
-                    "unknown message type {other}"
-                )),
-            },
-            _ => conformance_response::Result::Skipped(
-                "only binary input and output are supported".to_owned(),
-            ),
-        },
+        Ok(req) => {
+            let options = JsonOptions::new()
+                .registry(registry.clone())
+                .ignore_unknown_fields(
+                    req.test_category == TestCategory::JSON_IGNORE_UNKNOWN_PARSING_TEST,
+                );
+            match req.message_type.as_str() {
+                TestAllTypesProto3::FULL_NAME => run::<TestAllTypesProto3>(&req, &options),
+                TestAllTypesProto2::FULL_NAME => run::<TestAllTypesProto2>(&req, &options),
+                other => editions(other, &req, &options),
+            }
+        }
     };
     ConformanceResponse {
         result: Some(result),

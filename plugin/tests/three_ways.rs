@@ -173,6 +173,10 @@ fn flags(options: &str) -> Vec<String> {
             Some(("server", "false")) => flags.push("--no-server".into()),
             Some(("client", "false")) => flags.push("--no-client".into()),
             Some(("bytes", path)) => flags.extend(["--bytes".into(), path.to_owned()]),
+            Some(("json_feature", feature)) => {
+                flags.extend(["--json-feature".into(), feature.to_owned()])
+            }
+            None if option == "json" => flags.push("--json".into()),
             _ => panic!("no CLI flag known for {option}"),
         }
     }

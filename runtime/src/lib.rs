@@ -23,6 +23,8 @@
 //!   runtime.
 //! - `etcd`: [`etcd`], a service registry on etcd: servers register with a lease, clients
 //!   resolve `etcd://` targets of a [`balance::BalancedChannel`] by watching (implies `grpc`).
+//! - `json`: [`json`], protobuf's JSON mapping on `serde`, for code generated with the
+//!   compiler's `json` option (the well-known types get their JSON forms too).
 //!
 //! With `default-features = false` the crate is the codec alone: messages, enums, the
 //! well-known types, with no async runtime in its dependency tree.
@@ -59,6 +61,8 @@ pub mod etcd;
 pub mod grpc;
 #[cfg(feature = "rpc")]
 pub mod interceptor;
+#[cfg(feature = "json")]
+pub mod json;
 #[cfg(feature = "rpc")]
 mod metadata;
 #[cfg(any(feature = "tcp", feature = "grpc"))]

@@ -30,12 +30,12 @@ pub mod compiler {
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const NANOS_PER_SECOND: i64 = 1_000_000_000;
+pub(crate) const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// The range `google.protobuf.Duration` allows: about 10,000 years either way.
-const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+pub(crate) const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
 /// `0001-01-01T00:00:00Z` and `9999-12-31T23:59:59Z`, the range `Timestamp` allows.
-const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
-const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+pub(crate) const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+pub(crate) const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
 
 /// A time value that the target type cannot represent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

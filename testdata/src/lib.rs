@@ -105,6 +105,12 @@ pub mod ours {
     pub mod descriptor_fields {
         include!("../golden/descriptor_fields.rs");
     }
+    pub mod json3 {
+        include!("../golden/json3.rs");
+    }
+    pub mod json2 {
+        include!("../golden/json2.rs");
+    }
     pub mod lenient {
         include!("../golden/leniency/_include.rs");
     }

@@ -67,7 +67,7 @@ fn element_type(kind: &FieldKind) -> TokenStream {
 }
 
 /// The codec marker of a field's values.
-fn codec(field: &Field) -> TokenStream {
+pub(super) fn codec(field: &Field) -> TokenStream {
     match &field.kind {
         FieldKind::Scalar(s) => scalar_codec(*s, field.validate_utf8),
         FieldKind::Enum(ty) => enum_codec(ty),
@@ -84,6 +84,17 @@ fn enum_codec(ty: &TypeRef) -> TokenStream {
         quote!(_enc::ClosedEnum<#rust>)
     } else {
         quote!(_enc::Enum<#rust>)
+    }
+}
+
+/// The codec markers of a map field's keys and values.
+pub(super) fn map_codecs(field: &Field) -> (TokenStream, TokenStream) {
+    match &field.kind {
+        FieldKind::Map { key, value } => (
+            scalar_codec(*key, field.validate_utf8),
+            map_value_parts(value, field.validate_utf8).1,
+        ),
+        _ => (quote!(()), quote!(())),
     }
 }
 
@@ -172,7 +183,7 @@ fn message_codec(ty: &TypeRef) -> TokenStream {
     }
 }
 
-fn is_boxed(kind: &FieldKind) -> bool {
+pub(super) fn is_boxed(kind: &FieldKind) -> bool {
     matches!(
         kind,
         FieldKind::Message { boxed: true, .. } | FieldKind::Group { boxed: true, .. }
@@ -679,6 +690,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     };
     let accessors = accessors(msg);
     let nested = nested_module(msg, scope);
+    let json = super::json::json_impls(msg, scope, &allow);
 
     // With unknown fields kept, `Debug` is written out, to leave them out while empty: they
     // are empty in nearly every value a program prints.
@@ -754,6 +766,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             #missing_required
         }
 
+        #json
         #extendable
         #accessors
         #nested

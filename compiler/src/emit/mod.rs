@@ -1,6 +1,7 @@
 //! IR to tokens. Pure and infallible: one small function per construct, no lookups, no I/O.
 
 mod enumeration;
+mod json;
 mod message;
 mod service;
 
@@ -13,15 +14,18 @@ use crate::MapType;
 
 /// Switches that change the shape of emitted code.
 #[derive(Clone, Copy)]
-pub(crate) struct EmitOptions {
+pub(crate) struct EmitOptions<'a> {
     pub map_type: MapType,
     pub build_client: bool,
     pub build_server: bool,
     pub build_services: bool,
+    /// The JSON mapping: `None` for none, `Some(None)` for always, `Some(Some(feature))`
+    /// behind `#[cfg(feature = "...")]`.
+    pub json: Option<Option<&'a str>>,
 }
 
 /// Everything that goes into one package's `.rs` file.
-pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
+pub(crate) fn package(pkg: &Package, options: EmitOptions<'_>) -> TokenStream {
     let scope = Scope {
         module: pkg.module_path.last().cloned().unwrap_or_default(),
         options,
@@ -43,10 +47,21 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions) -> TokenStream {
 }
 
 /// What emit functions need to know about where their output lands.
-pub(crate) struct Scope {
+pub(crate) struct Scope<'a> {
     /// Name of the module the items are emitted into, to spot `foo::foo` nesting.
     module: String,
-    options: EmitOptions,
+    options: EmitOptions<'a>,
+}
+
+impl Scope<'_> {
+    /// The attribute that gates JSON impls (empty when they are always on), or `None` when
+    /// the JSON mapping is off.
+    fn json_gate(&self) -> Option<TokenStream> {
+        match self.options.json? {
+            None => Some(TokenStream::new()),
+            Some(feature) => Some(quote!(#[cfg(feature = #feature)])),
+        }
+    }
 }
 
 /// An identifier from a name that may carry a raw prefix (`r#type`).

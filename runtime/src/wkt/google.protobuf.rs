@@ -285,6 +285,61 @@ impl ::rust_rpc::Message for Api {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Api {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.repeated::<_enc::Msg<Method>>("methods", "methods", &self.methods)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        w.implicit::<_enc::Str>("version", "version", &self.version)?;
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            w.value::<_enc::Msg<SourceContext>>("sourceContext", "source_context", v)?;
+        }
+        w.repeated::<_enc::Msg<Mixin>>("mixins", "mixins", &self.mixins)?;
+        w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "methods" => r.repeated::<_enc::Msg<Method>>(2, &mut self.methods),
+            "options" => r.repeated::<_enc::Msg<Option>>(3, &mut self.options),
+            "version" => r.implicit::<_enc::Str>(4, &mut self.version),
+            "sourceContext" | "source_context" => {
+                r.optional::<_enc::Msg<SourceContext>>(5, &mut self.source_context)
+            }
+            "mixins" => r.repeated::<_enc::Msg<Mixin>>(6, &mut self.mixins),
+            "syntax" => r.implicit::<_enc::Enum<Syntax>>(7, &mut self.syntax),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Api {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Api {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Method {
     pub name: ::std::string::String,
@@ -387,6 +442,73 @@ impl ::rust_rpc::Message for Method {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Method {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.implicit::<
+                _enc::Str,
+            >("requestTypeUrl", "request_type_url", &self.request_type_url)?;
+        w.implicit::<
+                _enc::Bool,
+            >("requestStreaming", "request_streaming", &self.request_streaming)?;
+        w.implicit::<
+                _enc::Str,
+            >("responseTypeUrl", "response_type_url", &self.response_type_url)?;
+        w.implicit::<
+                _enc::Bool,
+            >("responseStreaming", "response_streaming", &self.response_streaming)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "requestTypeUrl" | "request_type_url" => {
+                r.implicit::<_enc::Str>(2, &mut self.request_type_url)
+            }
+            "requestStreaming" | "request_streaming" => {
+                r.implicit::<_enc::Bool>(3, &mut self.request_streaming)
+            }
+            "responseTypeUrl" | "response_type_url" => {
+                r.implicit::<_enc::Str>(4, &mut self.response_type_url)
+            }
+            "responseStreaming" | "response_streaming" => {
+                r.implicit::<_enc::Bool>(5, &mut self.response_streaming)
+            }
+            "options" => r.repeated::<_enc::Msg<Option>>(6, &mut self.options),
+            "syntax" => r.implicit::<_enc::Enum<Syntax>>(7, &mut self.syntax),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Method {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Method {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Mixin {
     pub name: ::std::string::String,
@@ -444,6 +566,47 @@ impl ::rust_rpc::Message for Mixin {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Mixin {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.implicit::<_enc::Str>("root", "root", &self.root)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "root" => r.implicit::<_enc::Str>(2, &mut self.root),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Mixin {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Mixin {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -541,6 +704,39 @@ impl ::rust_rpc::Message for Empty {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Empty {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        _w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        _key: &str,
+        _r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        ::core::result::Result::Ok(false)
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Empty {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Empty {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct FieldMask {
     pub paths: ::std::vec::Vec<::std::string::String>,
@@ -635,6 +831,45 @@ impl ::rust_rpc::Message for SourceContext {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for SourceContext {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("fileName", "file_name", &self.file_name)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "fileName" | "file_name" => r.implicit::<_enc::Str>(1, &mut self.file_name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for SourceContext {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for SourceContext {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -1067,6 +1302,61 @@ impl ::rust_rpc::Message for Type {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Type {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.repeated::<_enc::Msg<Field>>("fields", "fields", &self.fields)?;
+        w.repeated::<_enc::Str>("oneofs", "oneofs", &self.oneofs)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            w.value::<_enc::Msg<SourceContext>>("sourceContext", "source_context", v)?;
+        }
+        w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
+        w.implicit::<_enc::Str>("edition", "edition", &self.edition)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "fields" => r.repeated::<_enc::Msg<Field>>(2, &mut self.fields),
+            "oneofs" => r.repeated::<_enc::Str>(3, &mut self.oneofs),
+            "options" => r.repeated::<_enc::Msg<Option>>(4, &mut self.options),
+            "sourceContext" | "source_context" => {
+                r.optional::<_enc::Msg<SourceContext>>(5, &mut self.source_context)
+            }
+            "syntax" => r.implicit::<_enc::Enum<Syntax>>(6, &mut self.syntax),
+            "edition" => r.implicit::<_enc::Str>(7, &mut self.edition),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Type {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Type {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Field {
     pub kind: field::Kind,
@@ -1203,6 +1493,71 @@ impl ::rust_rpc::Message for Field {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Field {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Enum<field::Kind>>("kind", "kind", &self.kind)?;
+        w.implicit::<
+                _enc::Enum<field::Cardinality>,
+            >("cardinality", "cardinality", &self.cardinality)?;
+        w.implicit::<_enc::Int32>("number", "number", &self.number)?;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.implicit::<_enc::Str>("typeUrl", "type_url", &self.type_url)?;
+        w.implicit::<_enc::Int32>("oneofIndex", "oneof_index", &self.oneof_index)?;
+        w.implicit::<_enc::Bool>("packed", "packed", &self.packed)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        w.implicit::<_enc::Str>("jsonName", "json_name", &self.json_name)?;
+        w.implicit::<_enc::Str>("defaultValue", "default_value", &self.default_value)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "kind" => r.implicit::<_enc::Enum<field::Kind>>(1, &mut self.kind),
+            "cardinality" => {
+                r.implicit::<_enc::Enum<field::Cardinality>>(2, &mut self.cardinality)
+            }
+            "number" => r.implicit::<_enc::Int32>(3, &mut self.number),
+            "name" => r.implicit::<_enc::Str>(4, &mut self.name),
+            "typeUrl" | "type_url" => r.implicit::<_enc::Str>(6, &mut self.type_url),
+            "oneofIndex" | "oneof_index" => {
+                r.implicit::<_enc::Int32>(7, &mut self.oneof_index)
+            }
+            "packed" => r.implicit::<_enc::Bool>(8, &mut self.packed),
+            "options" => r.repeated::<_enc::Msg<Option>>(9, &mut self.options),
+            "jsonName" | "json_name" => r.implicit::<_enc::Str>(10, &mut self.json_name),
+            "defaultValue" | "default_value" => {
+                r.implicit::<_enc::Str>(11, &mut self.default_value)
+            }
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Field {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Field {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
     }
 }
 /// Nested types and oneofs of `google.protobuf.Field`.
@@ -1516,6 +1871,59 @@ impl ::rust_rpc::Message for Enum {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Enum {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.repeated::<_enc::Msg<EnumValue>>("enumvalue", "enumvalue", &self.enumvalue)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            w.value::<_enc::Msg<SourceContext>>("sourceContext", "source_context", v)?;
+        }
+        w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
+        w.implicit::<_enc::Str>("edition", "edition", &self.edition)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "enumvalue" => r.repeated::<_enc::Msg<EnumValue>>(2, &mut self.enumvalue),
+            "options" => r.repeated::<_enc::Msg<Option>>(3, &mut self.options),
+            "sourceContext" | "source_context" => {
+                r.optional::<_enc::Msg<SourceContext>>(4, &mut self.source_context)
+            }
+            "syntax" => r.implicit::<_enc::Enum<Syntax>>(5, &mut self.syntax),
+            "edition" => r.implicit::<_enc::Str>(6, &mut self.edition),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Enum {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Enum {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct EnumValue {
     pub name: ::std::string::String,
@@ -1582,6 +1990,49 @@ impl ::rust_rpc::Message for EnumValue {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for EnumValue {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        w.implicit::<_enc::Int32>("number", "number", &self.number)?;
+        w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "number" => r.implicit::<_enc::Int32>(2, &mut self.number),
+            "options" => r.repeated::<_enc::Msg<Option>>(3, &mut self.options),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for EnumValue {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for EnumValue {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Option {
     pub name: ::std::string::String,
@@ -1646,6 +2097,49 @@ impl ::rust_rpc::Message for Option {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::JsonFields for Option {
+    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        &self,
+        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
+    ) -> ::core::result::Result<(), S::Error> {
+        use ::rust_rpc::encoding as _enc;
+        w.implicit::<_enc::Str>("name", "name", &self.name)?;
+        if let ::core::option::Option::Some(v) = &self.value {
+            w.value::<_enc::Msg<Any>>("value", "value", v)?;
+        }
+        ::core::result::Result::Ok(())
+    }
+    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
+    ) -> ::core::result::Result<bool, A::Error> {
+        use ::rust_rpc::encoding as _enc;
+        match key {
+            "name" => r.implicit::<_enc::Str>(1, &mut self.name),
+            "value" => r.optional::<_enc::Msg<Any>>(2, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+}
+#[cfg(feature = "json")]
+impl ::rust_rpc::json::serde::Serialize for Option {
+    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        &self,
+        s: S,
+    ) -> ::core::result::Result<S::Ok, S::Error> {
+        ::rust_rpc::json::JsonMessage::write_json(self, s)
+    }
+}
+#[cfg(feature = "json")]
+impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Option {
+    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: D,
+    ) -> ::core::result::Result<Self, D::Error> {
+        ::rust_rpc::json::deserialize(d)
     }
 }
 #[derive(Clone, PartialEq, Default)]
