@@ -54,6 +54,7 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut config = rust_rpc_compiler::Config::default();
     config.json = true;
+    config.text = true;
     if editions {
         config.protoc = Some(protoc_bin_vendored::protoc_bin_path().expect("vendored protoc"));
     }

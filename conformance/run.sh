@@ -3,9 +3,9 @@
 # source package (`build-runner.sh`, which also brings Debian's protoc 3.21 that the plugin's
 # tests use, and the benchmark data sets) and 27.1's from the `protobuf-src` crate
 # (`build-runner-27.sh`, about 6 minutes, which also tests the editions messages). For each, it
-# builds our testee against the .proto files that runner ships and runs the binary, JSON and
-# editions suites with --enforce_recommended. The failure lists are empty: any failure fails
-# this script. Text-format tests are answered `skipped`.
+# builds our testee against the .proto files that runner ships and runs the binary, JSON,
+# text-format and editions suites with --enforce_recommended. The failure lists are empty: any
+# failure fails this script, and so does a skipped test.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -24,4 +24,7 @@ for pair in "$runner:$cache/protos" "$runner27:$cache27/protos"; do
   out=$("$run" --failure_list "$empty" --text_format_failure_list "$empty" --enforce_recommended \
     "$root/target/release/conformance" 2>&1) || { echo "$out" | tail -n 40; exit 1; }
   echo "$out" | grep 'CONFORMANCE SUITE'
+  if echo "$out" | grep 'CONFORMANCE SUITE' | grep -qv ' 0 skipped'; then
+    echo "the testee skipped tests (above)"; exit 1
+  fi
 done

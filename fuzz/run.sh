@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in decode frames grpc_frames json; do
+for target in decode frames grpc_frames json text; do
   status=0
   dict=()
   if [ -f "$target.dict" ]; then dict=("-dict=$target.dict"); fi

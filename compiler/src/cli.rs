@@ -86,6 +86,15 @@ struct Cli {
     #[arg(long, value_name = "FEATURE")]
     json_feature: Option<String>,
 
+    /// Generate protobuf's text format for messages (`rust_rpc::text`; the code then needs the
+    /// runtime's `text` feature).
+    #[arg(long)]
+    text: bool,
+
+    /// With --text: put the impls behind `#[cfg(feature = "FEATURE")]` (implies --text).
+    #[arg(long, value_name = "FEATURE")]
+    text_feature: Option<String>,
+
     /// Read a binary FileDescriptorSet (from `protoc --descriptor_set_out` or `buf build -o`)
     /// instead of parsing .proto files. Include imports when making it.
     #[arg(long, value_name = "FILE")]
@@ -161,6 +170,12 @@ impl Cli {
         }
         if let Some(feature) = &self.json_feature {
             config.set_option("json_feature", Some(feature))?;
+        }
+        if self.text {
+            config.set_option("text", None)?;
+        }
+        if let Some(feature) = &self.text_feature {
+            config.set_option("text_feature", Some(feature))?;
         }
         Ok(config)
     }

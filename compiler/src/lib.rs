@@ -87,6 +87,11 @@ pub struct Config {
     /// With [`json`](Self::json): put the JSON impls behind `#[cfg(feature = "...")]` of the
     /// crate that includes the code, so that crate can offer JSON as a feature of its own.
     pub json_feature: Option<String>,
+    /// Generate protobuf's text format for every message (`rust_rpc::text::TextMessage`); the
+    /// generated code then needs the runtime's `text` feature.
+    pub text: bool,
+    /// With [`text`](Self::text): put the impls behind `#[cfg(feature = "...")]`.
+    pub text_feature: Option<String>,
 }
 
 impl Default for Config {
@@ -105,6 +110,8 @@ impl Default for Config {
             protoc: None,
             json: false,
             json_feature: None,
+            text: false,
+            text_feature: None,
         }
     }
 }
@@ -173,6 +180,7 @@ pub fn generate(
         build_server: config.build_server,
         build_services: config.build_services,
         json: config.json.then_some(config.json_feature.as_deref()),
+        text: config.text.then_some(config.text_feature.as_deref()),
     };
     let mut files = Vec::new();
     let mut tree = Vec::new();

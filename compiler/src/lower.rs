@@ -63,7 +63,9 @@ pub(crate) fn lower(
     }
     let index = Index::build(set, files_to_generate, config);
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
-    let mut warnings = Vec::new();
+    // No input warns today (group extensions did until they were generated); the channel
+    // stays for what protoc only warns of.
+    let warnings = Vec::new();
     // Name order, not the order a front end happened to list them in: protoc passes the
     // command line's order and protox its dependency order, and both must give the same bytes.
     let mut files_to_generate: Vec<&String> = files_to_generate.iter().collect();
@@ -85,7 +87,6 @@ pub(crate) fn lower(
         };
         let lowerer = FileLowerer::new(&index, file, config);
         lowerer.check_syntax()?;
-        lowerer.warn_extensions(&mut warnings);
         let package = packages
             .entry(file.package().to_owned())
             .or_insert_with(|| Package {
@@ -836,11 +837,6 @@ impl<'a> FileLowerer<'a> {
         }
     }
 
-    fn location(&self, path: &[i32]) -> String {
-        let (line, column) = self.line_col(path);
-        format!("{}:{line}:{column}", self.file.name())
-    }
-
     fn check_syntax(&self) -> Result<(), Error> {
         match Features::of_file(self.file) {
             Ok(_) => Ok(()),
@@ -855,46 +851,9 @@ impl<'a> FileLowerer<'a> {
         }
     }
 
-    fn warn_extensions(&self, warnings: &mut Vec<Warning>) {
-        for (i, ext) in self.file.extension.iter().enumerate() {
-            warnings.extend(self.extension_warning(ext, &[FILE_EXTENSION, i as i32]));
-        }
-        fn walk(
-            lowerer: &FileLowerer<'_>,
-            msg: &DescriptorProto,
-            path: Vec<i32>,
-            warnings: &mut Vec<Warning>,
-        ) {
-            for (i, ext) in msg.extension.iter().enumerate() {
-                let mut p = path.clone();
-                p.extend([MESSAGE_EXTENSION, i as i32]);
-                warnings.extend(lowerer.extension_warning(ext, &p));
-            }
-            for (i, nested) in msg.nested_type.iter().enumerate() {
-                let mut p = path.clone();
-                p.extend([MESSAGE_NESTED, i as i32]);
-                walk(lowerer, nested, p, warnings);
-            }
-        }
-        for (i, msg) in self.file.message_type.iter().enumerate() {
-            walk(self, msg, vec![FILE_MESSAGE, i as i32], warnings);
-        }
-    }
-
-    fn extension_warning(&self, ext: &FieldDescriptorProto, path: &[i32]) -> Option<Warning> {
-        (ext.r#type() == Type::GROUP).then(|| Warning {
-            location: self.location(path),
-            message: format!(
-                "extension '{}' of '{}' is not generated: group extensions are not supported yet",
-                ext.name(),
-                ext.extendee().trim_start_matches('.')
-            ),
-        })
-    }
-
     /// The typed identifier of an `extend` field declared in `scope_full` (a package or a
-    /// message), written into the module `module`; `None` for a group extension (warned of in
-    /// `warn_extensions`). `taken` holds the constant names already used in that module.
+    /// message), written into the module `module`. `taken` holds the constant names already
+    /// used in that module.
     fn extension(
         &self,
         ext: &FieldDescriptorProto,
@@ -903,15 +862,12 @@ impl<'a> FileLowerer<'a> {
         (path, features): (Vec<i32>, Features),
         taken: &mut HashSet<String>,
     ) -> Result<Option<ExtensionDecl>, Error> {
-        if ext.r#type() == Type::GROUP {
-            return Ok(None);
-        }
         let mut field = self.field(scope_full, ext, module, (&path, features))?;
         if !matches!(field.cardinality, Cardinality::Repeated { .. }) {
             field.cardinality = Cardinality::Optional;
         }
         // A message value is written without a parent to bound its depth: count it.
-        if let FieldKind::Message { ty, .. } = &mut field.kind {
+        if let FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } = &mut field.kind {
             ty.recursive = true;
         }
         let extendee = self.type_ref(ext.extendee(), module, &path)?;

@@ -35,6 +35,14 @@ pub const OPTIONS: &[(&str, &str)] = &[
         "FEATURE: put the JSON impls behind #[cfg(feature = \"FEATURE\")] (implies json)",
     ),
     (
+        "text",
+        "true or false: generate protobuf's text format for messages (bare means true)",
+    ),
+    (
+        "text_feature",
+        "FEATURE: put the text-format impls behind #[cfg(feature = \"FEATURE\")] (implies text)",
+    ),
+    (
         "bytes",
         "PROTO_PATH: bytes fields under it become bytes::Bytes, repeatable ('.' for all)",
     ),
@@ -48,6 +56,20 @@ fn flag(name: &str, value: Option<&str>) -> Result<bool, Error> {
             "option '{name}' takes true or false, not '{other}'"
         ))),
     }
+}
+
+/// A cargo feature name, for the options that gate generated impls behind one.
+fn feature_name(name: &str, value: Option<&str>) -> Result<String, Error> {
+    let feature = required(name, value)?;
+    if !feature
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
+    {
+        return Err(Error::option(format!(
+            "option '{name}' takes a cargo feature name, not '{feature}'"
+        )));
+    }
+    Ok(feature.to_owned())
 }
 
 fn required<'a>(name: &str, value: Option<&'a str>) -> Result<&'a str, Error> {
@@ -135,17 +157,13 @@ impl Config {
             "services" => self.build_services = flag(name, value)?,
             "json" => self.json = flag(name, value)?,
             "json_feature" => {
-                let feature = required(name, value)?;
-                if !feature
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
-                {
-                    return Err(Error::option(format!(
-                        "option 'json_feature' takes a cargo feature name, not '{feature}'"
-                    )));
-                }
                 self.json = true;
-                self.json_feature = Some(feature.to_owned());
+                self.json_feature = Some(feature_name(name, value)?);
+            }
+            "text" => self.text = flag(name, value)?,
+            "text_feature" => {
+                self.text = true;
+                self.text_feature = Some(feature_name(name, value)?);
             }
             "bytes" => {
                 let path = required(name, value)?;

@@ -1,6 +1,6 @@
 //! The conformance testee: reads length-prefixed `ConformanceRequest`s on stdin and answers
-//! each with a `ConformanceResponse` on stdout. Binary and JSON, both ways; the text format is
-//! answered `skipped`. Nothing else may be written to stdout.
+//! each with a `ConformanceResponse` on stdout: binary, JSON and the text format, in and out.
+//! Nothing else may be written to stdout.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -50,15 +50,16 @@ fn respond(request: &[u8]) -> Vec<u8> {
         proto2::TestAllTypesProto2, proto3::TestAllTypesProto3,
     };
     use rust_rpc::json::{JsonOptions, TypeRegistry};
+    use rust_rpc::text::{TextMessage, TextOptions};
     use rust_rpc::{Message, Name};
     use std::sync::{Arc, OnceLock};
 
     type Outcome = conformance_response::Result;
 
     /// Parses the payload as `M` and writes it in the requested format.
-    fn run<M>(req: &ConformanceRequest, options: &JsonOptions) -> Outcome
+    fn run<M>(req: &ConformanceRequest, options: &Options) -> Outcome
     where
-        M: Message + Default + rust_rpc::json::serde::Serialize,
+        M: Message + Default + TextMessage + rust_rpc::json::serde::Serialize,
         M: rust_rpc::json::serde::de::DeserializeOwned,
     {
         let parsed = match &req.payload {
@@ -66,9 +67,12 @@ fn respond(request: &[u8]) -> Vec<u8> {
                 M::decode(bytes).map_err(|e| e.to_string())
             }
             Some(conformance_request::Payload::JsonPayload(text)) => {
-                rust_rpc::json::from_str_with::<M>(text, options).map_err(|e| e.to_string())
+                rust_rpc::json::from_str_with::<M>(text, &options.json).map_err(|e| e.to_string())
             }
-            _ => return Outcome::Skipped("only binary and JSON input are supported".to_owned()),
+            Some(conformance_request::Payload::TextPayload(text)) => {
+                rust_rpc::text::from_str_with::<M>(text, &options.text).map_err(|e| e.to_string())
+            }
+            _ => return Outcome::Skipped("JSPB is Google's own".to_owned()),
         };
         let msg = match parsed {
             Ok(msg) => msg,
@@ -76,16 +80,24 @@ fn respond(request: &[u8]) -> Vec<u8> {
         };
         match req.requested_output_format {
             WireFormat::PROTOBUF => Outcome::ProtobufPayload(msg.encode_to_vec()),
-            WireFormat::JSON => match rust_rpc::json::to_string_with(&msg, options) {
+            WireFormat::JSON => match rust_rpc::json::to_string_with(&msg, &options.json) {
                 Ok(text) => Outcome::JsonPayload(text),
                 Err(e) => Outcome::SerializeError(e.to_string()),
             },
-            _ => Outcome::Skipped("only binary and JSON output are supported".to_owned()),
+            WireFormat::TEXT_FORMAT => {
+                Outcome::TextPayload(rust_rpc::text::to_string_with(&msg, &options.text))
+            }
+            _ => Outcome::Skipped("JSPB is Google's own".to_owned()),
         }
     }
 
+    struct Options {
+        json: JsonOptions,
+        text: TextOptions,
+    }
+
     #[cfg(conformance_editions)]
-    fn editions(name: &str, req: &ConformanceRequest, options: &JsonOptions) -> Outcome {
+    fn editions(name: &str, req: &ConformanceRequest, options: &Options) -> Outcome {
         use generated::protobuf_test_messages::{editions, proto2::TestAllRequiredTypesProto2};
         match name {
             TestAllRequiredTypesProto2::FULL_NAME => {
@@ -108,10 +120,34 @@ fn respond(request: &[u8]) -> Vec<u8> {
     }
 
     #[cfg(not(conformance_editions))]
-    fn editions(name: &str, _: &ConformanceRequest, _: &JsonOptions) -> Outcome {
+    fn editions(name: &str, _: &ConformanceRequest, _: &Options) -> Outcome {
         Outcome::RuntimeError(format!("unknown message type {name}"))
     }
 
+    static TEXT_REGISTRY: OnceLock<Arc<rust_rpc::text::TypeRegistry>> = OnceLock::new();
+    let text_registry = TEXT_REGISTRY.get_or_init(|| {
+        let mut registry = rust_rpc::text::TypeRegistry::new();
+        registry
+            .register::<TestAllTypesProto3>()
+            .register::<TestAllTypesProto2>()
+            .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
+        // The newer runner's files, with the editions messages and a group extension.
+        #[cfg(conformance_editions)]
+        {
+            use generated::protobuf_test_messages::editions;
+            registry.register_extension(&generated::protobuf_test_messages::proto2::GROUPFIELD);
+            registry
+                .register::<editions::proto2::TestAllTypesProto2>()
+                .register::<editions::proto3::TestAllTypesProto3>()
+                .register::<editions::TestAllTypesEdition2023>()
+                .register_extension(&editions::proto2::EXTENSION_INT32)
+                .register_extension(&editions::proto2::GROUPFIELD)
+                .register_extension(&editions::EXTENSION_INT32)
+                .register_extension(&editions::GROUPLIKETYPE)
+                .register_extension(&editions::DELIMITED_EXT);
+        }
+        Arc::new(registry)
+    });
     static REGISTRY: OnceLock<Arc<TypeRegistry>> = OnceLock::new();
     let registry = REGISTRY.get_or_init(|| {
         let mut registry = TypeRegistry::new();
@@ -119,14 +155,17 @@ fn respond(request: &[u8]) -> Vec<u8> {
             .register::<TestAllTypesProto3>()
             .register::<TestAllTypesProto2>()
             .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
+        // The newer runner's files, with the editions messages and a group extension.
         #[cfg(conformance_editions)]
         {
             use generated::protobuf_test_messages::editions;
+            registry.register_extension(&generated::protobuf_test_messages::proto2::GROUPFIELD);
             registry
                 .register::<editions::proto2::TestAllTypesProto2>()
                 .register::<editions::proto3::TestAllTypesProto3>()
                 .register::<editions::TestAllTypesEdition2023>()
                 .register_extension(&editions::proto2::EXTENSION_INT32)
+                .register_extension(&editions::proto2::GROUPFIELD)
                 .register_extension(&editions::EXTENSION_INT32)
                 .register_extension(&editions::GROUPLIKETYPE)
                 .register_extension(&editions::DELIMITED_EXT);
@@ -141,11 +180,16 @@ fn respond(request: &[u8]) -> Vec<u8> {
             Outcome::ProtobufPayload(FailureSet::default().encode_to_vec())
         }
         Ok(req) => {
-            let options = JsonOptions::new()
-                .registry(registry.clone())
-                .ignore_unknown_fields(
-                    req.test_category == TestCategory::JSON_IGNORE_UNKNOWN_PARSING_TEST,
-                );
+            let options = Options {
+                json: JsonOptions::new()
+                    .registry(registry.clone())
+                    .ignore_unknown_fields(
+                        req.test_category == TestCategory::JSON_IGNORE_UNKNOWN_PARSING_TEST,
+                    ),
+                text: TextOptions::new()
+                    .registry(text_registry.clone())
+                    .print_unknown_fields(req.print_unknown_fields),
+            };
             match req.message_type.as_str() {
                 TestAllTypesProto3::FULL_NAME => run::<TestAllTypesProto3>(&req, &options),
                 TestAllTypesProto2::FULL_NAME => run::<TestAllTypesProto2>(&req, &options),

@@ -177,6 +177,10 @@ fn flags(options: &str) -> Vec<String> {
                 flags.extend(["--json-feature".into(), feature.to_owned()])
             }
             None if option == "json" => flags.push("--json".into()),
+            Some(("text_feature", feature)) => {
+                flags.extend(["--text-feature".into(), feature.to_owned()])
+            }
+            None if option == "text" => flags.push("--text".into()),
             _ => panic!("no CLI flag known for {option}"),
         }
     }

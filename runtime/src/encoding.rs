@@ -1362,6 +1362,36 @@ pub fn encode_group<M: Message>(number: u32, msg: &M, buf: &mut Vec<u8>) {
     encode_key(number, WireType::EndGroup, buf);
 }
 
+/// Codec for a group (proto2 `group`, editions' `DELIMITED`) as an extension's value. The
+/// field number is part of the type because the value ends with an end-group key, which
+/// [`Codec::encode`] writes without being told the number.
+#[doc(hidden)]
+pub struct GroupCodec<M, const NUMBER: u32>(std::marker::PhantomData<M>);
+
+impl<M: Message + Default + 'static, const NUMBER: u32> Codec for GroupCodec<M, NUMBER> {
+    type Value = M;
+    const WIRE_TYPE: WireType = WireType::StartGroup;
+    /// The body and the end-group key (the start-group key is the field's key). An extension's
+    /// value has no parent to bound its depth, so the walk counts.
+    #[inline]
+    fn len(value: &M) -> usize {
+        nested_len(value, 1) + key_len(NUMBER)
+    }
+    #[inline]
+    fn encode(value: &M, buf: &mut Vec<u8>) {
+        value.encode_raw(buf);
+        encode_key(NUMBER, WireType::EndGroup, buf);
+    }
+    #[inline]
+    fn merge(value: &mut M, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        r.read_group(NUMBER, value)
+    }
+    #[inline]
+    fn is_default(value: &M) -> bool {
+        nested_len(value, 1) == 0
+    }
+}
+
 /// Reads a group field into `msg`; its start-group key `tag` was just read.
 #[inline]
 #[doc(hidden)]

@@ -25,6 +25,8 @@
 //!   resolve `etcd://` targets of a [`balance::BalancedChannel`] by watching (implies `grpc`).
 //! - `json`: [`json`], protobuf's JSON mapping on `serde`, for code generated with the
 //!   compiler's `json` option (the well-known types get their JSON forms too).
+//! - `text`: [`text`], protobuf's text format (print and parse), for code generated with the
+//!   compiler's `text` option.
 //!
 //! With `default-features = false` the crate is the codec alone: messages, enums, the
 //! well-known types, with no async runtime in its dependency tree.
@@ -75,6 +77,8 @@ mod status;
 pub mod stream;
 #[cfg(feature = "tcp")]
 pub mod tcp;
+#[cfg(feature = "text")]
+pub mod text;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "rpc")]

@@ -385,6 +385,11 @@ pub const TAGS: ::rust_rpc::RepeatedExtension<Base, ::rust_rpc::encoding::LaxStr
     "extensions.tags",
     false,
 );
+/// Extension `extensions.legacy` of `extensions.Base`, field 106: `msg.extension(&LEGACY)` and `set_extension`, with `rust_rpc::Extendable` in scope.
+pub const LEGACY: ::rust_rpc::Extension<
+    Base,
+    ::rust_rpc::encoding::GroupCodec<Legacy, 106>,
+> = ::rust_rpc::Extension::new(106, "extensions.legacy");
 /// Extension `extensions.column` of `google.protobuf.FieldOptions`, field 50001: `msg.extension(&COLUMN)` and `set_extension`, with `rust_rpc::Extendable` in scope.
 pub const COLUMN: ::rust_rpc::Extension<
     ::rust_rpc::wkt::FieldOptions,

@@ -236,6 +236,44 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Record {
         ::rust_rpc::json::deserialize(d)
     }
 }
+impl ::rust_rpc::text::TextMessage for Record {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        if let ::core::option::Option::Some(v) = &self.id {
+            p.value::<_enc::Int32>("id", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.name {
+            p.value::<_enc::LaxStr>("name", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.level {
+            p.value::<_enc::ClosedEnum<Level>>("level", v);
+        }
+        p.repeated::<_enc::ClosedEnum<Level>>("history", &self.history);
+        if let ::core::option::Option::Some(v) = &self.extra {
+            p.value::<_enc::Msg<record::Extra>>("Extra", v);
+        }
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "id" => p.optional::<_enc::Int32>(1, &mut self.id),
+            "name" => p.optional::<_enc::LaxStr>(2, &mut self.name),
+            "level" => p.optional::<_enc::ClosedEnum<Level>>(3, &mut self.level),
+            "history" => p.repeated::<_enc::ClosedEnum<Level>>(&mut self.history),
+            "Extra" | "extra" => {
+                p.optional::<_enc::Msg<record::Extra>>(5, &mut self.extra)
+            }
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 impl ::rust_rpc::Extendable for Record {
     fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
         &self.unknown_fields
@@ -354,6 +392,30 @@ pub mod record {
             d: D,
         ) -> ::core::result::Result<Self, D::Error> {
             ::rust_rpc::json::deserialize(d)
+        }
+    }
+    impl ::rust_rpc::text::TextMessage for Extra {
+        fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+            use ::rust_rpc::encoding as _enc;
+            if let ::core::option::Option::Some(v) = &self.note {
+                p.value::<_enc::LaxStr>("note", v);
+            }
+        }
+        fn parse_field(
+            &mut self,
+            name: &str,
+            p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+        ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+            use ::rust_rpc::encoding as _enc;
+            match name {
+                "note" => p.optional::<_enc::LaxStr>(6, &mut self.note),
+                _ => ::core::result::Result::Ok(false),
+            }
+        }
+        fn text_unknown_fields(
+            &self,
+        ) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+            ::core::option::Option::Some(&self.unknown_fields)
         }
     }
     impl Extra {

@@ -729,6 +729,175 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Everything {
         ::rust_rpc::json::deserialize(d)
     }
 }
+impl ::rust_rpc::text::TextMessage for Everything {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Int32>("f_int32", &self.f_int32);
+        p.implicit::<_enc::Int64>("f_int64", &self.f_int64);
+        p.implicit::<_enc::UInt32>("f_uint32", &self.f_uint32);
+        p.implicit::<_enc::UInt64>("f_uint64", &self.f_uint64);
+        p.implicit::<_enc::SInt32>("f_sint32", &self.f_sint32);
+        p.implicit::<_enc::SInt64>("f_sint64", &self.f_sint64);
+        p.implicit::<_enc::Fixed32>("f_fixed32", &self.f_fixed32);
+        p.implicit::<_enc::Fixed64>("f_fixed64", &self.f_fixed64);
+        p.implicit::<_enc::SFixed32>("f_sfixed32", &self.f_sfixed32);
+        p.implicit::<_enc::SFixed64>("f_sfixed64", &self.f_sfixed64);
+        p.implicit::<_enc::Float>("f_float", &self.f_float);
+        p.implicit::<_enc::Double>("f_double", &self.f_double);
+        p.implicit::<_enc::Bool>("f_bool", &self.f_bool);
+        p.implicit::<_enc::Str>("f_string", &self.f_string);
+        p.implicit::<_enc::Bytes>("f_bytes", &self.f_bytes);
+        p.implicit::<_enc::Enum<Color>>("color", &self.color);
+        if let ::core::option::Option::Some(v) = &self.maybe {
+            p.value::<_enc::Int32>("maybe", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.leaf {
+            p.value::<_enc::Msg<Leaf>>("leaf", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.child {
+            p.value::<_enc::RecMsg<Everything>>("child", v);
+        }
+        p.repeated::<_enc::Int64>("counts", &self.counts);
+        p.repeated::<_enc::Enum<Color>>("colors", &self.colors);
+        p.repeated::<_enc::Msg<Leaf>>("leaves", &self.leaves);
+        p.map::<_enc::Str, _enc::Msg<Leaf>, _>("by_name", &self.by_name);
+        p.map::<_enc::Int64, _enc::Enum<Color>, _>("by_number", &self.by_number);
+        p.map::<_enc::Bool, _enc::Str, _>("by_flag", &self.by_flag);
+        if let ::core::option::Option::Some(v) = &self.at {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Timestamp>>("at", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.took {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Duration>>("took", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.mask {
+            p.value::<_enc::Msg<::rust_rpc::wkt::FieldMask>>("mask", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.details {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Struct>>("details", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.anything {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Value>>("anything", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.list {
+            p.value::<_enc::Msg<::rust_rpc::wkt::ListValue>>("list", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.payload {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Any>>("payload", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.big {
+            p.value::<_enc::Msg<::rust_rpc::wkt::Int64Value>>("big", v);
+        }
+        if let ::core::option::Option::Some(v) = &self.label {
+            p.value::<_enc::Msg<::rust_rpc::wkt::StringValue>>("label", v);
+        }
+        p.implicit::<_enc::Enum<::rust_rpc::wkt::NullValue>>("nothing", &self.nothing);
+        p.implicit::<_enc::Int32>("renamed", &self.renamed);
+        match &self.choice {
+            ::core::option::Option::Some(everything::Choice::Text(v)) => {
+                p.value::<_enc::Str>("text", v)
+            }
+            ::core::option::Option::Some(everything::Choice::Picked(v)) => {
+                p.value::<_enc::Msg<Leaf>>("picked", v)
+            }
+            ::core::option::Option::Some(everything::Choice::Nested(v)) => {
+                p.value::<_enc::RecMsg<Everything>>("nested", v)
+            }
+            ::core::option::Option::None => {}
+        }
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "f_int32" => p.implicit::<_enc::Int32>(1, &mut self.f_int32),
+            "f_int64" => p.implicit::<_enc::Int64>(2, &mut self.f_int64),
+            "f_uint32" => p.implicit::<_enc::UInt32>(3, &mut self.f_uint32),
+            "f_uint64" => p.implicit::<_enc::UInt64>(4, &mut self.f_uint64),
+            "f_sint32" => p.implicit::<_enc::SInt32>(5, &mut self.f_sint32),
+            "f_sint64" => p.implicit::<_enc::SInt64>(6, &mut self.f_sint64),
+            "f_fixed32" => p.implicit::<_enc::Fixed32>(7, &mut self.f_fixed32),
+            "f_fixed64" => p.implicit::<_enc::Fixed64>(8, &mut self.f_fixed64),
+            "f_sfixed32" => p.implicit::<_enc::SFixed32>(9, &mut self.f_sfixed32),
+            "f_sfixed64" => p.implicit::<_enc::SFixed64>(10, &mut self.f_sfixed64),
+            "f_float" => p.implicit::<_enc::Float>(11, &mut self.f_float),
+            "f_double" => p.implicit::<_enc::Double>(12, &mut self.f_double),
+            "f_bool" => p.implicit::<_enc::Bool>(13, &mut self.f_bool),
+            "f_string" => p.implicit::<_enc::Str>(14, &mut self.f_string),
+            "f_bytes" => p.implicit::<_enc::Bytes>(15, &mut self.f_bytes),
+            "color" => p.implicit::<_enc::Enum<Color>>(16, &mut self.color),
+            "maybe" => p.optional::<_enc::Int32>(17, &mut self.maybe),
+            "leaf" => p.optional::<_enc::Msg<Leaf>>(18, &mut self.leaf),
+            "child" => p.boxed::<_enc::RecMsg<Everything>>(19, &mut self.child),
+            "counts" => p.repeated::<_enc::Int64>(&mut self.counts),
+            "colors" => p.repeated::<_enc::Enum<Color>>(&mut self.colors),
+            "leaves" => p.repeated::<_enc::Msg<Leaf>>(&mut self.leaves),
+            "by_name" => p.map::<_enc::Str, _enc::Msg<Leaf>, _>(&mut self.by_name),
+            "by_number" => {
+                p.map::<_enc::Int64, _enc::Enum<Color>, _>(&mut self.by_number)
+            }
+            "by_flag" => p.map::<_enc::Bool, _enc::Str, _>(&mut self.by_flag),
+            "at" => p.optional::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(29, &mut self.at),
+            "took" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::Duration>>(30, &mut self.took)
+            }
+            "mask" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::FieldMask>>(31, &mut self.mask)
+            }
+            "details" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::Struct>>(32, &mut self.details)
+            }
+            "anything" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::Value>>(33, &mut self.anything)
+            }
+            "list" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::ListValue>>(34, &mut self.list)
+            }
+            "payload" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::Any>>(35, &mut self.payload)
+            }
+            "big" => {
+                p.optional::<_enc::Msg<::rust_rpc::wkt::Int64Value>>(36, &mut self.big)
+            }
+            "label" => {
+                p.optional::<
+                        _enc::Msg<::rust_rpc::wkt::StringValue>,
+                    >(37, &mut self.label)
+            }
+            "nothing" => {
+                p.implicit::<
+                        _enc::Enum<::rust_rpc::wkt::NullValue>,
+                    >(38, &mut self.nothing)
+            }
+            "renamed" => p.implicit::<_enc::Int32>(39, &mut self.renamed),
+            "text" => {
+                p.oneof::<_enc::Str, _>(26, &mut self.choice, everything::Choice::Text)
+            }
+            "picked" => {
+                p.oneof::<
+                        _enc::Msg<Leaf>,
+                        _,
+                    >(27, &mut self.choice, everything::Choice::Picked)
+            }
+            "nested" => {
+                p.oneof::<
+                        _enc::RecMsg<Everything>,
+                        _,
+                    >(
+                    28,
+                    &mut self.choice,
+                    |v| everything::Choice::Nested(::std::boxed::Box::new(v)),
+                )
+            }
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 impl Everything {
     /// The value of `maybe`, or the type's default when unset.
     pub fn maybe(&self) -> i32 {
@@ -906,6 +1075,26 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Leaf {
         ::rust_rpc::json::deserialize(d)
     }
 }
+impl ::rust_rpc::text::TextMessage for Leaf {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 /// No fields at all: `{}`.
 #[derive(Clone, PartialEq, Default)]
 pub struct Nothing {
@@ -971,5 +1160,18 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Nothing {
         d: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::rust_rpc::json::deserialize(d)
+    }
+}
+impl ::rust_rpc::text::TextMessage for Nothing {
+    fn print_fields(&self, _p: &mut ::rust_rpc::text::Printer<'_>) {}
+    fn parse_field(
+        &mut self,
+        _name: &str,
+        _p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        ::core::result::Result::Ok(false)
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }

@@ -31,6 +31,13 @@ fn filled(count: i32, ids: Vec<i32>) -> Base {
     msg.set_extension(&extensions::IDS, ids);
     msg.set_extension(&extensions::TAGS, vec!["a".into(), "b".into()]);
     msg.set_extension(&scope::FLAG, Some(true));
+    msg.set_extension(
+        &extensions::LEGACY,
+        Some(extensions::Legacy {
+            x: Some(count),
+            ..Default::default()
+        }),
+    );
     msg
 }
 
@@ -78,6 +85,23 @@ fn every_kind_of_value_sets_reads_and_clears() {
         packed.unknown_fields.as_bytes(),
         [0xc2, 0x06, 0x02, 0x01, 0x02]
     );
+}
+
+#[test]
+fn a_group_extension_is_a_group_on_the_wire() {
+    let mut msg = Base::default();
+    let legacy = extensions::Legacy {
+        x: Some(5),
+        ..Default::default()
+    };
+    msg.set_extension(&extensions::LEGACY, Some(legacy.clone()));
+    // Start-group key of 106 (851), x = 5, end-group key (852).
+    assert_eq!(msg.encode_to_vec(), [0xd3, 0x06, 0x08, 0x05, 0xd4, 0x06]);
+    let back = Base::decode(&msg.encode_to_vec()).expect("decode");
+    assert_eq!(back.extension(&extensions::LEGACY).unwrap(), Some(legacy));
+    assert!(back.has_extension(&extensions::LEGACY));
+    // An end-group key of another number is malformed.
+    assert!(Base::decode(&[0xd3, 0x06, 0x08, 0x05, 0xdc, 0x06]).is_err());
 }
 
 #[test]
@@ -163,7 +187,7 @@ m = e.Base()
 m.ParseFromString(bytes.fromhex(hexed))
 print(m.Extensions[e.count], m.Extensions[e.label], m.Extensions[e.color],
       m.Extensions[e.note].text, list(m.Extensions[e.ids]), list(m.Extensions[e.tags]),
-      m.Extensions[e.Scope.flag])
+      m.Extensions[e.Scope.flag], m.Extensions[e.legacy].x)
 print(m.SerializeToString().hex())
 "#;
     let output = Command::new(rust_rpc_testdata::python())
@@ -181,6 +205,6 @@ print(m.SerializeToString().hex())
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0], "-3 é 2 n [1, 300] ['a', 'b'] True");
+    assert_eq!(lines[0], "-3 é 2 n [1, 300] ['a', 'b'] True -3");
     assert_eq!(lines[1], hexed, "Python writes back other bytes");
 }

@@ -219,7 +219,7 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
 /// A oneof member with its type's path as seen from the message instead of from the module
 /// its oneof's enum is in: `super::X` is `X`, a path into the module gains its name, and
 /// absolute paths stay.
-fn lifted(field: &Field, module: &str) -> Field {
+pub(super) fn lifted(field: &Field, module: &str) -> Field {
     let lift = |ty: &mut TypeRef| {
         ty.rust_path = match ty.rust_path.strip_prefix("super::") {
             Some(up) => up.to_owned(),

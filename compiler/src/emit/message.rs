@@ -691,6 +691,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let accessors = accessors(msg);
     let nested = nested_module(msg, scope);
     let json = super::json::json_impls(msg, scope, &allow);
+    let text = super::text::text_impl(msg, scope, &allow);
 
     // With unknown fields kept, `Debug` is written out, to leave them out while empty: they
     // are empty in nearly every value a program prints.
@@ -767,6 +768,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         }
 
         #json
+        #text
         #extendable
         #accessors
         #nested
@@ -1257,8 +1259,15 @@ fn absolute(codec: TokenStream) -> TokenStream {
 pub(super) fn extension(ext: &ExtensionDecl) -> TokenStream {
     let name = ident(&ext.const_name);
     let extendee = path(&ext.extendee.rust_path);
-    let codec = absolute(codec(&ext.field));
     let number = num(ext.field.number);
+    // A group's value ends with an end-group key, so its codec carries the number.
+    let codec = match &ext.field.kind {
+        FieldKind::Group { ty, .. } => {
+            let ty = path(&ty.rust_path);
+            quote!(::rust_rpc::encoding::GroupCodec<#ty, #number>)
+        }
+        _ => absolute(codec(&ext.field)),
+    };
     let full_name = &ext.full_name;
     let line = format!(
         "Extension `{}` of `{}`, field {}: `msg.extension(&{})` and `set_extension`, \

@@ -4,6 +4,7 @@ mod enumeration;
 mod json;
 mod message;
 mod service;
+mod text;
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
@@ -22,6 +23,8 @@ pub(crate) struct EmitOptions<'a> {
     /// The JSON mapping: `None` for none, `Some(None)` for always, `Some(Some(feature))`
     /// behind `#[cfg(feature = "...")]`.
     pub json: Option<Option<&'a str>>,
+    /// The text format, likewise.
+    pub text: Option<Option<&'a str>>,
 }
 
 /// Everything that goes into one package's `.rs` file.
@@ -57,10 +60,19 @@ impl Scope<'_> {
     /// The attribute that gates JSON impls (empty when they are always on), or `None` when
     /// the JSON mapping is off.
     fn json_gate(&self) -> Option<TokenStream> {
-        match self.options.json? {
-            None => Some(TokenStream::new()),
-            Some(feature) => Some(quote!(#[cfg(feature = #feature)])),
-        }
+        gate(self.options.json)
+    }
+
+    /// Likewise for the text format.
+    fn text_gate(&self) -> Option<TokenStream> {
+        gate(self.options.text)
+    }
+}
+
+fn gate(option: Option<Option<&str>>) -> Option<TokenStream> {
+    match option? {
+        None => Some(TokenStream::new()),
+        Some(feature) => Some(quote!(#[cfg(feature = #feature)])),
     }
 }
 

@@ -1010,6 +1010,17 @@ where
     }
 }
 
+impl<M: JsonMessage + crate::Message + Default + 'static, const NUMBER: u32> JsonCodec
+    for crate::encoding::GroupCodec<M, NUMBER>
+{
+    fn write_json<S: Serializer>(value: &M, s: S) -> Result<S::Ok, S::Error> {
+        value.write_json(s)
+    }
+    fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<M>, D::Error> {
+        M::read_json(d)
+    }
+}
+
 /// Map keys, which JSON writes as strings whatever their type.
 #[doc(hidden)]
 pub trait JsonKey: Codec {

@@ -180,6 +180,29 @@ impl ::rust_rpc::Message for Any {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Any {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("type_url", &self.type_url);
+        p.implicit::<_enc::Bytes>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "type_url" => p.implicit::<_enc::Str>(1, &mut self.type_url),
+            "value" => p.implicit::<_enc::Bytes>(2, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Api {
     pub name: ::std::string::String,
@@ -338,6 +361,43 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Api {
         d: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::rust_rpc::json::deserialize(d)
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Api {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.repeated::<_enc::Msg<Method>>("methods", &self.methods);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+        p.implicit::<_enc::Str>("version", &self.version);
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            p.value::<_enc::Msg<SourceContext>>("source_context", v);
+        }
+        p.repeated::<_enc::Msg<Mixin>>("mixins", &self.mixins);
+        p.implicit::<_enc::Enum<Syntax>>("syntax", &self.syntax);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "methods" => p.repeated::<_enc::Msg<Method>>(&mut self.methods),
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            "version" => p.implicit::<_enc::Str>(4, &mut self.version),
+            "source_context" => {
+                p.optional::<_enc::Msg<SourceContext>>(5, &mut self.source_context)
+            }
+            "mixins" => p.repeated::<_enc::Msg<Mixin>>(&mut self.mixins),
+            "syntax" => p.implicit::<_enc::Enum<Syntax>>(7, &mut self.syntax),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -509,6 +569,45 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Method {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Method {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.implicit::<_enc::Str>("request_type_url", &self.request_type_url);
+        p.implicit::<_enc::Bool>("request_streaming", &self.request_streaming);
+        p.implicit::<_enc::Str>("response_type_url", &self.response_type_url);
+        p.implicit::<_enc::Bool>("response_streaming", &self.response_streaming);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+        p.implicit::<_enc::Enum<Syntax>>("syntax", &self.syntax);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "request_type_url" => p.implicit::<_enc::Str>(2, &mut self.request_type_url),
+            "request_streaming" => {
+                p.implicit::<_enc::Bool>(3, &mut self.request_streaming)
+            }
+            "response_type_url" => {
+                p.implicit::<_enc::Str>(4, &mut self.response_type_url)
+            }
+            "response_streaming" => {
+                p.implicit::<_enc::Bool>(5, &mut self.response_streaming)
+            }
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            "syntax" => p.implicit::<_enc::Enum<Syntax>>(7, &mut self.syntax),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Mixin {
     pub name: ::std::string::String,
@@ -609,6 +708,29 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Mixin {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Mixin {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.implicit::<_enc::Str>("root", &self.root);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "root" => p.implicit::<_enc::Str>(2, &mut self.root),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Duration {
     pub seconds: i64,
@@ -666,6 +788,29 @@ impl ::rust_rpc::Message for Duration {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Duration {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Int64>("seconds", &self.seconds);
+        p.implicit::<_enc::Int32>("nanos", &self.nanos);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "seconds" => p.implicit::<_enc::Int64>(1, &mut self.seconds),
+            "nanos" => p.implicit::<_enc::Int32>(2, &mut self.nanos),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -737,6 +882,20 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Empty {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Empty {
+    fn print_fields(&self, _p: &mut ::rust_rpc::text::Printer<'_>) {}
+    fn parse_field(
+        &mut self,
+        _name: &str,
+        _p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        ::core::result::Result::Ok(false)
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct FieldMask {
     pub paths: ::std::vec::Vec<::std::string::String>,
@@ -781,6 +940,27 @@ impl ::rust_rpc::Message for FieldMask {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for FieldMask {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.repeated::<_enc::Str>("paths", &self.paths);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "paths" => p.repeated::<_enc::Str>(&mut self.paths),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -872,6 +1052,27 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for SourceContext {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for SourceContext {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("file_name", &self.file_name);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "file_name" => p.implicit::<_enc::Str>(1, &mut self.file_name),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Struct {
     pub fields: ::std::collections::HashMap<::std::string::String, Value>,
@@ -924,6 +1125,27 @@ impl ::rust_rpc::Message for Struct {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Struct {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.map::<_enc::Str, _enc::RecMsg<Value>, _>("fields", &self.fields);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "fields" => p.map::<_enc::Str, _enc::RecMsg<Value>, _>(&mut self.fields),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Value {
     pub kind: ::core::option::Option<value::Kind>,
@@ -969,6 +1191,73 @@ impl ::rust_rpc::Message for Value {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Value {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        match &self.kind {
+            ::core::option::Option::Some(value::Kind::NullValue(v)) => {
+                p.value::<_enc::Enum<NullValue>>("null_value", v)
+            }
+            ::core::option::Option::Some(value::Kind::NumberValue(v)) => {
+                p.value::<_enc::Double>("number_value", v)
+            }
+            ::core::option::Option::Some(value::Kind::StringValue(v)) => {
+                p.value::<_enc::Str>("string_value", v)
+            }
+            ::core::option::Option::Some(value::Kind::BoolValue(v)) => {
+                p.value::<_enc::Bool>("bool_value", v)
+            }
+            ::core::option::Option::Some(value::Kind::StructValue(v)) => {
+                p.value::<_enc::RecMsg<Struct>>("struct_value", v)
+            }
+            ::core::option::Option::Some(value::Kind::ListValue(v)) => {
+                p.value::<_enc::RecMsg<ListValue>>("list_value", v)
+            }
+            ::core::option::Option::None => {}
+        }
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "null_value" => {
+                p.oneof::<
+                        _enc::Enum<NullValue>,
+                        _,
+                    >(1, &mut self.kind, value::Kind::NullValue)
+            }
+            "number_value" => {
+                p.oneof::<_enc::Double, _>(2, &mut self.kind, value::Kind::NumberValue)
+            }
+            "string_value" => {
+                p.oneof::<_enc::Str, _>(3, &mut self.kind, value::Kind::StringValue)
+            }
+            "bool_value" => {
+                p.oneof::<_enc::Bool, _>(4, &mut self.kind, value::Kind::BoolValue)
+            }
+            "struct_value" => {
+                p.oneof::<
+                        _enc::RecMsg<Struct>,
+                        _,
+                    >(5, &mut self.kind, value::Kind::StructValue)
+            }
+            "list_value" => {
+                p.oneof::<
+                        _enc::RecMsg<ListValue>,
+                        _,
+                    >(6, &mut self.kind, value::Kind::ListValue)
+            }
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 /// Nested types and oneofs of `google.protobuf.Value`.
@@ -1140,6 +1429,27 @@ impl ::rust_rpc::Message for ListValue {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for ListValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.repeated::<_enc::RecMsg<Value>>("values", &self.values);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "values" => p.repeated::<_enc::RecMsg<Value>>(&mut self.values),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Timestamp {
     pub seconds: i64,
@@ -1197,6 +1507,29 @@ impl ::rust_rpc::Message for Timestamp {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Timestamp {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Int64>("seconds", &self.seconds);
+        p.implicit::<_enc::Int32>("nanos", &self.nanos);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "seconds" => p.implicit::<_enc::Int64>(1, &mut self.seconds),
+            "nanos" => p.implicit::<_enc::Int32>(2, &mut self.nanos),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -1355,6 +1688,43 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Type {
         d: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::rust_rpc::json::deserialize(d)
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Type {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.repeated::<_enc::Msg<Field>>("fields", &self.fields);
+        p.repeated::<_enc::Str>("oneofs", &self.oneofs);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            p.value::<_enc::Msg<SourceContext>>("source_context", v);
+        }
+        p.implicit::<_enc::Enum<Syntax>>("syntax", &self.syntax);
+        p.implicit::<_enc::Str>("edition", &self.edition);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "fields" => p.repeated::<_enc::Msg<Field>>(&mut self.fields),
+            "oneofs" => p.repeated::<_enc::Str>(&mut self.oneofs),
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            "source_context" => {
+                p.optional::<_enc::Msg<SourceContext>>(5, &mut self.source_context)
+            }
+            "syntax" => p.implicit::<_enc::Enum<Syntax>>(6, &mut self.syntax),
+            "edition" => p.implicit::<_enc::Str>(7, &mut self.edition),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -1558,6 +1928,47 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Field {
         d: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::rust_rpc::json::deserialize(d)
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Field {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Enum<field::Kind>>("kind", &self.kind);
+        p.implicit::<_enc::Enum<field::Cardinality>>("cardinality", &self.cardinality);
+        p.implicit::<_enc::Int32>("number", &self.number);
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.implicit::<_enc::Str>("type_url", &self.type_url);
+        p.implicit::<_enc::Int32>("oneof_index", &self.oneof_index);
+        p.implicit::<_enc::Bool>("packed", &self.packed);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+        p.implicit::<_enc::Str>("json_name", &self.json_name);
+        p.implicit::<_enc::Str>("default_value", &self.default_value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "kind" => p.implicit::<_enc::Enum<field::Kind>>(1, &mut self.kind),
+            "cardinality" => {
+                p.implicit::<_enc::Enum<field::Cardinality>>(2, &mut self.cardinality)
+            }
+            "number" => p.implicit::<_enc::Int32>(3, &mut self.number),
+            "name" => p.implicit::<_enc::Str>(4, &mut self.name),
+            "type_url" => p.implicit::<_enc::Str>(6, &mut self.type_url),
+            "oneof_index" => p.implicit::<_enc::Int32>(7, &mut self.oneof_index),
+            "packed" => p.implicit::<_enc::Bool>(8, &mut self.packed),
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            "json_name" => p.implicit::<_enc::Str>(10, &mut self.json_name),
+            "default_value" => p.implicit::<_enc::Str>(11, &mut self.default_value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 /// Nested types and oneofs of `google.protobuf.Field`.
@@ -1924,6 +2335,41 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Enum {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Enum {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.repeated::<_enc::Msg<EnumValue>>("enumvalue", &self.enumvalue);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+        if let ::core::option::Option::Some(v) = &self.source_context {
+            p.value::<_enc::Msg<SourceContext>>("source_context", v);
+        }
+        p.implicit::<_enc::Enum<Syntax>>("syntax", &self.syntax);
+        p.implicit::<_enc::Str>("edition", &self.edition);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "enumvalue" => p.repeated::<_enc::Msg<EnumValue>>(&mut self.enumvalue),
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            "source_context" => {
+                p.optional::<_enc::Msg<SourceContext>>(4, &mut self.source_context)
+            }
+            "syntax" => p.implicit::<_enc::Enum<Syntax>>(5, &mut self.syntax),
+            "edition" => p.implicit::<_enc::Str>(6, &mut self.edition),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct EnumValue {
     pub name: ::std::string::String,
@@ -2031,6 +2477,31 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for EnumValue {
         d: D,
     ) -> ::core::result::Result<Self, D::Error> {
         ::rust_rpc::json::deserialize(d)
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for EnumValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        p.implicit::<_enc::Int32>("number", &self.number);
+        p.repeated::<_enc::Msg<Option>>("options", &self.options);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "number" => p.implicit::<_enc::Int32>(2, &mut self.number),
+            "options" => p.repeated::<_enc::Msg<Option>>(&mut self.options),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2142,6 +2613,31 @@ impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Option {
         ::rust_rpc::json::deserialize(d)
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Option {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("name", &self.name);
+        if let ::core::option::Option::Some(v) = &self.value {
+            p.value::<_enc::Msg<Any>>("value", v);
+        }
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "name" => p.implicit::<_enc::Str>(1, &mut self.name),
+            "value" => p.optional::<_enc::Msg<Any>>(2, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct DoubleValue {
     pub value: f64,
@@ -2190,6 +2686,27 @@ impl ::rust_rpc::Message for DoubleValue {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for DoubleValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Double>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Double>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2242,6 +2759,27 @@ impl ::rust_rpc::Message for FloatValue {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for FloatValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Float>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Float>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Int64Value {
     pub value: i64,
@@ -2290,6 +2828,27 @@ impl ::rust_rpc::Message for Int64Value {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Int64Value {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Int64>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Int64>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2342,6 +2901,27 @@ impl ::rust_rpc::Message for UInt64Value {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for UInt64Value {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::UInt64>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::UInt64>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct Int32Value {
     pub value: i32,
@@ -2390,6 +2970,27 @@ impl ::rust_rpc::Message for Int32Value {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for Int32Value {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Int32>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Int32>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2442,6 +3043,27 @@ impl ::rust_rpc::Message for UInt32Value {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for UInt32Value {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::UInt32>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::UInt32>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct BoolValue {
     pub value: bool,
@@ -2490,6 +3112,27 @@ impl ::rust_rpc::Message for BoolValue {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for BoolValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Bool>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Bool>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2542,6 +3185,27 @@ impl ::rust_rpc::Message for StringValue {
         ::core::result::Result::Ok(())
     }
 }
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for StringValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Str>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Str>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
+    }
+}
 #[derive(Clone, PartialEq, Default)]
 pub struct BytesValue {
     pub value: ::std::vec::Vec<u8>,
@@ -2590,5 +3254,26 @@ impl ::rust_rpc::Message for BytesValue {
             }
         }
         ::core::result::Result::Ok(())
+    }
+}
+#[cfg(feature = "text")]
+impl ::rust_rpc::text::TextMessage for BytesValue {
+    fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
+        use ::rust_rpc::encoding as _enc;
+        p.implicit::<_enc::Bytes>("value", &self.value);
+    }
+    fn parse_field(
+        &mut self,
+        name: &str,
+        p: &mut ::rust_rpc::text::FieldParser<'_, '_>,
+    ) -> ::core::result::Result<bool, ::rust_rpc::text::TextError> {
+        use ::rust_rpc::encoding as _enc;
+        match name {
+            "value" => p.implicit::<_enc::Bytes>(1, &mut self.value),
+            _ => ::core::result::Result::Ok(false),
+        }
+    }
+    fn text_unknown_fields(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {
+        ::core::option::Option::Some(&self.unknown_fields)
     }
 }

@@ -1,9 +1,10 @@
-//! Protobuf's JSON mapping (`json` option, runtime feature `json`), checked against Python's
-//! protobuf (`json_format`, upb) as the reference: for each value, Python must read our JSON
-//! as the message our binary encoding says, and we must read Python's JSON back as the value;
-//! for each JSON text, both sides must accept or both reject it, and agree on the message.
-//! The forms the spec fixes (64-bit integers as strings, enum names, base64, the well-known
-//! types' texts, field names) are asserted directly.
+//! Protobuf's JSON mapping and text format (options `json` and `text`, runtime features of the
+//! same names), checked against Python's protobuf (`json_format`, `text_format`, upb) as the
+//! reference: for each value, Python must read our JSON and text as the message our binary
+//! encoding says, and we must read Python's JSON and text back as the value; for each input,
+//! both sides must accept or both reject it, and agree on the message. The forms the spec
+//! fixes (64-bit integers as strings, enum names, base64, the well-known types' texts, field
+//! names, escapes) are asserted directly.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rust_rpc::json::{self, JsonOptions, TypeRegistry};
+use rust_rpc::text::{self, TextMessage, TextOptions};
 use rust_rpc::wkt::{self, value::Kind};
 use rust_rpc::{Extendable, Message, Name};
 use rust_rpc_testdata::ours::json2::{self, Level, Record};
@@ -126,6 +128,16 @@ fn registry() -> Arc<TypeRegistry> {
 
 fn options() -> JsonOptions {
     JsonOptions::new().registry(registry())
+}
+
+fn text_options() -> TextOptions {
+    let mut registry = text::TypeRegistry::new();
+    registry
+        .register::<Leaf>()
+        .register::<Everything>()
+        .register_extension(&json2::TAG)
+        .register_extension(&json2::MARKS);
+    TextOptions::new().registry(Arc::new(registry))
 }
 
 fn record() -> Record {
@@ -308,6 +320,77 @@ fn bad_input_gets_an_error_that_says_what() {
     }
 }
 
+#[test]
+fn text_takes_the_forms_protobuf_prints() {
+    let text = text::to_string_with(&full(), &text_options());
+    for line in [
+        "f_int64: -9223372036854775808\n",
+        "f_uint64: 18446744073709551615\n",
+        "f_double: -0.1\n",
+        "f_string: \"é \\\"quoted\\\" 😀\"\n",
+        "f_bytes: \"\\000\\373\\377\\007\"\n",
+        "color: COLOR_BLUE\n",
+        "colors: 42\n",
+        "child {\n  f_int32: 1\n}\n",
+        "by_number {\n  key: -5\n  value: COLOR_RED\n}\nby_number {\n  key: 6\n",
+        "picked {\n  name: \"chosen\"\n}\n",
+        "renamed: 5\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    let back: Everything = text::from_str_with(&text, &text_options()).expect("read back");
+    assert_eq!(back, full());
+
+    let text = text::to_string_with(&record(), &text_options());
+    assert!(text.contains("Extra {\n  note: \"x\"\n}\n"), "{text}");
+    assert!(text.contains("[json2.tag]: \"tagged\"\n"), "{text}");
+    assert!(
+        text.contains("[json2.marks]: 1\n[json2.marks]: -2\n"),
+        "{text}"
+    );
+    assert_eq!(
+        text::from_str_with::<Record>(&text, &text_options()).expect("read back"),
+        record()
+    );
+    // Unknown fields by number, on request; nested ones as messages when they read as such.
+    let mut m = Everything::default();
+    m.unknown_fields
+        .extend_raw(&[0xa8, 0x1f, 0x07, 0xb2, 0x1f, 0x02, 0x08, 0x01]);
+    let plain = text::to_string(&m);
+    assert_eq!(plain, "");
+    let printed = text::to_string_with(&m, &TextOptions::new().print_unknown_fields(true));
+    assert_eq!(printed, "501: 7\n502 {\n  1: 1\n}\n");
+
+    let errors = [
+        (
+            "f_int32: 1\n  nope: 2",
+            "2:3: json3.Everything has no field named \"nope\"",
+        ),
+        (
+            "f_int32: 2147483648",
+            "1:10: 2147483648 is out of range for an int32",
+        ),
+        ("leaf { name: 'x'", "expected '}'"),
+        ("f_string: '\\xff'", "not UTF-8"),
+        ("f_int32: 1 f_int32: 2", "more than once"),
+        ("text: 'a' picked { }", "another field already set"),
+        ("f_string: 'a\nb'", "line break"),
+        (
+            "payload { [type.googleapis.com/no.Such] { } }",
+            "does not know no.Such",
+        ),
+    ];
+    for (input, why) in errors {
+        let err = text::from_str_with::<Everything>(input, &text_options())
+            .err()
+            .unwrap_or_else(|| panic!("{input} parses"));
+        assert!(err.to_string().contains(why), "{input}: {err}");
+    }
+    let deep = format!("{}{}", "child { ".repeat(150), "}".repeat(150));
+    let err = text::from_str::<Everything>(&deep).expect_err("too deep");
+    assert!(err.to_string().contains("recursion limit"), "{err}");
+}
+
 /// JSON texts both sides read: each must be accepted by both or rejected by both. Left out
 /// where Python is more lenient than protobuf's conformance suite asks (which our own error
 /// test covers): a field given under both its names (the suite requires an error; Python
@@ -385,18 +468,61 @@ const INPUTS: &[(&str, &str)] = &[
     ("Record", r#"{"[json2.nope]": 1}"#),
 ];
 
-fn ours_parse(name: &str, text: &str) -> Option<(String, String)> {
-    fn go<M>(text: &str) -> Option<(String, String)>
+/// Text-format inputs both sides read, as `INPUTS` for JSON.
+const TEXT_INPUTS: &[(&str, &str)] = &[
+    ("Everything", "f_int32: 0x7fffffff f_int64: -9223372036854775808 f_uint64: 18446744073709551615"),
+    ("Everything", "f_uint32: 017, f_float: 1.5f; f_double: -inf f_bool: t color: 2"),
+    ("Everything", "f_string: 'a' \"b\"\n 'c\\x41\\101\\u00e9' f_bytes: '\\000\\377\\n'"),
+    ("Everything", "counts: [1, -2, 3] counts: 4 colors: [COLOR_RED, 7] leaves [{name: 'a'}, <name: 'b'>]"),
+    ("Everything", "by_name { key: 'k' value { name: 'v' } } by_number [{key: -5 value: COLOR_RED}, {key: 6}]"),
+    ("Everything", "by_flag { key: true value: 'x' } by_flag { key: true value: 'y' }"),
+    ("Everything", "leaf: { name: 'x' } child < f_int32: 1 child { } >  # a comment\n picked { name: 'p' }"),
+    ("Everything", "at { seconds: 5 nanos: 6 } took { seconds: -1 } details { fields { key: 'a' value { null_value: NULL_VALUE } } }"),
+    ("Everything", "payload { [type.googleapis.com/json3.Leaf] { name: 'inside' } }"),
+    ("Everything", "payload { type_url: 'type.googleapis.com/json3.Leaf' value: '\\n\\001x' }"),
+    ("Everything", "big { value: 12 } label { } renamed: 3 maybe: 0"),
+    ("Everything", "f_int32: 2147483648"),
+    ("Everything", "f_uint32: -1"),
+    ("Everything", "f_int32: 1.5"),
+    ("Everything", "f_int32 1"),
+    ("Everything", "f_int32: 1 f_int32: 2"),
+    ("Everything", "text: 'a' picked { }"),
+    ("Everything", "color: COLOR_GREEN"),
+    ("Everything", "f_string: '\\xff'"),
+    ("Everything", "f_string: 'unterminated"),
+    ("Everything", "f_string: 'line\nbreak'"),
+    ("Everything", "nope: 1"),
+    ("Everything", "leaf { name: 'x'"),
+    ("Everything", "payload { [type.googleapis.com/no.Such] { } }"),
+    ("Everything", "f_bool: maybe"),
+    ("Record", "name: 'n' [json2.tag]: 't' [json2.marks]: [1, 2] Extra { note: 'x' } level: LOW"),
+    ("Record", "extra { note: 'lower-case group name' }"),
+    ("Record", "level: 5"),
+    ("Record", "[json2.nope]: 1"),
+];
+
+/// Our reading of `input` in `format`: what we write of it in that format and in binary, or
+/// `None` when we reject it.
+fn ours_parse(format: &str, name: &str, input: &str) -> Option<(String, String)> {
+    fn go<M>(format: &str, input: &str) -> Option<(String, String)>
     where
-        M: Message + Default + serde::Serialize + serde::de::DeserializeOwned,
+        M: Message + Default + serde::Serialize + serde::de::DeserializeOwned + TextMessage,
     {
-        let m: M = json::from_str_with(text, &options()).ok()?;
-        let ours = json::to_string_with(&m, &options()).expect("what we read, we write");
+        let m: M = if format == "json" {
+            json::from_str_with(input, &options()).ok()?
+        } else {
+            text::from_str_with(input, &text_options()).ok()?
+        };
+        let ours = if format == "json" {
+            json::to_string_with(&m, &options()).expect("what we read, we write")
+        } else {
+            text::to_string_with(&m, &text_options())
+        };
         Some((ours, hex(&m.encode_to_vec())))
     }
     match name {
-        "Everything" => go::<Everything>(text),
-        "Record" => go::<Record>(text),
+        "Everything" => go::<Everything>(format, input),
+        "Record" => go::<Record>(format, input),
         other => panic!("no message {other}"),
     }
 }
@@ -408,14 +534,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads tab-separated `message input ours_json ours_hex` lines (`-` for no input, `none` for
-/// what we rejected); prints `verdict python_json`: whether Python's reading of the input
-/// agrees with ours, whether Python reads our JSON as our binary says, and Python's JSON of
-/// our message for us to read back.
+/// A line for the Python side: texts as JSON string literals, so they stay on one line.
+fn line(format: &str, name: &str, input: Option<&str>, ours: &str, hexed: &str) -> String {
+    let quote = |t: &str| serde_json::to_string(t).expect("a string");
+    let input = input.map_or("-".to_owned(), quote);
+    format!("{format}\t{name}\t{input}\t{}\t{hexed}\n", quote(ours))
+}
+
+/// Reads tab-separated `format message input ours ours_hex` lines (texts as JSON strings;
+/// `-` for no input, `none` for what we rejected); prints `verdicts python_text`: whether
+/// Python's reading of the input agrees with ours, whether Python reads our text as our binary
+/// says, and Python's text of our message (a JSON string) for us to read back.
 const SCRIPT: &str = r#"
-import os, sys
+import json, os, sys
 from grpc_tools import protoc
-from google.protobuf import json_format
+from google.protobuf import json_format, text_format
 out = sys.argv[1]
 include = os.path.join(os.path.dirname(protoc.__file__), '_proto')
 for spec in sys.argv[2:]:
@@ -425,22 +558,29 @@ for spec in sys.argv[2:]:
 sys.path.insert(0, out)
 import json3_pb2, json2_pb2
 types = {'Everything': json3_pb2.Everything, 'Record': json2_pb2.Record}
-def parse_json(name, text):
+def parse(fmt, name, text):
     m = types[name]()
     try:
-        json_format.Parse(text, m)
+        if fmt == 'json':
+            json_format.Parse(text, m)
+        else:
+            text_format.Parse(text, m)
     except Exception as e:
         return None
     return m
+def write(fmt, m):
+    if fmt == 'json':
+        return json_format.MessageToJson(m, indent=None)
+    return text_format.MessageToString(m)
 def parse_hex(name, hexed):
     m = types[name]()
     m.MergeFromString(bytes.fromhex('' if hexed == '-' else hexed))
     return m
 for line in sys.stdin:
-    name, given, ours_json, ours_hex = line.rstrip('\n').split('\t')
+    fmt, name, given, ours_text, ours_hex = line.rstrip('\n').split('\t')
     verdicts = []
     if given != '-':
-        theirs = parse_json(name, given)
+        theirs = parse(fmt, name, json.loads(given))
         if theirs is None:
             verdicts.append('both-reject' if ours_hex == 'none' else 'we-accept')
         elif ours_hex == 'none':
@@ -451,45 +591,54 @@ for line in sys.stdin:
         print(','.join(verdicts) + '\t-')
         continue
     ours = parse_hex(name, ours_hex)
-    read = parse_json(name, ours_json)
-    verdicts.append('json-same' if read == ours else 'json-differ')
-    print(','.join(verdicts) + '\t' + json_format.MessageToJson(ours, indent=None))
+    read = parse(fmt, name, json.loads(ours_text))
+    verdicts.append('read-same' if read == ours else 'read-differ')
+    print(','.join(verdicts) + '\t' + json.dumps(write(fmt, ours)))
 "#;
 
-/// A value: its JSON and binary forms for Python, and a check that we read Python's JSON of it
-/// back as the value.
+/// A value: its JSON, text and binary forms for Python, and checks that we read Python's JSON
+/// and text of it back as the value.
 struct ValueCase {
     name: &'static str,
+    json: String,
     text: String,
     hex: String,
-    reads_back: Box<dyn Fn(&str) -> bool>,
+    reads_back: ReadsBack,
 }
+
+/// Whether text in a format (`json` or `text`) reads as the value.
+type ReadsBack = Box<dyn Fn(&str, &str) -> bool>;
 
 impl ValueCase {
     fn new<M>(name: &'static str, value: M) -> Self
     where
-        M: Message + Default + PartialEq + Clone + serde::Serialize + 'static,
+        M: Message + Default + PartialEq + Clone + serde::Serialize + TextMessage + 'static,
         M: serde::de::DeserializeOwned,
     {
         ValueCase {
             name,
-            text: json::to_string_with(&value, &options()).expect("write"),
+            json: json::to_string_with(&value, &options()).expect("write"),
+            text: text::to_string_with(&value, &text_options()),
             hex: hex(&value.encode_to_vec()),
-            reads_back: Box::new(move |theirs: &str| {
-                json::from_str_with::<M>(theirs, &options()).ok().as_ref() == Some(&value)
+            reads_back: Box::new(move |format: &str, theirs: &str| {
+                let read = if format == "json" {
+                    json::from_str_with::<M>(theirs, &options()).ok()
+                } else {
+                    text::from_str_with::<M>(theirs, &text_options()).ok()
+                };
+                read.as_ref() == Some(&value)
             }),
         }
     }
 }
 
 #[test]
-fn python_protobuf_agrees_with_our_json() {
+fn python_protobuf_agrees_with_our_json_and_text() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let protos = root.join("protos");
-    let out = std::env::temp_dir().join(format!("rust-rpc-json-{}", std::process::id()));
+    let out = std::env::temp_dir().join(format!("rust-rpc-formats-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("temp dir");
 
-    let mut lines = Vec::new();
     let values = [
         ValueCase::new("Everything", full()),
         ValueCase::new(
@@ -507,12 +656,22 @@ fn python_protobuf_agrees_with_our_json() {
         ),
         ValueCase::new("Record", record()),
     ];
-    for case in &values {
-        lines.push(format!("{}\t-\t{}\t{}\n", case.name, case.text, case.hex));
+    // (line, the value whose read-back it checks, in which format)
+    let mut lines: Vec<(String, Option<(usize, &str)>)> = Vec::new();
+    for (i, case) in values.iter().enumerate() {
+        for (format, ours) in [("json", &case.json), ("text", &case.text)] {
+            lines.push((
+                line(format, case.name, None, ours, &case.hex),
+                Some((i, format)),
+            ));
+        }
     }
-    for (name, input) in INPUTS {
-        let (text, hexed) = ours_parse(name, input).unwrap_or(("-".into(), "none".into()));
-        lines.push(format!("{name}\t{input}\t{text}\t{hexed}\n"));
+    for (format, inputs) in [("json", INPUTS), ("text", TEXT_INPUTS)] {
+        for (name, input) in inputs {
+            let (ours, hexed) =
+                ours_parse(format, name, input).unwrap_or(("-".into(), "none".into()));
+            lines.push((line(format, name, Some(input), &ours, &hexed), None));
+        }
     }
 
     let mut child = Command::new(rust_rpc_testdata::python())
@@ -529,8 +688,8 @@ fn python_protobuf_agrees_with_our_json() {
     {
         use std::io::Write;
         let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(lines.concat().as_bytes())
-            .expect("write cases");
+        let all: String = lines.iter().map(|(l, _)| l.as_str()).collect();
+        pipe.write_all(all.as_bytes()).expect("write cases");
     }
     let output = child.wait_with_output().expect("python output");
     std::fs::remove_dir_all(&out).ok();
@@ -543,29 +702,41 @@ fn python_protobuf_agrees_with_our_json() {
     let answers: Vec<&str> = stdout.lines().collect();
     assert_eq!(answers.len(), lines.len(), "{stdout}");
     let mut failures = Vec::new();
-    for (i, (line, answer)) in lines.iter().zip(&answers).enumerate() {
+    for ((line, check), answer) in lines.iter().zip(&answers) {
         let (verdicts, theirs) = answer.split_once('\t').expect("two fields");
         for verdict in verdicts.split(',') {
-            if !matches!(verdict, "same" | "both-reject" | "json-same") {
+            if !matches!(verdict, "same" | "both-reject" | "read-same") {
                 failures.push(format!("{verdict}: {}", line.trim_end()));
             }
         }
-        if let Some(case) = values.get(i) {
-            if !(case.reads_back)(theirs) {
-                failures.push(format!("we read Python's {theirs} as another value"));
+        if let Some((i, format)) = check {
+            let theirs: String = serde_json::from_str(theirs).expect("a JSON string");
+            if !(values[*i].reads_back)(format, &theirs) {
+                failures.push(format!(
+                    "we read Python's {format} {theirs:?} as another value"
+                ));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // The inputs are not all accepted or all rejected, or the test would not test much.
-    let rejected = answers
-        .iter()
-        .filter(|a| a.starts_with("both-reject"))
-        .count();
-    assert!(
-        rejected >= 10 && rejected < INPUTS.len() - 10,
-        "{rejected} rejected"
-    );
+    for (format, inputs) in [("json", INPUTS), ("text", TEXT_INPUTS)] {
+        let rejected = lines
+            .iter()
+            .zip(&answers)
+            .filter(|((l, _), a)| l.starts_with(format) && a.starts_with("both-reject"))
+            .count();
+        let agreed = lines
+            .iter()
+            .zip(&answers)
+            .filter(|((l, _), a)| l.starts_with(format) && a.starts_with("same,read-same"))
+            .count();
+        assert!(
+            rejected >= 8 && agreed >= 8 && rejected + agreed == inputs.len(),
+            "{format}: {rejected} rejected and {agreed} agreed of {}",
+            inputs.len()
+        );
+    }
 }
 
 #[test]
