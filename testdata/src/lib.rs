@@ -120,6 +120,9 @@ pub mod ours {
     pub mod package_case {
         include!("../golden/package_case/_include.rs");
     }
+    pub mod shadowed_package {
+        include!("../golden/shadowed_package/_include.rs");
+    }
     pub mod own_google_protobuf {
         include!("../golden/own_google_protobuf/_include.rs");
     }
