@@ -124,54 +124,37 @@ fn respond(request: &[u8]) -> Vec<u8> {
         Outcome::RuntimeError(format!("unknown message type {name}"))
     }
 
+    // The JSON and the text format each have a registry type of their own, with the same
+    // methods: one list of the test messages and extensions fills both.
+    macro_rules! test_types {
+        ($registry:ty) => {{
+            let mut registry = <$registry>::new();
+            registry
+                .register::<TestAllTypesProto3>()
+                .register::<TestAllTypesProto2>()
+                .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
+            // The newer runner's files, with the editions messages and group extensions.
+            #[cfg(conformance_editions)]
+            {
+                use generated::protobuf_test_messages::{editions, proto2};
+                registry
+                    .register::<editions::proto2::TestAllTypesProto2>()
+                    .register::<editions::proto3::TestAllTypesProto3>()
+                    .register::<editions::TestAllTypesEdition2023>()
+                    .register_extension(&proto2::GROUPFIELD)
+                    .register_extension(&editions::proto2::EXTENSION_INT32)
+                    .register_extension(&editions::proto2::GROUPFIELD)
+                    .register_extension(&editions::EXTENSION_INT32)
+                    .register_extension(&editions::GROUPLIKETYPE)
+                    .register_extension(&editions::DELIMITED_EXT);
+            }
+            Arc::new(registry)
+        }};
+    }
     static TEXT_REGISTRY: OnceLock<Arc<rust_rpc::text::TypeRegistry>> = OnceLock::new();
-    let text_registry = TEXT_REGISTRY.get_or_init(|| {
-        let mut registry = rust_rpc::text::TypeRegistry::new();
-        registry
-            .register::<TestAllTypesProto3>()
-            .register::<TestAllTypesProto2>()
-            .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
-        // The newer runner's files, with the editions messages and a group extension.
-        #[cfg(conformance_editions)]
-        {
-            use generated::protobuf_test_messages::editions;
-            registry.register_extension(&generated::protobuf_test_messages::proto2::GROUPFIELD);
-            registry
-                .register::<editions::proto2::TestAllTypesProto2>()
-                .register::<editions::proto3::TestAllTypesProto3>()
-                .register::<editions::TestAllTypesEdition2023>()
-                .register_extension(&editions::proto2::EXTENSION_INT32)
-                .register_extension(&editions::proto2::GROUPFIELD)
-                .register_extension(&editions::EXTENSION_INT32)
-                .register_extension(&editions::GROUPLIKETYPE)
-                .register_extension(&editions::DELIMITED_EXT);
-        }
-        Arc::new(registry)
-    });
+    let text_registry = TEXT_REGISTRY.get_or_init(|| test_types!(rust_rpc::text::TypeRegistry));
     static REGISTRY: OnceLock<Arc<TypeRegistry>> = OnceLock::new();
-    let registry = REGISTRY.get_or_init(|| {
-        let mut registry = TypeRegistry::new();
-        registry
-            .register::<TestAllTypesProto3>()
-            .register::<TestAllTypesProto2>()
-            .register_extension(&generated::protobuf_test_messages::proto2::EXTENSION_INT32);
-        // The newer runner's files, with the editions messages and a group extension.
-        #[cfg(conformance_editions)]
-        {
-            use generated::protobuf_test_messages::editions;
-            registry.register_extension(&generated::protobuf_test_messages::proto2::GROUPFIELD);
-            registry
-                .register::<editions::proto2::TestAllTypesProto2>()
-                .register::<editions::proto3::TestAllTypesProto3>()
-                .register::<editions::TestAllTypesEdition2023>()
-                .register_extension(&editions::proto2::EXTENSION_INT32)
-                .register_extension(&editions::proto2::GROUPFIELD)
-                .register_extension(&editions::EXTENSION_INT32)
-                .register_extension(&editions::GROUPLIKETYPE)
-                .register_extension(&editions::DELIMITED_EXT);
-        }
-        Arc::new(registry)
-    });
+    let registry = REGISTRY.get_or_init(|| test_types!(TypeRegistry));
 
     let result = match ConformanceRequest::decode(request) {
         Err(e) => Outcome::RuntimeError(format!("bad request: {e}")),
