@@ -102,6 +102,8 @@ pub struct Everything {
     pub nothing: ::rust_rpc::wkt::NullValue,
     /// A JSON name of its own.
     pub renamed: i32,
+    /// Recursion through a repeated field: two JSON brackets per level.
+    pub kids: ::std::vec::Vec<Everything>,
     pub choice: ::core::option::Option<everything::Choice>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
@@ -145,6 +147,7 @@ impl ::core::fmt::Debug for Everything {
         s.field("label", &self.label);
         s.field("nothing", &self.nothing);
         s.field("renamed", &self.renamed);
+        s.field("kids", &self.kids);
         s.field("choice", &self.choice);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
@@ -261,6 +264,7 @@ impl ::rust_rpc::Message for Everything {
         if self.renamed != 0 {
             len += _enc::field_len::<_enc::Int32>(39, &self.renamed);
         }
+        len += _enc::repeated_len::<_enc::RecMsg<Everything>>(40, &self.kids);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -369,6 +373,7 @@ impl ::rust_rpc::Message for Everything {
         if self.renamed != 0 {
             _enc::encode_field::<_enc::Int32>(39, &self.renamed, buf);
         }
+        _enc::encode_repeated::<_enc::RecMsg<Everything>>(40, &self.kids, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -520,6 +525,11 @@ impl ::rust_rpc::Message for Everything {
                     >(&mut self.nothing, r)?
                 }
                 312 => _enc::merge_field::<_enc::Int32>(&mut self.renamed, r)?,
+                322 => {
+                    _enc::merge_repeated::<
+                        _enc::RecMsg<Everything>,
+                    >(tag, &mut self.kids, r)?
+                }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -567,6 +577,17 @@ impl ::rust_rpc::json::JsonFields for Everything {
                 _,
             >("byNumber", "by_number", &self.by_number)?;
         w.map::<_enc::Bool, _enc::Str, _>("byFlag", "by_flag", &self.by_flag)?;
+        if let ::core::option::Option::Some(everything::Choice::Text(v)) = &self.choice {
+            w.value::<_enc::Str>("text", "text", v)?;
+        }
+        if let ::core::option::Option::Some(everything::Choice::Picked(v)) = &self.choice
+        {
+            w.value::<_enc::Msg<Leaf>>("picked", "picked", v)?;
+        }
+        if let ::core::option::Option::Some(everything::Choice::Nested(v)) = &self.choice
+        {
+            w.value::<_enc::RecMsg<Everything>>("nested", "nested", v)?;
+        }
         if let ::core::option::Option::Some(v) = &self.at {
             w.value::<_enc::Msg<::rust_rpc::wkt::Timestamp>>("at", "at", v)?;
         }
@@ -598,18 +619,7 @@ impl ::rust_rpc::json::JsonFields for Everything {
                 _enc::Enum<::rust_rpc::wkt::NullValue>,
             >("nothing", "nothing", &self.nothing)?;
         w.implicit::<_enc::Int32>("otherName", "renamed", &self.renamed)?;
-        match &self.choice {
-            ::core::option::Option::Some(everything::Choice::Text(v)) => {
-                w.value::<_enc::Str>("text", "text", v)?
-            }
-            ::core::option::Option::Some(everything::Choice::Picked(v)) => {
-                w.value::<_enc::Msg<Leaf>>("picked", "picked", v)?
-            }
-            ::core::option::Option::Some(everything::Choice::Nested(v)) => {
-                w.value::<_enc::RecMsg<Everything>>("nested", "nested", v)?
-            }
-            ::core::option::Option::None => {}
-        }
+        w.repeated::<_enc::RecMsg<Everything>>("kids", "kids", &self.kids)?;
         ::core::result::Result::Ok(())
     }
     fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
@@ -691,6 +701,7 @@ impl ::rust_rpc::json::JsonFields for Everything {
                     >(38, &mut self.nothing)
             }
             "otherName" | "renamed" => r.implicit::<_enc::Int32>(39, &mut self.renamed),
+            "kids" => r.repeated::<_enc::RecMsg<Everything>>(40, &mut self.kids),
             "text" => {
                 r.oneof::<_enc::Str, _>(26, &mut self.choice, everything::Choice::Text)
             }
@@ -763,6 +774,17 @@ impl ::rust_rpc::text::TextMessage for Everything {
         p.map::<_enc::Str, _enc::Msg<Leaf>, _>("by_name", &self.by_name);
         p.map::<_enc::Int64, _enc::Enum<Color>, _>("by_number", &self.by_number);
         p.map::<_enc::Bool, _enc::Str, _>("by_flag", &self.by_flag);
+        if let ::core::option::Option::Some(everything::Choice::Text(v)) = &self.choice {
+            p.value::<_enc::Str>("text", v);
+        }
+        if let ::core::option::Option::Some(everything::Choice::Picked(v)) = &self.choice
+        {
+            p.value::<_enc::Msg<Leaf>>("picked", v);
+        }
+        if let ::core::option::Option::Some(everything::Choice::Nested(v)) = &self.choice
+        {
+            p.value::<_enc::RecMsg<Everything>>("nested", v);
+        }
         if let ::core::option::Option::Some(v) = &self.at {
             p.value::<_enc::Msg<::rust_rpc::wkt::Timestamp>>("at", v);
         }
@@ -792,18 +814,7 @@ impl ::rust_rpc::text::TextMessage for Everything {
         }
         p.implicit::<_enc::Enum<::rust_rpc::wkt::NullValue>>("nothing", &self.nothing);
         p.implicit::<_enc::Int32>("renamed", &self.renamed);
-        match &self.choice {
-            ::core::option::Option::Some(everything::Choice::Text(v)) => {
-                p.value::<_enc::Str>("text", v)
-            }
-            ::core::option::Option::Some(everything::Choice::Picked(v)) => {
-                p.value::<_enc::Msg<Leaf>>("picked", v)
-            }
-            ::core::option::Option::Some(everything::Choice::Nested(v)) => {
-                p.value::<_enc::RecMsg<Everything>>("nested", v)
-            }
-            ::core::option::Option::None => {}
-        }
+        p.repeated::<_enc::RecMsg<Everything>>("kids", &self.kids);
     }
     fn parse_field(
         &mut self,
@@ -872,6 +883,7 @@ impl ::rust_rpc::text::TextMessage for Everything {
                     >(38, &mut self.nothing)
             }
             "renamed" => p.implicit::<_enc::Int32>(39, &mut self.renamed),
+            "kids" => p.repeated::<_enc::RecMsg<Everything>>(&mut self.kids),
             "text" => {
                 p.oneof::<_enc::Str, _>(26, &mut self.choice, everything::Choice::Text)
             }

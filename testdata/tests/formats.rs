@@ -273,6 +273,48 @@ fn bad_input_gets_an_error_that_says_what() {
         (m.f_int32, m.color, m.colors),
         (4, Color::UNSPECIFIED, vec![Color::RED])
     );
+    // Keys given twice are refused inside an Any and for extensions too, as in messages.
+    for text in [
+        r#"{"payload": {"@type": "type.googleapis.com/json3.Leaf", "name": "x", "name": "y"}}"#,
+        r#"{"payload": {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1s", "value": "2s"}}"#,
+        r#"{"payload": {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {"a": 1, "a": 2}}}"#,
+    ] {
+        let err = json::from_str_with::<Everything>(text, &options()).expect_err(text);
+        assert!(err.to_string().contains("more than once"), "{text}: {err}");
+    }
+    let err =
+        json::from_str_with::<Record>(r#"{"[json2.tag]": "a", "[json2.tag]": "b"}"#, &options())
+            .expect_err("an extension twice");
+    assert!(err.to_string().contains("more than once"), "{err}");
+    let err = json::from_str_with::<Everything>(r#"{"fInt32": 1, "f_int32": 2}"#, &options())
+        .expect_err("a field twice");
+    assert!(err.to_string().contains("\"f_int32\" (number 1)"), "{err}");
+    // What we write, we read: 100 levels below the top, through a repeated field (two JSON
+    // brackets a level, past serde_json's own limit of 128), as the binary codec allows.
+    let mut tree = Everything::default();
+    for _ in 0..100 {
+        tree = Everything {
+            kids: vec![tree],
+            ..Default::default()
+        };
+    }
+    let text = json::to_string(&tree).expect("100 levels write");
+    assert_eq!(
+        json::from_str::<Everything>(&text).expect("and read back"),
+        tree
+    );
+    let deeper = Everything {
+        kids: vec![tree],
+        ..Default::default()
+    };
+    assert!(
+        json::to_string(&deeper).is_err(),
+        "101 levels below the top"
+    );
+    // Unknown fields skipped on request are nesting too.
+    let skipped = format!(r#"{{"nope": {}0{}}}"#, "[".repeat(5000), "]".repeat(5000));
+    let err = json::from_str_with::<Everything>(&skipped, &lenient).expect_err("too deep");
+    assert!(err.to_string().contains("recursion limit"), "{err}");
     // Nesting is capped both ways.
     let deep = format!("{}{}", r#"{"child":"#.repeat(150), "}".repeat(150));
     let err = json::from_str::<Everything>(&deep).expect_err("too deep");
@@ -386,6 +428,28 @@ fn text_takes_the_forms_protobuf_prints() {
             .unwrap_or_else(|| panic!("{input} parses"));
         assert!(err.to_string().contains(why), "{input}: {err}");
     }
+    // A singular extension once only; registered extensions are not printed again by number.
+    let err = text::from_str_with::<Record>("[json2.tag]: 'a' [json2.tag]: 'b'", &text_options())
+        .expect_err("twice");
+    assert!(err.to_string().contains("more than once"), "{err}");
+    let printed = text::to_string_with(&record(), &text_options().print_unknown_fields(true));
+    assert_eq!(printed.matches("tagged").count(), 1, "{printed}");
+    // A new registry knows the well-known types.
+    let m: Everything = text::from_str_with(
+        "payload { [type.googleapis.com/google.protobuf.Duration] { seconds: 1 } }",
+        &TextOptions::new().registry(Arc::new(text::TypeRegistry::new())),
+    )
+    .expect("a well-known type in an Any");
+    assert_eq!(
+        m.payload.expect("payload").type_url,
+        "type.googleapis.com/google.protobuf.Duration"
+    );
+    // Oneof members print at their field numbers (`picked` is 27, `at` 29).
+    let t = text::to_string(&full());
+    assert!(
+        t.find("picked {").expect("picked") < t.find("at {").expect("at"),
+        "{t}"
+    );
     let deep = format!("{}{}", "child { ".repeat(150), "}".repeat(150));
     let err = text::from_str::<Everything>(&deep).expect_err("too deep");
     assert!(err.to_string().contains("recursion limit"), "{err}");

@@ -98,22 +98,26 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
                 )
             }
         };
-        writes.push(write);
+        writes.push((field.number, write));
         arms.push(quote!(#keys => #read,));
     }
     for oneof in &msg.oneofs {
         let member = ident(&oneof.rust_field);
         let enum_name = ident(&oneof.rust_enum);
-        let mut write_arms = Vec::new();
         for field in &oneof.fields {
             let variant = ident(&field.rust_name);
             let (json, proto, n) = names(field);
             let c = json_codec(&lifted(field, &msg.module_name));
-            write_arms.push(quote! {
-                ::core::option::Option::Some(#module::#enum_name::#variant(v)) => {
-                    w.value::<#c>(#json, #proto, v)?
-                }
-            });
+            writes.push((
+                field.number,
+                quote! {
+                    if let ::core::option::Option::Some(#module::#enum_name::#variant(v)) =
+                        &self.#member
+                    {
+                        w.value::<#c>(#json, #proto, v)?;
+                    }
+                },
+            ));
             let make = if super::message::is_boxed(&field.kind) {
                 quote!(|v| #module::#enum_name::#variant(::std::boxed::Box::new(v)))
             } else {
@@ -123,13 +127,10 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
                 arms.push(quote!(#keys => r.oneof::<#c, _>(#n, &mut self.#member, #make),));
             }
         }
-        writes.push(quote! {
-            match &self.#member {
-                #(#write_arms)*
-                ::core::option::Option::None => {}
-            }
-        });
     }
+    // In field-number order, oneof members at their numbers, as protobuf's printers write.
+    writes.sort_by_key(|(number, _)| *number);
+    let writes: Vec<TokenStream> = writes.into_iter().map(|(_, w)| w).collect();
     let uses = if writes.is_empty() {
         TokenStream::new()
     } else {

@@ -62,23 +62,27 @@ pub(super) fn text_impl(msg: &Message, scope: &Scope, allow: &TokenStream) -> To
                 )
             }
         };
-        prints.push(print);
+        prints.push((field.number, print));
         arms.push(quote!(#keys => #parse,));
     }
     for oneof in &msg.oneofs {
         let member = ident(&oneof.rust_field);
         let enum_name = ident(&oneof.rust_enum);
-        let mut print_arms = Vec::new();
         for field in &oneof.fields {
             let variant = ident(&field.rust_name);
             let (printed, keys) = names(field);
             let n = proc_macro2::Literal::u32_unsuffixed(field.number);
             let c = codec(&lifted(field, &msg.module_name));
-            print_arms.push(quote! {
-                ::core::option::Option::Some(#module::#enum_name::#variant(v)) => {
-                    p.value::<#c>(#printed, v)
-                }
-            });
+            prints.push((
+                field.number,
+                quote! {
+                    if let ::core::option::Option::Some(#module::#enum_name::#variant(v)) =
+                        &self.#member
+                    {
+                        p.value::<#c>(#printed, v);
+                    }
+                },
+            ));
             let make = if is_boxed(&field.kind) {
                 quote!(|v| #module::#enum_name::#variant(::std::boxed::Box::new(v)))
             } else {
@@ -86,13 +90,10 @@ pub(super) fn text_impl(msg: &Message, scope: &Scope, allow: &TokenStream) -> To
             };
             arms.push(quote!(#keys => p.oneof::<#c, _>(#n, &mut self.#member, #make),));
         }
-        prints.push(quote! {
-            match &self.#member {
-                #(#print_arms)*
-                ::core::option::Option::None => {}
-            }
-        });
     }
+    // In field-number order, oneof members at their numbers, as protoc prints.
+    prints.sort_by_key(|(number, _)| *number);
+    let prints: Vec<TokenStream> = prints.into_iter().map(|(_, p)| p).collect();
     let uses = if prints.is_empty() {
         TokenStream::new()
     } else {

@@ -121,11 +121,20 @@ fn options<R>(f: impl FnOnce(&JsonOptions) -> R) -> R {
 /// One level of message nesting, released on drop; `None` past [`RECURSION_LIMIT`].
 struct Depth;
 
+/// Runs one level of recursion with room on the stack: serde's visitors take several KB a
+/// level (tens in debug builds), so 100 levels could overflow a thread's stack; this grows it
+/// on the heap when little is left.
+fn grow<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(128 * 1024, 1024 * 1024, f)
+}
+
 impl Depth {
     fn enter() -> Option<Depth> {
         STATE.with(|s| {
             let mut s = s.borrow_mut();
-            if s.depth >= RECURSION_LIMIT {
+            // The outermost message and RECURSION_LIMIT levels below it, as the binary
+            // decoder allows.
+            if s.depth > RECURSION_LIMIT {
                 return None;
             }
             s.depth += 1;
@@ -183,7 +192,146 @@ pub fn from_str_with<T: serde::de::DeserializeOwned>(
     text: &str,
     options: &JsonOptions,
 ) -> Result<T, serde_json::Error> {
-    with_options(options, || serde_json::from_str(text))
+    with_options(options, || {
+        // serde_json's own limit counts brackets (128), and a message nested in a repeated
+        // field or a map takes two: what `to_string_with` writes could fail to read back. Every
+        // recursive reader here counts levels itself (messages, `Value`s, skipped unknown
+        // values), against RECURSION_LIMIT.
+        let mut de = serde_json::Deserializer::from_str(text);
+        de.disable_recursion_limit();
+        let value = T::deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    })
+}
+
+/// A JSON value read whole (for `Any` and extensions, whose type is known only at run time):
+/// a key given twice in an object is an error, as it is in messages, and nesting is counted
+/// against [`RECURSION_LIMIT`].
+pub(crate) struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = serde_json::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        grow(|| d.deserialize_any(self))
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| E::custom("a number JSON cannot hold"))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let _depth = Depth::enter().ok_or_else(|| de::Error::custom(TOO_DEEP))?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let _depth = Depth::enter().ok_or_else(|| de::Error::custom(TOO_DEEP))?;
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(StrictValue)?;
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "key \"{}\" is given more than once",
+                    shorten(&key)
+                )));
+            }
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
+/// A value skipped (an unknown field's, on request), its nesting counted.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        grow(|| d.deserialize_any(self))
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let _depth = Depth::enter().ok_or_else(|| de::Error::custom(TOO_DEEP))?;
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let _depth = Depth::enter().ok_or_else(|| de::Error::custom(TOO_DEEP))?;
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+}
+
+/// Text from the input for an error message: at most 40 characters of it.
+fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => Cow::Owned(format!("{}...", &text[..cut])),
+        None => Cow::Borrowed(text),
+    }
 }
 
 /// What one JSON value read for a field gives.
@@ -243,6 +391,21 @@ pub trait JsonFields: Name + Default {
 
 impl<M: JsonFields> JsonMessage for M {
     fn write_json<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        grow(|| self.write_object(s))
+    }
+
+    fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
+        grow(|| d.deserialize_any(ObjectVisitor::<M>(PhantomData)))
+    }
+}
+
+/// The object form of a message with fields.
+trait WriteObject {
+    fn write_object<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+}
+
+impl<M: JsonFields> WriteObject for M {
+    fn write_object<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let _depth = Depth::enter().ok_or_else(|| ser::Error::custom(TOO_DEEP))?;
         let (emit_defaults, proto_names) = options(|o| (o.emit_defaults, o.proto_names));
         let mut map = s.serialize_map(None)?;
@@ -255,10 +418,6 @@ impl<M: JsonFields> JsonMessage for M {
             wkt::write_extensions(M::FULL_NAME, unknown, &mut map)?;
         }
         map.end()
-    }
-
-    fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
-        d.deserialize_any(ObjectVisitor::<M>(PhantomData))
     }
 }
 
@@ -383,13 +542,16 @@ pub struct FieldReader<'a, A> {
     map: &'a mut A,
     /// Numbers of the fields read so far: a field given twice is an error.
     seen: &'a mut Vec<u32>,
+    /// The key being read, for error messages.
+    key: &'a str,
 }
 
 impl<'de, A: MapAccess<'de>> FieldReader<'_, A> {
     fn first_time(&mut self, number: u32) -> Result<(), A::Error> {
         if self.seen.contains(&number) {
             return Err(de::Error::custom(format_args!(
-                "field {number} is given more than once"
+                "field \"{}\" (number {number}) is given more than once (under either name)",
+                shorten(self.key)
             )));
         }
         self.seen.push(number);
@@ -453,7 +615,8 @@ impl<'de, A: MapAccess<'de>> FieldReader<'_, A> {
         if let Got::Value(v) = self.next::<C>(number)? {
             if field.is_some() {
                 return Err(de::Error::custom(format_args!(
-                    "field {number} is a member of a oneof that another field already set"
+                    "field \"{}\" (number {number}) is a member of a oneof that another field already set",
+                    shorten(self.key)
                 )));
             }
             *field = Some(member(v));
@@ -604,26 +767,36 @@ impl<'de, M: JsonFields> Visitor<'de> for ObjectVisitor<M> {
         let ignore_unknown = options(|o| o.ignore_unknown_fields);
         let mut msg = M::default();
         let mut seen = Vec::new();
+        let mut extensions_seen: Vec<String> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let mut r = FieldReader {
                 map: &mut map,
                 seen: &mut seen,
+                key: &key,
             };
             if !msg.read_field(&key, &mut r)? {
                 if key.starts_with('[') {
                     if let Some(unknown) = msg.json_extensions_mut() {
                         if wkt::read_extension(M::FULL_NAME, &key, unknown, &mut map)? {
+                            if extensions_seen.iter().any(|k| *k == *key) {
+                                return Err(de::Error::custom(format_args!(
+                                    "extension {} is given more than once",
+                                    shorten(&key)
+                                )));
+                            }
+                            extensions_seen.push(key.into_owned());
                             continue;
                         }
                     }
                 }
                 if !ignore_unknown {
                     return Err(de::Error::custom(format_args!(
-                        "{} has no field named \"{key}\"",
-                        M::FULL_NAME
+                        "{} has no field named \"{}\"",
+                        M::FULL_NAME,
+                        shorten(&key)
                     )));
                 }
-                map.next_value::<de::IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             }
         }
         Ok(Got::Value(msg))
@@ -708,9 +881,13 @@ fn integer<E: de::Error>(raw: &Raw<'_>, wanted: &str) -> Result<i128, E> {
     let from_float = |f: f64| {
         if f.is_finite() && f.fract() == 0.0 && f.abs() < 1.9e19 {
             Ok(f as i128)
+        } else if f.is_finite() && f.fract() != 0.0 {
+            Err(E::custom(format_args!(
+                "{f} is not a whole number, as {wanted} must be"
+            )))
         } else {
             Err(E::custom(format_args!(
-                "{f} is not a whole number in range"
+                "the number is out of range for {wanted}"
             )))
         }
     };
@@ -722,7 +899,7 @@ fn integer<E: de::Error>(raw: &Raw<'_>, wanted: &str) -> Result<i128, E> {
             Ok(v) => Ok(v),
             Err(_) => from_float(
                 s.parse::<f64>()
-                    .map_err(|_| E::custom(format_args!("\"{s}\" is not a number")))?,
+                    .map_err(|_| E::custom(format_args!("\"{}\" is not a number", shorten(s))))?,
             ),
         },
         other => Err(wrong(other, wanted)),

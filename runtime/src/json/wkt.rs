@@ -297,7 +297,7 @@ pub(super) fn read_extension<'de, A: MapAccess<'de>>(
     else {
         return Ok(false);
     };
-    let json: serde_json::Value = map.next_value()?;
+    let json = map.next_value_seed(super::StrictValue)?;
     ext.set_json_value(json, unknown)
         .map_err(de::Error::custom)?;
     Ok(true)
@@ -344,13 +344,18 @@ impl JsonMessage for Any {
         if self.type_url.is_empty() && self.value.is_empty() {
             return map.end();
         }
+        if self.type_url.is_empty() {
+            return Err(ser::Error::custom("an Any with a value but no type_url"));
+        }
         let entry = lookup(&self.type_url).ok_or_else(|| {
             ser::Error::custom(format_args!(
                 "Any holds {}, which the type registry does not know",
                 self.type_url
             ))
         })?;
-        let value = (entry.to_json)(&self.value).map_err(ser::Error::custom)?;
+        let value = (entry.to_json)(&self.value).map_err(|e| {
+            ser::Error::custom(format_args!("the {} an Any holds: {e}", self.type_url))
+        })?;
         map.serialize_entry("@type", &self.type_url)?;
         match value {
             serde_json::Value::Object(fields) if !entry.own_form => {
@@ -364,7 +369,7 @@ impl JsonMessage for Any {
     }
 
     fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
-        let mut object = match serde::Deserialize::deserialize(d)? {
+        let mut object = match de::DeserializeSeed::deserialize(super::StrictValue, d)? {
             serde_json::Value::Null => return Ok(Got::Null),
             serde_json::Value::Object(object) => object,
             _ => return Err(de::Error::custom("expected a JSON object for an Any")),
@@ -567,7 +572,9 @@ fn parse_timestamp(text: &str) -> Option<Timestamp> {
 impl JsonMessage for Timestamp {
     fn write_json<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let text = format_timestamp(self).ok_or_else(|| {
-            ser::Error::custom("Timestamp out of the range 0001-01-01 to 9999-12-31")
+            ser::Error::custom(
+                "a Timestamp outside 0001-01-01 to 9999-12-31, or with nanos outside 0 to 999,999,999",
+            )
         })?;
         s.serialize_str(&text)
     }
@@ -761,6 +768,15 @@ impl JsonMessage for ListValue {
 
 impl JsonMessage for Value {
     fn write_json<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        super::grow(|| self.write_kind(s))
+    }
+    fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
+        super::grow(|| d.deserialize_any(ValueVisitor)).map(Got::Value)
+    }
+}
+
+impl Value {
+    fn write_kind<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match &self.kind {
             None => Err(ser::Error::custom(
                 "a Value with no kind set has no JSON form",
@@ -775,9 +791,6 @@ impl JsonMessage for Value {
             Some(Kind::StructValue(st)) => st.write_json(s),
             Some(Kind::ListValue(list)) => list.write_json(s),
         }
-    }
-    fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
-        d.deserialize_any(ValueVisitor).map(Got::Value)
     }
 }
 
@@ -850,7 +863,7 @@ struct ValueSeed;
 impl<'de> de::DeserializeSeed<'de> for ValueSeed {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        super::grow(|| d.deserialize_any(ValueVisitor))
     }
 }
 

@@ -150,13 +150,16 @@ impl Printer<'_> {
     fn message_body<M: TextMessage>(&mut self, msg: &M) {
         msg.print_fields(self);
         if let Some(unknown) = msg.text_unknown_fields() {
+            // Extensions the registry knows are printed by name, and so not again by number.
+            let mut named = Vec::new();
             if let Some(registry) = self.options.registry.clone() {
                 for ext in registry.extensions.get(M::FULL_NAME).into_iter().flatten() {
                     ext.print(unknown, self);
+                    named.push(ext.number());
                 }
             }
             if self.options.print_unknown_fields {
-                self.unknown(unknown.as_bytes(), 0);
+                self.unknown(unknown.as_bytes(), 0, &named);
             }
         }
     }
@@ -224,7 +227,7 @@ impl Printer<'_> {
 
     /// Fields by number, as they are on the wire: varints and fixed values as numbers,
     /// length-delimited ones as bytes, groups in braces.
-    fn unknown(&mut self, mut bytes: &[u8], depth: u32) {
+    fn unknown(&mut self, mut bytes: &[u8], depth: u32, skip: &[u32]) {
         while !bytes.is_empty() {
             let mut r = Reader::new(bytes);
             let Ok(Some(tag)) = r.next_tag() else { return };
@@ -235,6 +238,9 @@ impl Printer<'_> {
             }
             let body = &bytes[start..r.position()];
             bytes = &bytes[r.position()..];
+            if skip.contains(&number) {
+                continue;
+            }
             self.line_start();
             let _ = write!(self.out, "{number}");
             let mut v = Reader::new(body);
@@ -259,7 +265,7 @@ impl Printer<'_> {
                     if depth < RECURSION_LIMIT && !inner.is_empty() && reads_as_fields(inner) {
                         self.out.push_str(" {\n");
                         self.indent += 1;
-                        self.unknown(inner, depth + 1);
+                        self.unknown(inner, depth + 1, &[]);
                         self.indent -= 1;
                         self.line_start();
                         self.out.push_str("}\n");
@@ -276,7 +282,7 @@ impl Printer<'_> {
                     let end = body
                         .len()
                         .saturating_sub(crate::encoding::varint_len(u64::from((number << 3) | 4)));
-                    self.unknown(&body[..end], depth + 1);
+                    self.unknown(&body[..end], depth + 1, &[]);
                     self.indent -= 1;
                     self.line_start();
                     self.out.push_str("}\n");
@@ -625,7 +631,11 @@ impl<'a> Parser<'a> {
         let at = self.here();
         match self.take()? {
             Some((Token::Ident(name), _)) => {
-                let mut fp = FieldParser { p: self, seen };
+                let mut fp = FieldParser {
+                    p: self,
+                    seen,
+                    name,
+                };
                 if msg.parse_field(name, &mut fp)? {
                     return Ok(());
                 }
@@ -664,6 +674,15 @@ impl<'a> Parser<'a> {
                                 ),
                             )
                         })?;
+                    if !ext.is_repeated() {
+                        if seen.contains(&ext.number()) {
+                            return Err(self.lex.error_at(
+                                at,
+                                format!("extension [{name}] is given more than once"),
+                            ));
+                        }
+                        seen.push(ext.number());
+                    }
                     ext.parse(self)?
                 };
                 msg.merge(&bytes)
@@ -809,14 +828,17 @@ impl<'a> Parser<'a> {
 pub struct FieldParser<'p, 'a> {
     p: &'p mut Parser<'a>,
     seen: &'p mut Vec<u32>,
+    /// The field's name as written, for error messages.
+    name: &'p str,
 }
 
 impl FieldParser<'_, '_> {
     fn first_time(&mut self, number: u32) -> Result<(), TextError> {
         if self.seen.contains(&number) {
-            return Err(self
-                .p
-                .error(format!("field {number} is given more than once")));
+            return Err(self.p.error(format!(
+                "field \"{}\" (number {number}) is given more than once",
+                self.name
+            )));
         }
         self.seen.push(number);
         Ok(())
@@ -945,6 +967,7 @@ impl FieldParser<'_, '_> {
             let mut entry = FieldParser {
                 p: &mut *self.p,
                 seen: &mut seen,
+                name,
             };
             match name {
                 "key" => key = Some(entry.single::<K>(1)?),
@@ -1182,13 +1205,20 @@ struct TypeEntry {
 }
 
 /// The message types and extensions text may name in brackets: `Any` values in expanded form
-/// (`[type.googleapis.com/pkg.Msg] { ... }`) and extensions (`[pkg.ext]: ...`). Extensions it
+/// (`[type.googleapis.com/pkg.Msg] { ... }`) and extensions (`[pkg.ext]: ...`). A new registry
+/// knows the well-known types. Extensions it
 /// knows are also printed; `Any` values are always printed as their `type_url` and `value`,
 /// which every parser reads.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TypeRegistry {
     types: HashMap<&'static str, TypeEntry>,
     extensions: HashMap<&'static str, Vec<&'static dyn TextExtension>>,
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for TypeRegistry {
@@ -1206,9 +1236,32 @@ fn parse_encoded<M: TextMessage>(p: &mut Parser<'_>) -> Result<Vec<u8>, TextErro
 }
 
 impl TypeRegistry {
-    /// An empty registry.
+    /// A registry of the well-known types.
     pub fn new() -> Self {
-        Self::default()
+        use crate::wkt;
+        let mut registry = TypeRegistry {
+            types: HashMap::new(),
+            extensions: HashMap::new(),
+        };
+        registry
+            .register::<wkt::Any>()
+            .register::<wkt::Timestamp>()
+            .register::<wkt::Duration>()
+            .register::<wkt::FieldMask>()
+            .register::<wkt::Struct>()
+            .register::<wkt::Value>()
+            .register::<wkt::ListValue>()
+            .register::<wkt::Empty>()
+            .register::<wkt::DoubleValue>()
+            .register::<wkt::FloatValue>()
+            .register::<wkt::Int64Value>()
+            .register::<wkt::UInt64Value>()
+            .register::<wkt::Int32Value>()
+            .register::<wkt::UInt32Value>()
+            .register::<wkt::BoolValue>()
+            .register::<wkt::StringValue>()
+            .register::<wkt::BytesValue>();
+        registry
     }
 
     /// Adds message type `M`, so `Any` values holding it can be written in expanded form.
@@ -1239,6 +1292,12 @@ pub trait TextExtension: Send + Sync {
     fn extendee(&self) -> &'static str;
     /// Its own full name, which text writes in brackets.
     fn full_name(&self) -> &'static str;
+    /// Its field number.
+    #[doc(hidden)]
+    fn number(&self) -> u32;
+    /// Whether it is repeated (a singular one may be given once).
+    #[doc(hidden)]
+    fn is_repeated(&self) -> bool;
     /// Prints its value in `unknown`, if the message holds one.
     #[doc(hidden)]
     fn print(&self, unknown: &UnknownFields, p: &mut Printer<'_>);
@@ -1258,6 +1317,12 @@ where
     fn full_name(&self) -> &'static str {
         crate::extension::Extension::full_name(self)
     }
+    fn number(&self) -> u32 {
+        crate::extension::ExtensionField::<M>::number(self)
+    }
+    fn is_repeated(&self) -> bool {
+        false
+    }
     fn print(&self, unknown: &UnknownFields, p: &mut Printer<'_>) {
         use crate::extension::ExtensionField;
         if let Ok(Some(value)) = self.read(unknown) {
@@ -1265,11 +1330,15 @@ where
         }
     }
     fn parse(&self, p: &mut Parser<'_>) -> Result<Vec<u8>, TextError> {
-        use crate::extension::ExtensionField;
         let mut seen = Vec::new();
-        let value = FieldParser { p, seen: &mut seen }.single::<C>(0)?;
+        let value = FieldParser {
+            p,
+            seen: &mut seen,
+            name: self.full_name(),
+        }
+        .single::<C>(0)?;
         let mut bytes = Vec::new();
-        encode_key(self.number(), C::WIRE_TYPE, &mut bytes);
+        encode_key(TextExtension::number(self), C::WIRE_TYPE, &mut bytes);
         C::encode(&value, &mut bytes);
         Ok(bytes)
     }
@@ -1286,6 +1355,12 @@ where
     fn full_name(&self) -> &'static str {
         crate::extension::RepeatedExtension::full_name(self)
     }
+    fn number(&self) -> u32 {
+        crate::extension::ExtensionField::<M>::number(self)
+    }
+    fn is_repeated(&self) -> bool {
+        true
+    }
     fn print(&self, unknown: &UnknownFields, p: &mut Printer<'_>) {
         use crate::extension::ExtensionField;
         if let Ok(values) = self.read(unknown) {
@@ -1293,13 +1368,17 @@ where
         }
     }
     fn parse(&self, p: &mut Parser<'_>) -> Result<Vec<u8>, TextError> {
-        use crate::extension::ExtensionField;
         let mut seen = Vec::new();
         let mut values = Vec::new();
-        FieldParser { p, seen: &mut seen }.repeated::<C>(&mut values)?;
+        FieldParser {
+            p,
+            seen: &mut seen,
+            name: self.full_name(),
+        }
+        .repeated::<C>(&mut values)?;
         let mut bytes = Vec::new();
         for value in &values {
-            encode_key(self.number(), C::WIRE_TYPE, &mut bytes);
+            encode_key(TextExtension::number(self), C::WIRE_TYPE, &mut bytes);
             C::encode(value, &mut bytes);
         }
         Ok(bytes)

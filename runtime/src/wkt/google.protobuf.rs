@@ -1197,26 +1197,23 @@ impl ::rust_rpc::Message for Value {
 impl ::rust_rpc::text::TextMessage for Value {
     fn print_fields(&self, p: &mut ::rust_rpc::text::Printer<'_>) {
         use ::rust_rpc::encoding as _enc;
-        match &self.kind {
-            ::core::option::Option::Some(value::Kind::NullValue(v)) => {
-                p.value::<_enc::Enum<NullValue>>("null_value", v)
-            }
-            ::core::option::Option::Some(value::Kind::NumberValue(v)) => {
-                p.value::<_enc::Double>("number_value", v)
-            }
-            ::core::option::Option::Some(value::Kind::StringValue(v)) => {
-                p.value::<_enc::Str>("string_value", v)
-            }
-            ::core::option::Option::Some(value::Kind::BoolValue(v)) => {
-                p.value::<_enc::Bool>("bool_value", v)
-            }
-            ::core::option::Option::Some(value::Kind::StructValue(v)) => {
-                p.value::<_enc::RecMsg<Struct>>("struct_value", v)
-            }
-            ::core::option::Option::Some(value::Kind::ListValue(v)) => {
-                p.value::<_enc::RecMsg<ListValue>>("list_value", v)
-            }
-            ::core::option::Option::None => {}
+        if let ::core::option::Option::Some(value::Kind::NullValue(v)) = &self.kind {
+            p.value::<_enc::Enum<NullValue>>("null_value", v);
+        }
+        if let ::core::option::Option::Some(value::Kind::NumberValue(v)) = &self.kind {
+            p.value::<_enc::Double>("number_value", v);
+        }
+        if let ::core::option::Option::Some(value::Kind::StringValue(v)) = &self.kind {
+            p.value::<_enc::Str>("string_value", v);
+        }
+        if let ::core::option::Option::Some(value::Kind::BoolValue(v)) = &self.kind {
+            p.value::<_enc::Bool>("bool_value", v);
+        }
+        if let ::core::option::Option::Some(value::Kind::StructValue(v)) = &self.kind {
+            p.value::<_enc::RecMsg<Struct>>("struct_value", v);
+        }
+        if let ::core::option::Option::Some(value::Kind::ListValue(v)) = &self.kind {
+            p.value::<_enc::RecMsg<ListValue>>("list_value", v);
         }
     }
     fn parse_field(
