@@ -799,7 +799,14 @@ impl<'a> Parser<'a> {
             }
             _ => return Err(self.lex.error_at(at, "expected a number")),
         };
-        Ok(if negative { -value } else { value })
+        // `-nan` is NaN: the sign of a NaN is not kept (it prints as `nan`).
+        Ok(if value.is_nan() {
+            f64::NAN
+        } else if negative {
+            -value
+        } else {
+            value
+        })
     }
 
     fn bytes(&mut self) -> Result<Vec<u8>, TextError> {
