@@ -21,7 +21,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use crate::encoding::{
-    encode_key, Bool, Bytes, ClosedEnum, Codec, Double, Enum, Fixed32, Fixed64, Float, Int32,
+    encode_field, Bool, Bytes, ClosedEnum, Codec, Double, Enum, Fixed32, Fixed64, Float, Int32,
     Int64, LaxStr, MapField, MsgCodec, Reader, SFixed32, SFixed64, SInt32, SInt64, SharedBytes,
     Str, UInt32, UInt64,
 };
@@ -621,9 +621,7 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
             self.field(msg, &mut seen)?;
-            if !self.eat_punct(b',')? {
-                self.eat_punct(b';')?;
-            }
+            self.end_of_field()?;
         }
     }
 
@@ -659,8 +657,8 @@ impl<'a> Parser<'a> {
                     self.eat_punct(b':')?;
                     let value = (entry.parse)(self)?;
                     let mut bytes = Vec::new();
-                    Str::encode_tagged(1, &name, &mut bytes);
-                    Bytes::encode_tagged(2, &value, &mut bytes);
+                    encode_field::<Str>(1, &name, &mut bytes);
+                    encode_field::<Bytes>(2, &value, &mut bytes);
                     bytes
                 } else {
                     let ext = self
@@ -721,15 +719,28 @@ impl<'a> Parser<'a> {
             .copied()
     }
 
+    /// The `{` or `<` that opens a message (or a map entry, `what`); returns what closes it.
+    fn open_block(&mut self, what: &str) -> Result<u8, TextError> {
+        if self.eat_punct(b'{')? {
+            Ok(b'}')
+        } else if self.eat_punct(b'<')? {
+            Ok(b'>')
+        } else {
+            Err(self.error(format!("expected '{{' or '<' before {what}")))
+        }
+    }
+
+    /// The `,` or `;` that may end a field.
+    fn end_of_field(&mut self) -> Result<(), TextError> {
+        if !self.eat_punct(b',')? {
+            self.eat_punct(b';')?;
+        }
+        Ok(())
+    }
+
     /// A message value: `{ ... }` or `< ... >`.
     fn message<M: TextMessage>(&mut self) -> Result<M, TextError> {
-        let close = if self.eat_punct(b'{')? {
-            b'}'
-        } else if self.eat_punct(b'<')? {
-            b'>'
-        } else {
-            return Err(self.error("expected '{' or '<' before a message"));
-        };
+        let close = self.open_block("a message")?;
         if self.depth >= RECURSION_LIMIT {
             return Err(self.error("messages nest deeper than the recursion limit"));
         }
@@ -917,20 +928,31 @@ impl FieldParser<'_, '_> {
     /// A repeated field: one value, or a list `[a, b]`; each occurrence appends.
     pub fn repeated<C: TextCodec>(&mut self, field: &mut Vec<C::Value>) -> Result<bool, TextError> {
         self.separator::<C>()?;
-        if self.p.eat_punct(b'[')? {
-            if self.p.eat_punct(b']')? {
-                return Ok(true);
-            }
-            loop {
-                field.push(C::parse(self.p)?);
-                if self.p.eat_punct(b']')? {
-                    return Ok(true);
-                }
-                self.p.expect_punct(b',')?;
-            }
-        }
-        field.push(C::parse(self.p)?);
+        self.one_or_list(|p| {
+            field.push(C::parse(p.p)?);
+            Ok(())
+        })?;
         Ok(true)
+    }
+
+    /// One value, or a list `[a, b]` (maybe empty) of them, each read by `each`.
+    fn one_or_list(
+        &mut self,
+        mut each: impl FnMut(&mut Self) -> Result<(), TextError>,
+    ) -> Result<(), TextError> {
+        if !self.p.eat_punct(b'[')? {
+            return each(self);
+        }
+        if self.p.eat_punct(b']')? {
+            return Ok(());
+        }
+        loop {
+            each(self)?;
+            if self.p.eat_punct(b']')? {
+                return Ok(());
+            }
+            self.p.expect_punct(b',')?;
+        }
     }
 
     /// A map field: entries `{ key: ... value: ... }`, one per occurrence or in a list; a
@@ -940,19 +962,7 @@ impl FieldParser<'_, '_> {
         field: &mut F,
     ) -> Result<bool, TextError> {
         self.p.eat_punct(b':')?;
-        if self.p.eat_punct(b'[')? {
-            if self.p.eat_punct(b']')? {
-                return Ok(true);
-            }
-            loop {
-                self.map_entry::<K, V, F>(field)?;
-                if self.p.eat_punct(b']')? {
-                    return Ok(true);
-                }
-                self.p.expect_punct(b',')?;
-            }
-        }
-        self.map_entry::<K, V, F>(field)?;
+        self.one_or_list(|p| p.map_entry::<K, V, F>(field))?;
         Ok(true)
     }
 
@@ -960,13 +970,7 @@ impl FieldParser<'_, '_> {
         &mut self,
         field: &mut F,
     ) -> Result<(), TextError> {
-        let close = if self.p.eat_punct(b'{')? {
-            b'}'
-        } else if self.p.eat_punct(b'<')? {
-            b'>'
-        } else {
-            return Err(self.p.error("expected '{' or '<' before a map entry"));
-        };
+        let close = self.p.open_block("a map entry")?;
         let (mut key, mut value) = (None, None);
         let mut seen = Vec::new();
         while !self.p.eat_punct(close)? {
@@ -986,9 +990,7 @@ impl FieldParser<'_, '_> {
                         .error_at(at, format!("a map entry has no field named \"{name}\"")))
                 }
             }
-            if !self.p.eat_punct(b',')? {
-                self.p.eat_punct(b';')?;
-            }
+            self.p.end_of_field()?;
         }
         field.put(key.unwrap_or_default(), value.unwrap_or_default());
         Ok(())
@@ -1345,8 +1347,7 @@ where
         }
         .single::<C>(0)?;
         let mut bytes = Vec::new();
-        encode_key(TextExtension::number(self), C::WIRE_TYPE, &mut bytes);
-        C::encode(&value, &mut bytes);
+        encode_field::<C>(TextExtension::number(self), &value, &mut bytes);
         Ok(bytes)
     }
 }
@@ -1385,19 +1386,8 @@ where
         .repeated::<C>(&mut values)?;
         let mut bytes = Vec::new();
         for value in &values {
-            encode_key(TextExtension::number(self), C::WIRE_TYPE, &mut bytes);
-            C::encode(value, &mut bytes);
+            encode_field::<C>(TextExtension::number(self), value, &mut bytes);
         }
         Ok(bytes)
     }
 }
-
-/// Field `number` holding `value`, for the wire forms the parser builds.
-trait EncodeTagged: Codec {
-    fn encode_tagged(number: u32, value: &Self::Value, buf: &mut Vec<u8>) {
-        encode_key(number, Self::WIRE_TYPE, buf);
-        Self::encode(value, buf);
-    }
-}
-
-impl<C: Codec> EncodeTagged for C {}
