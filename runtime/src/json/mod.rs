@@ -345,6 +345,17 @@ pub enum Got<T> {
     Skip,
 }
 
+impl<T> Got<T> {
+    /// The value, changed by `f`; `Null` and `Skip` stay.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Got<U> {
+        match self {
+            Got::Value(v) => Got::Value(f(v)),
+            Got::Null => Got::Null,
+            Got::Skip => Got::Skip,
+        }
+    }
+}
+
 /// The JSON form of the values of one protobuf type, by the codec marker generated code
 /// already names for the binary form.
 #[doc(hidden)]
@@ -391,7 +402,7 @@ pub trait JsonFields: Name + Default {
 
 impl<M: JsonFields> JsonMessage for M {
     fn write_json<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        grow(|| self.write_object(s))
+        grow(|| write_object(self, s))
     }
 
     fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
@@ -400,25 +411,19 @@ impl<M: JsonFields> JsonMessage for M {
 }
 
 /// The object form of a message with fields.
-trait WriteObject {
-    fn write_object<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
-}
-
-impl<M: JsonFields> WriteObject for M {
-    fn write_object<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let _depth = Depth::enter().ok_or_else(|| ser::Error::custom(TOO_DEEP))?;
-        let (emit_defaults, proto_names) = options(|o| (o.emit_defaults, o.proto_names));
-        let mut map = s.serialize_map(None)?;
-        self.write_fields(&mut FieldWriter {
-            map: &mut map,
-            emit_defaults,
-            proto_names,
-        })?;
-        if let Some(unknown) = self.json_extensions() {
-            wkt::write_extensions(M::FULL_NAME, unknown, &mut map)?;
-        }
-        map.end()
+fn write_object<M: JsonFields, S: Serializer>(msg: &M, s: S) -> Result<S::Ok, S::Error> {
+    let _depth = Depth::enter().ok_or_else(|| ser::Error::custom(TOO_DEEP))?;
+    let (emit_defaults, proto_names) = options(|o| (o.emit_defaults, o.proto_names));
+    let mut map = s.serialize_map(None)?;
+    msg.write_fields(&mut FieldWriter {
+        map: &mut map,
+        emit_defaults,
+        proto_names,
+    })?;
+    if let Some(unknown) = msg.json_extensions() {
+        wkt::write_extensions(M::FULL_NAME, unknown, &mut map)?;
     }
+    map.end()
 }
 
 /// Reads a message for a `Deserialize` impl. `null` is refused: as a whole input it is not a
@@ -1093,11 +1098,7 @@ impl JsonCodec for SharedBytes {
         write_base64(value, s)
     }
     fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<bytes::Bytes>, D::Error> {
-        Ok(match read_bytes(d)? {
-            Got::Value(v) => Got::Value(v.into()),
-            Got::Null => Got::Null,
-            Got::Skip => Got::Skip,
-        })
+        Ok(read_bytes(d)?.map(Into::into))
     }
 }
 

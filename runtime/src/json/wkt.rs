@@ -875,11 +875,7 @@ macro_rules! wrappers {
                 <$codec>::write_json(&self.value, s)
             }
             fn read_json<'de, D: Deserializer<'de>>(d: D) -> Result<Got<Self>, D::Error> {
-                Ok(match <$codec>::read_json(d)? {
-                    Got::Value(value) => Got::Value(Self { value, ..Default::default() }),
-                    Got::Null => Got::Null,
-                    Got::Skip => Got::Skip,
-                })
+                Ok(<$codec>::read_json(d)?.map(|value| Self { value, ..Default::default() }))
             }
         }
     )*};
