@@ -80,8 +80,9 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
             continue;
         }
         if trimmed.trim().is_empty() {
+            // A blank line does not end a list item: a later line indented to its content is
+            // another paragraph of the item (and a line after that may continue it lazily).
             out.push(String::new());
-            list_indent = None;
             previous_blank = true;
             continue;
         }
@@ -111,12 +112,20 @@ pub(crate) fn sanitize(raw: &[String]) -> Vec<String> {
                 content
             )
         } else if let Some((item_indent, content_indent)) = list_indent {
-            if indent > item_indent {
+            // After a blank line only text indented to the item's content stays in it.
+            let continues = if previous_blank {
+                indent >= content_indent
+            } else {
+                indent > item_indent
+            };
+            if continues {
                 // A list item's continuation, indented exactly as markdown expects.
                 format!("{}{}", " ".repeat(content_indent), escape_markdown(trimmed))
             } else {
                 // Text no deeper than the item ends the list, rather than continue its last item.
-                out.push(String::new());
+                if !previous_blank {
+                    out.push(String::new());
+                }
                 list_indent = None;
                 format!("{}{}", " ".repeat(indent.min(3)), escape_markdown(trimmed))
             }
@@ -373,6 +382,26 @@ mod tests {
         assert_eq!(
             s(&["-", "  https://a.example/x"]),
             ["-", "  <https://a.example/x>"]
+        );
+    }
+
+    #[test]
+    fn later_paragraphs_of_a_list_item_stay_in_it_and_lazy_lines_do_not_continue_them() {
+        assert_eq!(
+            s(&["- item", "", "  second paragraph", "lazy line", "", "after"]),
+            [
+                "- item",
+                "",
+                "  second paragraph",
+                "",
+                "lazy line",
+                "",
+                "after"
+            ]
+        );
+        assert_eq!(
+            s(&["1. item", "", "  not in it", "", "    code?"]),
+            ["1. item", "", "  not in it", "", "```text", "code?", "```"]
         );
     }
 

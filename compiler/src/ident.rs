@@ -93,6 +93,33 @@ pub fn enum_value(enum_name: &str, value_name: &str) -> String {
     }
 }
 
+/// Longest name of a module-level item kept as it is: rustdoc writes a file per item
+/// (`struct.Name.html`, `name/index.html`) and file systems allow 255 bytes per name.
+pub const MAX_ITEM_NAME: usize = 200;
+
+/// `name`, or for a name longer than [`MAX_ITEM_NAME`] its first 160 bytes and the decimal
+/// FNV-1a hash of the whole, so every item keeps a name of its own and a page in the docs.
+/// Digits fit every case convention: `_` joins them only to names that already hold one.
+pub fn fit_file_name(name: String) -> String {
+    if name.len() <= MAX_ITEM_NAME {
+        return name;
+    }
+    let mut cut = 160;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let join = if name.contains('_') { "_" } else { "" };
+    let kept = name[..cut].trim_end_matches('_');
+    format!("{kept}{join}{}", fnv1a(name.as_bytes()))
+}
+
+/// FNV-1a, 64 bits: a short, stable stand-in for a long name.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +163,19 @@ mod tests {
         for name in [snake("_"), camel("__"), shouty("___")] {
             syn::parse_str::<syn::Ident>(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn long_names_are_cut_with_a_hash_in_their_case() {
+        assert_eq!(fit_file_name("Short".to_owned()), "Short");
+        let camel = "A".repeat(300);
+        let fitted = fit_file_name(camel.clone());
+        assert!(fitted.len() <= MAX_ITEM_NAME && fitted.starts_with(&camel[..160]));
+        assert!(!fit_file_name("a_".repeat(200)).contains("__"));
+        assert!(fitted[160..].bytes().all(|b| b.is_ascii_digit()));
+        assert_ne!(fitted, fit_file_name(format!("{camel}B")));
+        let shouty = fit_file_name(format!("{}_DESCRIPTOR", "A".repeat(300)));
+        assert_eq!(&shouty[160..161], "_");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! references into Rust paths, names everything once, decides which fields are boxed, attaches
 //! comments, and rejects what rust-rpc does not generate.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rust_rpc::wkt::field_descriptor_proto::{Label, Type};
 use rust_rpc::wkt::source_code_info::Location;
@@ -151,33 +151,44 @@ pub(crate) fn lower(
 }
 
 /// The Rust module path of every package of `set` and of each package's parents, decided once:
-/// each segment in snake case, with `_` appended while a sibling package of another proto name
-/// has it (`Foo` and `foo` become `foo` and `foo_`), packages in name order.
+/// each segment in snake case; among the sibling segments of one parent those already written
+/// as their module is named claim their names first, then the others in name order, each with
+/// `_` appended while taken (`Foo`, `foo`, `foo_` become `foo__`, `foo`, `foo_`).
 fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<String>> {
-    let mut names: Vec<&str> = set.file.iter().map(|f| f.package()).collect();
-    names.sort_unstable();
-    names.dedup();
+    // Every package and every parent of one, each with its parent: parents sort first.
+    let mut prefixes: BTreeSet<(usize, String)> = BTreeSet::new();
+    for file in &set.file {
+        let segments: Vec<&str> = file
+            .package()
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .collect();
+        for end in 1..=segments.len() {
+            prefixes.insert((end, segments[..end].join(".")));
+        }
+    }
+    let mut children: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (_, prefix) in &prefixes {
+        let (parent, segment) = prefix.rsplit_once('.').unwrap_or(("", prefix));
+        children.entry(parent.to_owned()).or_default().push(segment);
+    }
     let mut paths: HashMap<String, Vec<String>> = HashMap::from([(String::new(), Vec::new())]);
-    let mut siblings: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
-    for name in names {
-        let segments: Vec<&str> = name.split('.').filter(|s| !s.is_empty()).collect();
-        for i in 0..segments.len() {
-            let prefix = segments[..=i].join(".");
-            if paths.contains_key(&prefix) {
-                continue;
+    for (_, parent) in std::iter::once((0, String::new())).chain(prefixes.iter().cloned()) {
+        let Some(segments) = children.get_mut(&parent) else {
+            continue;
+        };
+        segments.sort_by_key(|s| (ident::snake(s).trim_start_matches("r#") != *s, *s));
+        let base = paths.get(&parent).cloned().unwrap_or_default();
+        let mut taken = HashSet::new();
+        for segment in segments.iter() {
+            let mut name = ident::fit_file_name(ident::snake(segment));
+            while taken.contains(&name) {
+                name = underscored(&name);
             }
-            let mut path = paths
-                .get(&segments[..i].join("."))
-                .cloned()
-                .unwrap_or_default();
-            let taken = siblings.entry(path.clone()).or_default();
-            let mut segment = ident::snake(segments[i]);
-            while taken.contains(&segment) {
-                segment = underscored(&segment);
-            }
-            taken.insert(segment.clone());
-            path.push(segment);
-            paths.insert(prefix, path);
+            taken.insert(name.clone());
+            let mut path = base.clone();
+            path.push(name);
+            paths.insert(qualify(&parent, segment), path);
         }
     }
     paths
@@ -222,10 +233,7 @@ fn shortened(stem: &str) -> String {
     while !stem.is_char_boundary(cut) {
         cut -= 1;
     }
-    let hash = stem.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    format!("{}~{hash:016x}", &stem[..cut])
+    format!("{}~{:016x}", &stem[..cut], ident::fnv1a(stem.as_bytes()))
 }
 
 fn qualify(scope: &str, name: &str) -> String {
@@ -312,6 +320,8 @@ struct Index {
     file_features: Features,
     /// Each message's module for its nested types, by full name.
     modules: HashMap<String, String>,
+    /// The names claimed for the schema's own items (see [`Index::claim_scope`]).
+    claimed: HashMap<(String, Item), String>,
     /// Each package's module path (see [`package_modules`]).
     package_paths: HashMap<String, Vec<String>>,
     /// Each package's file (see [`package_files`]).
@@ -350,6 +360,7 @@ impl Index {
             services: HashMap::new(),
             taken,
             modules: HashMap::new(),
+            claimed: HashMap::new(),
             package_paths,
             package_files: package_files(set, &config.include_file),
             generating: false,
@@ -362,6 +373,22 @@ impl Index {
         // order the files were given in.
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut packages: BTreeMap<&str, Vec<Wanted>> = BTreeMap::new();
+        for file in &files {
+            let items = scope_items(file.package(), &file.message_type, &file.enum_type);
+            let services = file
+                .service
+                .iter()
+                .map(|s| Wanted::new(qualify(file.package(), s.name()), Item::Trait, s.name()));
+            packages
+                .entry(file.package())
+                .or_default()
+                .extend(items.into_iter().chain(services));
+        }
+        for (package, items) in packages {
+            let module = index.package_module(package);
+            index.claim_scope(&module, items);
+        }
         for file in files {
             let module = index.package_module(file.package());
             index.generating = files_to_generate.iter().any(|f| f == file.name());
@@ -384,7 +411,7 @@ impl Index {
             }
             for e in &file.enum_type {
                 let full = qualify(file.package(), e.name());
-                let rust_name = index.claim(&module, ident::camel(e.name()));
+                let rust_name = index.claimed_name(&full, Item::Type);
                 let extern_path = extern_path_for(&full, file.package(), &[], &rust_name, config)
                     .filter(|_| !index.generating);
                 index.types.insert(
@@ -420,21 +447,12 @@ impl Index {
         let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
         // The traits first: a service the schema declares keeps its name against the items
         // generated for another (`service FooDyn` beside `service Foo`).
-        let mut traits = HashMap::new();
-        for file in &files {
-            let module = self.package_module(file.package());
-            for service in &file.service {
-                let trait_name = self.claim(&module, ident::camel(service.name()));
-                traits.insert(qualify(file.package(), service.name()), trait_name);
-            }
-        }
         for file in files {
             let module = self.package_module(file.package());
             for service in &file.service {
                 let bare = ident::camel_base(service.name());
-                let trait_name = traits
-                    .remove(&qualify(file.package(), service.name()))
-                    .unwrap_or_default();
+                let trait_name =
+                    self.claimed_name(&qualify(file.package(), service.name()), Item::Trait);
                 let free = |taken: Option<&HashSet<String>>, base: &str| {
                     let mut name = base.to_owned();
                     while taken.is_some_and(|t| t.contains(&name)) {
@@ -471,10 +489,10 @@ impl Index {
                     renamed,
                 };
                 let statics = values.entry(module.clone()).or_default();
-                let mut descriptor = format!(
+                let mut descriptor = ident::fit_file_name(format!(
                     "{}_DESCRIPTOR",
                     ident::shouty(service.name()).trim_start_matches("r#")
-                );
+                ));
                 while statics.contains(&descriptor) {
                     descriptor.push('_');
                 }
@@ -506,12 +524,33 @@ impl Index {
     /// `foo.oof`), and taken from then on.
     fn claim(&mut self, module: &[String], name: String) -> String {
         let taken = self.taken.entry(module.to_vec()).or_default();
-        let mut name = name;
+        let mut name = ident::fit_file_name(name);
         while taken.contains(&name) {
             name = underscored(&name);
         }
         taken.insert(name.clone());
         name
+    }
+
+    /// Claims the names of one scope's own items in `module` (see [`Index::claim`]): first
+    /// those the `.proto` already spells as their Rust name (`Foo` for a message `Foo`, `foo`
+    /// for its module), then the converted ones (`Foo` for a message `foo`, `Unnamed1` for
+    /// `_`), each group in declaration order.
+    fn claim_scope(&mut self, module: &[String], mut items: Vec<Wanted>) {
+        items.sort_by_key(|w| !w.exact);
+        for w in items {
+            let name = self.claim(module, w.name);
+            self.claimed.insert(w.key, name);
+        }
+    }
+
+    /// The name [`Index::claim_scope`] gave an item.
+    fn claimed_name(&self, full_name: &str, item: Item) -> String {
+        // Every item of every scope is claimed before it is read.
+        self.claimed
+            .get(&(full_name.to_owned(), item))
+            .cloned()
+            .unwrap_or_else(|| unreachable!("{full_name} ({item:?}) named before use"))
     }
 
     fn add_message(
@@ -539,10 +578,10 @@ impl Index {
         let rust_name = if is_map_entry(msg) {
             ident::camel(msg.name())
         } else {
-            self.claim(module, ident::camel(msg.name()))
+            self.claimed_name(&full, Item::Type)
         };
         let module_name = if has_module(msg) {
-            self.claim(module, ident::snake(msg.name()))
+            self.claimed_name(&full, Item::Module)
         } else {
             ident::snake(msg.name())
         };
@@ -575,6 +614,7 @@ impl Index {
         all_edges.insert(full.clone(), every);
         let mut inner = module.to_vec();
         inner.push(module_name);
+        self.claim_scope(&inner, scope_items(&full, &msg.nested_type, &msg.enum_type));
         for nested in &msg.nested_type {
             self.add_message(
                 package,
@@ -587,7 +627,7 @@ impl Index {
         }
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
-            let enum_name = self.claim(&inner, ident::camel(e.name()));
+            let enum_name = self.claimed_name(&enum_full, Item::Type);
             let nested_modules: Vec<String> = inner[self.package_module(package).len()..].to_vec();
             let extern_path =
                 extern_path_for(&enum_full, package, &nested_modules, &enum_name, config)
@@ -624,6 +664,61 @@ impl Index {
     fn get(&self, full_name: &str) -> Option<&TypeInfo> {
         self.types.get(full_name)
     }
+}
+
+/// The kinds of item the schema declares that take a name in a module's type namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Item {
+    /// A message's struct or an enum's type.
+    Type,
+    /// A message's module for its nested types.
+    Module,
+    /// A service's trait.
+    Trait,
+}
+
+/// A name an item wants in its module.
+struct Wanted {
+    key: (String, Item),
+    name: String,
+    /// Whether the `.proto` spells the name as it is (no case change, no escape).
+    exact: bool,
+}
+
+impl Wanted {
+    fn new(full_name: String, item: Item, proto_name: &str) -> Self {
+        let name = match item {
+            Item::Module => ident::snake(proto_name),
+            Item::Type | Item::Trait => ident::camel(proto_name),
+        };
+        let exact = name.trim_start_matches("r#") == proto_name;
+        Wanted {
+            key: (full_name, item),
+            name,
+            exact,
+        }
+    }
+}
+
+/// The items of one scope (a package or a message) that take names in its module: messages
+/// (map entries aside) and their modules, and enums.
+fn scope_items(
+    scope: &str,
+    messages: &[DescriptorProto],
+    enums: &[EnumDescriptorProto],
+) -> Vec<Wanted> {
+    let mut items = Vec::new();
+    for msg in messages.iter().filter(|m| !is_map_entry(m)) {
+        let full = qualify(scope, msg.name());
+        items.push(Wanted::new(full.clone(), Item::Type, msg.name()));
+        if has_module(msg) {
+            items.push(Wanted::new(full, Item::Module, msg.name()));
+        }
+    }
+    for e in enums {
+        items.push(Wanted::new(qualify(scope, e.name()), Item::Type, e.name()));
+    }
+    items
 }
 
 /// The messages that hold a `required` field (`direct`), or reach one through message fields
@@ -871,7 +966,7 @@ impl<'a> FileLowerer<'a> {
             ty.recursive = true;
         }
         let extendee = self.type_ref(ext.extendee(), module, &path)?;
-        let mut const_name = ident::shouty(ext.name());
+        let mut const_name = ident::fit_file_name(ident::shouty(ext.name()));
         while taken.contains(&const_name) {
             const_name.push('_');
         }
@@ -972,9 +1067,10 @@ impl<'a> FileLowerer<'a> {
             let decl = &msg.oneof_decl[i];
             let mut oneof_path = path.clone();
             oneof_path.extend([MESSAGE_ONEOF, i as i32]);
-            let mut rust_enum = ident::camel(decl.name());
+            let mut rust_enum = ident::fit_file_name(ident::camel(decl.name()));
             if module_names.contains(&rust_enum) {
-                rust_enum = format!("{}Oneof", ident::camel_base(decl.name()));
+                rust_enum =
+                    ident::fit_file_name(format!("{}Oneof", ident::camel_base(decl.name())));
             }
             while module_names.contains(&rust_enum) {
                 rust_enum.push('_');
@@ -1585,45 +1681,65 @@ struct ValueName {
 }
 
 /// The Rust constants of an enum's values, decided once: the prefix-stripped name, else the
-/// full name, else (for an alias) the original's constant, else a numbered name.
+/// full name, else (for an alias) the original's constant, else a numbered name. Values whose
+/// constant is their own name as written (`B`, not `E_B` stripped to `B`) are named first, the
+/// others after them, each group in declaration order.
 fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
-    let mut seen: HashMap<i32, String> = HashMap::new();
+    let wanted: Vec<String> = e
+        .value
+        .iter()
+        .map(|v| ident::enum_value(e.name(), v.name()))
+        .collect();
+    let mut order: Vec<usize> = (0..e.value.len()).collect();
+    order.sort_by_key(|&i| wanted[i].trim_start_matches("r#") != e.value[i].name());
+    // The first value declared with each number: the original an alias may share.
+    let mut first: HashMap<i32, usize> = HashMap::new();
+    for (i, v) in e.value.iter().enumerate() {
+        first.entry(v.number()).or_insert(i);
+    }
     // The generated list of values shares the namespace of the constants.
     let mut taken: HashSet<String> = HashSet::from(["VALUES".to_owned()]);
-    e.value
-        .iter()
-        .map(|v| {
-            let alias_of = seen.get(&v.number()).cloned();
-            let mut rust_name = ident::enum_value(e.name(), v.name());
-            let mut shares_const = false;
-            if taken.contains(&rust_name) {
-                // Stripping the prefix made two names equal; try the full name.
-                rust_name = ident::shouty(v.name());
-            }
-            if taken.contains(&rust_name) {
-                match &alias_of {
-                    // An alias whose name folds onto another one (`moo` beside `MOO`) gets no
-                    // constant of its own; `from_name` still knows it.
-                    Some(original) => {
-                        rust_name = original.clone();
-                        shares_const = true;
-                    }
-                    None => {
-                        let base = rust_name.clone();
-                        let mut n = 2;
-                        while taken.contains(&rust_name) {
-                            rust_name = format!("{base}_{n}");
-                            n += 1;
-                        }
+    let mut names: Vec<Option<(String, bool)>> = vec![None; e.value.len()];
+    for i in order {
+        let v = &e.value[i];
+        let original = first.get(&v.number()).copied().filter(|&o| o != i);
+        let mut rust_name = wanted[i].clone();
+        let mut shares_const = false;
+        if taken.contains(&rust_name) {
+            // Stripping the prefix made two names equal; try the full name.
+            rust_name = ident::shouty(v.name());
+        }
+        if taken.contains(&rust_name) {
+            match original.and_then(|o| names[o].as_ref()) {
+                // An alias whose name folds onto another one (`moo` beside `MOO`) gets no
+                // constant of its own; `from_name` still knows it.
+                Some((constant, _)) => {
+                    rust_name = constant.clone();
+                    shares_const = true;
+                }
+                None => {
+                    let base = rust_name.clone();
+                    let mut n = 2;
+                    while taken.contains(&rust_name) {
+                        rust_name = format!("{base}_{n}");
+                        n += 1;
                     }
                 }
             }
-            taken.insert(rust_name.clone());
-            seen.entry(v.number()).or_insert_with(|| rust_name.clone());
+        }
+        taken.insert(rust_name.clone());
+        names[i] = Some((rust_name, shares_const));
+    }
+    let names: Vec<(String, bool)> = names.into_iter().flatten().collect();
+    e.value
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let original = first.get(&v.number()).copied().filter(|&o| o != i);
             ValueName {
-                rust_name,
-                alias_of,
-                shares_const,
+                rust_name: names[i].0.clone(),
+                alias_of: original.map(|o| names[o].0.clone()),
+                shares_const: names[i].1,
             }
         })
         .collect()

@@ -57,6 +57,76 @@ impl ::rust_rpc::Enumeration for Twin__ {
         Twin__::from_name(name)
     }
 }
+/// A value whose name is its constant keeps it; the value that strips to the same constant
+/// takes its full name, wherever it is declared. (prost-build 0.14 panics on this enum.)
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct Stripped(pub i32);
+impl Stripped {
+    pub const STRIPPED_B: Stripped = Stripped(0);
+    pub const B: Stripped = Stripped(1);
+    /// Alias of [`Self::B`].
+    pub const STRIPPED_C: Stripped = Stripped(1);
+    pub const C: Stripped = Stripped(2);
+    /// Every declared value except aliases, in declaration order.
+    pub const VALUES: &'static [Stripped] = &[
+        Stripped::STRIPPED_B,
+        Stripped::B,
+        Stripped::C,
+    ];
+    /// The value's name in the `.proto`, or `None` for an undeclared number.
+    pub fn name(self) -> ::core::option::Option<&'static str> {
+        match self.0 {
+            0 => ::core::option::Option::Some("STRIPPED_B"),
+            1 => ::core::option::Option::Some("B"),
+            2 => ::core::option::Option::Some("C"),
+            _ => ::core::option::Option::None,
+        }
+    }
+    /// The value with this `.proto` name, aliases included.
+    pub fn from_name(name: &str) -> ::core::option::Option<Self> {
+        match name {
+            "STRIPPED_B" => ::core::option::Option::Some(Stripped::STRIPPED_B),
+            "B" => ::core::option::Option::Some(Stripped::B),
+            "STRIPPED_C" => ::core::option::Option::Some(Stripped::STRIPPED_C),
+            "C" => ::core::option::Option::Some(Stripped::C),
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+impl ::core::default::Default for Stripped {
+    /// The first declared value, as protobuf specifies.
+    fn default() -> Self {
+        Stripped::STRIPPED_B
+    }
+}
+impl ::core::convert::From<i32> for Stripped {
+    fn from(value: i32) -> Self {
+        Stripped(value)
+    }
+}
+impl ::core::convert::From<Stripped> for i32 {
+    fn from(value: Stripped) -> i32 {
+        value.0
+    }
+}
+impl ::core::fmt::Debug for Stripped {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        match self.name() {
+            ::core::option::Option::Some(name) => f.write_str(name),
+            ::core::option::Option::None => ::core::fmt::Debug::fmt(&self.0, f),
+        }
+    }
+}
+impl ::rust_rpc::Enumeration for Stripped {
+    const FULL_NAME: &'static str = "field_names.Stripped";
+    fn name(self) -> ::core::option::Option<&'static str> {
+        Stripped::name(self)
+    }
+    fn from_name(name: &str) -> ::core::option::Option<Self> {
+        Stripped::from_name(name)
+    }
+}
 /// `foo_bar` and `fooBar` are both `foo_bar` in snake case.
 #[derive(Clone, PartialEq, Default)]
 pub struct Fields {
@@ -706,11 +776,12 @@ pub mod choices {
         }
     }
 }
-/// Types whose Rust names meet (`Twin`, `twin`, `TWIN`): `_` appended in declaration order, to
-/// the types and to the modules of their nested types alike.
+/// Types whose Rust names meet (`Twin`, `twin`, `TWIN`): names the `.proto` spells as they come
+/// out keep them (the type `Twin`, the module `twin`), then `_` is appended in declaration
+/// order, to the types and to the modules of their nested types alike.
 #[derive(Clone, PartialEq, Default)]
 pub struct Twin {
-    pub inner: ::core::option::Option<twin::Inner>,
+    pub inner: ::core::option::Option<twin_::Inner>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -732,7 +803,7 @@ impl ::rust_rpc::Message for Twin {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<twin::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<twin_::Inner>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -740,7 +811,7 @@ impl ::rust_rpc::Message for Twin {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<twin::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<twin_::Inner>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -753,7 +824,7 @@ impl ::rust_rpc::Message for Twin {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<twin::Inner>,
+                        _enc::Msg<twin_::Inner>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -765,8 +836,8 @@ impl ::rust_rpc::Message for Twin {
         ::core::result::Result::Ok(())
     }
 }
-/// Nested types and oneofs of `field_names.Twin`.
-pub mod twin {
+/// Nested types and oneofs of `field_names.Twin`. Named `twin_` because `twin` is taken in its module.
+pub mod twin_ {
     #[derive(Clone, PartialEq, Default)]
     pub struct Inner {
         pub a: ::core::option::Option<i32>,
@@ -827,7 +898,7 @@ pub mod twin {
 /// Named `Twin_` because `Twin` is taken in its module.
 #[derive(Clone, PartialEq, Default)]
 pub struct Twin_ {
-    pub inner: ::core::option::Option<twin_::Inner>,
+    pub inner: ::core::option::Option<twin::Inner>,
     pub other: ::core::option::Option<Twin>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
@@ -851,7 +922,7 @@ impl ::rust_rpc::Message for Twin_ {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<twin_::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<twin::Inner>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.other {
             len += _enc::field_len::<_enc::Msg<Twin>>(2, value);
@@ -862,7 +933,7 @@ impl ::rust_rpc::Message for Twin_ {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<twin_::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<twin::Inner>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.other {
             _enc::encode_field::<_enc::Msg<Twin>>(2, value, buf);
@@ -878,7 +949,7 @@ impl ::rust_rpc::Message for Twin_ {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<twin_::Inner>,
+                        _enc::Msg<twin::Inner>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -898,8 +969,8 @@ impl ::rust_rpc::Message for Twin_ {
         ::core::result::Result::Ok(())
     }
 }
-/// Nested types and oneofs of `field_names.twin`. Named `twin_` because `twin` is taken in its module.
-pub mod twin_ {
+/// Nested types and oneofs of `field_names.twin`.
+pub mod twin {
     #[derive(Clone, PartialEq, Default)]
     pub struct Inner {
         pub b: ::core::option::Option<i32>,

@@ -131,6 +131,19 @@ fn an_enum_value_named_like_the_list_of_values_is_renamed() {
     assert_eq!(Listing::from_name("VALUES"), Some(Listing::VALUES_2));
 }
 
+/// A value whose constant is its own name keeps it against a value declared before it whose
+/// name strips to the same constant; that one keeps its full name, an alias too.
+#[test]
+fn enum_values_named_as_written_keep_their_constants() {
+    use rust_rpc_testdata::ours::field_names::Stripped;
+    assert_eq!(Stripped::B.0, 1);
+    assert_eq!(Stripped::B.name(), Some("B"));
+    assert_eq!(Stripped::STRIPPED_B.0, 0);
+    assert_eq!(Stripped::C.0, 2);
+    assert_eq!(Stripped::STRIPPED_C, Stripped::B);
+    assert_eq!(Stripped::from_name("STRIPPED_C"), Some(Stripped::B));
+}
+
 /// Fields whose Rust names meet get `_` appended in declaration order, and getters keep off the
 /// methods messages have: `clone()` is still `Clone::clone`, `encoded_len()` still
 /// `Message::encoded_len`.
@@ -235,21 +248,22 @@ fn oneof_enums_that_meet_are_renamed() {
     let _nested = (choices::Kind::default(), choices::KindOneof::default());
 }
 
-/// Types whose Rust names meet (`Twin`, `twin`, `TWIN`) get `_` appended in declaration order,
-/// and so do the modules of their nested types; references follow the renames.
+/// Types whose Rust names meet (`Twin`, `twin`, `TWIN`) get `_` appended, names written as
+/// they come out first (`Twin` for `Twin`, the module `twin` for `twin`), then in declaration
+/// order; references follow the renames.
 #[test]
 fn types_and_modules_that_meet_are_renamed() {
     use rust_rpc::Message;
     use rust_rpc_testdata::ours::field_names::{twin, twin_, Twin, Twin_, Twin__};
     let first = Twin {
-        inner: Some(twin::Inner {
+        inner: Some(twin_::Inner {
             a: Some(1),
             ..Default::default()
         }),
         ..Default::default()
     };
     let second = Twin_ {
-        inner: Some(twin_::Inner {
+        inner: Some(twin::Inner {
             b: Some(2),
             ..Default::default()
         }),
@@ -260,20 +274,26 @@ fn types_and_modules_that_meet_are_renamed() {
     assert_eq!(Twin__::UNSPECIFIED.name(), Some("TWIN_UNSPECIFIED"));
 }
 
-/// Packages whose names differ only in case get modules and files of their own.
+/// Packages whose names differ only in case or underscores get modules and files of their own:
+/// a package written as its module is named keeps it, the others follow in name order.
 #[test]
 fn packages_that_differ_in_case_get_their_own_modules() {
     use rust_rpc::Name;
-    use rust_rpc_testdata::ours::package_case::{foo, foo_};
-    assert_eq!(foo::A::FULL_NAME, "Foo.A");
-    assert_eq!(foo_::A::FULL_NAME, "foo.A");
+    use rust_rpc_testdata::ours::package_case::{foo, foo_, foo__};
+    assert_eq!(foo::A::FULL_NAME, "foo.A");
+    assert_eq!(foo_::A::FULL_NAME, "Foo.A");
+    assert_eq!(foo__::A::FULL_NAME, "foo_.A");
     let _ = (
         foo::A {
-            x: 1,
+            y: 1,
             ..Default::default()
         },
         foo_::A {
-            y: 2,
+            x: 2,
+            ..Default::default()
+        },
+        foo__::A {
+            z: 3,
             ..Default::default()
         },
     );

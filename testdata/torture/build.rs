@@ -218,13 +218,15 @@ fn main() {
 
     // A comment with characters that turn text right to left, which rustc denies in docs,
     // and markdown that would run as a doctest if taken for Rust code: a fence right after an
-    // indented block, fences in list items, a `1)` list with a lazy line.
+    // indented block, fences in list items, a `1)` list with a lazy line, a lazy line after
+    // a list item's second paragraph.
     let mut body = String::from(concat!(
         "// Right to left: \u{202E}abc\u{202C}, isolated: \u{2067}d\u{2069}.\n",
         "//\n//     indented\n// ```\n// ```\n// panic!(\"a fence after an indented block ran\");\n",
         "//\n// - ```\n//   panic!(\"a fence in a list item ran\");\n",
         "//\n// * ~~~\n//   panic!(\"a tilde fence in a list item ran\");\n",
         "//\n// 1) item\n// lazy\n",
+        "//\n// - item\n//\n//   its second paragraph\n// lazy\n",
     ));
     for n in NAMES {
         writeln!(body, "message {n} {{ int32 v = 1; }}").unwrap();
@@ -339,6 +341,29 @@ fn main() {
             "message M { int32 v = 1; }\n",
         ));
     }
+
+    // Names longer than a file name may be, in every place rustdoc writes a page for: a
+    // package, a message and its module, a nested message, enums, a oneof, a service and an
+    // extension.
+    let long = |word: &str| word.repeat(300 / word.len());
+    let (camel, snake) = (long("Long"), long("long_"));
+    let body = format!(
+        "import \"google/protobuf/descriptor.proto\";\n\
+         message {camel} {{\n  message Inner{camel} {{ int32 v = 1; }}\n  \
+         enum Enum{camel} {{ ZERO = 0; }}\n  \
+         oneof {snake}oneof {{ int32 a = 1; }}\n  Inner{camel} inner = 2;\n  \
+         Enum{camel} e = 3;\n}}\n\
+         enum Top{camel} {{ TOP_ZERO = 0; }}\n\
+         service Svc{camel} {{ rpc Call{camel}({camel}) returns ({camel}); }}\n\
+         extend google.protobuf.FieldOptions {{ int32 {snake}ext = 50001; }}\n"
+    );
+    files.push(file(
+        &dir,
+        "long.proto",
+        &format!("torture.{snake}pkg"),
+        "proto3",
+        &body,
+    ));
 
     // How many fields each message of the data tests has, for `tests/`.
     let counts = format!(

@@ -1,7 +1,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, user_attrs};
+use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, rename_note, user_attrs};
 use crate::ir::Enum;
 
 /// An open enum: a newtype over `i32` with one associated constant per declared value.
@@ -25,14 +25,11 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         if let Some(original) = &v.alias_of {
             extra.push(format!("Alias of [`Self::{original}`]."));
         }
-        if let Some(wanted) = &v.renamed_from {
-            extra.push(format!(
-                "`{}` in the `.proto`; named `{}` because `{}` is taken.",
-                v.proto_name,
-                v.rust_name.trim_start_matches("r#"),
-                wanted.trim_start_matches("r#")
-            ));
-        }
+        extra.extend(rename_note(
+            &v.proto_name,
+            &v.rust_name,
+            v.renamed_from.as_ref(),
+        ));
         let docs = doc_attrs(&v.comments, &extra);
         let deprecated = deprecated_attr(v.deprecated);
         quote! {

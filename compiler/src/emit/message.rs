@@ -3,7 +3,7 @@ use quote::{format_ident, quote};
 
 use super::{
     allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path,
-    user_attrs, Scope,
+    rename_note, user_attrs, Scope,
 };
 use crate::ir::{
     Cardinality, DefaultValue, ExtensionDecl, Field, FieldKind, MapValue, Message, Oneof, Scalar,
@@ -876,16 +876,11 @@ fn missing_required(msg: &Message, module: &proc_macro2::Ident) -> TokenStream {
 }
 
 fn field_docs(field: &Field) -> TokenStream {
-    // A name kept as written (`encode_`, whose snake case `encode` was taken) needs no note.
-    let kept = field.rust_name.trim_start_matches("r#") == field.proto_name;
-    let note = field.renamed_from.as_ref().filter(|_| !kept).map(|wanted| {
-        format!(
-            "`{}` in the `.proto`; named `{}` because `{}` is taken.",
-            field.proto_name,
-            field.rust_name.trim_start_matches("r#"),
-            wanted.trim_start_matches("r#")
-        )
-    });
+    let note = rename_note(
+        &field.proto_name,
+        &field.rust_name,
+        field.renamed_from.as_ref(),
+    );
     doc_attrs(&field.comments, note.as_slice())
 }
 
@@ -1070,19 +1065,8 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         } else {
             elem.clone()
         };
-        let renamed: Vec<String> = f
-            .renamed_from
-            .iter()
-            .map(|wanted| {
-                format!(
-                    "`{}` in the `.proto`; named `{}` because `{}` is taken.",
-                    f.proto_name,
-                    f.rust_name.trim_start_matches("r#"),
-                    wanted.trim_start_matches("r#")
-                )
-            })
-            .collect();
-        let docs = doc_attrs(&f.comments, &renamed);
+        let renamed = rename_note(&f.proto_name, &f.rust_name, f.renamed_from.as_ref());
+        let docs = doc_attrs(&f.comments, renamed.as_slice());
         let deprecated = deprecated_attr(f.deprecated);
         let attributes = user_attrs(&f.attributes);
         variants.push(quote! {

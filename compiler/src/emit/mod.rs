@@ -101,6 +101,20 @@ pub(crate) fn path(text: &str) -> TokenStream {
     }
 }
 
+/// The doc line of an item that did not get the name it wanted (`wanted`), or none when it
+/// has none or kept its `.proto` name as written (`encode_`, `STRIPPED_B`).
+pub(crate) fn rename_note(
+    proto_name: &str,
+    rust_name: &str,
+    wanted: Option<&String>,
+) -> Option<String> {
+    let rust_name = rust_name.trim_start_matches("r#");
+    let wanted = wanted?.trim_start_matches("r#");
+    (rust_name != proto_name).then(|| {
+        format!("`{proto_name}` in the `.proto`; named `{rust_name}` because `{wanted}` is taken.")
+    })
+}
+
 /// `#[doc = "..."]` attributes for comments plus any extra paragraphs.
 pub(crate) fn doc_attrs(comments: &Comments, extra: &[String]) -> TokenStream {
     let mut lines = docs::lines(comments);
@@ -196,11 +210,17 @@ pub(crate) fn method_name_allows(name: &str) -> TokenStream {
 
 /// The docs line of a type that did not get its own name.
 pub(crate) fn renamed_type_line(rust_name: &str, wanted: &str) -> String {
-    format!(
-        "Named `{}` because `{}` is taken in its module.",
-        rust_name.trim_start_matches("r#"),
-        wanted.trim_start_matches("r#")
-    )
+    let rust_name = rust_name.trim_start_matches("r#");
+    let wanted = wanted.trim_start_matches("r#");
+    if wanted.len() > crate::ident::MAX_ITEM_NAME {
+        format!(
+            "Named `{rust_name}` because its name ({} bytes) is longer than a file name may be \
+             (rustdoc writes a page per item).",
+            wanted.len()
+        )
+    } else {
+        format!("Named `{rust_name}` because `{wanted}` is taken in its module.")
+    }
 }
 
 pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
