@@ -1,13 +1,16 @@
 //! The intermediate representation: what `lower` builds from descriptors and `emit` turns into
 //! Rust. Every named node keeps its proto name (for wire and routing strings) beside its Rust
 //! identifier, and every type reference is already a resolved Rust path relative to the place
-//! that uses it, so `emit` never looks anything up.
+//! that uses it, so `emit` never looks anything up. Rust names are [`RustIdent`]s and paths
+//! [`RustPath`]s, made only by `crate::ident`.
+
+pub use crate::ident::{RustIdent, RustPath};
 
 /// The output for one proto package: everything that goes into one `.rs` file.
 #[derive(Debug, Clone)]
 pub struct Package {
     /// The Rust module path of the package, outermost first (`["google", "protobuf"]`).
-    pub module_path: Vec<String>,
+    pub module_path: Vec<RustIdent>,
     /// The file it is written to (`google.protobuf.rs`).
     pub file_name: String,
     /// The `.proto` files whose contents this package holds, in input order.
@@ -24,7 +27,7 @@ pub struct Package {
 #[derive(Debug, Clone)]
 pub struct ExtensionDecl {
     /// The constant's name, such as `EXTRA`.
-    pub const_name: String,
+    pub const_name: RustIdent,
     /// Fully qualified name without the leading dot (`pkg.extra`, `pkg.Outer.extra`).
     pub full_name: String,
     /// The extended message, from the module the constant is in.
@@ -47,15 +50,15 @@ pub struct Message {
     pub proto_name: String,
     /// Fully qualified name without the leading dot, such as `pkg.Outer.Inner`.
     pub full_name: String,
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     /// The name the type would have had (`Twin`) when it was taken in its module and the
     /// type got another (`Twin_`); said in its docs.
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
     /// Name of the module that holds nested types and oneof enums, such as `outer`.
-    pub module_name: String,
+    pub module_name: RustIdent,
     /// The name the module would have had (`outer`) when it was taken and the module got
     /// another (`outer_`); said in its docs.
-    pub module_renamed_from: Option<String>,
+    pub module_renamed_from: Option<RustIdent>,
     pub fields: Vec<Field>,
     pub oneofs: Vec<Oneof>,
     pub nested_messages: Vec<Message>,
@@ -119,17 +122,16 @@ impl Message {
 #[derive(Debug, Clone)]
 pub struct Field {
     pub proto_name: String,
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     /// The getter's name, for fields with explicit presence: the field's own, unless a trait
     /// method of messages or another getter has it (see `lower::MESSAGE_METHOD_NAMES`).
-    pub getter_name: String,
+    pub getter_name: RustIdent,
     /// The name the field would have had (`foo_bar`) when it was taken and the field got
     /// another (`foo_bar_`); said in its docs.
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
     /// Likewise for the getter (`clone`, a method every message has, makes `clone_`).
-    pub getter_renamed_from: Option<String>,
+    pub getter_renamed_from: Option<RustIdent>,
     pub number: u32,
-    #[allow(dead_code)] // kept for the JSON mapping, not generated yet
     pub json_name: String,
     pub kind: FieldKind,
     pub cardinality: Cardinality,
@@ -212,7 +214,7 @@ pub struct TypeRef {
     /// Fully qualified proto name without the leading dot.
     pub full_name: String,
     /// Rust path from the referring module, such as `super::other::Thing` or `::rust_rpc::wkt::Any`.
-    pub rust_path: String,
+    pub rust_path: RustPath,
     /// Whether the referenced type is marked `deprecated`, so users of it must allow that.
     pub deprecated: bool,
     /// For a message field: whether the field's type can reach back to the message holding it
@@ -240,8 +242,8 @@ pub enum DefaultValue {
     Bytes(Vec<u8>),
     /// The enum's Rust path and the value's constant name.
     Enum {
-        ty: String,
-        constant: String,
+        ty: RustPath,
+        constant: RustIdent,
     },
 }
 
@@ -249,11 +251,11 @@ pub enum DefaultValue {
 pub struct Oneof {
     pub proto_name: String,
     /// The field in the message struct that holds the oneof.
-    pub rust_field: String,
+    pub rust_field: RustIdent,
     /// The enum in the message's module that lists the members.
-    pub rust_enum: String,
+    pub rust_enum: RustIdent,
     /// The enum's name had it not been taken (`Kind` beside a nested `Kind`).
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
     pub fields: Vec<Field>,
     pub comments: Comments,
     /// User-configured attributes for the oneof's enum.
@@ -265,9 +267,9 @@ pub struct Enum {
     #[allow(dead_code)] // kept for reflection, not generated yet
     pub proto_name: String,
     pub full_name: String,
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     /// As for messages: the name taken, when the enum got another.
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
     pub values: Vec<EnumValue>,
     pub comments: Comments,
     pub deprecated: bool,
@@ -285,14 +287,14 @@ impl Enum {
 #[derive(Debug, Clone)]
 pub struct EnumValue {
     pub proto_name: String,
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     pub number: i32,
     /// Set when an earlier value has the same number (`allow_alias`).
-    pub alias_of: Option<String>,
+    pub alias_of: Option<RustIdent>,
     /// An alias whose constant name would repeat another's: it has no constant of its own.
     pub shares_const: bool,
     /// The constant the value would have had when it was taken and the value got another.
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
     pub comments: Comments,
     pub deprecated: bool,
 }
@@ -303,11 +305,11 @@ pub struct Service {
     pub proto_name: String,
     pub full_name: String,
     /// The trait's name.
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     /// The names of the types generated beside the trait.
     pub items: ServiceItems,
     /// The descriptor static, such as `ECHO_SERVICE_DESCRIPTOR`.
-    pub descriptor_name: String,
+    pub descriptor_name: RustIdent,
     pub methods: Vec<Method>,
     pub comments: Comments,
     pub deprecated: bool,
@@ -318,27 +320,30 @@ pub struct Service {
 /// the name.
 #[derive(Debug, Clone)]
 pub struct ServiceItems {
-    pub stub: String,
-    pub client: String,
-    pub server: String,
-    pub dyn_form: String,
-    pub erased: String,
+    pub stub: RustIdent,
+    pub client: RustIdent,
+    pub server: RustIdent,
+    pub dyn_form: RustIdent,
+    pub erased: RustIdent,
     /// The type parameters of the generated impls, for the channel (`C`) and the
     /// implementation (`T`): `_` appended while a type of the module has the name, which
     /// would be shadowed inside them.
-    pub channel_param: String,
-    pub impl_param: String,
+    pub channel_param: RustIdent,
+    pub impl_param: RustIdent,
     /// `(name, the name it would have had)` for each item that did not get its own name.
-    pub renamed: Vec<(String, String)>,
+    pub renamed: Vec<(RustIdent, RustIdent)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Method {
     pub proto_name: String,
-    pub rust_name: String,
+    pub rust_name: RustIdent,
     /// The name the method would have had when it was reserved or taken (`into`, a method
     /// every type has, makes `into_`); said in its docs.
-    pub renamed_from: Option<String>,
+    pub renamed_from: Option<RustIdent>,
+    /// The method's name on the service's object-safe trait (`erased_get`), apart from the
+    /// trait's own so that importing both never makes a call ambiguous.
+    pub erased_name: RustIdent,
     /// Position in the service: the `call_method` dispatch key.
     pub index: usize,
     pub input: TypeRef,

@@ -13,7 +13,7 @@ use rust_rpc::wkt::{
 
 use crate::error::{Error, SchemaError, Warning};
 use crate::features::{Features, Presence};
-use crate::ident;
+use crate::ident::{self, RustIdent, RustPath};
 use crate::ir::{
     Cardinality, Comments, DefaultValue, Enum, EnumValue, ExtensionDecl, Field, FieldKind,
     MapValue, Message, Method, Oneof, Package, Scalar, Service, ServiceItems, TypeRef,
@@ -126,7 +126,7 @@ pub(crate) fn lower(
             )?);
         }
         // Constants of the package's module: its services' descriptors, then extensions.
-        let mut taken: HashSet<String> = package
+        let mut taken: HashSet<RustIdent> = package
             .services
             .iter()
             .map(|s| s.descriptor_name.clone())
@@ -154,7 +154,7 @@ pub(crate) fn lower(
 /// each segment in snake case; among the sibling segments of one parent those already written
 /// as their module is named claim their names first, then the others in name order, each with
 /// `_` appended while taken (`Foo`, `foo`, `foo_` become `foo__`, `foo`, `foo_`).
-fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<String>> {
+fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<RustIdent>> {
     // Every package and every parent of one, each with its parent: parents sort first.
     let mut prefixes: BTreeSet<(usize, String)> = BTreeSet::new();
     for file in &set.file {
@@ -172,18 +172,18 @@ fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<String>> {
         let (parent, segment) = prefix.rsplit_once('.').unwrap_or(("", prefix));
         children.entry(parent.to_owned()).or_default().push(segment);
     }
-    let mut paths: HashMap<String, Vec<String>> = HashMap::from([(String::new(), Vec::new())]);
+    let mut paths: HashMap<String, Vec<RustIdent>> = HashMap::from([(String::new(), Vec::new())]);
     for (_, parent) in std::iter::once((0, String::new())).chain(prefixes.iter().cloned()) {
         let Some(segments) = children.get_mut(&parent) else {
             continue;
         };
-        segments.sort_by_key(|s| (ident::snake(s).trim_start_matches("r#") != *s, *s));
+        segments.sort_by_key(|s| (ident::snake(s).unraw() != *s, *s));
         let base = paths.get(&parent).cloned().unwrap_or_default();
         let mut taken = HashSet::new();
         for segment in segments.iter() {
             let mut name = ident::fit_file_name(ident::snake(segment));
             while taken.contains(&name) {
-                name = underscored(&name);
+                name = name.underscored();
             }
             taken.insert(name.clone());
             let mut path = base.clone();
@@ -278,15 +278,15 @@ fn path_matches(paths: &[String], full_name: &str) -> bool {
 /// Where a message or enum lives in the generated Rust.
 struct TypeInfo {
     /// Module path from the crate's generated root, for types generated here.
-    module_path: Vec<String>,
-    rust_name: String,
+    module_path: Vec<RustIdent>,
+    rust_name: RustIdent,
     /// Absolute Rust path, for types generated elsewhere (`extern_path`).
-    extern_path: Option<String>,
+    extern_path: Option<RustPath>,
     /// For map entry messages: the key and value fields.
     map_entry: Option<(FieldDescriptorProto, FieldDescriptorProto)>,
     /// For enums: each value's proto name and the Rust constant it is generated as, decided
     /// by [`enum_value_names`] here once, for the enum itself and for defaults that name it.
-    enum_constants: Vec<(String, String)>,
+    enum_constants: Vec<(String, RustIdent)>,
     deprecated: bool,
     /// For an enum: whether it is closed (declared in a proto2 file), so a number it does not
     /// declare is kept with the unknown fields instead of in the field.
@@ -308,22 +308,22 @@ struct Index {
     reaches_required: HashSet<String>,
     /// Each service's generated names (by full name): the trait's, its items', the
     /// descriptor's. Decided here, over every file of a package, as they share one module.
-    services: HashMap<String, (String, ServiceItems, String)>,
+    services: HashMap<String, (RustIdent, ServiceItems, RustIdent)>,
     /// The names taken in each module's type namespace (types and modules share it): the
     /// modules of packages, then the types and nested-type modules of messages and enums as
     /// they are declared. See [`Index::claim`].
-    taken: HashMap<Vec<String>, HashSet<String>>,
+    taken: HashMap<Vec<RustIdent>, HashSet<RustIdent>>,
     /// The file being indexed is one this run generates: its types are generated here, so no
     /// extern path applies to them (a user's own file in `package google.protobuf`).
     generating: bool,
     /// The features of the file being indexed (its syntax's or edition's, and its own).
     file_features: Features,
     /// Each message's module for its nested types, by full name.
-    modules: HashMap<String, String>,
+    modules: HashMap<String, RustIdent>,
     /// The names claimed for the schema's own items (see [`Index::claim_scope`]).
-    claimed: HashMap<(String, Item), String>,
+    claimed: HashMap<(String, Item), RustIdent>,
     /// Each package's module path (see [`package_modules`]).
-    package_paths: HashMap<String, Vec<String>>,
+    package_paths: HashMap<String, Vec<RustIdent>>,
     /// Each package's file (see [`package_files`]).
     package_files: HashMap<String, String>,
 }
@@ -343,7 +343,7 @@ fn has_module(msg: &DescriptorProto) -> bool {
 impl Index {
     fn build(set: &FileDescriptorSet, files_to_generate: &[String], config: &Config) -> Self {
         let package_paths = package_modules(set);
-        let mut taken: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+        let mut taken: HashMap<Vec<RustIdent>, HashSet<RustIdent>> = HashMap::new();
         for module in package_paths.values() {
             for end in 1..=module.len() {
                 taken
@@ -444,7 +444,7 @@ impl Index {
     fn name_services(&mut self, set: &FileDescriptorSet) {
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
-        let mut values: HashMap<Vec<String>, HashSet<String>> = HashMap::new();
+        let mut values: HashMap<Vec<RustIdent>, HashSet<RustIdent>> = HashMap::new();
         // The traits first: a service the schema declares keeps its name against the items
         // generated for another (`service FooDyn` beside `service Foo`).
         for file in files {
@@ -453,10 +453,10 @@ impl Index {
                 let bare = ident::camel_base(service.name());
                 let trait_name =
                     self.claimed_name(&qualify(file.package(), service.name()), Item::Trait);
-                let free = |taken: Option<&HashSet<String>>, base: &str| {
-                    let mut name = base.to_owned();
+                let free = |taken: Option<&HashSet<RustIdent>>, base: &str| {
+                    let mut name = ident::escape(base);
                     while taken.is_some_and(|t| t.contains(&name)) {
-                        name.push('_');
+                        name = name.underscored();
                     }
                     name
                 };
@@ -464,7 +464,7 @@ impl Index {
                 let (channel_param, impl_param) = (free(taken, "C"), free(taken, "T"));
                 let mut renamed = Vec::new();
                 let mut claim = |suffix: &str| {
-                    let wanted = format!("{bare}{suffix}");
+                    let wanted = ident::escape(&format!("{bare}{suffix}"));
                     let name = self.claim(&module, wanted.clone());
                     if name != wanted {
                         renamed.push((name.clone(), wanted));
@@ -489,12 +489,12 @@ impl Index {
                     renamed,
                 };
                 let statics = values.entry(module.clone()).or_default();
-                let mut descriptor = ident::fit_file_name(format!(
+                let mut descriptor = ident::fit_file_name(ident::escape(&format!(
                     "{}_DESCRIPTOR",
-                    ident::shouty(service.name()).trim_start_matches("r#")
-                ));
+                    ident::shouty(service.name()).unraw()
+                )));
                 while statics.contains(&descriptor) {
-                    descriptor.push('_');
+                    descriptor = descriptor.underscored();
                 }
                 statics.insert(descriptor.clone());
                 self.services.insert(
@@ -506,7 +506,7 @@ impl Index {
     }
 
     /// The Rust module path of `package`, as [`package_modules`] decided it.
-    fn package_module(&self, package: &str) -> Vec<String> {
+    fn package_module(&self, package: &str) -> Vec<RustIdent> {
         // Every file's package is in the map: `package_modules` saw the whole set.
         self.package_paths.get(package).cloned().unwrap_or_default()
     }
@@ -522,11 +522,11 @@ impl Index {
     /// `name` in `module`'s type namespace, with `_` appended while it is taken there (message
     /// `Foo` beside message `foo`; the module `foo::oof` of message `foo.Oof` beside package
     /// `foo.oof`), and taken from then on.
-    fn claim(&mut self, module: &[String], name: String) -> String {
+    fn claim(&mut self, module: &[RustIdent], name: RustIdent) -> RustIdent {
         let taken = self.taken.entry(module.to_vec()).or_default();
         let mut name = ident::fit_file_name(name);
         while taken.contains(&name) {
-            name = underscored(&name);
+            name = name.underscored();
         }
         taken.insert(name.clone());
         name
@@ -536,7 +536,7 @@ impl Index {
     /// those the `.proto` already spells as their Rust name (`Foo` for a message `Foo`, `foo`
     /// for its module), then the converted ones (`Foo` for a message `foo`, `Unnamed1` for
     /// `_`), each group in declaration order.
-    fn claim_scope(&mut self, module: &[String], mut items: Vec<Wanted>) {
+    fn claim_scope(&mut self, module: &[RustIdent], mut items: Vec<Wanted>) {
         items.sort_by_key(|w| !w.exact);
         for w in items {
             let name = self.claim(module, w.name);
@@ -545,7 +545,7 @@ impl Index {
     }
 
     /// The name [`Index::claim_scope`] gave an item.
-    fn claimed_name(&self, full_name: &str, item: Item) -> String {
+    fn claimed_name(&self, full_name: &str, item: Item) -> RustIdent {
         // Every item of every scope is claimed before it is read.
         self.claimed
             .get(&(full_name.to_owned(), item))
@@ -557,7 +557,7 @@ impl Index {
         &mut self,
         package: &str,
         scope: &str,
-        module: &[String],
+        module: &[RustIdent],
         msg: &DescriptorProto,
         (config, parent_features): (&Config, Features),
         (edges, all_edges): (&mut Edges, &mut Edges),
@@ -586,7 +586,7 @@ impl Index {
             ident::snake(msg.name())
         };
         self.modules.insert(full.clone(), module_name.clone());
-        let nested_modules: Vec<String> = module[self.package_module(package).len()..].to_vec();
+        let nested_modules: Vec<RustIdent> = module[self.package_module(package).len()..].to_vec();
         let extern_path = extern_path_for(&full, package, &nested_modules, &rust_name, config)
             .filter(|_| !self.generating);
         let map_entry = if is_map_entry(msg) {
@@ -628,7 +628,8 @@ impl Index {
         for e in &msg.enum_type {
             let enum_full = qualify(&full, e.name());
             let enum_name = self.claimed_name(&enum_full, Item::Type);
-            let nested_modules: Vec<String> = inner[self.package_module(package).len()..].to_vec();
+            let nested_modules: Vec<RustIdent> =
+                inner[self.package_module(package).len()..].to_vec();
             let extern_path =
                 extern_path_for(&enum_full, package, &nested_modules, &enum_name, config)
                     .filter(|_| !self.generating);
@@ -680,7 +681,7 @@ enum Item {
 /// A name an item wants in its module.
 struct Wanted {
     key: (String, Item),
-    name: String,
+    name: RustIdent,
     /// Whether the `.proto` spells the name as it is (no case change, no escape).
     exact: bool,
 }
@@ -691,7 +692,7 @@ impl Wanted {
             Item::Module => ident::snake(proto_name),
             Item::Type | Item::Trait => ident::camel(proto_name),
         };
-        let exact = name.trim_start_matches("r#") == proto_name;
+        let exact = name.unraw() == proto_name;
         Wanted {
             key: (full_name, item),
             name,
@@ -745,33 +746,29 @@ fn reaches_required(direct: &HashSet<String>, edges: &Edges) -> HashSet<String> 
 fn extern_path_for(
     full: &str,
     package: &str,
-    nested_modules: &[String],
-    rust_name: &str,
+    nested_modules: &[RustIdent],
+    rust_name: &RustIdent,
     config: &Config,
-) -> Option<String> {
+) -> Option<RustPath> {
     let dotted = format!(".{full}");
     let (proto_prefix, rust_prefix) = config
         .extern_paths
         .iter()
         .filter(|(proto, _)| dotted == *proto || dotted.starts_with(&format!("{proto}.")))
         .max_by_key(|(proto, _)| proto.len())?;
+    // `lower` checked every extern path (`options::check_rust_path`) before indexing.
+    let mut path = RustPath::parse_checked(rust_prefix);
     if dotted == *proto_prefix {
-        return Some(rust_prefix.clone());
+        return Some(path);
     }
     // Only package-level prefixes are mapped segment by segment.
     let package_dotted = format!(".{package}");
     let rest_of_package = package_dotted.strip_prefix(proto_prefix.as_str())?;
-    let mut path = rust_prefix.clone();
     for segment in rest_of_package.split('.').filter(|s| !s.is_empty()) {
-        path.push_str("::");
-        path.push_str(&ident::snake(segment));
+        path.segments.push(ident::snake(segment));
     }
-    for module in nested_modules {
-        path.push_str("::");
-        path.push_str(module);
-    }
-    path.push_str("::");
-    path.push_str(rust_name);
+    path.segments.extend(nested_modules.iter().cloned());
+    path.segments.push(rust_name.clone());
     Some(path)
 }
 
@@ -866,16 +863,16 @@ fn strongly_connected(edges: &HashMap<String, Vec<(i32, String)>>) -> HashMap<St
 }
 
 /// The Rust path to `target` (a module path plus a name) as seen from module `scope`.
-fn relative_path(scope: &[String], target_module: &[String], name: &str) -> String {
+fn relative_path(scope: &[RustIdent], target_module: &[RustIdent], name: &RustIdent) -> RustPath {
     let common = scope
         .iter()
         .zip(target_module)
         .take_while(|(a, b)| a == b)
         .count();
-    let mut parts: Vec<&str> = vec!["super"; scope.len() - common];
-    parts.extend(target_module[common..].iter().map(String::as_str));
-    parts.push(name);
-    parts.join("::")
+    let mut segments = vec![ident::path_keyword("super"); scope.len() - common];
+    segments.extend(target_module[common..].iter().cloned());
+    segments.push(name.clone());
+    RustPath::new(false, segments)
 }
 
 struct FileLowerer<'a> {
@@ -953,9 +950,9 @@ impl<'a> FileLowerer<'a> {
         &self,
         ext: &FieldDescriptorProto,
         scope_full: &str,
-        module: &[String],
+        module: &[RustIdent],
         (path, features): (Vec<i32>, Features),
-        taken: &mut HashSet<String>,
+        taken: &mut HashSet<RustIdent>,
     ) -> Result<Option<ExtensionDecl>, Error> {
         let mut field = self.field(scope_full, ext, module, (&path, features))?;
         if !matches!(field.cardinality, Cardinality::Repeated { .. }) {
@@ -968,7 +965,7 @@ impl<'a> FileLowerer<'a> {
         let extendee = self.type_ref(ext.extendee(), module, &path)?;
         let mut const_name = ident::fit_file_name(ident::shouty(ext.name()));
         while taken.contains(&const_name) {
-            const_name.push('_');
+            const_name = const_name.underscored();
         }
         taken.insert(const_name.clone());
         Ok(Some(ExtensionDecl {
@@ -999,7 +996,7 @@ impl<'a> FileLowerer<'a> {
     }
 
     /// The Rust name the index decided for the type `full`.
-    fn type_name(&self, full: &str, proto_name: &str) -> String {
+    fn type_name(&self, full: &str, proto_name: &str) -> RustIdent {
         self.index
             .types
             .get(full)
@@ -1007,7 +1004,12 @@ impl<'a> FileLowerer<'a> {
             .unwrap_or_else(|| ident::camel(proto_name))
     }
 
-    fn type_ref(&self, type_name: &str, scope: &[String], path: &[i32]) -> Result<TypeRef, Error> {
+    fn type_ref(
+        &self,
+        type_name: &str,
+        scope: &[RustIdent],
+        path: &[i32],
+    ) -> Result<TypeRef, Error> {
         let full = type_name.trim_start_matches('.');
         let info = self.index.get(full).ok_or_else(|| {
             self.error(
@@ -1034,7 +1036,7 @@ impl<'a> FileLowerer<'a> {
         &self,
         msg: &DescriptorProto,
         full_name: &str,
-        scope: &[String],
+        scope: &[RustIdent],
         (path, parent_features): (Vec<i32>, Features),
     ) -> Result<Message, Error> {
         let features = parent_features.with(msg.options.as_ref().and_then(|o| o.features.as_ref()));
@@ -1049,7 +1051,7 @@ impl<'a> FileLowerer<'a> {
 
         // The module's names so far: nested types and their own modules, as the index
         // decided them.
-        let nested_names: HashSet<String> =
+        let nested_names: HashSet<RustIdent> =
             self.index.taken.get(&inner).cloned().unwrap_or_default();
 
         // Oneofs that only carry a proto3 `optional` field are not real oneofs.
@@ -1062,18 +1064,20 @@ impl<'a> FileLowerer<'a> {
             .collect();
         let mut oneofs = Vec::new();
         // The module's names: nested types first, then each oneof's enum in order.
-        let mut module_names: HashSet<String> = nested_names.iter().cloned().collect();
+        let mut module_names: HashSet<RustIdent> = nested_names.iter().cloned().collect();
         for &i in &real_oneofs {
             let decl = &msg.oneof_decl[i];
             let mut oneof_path = path.clone();
             oneof_path.extend([MESSAGE_ONEOF, i as i32]);
             let mut rust_enum = ident::fit_file_name(ident::camel(decl.name()));
             if module_names.contains(&rust_enum) {
-                rust_enum =
-                    ident::fit_file_name(format!("{}Oneof", ident::camel_base(decl.name())));
+                rust_enum = ident::fit_file_name(ident::escape(&format!(
+                    "{}Oneof",
+                    ident::camel_base(decl.name())
+                )));
             }
             while module_names.contains(&rust_enum) {
-                rust_enum.push('_');
+                rust_enum = rust_enum.underscored();
             }
             module_names.insert(rust_enum.clone());
             let oneof_features =
@@ -1092,7 +1096,7 @@ impl<'a> FileLowerer<'a> {
                         .iter()
                         .any(|v: &Field| v.rust_name == field.rust_name)
                     {
-                        field.rust_name = underscored(&field.rust_name);
+                        field.rust_name = field.rust_name.underscored();
                     }
                     field.renamed_from = (field.rust_name != wanted).then_some(wanted);
                     field.cardinality = Cardinality::OneofMember;
@@ -1230,7 +1234,7 @@ impl<'a> FileLowerer<'a> {
         &self,
         parent_full: &str,
         f: &FieldDescriptorProto,
-        scope: &[String],
+        scope: &[RustIdent],
         (path, parent_features): (&[i32], Features),
     ) -> Result<Field, Error> {
         let features = parent_features.with(f.options.as_ref().and_then(|o| o.features.as_ref()));
@@ -1376,7 +1380,7 @@ impl<'a> FileLowerer<'a> {
         &self,
         key: &FieldDescriptorProto,
         value: &FieldDescriptorProto,
-        scope: &[String],
+        scope: &[RustIdent],
         path: &[i32],
     ) -> Result<FieldKind, Error> {
         let key = scalar(key.r#type());
@@ -1452,7 +1456,7 @@ impl<'a> FileLowerer<'a> {
     fn service(
         &self,
         service: &ServiceDescriptorProto,
-        scope: &[String],
+        scope: &[RustIdent],
         path: Vec<i32>,
     ) -> Result<Service, Error> {
         let full_name = qualify(self.file.package(), service.name());
@@ -1465,6 +1469,7 @@ impl<'a> FileLowerer<'a> {
             methods.push(Method {
                 proto_name: m.name().to_owned(),
                 renamed_from: (wanted != rust_name).then_some(wanted),
+                erased_name: ident::escape(&format!("erased_{}", rust_name.unraw())),
                 rust_name,
                 index,
                 input: self.type_ref(m.input_type(), scope, &method_path)?,
@@ -1572,23 +1577,19 @@ const EXTENDABLE_METHOD_NAMES: &[&str] = &[
 ];
 
 /// `name` with `_` appended (a raw identifier loses its `r#`, which it no longer needs).
-fn underscored(name: &str) -> String {
-    format!("{}_", name.strip_prefix("r#").unwrap_or(name))
-}
-
 /// Decides the names of a message's struct fields (its fields, its oneofs, and
 /// `unknown_fields` when kept) and of its getters: a name already taken gets `_` appended
 /// until it is free, in declaration order (`foo_bar` and `fooBar`, `self` and `self_`); a
 /// getter named like a method of [`MESSAGE_METHOD_NAMES`] or another getter does too.
 fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, extendable: bool) {
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<RustIdent> = HashSet::new();
     if keep_unknown {
-        taken.insert("unknown_fields".to_owned());
+        taken.insert(ident::escape("unknown_fields"));
     }
     for field in fields.iter_mut() {
         let wanted = field.rust_name.clone();
         while taken.contains(&field.rust_name) {
-            field.rust_name = underscored(&field.rust_name);
+            field.rust_name = field.rust_name.underscored();
         }
         if field.rust_name != wanted {
             field.renamed_from = Some(wanted);
@@ -1597,7 +1598,7 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
     }
     for oneof in oneofs.iter_mut() {
         while taken.contains(&oneof.rust_field) {
-            oneof.rust_field = underscored(&oneof.rust_field);
+            oneof.rust_field = oneof.rust_field.underscored();
         }
         taken.insert(oneof.rust_field.clone());
     }
@@ -1614,10 +1615,10 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
         .collect();
     for field in fields.iter_mut() {
         let mut name = field.rust_name.clone();
-        while getters.contains(name.strip_prefix("r#").unwrap_or(&name)) {
-            name = underscored(&name);
+        while getters.contains(name.unraw()) {
+            name = name.underscored();
         }
-        getters.insert(name.strip_prefix("r#").unwrap_or(&name).to_owned());
+        getters.insert(name.unraw().to_owned());
         if name != field.rust_name {
             field.getter_renamed_from = Some(field.rust_name.clone());
         }
@@ -1628,8 +1629,8 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
 /// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
 /// in snake case, with `_` appended when it is one of [`RESERVED_METHOD_NAMES`] or already
 /// taken by an earlier rpc of the service (`Get` and `get`).
-fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {
-    let mut taken: HashSet<String> = HashSet::new();
+fn method_names(service: &ServiceDescriptorProto) -> Vec<RustIdent> {
+    let mut taken: HashSet<RustIdent> = HashSet::new();
     service
         .method
         .iter()
@@ -1638,12 +1639,12 @@ fn method_names(service: &ServiceDescriptorProto) -> Vec<String> {
             if RESERVED_METHOD_NAMES
                 .iter()
                 .chain(EVERY_TYPE_METHOD_NAMES)
-                .any(|&n| n == name)
+                .any(|&n| name == n)
             {
-                name.push('_');
+                name = name.underscored();
             }
             while taken.contains(&name) {
-                name.push('_');
+                name = name.underscored();
             }
             taken.insert(name.clone());
             name
@@ -1673,9 +1674,9 @@ const EVERY_TYPE_METHOD_NAMES: &[&str] = &[
 
 /// How one enum value is named in Rust.
 struct ValueName {
-    rust_name: String,
+    rust_name: RustIdent,
     /// The constant of the value declared first with the same number, for an alias.
-    alias_of: Option<String>,
+    alias_of: Option<RustIdent>,
     /// An alias whose name folds onto another's gets no constant of its own.
     shares_const: bool,
 }
@@ -1685,21 +1686,21 @@ struct ValueName {
 /// constant is their own name as written (`B`, not `E_B` stripped to `B`) are named first, the
 /// others after them, each group in declaration order.
 fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
-    let wanted: Vec<String> = e
+    let wanted: Vec<RustIdent> = e
         .value
         .iter()
         .map(|v| ident::enum_value(e.name(), v.name()))
         .collect();
     let mut order: Vec<usize> = (0..e.value.len()).collect();
-    order.sort_by_key(|&i| wanted[i].trim_start_matches("r#") != e.value[i].name());
+    order.sort_by_key(|&i| wanted[i].unraw() != e.value[i].name());
     // The first value declared with each number: the original an alias may share.
     let mut first: HashMap<i32, usize> = HashMap::new();
     for (i, v) in e.value.iter().enumerate() {
         first.entry(v.number()).or_insert(i);
     }
     // The generated list of values shares the namespace of the constants.
-    let mut taken: HashSet<String> = HashSet::from(["VALUES".to_owned()]);
-    let mut names: Vec<Option<(String, bool)>> = vec![None; e.value.len()];
+    let mut taken: HashSet<RustIdent> = HashSet::from([ident::escape("VALUES")]);
+    let mut names: Vec<Option<(RustIdent, bool)>> = vec![None; e.value.len()];
     for i in order {
         let v = &e.value[i];
         let original = first.get(&v.number()).copied().filter(|&o| o != i);
@@ -1721,7 +1722,7 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
                     let base = rust_name.clone();
                     let mut n = 2;
                     while taken.contains(&rust_name) {
-                        rust_name = format!("{base}_{n}");
+                        rust_name = base.numbered(n);
                         n += 1;
                     }
                 }
@@ -1730,7 +1731,7 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
         taken.insert(rust_name.clone());
         names[i] = Some((rust_name, shares_const));
     }
-    let names: Vec<(String, bool)> = names.into_iter().flatten().collect();
+    let names: Vec<(RustIdent, bool)> = names.into_iter().flatten().collect();
     e.value
         .iter()
         .enumerate()
@@ -1746,7 +1747,7 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
 }
 
 /// Each value's proto name and its Rust constant.
-fn enum_constants(e: &EnumDescriptorProto) -> Vec<(String, String)> {
+fn enum_constants(e: &EnumDescriptorProto) -> Vec<(String, RustIdent)> {
     e.value
         .iter()
         .zip(enum_value_names(e))
@@ -1852,14 +1853,15 @@ mod tests {
 
     #[test]
     fn relative_paths_climb_and_descend() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(relative_path(&s(&["a"]), &s(&["a"]), "X"), "X");
-        assert_eq!(relative_path(&s(&["a", "m"]), &s(&["a"]), "X"), "super::X");
-        assert_eq!(
-            relative_path(&s(&["a"]), &s(&["b", "c"]), "X"),
-            "super::b::c::X"
-        );
-        assert_eq!(relative_path(&s(&[]), &s(&["b"]), "X"), "b::X");
+        let s = |v: &[&str]| v.iter().map(|x| ident::snake(x)).collect::<Vec<_>>();
+        let path = |scope: &[&str], target: &[&str]| {
+            relative_path(&s(scope), &s(target), &ident::camel("X")).to_string()
+        };
+        assert_eq!(path(&["a"], &["a"]), "X");
+        assert_eq!(path(&["a", "m"], &["a"]), "super::X");
+        assert_eq!(path(&["a"], &["b", "c"]), "super::b::c::X");
+        assert_eq!(path(&[], &["b"]), "b::X");
+        assert_eq!(path(&["a"], &["type"]), "super::r#type::X");
     }
 
     #[test]

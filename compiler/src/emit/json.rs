@@ -9,7 +9,7 @@ use quote::quote;
 
 use super::message::{codec as json_codec, map_codecs};
 use super::{ident, Scope};
-use crate::ir::{Cardinality, Field, FieldKind, Message, TypeRef};
+use crate::ir::{Cardinality, Field, FieldKind, Message, RustIdent, TypeRef};
 
 /// The well-known types whose JSON form is not an object of their fields: the runtime
 /// implements theirs by hand (`rust_rpc::json`), so generated code must not.
@@ -220,12 +220,15 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
 /// A oneof member with its type's path as seen from the message instead of from the module
 /// its oneof's enum is in: `super::X` is `X`, a path into the module gains its name, and
 /// absolute paths stay.
-pub(super) fn lifted(field: &Field, module: &str) -> Field {
+pub(super) fn lifted(field: &Field, module: &RustIdent) -> Field {
     let lift = |ty: &mut TypeRef| {
-        ty.rust_path = match ty.rust_path.strip_prefix("super::") {
-            Some(up) => up.to_owned(),
-            None if ty.rust_path.starts_with("::") || ty.rust_path.starts_with("crate::") => return,
-            None => format!("{module}::{}", ty.rust_path),
+        let path = &mut ty.rust_path;
+        match path.segments.first() {
+            Some(first) if !path.global && *first == "super" => {
+                path.segments.remove(0);
+            }
+            Some(first) if path.global || *first == "crate" => {}
+            _ => path.segments.insert(0, module.clone()),
         }
     };
     let mut field = field.clone();

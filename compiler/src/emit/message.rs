@@ -699,11 +699,11 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         let names = msg
             .fields
             .iter()
-            .map(|f| f.rust_name.as_str())
-            .chain(msg.oneofs.iter().map(|o| o.rust_field.as_str()));
-        let members = names.clone().map(ident);
-        let labels = names.map(|n| n.trim_start_matches("r#").to_owned());
-        let label = msg.rust_name.trim_start_matches("r#");
+            .map(|f| &f.rust_name)
+            .chain(msg.oneofs.iter().map(|o| &o.rust_field));
+        let members = names.clone();
+        let labels = names.map(|n| n.unraw());
+        let label = msg.rust_name.unraw();
         (
             TokenStream::new(),
             quote! {
@@ -953,8 +953,8 @@ fn accessors(msg: &Message) -> TokenStream {
         if let Some(wanted) = &f.getter_renamed_from {
             doc.push_str(&format!(
                 " Named `{}` because `{}` is a method messages have, or another getter's name.",
-                f.getter_name.trim_start_matches("r#"),
-                wanted.trim_start_matches("r#")
+                f.getter_name.unraw(),
+                wanted.unraw()
             ));
         }
         let fallback = match &f.default {
@@ -1006,7 +1006,7 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
     }
     let module = ident(&msg.module_name);
     let inner_scope = Scope {
-        module: msg.module_name.clone(),
+        module: Some(msg.module_name.clone()),
         options: scope.options,
     };
     let enums = msg.nested_enums.iter().map(enumeration);
@@ -1025,7 +1025,7 @@ fn nested_module(msg: &Message, scope: &Scope) -> TokenStream {
         doc.push(' ');
         doc.push_str(&super::renamed_type_line(&msg.module_name, wanted));
     }
-    let inception = if scope.module == msg.module_name {
+    let inception = if scope.module.as_ref() == Some(&msg.module_name) {
         quote!(#[allow(clippy::module_inception)])
     } else {
         TokenStream::new()
@@ -1259,7 +1259,7 @@ pub(super) fn extension(ext: &ExtensionDecl) -> TokenStream {
         ext.full_name,
         ext.extendee.full_name,
         ext.field.number,
-        ext.const_name.trim_start_matches("r#"),
+        ext.const_name.unraw(),
     );
     let docs = doc_attrs(&ext.field.comments, &[line]);
     let deprecated = deprecated_attr(ext.field.deprecated);

@@ -6,11 +6,11 @@ mod message;
 mod service;
 mod text;
 
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::quote;
+use proc_macro2::{Ident, TokenStream};
+use quote::{quote, ToTokens};
 
 use crate::docs;
-use crate::ir::{Comments, Package};
+use crate::ir::{Comments, Package, RustIdent, RustPath};
 use crate::MapType;
 
 /// Switches that change the shape of emitted code.
@@ -30,7 +30,7 @@ pub(crate) struct EmitOptions<'a> {
 /// Everything that goes into one package's `.rs` file.
 pub(crate) fn package(pkg: &Package, options: EmitOptions<'_>) -> TokenStream {
     let scope = Scope {
-        module: pkg.module_path.last().cloned().unwrap_or_default(),
+        module: pkg.module_path.last().cloned(),
         options,
     };
     let enums = pkg.enums.iter().map(enumeration::enumeration);
@@ -51,8 +51,9 @@ pub(crate) fn package(pkg: &Package, options: EmitOptions<'_>) -> TokenStream {
 
 /// What emit functions need to know about where their output lands.
 pub(crate) struct Scope<'a> {
-    /// Name of the module the items are emitted into, to spot `foo::foo` nesting.
-    module: String,
+    /// Name of the module the items are emitted into (none at the root), to spot `foo::foo`
+    /// nesting.
+    module: Option<RustIdent>,
     options: EmitOptions<'a>,
 }
 
@@ -76,40 +77,25 @@ fn gate(option: Option<Option<&str>>) -> Option<TokenStream> {
     }
 }
 
-/// An identifier from a name that may carry a raw prefix (`r#type`).
-pub(crate) fn ident(name: &str) -> Ident {
-    match name.strip_prefix("r#") {
-        Some(raw) => Ident::new_raw(raw, Span::call_site()),
-        None => Ident::new(name, Span::call_site()),
-    }
+/// The token for a name `lower` decided.
+pub(crate) fn ident(name: &RustIdent) -> Ident {
+    name.to_ident()
 }
 
-/// Tokens for a Rust path written as a string by `lower` (`super::a::B`, `::rust_rpc::wkt::Any`).
-///
-/// Built segment by segment: `lower` writes only `::`-separated escaped identifiers, and this
-/// runs for every type reference, where a full parse would dominate generation time.
-pub(crate) fn path(text: &str) -> TokenStream {
-    let (absolute, rest) = match text.strip_prefix("::") {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let segments = rest.split("::").map(ident);
-    if absolute {
-        quote!(#(::#segments)*)
-    } else {
-        quote!(#(#segments)::*)
-    }
+/// The tokens for a path `lower` decided (`super::a::B`, `::rust_rpc::wkt::Any`).
+pub(crate) fn path(path: &RustPath) -> TokenStream {
+    path.to_token_stream()
 }
 
 /// The doc line of an item that did not get the name it wanted (`wanted`), or none when it
 /// has none or kept its `.proto` name as written (`encode_`, `STRIPPED_B`).
 pub(crate) fn rename_note(
     proto_name: &str,
-    rust_name: &str,
-    wanted: Option<&String>,
+    rust_name: &RustIdent,
+    wanted: Option<&RustIdent>,
 ) -> Option<String> {
-    let rust_name = rust_name.trim_start_matches("r#");
-    let wanted = wanted?.trim_start_matches("r#");
+    let rust_name = rust_name.unraw();
+    let wanted = wanted?.unraw();
     (rust_name != proto_name).then(|| {
         format!("`{proto_name}` in the `.proto`; named `{rust_name}` because `{wanted}` is taken.")
     })
@@ -186,8 +172,8 @@ const STD_TRAIT_METHODS: &[&str] = &[
 /// `from_*`, which clippy expects to take `self` or no `self`), `new_ret_no_self` (`new`),
 /// `len_without_is_empty` (`len`).
 /// Names that would hide a trait's method are renamed instead (in `lower`).
-pub(crate) fn method_name_allows(name: &str) -> TokenStream {
-    let name = name.trim_start_matches("r#");
+pub(crate) fn method_name_allows(name: &RustIdent) -> TokenStream {
+    let name = name.unraw();
     let mut lints = Vec::new();
     if STD_TRAIT_METHODS.contains(&name) {
         lints.push(quote!(clippy::should_implement_trait));
@@ -209,9 +195,9 @@ pub(crate) fn method_name_allows(name: &str) -> TokenStream {
 }
 
 /// The docs line of a type that did not get its own name.
-pub(crate) fn renamed_type_line(rust_name: &str, wanted: &str) -> String {
-    let rust_name = rust_name.trim_start_matches("r#");
-    let wanted = wanted.trim_start_matches("r#");
+pub(crate) fn renamed_type_line(rust_name: &RustIdent, wanted: &RustIdent) -> String {
+    let rust_name = rust_name.unraw();
+    let wanted = wanted.unraw();
     if wanted.len() > crate::ident::MAX_ITEM_NAME {
         format!(
             "Named `{rust_name}` because its name ({} bytes) is longer than a file name may be \
@@ -233,20 +219,20 @@ pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
 
 /// The include file: a module tree over the package files, so that one `include!` brings in
 /// everything generated.
-pub(crate) fn include_file(packages: &[(Vec<String>, String)]) -> TokenStream {
-    fn tree(entries: &[(Vec<String>, String)], depth: usize) -> TokenStream {
+pub(crate) fn include_file(packages: &[(Vec<RustIdent>, String)]) -> TokenStream {
+    fn tree(entries: &[(Vec<RustIdent>, String)], depth: usize) -> TokenStream {
         let mut out = TokenStream::new();
         for (_, file) in entries.iter().filter(|(s, _)| s.len() == depth) {
             out.extend(quote!(include!(#file);));
         }
-        let mut children: Vec<&String> = entries
+        let mut children: Vec<&RustIdent> = entries
             .iter()
             .filter(|(s, _)| s.len() > depth)
             .map(|(s, _)| &s[depth])
             .collect();
         children.dedup();
         for child in children {
-            let inner: Vec<(Vec<String>, String)> = entries
+            let inner: Vec<(Vec<RustIdent>, String)> = entries
                 .iter()
                 .filter(|(s, _)| s.len() > depth && s[depth] == *child)
                 .cloned()

@@ -4,7 +4,7 @@
 //! dispatching on the method index, and static descriptors.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, path};
 use crate::ir::{Method, Service, ServiceItems};
@@ -131,13 +131,13 @@ fn renamed_line(method: &Method) -> Option<String> {
     let wanted = method.renamed_from.as_ref()?;
     Some(format!(
         "Named `{}` because `{}` is a method the generated types have, or another rpc's name.",
-        method.rust_name.trim_start_matches("r#"),
-        wanted.trim_start_matches("r#")
+        method.rust_name.unraw(),
+        wanted.unraw()
     ))
 }
 
 fn descriptor(service: &Service) -> TokenStream {
-    let name = format_ident!("{}", service.descriptor_name);
+    let name = ident(&service.descriptor_name);
     let proto_name = &service.proto_name;
     let full_name = &service.full_name;
     let methods = service.methods.iter().map(|m| {
@@ -241,7 +241,7 @@ fn service_trait(
 fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
     let tp = ident(&service.items.impl_param);
     let trait_name = ident(&service.rust_name);
-    let bare = service.rust_name.trim_start_matches("r#");
+    let bare = service.rust_name.unraw();
     let dyn_name = &service.items.dyn_form;
     let name = ident(dyn_name);
     let erased = ident(&service.items.erased);
@@ -257,7 +257,7 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
     let mut forwards = Vec::new();
     for m in &service.methods {
         let method = ident(&m.rust_name);
-        let erased_method = format_ident!("erased_{}", m.rust_name.trim_start_matches("r#"));
+        let erased_method = ident(&m.erased_name);
         let Shape {
             params,
             output,
@@ -338,10 +338,10 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
 fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     let cp = ident(&service.items.channel_param);
     let trait_name = ident(&service.rust_name);
-    let bare = service.rust_name.trim_start_matches("r#");
+    let bare = service.rust_name.unraw();
     let client = &service.items.client;
     let name = ident(&service.items.stub);
-    let descriptor = format_ident!("{}", service.descriptor_name);
+    let descriptor = ident(&service.descriptor_name);
     let doc = format!(
         " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{client}`] is the direct form.{}",
         service.full_name,
@@ -397,7 +397,7 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
 fn client(service: &Service, allow: &TokenStream) -> TokenStream {
     let cp = ident(&service.items.channel_param);
     let name = ident(&service.items.client);
-    let descriptor = format_ident!("{}", service.descriptor_name);
+    let descriptor = ident(&service.descriptor_name);
     let doc = format!(
         " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.{}",
         service.full_name,
@@ -488,11 +488,11 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let tp = ident(&service.items.impl_param);
     let trait_name = ident(&service.rust_name);
     let name = ident(&service.items.server);
-    let descriptor = format_ident!("{}", service.descriptor_name);
+    let descriptor = ident(&service.descriptor_name);
     let full_name = &service.full_name;
     let doc = format!(
         " Serves an implementation of [`{}`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.{}",
-        service.rust_name.trim_start_matches("r#"),
+        service.rust_name.unraw(),
         renamed_item(service, &service.items.server)
     );
     let arms = service.methods.iter().map(|m| {
