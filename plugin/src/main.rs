@@ -4,6 +4,10 @@
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+// As for the CLI: generation allocates small nodes by the million.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn usage() -> String {
     let mut text = rust_rpc_compiler::plugin::USAGE.to_owned();
     for (name, meaning) in rust_rpc_compiler::OPTIONS {
