@@ -247,6 +247,14 @@ impl From<protox::Error> for Error {
                 editions: true,
             }));
         }
+        if text.contains("string is not valid utf-8") {
+            return Error::new(ErrorKind::Stricter(Stricter {
+                message: format!("{text}: a Rust `String` cannot hold it"),
+                help: "declare the field `bytes`, or give it a UTF-8 default",
+                inner: e,
+                editions: false,
+            }));
+        }
         if text.starts_with("camel-case name of field") {
             return Error::new(ErrorKind::Stricter(Stricter {
                 message: format!("{text} (their JSON names differ only in case)"),

@@ -168,8 +168,26 @@ pub fn escape(name: &str) -> RustIdent {
 }
 
 /// A field, function or module name: `snake_case`, escaped.
+/// A name already in snake case (`foo_bar`, `foo_`, `_x`) is kept as written, underscores
+/// included, so names that differ only there stay apart (`foo` and `foo_`).
 pub fn snake(name: &str) -> RustIdent {
+    if in_case(name, |c| c.is_ascii_lowercase()) {
+        return escape(name);
+    }
     converted(name, name.to_snake_case(), Case::Snake)
+}
+
+/// Whether `name` already has the case whose letters `letter` accepts (lowercase for snake
+/// case, uppercase for constants), as rustc's case lints read it: ASCII letters of that case,
+/// digits and `_`, a letter or digit somewhere, no `__` between words, not a leading digit.
+fn in_case(name: &str, letter: impl Fn(char) -> bool) -> bool {
+    let inner = name.trim_matches('_');
+    !inner.is_empty()
+        && !inner.contains("__")
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c == '_' || c.is_ascii_digit() || letter(c))
 }
 
 #[derive(Clone, Copy)]
@@ -211,7 +229,11 @@ pub fn camel_base(name: &str) -> String {
 }
 
 /// A constant name: `SHOUTY_SNAKE_CASE`, escaped.
+/// As for [`snake`], a name already in this case (`FOO_`, `V__X` aside) is kept as written.
 pub fn shouty(name: &str) -> RustIdent {
+    if in_case(name, |c| c.is_ascii_uppercase()) {
+        return escape(name);
+    }
     converted(name, name.to_shouty_snake_case(), Case::Shouty)
 }
 
@@ -219,14 +241,14 @@ pub fn shouty(name: &str) -> RustIdent {
 /// (`COLOR_RED` in `Color` becomes `RED`) when what remains is still a valid name.
 pub fn enum_value(enum_name: &str, value_name: &str) -> RustIdent {
     let prefix = enum_name.to_shouty_snake_case();
-    let value = value_name.to_shouty_snake_case();
+    let value = shouty(value_name);
     let stripped = value
         .strip_prefix(&prefix)
         .and_then(|rest| rest.strip_prefix('_'))
-        .filter(|rest| !rest.is_empty() && !rest.starts_with(|c: char| c.is_ascii_digit()));
+        .filter(|rest| in_case(rest, |c| c.is_ascii_uppercase()) && !rest.starts_with('_'));
     match stripped {
         Some(rest) => escape(rest),
-        None => converted(value_name, value, Case::Shouty),
+        None => value,
     }
 }
 
@@ -289,6 +311,20 @@ mod tests {
         assert_eq!(camel("HTTPRequest"), "HttpRequest");
         assert_eq!(camel("self"), "Self_");
         assert_eq!(shouty("fooBar"), "FOO_BAR");
+    }
+
+    #[test]
+    fn names_already_in_case_are_kept_with_their_underscores() {
+        assert_eq!(snake("foo_"), "foo_");
+        assert_eq!(snake("_x"), "_x");
+        assert_eq!(snake("foo__bar"), "foo_bar");
+        assert_eq!(snake("fooBar"), "foo_bar");
+        assert_eq!(shouty("V_"), "V_");
+        assert_eq!(shouty("V__"), "V__");
+        assert_eq!(shouty("V__X"), "V_X");
+        assert_eq!(enum_value("Color", "COLOR_"), "COLOR_");
+        assert_eq!(enum_value("Color", "COLOR__RED"), "RED");
+        assert_eq!(enum_value("Color", "COLOR_red"), "RED");
     }
 
     #[test]

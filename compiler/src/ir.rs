@@ -9,6 +9,8 @@ pub use crate::ident::{RustIdent, RustPath};
 /// The output for one proto package: everything that goes into one `.rs` file.
 #[derive(Debug, Clone)]
 pub struct Package {
+    /// The package's name as declared (`google.protobuf`; empty without one).
+    pub name: String,
     /// The Rust module path of the package, outermost first (`["google", "protobuf"]`).
     pub module_path: Vec<RustIdent>,
     /// The file it is written to (`google.protobuf.rs`).
@@ -28,6 +30,9 @@ pub struct Package {
 pub struct ExtensionDecl {
     /// The constant's name, such as `EXTRA`.
     pub const_name: RustIdent,
+    /// The name the constant would have had when it was taken (`FLAG` for `flag` beside
+    /// `FLAG`); said in its docs.
+    pub renamed_from: Option<RustIdent>,
     /// Fully qualified name without the leading dot (`pkg.extra`, `pkg.Outer.extra`).
     pub full_name: String,
     /// The extended message, from the module the constant is in.
@@ -252,6 +257,8 @@ pub struct Oneof {
     pub proto_name: String,
     /// The field in the message struct that holds the oneof.
     pub rust_field: RustIdent,
+    /// The field's name had it not been taken (`foo2` beside a field `foo2`).
+    pub field_renamed_from: Option<RustIdent>,
     /// The enum in the message's module that lists the members.
     pub rust_enum: RustIdent,
     /// The enum's name had it not been taken (`Kind` beside a nested `Kind`).

@@ -187,7 +187,11 @@ pub fn generate(
     for package in &lowered.packages {
         let name = package.file_name.clone();
         let content = render::render(emit::package(package, options), &package.files)?;
-        tree.push((package.module_path.clone(), name.clone()));
+        tree.push((
+            package.module_path.clone(),
+            name.clone(),
+            package.name.clone(),
+        ));
         files.push(GeneratedFile { name, content });
     }
     let include = render::render(emit::include_file(&tree), &[])?;

@@ -90,6 +90,7 @@ pub(crate) fn lower(
         let package = packages
             .entry(file.package().to_owned())
             .or_insert_with(|| Package {
+                name: file.package().to_owned(),
                 module_path: index.package_module(file.package()),
                 file_name: index.package_file_name(file.package()),
                 files: Vec::new(),
@@ -125,20 +126,12 @@ pub(crate) fn lower(
                 vec![FILE_SERVICE, i as i32],
             )?);
         }
-        // Constants of the package's module: its services' descriptors, then extensions.
-        let mut taken: HashSet<RustIdent> = package
-            .services
-            .iter()
-            .map(|s| s.descriptor_name.clone())
-            .chain(package.extensions.iter().map(|e| e.const_name.clone()))
-            .collect();
         for (i, ext) in file.extension.iter().enumerate() {
             if let Some(decl) = lowerer.extension(
                 ext,
                 file.package(),
                 &scope,
                 (vec![FILE_EXTENSION, i as i32], lowerer.features),
-                &mut taken,
             )? {
                 package.extensions.push(decl);
             }
@@ -153,7 +146,7 @@ pub(crate) fn lower(
 /// The Rust module path of every package of `set` and of each package's parents, decided once:
 /// each segment in snake case; among the sibling segments of one parent those already written
 /// as their module is named claim their names first, then the others in name order, each with
-/// `_` appended while taken (`Foo`, `foo`, `foo_` become `foo__`, `foo`, `foo_`).
+/// `_` appended while taken (`foo`, `foo_`, `Foo` become `foo`, `foo_`, `foo__`).
 fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<RustIdent>> {
     // Every package and every parent of one, each with its parent: parents sort first.
     let mut prefixes: BTreeSet<(usize, String)> = BTreeSet::new();
@@ -201,6 +194,9 @@ fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String,
     let mut names: Vec<&str> = set.file.iter().map(|f| f.package()).collect();
     names.sort_unstable();
     names.dedup();
+    // As for modules: packages written as their modules are named (`foo`, `foo_`) first, so
+    // that their files keep their names and a renamed package's file is renamed too.
+    names.sort_by_key(|name| !name.split('.').all(|s| ident::snake(s).unraw() == s));
     // The include file is written beside the packages' files.
     let mut taken: HashSet<String> = HashSet::from([include_file
         .to_lowercase()
@@ -322,6 +318,8 @@ struct Index {
     modules: HashMap<String, RustIdent>,
     /// The names claimed for the schema's own items (see [`Index::claim_scope`]).
     claimed: HashMap<(String, Item), RustIdent>,
+    /// Each extension's constant, by full name (see [`name_constants`]).
+    extension_consts: HashMap<String, RustIdent>,
     /// Each package's module path (see [`package_modules`]).
     package_paths: HashMap<String, Vec<RustIdent>>,
     /// Each package's file (see [`package_files`]).
@@ -361,6 +359,7 @@ impl Index {
             taken,
             modules: HashMap::new(),
             claimed: HashMap::new(),
+            extension_consts: HashMap::new(),
             package_paths,
             package_files: package_files(set, &config.include_file),
             generating: false,
@@ -445,6 +444,19 @@ impl Index {
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
         let mut values: HashMap<Vec<RustIdent>, HashSet<RustIdent>> = HashMap::new();
+        // Constants of each package's module: the schema's extensions, then the descriptors.
+        let mut extensions: BTreeMap<&str, Vec<(String, &str)>> = BTreeMap::new();
+        for file in &files {
+            extensions.entry(file.package()).or_default().extend(
+                file.extension
+                    .iter()
+                    .map(|e| (qualify(file.package(), e.name()), e.name())),
+            );
+        }
+        for (package, exts) in extensions {
+            let statics = values.entry(self.package_module(package)).or_default();
+            self.extension_consts.extend(name_constants(&exts, statics));
+        }
         // The traits first: a service the schema declares keeps its name against the items
         // generated for another (`service FooDyn` beside `service Foo`).
         for file in files {
@@ -615,6 +627,13 @@ impl Index {
         let mut inner = module.to_vec();
         inner.push(module_name);
         self.claim_scope(&inner, scope_items(&full, &msg.nested_type, &msg.enum_type));
+        let exts: Vec<(String, &str)> = msg
+            .extension
+            .iter()
+            .map(|e| (qualify(&full, e.name()), e.name()))
+            .collect();
+        self.extension_consts
+            .extend(name_constants(&exts, &mut HashSet::new()));
         for nested in &msg.nested_type {
             self.add_message(
                 package,
@@ -665,6 +684,34 @@ impl Index {
     fn get(&self, full_name: &str) -> Option<&TypeInfo> {
         self.types.get(full_name)
     }
+}
+
+/// The constants of extensions `(full name, proto name)` that share a module's value
+/// namespace with `taken`: those whose name is already their constant (`FLAG`) first, then the
+/// others (`flag`), each in declaration order, `_` appended while taken.
+fn name_constants(
+    extensions: &[(String, &str)],
+    taken: &mut HashSet<RustIdent>,
+) -> Vec<(String, RustIdent)> {
+    let mut wanted: Vec<(&String, RustIdent, bool)> = extensions
+        .iter()
+        .map(|(full, name)| {
+            let constant = ident::fit_file_name(ident::shouty(name));
+            let exact = constant.unraw() == *name;
+            (full, constant, exact)
+        })
+        .collect();
+    wanted.sort_by_key(|(_, _, exact)| !exact);
+    wanted
+        .into_iter()
+        .map(|(full, mut constant, _)| {
+            while taken.contains(&constant) {
+                constant = constant.underscored();
+            }
+            taken.insert(constant.clone());
+            (full.clone(), constant)
+        })
+        .collect()
 }
 
 /// The kinds of item the schema declares that take a name in a module's type namespace.
@@ -952,7 +999,6 @@ impl<'a> FileLowerer<'a> {
         scope_full: &str,
         module: &[RustIdent],
         (path, features): (Vec<i32>, Features),
-        taken: &mut HashSet<RustIdent>,
     ) -> Result<Option<ExtensionDecl>, Error> {
         let mut field = self.field(scope_full, ext, module, (&path, features))?;
         if !matches!(field.cardinality, Cardinality::Repeated { .. }) {
@@ -963,14 +1009,19 @@ impl<'a> FileLowerer<'a> {
             ty.recursive = true;
         }
         let extendee = self.type_ref(ext.extendee(), module, &path)?;
-        let mut const_name = ident::fit_file_name(ident::shouty(ext.name()));
-        while taken.contains(&const_name) {
-            const_name = const_name.underscored();
-        }
-        taken.insert(const_name.clone());
+        let full_name = qualify(scope_full, ext.name());
+        let wanted = ident::fit_file_name(ident::shouty(ext.name()));
+        // Every extension of the set was named when it was indexed.
+        let const_name = self
+            .index
+            .extension_consts
+            .get(&full_name)
+            .cloned()
+            .unwrap_or_else(|| wanted.clone());
         Ok(Some(ExtensionDecl {
+            renamed_from: (const_name != wanted).then_some(wanted),
             const_name,
-            full_name: qualify(scope_full, ext.name()),
+            full_name,
             extendee,
             field,
         }))
@@ -1110,6 +1161,7 @@ impl<'a> FileLowerer<'a> {
                 ),
                 proto_name: decl.name().to_owned(),
                 rust_field: ident::snake(decl.name()),
+                field_renamed_from: None,
                 renamed_from: Some(ident::camel(decl.name())).filter(|w| *w != rust_enum),
                 rust_enum,
                 fields,
@@ -1151,13 +1203,10 @@ impl<'a> FileLowerer<'a> {
             extendable,
         );
         let mut extensions = Vec::new();
-        let mut taken = HashSet::new();
         for (j, ext) in msg.extension.iter().enumerate() {
             let mut ext_path = path.clone();
             ext_path.extend([MESSAGE_EXTENSION, j as i32]);
-            if let Some(decl) =
-                self.extension(ext, full_name, &inner, (ext_path, features), &mut taken)?
-            {
+            if let Some(decl) = self.extension(ext, full_name, &inner, (ext_path, features))? {
                 extensions.push(decl);
             }
         }
@@ -1356,6 +1405,19 @@ impl<'a> FileLowerer<'a> {
         };
         let default = match &f.default_value {
             Some(text) => Some(self.default_value(f, &kind, text, path)?),
+            // protoc writes a string default that is not UTF-8 as it is; our descriptor types
+            // keep such a value with the unknown fields rather than in `default_value`.
+            None if has_unknown_default(f) => {
+                return Err(self.error(
+                    path,
+                    format!(
+                        "the default value of field '{}' is not UTF-8, which a Rust `String` \
+                         cannot hold",
+                        f.name()
+                    ),
+                    Some("declare the field `bytes`, or give it a UTF-8 default".to_owned()),
+                ));
+            }
             None => None,
         };
         Ok(Field {
@@ -1462,14 +1524,14 @@ impl<'a> FileLowerer<'a> {
         let full_name = qualify(self.file.package(), service.name());
         let names = method_names(service);
         let mut methods = Vec::new();
-        for ((index, m), rust_name) in service.method.iter().enumerate().zip(names) {
+        for ((index, m), (rust_name, erased_name)) in service.method.iter().enumerate().zip(names) {
             let mut method_path = path.clone();
             method_path.extend([SERVICE_METHOD, index as i32]);
             let wanted = ident::snake(m.name());
             methods.push(Method {
                 proto_name: m.name().to_owned(),
                 renamed_from: (wanted != rust_name).then_some(wanted),
-                erased_name: ident::escape(&format!("erased_{}", rust_name.unraw())),
+                erased_name,
                 rust_name,
                 index,
                 input: self.type_ref(m.input_type(), scope, &method_path)?,
@@ -1586,21 +1648,29 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
     if keep_unknown {
         taken.insert(ident::escape("unknown_fields"));
     }
-    for field in fields.iter_mut() {
-        let wanted = field.rust_name.clone();
-        while taken.contains(&field.rust_name) {
-            field.rust_name = field.rust_name.underscored();
+    // Each struct member's name and whether the `.proto` spells it so: those named as written
+    // first, then the others; fields before oneofs, each in declaration order.
+    let mut members: Vec<(&str, &mut RustIdent, &mut Option<RustIdent>)> = fields
+        .iter_mut()
+        .map(|f| (f.proto_name.as_str(), &mut f.rust_name, &mut f.renamed_from))
+        .chain(oneofs.iter_mut().map(|o| {
+            (
+                o.proto_name.as_str(),
+                &mut o.rust_field,
+                &mut o.field_renamed_from,
+            )
+        }))
+        .collect();
+    members.sort_by_key(|(proto_name, name, _)| name.unraw() != *proto_name);
+    for (_, name, renamed_from) in members {
+        let wanted = name.clone();
+        while taken.contains(&*name) {
+            *name = name.underscored();
         }
-        if field.rust_name != wanted {
-            field.renamed_from = Some(wanted);
+        if *name != wanted {
+            *renamed_from = Some(wanted);
         }
-        taken.insert(field.rust_name.clone());
-    }
-    for oneof in oneofs.iter_mut() {
-        while taken.contains(&oneof.rust_field) {
-            oneof.rust_field = oneof.rust_field.underscored();
-        }
-        taken.insert(oneof.rust_field.clone());
+        taken.insert(name.clone());
     }
     let extension_methods = if extendable {
         EXTENDABLE_METHOD_NAMES
@@ -1628,28 +1698,40 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
 
 /// Names a service's methods take on its trait, stub, client and `Dyn` form: the rpc's name
 /// in snake case, with `_` appended when it is one of [`RESERVED_METHOD_NAMES`] or already
-/// taken by an earlier rpc of the service (`Get` and `get`).
-fn method_names(service: &ServiceDescriptorProto) -> Vec<RustIdent> {
+/// taken by another rpc of the service (`get` and `Get`: names written as they come out
+/// first, then in declaration order); and beside each, its name on the object-safe trait
+/// (`erased_get`), `_` appended while taken there.
+fn method_names(service: &ServiceDescriptorProto) -> Vec<(RustIdent, RustIdent)> {
+    let mut order: Vec<usize> = (0..service.method.len()).collect();
+    order.sort_by_key(|&i| {
+        let name = service.method[i].name();
+        ident::snake(name).unraw() != name
+    });
     let mut taken: HashSet<RustIdent> = HashSet::new();
-    service
-        .method
-        .iter()
-        .map(|m| {
-            let mut name = ident::snake(m.name());
-            if RESERVED_METHOD_NAMES
-                .iter()
-                .chain(EVERY_TYPE_METHOD_NAMES)
-                .any(|&n| name == n)
-            {
-                name = name.underscored();
-            }
-            while taken.contains(&name) {
-                name = name.underscored();
-            }
-            taken.insert(name.clone());
-            name
-        })
-        .collect()
+    let mut erased_taken: HashSet<RustIdent> = HashSet::new();
+    let mut names = vec![None; service.method.len()];
+    for i in order {
+        let mut name = ident::snake(service.method[i].name());
+        if RESERVED_METHOD_NAMES
+            .iter()
+            .chain(EVERY_TYPE_METHOD_NAMES)
+            .any(|&n| name == n)
+        {
+            name = name.underscored();
+        }
+        while taken.contains(&name) {
+            name = name.underscored();
+        }
+        taken.insert(name.clone());
+        // `erased_` and the name without leading underscores, which would make `__`.
+        let mut erased = ident::escape(&format!("erased_{}", name.unraw().trim_start_matches('_')));
+        while erased_taken.contains(&erased) {
+            erased = erased.underscored();
+        }
+        erased_taken.insert(erased.clone());
+        names[i] = Some((name, erased));
+    }
+    names.into_iter().flatten().collect()
 }
 
 /// Method names a generated service type already has, which an rpc of the same name would
@@ -1700,6 +1782,8 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
     }
     // The generated list of values shares the namespace of the constants.
     let mut taken: HashSet<RustIdent> = HashSet::from([ident::escape("VALUES")]);
+    // The number of each constant made so far.
+    let mut numbers: HashMap<RustIdent, i32> = HashMap::new();
     let mut names: Vec<Option<(RustIdent, bool)>> = vec![None; e.value.len()];
     for i in order {
         let v = &e.value[i];
@@ -1711,11 +1795,17 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
             rust_name = ident::shouty(v.name());
         }
         if taken.contains(&rust_name) {
-            match original.and_then(|o| names[o].as_ref()) {
-                // An alias whose name folds onto another one (`moo` beside `MOO`) gets no
-                // constant of its own; `from_name` still knows it.
-                Some((constant, _)) => {
-                    rust_name = constant.clone();
+            // An alias whose name folds onto another one of its number (`moo` beside `MOO`)
+            // gets no constant of its own and shares that one; `from_name` still knows it.
+            let folded = (numbers.get(&rust_name) == Some(&v.number())).then(|| rust_name.clone());
+            let shared = folded.or_else(|| {
+                original
+                    .and_then(|o| names[o].as_ref())
+                    .map(|(constant, _)| constant.clone())
+            });
+            match shared {
+                Some(constant) => {
+                    rust_name = constant;
                     shares_const = true;
                 }
                 None => {
@@ -1729,6 +1819,7 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
             }
         }
         taken.insert(rust_name.clone());
+        numbers.entry(rust_name.clone()).or_insert(v.number());
         names[i] = Some((rust_name, shares_const));
     }
     let names: Vec<(RustIdent, bool)> = names.into_iter().flatten().collect();
@@ -1753,6 +1844,21 @@ fn enum_constants(e: &EnumDescriptorProto) -> Vec<(String, RustIdent)> {
         .zip(enum_value_names(e))
         .map(|(v, name)| (v.name().to_owned(), name.rust_name))
         .collect()
+}
+
+/// Whether `f` carries a `default_value` (field 7) that did not decode as a string, kept with
+/// its unknown fields.
+fn has_unknown_default(f: &FieldDescriptorProto) -> bool {
+    let mut r = rust_rpc::encoding::Reader::new(f.unknown_fields.as_bytes());
+    while let Ok(Some(tag)) = r.next_tag() {
+        if tag >> 3 == 7 {
+            return true;
+        }
+        if r.skip_field(tag).is_err() {
+            break;
+        }
+    }
+    false
 }
 
 fn scalar(ty: Type) -> Scalar {

@@ -356,3 +356,34 @@ fn an_editions_file_goes_to_the_protoc_that_protoc_names() {
     );
     assert!(stderr.contains("editions.proto:3:1"), "{stderr}");
 }
+
+/// A string default that is not UTF-8, which protoc accepts and writes as it is, is a located
+/// error through protoc as it is through protox: a Rust `String` cannot hold it, and a
+/// default dropped without a word would change what the getter returns.
+#[test]
+fn a_string_default_that_is_not_utf8_is_a_located_error_through_protoc() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let protoc = protoc_bin_vendored::protoc_bin_path().expect("vendored protoc");
+    let output = cli()
+        .args([
+            "-I",
+            "testdata/errors",
+            "testdata/errors/string_default_not_utf8.proto",
+            "--protoc",
+        ])
+        .arg(&protoc)
+        .arg("-o")
+        .arg(out.path())
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "string_default_not_utf8.proto:7:3: the default value of field 'u' is not UTF-8"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0);
+}

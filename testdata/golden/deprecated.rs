@@ -334,3 +334,486 @@ pub mod user {
         }
     }
 }
+/// Descriptor of service `deprecated.UsesOld` and its methods.
+pub static USES_OLD_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDescriptor {
+    name: "UsesOld",
+    full_name: "deprecated.UsesOld",
+    methods: &[
+        ::rust_rpc::MethodDescriptor {
+            name: "Unary",
+            full_name: "deprecated.UsesOld.Unary",
+            service: "deprecated.UsesOld",
+            index: 0,
+            input_type: "deprecated.Old",
+            output_type: "deprecated.Old",
+            client_streaming: false,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "ServerStream",
+            full_name: "deprecated.UsesOld.ServerStream",
+            service: "deprecated.UsesOld",
+            index: 1,
+            input_type: "deprecated.Old",
+            output_type: "deprecated.Old",
+            client_streaming: false,
+            server_streaming: true,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "ClientStream",
+            full_name: "deprecated.UsesOld.ClientStream",
+            service: "deprecated.UsesOld",
+            index: 2,
+            input_type: "deprecated.Old",
+            output_type: "deprecated.Old",
+            client_streaming: true,
+            server_streaming: false,
+        },
+        ::rust_rpc::MethodDescriptor {
+            name: "Bidi",
+            full_name: "deprecated.UsesOld.Bidi",
+            service: "deprecated.UsesOld",
+            index: 3,
+            input_type: "deprecated.Old",
+            output_type: "deprecated.Old",
+            client_streaming: true,
+            server_streaming: true,
+        },
+    ],
+};
+/// A deprecated message as the request and the response of every kind of rpc.
+///
+/// Service `deprecated.UsesOld`. Implement it to serve the service (wrap the implementation in [`UsesOldServer`]). [`UsesOldStub`] implements it by calling a remote one, and [`UsesOldClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+#[allow(deprecated)]
+pub trait UsesOld: ::core::marker::Send + ::core::marker::Sync + 'static {
+    /// Unary rpc `deprecated.UsesOld.Unary`: takes `deprecated.Old`, returns `deprecated.Old`.
+    fn unary(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Old, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Unary() not implemented"),
+            )
+        }
+    }
+    /// Server-streaming rpc `deprecated.UsesOld.ServerStream`: takes `deprecated.Old`, returns `deprecated.Old`.
+    fn server_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, request, responses);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented(
+                    "Method ServerStream() not implemented",
+                ),
+            )
+        }
+    }
+    /// Client-streaming rpc `deprecated.UsesOld.ClientStream`: takes `deprecated.Old`, returns `deprecated.Old`.
+    fn client_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Old, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, requests);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented(
+                    "Method ClientStream() not implemented",
+                ),
+            )
+        }
+    }
+    /// Bidirectional streaming rpc `deprecated.UsesOld.Bidi`: takes `deprecated.Old`, returns `deprecated.Old`.
+    fn bidi(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        async move {
+            let _ = (ctrl, requests, responses);
+            ::core::result::Result::Err(
+                ::rust_rpc::Status::unimplemented("Method Bidi() not implemented"),
+            )
+        }
+    }
+}
+/// Any implementation of [`UsesOld`] (a local one, a stub) behind one type chosen at run time. It implements `UsesOld` itself, so it can be served and called like any other. Cloning shares the implementation.
+#[derive(Clone)]
+pub struct UsesOldDyn(::std::sync::Arc<dyn UsesOldErased>);
+#[allow(deprecated)]
+impl UsesOldDyn {
+    /// Holds `implementation`.
+    pub fn new(implementation: impl UsesOld) -> Self {
+        UsesOldDyn(::std::sync::Arc::new(implementation))
+    }
+}
+impl ::core::fmt::Debug for UsesOldDyn {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.write_str(::core::stringify!(UsesOldDyn))
+    }
+}
+#[allow(deprecated)]
+impl UsesOld for UsesOldDyn {
+    async fn unary(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+    ) -> ::core::result::Result<Old, ::rust_rpc::Status> {
+        self.0.erased_unary(ctrl, request).await
+    }
+    async fn server_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::core::result::Result<(), ::rust_rpc::Status> {
+        self.0.erased_server_stream(ctrl, request, responses).await
+    }
+    async fn client_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+    ) -> ::core::result::Result<Old, ::rust_rpc::Status> {
+        self.0.erased_client_stream(ctrl, requests).await
+    }
+    async fn bidi(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::core::result::Result<(), ::rust_rpc::Status> {
+        self.0.erased_bidi(ctrl, requests, responses).await
+    }
+}
+/// The object-safe form of [`UsesOld`] that [`UsesOldDyn`] holds; every implementation of `UsesOld` has it.
+#[doc(hidden)]
+#[allow(deprecated)]
+pub trait UsesOldErased: ::core::marker::Send + ::core::marker::Sync + 'static {
+    #[doc(hidden)]
+    fn erased_unary<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Old,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Old, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_server_stream<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Old,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_client_stream<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Old, ::rust_rpc::Status>,
+    >;
+    #[doc(hidden)]
+    fn erased_bidi<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    >;
+}
+#[allow(deprecated)]
+impl<T: UsesOld> UsesOldErased for T {
+    fn erased_unary<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Old,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Old, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as UsesOld>::unary(self, ctrl, request))
+    }
+    fn erased_server_stream<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: Old,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(
+            <T as UsesOld>::server_stream(self, ctrl, request, responses),
+        )
+    }
+    fn erased_client_stream<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<Old, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as UsesOld>::client_stream(self, ctrl, requests))
+    }
+    fn erased_bidi<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<(), ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as UsesOld>::bidi(self, ctrl, requests, responses))
+    }
+}
+/// Calls `deprecated.UsesOld` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct UsesOldClient<C> {
+    channel: C,
+}
+#[allow(deprecated)]
+impl<C: ::rust_rpc::RpcChannel> UsesOldClient<C> {
+    /// A client that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        UsesOldClient { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+    /// Unary rpc `deprecated.UsesOld.Unary`: takes `deprecated.Old`, returns `deprecated.Old`.
+    ///
+    /// `.await` gives the response.
+    pub fn unary(
+        &self,
+        request: Old,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<Old, Old>> {
+        ::rust_rpc::client::Call::unary(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[0],
+            request,
+        )
+    }
+    /// Server-streaming rpc `deprecated.UsesOld.ServerStream`: takes `deprecated.Old`, returns `deprecated.Old`.
+    ///
+    /// `.await` gives the response stream as soon as the call has started, which may be before the handler runs: `headers().await` on it waits for the server's response headers, sent when the handler first sends or calls `send_headers`. Read it with `message().await` until `None`.
+    pub fn server_stream(
+        &self,
+        request: Old,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::ServerStreaming<Old, Old>> {
+        ::rust_rpc::client::Call::server_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[1],
+            request,
+        )
+    }
+    /// Client-streaming rpc `deprecated.UsesOld.ClientStream`: takes `deprecated.Old`, returns `deprecated.Old`.
+    ///
+    /// Sends `requests` (a `Vec` or any iterator, `rust_rpc::stream::from_stream(stream)`, or the receiving end of `rust_rpc::stream::channel()`); `.await` gives the response.
+    pub fn client_stream(
+        &self,
+        requests: impl ::rust_rpc::IntoRequests<Old>,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::ClientStreaming<Old, Old>> {
+        ::rust_rpc::client::Call::client_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[2],
+            requests,
+        )
+    }
+    /// Bidirectional streaming rpc `deprecated.UsesOld.Bidi`: takes `deprecated.Old`, returns `deprecated.Old`.
+    ///
+    /// Sends `requests` (as for a client-streaming call) while `.await` gives the response stream as soon as the call has started.
+    pub fn bidi(
+        &self,
+        requests: impl ::rust_rpc::IntoRequests<Old>,
+    ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::BidiStreaming<Old, Old>> {
+        ::rust_rpc::client::Call::bidi_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[3],
+            requests,
+        )
+    }
+}
+/// Calls `deprecated.UsesOld` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`UsesOld`], so code written against the trait runs against a local implementation or a remote one alike. [`UsesOldClient`] is the direct form.
+#[derive(Clone, Debug)]
+pub struct UsesOldStub<C> {
+    channel: C,
+}
+impl<C: ::rust_rpc::RpcChannel> UsesOldStub<C> {
+    /// A stub that sends its calls through `channel`.
+    pub fn new(channel: C) -> Self {
+        UsesOldStub { channel }
+    }
+    /// The channel calls go through.
+    pub fn channel(&self) -> &C {
+        &self.channel
+    }
+}
+#[allow(deprecated)]
+impl<C: ::rust_rpc::RpcChannel> UsesOld for UsesOldStub<C> {
+    fn unary(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Old, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_unary(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[0],
+            ctrl,
+            request,
+        )
+    }
+    fn server_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: Old,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_server_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[1],
+            ctrl,
+            request,
+            responses,
+        )
+    }
+    fn client_stream(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Old, ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_client_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[2],
+            ctrl,
+            requests,
+        )
+    }
+    fn bidi(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        requests: ::rust_rpc::Streaming<Old>,
+        responses: ::rust_rpc::StreamSender<Old>,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rust_rpc::Status>,
+    > + ::core::marker::Send {
+        ::rust_rpc::service::codegen::call_bidi_streaming(
+            &self.channel,
+            &USES_OLD_DESCRIPTOR.methods[3],
+            ctrl,
+            requests,
+            responses,
+        )
+    }
+}
+/// Serves an implementation of [`UsesOld`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+#[derive(Clone, Debug)]
+pub struct UsesOldServer<T> {
+    inner: T,
+}
+#[allow(deprecated)]
+impl<T: UsesOld> UsesOldServer<T> {
+    /// Wraps an implementation so a server can host it.
+    pub fn new(inner: T) -> Self {
+        UsesOldServer { inner }
+    }
+    /// The implementation.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+    /// Unwraps the implementation.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+#[allow(deprecated)]
+impl<T: UsesOld> ::rust_rpc::Service for UsesOldServer<T> {
+    fn descriptor(&self) -> &'static ::rust_rpc::ServiceDescriptor {
+        &USES_OLD_DESCRIPTOR
+    }
+    fn call_method<'a>(
+        &'a self,
+        method_index: usize,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        call: ::rust_rpc::ServerCall,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<
+            ::core::option::Option<::rust_rpc::bytes::Bytes>,
+            ::rust_rpc::Status,
+        >,
+    > {
+        use ::rust_rpc::service::codegen as _rpc;
+        match method_index {
+            0 => {
+                ::std::boxed::Box::pin(async move {
+                    let request = _rpc::unary_request::<Old>(call).await?;
+                    let response = self.inner.unary(ctrl, request).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            1 => {
+                ::std::boxed::Box::pin(async move {
+                    let (request, responses) = _rpc::request_and_responses::<
+                        Old,
+                        Old,
+                    >(call)
+                        .await?;
+                    self.inner.server_stream(ctrl, request, responses).await?;
+                    _rpc::stream_end()
+                })
+            }
+            2 => {
+                ::std::boxed::Box::pin(async move {
+                    let requests = _rpc::request_stream::<Old>(call);
+                    let response = self.inner.client_stream(ctrl, requests).await?;
+                    _rpc::unary_response(&response)
+                })
+            }
+            3 => {
+                ::std::boxed::Box::pin(async move {
+                    let (requests, responses) = _rpc::streams::<Old, Old>(call);
+                    self.inner.bidi(ctrl, requests, responses).await?;
+                    _rpc::stream_end()
+                })
+            }
+            _ => {
+                ::std::boxed::Box::pin(async move {
+                    let _ = (ctrl, call);
+                    _rpc::unknown_method("deprecated.UsesOld", method_index)
+                })
+            }
+        }
+    }
+}

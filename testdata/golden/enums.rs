@@ -204,6 +204,7 @@ impl ::rust_rpc::Enumeration for Plain {
 pub struct Folded(pub i32);
 impl Folded {
     pub const UNSPECIFIED: Folded = Folded(0);
+    /// Also the value of `moo` in the `.proto` (aliases without constants of their own: their names give this one).
     pub const MOO: Folded = Folded(1);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Folded] = &[Folded::UNSPECIFIED, Folded::MOO];

@@ -57,28 +57,29 @@ impl ::rust_rpc::Enumeration for Twin__ {
         Twin__::from_name(name)
     }
 }
-/// A value whose name is its constant keeps it; the value that strips to the same constant
-/// takes its full name, wherever it is declared. (prost-build 0.14 panics on this enum.)
+/// A value whose name is its constant keeps it; the value before it that strips to the same
+/// constant (an alias: protoc wants such names on one number) takes its full name.
+/// (prost-build 0.14 panics on this enum.)
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Stripped(pub i32);
 impl Stripped {
-    pub const STRIPPED_B: Stripped = Stripped(0);
+    pub const ZERO: Stripped = Stripped(0);
+    pub const STRIPPED_B: Stripped = Stripped(1);
+    /// Alias of [`Self::STRIPPED_B`].
     pub const B: Stripped = Stripped(1);
-    /// Alias of [`Self::B`].
-    pub const STRIPPED_C: Stripped = Stripped(1);
     pub const C: Stripped = Stripped(2);
     /// Every declared value except aliases, in declaration order.
     pub const VALUES: &'static [Stripped] = &[
+        Stripped::ZERO,
         Stripped::STRIPPED_B,
-        Stripped::B,
         Stripped::C,
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         match self.0 {
-            0 => ::core::option::Option::Some("STRIPPED_B"),
-            1 => ::core::option::Option::Some("B"),
+            0 => ::core::option::Option::Some("STRIPPED_ZERO"),
+            1 => ::core::option::Option::Some("STRIPPED_B"),
             2 => ::core::option::Option::Some("C"),
             _ => ::core::option::Option::None,
         }
@@ -86,9 +87,9 @@ impl Stripped {
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
         match name {
+            "STRIPPED_ZERO" => ::core::option::Option::Some(Stripped::ZERO),
             "STRIPPED_B" => ::core::option::Option::Some(Stripped::STRIPPED_B),
             "B" => ::core::option::Option::Some(Stripped::B),
-            "STRIPPED_C" => ::core::option::Option::Some(Stripped::STRIPPED_C),
             "C" => ::core::option::Option::Some(Stripped::C),
             _ => ::core::option::Option::None,
         }
@@ -97,7 +98,7 @@ impl Stripped {
 impl ::core::default::Default for Stripped {
     /// The first declared value, as protobuf specifies.
     fn default() -> Self {
-        Stripped::STRIPPED_B
+        Stripped::ZERO
     }
 }
 impl ::core::convert::From<i32> for Stripped {
@@ -125,6 +126,72 @@ impl ::rust_rpc::Enumeration for Stripped {
     }
     fn from_name(name: &str) -> ::core::option::Option<Self> {
         Stripped::from_name(name)
+    }
+}
+/// Aliases whose names fold together: each shares the constant its name folds onto (`Red` and
+/// `red` share `RED`, `COLOR_red` shares `COLOR_RED`), and that constant's docs name them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(transparent)]
+pub struct Color(pub i32);
+impl Color {
+    /// Also the value of `COLOR_red` in the `.proto` (aliases without constants of their own: their names give this one).
+    pub const COLOR_RED: Color = Color(0);
+    /// Alias of [`Self::COLOR_RED`].
+    ///
+    /// Also the value of `Red`, `red` in the `.proto` (aliases without constants of their own: their names give this one).
+    pub const RED: Color = Color(0);
+    /// Every declared value except aliases, in declaration order.
+    pub const VALUES: &'static [Color] = &[Color::COLOR_RED];
+    /// The value's name in the `.proto`, or `None` for an undeclared number.
+    pub fn name(self) -> ::core::option::Option<&'static str> {
+        match self.0 {
+            0 => ::core::option::Option::Some("COLOR_RED"),
+            _ => ::core::option::Option::None,
+        }
+    }
+    /// The value with this `.proto` name, aliases included.
+    pub fn from_name(name: &str) -> ::core::option::Option<Self> {
+        match name {
+            "COLOR_RED" => ::core::option::Option::Some(Color::COLOR_RED),
+            "RED" => ::core::option::Option::Some(Color::RED),
+            "Red" => ::core::option::Option::Some(Color::RED),
+            "red" => ::core::option::Option::Some(Color::RED),
+            "COLOR_red" => ::core::option::Option::Some(Color::COLOR_RED),
+            _ => ::core::option::Option::None,
+        }
+    }
+}
+impl ::core::default::Default for Color {
+    /// The first declared value, as protobuf specifies.
+    fn default() -> Self {
+        Color::COLOR_RED
+    }
+}
+impl ::core::convert::From<i32> for Color {
+    fn from(value: i32) -> Self {
+        Color(value)
+    }
+}
+impl ::core::convert::From<Color> for i32 {
+    fn from(value: Color) -> i32 {
+        value.0
+    }
+}
+impl ::core::fmt::Debug for Color {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        match self.name() {
+            ::core::option::Option::Some(name) => f.write_str(name),
+            ::core::option::Option::None => ::core::fmt::Debug::fmt(&self.0, f),
+        }
+    }
+}
+impl ::rust_rpc::Enumeration for Color {
+    const FULL_NAME: &'static str = "field_names.Color";
+    fn name(self) -> ::core::option::Option<&'static str> {
+        Color::name(self)
+    }
+    fn from_name(name: &str) -> ::core::option::Option<Self> {
+        Color::from_name(name)
     }
 }
 /// `foo_bar` and `fooBar` are both `foo_bar` in snake case.
@@ -198,20 +265,21 @@ impl Fields {
         self.foo_bar_.unwrap_or_default()
     }
 }
-/// `self` is escaped to `self_`, which the next field is called already.
+/// `self` is escaped to `self_`, which the next field is called already: `self_` keeps it,
+/// as written, and `self` becomes `self__`.
 #[derive(Clone, PartialEq, Default)]
 pub struct Escaped {
-    pub self_: ::core::option::Option<i32>,
-    /// `self_` in the `.proto`; named `self__` because `self_` is taken.
+    /// `self` in the `.proto`; named `self__` because `self_` is taken.
     pub self__: ::core::option::Option<i32>,
+    pub self_: ::core::option::Option<i32>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Escaped {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Escaped");
-        s.field("self_", &self.self_);
         s.field("self__", &self.self__);
+        s.field("self_", &self.self_);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -225,10 +293,10 @@ impl ::rust_rpc::Message for Escaped {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.self_ {
+        if let ::core::option::Option::Some(value) = &self.self__ {
             len += _enc::field_len::<_enc::Int32>(3, value);
         }
-        if let ::core::option::Option::Some(value) = &self.self__ {
+        if let ::core::option::Option::Some(value) = &self.self_ {
             len += _enc::field_len::<_enc::Int32>(4, value);
         }
         len += self.unknown_fields.encoded_len();
@@ -236,10 +304,10 @@ impl ::rust_rpc::Message for Escaped {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.self_ {
+        if let ::core::option::Option::Some(value) = &self.self__ {
             _enc::encode_field::<_enc::Int32>(3, value, buf);
         }
-        if let ::core::option::Option::Some(value) = &self.self__ {
+        if let ::core::option::Option::Some(value) = &self.self_ {
             _enc::encode_field::<_enc::Int32>(4, value, buf);
         }
         self.unknown_fields.encode(buf);
@@ -251,8 +319,8 @@ impl ::rust_rpc::Message for Escaped {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                24 => _enc::merge_optional::<_enc::Int32>(&mut self.self_, r)?,
-                32 => _enc::merge_optional::<_enc::Int32>(&mut self.self__, r)?,
+                24 => _enc::merge_optional::<_enc::Int32>(&mut self.self__, r)?,
+                32 => _enc::merge_optional::<_enc::Int32>(&mut self.self_, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -261,12 +329,12 @@ impl ::rust_rpc::Message for Escaped {
 }
 impl Escaped {
     /// The value of `self`, or the type's default when unset.
-    pub fn self_(&self) -> i32 {
-        self.self_.unwrap_or_default()
-    }
-    /// The value of `self_`, or the type's default when unset.
     pub fn self__(&self) -> i32 {
         self.self__.unwrap_or_default()
+    }
+    /// The value of `self_`, or the type's default when unset.
+    pub fn self_(&self) -> i32 {
+        self.self_.unwrap_or_default()
     }
 }
 /// Getters named like `Clone::clone`, `Default::default` and `Message`'s methods would hide
@@ -527,6 +595,7 @@ pub mod variants {
 #[derive(Clone, PartialEq, Default)]
 pub struct Choices {
     pub foo_bar: ::core::option::Option<choices::FooBar>,
+    /// `fooBar` in the `.proto`; named `foo_bar_` because `foo_bar` is taken.
     pub foo_bar_: ::core::option::Option<choices::FooBarOneof>,
     pub kind: ::core::option::Option<choices::KindOneof_>,
     /// Fields this message received that its schema does not declare.

@@ -185,10 +185,10 @@ impl ::rust_rpc::json::JsonFields for Record {
     ) -> ::core::option::Option<&mut ::rust_rpc::UnknownFields> {
         ::core::option::Option::Some(&mut self.unknown_fields)
     }
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(v) = &self.id {
             w.value::<_enc::Int32>("id", "id", v)?;
@@ -205,11 +205,11 @@ impl ::rust_rpc::json::JsonFields for Record {
         }
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "id" => r.optional::<_enc::Int32>(1, &mut self.id),
@@ -222,17 +222,17 @@ impl ::rust_rpc::json::JsonFields for Record {
     }
 }
 impl ::rust_rpc::json::serde::Serialize for Record {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Record {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -357,21 +357,21 @@ pub mod record {
         }
     }
     impl ::rust_rpc::json::JsonFields for Extra {
-        fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+        fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
             &self,
-            w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-        ) -> ::core::result::Result<(), S::Error> {
+            w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+        ) -> ::core::result::Result<(), __S::Error> {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(v) = &self.note {
                 w.value::<_enc::LaxStr>("note", "note", v)?;
             }
             ::core::result::Result::Ok(())
         }
-        fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+        fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
             &mut self,
             key: &str,
-            r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-        ) -> ::core::result::Result<bool, A::Error> {
+            r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+        ) -> ::core::result::Result<bool, __A::Error> {
             use ::rust_rpc::encoding as _enc;
             match key {
                 "note" => r.optional::<_enc::LaxStr>(6, &mut self.note),
@@ -380,17 +380,17 @@ pub mod record {
         }
     }
     impl ::rust_rpc::json::serde::Serialize for Extra {
-        fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+        fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
             &self,
-            s: S,
-        ) -> ::core::result::Result<S::Ok, S::Error> {
+            s: __S,
+        ) -> ::core::result::Result<__S::Ok, __S::Error> {
             ::rust_rpc::json::JsonMessage::write_json(self, s)
         }
     }
     impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Extra {
-        fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-            d: D,
-        ) -> ::core::result::Result<Self, D::Error> {
+        fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+            d: __D,
+        ) -> ::core::result::Result<Self, __D::Error> {
             ::rust_rpc::json::deserialize(d)
         }
     }

@@ -537,10 +537,10 @@ impl ::rust_rpc::Message for Everything {
     }
 }
 impl ::rust_rpc::json::JsonFields for Everything {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Int32>("fInt32", "f_int32", &self.f_int32)?;
         w.implicit::<_enc::Int64>("fInt64", "f_int64", &self.f_int64)?;
@@ -622,11 +622,11 @@ impl ::rust_rpc::json::JsonFields for Everything {
         w.repeated::<_enc::RecMsg<Everything>>("kids", "kids", &self.kids)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "fInt32" | "f_int32" => r.implicit::<_enc::Int32>(1, &mut self.f_int32),
@@ -726,17 +726,17 @@ impl ::rust_rpc::json::JsonFields for Everything {
     }
 }
 impl ::rust_rpc::json::serde::Serialize for Everything {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Everything {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -1052,19 +1052,19 @@ impl ::rust_rpc::Message for Leaf {
     }
 }
 impl ::rust_rpc::json::JsonFields for Leaf {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -1073,17 +1073,17 @@ impl ::rust_rpc::json::JsonFields for Leaf {
     }
 }
 impl ::rust_rpc::json::serde::Serialize for Leaf {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Leaf {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -1145,32 +1145,32 @@ impl ::rust_rpc::Message for Nothing {
     }
 }
 impl ::rust_rpc::json::JsonFields for Nothing {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        _w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        _w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         _key: &str,
-        _r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        _r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         ::core::result::Result::Ok(false)
     }
 }
 impl ::rust_rpc::json::serde::Serialize for Nothing {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Nothing {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }

@@ -412,7 +412,9 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Kv.Get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
-    fn get(
+    ///
+    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
+    fn get_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -427,9 +429,7 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
     /// Unary rpc `service_names.Kv.get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
-    ///
-    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
-    fn get_(
+    fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -494,13 +494,6 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_from_parts(ctrl, request).await
     }
-    async fn get(
-        &self,
-        ctrl: &mut ::rust_rpc::RpcController,
-        request: KvClient,
-    ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
-        self.0.erased_get(ctrl, request).await
-    }
     async fn get_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -508,8 +501,15 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_get_(ctrl, request).await
     }
+    async fn get(
+        &self,
+        ctrl: &mut ::rust_rpc::RpcController,
+        request: KvClient,
+    ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
+        self.0.erased_get(ctrl, request).await
+    }
 }
-/// The object-safe form of [`Kv`] that [`KvDyn_`] holds; every implementation of `Kv` has it.
+/// The object-safe form of [`Kv`] that [`KvDyn_`] holds; every implementation of `Kv` has it. Named `KvErased_` because `KvErased` is taken in its module.
 #[doc(hidden)]
 pub trait KvErased_: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -558,7 +558,7 @@ pub trait KvErased_: ::core::marker::Send + ::core::marker::Sync + 'static {
         ::core::result::Result<KvServer, ::rust_rpc::Status>,
     >;
     #[doc(hidden)]
-    fn erased_get<'a>(
+    fn erased_get_<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -567,7 +567,7 @@ pub trait KvErased_: ::core::marker::Send + ::core::marker::Sync + 'static {
         ::core::result::Result<KvServer, ::rust_rpc::Status>,
     >;
     #[doc(hidden)]
-    fn erased_get_<'a>(
+    fn erased_get<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -627,16 +627,6 @@ impl<T: Kv> KvErased_ for T {
     > {
         ::std::boxed::Box::pin(<T as Kv>::from_parts(self, ctrl, request))
     }
-    fn erased_get<'a>(
-        &'a self,
-        ctrl: &'a mut ::rust_rpc::RpcController,
-        request: KvClient,
-    ) -> ::rust_rpc::service::BoxFuture<
-        'a,
-        ::core::result::Result<KvServer, ::rust_rpc::Status>,
-    > {
-        ::std::boxed::Box::pin(<T as Kv>::get(self, ctrl, request))
-    }
     fn erased_get_<'a>(
         &'a self,
         ctrl: &'a mut ::rust_rpc::RpcController,
@@ -646,6 +636,16 @@ impl<T: Kv> KvErased_ for T {
         ::core::result::Result<KvServer, ::rust_rpc::Status>,
     > {
         ::std::boxed::Box::pin(<T as Kv>::get_(self, ctrl, request))
+    }
+    fn erased_get<'a>(
+        &'a self,
+        ctrl: &'a mut ::rust_rpc::RpcController,
+        request: KvClient,
+    ) -> ::rust_rpc::service::BoxFuture<
+        'a,
+        ::core::result::Result<KvServer, ::rust_rpc::Status>,
+    > {
+        ::std::boxed::Box::pin(<T as Kv>::get(self, ctrl, request))
     }
 }
 /// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel): each method returns a [`Call`](::rust_rpc::client::Call) to `.await`, after setting a timeout, metadata or a controller on it if wanted. Cloning is cheap. Named `KvClient_` because `KvClient` is taken in its module.
@@ -738,7 +738,9 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.Get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
-    pub fn get(
+    ///
+    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
+    pub fn get_(
         &self,
         request: KvClient,
     ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<KvClient, KvServer>> {
@@ -751,9 +753,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
     /// Unary rpc `service_names.Kv.get`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
     /// `.await` gives the response.
-    ///
-    /// Named `get_` because `get` is a method the generated types have, or another rpc's name.
-    pub fn get_(
+    pub fn get(
         &self,
         request: KvClient,
     ) -> ::rust_rpc::client::Call<'_, ::rust_rpc::client::Unary<KvClient, KvServer>> {
@@ -850,7 +850,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv for KvStub_<C> {
             request,
         )
     }
-    fn get(
+    fn get_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -864,7 +864,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv for KvStub_<C> {
             request,
         )
     }
-    fn get_(
+    fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
         request: KvClient,
@@ -954,14 +954,14 @@ impl<T: Kv> ::rust_rpc::Service for KvServer_<T> {
             5 => {
                 ::std::boxed::Box::pin(async move {
                     let request = _rpc::unary_request::<KvClient>(call).await?;
-                    let response = self.inner.get(ctrl, request).await?;
+                    let response = self.inner.get_(ctrl, request).await?;
                     _rpc::unary_response(&response)
                 })
             }
             6 => {
                 ::std::boxed::Box::pin(async move {
                     let request = _rpc::unary_request::<KvClient>(call).await?;
-                    let response = self.inner.get_(ctrl, request).await?;
+                    let response = self.inner.get(ctrl, request).await?;
                     _rpc::unary_response(&response)
                 })
             }
@@ -1034,7 +1034,7 @@ impl Kv_ for KvDyn__ {
         self.0.erased_ping(ctrl, request).await
     }
 }
-/// The object-safe form of [`Kv_`] that [`KvDyn__`] holds; every implementation of `Kv_` has it.
+/// The object-safe form of [`Kv_`] that [`KvDyn__`] holds; every implementation of `Kv_` has it. Named `KvErased__` because `KvErased` is taken in its module.
 #[doc(hidden)]
 pub trait KvErased__: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]

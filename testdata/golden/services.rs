@@ -301,6 +301,7 @@ impl Calculator for CalculatorDyn {
 }
 /// The object-safe form of [`Calculator`] that [`CalculatorDyn`] holds; every implementation of `Calculator` has it.
 #[doc(hidden)]
+#[allow(deprecated)]
 pub trait CalculatorErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
     fn erased_double<'a>(
@@ -1112,6 +1113,7 @@ impl Legacy for LegacyDyn {
 }
 /// The object-safe form of [`Legacy`] that [`LegacyDyn`] holds; every implementation of `Legacy` has it.
 #[doc(hidden)]
+#[allow(deprecated)]
 pub trait LegacyErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
     fn erased_ping<'a>(

@@ -4,7 +4,7 @@
 #[derive(Clone, PartialEq, Default)]
 pub struct M {
     pub foo: ::core::option::Option<i32>,
-    pub foo_: ::core::option::Option<m::Foo>,
+    pub _foo: ::core::option::Option<m::Foo>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -12,7 +12,7 @@ impl ::core::fmt::Debug for M {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("M");
         s.field("foo", &self.foo);
-        s.field("foo_", &self.foo_);
+        s.field("_foo", &self._foo);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -29,7 +29,7 @@ impl ::rust_rpc::Message for M {
         if let ::core::option::Option::Some(value) = &self.foo {
             len += _enc::field_len::<_enc::Int32>(1, value);
         }
-        if let ::core::option::Option::Some(value) = &self.foo_ {
+        if let ::core::option::Option::Some(value) = &self._foo {
             len += value.encoded_len();
         }
         len += self.unknown_fields.encoded_len();
@@ -40,7 +40,7 @@ impl ::rust_rpc::Message for M {
         if let ::core::option::Option::Some(value) = &self.foo {
             _enc::encode_field::<_enc::Int32>(1, value, buf);
         }
-        if let ::core::option::Option::Some(value) = &self.foo_ {
+        if let ::core::option::Option::Some(value) = &self._foo {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
@@ -53,7 +53,7 @@ impl ::rust_rpc::Message for M {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 8 => _enc::merge_optional::<_enc::Int32>(&mut self.foo, r)?,
-                16 => m::Foo::merge(&mut self.foo_, tag, r)?,
+                16 => m::Foo::merge(&mut self._foo, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

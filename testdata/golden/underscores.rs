@@ -5,9 +5,9 @@
 #[derive(Clone, PartialEq, Default)]
 pub struct Unnamed1_ {
     pub unnamed_1: i32,
-    pub x: i32,
+    pub __x: i32,
     pub _1: i32,
-    pub o: ::core::option::Option<unnamed_1::O>,
+    pub _o: ::core::option::Option<unnamed_1::O>,
     /// Fields this message received that its schema does not declare.
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
@@ -15,9 +15,9 @@ impl ::core::fmt::Debug for Unnamed1_ {
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Unnamed1_");
         s.field("unnamed_1", &self.unnamed_1);
-        s.field("x", &self.x);
+        s.field("__x", &self.__x);
         s.field("_1", &self._1);
-        s.field("o", &self.o);
+        s.field("_o", &self._o);
         if !self.unknown_fields.is_empty() {
             s.field("unknown_fields", &self.unknown_fields);
         }
@@ -34,13 +34,13 @@ impl ::rust_rpc::Message for Unnamed1_ {
         if self.unnamed_1 != 0 {
             len += _enc::field_len::<_enc::Int32>(1, &self.unnamed_1);
         }
-        if self.x != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.x);
+        if self.__x != 0 {
+            len += _enc::field_len::<_enc::Int32>(2, &self.__x);
         }
         if self._1 != 0 {
             len += _enc::field_len::<_enc::Int32>(3, &self._1);
         }
-        if let ::core::option::Option::Some(value) = &self.o {
+        if let ::core::option::Option::Some(value) = &self._o {
             len += value.encoded_len();
         }
         len += self.unknown_fields.encoded_len();
@@ -51,13 +51,13 @@ impl ::rust_rpc::Message for Unnamed1_ {
         if self.unnamed_1 != 0 {
             _enc::encode_field::<_enc::Int32>(1, &self.unnamed_1, buf);
         }
-        if self.x != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.x, buf);
+        if self.__x != 0 {
+            _enc::encode_field::<_enc::Int32>(2, &self.__x, buf);
         }
         if self._1 != 0 {
             _enc::encode_field::<_enc::Int32>(3, &self._1, buf);
         }
-        if let ::core::option::Option::Some(value) = &self.o {
+        if let ::core::option::Option::Some(value) = &self._o {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
@@ -70,9 +70,9 @@ impl ::rust_rpc::Message for Unnamed1_ {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 8 => _enc::merge_field::<_enc::Int32>(&mut self.unnamed_1, r)?,
-                16 => _enc::merge_field::<_enc::Int32>(&mut self.x, r)?,
+                16 => _enc::merge_field::<_enc::Int32>(&mut self.__x, r)?,
                 24 => _enc::merge_field::<_enc::Int32>(&mut self._1, r)?,
-                34 => unnamed_1::O::merge(&mut self.o, tag, r)?,
+                34 => unnamed_1::O::merge(&mut self._o, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -85,10 +85,10 @@ pub mod unnamed_1 {
     #[repr(transparent)]
     pub struct E(pub i32);
     impl E {
-        pub const ZERO: E = E(0);
+        pub const _E_ZERO: E = E(0);
         pub const UNNAMED_2: E = E(1);
         /// Every declared value except aliases, in declaration order.
-        pub const VALUES: &'static [E] = &[E::ZERO, E::UNNAMED_2];
+        pub const VALUES: &'static [E] = &[E::_E_ZERO, E::UNNAMED_2];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
             match self.0 {
@@ -100,7 +100,7 @@ pub mod unnamed_1 {
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
             match name {
-                "_E_ZERO" => ::core::option::Option::Some(E::ZERO),
+                "_E_ZERO" => ::core::option::Option::Some(E::_E_ZERO),
                 "__" => ::core::option::Option::Some(E::UNNAMED_2),
                 _ => ::core::option::Option::None,
             }
@@ -109,7 +109,7 @@ pub mod unnamed_1 {
     impl ::core::default::Default for E {
         /// The first declared value, as protobuf specifies.
         fn default() -> Self {
-            E::ZERO
+            E::_E_ZERO
         }
     }
     impl ::core::convert::From<i32> for E {

@@ -132,21 +132,38 @@ fn an_enum_value_named_like_the_list_of_values_is_renamed() {
 }
 
 /// A value whose constant is its own name keeps it against a value declared before it whose
-/// name strips to the same constant; that one keeps its full name, an alias too.
+/// name strips to the same constant; that one keeps its full name.
 #[test]
 fn enum_values_named_as_written_keep_their_constants() {
     use rust_rpc_testdata::ours::field_names::Stripped;
     assert_eq!(Stripped::B.0, 1);
-    assert_eq!(Stripped::B.name(), Some("B"));
-    assert_eq!(Stripped::STRIPPED_B.0, 0);
+    assert_eq!(Stripped::STRIPPED_B, Stripped::B);
+    assert_eq!(Stripped::B.name(), Some("STRIPPED_B"));
+    assert_eq!(Stripped::from_name("B"), Some(Stripped::B));
     assert_eq!(Stripped::C.0, 2);
-    assert_eq!(Stripped::STRIPPED_C, Stripped::B);
-    assert_eq!(Stripped::from_name("STRIPPED_C"), Some(Stripped::B));
+    assert_eq!(
+        Stripped::VALUES,
+        [Stripped::ZERO, Stripped::STRIPPED_B, Stripped::C]
+    );
 }
 
-/// Fields whose Rust names meet get `_` appended in declaration order, and getters keep off the
-/// methods messages have: `clone()` is still `Clone::clone`, `encoded_len()` still
-/// `Message::encoded_len`.
+/// Aliases whose names fold onto another constant of their number share it, and are read by
+/// their own names.
+#[test]
+fn aliases_that_fold_together_share_the_constant_their_name_folds_onto() {
+    use rust_rpc_testdata::ours::field_names::Color;
+    assert_eq!(Color::VALUES, [Color::COLOR_RED]);
+    assert_eq!(Color::RED, Color::COLOR_RED);
+    for name in ["COLOR_RED", "RED", "Red", "red", "COLOR_red"] {
+        assert_eq!(Color::from_name(name), Some(Color::RED), "{name}");
+    }
+    assert_eq!(Color::RED.name(), Some("COLOR_RED"));
+}
+
+/// Fields whose Rust names meet get `_` appended, those the `.proto` spells as they come out
+/// first (`self_` keeps `self_`; `self`, escaped to `self_`, becomes `self__`), then in
+/// declaration order; getters keep off the methods messages have: `clone()` is still
+/// `Clone::clone`, `encoded_len()` still `Message::encoded_len`.
 #[test]
 fn fields_and_getters_that_meet_are_renamed() {
     use rust_rpc::Message;
@@ -158,11 +175,11 @@ fn fields_and_getters_that_meet_are_renamed() {
     };
     assert_eq!((fields.foo_bar(), fields.foo_bar_()), (1, 2));
     let escaped = Escaped {
-        self_: Some(3),
-        self__: Some(4),
+        self__: Some(3),
+        self_: Some(4),
         ..Default::default()
     };
-    assert_eq!((escaped.self_(), escaped.self__()), (3, 4));
+    assert_eq!((escaped.self__(), escaped.self_()), (3, 4));
     // Each field keeps its own number on the wire.
     assert_eq!(escaped.encode_to_vec(), [0x18, 3, 0x20, 4]);
 
@@ -275,25 +292,26 @@ fn types_and_modules_that_meet_are_renamed() {
 }
 
 /// Packages whose names differ only in case or underscores get modules and files of their own:
-/// a package written as its module is named keeps it, the others follow in name order.
+/// packages written as their modules are named keep them (`foo`, `foo_`), `Foo` takes the next
+/// free name (`foo__`).
 #[test]
 fn packages_that_differ_in_case_get_their_own_modules() {
     use rust_rpc::Name;
     use rust_rpc_testdata::ours::package_case::{foo, foo_, foo__};
     assert_eq!(foo::A::FULL_NAME, "foo.A");
-    assert_eq!(foo_::A::FULL_NAME, "Foo.A");
-    assert_eq!(foo__::A::FULL_NAME, "foo_.A");
+    assert_eq!(foo_::A::FULL_NAME, "foo_.A");
+    assert_eq!(foo__::A::FULL_NAME, "Foo.A");
     let _ = (
         foo::A {
             y: 1,
             ..Default::default()
         },
         foo_::A {
-            x: 2,
+            z: 2,
             ..Default::default()
         },
         foo__::A {
-            z: 3,
+            x: 3,
             ..Default::default()
         },
     );

@@ -182,10 +182,13 @@ const NAMES: &[&str] = &[
     "foo__bar",
     "_foo",
     "foo_",
-    // The type parameters of generated impls, a package named like its parent
+    // The type parameters of generated impls (services, JSON), a package named like its parent
     // (`torture.pkg.pkg`), and a getter clippy expects an `is_empty` beside.
     "C",
     "T",
+    "A",
+    "S",
+    "D",
     "pkg",
     "len",
 ];
@@ -231,6 +234,12 @@ fn main() {
     for n in NAMES {
         writeln!(body, "message {n} {{ int32 v = 1; }}").unwrap();
     }
+    // Every message named from the module it is in, where generated code names it bare.
+    body.push_str("message Refs {\n");
+    for (i, n) in NAMES.iter().enumerate() {
+        writeln!(body, "  .torture.messages.{n} r{i} = {};", i + 1).unwrap();
+    }
+    body.push_str("}\n");
     files.push(file(
         &dir,
         "messages.proto",
@@ -296,6 +305,11 @@ fn main() {
     for n in NAMES {
         writeln!(body, "enum {n} {{ {n}_ZERO = 0; }}").unwrap();
     }
+    body.push_str("message Refs {\n");
+    for (i, n) in NAMES.iter().enumerate() {
+        writeln!(body, "  .torture.enums.{n} r{i} = {};", i + 1).unwrap();
+    }
+    body.push_str("}\n");
     files.push(file(&dir, "enums.proto", "torture.enums", "proto3", &body));
 
     // protoc rejects enum values whose names are equal ignoring case (an error in either
@@ -374,6 +388,8 @@ fn main() {
     std::fs::write(out.join("counts.rs"), counts).expect("write counts.rs");
 
     rust_rpc_compiler::Builder::new()
+        .json(true)
+        .text(true)
         .out_dir(out.join("protox"))
         .compile(&files, &[&dir])
         .expect("the torture set generates through protox");
@@ -387,6 +403,8 @@ fn main() {
     body.push_str("}\n");
     let proto2 = file(&dir, "fields2.proto", "torture.fields2", "proto2", &body);
     rust_rpc_compiler::Builder::new()
+        .json(true)
+        .text(true)
         .out_dir(out.join("protoc"))
         .protoc(protoc_bin_vendored::protoc_bin_path().expect("vendored protoc"))
         .compile(&[proto2], &[&dir])

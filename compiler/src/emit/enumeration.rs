@@ -30,6 +30,20 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
             &v.rust_name,
             v.renamed_from.as_ref(),
         ));
+        // Aliases whose names fold onto this constant's have none of their own: say so here.
+        let sharing: Vec<String> = e
+            .values
+            .iter()
+            .filter(|a| a.shares_const && a.rust_name == v.rust_name)
+            .map(|a| format!("`{}`", a.proto_name))
+            .collect();
+        if !sharing.is_empty() {
+            extra.push(format!(
+                "Also the value of {} in the `.proto` (aliases without constants of their own: \
+                 their names give this one).",
+                sharing.join(", ")
+            ));
+        }
         let docs = doc_attrs(&v.comments, &extra);
         let deprecated = deprecated_attr(v.deprecated);
         quote! {

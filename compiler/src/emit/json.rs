@@ -169,26 +169,28 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
     } else {
         TokenStream::new()
     };
+    // Type parameters start with `__`, which no generated type name does (`ident::camel`), so
+    // a message `S` or `A` named in the bodies is never shadowed.
     quote! {
         #gate
         #allow
         impl ::rust_rpc::json::JsonFields for #name {
             #extensions
 
-            fn write_fields<S: #serde::ser::SerializeMap>(
+            fn write_fields<__S: #serde::ser::SerializeMap>(
                 &self,
-                #w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-            ) -> ::core::result::Result<(), S::Error> {
+                #w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+            ) -> ::core::result::Result<(), __S::Error> {
                 #uses
                 #(#writes)*
                 ::core::result::Result::Ok(())
             }
 
-            fn read_field<'de, A: #serde::de::MapAccess<'de>>(
+            fn read_field<'de, __A: #serde::de::MapAccess<'de>>(
                 &mut self,
                 #key: &str,
-                #r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-            ) -> ::core::result::Result<bool, A::Error> {
+                #r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+            ) -> ::core::result::Result<bool, __A::Error> {
                 #uses
                 #read_body
             }
@@ -197,10 +199,10 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
         #gate
         #allow
         impl #serde::Serialize for #name {
-            fn serialize<S: #serde::Serializer>(
+            fn serialize<__S: #serde::Serializer>(
                 &self,
-                s: S,
-            ) -> ::core::result::Result<S::Ok, S::Error> {
+                s: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error> {
                 ::rust_rpc::json::JsonMessage::write_json(self, s)
             }
         }
@@ -208,9 +210,9 @@ pub(super) fn json_impls(msg: &Message, scope: &Scope, allow: &TokenStream) -> T
         #gate
         #allow
         impl<'de> #serde::Deserialize<'de> for #name {
-            fn deserialize<D: #serde::Deserializer<'de>>(
-                d: D,
-            ) -> ::core::result::Result<Self, D::Error> {
+            fn deserialize<__D: #serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::core::result::Result<Self, __D::Error> {
                 ::rust_rpc::json::deserialize(d)
             }
         }

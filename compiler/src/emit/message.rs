@@ -435,7 +435,12 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     for oneof in &msg.oneofs {
         let fname = ident(&oneof.rust_field);
         let enum_name = ident(&oneof.rust_enum);
-        let docs = doc_attrs(&oneof.comments, &[]);
+        let note = rename_note(
+            &oneof.proto_name,
+            &oneof.rust_field,
+            oneof.field_renamed_from.as_ref(),
+        );
+        let docs = doc_attrs(&oneof.comments, note.as_slice());
         members.push(quote! {
             #docs
             pub #fname: ::core::option::Option<#module::#enum_name>,
@@ -1261,7 +1266,13 @@ pub(super) fn extension(ext: &ExtensionDecl) -> TokenStream {
         ext.field.number,
         ext.const_name.unraw(),
     );
-    let docs = doc_attrs(&ext.field.comments, &[line]);
+    let mut extra = vec![line];
+    extra.extend(rename_note(
+        &ext.field.proto_name,
+        &ext.const_name,
+        ext.renamed_from.as_ref(),
+    ));
+    let docs = doc_attrs(&ext.field.comments, &extra);
     let deprecated = deprecated_attr(ext.field.deprecated);
     let allow = allow_deprecated(ext.field.touches_deprecated() || ext.extendee.deprecated);
     match ext.field.cardinality {

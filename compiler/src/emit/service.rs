@@ -250,7 +250,8 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
         renamed_item(service, dyn_name)
     );
     let erased_doc = format!(
-        " The object-safe form of [`{bare}`] that [`{dyn_name}`] holds; every implementation of `{bare}` has it."
+        " The object-safe form of [`{bare}`] that [`{dyn_name}`] holds; every implementation of `{bare}` has it.{}",
+        renamed_item(service, &service.items.erased)
     );
     let mut decls = Vec::new();
     let mut boxed = Vec::new();
@@ -324,6 +325,7 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
 
         #[doc = #erased_doc]
         #[doc(hidden)]
+        #allow
         pub trait #erased: ::core::marker::Send + ::core::marker::Sync + 'static {
             #(#decls)*
         }

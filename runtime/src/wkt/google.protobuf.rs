@@ -310,10 +310,10 @@ impl ::rust_rpc::Message for Api {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Api {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.repeated::<_enc::Msg<Method>>("methods", "methods", &self.methods)?;
@@ -326,11 +326,11 @@ impl ::rust_rpc::json::JsonFields for Api {
         w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -348,18 +348,18 @@ impl ::rust_rpc::json::JsonFields for Api {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Api {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Api {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -504,10 +504,10 @@ impl ::rust_rpc::Message for Method {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Method {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.implicit::<
@@ -526,11 +526,11 @@ impl ::rust_rpc::json::JsonFields for Method {
         w.implicit::<_enc::Enum<Syntax>>("syntax", "syntax", &self.syntax)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -554,18 +554,18 @@ impl ::rust_rpc::json::JsonFields for Method {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Method {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Method {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -669,20 +669,20 @@ impl ::rust_rpc::Message for Mixin {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Mixin {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.implicit::<_enc::Str>("root", "root", &self.root)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -693,18 +693,18 @@ impl ::rust_rpc::json::JsonFields for Mixin {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Mixin {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Mixin {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -851,34 +851,34 @@ impl ::rust_rpc::Message for Empty {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Empty {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        _w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        _w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         _key: &str,
-        _r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        _r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         ::core::result::Result::Ok(false)
     }
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Empty {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Empty {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -1015,19 +1015,19 @@ impl ::rust_rpc::Message for SourceContext {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for SourceContext {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("fileName", "file_name", &self.file_name)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "fileName" | "file_name" => r.implicit::<_enc::Str>(1, &mut self.file_name),
@@ -1037,18 +1037,18 @@ impl ::rust_rpc::json::JsonFields for SourceContext {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for SourceContext {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for SourceContext {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -1634,10 +1634,10 @@ impl ::rust_rpc::Message for Type {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Type {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.repeated::<_enc::Msg<Field>>("fields", "fields", &self.fields)?;
@@ -1650,11 +1650,11 @@ impl ::rust_rpc::json::JsonFields for Type {
         w.implicit::<_enc::Str>("edition", "edition", &self.edition)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -1672,18 +1672,18 @@ impl ::rust_rpc::json::JsonFields for Type {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Type {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Type {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -1864,10 +1864,10 @@ impl ::rust_rpc::Message for Field {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Field {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Enum<field::Kind>>("kind", "kind", &self.kind)?;
         w.implicit::<
@@ -1883,11 +1883,11 @@ impl ::rust_rpc::json::JsonFields for Field {
         w.implicit::<_enc::Str>("defaultValue", "default_value", &self.default_value)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "kind" => r.implicit::<_enc::Enum<field::Kind>>(1, &mut self.kind),
@@ -1912,18 +1912,18 @@ impl ::rust_rpc::json::JsonFields for Field {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Field {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Field {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -2281,10 +2281,10 @@ impl ::rust_rpc::Message for Enum {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Enum {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.repeated::<_enc::Msg<EnumValue>>("enumvalue", "enumvalue", &self.enumvalue)?;
@@ -2296,11 +2296,11 @@ impl ::rust_rpc::json::JsonFields for Enum {
         w.implicit::<_enc::Str>("edition", "edition", &self.edition)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -2317,18 +2317,18 @@ impl ::rust_rpc::json::JsonFields for Enum {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Enum {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Enum {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -2435,21 +2435,21 @@ impl ::rust_rpc::Message for EnumValue {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for EnumValue {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         w.implicit::<_enc::Int32>("number", "number", &self.number)?;
         w.repeated::<_enc::Msg<Option>>("options", "options", &self.options)?;
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -2461,18 +2461,18 @@ impl ::rust_rpc::json::JsonFields for EnumValue {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for EnumValue {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for EnumValue {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
@@ -2569,10 +2569,10 @@ impl ::rust_rpc::Message for Option {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Option {
-    fn write_fields<S: ::rust_rpc::json::serde::ser::SerializeMap>(
+    fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
         &self,
-        w: &mut ::rust_rpc::json::FieldWriter<'_, S>,
-    ) -> ::core::result::Result<(), S::Error> {
+        w: &mut ::rust_rpc::json::FieldWriter<'_, __S>,
+    ) -> ::core::result::Result<(), __S::Error> {
         use ::rust_rpc::encoding as _enc;
         w.implicit::<_enc::Str>("name", "name", &self.name)?;
         if let ::core::option::Option::Some(v) = &self.value {
@@ -2580,11 +2580,11 @@ impl ::rust_rpc::json::JsonFields for Option {
         }
         ::core::result::Result::Ok(())
     }
-    fn read_field<'de, A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
+    fn read_field<'de, __A: ::rust_rpc::json::serde::de::MapAccess<'de>>(
         &mut self,
         key: &str,
-        r: &mut ::rust_rpc::json::FieldReader<'_, A>,
-    ) -> ::core::result::Result<bool, A::Error> {
+        r: &mut ::rust_rpc::json::FieldReader<'_, __A>,
+    ) -> ::core::result::Result<bool, __A::Error> {
         use ::rust_rpc::encoding as _enc;
         match key {
             "name" => r.implicit::<_enc::Str>(1, &mut self.name),
@@ -2595,18 +2595,18 @@ impl ::rust_rpc::json::JsonFields for Option {
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::serde::Serialize for Option {
-    fn serialize<S: ::rust_rpc::json::serde::Serializer>(
+    fn serialize<__S: ::rust_rpc::json::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::core::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::core::result::Result<__S::Ok, __S::Error> {
         ::rust_rpc::json::JsonMessage::write_json(self, s)
     }
 }
 #[cfg(feature = "json")]
 impl<'de> ::rust_rpc::json::serde::Deserialize<'de> for Option {
-    fn deserialize<D: ::rust_rpc::json::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::core::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::rust_rpc::json::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::core::result::Result<Self, __D::Error> {
         ::rust_rpc::json::deserialize(d)
     }
 }
