@@ -313,6 +313,8 @@ pub struct Service {
     pub full_name: String,
     /// The trait's name.
     pub rust_name: RustIdent,
+    /// The trait's name had it not been taken in its module; said in its docs.
+    pub renamed_from: Option<RustIdent>,
     /// The names of the types generated beside the trait.
     pub items: ServiceItems,
     /// The descriptor static, such as `ECHO_SERVICE_DESCRIPTOR`.

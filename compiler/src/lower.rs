@@ -172,7 +172,7 @@ fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<RustIdent>> {
         };
         segments.sort_by_key(|s| (ident::snake(s).unraw() != *s, *s));
         let base = paths.get(&parent).cloned().unwrap_or_default();
-        let mut taken = HashSet::new();
+        let mut taken = reserved_module_names();
         for segment in segments.iter() {
             let mut name = ident::fit_file_name(ident::snake(segment));
             while taken.contains(&name) {
@@ -346,7 +346,7 @@ impl Index {
             for end in 1..=module.len() {
                 taken
                     .entry(module[..end - 1].to_vec())
-                    .or_default()
+                    .or_insert_with(reserved_module_names)
                     .insert(module[end - 1].clone());
             }
         }
@@ -443,7 +443,14 @@ impl Index {
     fn name_services(&mut self, set: &FileDescriptorSet) {
         let mut files: Vec<_> = set.file.iter().collect();
         files.sort_by(|a, b| a.name().cmp(b.name()));
+        // Enums are tuple structs, whose names are values too.
         let mut values: HashMap<Vec<RustIdent>, HashSet<RustIdent>> = HashMap::new();
+        for info in self.types.values().filter(|t| !t.enum_constants.is_empty()) {
+            values
+                .entry(info.module_path.clone())
+                .or_default()
+                .insert(info.rust_name.clone());
+        }
         // Constants of each package's module: the schema's extensions, then the descriptors.
         let mut extensions: BTreeMap<&str, Vec<(String, &str)>> = BTreeMap::new();
         for file in &files {
@@ -535,7 +542,10 @@ impl Index {
     /// `Foo` beside message `foo`; the module `foo::oof` of message `foo.Oof` beside package
     /// `foo.oof`), and taken from then on.
     fn claim(&mut self, module: &[RustIdent], name: RustIdent) -> RustIdent {
-        let taken = self.taken.entry(module.to_vec()).or_default();
+        let taken = self
+            .taken
+            .entry(module.to_vec())
+            .or_insert_with(reserved_module_names);
         let mut name = ident::fit_file_name(name);
         while taken.contains(&name) {
             name = name.underscored();
@@ -632,8 +642,14 @@ impl Index {
             .iter()
             .map(|e| (qualify(&full, e.name()), e.name()))
             .collect();
+        // The message's module holds its enums (tuple structs: values too) and these.
+        let mut statics: HashSet<RustIdent> = msg
+            .enum_type
+            .iter()
+            .map(|e| self.claimed_name(&qualify(&full, e.name()), Item::Type))
+            .collect();
         self.extension_consts
-            .extend(name_constants(&exts, &mut HashSet::new()));
+            .extend(name_constants(&exts, &mut statics));
         for nested in &msg.nested_type {
             self.add_message(
                 package,
@@ -684,6 +700,19 @@ impl Index {
     fn get(&self, full_name: &str) -> Option<&TypeInfo> {
         self.types.get(full_name)
     }
+}
+
+/// Names generated function bodies import the runtime's modules as (`use
+/// ::rust_rpc::encoding as _enc;`), which would hide a module of the same name there: reserved
+/// in every module's type namespace, so a package or message module `_enc` becomes `_enc_`. A
+/// closed list: adding to it renames users' modules.
+const RESERVED_MODULE_NAMES: &[&str] = &["_enc", "_rpc"];
+
+fn reserved_module_names() -> HashSet<RustIdent> {
+    RESERVED_MODULE_NAMES
+        .iter()
+        .map(|n| ident::escape(n))
+        .collect()
 }
 
 /// The constants of extensions `(full name, proto name)` that share a module's value
@@ -1548,9 +1577,11 @@ impl<'a> FileLowerer<'a> {
             .get(&full_name)
             .cloned()
             .ok_or_else(|| Error::internal(format!("service {full_name} was not indexed")))?;
+        let wanted = ident::fit_file_name(ident::camel(service.name()));
         Ok(Service {
             proto_name: service.name().to_owned(),
             full_name,
+            renamed_from: (wanted != rust_name).then_some(wanted),
             rust_name,
             items,
             descriptor_name,

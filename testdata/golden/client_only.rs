@@ -68,7 +68,7 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
         },
     ],
 };
-/// Service `client_only.Pinger`. Implement it to serve the service. [`PingerStub`] implements it by calling a remote one, and [`PingerClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `client_only.Pinger`. Implement it to serve the service. [`PingerStub`](struct@PingerStub) implements it by calling a remote one, and [`PingerClient`](struct@PingerClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `client_only.Pinger.Send`: takes `client_only.Ping`, returns `client_only.Ping`.
     fn send(
@@ -86,7 +86,7 @@ pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Pinger`] (a local one, a stub) behind one type chosen at run time. It implements `Pinger` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Pinger`](trait@Pinger) (a local one, a stub) behind one type chosen at run time. It implements `Pinger` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct PingerDyn(::std::sync::Arc<dyn PingerErased>);
 impl PingerDyn {
@@ -109,7 +109,7 @@ impl Pinger for PingerDyn {
         self.0.erased_send(ctrl, request).await
     }
 }
-/// The object-safe form of [`Pinger`] that [`PingerDyn`] holds; every implementation of `Pinger` has it.
+/// The object-safe form of [`Pinger`](trait@Pinger) that [`PingerDyn`](struct@PingerDyn) holds; every implementation of `Pinger` has it.
 #[doc(hidden)]
 pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -162,7 +162,7 @@ impl<C: ::rust_rpc::RpcChannel> PingerClient<C> {
         )
     }
 }
-/// Calls `client_only.Pinger` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Pinger`], so code written against the trait runs against a local implementation or a remote one alike. [`PingerClient`] is the direct form.
+/// Calls `client_only.Pinger` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Pinger`](trait@Pinger), so code written against the trait runs against a local implementation or a remote one alike. [`PingerClient`](struct@PingerClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct PingerStub<C> {
     channel: C,

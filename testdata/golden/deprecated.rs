@@ -383,7 +383,7 @@ pub static USES_OLD_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Serv
 };
 /// A deprecated message as the request and the response of every kind of rpc.
 ///
-/// Service `deprecated.UsesOld`. Implement it to serve the service (wrap the implementation in [`UsesOldServer`]). [`UsesOldStub`] implements it by calling a remote one, and [`UsesOldClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `deprecated.UsesOld`. Implement it to serve the service (wrap the implementation in [`UsesOldServer`](struct@UsesOldServer)). [`UsesOldStub`](struct@UsesOldStub) implements it by calling a remote one, and [`UsesOldClient`](struct@UsesOldClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 #[allow(deprecated)]
 pub trait UsesOld: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `deprecated.UsesOld.Unary`: takes `deprecated.Old`, returns `deprecated.Old`.
@@ -453,7 +453,7 @@ pub trait UsesOld: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`UsesOld`] (a local one, a stub) behind one type chosen at run time. It implements `UsesOld` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`UsesOld`](trait@UsesOld) (a local one, a stub) behind one type chosen at run time. It implements `UsesOld` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct UsesOldDyn(::std::sync::Arc<dyn UsesOldErased>);
 #[allow(deprecated)]
@@ -501,7 +501,7 @@ impl UsesOld for UsesOldDyn {
         self.0.erased_bidi(ctrl, requests, responses).await
     }
 }
-/// The object-safe form of [`UsesOld`] that [`UsesOldDyn`] holds; every implementation of `UsesOld` has it.
+/// The object-safe form of [`UsesOld`](trait@UsesOld) that [`UsesOldDyn`](struct@UsesOldDyn) holds; every implementation of `UsesOld` has it.
 #[doc(hidden)]
 #[allow(deprecated)]
 pub trait UsesOldErased: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -659,7 +659,7 @@ impl<C: ::rust_rpc::RpcChannel> UsesOldClient<C> {
         )
     }
 }
-/// Calls `deprecated.UsesOld` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`UsesOld`], so code written against the trait runs against a local implementation or a remote one alike. [`UsesOldClient`] is the direct form.
+/// Calls `deprecated.UsesOld` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`UsesOld`](trait@UsesOld), so code written against the trait runs against a local implementation or a remote one alike. [`UsesOldClient`](struct@UsesOldClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct UsesOldStub<C> {
     channel: C,
@@ -737,7 +737,7 @@ impl<C: ::rust_rpc::RpcChannel> UsesOld for UsesOldStub<C> {
         )
     }
 }
-/// Serves an implementation of [`UsesOld`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`UsesOld`](trait@UsesOld): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct UsesOldServer<T> {
     inner: T,

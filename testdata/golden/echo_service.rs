@@ -239,7 +239,7 @@ pub static ECHO_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::
 };
 /// Echoes text back and adds numbers.
 ///
-/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`]). [`EchoServiceStub`] implements it by calling a remote one, and [`EchoServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `echo.EchoService`. Implement it to serve the service (wrap the implementation in [`EchoServiceServer`](struct@EchoServiceServer)). [`EchoServiceStub`](struct@EchoServiceStub) implements it by calling a remote one, and [`EchoServiceClient`](struct@EchoServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Returns the request's message with ", welcome!" appended.
     fn echo(
@@ -273,7 +273,7 @@ pub trait EchoService: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`EchoService`] (a local one, a stub) behind one type chosen at run time. It implements `EchoService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`EchoService`](trait@EchoService) (a local one, a stub) behind one type chosen at run time. It implements `EchoService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct EchoServiceDyn(::std::sync::Arc<dyn EchoServiceErased>);
 impl EchoServiceDyn {
@@ -303,7 +303,7 @@ impl EchoService for EchoServiceDyn {
         self.0.erased_add(ctrl, request).await
     }
 }
-/// The object-safe form of [`EchoService`] that [`EchoServiceDyn`] holds; every implementation of `EchoService` has it.
+/// The object-safe form of [`EchoService`](trait@EchoService) that [`EchoServiceDyn`](struct@EchoServiceDyn) holds; every implementation of `EchoService` has it.
 #[doc(hidden)]
 pub trait EchoServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -395,7 +395,7 @@ impl<C: ::rust_rpc::RpcChannel> EchoServiceClient<C> {
         )
     }
 }
-/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`EchoService`], so code written against the trait runs against a local implementation or a remote one alike. [`EchoServiceClient`] is the direct form.
+/// Calls `echo.EchoService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`EchoService`](trait@EchoService), so code written against the trait runs against a local implementation or a remote one alike. [`EchoServiceClient`](struct@EchoServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct EchoServiceStub<C> {
     channel: C,
@@ -440,7 +440,7 @@ impl<C: ::rust_rpc::RpcChannel> EchoService for EchoServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`EchoService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`EchoService`](trait@EchoService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct EchoServiceServer<T> {
     inner: T,

@@ -68,7 +68,7 @@ pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
         },
     ],
 };
-/// Service `server_only.Pinger`. Implement it to serve the service (wrap the implementation in [`PingerServer`]). A handler fails a call by returning `Err(status)`.
+/// Service `server_only.Pinger`. Implement it to serve the service (wrap the implementation in [`PingerServer`](struct@PingerServer)). A handler fails a call by returning `Err(status)`.
 pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `server_only.Pinger.Send`: takes `server_only.Ping`, returns `server_only.Ping`.
     fn send(
@@ -86,7 +86,7 @@ pub trait Pinger: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Pinger`] (a local one, a stub) behind one type chosen at run time. It implements `Pinger` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Pinger`](trait@Pinger) (a local one, a stub) behind one type chosen at run time. It implements `Pinger` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct PingerDyn(::std::sync::Arc<dyn PingerErased>);
 impl PingerDyn {
@@ -109,7 +109,7 @@ impl Pinger for PingerDyn {
         self.0.erased_send(ctrl, request).await
     }
 }
-/// The object-safe form of [`Pinger`] that [`PingerDyn`] holds; every implementation of `Pinger` has it.
+/// The object-safe form of [`Pinger`](trait@Pinger) that [`PingerDyn`](struct@PingerDyn) holds; every implementation of `Pinger` has it.
 #[doc(hidden)]
 pub trait PingerErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -134,7 +134,7 @@ impl<T: Pinger> PingerErased for T {
         ::std::boxed::Box::pin(<T as Pinger>::send(self, ctrl, request))
     }
 }
-/// Serves an implementation of [`Pinger`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Pinger`](trait@Pinger): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct PingerServer<T> {
     inner: T,

@@ -326,7 +326,7 @@ pub static KV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDes
 };
 /// Rpcs named like methods the generated types already have, and two that differ in case.
 ///
-/// Service `service_names.Kv`. Implement it to serve the service (wrap the implementation in [`KvServer_`]). [`KvStub_`] implements it by calling a remote one, and [`KvClient_`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.Kv`. Implement it to serve the service (wrap the implementation in [`KvServer_`](struct@KvServer_)). [`KvStub_`](struct@KvStub_) implements it by calling a remote one, and [`KvClient_`](struct@KvClient_) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Kv.New`: takes `service_names.KvClient`, returns `service_names.KvServer`.
     ///
@@ -444,7 +444,7 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Kv`] (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn_` because `KvDyn` is taken in its module.
+/// Any implementation of [`Kv`](trait@Kv) (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn_` because `KvDyn` is taken in its module.
 #[derive(Clone)]
 pub struct KvDyn_(::std::sync::Arc<dyn KvErased_>);
 impl KvDyn_ {
@@ -509,7 +509,7 @@ impl Kv for KvDyn_ {
         self.0.erased_get(ctrl, request).await
     }
 }
-/// The object-safe form of [`Kv`] that [`KvDyn_`] holds; every implementation of `Kv` has it. Named `KvErased_` because `KvErased` is taken in its module.
+/// The object-safe form of [`Kv`](trait@Kv) that [`KvDyn_`](struct@KvDyn_) holds; every implementation of `Kv` has it. Named `KvErased_` because `KvErased` is taken in its module.
 #[doc(hidden)]
 pub trait KvErased_: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -764,7 +764,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient_<C> {
         )
     }
 }
-/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient_`] is the direct form. Named `KvStub_` because `KvStub` is taken in its module.
+/// Calls `service_names.Kv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`](trait@Kv), so code written against the trait runs against a local implementation or a remote one alike. [`KvClient_`](struct@KvClient_) is the direct form. Named `KvStub_` because `KvStub` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvStub_<C> {
     channel: C,
@@ -879,7 +879,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv for KvStub_<C> {
         )
     }
 }
-/// Serves an implementation of [`Kv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer_` because `KvServer` is taken in its module.
+/// Serves an implementation of [`Kv`](trait@Kv): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer_` because `KvServer` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvServer_<T> {
     inner: T,
@@ -993,7 +993,9 @@ pub static KV_DESCRIPTOR_: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDe
 };
 /// Same Rust name as `Kv`, so every item of this one is taken.
 ///
-/// Service `service_names.KV`. Implement it to serve the service (wrap the implementation in [`KvServer__`]). [`KvStub__`] implements it by calling a remote one, and [`KvClient__`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.KV`. Implement it to serve the service (wrap the implementation in [`KvServer__`](struct@KvServer__)). [`KvStub__`](struct@KvStub__) implements it by calling a remote one, and [`KvClient__`](struct@KvClient__) calls a remote one directly. A handler fails a call by returning `Err(status)`.
+///
+/// Named `Kv_` because `Kv` is taken in its module.
 pub trait Kv_: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.KV.Ping`: takes `service_names.KvStub`, returns `service_names.KvStub`.
     fn ping(
@@ -1011,7 +1013,7 @@ pub trait Kv_: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Kv_`] (a local one, a stub) behind one type chosen at run time. It implements `Kv_` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn__` because `KvDyn` is taken in its module.
+/// Any implementation of [`Kv_`](trait@Kv_) (a local one, a stub) behind one type chosen at run time. It implements `Kv_` itself, so it can be served and called like any other. Cloning shares the implementation. Named `KvDyn__` because `KvDyn` is taken in its module.
 #[derive(Clone)]
 pub struct KvDyn__(::std::sync::Arc<dyn KvErased__>);
 impl KvDyn__ {
@@ -1034,7 +1036,7 @@ impl Kv_ for KvDyn__ {
         self.0.erased_ping(ctrl, request).await
     }
 }
-/// The object-safe form of [`Kv_`] that [`KvDyn__`] holds; every implementation of `Kv_` has it. Named `KvErased__` because `KvErased` is taken in its module.
+/// The object-safe form of [`Kv_`](trait@Kv_) that [`KvDyn__`](struct@KvDyn__) holds; every implementation of `Kv_` has it. Named `KvErased__` because `KvErased` is taken in its module.
 #[doc(hidden)]
 pub trait KvErased__: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -1087,7 +1089,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient__<C> {
         )
     }
 }
-/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv_`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient__`] is the direct form. Named `KvStub__` because `KvStub` is taken in its module.
+/// Calls `service_names.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv_`](trait@Kv_), so code written against the trait runs against a local implementation or a remote one alike. [`KvClient__`](struct@KvClient__) is the direct form. Named `KvStub__` because `KvStub` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvStub__<C> {
     channel: C,
@@ -1118,7 +1120,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv_ for KvStub__<C> {
         )
     }
 }
-/// Serves an implementation of [`Kv_`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer__` because `KvServer` is taken in its module.
+/// Serves an implementation of [`Kv_`](trait@Kv_): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index. Named `KvServer__` because `KvServer` is taken in its module.
 #[derive(Clone, Debug)]
 pub struct KvServer__<T> {
     inner: T,
@@ -1188,7 +1190,9 @@ pub static STORE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `service_names.store`. Implement it to serve the service (wrap the implementation in [`StoreServer`]). [`StoreStub`] implements it by calling a remote one, and [`StoreClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.store`. Implement it to serve the service (wrap the implementation in [`StoreServer`](struct@StoreServer)). [`StoreStub`](struct@StoreStub) implements it by calling a remote one, and [`StoreClient`](struct@StoreClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
+///
+/// Named `Store_` because `Store` is taken in its module.
 pub trait Store_: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.store.Put`: takes `service_names.Store`, returns `service_names.Store`.
     fn put(
@@ -1206,7 +1210,7 @@ pub trait Store_: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Store_`] (a local one, a stub) behind one type chosen at run time. It implements `Store_` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Store_`](trait@Store_) (a local one, a stub) behind one type chosen at run time. It implements `Store_` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct StoreDyn(::std::sync::Arc<dyn StoreErased>);
 impl StoreDyn {
@@ -1229,7 +1233,7 @@ impl Store_ for StoreDyn {
         self.0.erased_put(ctrl, request).await
     }
 }
-/// The object-safe form of [`Store_`] that [`StoreDyn`] holds; every implementation of `Store_` has it.
+/// The object-safe form of [`Store_`](trait@Store_) that [`StoreDyn`](struct@StoreDyn) holds; every implementation of `Store_` has it.
 #[doc(hidden)]
 pub trait StoreErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -1282,7 +1286,7 @@ impl<C: ::rust_rpc::RpcChannel> StoreClient<C> {
         )
     }
 }
-/// Calls `service_names.store` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Store_`], so code written against the trait runs against a local implementation or a remote one alike. [`StoreClient`] is the direct form.
+/// Calls `service_names.store` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Store_`](trait@Store_), so code written against the trait runs against a local implementation or a remote one alike. [`StoreClient`](struct@StoreClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct StoreStub<C> {
     channel: C,
@@ -1313,7 +1317,7 @@ impl<C: ::rust_rpc::RpcChannel> Store_ for StoreStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Store_`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Store_`](trait@Store_): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct StoreServer<T> {
     inner: T,
@@ -1416,7 +1420,7 @@ pub static CONV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceD
 /// Rpcs named like the methods of traits every type has: the client's calls are renamed, so
 /// that method-call syntax does not reach `Into::into` and the like.
 ///
-/// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`]). [`ConvStub`] implements it by calling a remote one, and [`ConvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `service_names.Conv`. Implement it to serve the service (wrap the implementation in [`ConvServer`](struct@ConvServer)). [`ConvStub`](struct@ConvStub) implements it by calling a remote one, and [`ConvClient`](struct@ConvClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `service_names.Conv.Into`: takes `service_names.Store`, returns `service_names.Store`.
     ///
@@ -1488,7 +1492,7 @@ pub trait Conv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Conv`] (a local one, a stub) behind one type chosen at run time. It implements `Conv` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Conv`](trait@Conv) (a local one, a stub) behind one type chosen at run time. It implements `Conv` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct ConvDyn(::std::sync::Arc<dyn ConvErased>);
 impl ConvDyn {
@@ -1532,7 +1536,7 @@ impl Conv for ConvDyn {
         self.0.erased_to_owned_(ctrl, request).await
     }
 }
-/// The object-safe form of [`Conv`] that [`ConvDyn`] holds; every implementation of `Conv` has it.
+/// The object-safe form of [`Conv`](trait@Conv) that [`ConvDyn`](struct@ConvDyn) holds; every implementation of `Conv` has it.
 #[doc(hidden)]
 pub trait ConvErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -1690,7 +1694,7 @@ impl<C: ::rust_rpc::RpcChannel> ConvClient<C> {
         )
     }
 }
-/// Calls `service_names.Conv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Conv`], so code written against the trait runs against a local implementation or a remote one alike. [`ConvClient`] is the direct form.
+/// Calls `service_names.Conv` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Conv`](trait@Conv), so code written against the trait runs against a local implementation or a remote one alike. [`ConvClient`](struct@ConvClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct ConvStub<C> {
     channel: C,
@@ -1763,7 +1767,7 @@ impl<C: ::rust_rpc::RpcChannel> Conv for ConvStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Conv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Conv`](trait@Conv): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct ConvServer<T> {
     inner: T,

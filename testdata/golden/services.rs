@@ -160,7 +160,7 @@ pub static CALCULATOR_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Se
 };
 /// Arithmetic over numbers, in all four call shapes.
 ///
-/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`]). [`CalculatorStub`] implements it by calling a remote one, and [`CalculatorClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Calculator`. Implement it to serve the service (wrap the implementation in [`CalculatorServer`](struct@CalculatorServer)). [`CalculatorStub`](struct@CalculatorStub) implements it by calling a remote one, and [`CalculatorClient`](struct@CalculatorClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 #[allow(deprecated)]
 pub trait Calculator: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Doubles one number.
@@ -244,7 +244,7 @@ pub trait Calculator: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Calculator`] (a local one, a stub) behind one type chosen at run time. It implements `Calculator` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Calculator`](trait@Calculator) (a local one, a stub) behind one type chosen at run time. It implements `Calculator` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct CalculatorDyn(::std::sync::Arc<dyn CalculatorErased>);
 #[allow(deprecated)]
@@ -299,7 +299,7 @@ impl Calculator for CalculatorDyn {
         self.0.erased_twice(ctrl, request).await
     }
 }
-/// The object-safe form of [`Calculator`] that [`CalculatorDyn`] holds; every implementation of `Calculator` has it.
+/// The object-safe form of [`Calculator`](trait@Calculator) that [`CalculatorDyn`](struct@CalculatorDyn) holds; every implementation of `Calculator` has it.
 #[doc(hidden)]
 #[allow(deprecated)]
 pub trait CalculatorErased: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -501,7 +501,7 @@ impl<C: ::rust_rpc::RpcChannel> CalculatorClient<C> {
         )
     }
 }
-/// Calls `services.Calculator` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Calculator`], so code written against the trait runs against a local implementation or a remote one alike. [`CalculatorClient`] is the direct form.
+/// Calls `services.Calculator` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Calculator`](trait@Calculator), so code written against the trait runs against a local implementation or a remote one alike. [`CalculatorClient`](struct@CalculatorClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct CalculatorStub<C> {
     channel: C,
@@ -593,7 +593,7 @@ impl<C: ::rust_rpc::RpcChannel> Calculator for CalculatorStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Calculator`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Calculator`](trait@Calculator): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct CalculatorServer<T> {
     inner: T,
@@ -719,7 +719,7 @@ pub static KEYWORDS_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Serv
 };
 /// A second service whose methods are named like Rust keywords.
 ///
-/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`]). [`KeywordsStub`] implements it by calling a remote one, and [`KeywordsClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Keywords`. Implement it to serve the service (wrap the implementation in [`KeywordsServer`](struct@KeywordsServer)). [`KeywordsStub`](struct@KeywordsStub) implements it by calling a remote one, and [`KeywordsClient`](struct@KeywordsClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `services.Keywords.Type`: takes `services.Text`, returns `services.Text`.
     fn r#type(
@@ -767,7 +767,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Keywords`] (a local one, a stub) behind one type chosen at run time. It implements `Keywords` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Keywords`](trait@Keywords) (a local one, a stub) behind one type chosen at run time. It implements `Keywords` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct KeywordsDyn(::std::sync::Arc<dyn KeywordsErased>);
 impl KeywordsDyn {
@@ -804,7 +804,7 @@ impl Keywords for KeywordsDyn {
         self.0.erased_self_(ctrl, request).await
     }
 }
-/// The object-safe form of [`Keywords`] that [`KeywordsDyn`] holds; every implementation of `Keywords` has it.
+/// The object-safe form of [`Keywords`](trait@Keywords) that [`KeywordsDyn`](struct@KeywordsDyn) holds; every implementation of `Keywords` has it.
 #[doc(hidden)]
 pub trait KeywordsErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -921,7 +921,7 @@ impl<C: ::rust_rpc::RpcChannel> KeywordsClient<C> {
         )
     }
 }
-/// Calls `services.Keywords` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Keywords`], so code written against the trait runs against a local implementation or a remote one alike. [`KeywordsClient`] is the direct form.
+/// Calls `services.Keywords` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Keywords`](trait@Keywords), so code written against the trait runs against a local implementation or a remote one alike. [`KeywordsClient`](struct@KeywordsClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct KeywordsStub<C> {
     channel: C,
@@ -980,7 +980,7 @@ impl<C: ::rust_rpc::RpcChannel> Keywords for KeywordsStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Keywords`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Keywords`](trait@Keywords): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct KeywordsServer<T> {
     inner: T,
@@ -1066,7 +1066,7 @@ pub static LEGACY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
 };
 /// A service kept for old clients.
 ///
-/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`]). [`LegacyStub`] implements it by calling a remote one, and [`LegacyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Legacy`. Implement it to serve the service (wrap the implementation in [`LegacyServer`](struct@LegacyServer)). [`LegacyStub`](struct@LegacyStub) implements it by calling a remote one, and [`LegacyClient`](struct@LegacyClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 #[deprecated]
 #[allow(deprecated)]
 pub trait Legacy: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -1086,7 +1086,7 @@ pub trait Legacy: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Legacy`] (a local one, a stub) behind one type chosen at run time. It implements `Legacy` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Legacy`](trait@Legacy) (a local one, a stub) behind one type chosen at run time. It implements `Legacy` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct LegacyDyn(::std::sync::Arc<dyn LegacyErased>);
 #[allow(deprecated)]
@@ -1111,7 +1111,7 @@ impl Legacy for LegacyDyn {
         self.0.erased_ping(ctrl, request).await
     }
 }
-/// The object-safe form of [`Legacy`] that [`LegacyDyn`] holds; every implementation of `Legacy` has it.
+/// The object-safe form of [`Legacy`](trait@Legacy) that [`LegacyDyn`](struct@LegacyDyn) holds; every implementation of `Legacy` has it.
 #[doc(hidden)]
 #[allow(deprecated)]
 pub trait LegacyErased: ::core::marker::Send + ::core::marker::Sync + 'static {
@@ -1167,7 +1167,7 @@ impl<C: ::rust_rpc::RpcChannel> LegacyClient<C> {
         )
     }
 }
-/// Calls `services.Legacy` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Legacy`], so code written against the trait runs against a local implementation or a remote one alike. [`LegacyClient`] is the direct form.
+/// Calls `services.Legacy` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Legacy`](trait@Legacy), so code written against the trait runs against a local implementation or a remote one alike. [`LegacyClient`](struct@LegacyClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct LegacyStub<C> {
     channel: C,
@@ -1199,7 +1199,7 @@ impl<C: ::rust_rpc::RpcChannel> Legacy for LegacyStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Legacy`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Legacy`](trait@Legacy): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct LegacyServer<T> {
     inner: T,
@@ -1262,9 +1262,9 @@ pub static EMPTY_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
 };
 /// A service with no methods yet.
 ///
-/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`]). [`EmptyStub`] implements it by calling a remote one, and [`EmptyClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `services.Empty`. Implement it to serve the service (wrap the implementation in [`EmptyServer`](struct@EmptyServer)). [`EmptyStub`](struct@EmptyStub) implements it by calling a remote one, and [`EmptyClient`](struct@EmptyClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Empty: ::core::marker::Send + ::core::marker::Sync + 'static {}
-/// Any implementation of [`Empty`] (a local one, a stub) behind one type chosen at run time. It implements `Empty` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Empty`](trait@Empty) (a local one, a stub) behind one type chosen at run time. It implements `Empty` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 #[allow(dead_code)]
 pub struct EmptyDyn(::std::sync::Arc<dyn EmptyErased>);
@@ -1280,7 +1280,7 @@ impl ::core::fmt::Debug for EmptyDyn {
     }
 }
 impl Empty for EmptyDyn {}
-/// The object-safe form of [`Empty`] that [`EmptyDyn`] holds; every implementation of `Empty` has it.
+/// The object-safe form of [`Empty`](trait@Empty) that [`EmptyDyn`](struct@EmptyDyn) holds; every implementation of `Empty` has it.
 #[doc(hidden)]
 pub trait EmptyErased: ::core::marker::Send + ::core::marker::Sync + 'static {}
 impl<T: Empty> EmptyErased for T {}
@@ -1299,7 +1299,7 @@ impl<C: ::rust_rpc::RpcChannel> EmptyClient<C> {
         &self.channel
     }
 }
-/// Calls `services.Empty` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Empty`], so code written against the trait runs against a local implementation or a remote one alike. [`EmptyClient`] is the direct form.
+/// Calls `services.Empty` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Empty`](trait@Empty), so code written against the trait runs against a local implementation or a remote one alike. [`EmptyClient`](struct@EmptyClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct EmptyStub<C> {
     channel: C,
@@ -1315,7 +1315,7 @@ impl<C: ::rust_rpc::RpcChannel> EmptyStub<C> {
     }
 }
 impl<C: ::rust_rpc::RpcChannel> Empty for EmptyStub<C> {}
-/// Serves an implementation of [`Empty`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Empty`](trait@Empty): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct EmptyServer<T> {
     inner: T,

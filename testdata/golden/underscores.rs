@@ -298,7 +298,7 @@ pub static SVC_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDe
         },
     ],
 };
-/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`]). [`SvcStub`] implements it by calling a remote one, and [`SvcClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `underscores._inner._Svc`. Implement it to serve the service (wrap the implementation in [`SvcServer`](struct@SvcServer)). [`SvcStub`](struct@SvcStub) implements it by calling a remote one, and [`SvcClient`](struct@SvcClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Svc: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `underscores._inner._Svc._`: takes `underscores._inner._`, returns `underscores._inner.__`.
     fn unnamed_1(
@@ -316,7 +316,7 @@ pub trait Svc: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Svc`] (a local one, a stub) behind one type chosen at run time. It implements `Svc` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Svc`](trait@Svc) (a local one, a stub) behind one type chosen at run time. It implements `Svc` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct SvcDyn(::std::sync::Arc<dyn SvcErased>);
 impl SvcDyn {
@@ -339,7 +339,7 @@ impl Svc for SvcDyn {
         self.0.erased_unnamed_1(ctrl, request).await
     }
 }
-/// The object-safe form of [`Svc`] that [`SvcDyn`] holds; every implementation of `Svc` has it.
+/// The object-safe form of [`Svc`](trait@Svc) that [`SvcDyn`](struct@SvcDyn) holds; every implementation of `Svc` has it.
 #[doc(hidden)]
 pub trait SvcErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -392,7 +392,7 @@ impl<C: ::rust_rpc::RpcChannel> SvcClient<C> {
         )
     }
 }
-/// Calls `underscores._inner._Svc` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Svc`], so code written against the trait runs against a local implementation or a remote one alike. [`SvcClient`] is the direct form.
+/// Calls `underscores._inner._Svc` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Svc`](trait@Svc), so code written against the trait runs against a local implementation or a remote one alike. [`SvcClient`](struct@SvcClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct SvcStub<C> {
     channel: C,
@@ -423,7 +423,7 @@ impl<C: ::rust_rpc::RpcChannel> Svc for SvcStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Svc`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Svc`](trait@Svc): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct SvcServer<T> {
     inner: T,

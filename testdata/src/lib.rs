@@ -80,6 +80,9 @@ pub mod ours {
     pub mod field_names {
         include!("../golden/field_names.rs");
     }
+    pub mod generated_names {
+        include!("../golden/generated_names.rs");
+    }
     pub mod client_only {
         include!("../golden/client_only.rs");
     }

@@ -185,22 +185,23 @@ fn service_trait(
     } = &service.items;
     // Links only to what is generated (`--no-server`, `--no-client` leave some out).
     let serve = if options.build_server {
-        format!("Implement it to serve the service (wrap the implementation in [`{server}`]).")
+        format!("Implement it to serve the service (wrap the implementation in [`{server}`](struct@{server})).")
     } else {
         "Implement it to serve the service.".to_owned()
     };
     let call = if options.build_client {
-        format!(" [`{stub}`] implements it by calling a remote one, and [`{client}`] calls a remote one directly.")
+        format!(" [`{stub}`](struct@{stub}) implements it by calling a remote one, and [`{client}`](struct@{client}) calls a remote one directly.")
     } else {
         String::new()
     };
-    let docs = doc_attrs(
-        &service.comments,
-        &[format!(
-            "Service `{}`. {serve}{call} A handler fails a call by returning `Err(status)`.",
-            service.full_name
-        )],
-    );
+    let mut extra = vec![format!(
+        "Service `{}`. {serve}{call} A handler fails a call by returning `Err(status)`.",
+        service.full_name
+    )];
+    if let Some(wanted) = &service.renamed_from {
+        extra.push(super::renamed_type_line(&service.rust_name, wanted));
+    }
+    let docs = doc_attrs(&service.comments, &extra);
     let deprecated = deprecated_attr(service.deprecated);
     let methods = service.methods.iter().map(|m| {
         let method = ident(&m.rust_name);
@@ -246,11 +247,11 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
     let name = ident(dyn_name);
     let erased = ident(&service.items.erased);
     let doc = format!(
-        " Any implementation of [`{bare}`] (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation.{}",
+        " Any implementation of [`{bare}`](trait@{bare}) (a local one, a stub) behind one type chosen at run time. It implements `{bare}` itself, so it can be served and called like any other. Cloning shares the implementation.{}",
         renamed_item(service, dyn_name)
     );
     let erased_doc = format!(
-        " The object-safe form of [`{bare}`] that [`{dyn_name}`] holds; every implementation of `{bare}` has it.{}",
+        " The object-safe form of [`{bare}`](trait@{bare}) that [`{dyn_name}`](struct@{dyn_name}) holds; every implementation of `{bare}` has it.{}",
         renamed_item(service, &service.items.erased)
     );
     let mut decls = Vec::new();
@@ -345,7 +346,7 @@ fn stub(service: &Service, allow: &TokenStream) -> TokenStream {
     let name = ident(&service.items.stub);
     let descriptor = ident(&service.descriptor_name);
     let doc = format!(
-        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`], so code written against the trait runs against a local implementation or a remote one alike. [`{client}`] is the direct form.{}",
+        " Calls `{}` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`{bare}`](trait@{bare}), so code written against the trait runs against a local implementation or a remote one alike. [`{client}`](struct@{client}) is the direct form.{}",
         service.full_name,
         renamed_item(service, &service.items.stub)
     );
@@ -493,7 +494,7 @@ fn server(service: &Service, allow: &TokenStream) -> TokenStream {
     let descriptor = ident(&service.descriptor_name);
     let full_name = &service.full_name;
     let doc = format!(
-        " Serves an implementation of [`{}`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.{}",
+        " Serves an implementation of [`{0}`](trait@{0}): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.{1}",
         service.rust_name.unraw(),
         renamed_item(service, &service.items.server)
     );

@@ -7000,7 +7000,7 @@ pub static KV_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDes
         },
     ],
 };
-/// Service `etcdserverpb.KV`. Implement it to serve the service (wrap the implementation in [`KvServer`]). [`KvStub`] implements it by calling a remote one, and [`KvClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.KV`. Implement it to serve the service (wrap the implementation in [`KvServer`](struct@KvServer)). [`KvStub`](struct@KvStub) implements it by calling a remote one, and [`KvClient`](struct@KvClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Range gets the keys in the range from the key-value store.
     fn range(
@@ -7087,7 +7087,7 @@ pub trait Kv: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Kv`] (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Kv`](trait@Kv) (a local one, a stub) behind one type chosen at run time. It implements `Kv` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct KvDyn(::std::sync::Arc<dyn KvErased>);
 impl KvDyn {
@@ -7138,7 +7138,7 @@ impl Kv for KvDyn {
         self.0.erased_compact(ctrl, request).await
     }
 }
-/// The object-safe form of [`Kv`] that [`KvDyn`] holds; every implementation of `Kv` has it.
+/// The object-safe form of [`Kv`](trait@Kv) that [`KvDyn`](struct@KvDyn) holds; every implementation of `Kv` has it.
 #[doc(hidden)]
 pub trait KvErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -7343,7 +7343,7 @@ impl<C: ::rust_rpc::RpcChannel> KvClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`], so code written against the trait runs against a local implementation or a remote one alike. [`KvClient`] is the direct form.
+/// Calls `etcdserverpb.KV` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Kv`](trait@Kv), so code written against the trait runs against a local implementation or a remote one alike. [`KvClient`](struct@KvClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct KvStub<C> {
     channel: C,
@@ -7430,7 +7430,7 @@ impl<C: ::rust_rpc::RpcChannel> Kv for KvStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Kv`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Kv`](trait@Kv): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct KvServer<T> {
     inner: T,
@@ -7528,7 +7528,7 @@ pub static WATCH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `etcdserverpb.Watch`. Implement it to serve the service (wrap the implementation in [`WatchServer`]). [`WatchStub`] implements it by calling a remote one, and [`WatchClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Watch`. Implement it to serve the service (wrap the implementation in [`WatchServer`](struct@WatchServer)). [`WatchStub`](struct@WatchStub) implements it by calling a remote one, and [`WatchClient`](struct@WatchClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Watch: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Watch watches for events happening or that have happened. Both input and output
     /// are streams; the input stream is for creating and canceling watchers and the output
@@ -7551,7 +7551,7 @@ pub trait Watch: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Watch`] (a local one, a stub) behind one type chosen at run time. It implements `Watch` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Watch`](trait@Watch) (a local one, a stub) behind one type chosen at run time. It implements `Watch` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct WatchDyn(::std::sync::Arc<dyn WatchErased>);
 impl WatchDyn {
@@ -7575,7 +7575,7 @@ impl Watch for WatchDyn {
         self.0.erased_watch(ctrl, requests, responses).await
     }
 }
-/// The object-safe form of [`Watch`] that [`WatchDyn`] holds; every implementation of `Watch` has it.
+/// The object-safe form of [`Watch`](trait@Watch) that [`WatchDyn`](struct@WatchDyn) holds; every implementation of `Watch` has it.
 #[doc(hidden)]
 pub trait WatchErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -7637,7 +7637,7 @@ impl<C: ::rust_rpc::RpcChannel> WatchClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.Watch` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Watch`], so code written against the trait runs against a local implementation or a remote one alike. [`WatchClient`] is the direct form.
+/// Calls `etcdserverpb.Watch` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Watch`](trait@Watch), so code written against the trait runs against a local implementation or a remote one alike. [`WatchClient`](struct@WatchClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct WatchStub<C> {
     channel: C,
@@ -7670,7 +7670,7 @@ impl<C: ::rust_rpc::RpcChannel> Watch for WatchStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Watch`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Watch`](trait@Watch): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct WatchServer<T> {
     inner: T,
@@ -7783,7 +7783,7 @@ pub static LEASE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Service
         },
     ],
 };
-/// Service `etcdserverpb.Lease`. Implement it to serve the service (wrap the implementation in [`LeaseServer`]). [`LeaseStub`] implements it by calling a remote one, and [`LeaseClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Lease`. Implement it to serve the service (wrap the implementation in [`LeaseServer`](struct@LeaseServer)). [`LeaseStub`](struct@LeaseStub) implements it by calling a remote one, and [`LeaseClient`](struct@LeaseClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Lease: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// LeaseGrant creates a lease which expires if the server does not receive a keepAlive
     /// within a given time to live period. All keys attached to the lease will be expired and
@@ -7869,7 +7869,7 @@ pub trait Lease: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Lease`] (a local one, a stub) behind one type chosen at run time. It implements `Lease` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Lease`](trait@Lease) (a local one, a stub) behind one type chosen at run time. It implements `Lease` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct LeaseDyn(::std::sync::Arc<dyn LeaseErased>);
 impl LeaseDyn {
@@ -7921,7 +7921,7 @@ impl Lease for LeaseDyn {
         self.0.erased_lease_leases(ctrl, request).await
     }
 }
-/// The object-safe form of [`Lease`] that [`LeaseDyn`] holds; every implementation of `Lease` has it.
+/// The object-safe form of [`Lease`](trait@Lease) that [`LeaseDyn`](struct@LeaseDyn) holds; every implementation of `Lease` has it.
 #[doc(hidden)]
 pub trait LeaseErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -8124,7 +8124,7 @@ impl<C: ::rust_rpc::RpcChannel> LeaseClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.Lease` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Lease`], so code written against the trait runs against a local implementation or a remote one alike. [`LeaseClient`] is the direct form.
+/// Calls `etcdserverpb.Lease` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Lease`](trait@Lease), so code written against the trait runs against a local implementation or a remote one alike. [`LeaseClient`](struct@LeaseClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct LeaseStub<C> {
     channel: C,
@@ -8213,7 +8213,7 @@ impl<C: ::rust_rpc::RpcChannel> Lease for LeaseStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Lease`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Lease`](trait@Lease): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct LeaseServer<T> {
     inner: T,
@@ -8355,7 +8355,7 @@ pub static CLUSTER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servi
         },
     ],
 };
-/// Service `etcdserverpb.Cluster`. Implement it to serve the service (wrap the implementation in [`ClusterServer`]). [`ClusterStub`] implements it by calling a remote one, and [`ClusterClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Cluster`. Implement it to serve the service (wrap the implementation in [`ClusterServer`](struct@ClusterServer)). [`ClusterStub`](struct@ClusterStub) implements it by calling a remote one, and [`ClusterClient`](struct@ClusterClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Cluster: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// MemberAdd adds a member into the cluster.
     fn member_add(
@@ -8439,7 +8439,7 @@ pub trait Cluster: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Cluster`] (a local one, a stub) behind one type chosen at run time. It implements `Cluster` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Cluster`](trait@Cluster) (a local one, a stub) behind one type chosen at run time. It implements `Cluster` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct ClusterDyn(::std::sync::Arc<dyn ClusterErased>);
 impl ClusterDyn {
@@ -8490,7 +8490,7 @@ impl Cluster for ClusterDyn {
         self.0.erased_member_promote(ctrl, request).await
     }
 }
-/// The object-safe form of [`Cluster`] that [`ClusterDyn`] holds; every implementation of `Cluster` has it.
+/// The object-safe form of [`Cluster`](trait@Cluster) that [`ClusterDyn`](struct@ClusterDyn) holds; every implementation of `Cluster` has it.
 #[doc(hidden)]
 pub trait ClusterErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -8686,7 +8686,7 @@ impl<C: ::rust_rpc::RpcChannel> ClusterClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.Cluster` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Cluster`], so code written against the trait runs against a local implementation or a remote one alike. [`ClusterClient`] is the direct form.
+/// Calls `etcdserverpb.Cluster` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Cluster`](trait@Cluster), so code written against the trait runs against a local implementation or a remote one alike. [`ClusterClient`](struct@ClusterClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct ClusterStub<C> {
     channel: C,
@@ -8773,7 +8773,7 @@ impl<C: ::rust_rpc::RpcChannel> Cluster for ClusterStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Cluster`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Cluster`](trait@Cluster): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct ClusterServer<T> {
     inner: T,
@@ -8934,7 +8934,7 @@ pub static MAINTENANCE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::S
         },
     ],
 };
-/// Service `etcdserverpb.Maintenance`. Implement it to serve the service (wrap the implementation in [`MaintenanceServer`]). [`MaintenanceStub`] implements it by calling a remote one, and [`MaintenanceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Maintenance`. Implement it to serve the service (wrap the implementation in [`MaintenanceServer`](struct@MaintenanceServer)). [`MaintenanceStub`](struct@MaintenanceStub) implements it by calling a remote one, and [`MaintenanceClient`](struct@MaintenanceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Maintenance: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Alarm activates, deactivates, and queries alarms regarding cluster health.
     fn alarm(
@@ -9050,7 +9050,7 @@ pub trait Maintenance: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Maintenance`] (a local one, a stub) behind one type chosen at run time. It implements `Maintenance` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Maintenance`](trait@Maintenance) (a local one, a stub) behind one type chosen at run time. It implements `Maintenance` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct MaintenanceDyn(::std::sync::Arc<dyn MaintenanceErased>);
 impl MaintenanceDyn {
@@ -9116,7 +9116,7 @@ impl Maintenance for MaintenanceDyn {
         self.0.erased_move_leader(ctrl, request).await
     }
 }
-/// The object-safe form of [`Maintenance`] that [`MaintenanceDyn`] holds; every implementation of `Maintenance` has it.
+/// The object-safe form of [`Maintenance`](trait@Maintenance) that [`MaintenanceDyn`](struct@MaintenanceDyn) holds; every implementation of `Maintenance` has it.
 #[doc(hidden)]
 pub trait MaintenanceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -9393,7 +9393,7 @@ impl<C: ::rust_rpc::RpcChannel> MaintenanceClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.Maintenance` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Maintenance`], so code written against the trait runs against a local implementation or a remote one alike. [`MaintenanceClient`] is the direct form.
+/// Calls `etcdserverpb.Maintenance` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Maintenance`](trait@Maintenance), so code written against the trait runs against a local implementation or a remote one alike. [`MaintenanceClient`](struct@MaintenanceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct MaintenanceStub<C> {
     channel: C,
@@ -9510,7 +9510,7 @@ impl<C: ::rust_rpc::RpcChannel> Maintenance for MaintenanceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Maintenance`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Maintenance`](trait@Maintenance): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct MaintenanceServer<T> {
     inner: T,
@@ -9776,7 +9776,7 @@ pub static AUTH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceD
         },
     ],
 };
-/// Service `etcdserverpb.Auth`. Implement it to serve the service (wrap the implementation in [`AuthServer`]). [`AuthStub`] implements it by calling a remote one, and [`AuthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `etcdserverpb.Auth`. Implement it to serve the service (wrap the implementation in [`AuthServer`](struct@AuthServer)). [`AuthStub`](struct@AuthStub) implements it by calling a remote one, and [`AuthClient`](struct@AuthClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Auth: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// AuthEnable enables authentication.
     fn auth_enable(
@@ -10040,7 +10040,7 @@ pub trait Auth: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Auth`] (a local one, a stub) behind one type chosen at run time. It implements `Auth` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Auth`](trait@Auth) (a local one, a stub) behind one type chosen at run time. It implements `Auth` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct AuthDyn(::std::sync::Arc<dyn AuthErased>);
 impl AuthDyn {
@@ -10168,7 +10168,7 @@ impl Auth for AuthDyn {
         self.0.erased_role_revoke_permission(ctrl, request).await
     }
 }
-/// The object-safe form of [`Auth`] that [`AuthDyn`] holds; every implementation of `Auth` has it.
+/// The object-safe form of [`Auth`](trait@Auth) that [`AuthDyn`](struct@AuthDyn) holds; every implementation of `Auth` has it.
 #[doc(hidden)]
 pub trait AuthErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -10758,7 +10758,7 @@ impl<C: ::rust_rpc::RpcChannel> AuthClient<C> {
         )
     }
 }
-/// Calls `etcdserverpb.Auth` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Auth`], so code written against the trait runs against a local implementation or a remote one alike. [`AuthClient`] is the direct form.
+/// Calls `etcdserverpb.Auth` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Auth`](trait@Auth), so code written against the trait runs against a local implementation or a remote one alike. [`AuthClient`](struct@AuthClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct AuthStub<C> {
     channel: C,
@@ -11008,7 +11008,7 @@ impl<C: ::rust_rpc::RpcChannel> Auth for AuthStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Auth`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Auth`](trait@Auth): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct AuthServer<T> {
     inner: T,

@@ -212,7 +212,7 @@ pub static HEALTH_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::Servic
         },
     ],
 };
-/// Service `grpc.health.v1.Health`. Implement it to serve the service (wrap the implementation in [`HealthServer`]). [`HealthStub`] implements it by calling a remote one, and [`HealthClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.health.v1.Health`. Implement it to serve the service (wrap the implementation in [`HealthServer`](struct@HealthServer)). [`HealthStub`](struct@HealthStub) implements it by calling a remote one, and [`HealthClient`](struct@HealthClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// If the requested service is unknown, the call will fail with status
     /// NOT_FOUND.
@@ -261,7 +261,7 @@ pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`Health`] (a local one, a stub) behind one type chosen at run time. It implements `Health` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`Health`](trait@Health) (a local one, a stub) behind one type chosen at run time. It implements `Health` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct HealthDyn(::std::sync::Arc<dyn HealthErased>);
 impl HealthDyn {
@@ -292,7 +292,7 @@ impl Health for HealthDyn {
         self.0.erased_watch(ctrl, request, responses).await
     }
 }
-/// The object-safe form of [`Health`] that [`HealthDyn`] holds; every implementation of `Health` has it.
+/// The object-safe form of [`Health`](trait@Health) that [`HealthDyn`](struct@HealthDyn) holds; every implementation of `Health` has it.
 #[doc(hidden)]
 pub trait HealthErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -400,7 +400,7 @@ impl<C: ::rust_rpc::RpcChannel> HealthClient<C> {
         )
     }
 }
-/// Calls `grpc.health.v1.Health` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Health`], so code written against the trait runs against a local implementation or a remote one alike. [`HealthClient`] is the direct form.
+/// Calls `grpc.health.v1.Health` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`Health`](trait@Health), so code written against the trait runs against a local implementation or a remote one alike. [`HealthClient`](struct@HealthClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct HealthStub<C> {
     channel: C,
@@ -447,7 +447,7 @@ impl<C: ::rust_rpc::RpcChannel> Health for HealthStub<C> {
         )
     }
 }
-/// Serves an implementation of [`Health`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`Health`](trait@Health): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct HealthServer<T> {
     inner: T,
