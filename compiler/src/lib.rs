@@ -182,11 +182,11 @@ pub fn generate(
         json: config.json.then_some(config.json_feature.as_deref()),
         text: config.text.then_some(config.text_feature.as_deref()),
     };
+    let contents = render_packages(&lowered.packages, options)?;
     let mut files = Vec::new();
     let mut tree = Vec::new();
-    for package in &lowered.packages {
+    for (package, content) in lowered.packages.iter().zip(contents) {
         let name = package.file_name.clone();
-        let content = render::render(emit::package(package, options), &package.files)?;
         tree.push((
             package.module_path.clone(),
             name.clone(),
@@ -203,6 +203,49 @@ pub fn generate(
         files,
         warnings: lowered.warnings,
     })
+}
+
+/// Emits and renders every package, in order, on as many threads as the machine has cores
+/// (each package is independent of the others, and a large API set has hundreds). Token
+/// streams cannot cross threads, so each thread emits and renders its own packages.
+fn render_packages(
+    packages: &[ir::Package],
+    options: emit::EmitOptions<'_>,
+) -> Result<Vec<String>, Error> {
+    let render =
+        |package: &ir::Package| render::render(emit::package(package, options), &package.files);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || packages.len() < 2 {
+        return packages.iter().map(render).collect();
+    }
+    // Every thread takes the next package not yet taken, so one large package does not hold
+    // back a share of small ones.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<String, Error>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(packages.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(package) = packages.get(i) else {
+                            break out;
+                        };
+                        out.push((i, render(package)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(out) => out,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, content)| content).collect()
 }
 
 /// Parses `.proto` files with protox and generates Rust for them.
