@@ -10,22 +10,15 @@
 # (in name order) at about 0.3, 3 and 30 MB of .proto text, and all of google/ (7,204 files,
 # 63 MB), for the time per input byte.
 #
-# The corpus: `googleapis-f8291d2-protos.tar.xz` under $RUST_RPC_SHARED/corpus (default:
-# ../shared beside the checkout), or a googleapis checkout as RUST_RPC_GOOGLEAPIS=DIR.
+# The corpus: as `testdata/googleapis/corpus.sh` finds it (`googleapis-f8291d2-protos.tar.xz`
+# under $RUST_RPC_SHARED/corpus, or a googleapis checkout as RUST_RPC_GOOGLEAPIS=DIR).
 # Usage: bash benches/generate.sh [LIST...]   (default: ads all; also p300k p3m p30m)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-corpus=${RUST_RPC_SHARED:-$root/../shared}/corpus/googleapis-f8291d2-protos.tar.xz
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ -n "${RUST_RPC_GOOGLEAPIS:-}" ]; then
-  (cd "$RUST_RPC_GOOGLEAPIS" && find google -name '*.proto' -print0 | tar --null -T - -cf -) | tar -xf - -C "$work"
-elif [ -f "$corpus" ]; then
-  tar -xJf "$corpus" -C "$work"
-else
-  echo "no corpus at $corpus (or set RUST_RPC_GOOGLEAPIS)"; exit 1
-fi
+bash "$root/testdata/googleapis/corpus.sh" "$work"
 cargo build --release --locked -q -p rust-rpc-benches --bin generate --manifest-path "$root/Cargo.toml"
 cargo build --release --locked -q -p rust-rpc-compiler --manifest-path "$root/Cargo.toml"
 gen=$root/target/release/generate

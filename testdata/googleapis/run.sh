@@ -3,25 +3,18 @@
 # compiles a cross-package slice built by the build-script builder, with clippy and rustdoc
 # denying warnings.
 #
-# The corpus is optional data: `googleapis-f8291d2-protos.tar.xz` under $RUST_RPC_SHARED/corpus
-# (default: ../shared beside the checkout), or any checkout of googleapis given as
-# RUST_RPC_GOOGLEAPIS=DIR. Without either, this step says so and passes.
+# The corpus is optional data (`corpus.sh`: `googleapis-f8291d2-protos.tar.xz` under
+# $RUST_RPC_SHARED/corpus, default ../shared beside the checkout, or any checkout of googleapis
+# given as RUST_RPC_GOOGLEAPIS=DIR). Without either, this step says so and passes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-corpus=${RUST_RPC_SHARED:-$root/../shared}/corpus/googleapis-f8291d2-protos.tar.xz
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ -n "${RUST_RPC_GOOGLEAPIS:-}" ]; then
-  (cd "$RUST_RPC_GOOGLEAPIS" && find google -name '*.proto' -print0 | tar --null -T - -cf -) | tar -xf - -C "$work"
-elif [ -f "$corpus" ]; then
-  tar -xJf "$corpus" -C "$work"
-else
-  bash "$root/.ci/skipped" "googleapis: no corpus at $corpus; get it with" \
-    "'git clone https://github.com/googleapis/googleapis && git -C googleapis checkout f8291d2b'" \
-    "and run with RUST_RPC_GOOGLEAPIS=\$PWD/googleapis"
-  exit 0
-fi
+rc=0
+bash "$here/corpus.sh" "$work" 2> "$work/why" || rc=$?
+if [ "$rc" = 3 ]; then bash "$root/.ci/skipped" "googleapis: $(cat "$work/why")"; exit 0; fi
+if [ "$rc" != 0 ]; then cat "$work/why"; exit "$rc"; fi
 cargo build --release --locked -p rust-rpc-compiler --manifest-path "$root/Cargo.toml"
 (cd "$work" && find google -name '*.proto' | sort > files.txt)
 count=$(wc -l < "$work/files.txt")
