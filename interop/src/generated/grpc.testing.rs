@@ -2126,7 +2126,7 @@ pub static TEST_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::
 /// A simple service to test the various types of RPCs and experiment with
 /// performance with various types of payload.
 ///
-/// Service `grpc.testing.TestService`. Implement it to serve the service (wrap the implementation in [`TestServiceServer`]). [`TestServiceStub`] implements it by calling a remote one, and [`TestServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.TestService`. Implement it to serve the service (wrap the implementation in [`TestServiceServer`](struct@TestServiceServer)). [`TestServiceStub`](struct@TestServiceStub) implements it by calling a remote one, and [`TestServiceClient`](struct@TestServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// One empty request followed by one empty response.
     fn empty_call(
@@ -2274,7 +2274,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
         }
     }
 }
-/// Any implementation of [`TestService`] (a local one, a stub) behind one type chosen at run time. It implements `TestService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`TestService`](trait@TestService) (a local one, a stub) behind one type chosen at run time. It implements `TestService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct TestServiceDyn(::std::sync::Arc<dyn TestServiceErased>);
 impl TestServiceDyn {
@@ -2349,7 +2349,7 @@ impl TestService for TestServiceDyn {
         self.0.erased_unimplemented_call(ctrl, request).await
     }
 }
-/// The object-safe form of [`TestService`] that [`TestServiceDyn`] holds; every implementation of `TestService` has it.
+/// The object-safe form of [`TestService`](trait@TestService) that [`TestServiceDyn`](struct@TestServiceDyn) holds; every implementation of `TestService` has it.
 #[doc(hidden)]
 pub trait TestServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -2684,7 +2684,7 @@ impl<C: ::rust_rpc::RpcChannel> TestServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.TestService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`TestService`], so code written against the trait runs against a local implementation or a remote one alike. [`TestServiceClient`] is the direct form.
+/// Calls `grpc.testing.TestService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`TestService`](trait@TestService), so code written against the trait runs against a local implementation or a remote one alike. [`TestServiceClient`](struct@TestServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct TestServiceStub<C> {
     channel: C,
@@ -2819,7 +2819,7 @@ impl<C: ::rust_rpc::RpcChannel> TestService for TestServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`TestService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`TestService`](trait@TestService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct TestServiceServer<T> {
     inner: T,
@@ -2956,7 +2956,7 @@ pub static UNIMPLEMENTED_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::r
 /// A simple service NOT implemented at servers so clients can test for
 /// that case.
 ///
-/// Service `grpc.testing.UnimplementedService`. Implement it to serve the service (wrap the implementation in [`UnimplementedServiceServer`]). [`UnimplementedServiceStub`] implements it by calling a remote one, and [`UnimplementedServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.UnimplementedService`. Implement it to serve the service (wrap the implementation in [`UnimplementedServiceServer`](struct@UnimplementedServiceServer)). [`UnimplementedServiceStub`](struct@UnimplementedServiceStub) implements it by calling a remote one, and [`UnimplementedServiceClient`](struct@UnimplementedServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait UnimplementedService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// A call that no server should implement
     fn unimplemented_call(
@@ -2976,7 +2976,7 @@ pub trait UnimplementedService: ::core::marker::Send + ::core::marker::Sync + 's
         }
     }
 }
-/// Any implementation of [`UnimplementedService`] (a local one, a stub) behind one type chosen at run time. It implements `UnimplementedService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`UnimplementedService`](trait@UnimplementedService) (a local one, a stub) behind one type chosen at run time. It implements `UnimplementedService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct UnimplementedServiceDyn(::std::sync::Arc<dyn UnimplementedServiceErased>);
 impl UnimplementedServiceDyn {
@@ -2999,7 +2999,7 @@ impl UnimplementedService for UnimplementedServiceDyn {
         self.0.erased_unimplemented_call(ctrl, request).await
     }
 }
-/// The object-safe form of [`UnimplementedService`] that [`UnimplementedServiceDyn`] holds; every implementation of `UnimplementedService` has it.
+/// The object-safe form of [`UnimplementedService`](trait@UnimplementedService) that [`UnimplementedServiceDyn`](struct@UnimplementedServiceDyn) holds; every implementation of `UnimplementedService` has it.
 #[doc(hidden)]
 pub trait UnimplementedServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -3056,7 +3056,7 @@ impl<C: ::rust_rpc::RpcChannel> UnimplementedServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.UnimplementedService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`UnimplementedService`], so code written against the trait runs against a local implementation or a remote one alike. [`UnimplementedServiceClient`] is the direct form.
+/// Calls `grpc.testing.UnimplementedService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`UnimplementedService`](trait@UnimplementedService), so code written against the trait runs against a local implementation or a remote one alike. [`UnimplementedServiceClient`](struct@UnimplementedServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct UnimplementedServiceStub<C> {
     channel: C,
@@ -3089,7 +3089,7 @@ impl<C: ::rust_rpc::RpcChannel> UnimplementedService for UnimplementedServiceStu
         )
     }
 }
-/// Serves an implementation of [`UnimplementedService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`UnimplementedService`](trait@UnimplementedService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct UnimplementedServiceServer<T> {
     inner: T,
@@ -3176,7 +3176,7 @@ pub static RECONNECT_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_
 };
 /// A service used to control reconnect server.
 ///
-/// Service `grpc.testing.ReconnectService`. Implement it to serve the service (wrap the implementation in [`ReconnectServiceServer`]). [`ReconnectServiceStub`] implements it by calling a remote one, and [`ReconnectServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.ReconnectService`. Implement it to serve the service (wrap the implementation in [`ReconnectServiceServer`](struct@ReconnectServiceServer)). [`ReconnectServiceStub`](struct@ReconnectServiceStub) implements it by calling a remote one, and [`ReconnectServiceClient`](struct@ReconnectServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait ReconnectService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `grpc.testing.ReconnectService.Start`: takes `grpc.testing.ReconnectParams`, returns `grpc.testing.Empty`.
     fn start(
@@ -3209,7 +3209,7 @@ pub trait ReconnectService: ::core::marker::Send + ::core::marker::Sync + 'stati
         }
     }
 }
-/// Any implementation of [`ReconnectService`] (a local one, a stub) behind one type chosen at run time. It implements `ReconnectService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`ReconnectService`](trait@ReconnectService) (a local one, a stub) behind one type chosen at run time. It implements `ReconnectService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct ReconnectServiceDyn(::std::sync::Arc<dyn ReconnectServiceErased>);
 impl ReconnectServiceDyn {
@@ -3239,7 +3239,7 @@ impl ReconnectService for ReconnectServiceDyn {
         self.0.erased_stop(ctrl, request).await
     }
 }
-/// The object-safe form of [`ReconnectService`] that [`ReconnectServiceDyn`] holds; every implementation of `ReconnectService` has it.
+/// The object-safe form of [`ReconnectService`](trait@ReconnectService) that [`ReconnectServiceDyn`](struct@ReconnectServiceDyn) holds; every implementation of `ReconnectService` has it.
 #[doc(hidden)]
 pub trait ReconnectServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -3327,7 +3327,7 @@ impl<C: ::rust_rpc::RpcChannel> ReconnectServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.ReconnectService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`ReconnectService`], so code written against the trait runs against a local implementation or a remote one alike. [`ReconnectServiceClient`] is the direct form.
+/// Calls `grpc.testing.ReconnectService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`ReconnectService`](trait@ReconnectService), so code written against the trait runs against a local implementation or a remote one alike. [`ReconnectServiceClient`](struct@ReconnectServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct ReconnectServiceStub<C> {
     channel: C,
@@ -3372,7 +3372,7 @@ impl<C: ::rust_rpc::RpcChannel> ReconnectService for ReconnectServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`ReconnectService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`ReconnectService`](trait@ReconnectService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct ReconnectServiceServer<T> {
     inner: T,
@@ -3461,7 +3461,7 @@ pub static LOAD_BALANCER_STATS_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor
 };
 /// A service used to obtain stats for verifying LB behavior.
 ///
-/// Service `grpc.testing.LoadBalancerStatsService`. Implement it to serve the service (wrap the implementation in [`LoadBalancerStatsServiceServer`]). [`LoadBalancerStatsServiceStub`] implements it by calling a remote one, and [`LoadBalancerStatsServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.LoadBalancerStatsService`. Implement it to serve the service (wrap the implementation in [`LoadBalancerStatsServiceServer`](struct@LoadBalancerStatsServiceServer)). [`LoadBalancerStatsServiceStub`](struct@LoadBalancerStatsServiceStub) implements it by calling a remote one, and [`LoadBalancerStatsServiceClient`](struct@LoadBalancerStatsServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait LoadBalancerStatsService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Gets the backend distribution for RPCs sent by a test client.
     fn get_client_stats(
@@ -3501,7 +3501,7 @@ pub trait LoadBalancerStatsService: ::core::marker::Send + ::core::marker::Sync 
         }
     }
 }
-/// Any implementation of [`LoadBalancerStatsService`] (a local one, a stub) behind one type chosen at run time. It implements `LoadBalancerStatsService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`LoadBalancerStatsService`](trait@LoadBalancerStatsService) (a local one, a stub) behind one type chosen at run time. It implements `LoadBalancerStatsService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct LoadBalancerStatsServiceDyn(
     ::std::sync::Arc<dyn LoadBalancerStatsServiceErased>,
@@ -3536,7 +3536,7 @@ impl LoadBalancerStatsService for LoadBalancerStatsServiceDyn {
         self.0.erased_get_client_accumulated_stats(ctrl, request).await
     }
 }
-/// The object-safe form of [`LoadBalancerStatsService`] that [`LoadBalancerStatsServiceDyn`] holds; every implementation of `LoadBalancerStatsService` has it.
+/// The object-safe form of [`LoadBalancerStatsService`](trait@LoadBalancerStatsService) that [`LoadBalancerStatsServiceDyn`](struct@LoadBalancerStatsServiceDyn) holds; every implementation of `LoadBalancerStatsService` has it.
 #[doc(hidden)]
 pub trait LoadBalancerStatsServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -3640,7 +3640,7 @@ impl<C: ::rust_rpc::RpcChannel> LoadBalancerStatsServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.LoadBalancerStatsService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`LoadBalancerStatsService`], so code written against the trait runs against a local implementation or a remote one alike. [`LoadBalancerStatsServiceClient`] is the direct form.
+/// Calls `grpc.testing.LoadBalancerStatsService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`LoadBalancerStatsService`](trait@LoadBalancerStatsService), so code written against the trait runs against a local implementation or a remote one alike. [`LoadBalancerStatsServiceClient`](struct@LoadBalancerStatsServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct LoadBalancerStatsServiceStub<C> {
     channel: C,
@@ -3691,7 +3691,7 @@ for LoadBalancerStatsServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`LoadBalancerStatsService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`LoadBalancerStatsService`](trait@LoadBalancerStatsService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct LoadBalancerStatsServiceServer<T> {
     inner: T,
@@ -3793,7 +3793,7 @@ pub static XDS_UPDATE_HEALTH_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDescriptor =
 };
 /// A service to remotely control health status of an xDS test server.
 ///
-/// Service `grpc.testing.XdsUpdateHealthService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateHealthServiceServer`]). [`XdsUpdateHealthServiceStub`] implements it by calling a remote one, and [`XdsUpdateHealthServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.XdsUpdateHealthService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateHealthServiceServer`](struct@XdsUpdateHealthServiceServer)). [`XdsUpdateHealthServiceStub`](struct@XdsUpdateHealthServiceStub) implements it by calling a remote one, and [`XdsUpdateHealthServiceClient`](struct@XdsUpdateHealthServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait XdsUpdateHealthService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary rpc `grpc.testing.XdsUpdateHealthService.SetServing`: takes `grpc.testing.Empty`, returns `grpc.testing.Empty`.
     fn set_serving(
@@ -3828,7 +3828,7 @@ pub trait XdsUpdateHealthService: ::core::marker::Send + ::core::marker::Sync + 
         }
     }
 }
-/// Any implementation of [`XdsUpdateHealthService`] (a local one, a stub) behind one type chosen at run time. It implements `XdsUpdateHealthService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`XdsUpdateHealthService`](trait@XdsUpdateHealthService) (a local one, a stub) behind one type chosen at run time. It implements `XdsUpdateHealthService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct XdsUpdateHealthServiceDyn(::std::sync::Arc<dyn XdsUpdateHealthServiceErased>);
 impl XdsUpdateHealthServiceDyn {
@@ -3858,7 +3858,7 @@ impl XdsUpdateHealthService for XdsUpdateHealthServiceDyn {
         self.0.erased_set_not_serving(ctrl, request).await
     }
 }
-/// The object-safe form of [`XdsUpdateHealthService`] that [`XdsUpdateHealthServiceDyn`] holds; every implementation of `XdsUpdateHealthService` has it.
+/// The object-safe form of [`XdsUpdateHealthService`](trait@XdsUpdateHealthService) that [`XdsUpdateHealthServiceDyn`](struct@XdsUpdateHealthServiceDyn) holds; every implementation of `XdsUpdateHealthService` has it.
 #[doc(hidden)]
 pub trait XdsUpdateHealthServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -3949,7 +3949,7 @@ impl<C: ::rust_rpc::RpcChannel> XdsUpdateHealthServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.XdsUpdateHealthService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`XdsUpdateHealthService`], so code written against the trait runs against a local implementation or a remote one alike. [`XdsUpdateHealthServiceClient`] is the direct form.
+/// Calls `grpc.testing.XdsUpdateHealthService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`XdsUpdateHealthService`](trait@XdsUpdateHealthService), so code written against the trait runs against a local implementation or a remote one alike. [`XdsUpdateHealthServiceClient`](struct@XdsUpdateHealthServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct XdsUpdateHealthServiceStub<C> {
     channel: C,
@@ -3997,7 +3997,7 @@ for XdsUpdateHealthServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`XdsUpdateHealthService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`XdsUpdateHealthService`](trait@XdsUpdateHealthService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct XdsUpdateHealthServiceServer<T> {
     inner: T,
@@ -4081,7 +4081,7 @@ pub static XDS_UPDATE_CLIENT_CONFIGURE_SERVICE_DESCRIPTOR: ::rust_rpc::ServiceDe
 };
 /// A service to dynamically update the configuration of an xDS test client.
 ///
-/// Service `grpc.testing.XdsUpdateClientConfigureService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateClientConfigureServiceServer`]). [`XdsUpdateClientConfigureServiceStub`] implements it by calling a remote one, and [`XdsUpdateClientConfigureServiceClient`] calls a remote one directly. A handler fails a call by returning `Err(status)`.
+/// Service `grpc.testing.XdsUpdateClientConfigureService`. Implement it to serve the service (wrap the implementation in [`XdsUpdateClientConfigureServiceServer`](struct@XdsUpdateClientConfigureServiceServer)). [`XdsUpdateClientConfigureServiceStub`](struct@XdsUpdateClientConfigureServiceStub) implements it by calling a remote one, and [`XdsUpdateClientConfigureServiceClient`](struct@XdsUpdateClientConfigureServiceClient) calls a remote one directly. A handler fails a call by returning `Err(status)`.
 pub trait XdsUpdateClientConfigureService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Update the tes client's configuration.
     fn configure(
@@ -4099,7 +4099,7 @@ pub trait XdsUpdateClientConfigureService: ::core::marker::Send + ::core::marker
         }
     }
 }
-/// Any implementation of [`XdsUpdateClientConfigureService`] (a local one, a stub) behind one type chosen at run time. It implements `XdsUpdateClientConfigureService` itself, so it can be served and called like any other. Cloning shares the implementation.
+/// Any implementation of [`XdsUpdateClientConfigureService`](trait@XdsUpdateClientConfigureService) (a local one, a stub) behind one type chosen at run time. It implements `XdsUpdateClientConfigureService` itself, so it can be served and called like any other. Cloning shares the implementation.
 #[derive(Clone)]
 pub struct XdsUpdateClientConfigureServiceDyn(
     ::std::sync::Arc<dyn XdsUpdateClientConfigureServiceErased>,
@@ -4124,7 +4124,7 @@ impl XdsUpdateClientConfigureService for XdsUpdateClientConfigureServiceDyn {
         self.0.erased_configure(ctrl, request).await
     }
 }
-/// The object-safe form of [`XdsUpdateClientConfigureService`] that [`XdsUpdateClientConfigureServiceDyn`] holds; every implementation of `XdsUpdateClientConfigureService` has it.
+/// The object-safe form of [`XdsUpdateClientConfigureService`](trait@XdsUpdateClientConfigureService) that [`XdsUpdateClientConfigureServiceDyn`](struct@XdsUpdateClientConfigureServiceDyn) holds; every implementation of `XdsUpdateClientConfigureService` has it.
 #[doc(hidden)]
 pub trait XdsUpdateClientConfigureServiceErased: ::core::marker::Send + ::core::marker::Sync + 'static {
     #[doc(hidden)]
@@ -4184,7 +4184,7 @@ impl<C: ::rust_rpc::RpcChannel> XdsUpdateClientConfigureServiceClient<C> {
         )
     }
 }
-/// Calls `grpc.testing.XdsUpdateClientConfigureService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`XdsUpdateClientConfigureService`], so code written against the trait runs against a local implementation or a remote one alike. [`XdsUpdateClientConfigureServiceClient`] is the direct form.
+/// Calls `grpc.testing.XdsUpdateClientConfigureService` through an [`RpcChannel`](::rust_rpc::RpcChannel) in the form of the trait: it implements [`XdsUpdateClientConfigureService`](trait@XdsUpdateClientConfigureService), so code written against the trait runs against a local implementation or a remote one alike. [`XdsUpdateClientConfigureServiceClient`](struct@XdsUpdateClientConfigureServiceClient) is the direct form.
 #[derive(Clone, Debug)]
 pub struct XdsUpdateClientConfigureServiceStub<C> {
     channel: C,
@@ -4218,7 +4218,7 @@ for XdsUpdateClientConfigureServiceStub<C> {
         )
     }
 }
-/// Serves an implementation of [`XdsUpdateClientConfigureService`]: the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
+/// Serves an implementation of [`XdsUpdateClientConfigureService`](trait@XdsUpdateClientConfigureService): the type-erased [`Service`](::rust_rpc::Service) that a server hosts, dispatching each call on its method index.
 #[derive(Clone, Debug)]
 pub struct XdsUpdateClientConfigureServiceServer<T> {
     inner: T,
