@@ -1,5 +1,6 @@
 //! Proto names to Rust identifiers: case conversion and keyword escaping, in one place.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
@@ -25,6 +26,12 @@ impl RustIdent {
     /// The name with `_` appended, the rename rule for a taken name (`r#type` -> `type_`).
     pub fn underscored(&self) -> RustIdent {
         RustIdent(format!("{}_", self.unraw()))
+    }
+
+    /// Whether the `.proto` spells this name as it is (`foo_` for `foo_`, `Foo` for `Foo`, but
+    /// not `Foo` for `foo` nor `self_` for `self`): such names are claimed first.
+    pub fn spells(&self, proto_name: &str) -> bool {
+        self.unraw() == proto_name
     }
 
     /// The name with `_` and `n` appended, the rename rule for enum constants (`B_2`).
@@ -77,6 +84,21 @@ impl ToTokens for RustIdent {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         tokens.append(self.to_ident());
     }
+}
+
+/// `name`, with `_` appended while `taken` holds it: the rename rule for a taken name.
+pub fn first_free(taken: &HashSet<RustIdent>, mut name: RustIdent) -> RustIdent {
+    while taken.contains(&name) {
+        name = name.underscored();
+    }
+    name
+}
+
+/// [`first_free`], and taken from then on.
+pub fn claim_in(taken: &mut HashSet<RustIdent>, name: RustIdent) -> RustIdent {
+    let name = first_free(taken, name);
+    taken.insert(name.clone());
+    name
 }
 
 /// A path to a type from the module that names it (`super::a::B`, `::rust_rpc::wkt::Any`),

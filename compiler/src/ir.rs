@@ -13,6 +13,9 @@ pub struct Package {
     pub name: String,
     /// The Rust module path of the package, outermost first (`["google", "protobuf"]`).
     pub module_path: Vec<RustIdent>,
+    /// The names those modules wanted, which differ where one was taken (`foo` for `Foo`,
+    /// named `foo_` beside a package `foo`); said in the include file.
+    pub module_wanted: Vec<RustIdent>,
     /// The file it is written to (`google.protobuf.rs`).
     pub file_name: String,
     /// The `.proto` files whose contents this package holds, in input order.

@@ -191,6 +191,7 @@ pub fn generate(
             package.module_path.clone(),
             name.clone(),
             package.name.clone(),
+            package.module_wanted.clone(),
         ));
         files.push(GeneratedFile { name, content });
     }

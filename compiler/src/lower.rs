@@ -91,6 +91,12 @@ pub(crate) fn lower(
             .entry(file.package().to_owned())
             .or_insert_with(|| Package {
                 name: file.package().to_owned(),
+                module_wanted: file
+                    .package()
+                    .split('.')
+                    .filter(|s| !s.is_empty())
+                    .map(segment_name)
+                    .collect(),
                 module_path: index.package_module(file.package()),
                 file_name: index.package_file_name(file.package()),
                 files: Vec::new(),
@@ -170,21 +176,22 @@ fn package_modules(set: &FileDescriptorSet) -> HashMap<String, Vec<RustIdent>> {
         let Some(segments) = children.get_mut(&parent) else {
             continue;
         };
-        segments.sort_by_key(|s| (ident::snake(s).unraw() != *s, *s));
+        segments.sort_by_key(|s| (!ident::snake(s).spells(s), *s));
         let base = paths.get(&parent).cloned().unwrap_or_default();
         let mut taken = reserved_module_names();
         for segment in segments.iter() {
-            let mut name = ident::fit_file_name(ident::snake(segment));
-            while taken.contains(&name) {
-                name = name.underscored();
-            }
-            taken.insert(name.clone());
+            let name = ident::claim_in(&mut taken, segment_name(segment));
             let mut path = base.clone();
             path.push(name);
             paths.insert(qualify(&parent, segment), path);
         }
     }
     paths
+}
+
+/// The module name a package segment wants, before [`package_modules`] claims it.
+fn segment_name(segment: &str) -> RustIdent {
+    ident::fit_file_name(ident::snake(segment))
 }
 
 /// The file every package of `set` is written to: `a.b.rs` (`_.rs` without a package), with
@@ -196,7 +203,7 @@ fn package_files(set: &FileDescriptorSet, include_file: &str) -> HashMap<String,
     names.dedup();
     // As for modules: packages written as their modules are named (`foo`, `foo_`) first, so
     // that their files keep their names and a renamed package's file is renamed too.
-    names.sort_by_key(|name| !name.split('.').all(|s| ident::snake(s).unraw() == s));
+    names.sort_by_key(|name| !name.split('.').all(|s| ident::snake(s).spells(s)));
     // The include file is written beside the packages' files.
     let mut taken: HashSet<String> = HashSet::from([include_file
         .to_lowercase()
@@ -472,15 +479,10 @@ impl Index {
                 let bare = ident::camel_base(service.name());
                 let trait_name =
                     self.claimed_name(&qualify(file.package(), service.name()), Item::Trait);
-                let free = |taken: Option<&HashSet<RustIdent>>, base: &str| {
-                    let mut name = ident::escape(base);
-                    while taken.is_some_and(|t| t.contains(&name)) {
-                        name = name.underscored();
-                    }
-                    name
-                };
-                let taken = self.taken.get(&module);
-                let (channel_param, impl_param) = (free(taken, "C"), free(taken, "T"));
+                let none = HashSet::new();
+                let taken = self.taken.get(&module).unwrap_or(&none);
+                let free = |base: &str| ident::first_free(taken, ident::escape(base));
+                let (channel_param, impl_param) = (free("C"), free("T"));
                 let mut renamed = Vec::new();
                 let mut claim = |suffix: &str| {
                     let wanted = ident::escape(&format!("{bare}{suffix}"));
@@ -508,14 +510,13 @@ impl Index {
                     renamed,
                 };
                 let statics = values.entry(module.clone()).or_default();
-                let mut descriptor = ident::fit_file_name(ident::escape(&format!(
-                    "{}_DESCRIPTOR",
-                    ident::shouty(service.name()).unraw()
-                )));
-                while statics.contains(&descriptor) {
-                    descriptor = descriptor.underscored();
-                }
-                statics.insert(descriptor.clone());
+                let descriptor = ident::claim_in(
+                    statics,
+                    ident::fit_file_name(ident::escape(&format!(
+                        "{}_DESCRIPTOR",
+                        ident::shouty(service.name()).unraw()
+                    ))),
+                );
                 self.services.insert(
                     qualify(file.package(), service.name()),
                     (trait_name, items, descriptor),
@@ -546,12 +547,7 @@ impl Index {
             .taken
             .entry(module.to_vec())
             .or_insert_with(reserved_module_names);
-        let mut name = ident::fit_file_name(name);
-        while taken.contains(&name) {
-            name = name.underscored();
-        }
-        taken.insert(name.clone());
-        name
+        ident::claim_in(taken, ident::fit_file_name(name))
     }
 
     /// Claims the names of one scope's own items in `module` (see [`Index::claim`]): first
@@ -726,20 +722,14 @@ fn name_constants(
         .iter()
         .map(|(full, name)| {
             let constant = ident::fit_file_name(ident::shouty(name));
-            let exact = constant.unraw() == *name;
+            let exact = constant.spells(name);
             (full, constant, exact)
         })
         .collect();
     wanted.sort_by_key(|(_, _, exact)| !exact);
     wanted
         .into_iter()
-        .map(|(full, mut constant, _)| {
-            while taken.contains(&constant) {
-                constant = constant.underscored();
-            }
-            taken.insert(constant.clone());
-            (full.clone(), constant)
-        })
+        .map(|(full, constant, _)| (full.clone(), ident::claim_in(taken, constant)))
         .collect()
 }
 
@@ -768,7 +758,7 @@ impl Wanted {
             Item::Module => ident::snake(proto_name),
             Item::Type | Item::Trait => ident::camel(proto_name),
         };
-        let exact = name.unraw() == proto_name;
+        let exact = name.spells(proto_name);
         Wanted {
             key: (full_name, item),
             name,
@@ -1156,10 +1146,7 @@ impl<'a> FileLowerer<'a> {
                     ident::camel_base(decl.name())
                 )));
             }
-            while module_names.contains(&rust_enum) {
-                rust_enum = rust_enum.underscored();
-            }
-            module_names.insert(rust_enum.clone());
+            let rust_enum = ident::claim_in(&mut module_names, rust_enum);
             let oneof_features =
                 features.with(decl.options.as_ref().and_then(|o| o.features.as_ref()));
             let mut fields = Vec::new();
@@ -1692,34 +1679,27 @@ fn name_members(fields: &mut [Field], oneofs: &mut [Oneof], keep_unknown: bool, 
             )
         }))
         .collect();
-    members.sort_by_key(|(proto_name, name, _)| name.unraw() != *proto_name);
+    members.sort_by_key(|(proto_name, name, _)| !name.spells(proto_name));
     for (_, name, renamed_from) in members {
         let wanted = name.clone();
-        while taken.contains(&*name) {
-            *name = name.underscored();
-        }
+        *name = ident::claim_in(&mut taken, wanted.clone());
         if *name != wanted {
             *renamed_from = Some(wanted);
         }
-        taken.insert(name.clone());
     }
     let extension_methods = if extendable {
         EXTENDABLE_METHOD_NAMES
     } else {
         &[]
     };
-    let mut getters: HashSet<String> = MESSAGE_METHOD_NAMES
+    let mut getters: HashSet<RustIdent> = MESSAGE_METHOD_NAMES
         .iter()
         .chain(EVERY_TYPE_METHOD_NAMES)
         .chain(extension_methods)
-        .map(|&n| n.to_owned())
+        .map(|&n| ident::escape(n))
         .collect();
     for field in fields.iter_mut() {
-        let mut name = field.rust_name.clone();
-        while getters.contains(name.unraw()) {
-            name = name.underscored();
-        }
-        getters.insert(name.unraw().to_owned());
+        let name = ident::claim_in(&mut getters, field.rust_name.clone());
         if name != field.rust_name {
             field.getter_renamed_from = Some(field.rust_name.clone());
         }
@@ -1736,7 +1716,7 @@ fn method_names(service: &ServiceDescriptorProto) -> Vec<(RustIdent, RustIdent)>
     let mut order: Vec<usize> = (0..service.method.len()).collect();
     order.sort_by_key(|&i| {
         let name = service.method[i].name();
-        ident::snake(name).unraw() != name
+        !ident::snake(name).spells(name)
     });
     let mut taken: HashSet<RustIdent> = HashSet::new();
     let mut erased_taken: HashSet<RustIdent> = HashSet::new();
@@ -1750,16 +1730,12 @@ fn method_names(service: &ServiceDescriptorProto) -> Vec<(RustIdent, RustIdent)>
         {
             name = name.underscored();
         }
-        while taken.contains(&name) {
-            name = name.underscored();
-        }
-        taken.insert(name.clone());
+        let name = ident::claim_in(&mut taken, name);
         // `erased_` and the name without leading underscores, which would make `__`.
-        let mut erased = ident::escape(&format!("erased_{}", name.unraw().trim_start_matches('_')));
-        while erased_taken.contains(&erased) {
-            erased = erased.underscored();
-        }
-        erased_taken.insert(erased.clone());
+        let erased = ident::claim_in(
+            &mut erased_taken,
+            ident::escape(&format!("erased_{}", name.unraw().trim_start_matches('_'))),
+        );
         names[i] = Some((name, erased));
     }
     names.into_iter().flatten().collect()
@@ -1805,7 +1781,7 @@ fn enum_value_names(e: &EnumDescriptorProto) -> Vec<ValueName> {
         .map(|v| ident::enum_value(e.name(), v.name()))
         .collect();
     let mut order: Vec<usize> = (0..e.value.len()).collect();
-    order.sort_by_key(|&i| wanted[i].unraw() != e.value[i].name());
+    order.sort_by_key(|&i| !wanted[i].spells(e.value[i].name()));
     // The first value declared with each number: the original an alias may share.
     let mut first: HashMap<i32, usize> = HashMap::new();
     for (i, v) in e.value.iter().enumerate() {

@@ -219,37 +219,43 @@ pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
 
 /// The include file: a module tree over the package files, so that one `include!` brings in
 /// everything generated.
-pub(crate) fn include_file(packages: &[(Vec<RustIdent>, String, String)]) -> TokenStream {
-    /// `(module path, file, proto package)` of each package under the module at `depth`.
-    fn tree(entries: &[(Vec<RustIdent>, String, String)], depth: usize) -> TokenStream {
+pub(crate) fn include_file(
+    packages: &[(Vec<RustIdent>, String, String, Vec<RustIdent>)],
+) -> TokenStream {
+    /// `(module path, file, proto package, the modules' wanted names)` of each package under
+    /// the module at `depth`.
+    fn tree(
+        entries: &[(Vec<RustIdent>, String, String, Vec<RustIdent>)],
+        depth: usize,
+    ) -> TokenStream {
         let mut out = TokenStream::new();
-        for (_, file, _) in entries.iter().filter(|(s, _, _)| s.len() == depth) {
+        for (_, file, _, _) in entries.iter().filter(|(s, _, _, _)| s.len() == depth) {
             out.extend(quote!(include!(#file);));
         }
         let mut children: Vec<&RustIdent> = entries
             .iter()
-            .filter(|(s, _, _)| s.len() > depth)
-            .map(|(s, _, _)| &s[depth])
+            .filter(|(s, _, _, _)| s.len() > depth)
+            .map(|(s, _, _, _)| &s[depth])
             .collect();
         children.dedup();
         for child in children {
-            let inner: Vec<(Vec<RustIdent>, String, String)> = entries
+            let inner: Vec<(Vec<RustIdent>, String, String, Vec<RustIdent>)> = entries
                 .iter()
-                .filter(|(s, _, _)| s.len() > depth && s[depth] == *child)
+                .filter(|(s, _, _, _)| s.len() > depth && s[depth] == *child)
                 .cloned()
                 .collect();
             let name = ident(child);
             let body = tree(&inner, depth + 1);
             // `package foo.foo` nests a module in one of its own name, as the schema says.
-            let inception = (depth > 0 && entries.iter().any(|(s, _, _)| s[depth - 1] == *child))
-                .then(|| quote!(#[allow(clippy::module_inception)]));
+            let inception = (depth > 0
+                && entries.iter().any(|(s, _, _, _)| s[depth - 1] == *child))
+            .then(|| quote!(#[allow(clippy::module_inception)]));
             // A module that did not get its package's name says so.
-            let note = inner.first().and_then(|(_, _, package)| {
+            let note = inner.first().and_then(|(_, _, package, wanted)| {
                 let segments: Vec<&str> = package.split('.').collect();
-                let proto = segments.get(depth)?;
-                let wanted = crate::ident::fit_file_name(crate::ident::snake(proto));
-                rename_note(&segments[..=depth].join("."), child, Some(&wanted))
-                    .filter(|_| wanted != *child)
+                let wanted = wanted.get(depth)?;
+                rename_note(&segments[..=depth].join("."), child, Some(wanted))
+                    .filter(|_| wanted != child)
             });
             let docs = note.map(|n| {
                 let n = format!(" {n}");
