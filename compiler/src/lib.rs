@@ -184,18 +184,11 @@ pub fn generate(
     };
     let contents = render_packages(&lowered.packages, options)?;
     let mut files = Vec::new();
-    let mut tree = Vec::new();
     for (package, content) in lowered.packages.iter().zip(contents) {
         let name = package.file_name.clone();
-        tree.push((
-            package.module_path.clone(),
-            name.clone(),
-            package.name.clone(),
-            package.module_wanted.clone(),
-        ));
         files.push(GeneratedFile { name, content });
     }
-    let include = render::render(emit::include_file(&tree), &[])?;
+    let include = render::render(emit::include_file(&lowered.packages), &[])?;
     files.push(GeneratedFile {
         name: config.include_file.clone(),
         content: include,

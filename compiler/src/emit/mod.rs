@@ -219,41 +219,36 @@ pub(crate) fn deprecated_attr(deprecated: bool) -> TokenStream {
 
 /// The include file: a module tree over the package files, so that one `include!` brings in
 /// everything generated.
-pub(crate) fn include_file(
-    packages: &[(Vec<RustIdent>, String, String, Vec<RustIdent>)],
-) -> TokenStream {
-    /// `(module path, file, proto package, the modules' wanted names)` of each package under
-    /// the module at `depth`.
-    fn tree(
-        entries: &[(Vec<RustIdent>, String, String, Vec<RustIdent>)],
-        depth: usize,
-    ) -> TokenStream {
+pub(crate) fn include_file(packages: &[Package]) -> TokenStream {
+    /// The packages under the module at `depth`.
+    fn tree(entries: &[&Package], depth: usize) -> TokenStream {
         let mut out = TokenStream::new();
-        for (_, file, _, _) in entries.iter().filter(|(s, _, _, _)| s.len() == depth) {
+        for p in entries.iter().filter(|p| p.module_path.len() == depth) {
+            let file = &p.file_name;
             out.extend(quote!(include!(#file);));
         }
         let mut children: Vec<&RustIdent> = entries
             .iter()
-            .filter(|(s, _, _, _)| s.len() > depth)
-            .map(|(s, _, _, _)| &s[depth])
+            .filter(|p| p.module_path.len() > depth)
+            .map(|p| &p.module_path[depth])
             .collect();
         children.dedup();
         for child in children {
-            let inner: Vec<(Vec<RustIdent>, String, String, Vec<RustIdent>)> = entries
+            let inner: Vec<&Package> = entries
                 .iter()
-                .filter(|(s, _, _, _)| s.len() > depth && s[depth] == *child)
-                .cloned()
+                .filter(|p| p.module_path.len() > depth && p.module_path[depth] == *child)
+                .copied()
                 .collect();
             let name = ident(child);
             let body = tree(&inner, depth + 1);
             // `package foo.foo` nests a module in one of its own name, as the schema says.
             let inception = (depth > 0
-                && entries.iter().any(|(s, _, _, _)| s[depth - 1] == *child))
+                && entries.iter().any(|p| p.module_path[depth - 1] == *child))
             .then(|| quote!(#[allow(clippy::module_inception)]));
             // A module that did not get its package's name says so.
-            let note = inner.first().and_then(|(_, _, package, wanted)| {
-                let segments: Vec<&str> = package.split('.').collect();
-                let wanted = wanted.get(depth)?;
+            let note = inner.first().and_then(|p| {
+                let segments: Vec<&str> = p.name.split('.').collect();
+                let wanted = p.module_wanted.get(depth)?;
                 rename_note(&segments[..=depth].join("."), child, Some(wanted))
                     .filter(|_| wanted != child)
             });
@@ -271,7 +266,7 @@ pub(crate) fn include_file(
         }
         out
     }
-    let mut sorted = packages.to_vec();
-    sorted.sort();
+    let mut sorted: Vec<&Package> = packages.iter().collect();
+    sorted.sort_by(|a, b| (&a.module_path, &a.file_name).cmp(&(&b.module_path, &b.file_name)));
     tree(&sorted, 0)
 }
