@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use proto::{echo, kv, numbers, pi};
-use rust_rpc::{RpcController, Status, StreamSender, Streaming};
+use rust_rpc::{proto, RpcController, Status, StreamSender, Streaming};
 use tokio::sync::broadcast;
 
 /// The classic echo service; its replies name the server that answered.
@@ -37,11 +37,10 @@ impl echo::EchoService for Echo {
         _ctrl: &mut RpcController,
         request: echo::EchoRequest,
     ) -> Result<echo::EchoResponse, Status> {
-        Ok(echo::EchoResponse {
+        Ok(proto!(echo::EchoResponse {
             message: format!("{}, welcome!", request.message),
             served_by: self.served_by.get().cloned().unwrap_or_default(),
-            ..Default::default()
-        })
+        }))
     }
 
     async fn add(
@@ -52,10 +51,7 @@ impl echo::EchoService for Echo {
         let result = request.a.checked_add(request.b).ok_or_else(|| {
             Status::out_of_range(format!("{} + {} overflows an int32", request.a, request.b))
         })?;
-        Ok(echo::AddResponse {
-            result,
-            ..Default::default()
-        })
+        Ok(proto!(echo::AddResponse { result }))
     }
 }
 
@@ -81,10 +77,9 @@ impl pi::PiCalculator for PiCalculator {
         _ctrl: &mut RpcController,
         request: pi::PiRequest,
     ) -> Result<pi::PiResponse, Status> {
-        Ok(pi::PiResponse {
+        Ok(proto!(pi::PiResponse {
             value: leibniz(request.n)?,
-            ..Default::default()
-        })
+        }))
     }
 
     async fn calc_stream(
@@ -95,10 +90,9 @@ impl pi::PiCalculator for PiCalculator {
     ) -> Result<(), Status> {
         while let Some(request) = requests.message().await? {
             responses
-                .send(&pi::PiResponse {
+                .send(&proto!(pi::PiResponse {
                     value: leibniz(request.n)?,
-                    ..Default::default()
-                })
+                }))
                 .await?;
         }
         Ok(())
@@ -109,10 +103,7 @@ impl pi::PiCalculator for PiCalculator {
 pub struct Numbers;
 
 fn number(value: i64) -> numbers::Number {
-    numbers::Number {
-        value,
-        ..Default::default()
-    }
+    proto!(numbers::Number { value })
 }
 
 impl numbers::Numbers for Numbers {
@@ -165,12 +156,7 @@ impl numbers::Numbers for Numbers {
         } else {
             sum as f64 / count as f64
         };
-        Ok(numbers::Stats {
-            count,
-            sum,
-            mean,
-            ..Default::default()
-        })
+        Ok(proto!(numbers::Stats { count, sum, mean }))
     }
 
     async fn running_max(
@@ -235,10 +221,9 @@ impl kv::Kv for MemoryKv {
         request: kv::GetRequest,
     ) -> Result<kv::GetResponse, Status> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(kv::GetResponse {
+        Ok(proto!(kv::GetResponse {
             entry: entries.get(&request.key).cloned(),
-            ..Default::default()
-        })
+        }))
     }
 
     async fn put(
@@ -246,10 +231,9 @@ impl kv::Kv for MemoryKv {
         _ctrl: &mut RpcController,
         request: kv::PutRequest,
     ) -> Result<kv::PutResponse, Status> {
-        Ok(kv::PutResponse {
+        Ok(proto!(kv::PutResponse {
             version: self.write(request)?,
-            ..Default::default()
-        })
+        }))
     }
 
     async fn watch(
@@ -272,11 +256,10 @@ impl kv::Kv for MemoryKv {
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             };
             if entry.key.starts_with(&request.prefix) {
-                let event = kv::Event {
+                let event = proto!(kv::Event {
                     kind: kv::event::Kind::PUT,
                     change: Some(kv::event::Change::Entry(entry)),
-                    ..Default::default()
-                };
+                });
                 // Fails once the client stops reading or cancels: the watch ends with it.
                 events.send(event).await?;
             }

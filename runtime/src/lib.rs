@@ -108,6 +108,39 @@ pub use status::{Code, Status};
 #[cfg(feature = "rpc")]
 pub use stream::{IntoRequests, StreamSender, Streaming};
 
+/// Builds a message from the fields it names; every other field, `unknown_fields` included,
+/// is at its default. `proto!(GetRequest { key: "a".into() })` is
+/// `GetRequest { key: "a".into(), ..Default::default() }`, and like it takes a path
+/// (`proto!(kv::Entry { .. })`) and the shorthand `proto!(PutManyResponse { written })`;
+/// a nested message is a `proto!` of its own. Works for any struct that implements
+/// `Default`. Protobuf's Rust API has a macro of the same name and purpose.
+///
+/// ```
+/// use rust_rpc::proto;
+/// # #[derive(Default, Debug, PartialEq)]
+/// # pub struct Entry { pub key: String, pub version: i64, pub unknown_fields: Vec<u8> }
+/// # #[derive(Default, Debug, PartialEq)]
+/// # pub struct PutRequest { pub entry: Option<Entry>, pub if_version: Option<i64> }
+/// let version = 3;
+/// let put = proto!(PutRequest { entry: Some(proto!(Entry { key: "a".into(), version })) });
+/// assert_eq!(put.entry.as_ref().map(|e| e.version), Some(3));
+/// assert_eq!(put.if_version, None);
+/// ```
+#[macro_export]
+macro_rules! proto {
+    ($($first:ident)? $(:: $segment:ident)* { $($field:ident $(: $value:expr)?),* $(,)? }) => {
+        {
+            // With every field named the update is needless; the macro cannot know.
+            #[allow(clippy::needless_update)]
+            let message = $($first)? $(:: $segment)* {
+                $($field $(: $value)?,)*
+                ..::core::default::Default::default()
+            };
+            message
+        }
+    };
+}
+
 /// Includes the code `rust_rpc_compiler::Builder` generated into `OUT_DIR` for one proto
 /// package: `rust_rpc::include_proto!("echo");`. For several packages that refer to each
 /// other, include the module tree instead:

@@ -103,6 +103,38 @@ fn unknown_fields_can_be_discarded() {
     assert!(settings.encode_to_vec().is_empty());
 }
 
+/// `proto!` fills the fields not named, `unknown_fields` included, and compiles without a
+/// lint when every field is named (a message without unknown fields, where the struct update
+/// is needless; clippy runs on this file with warnings denied).
+#[test]
+fn proto_macro_fills_the_rest() {
+    use ours::options_btree_discard::Settings;
+    use ours::proto3_optional::{Inner, Optionals};
+    use rust_rpc::proto;
+    let value = 5;
+    let built = proto!(Optionals {
+        count: Some(1),
+        inner: Some(proto!(Inner { value }))
+    });
+    let literal = Optionals {
+        count: Some(1),
+        inner: Some(Inner {
+            value: 5,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(built, literal);
+    assert!(built.unknown_fields.is_empty());
+    let name = "all".to_owned();
+    let every_field = proto!(Settings {
+        limits: [("a".to_owned(), 1)].into(),
+        name
+    });
+    assert_eq!(every_field.name, "all");
+    assert_eq!(every_field.limits.len(), 1);
+}
+
 #[test]
 fn last_value_wins_and_messages_merge() {
     use ours::proto3_optional::{Inner, Optionals};

@@ -12,8 +12,8 @@ use examples::auth::BearerToken;
 use examples::proto::echo::{AddRequest, EchoRequest, EchoServiceClient};
 use examples::Transport;
 use rust_rpc::balance::{BalancedChannel, Policy};
-use rust_rpc::interceptor::Intercepted;
 use rust_rpc::RpcChannel;
+use rust_rpc::{interceptor::Intercepted, proto};
 
 #[derive(Parser)]
 #[command(about = "Call Echo and Add on an echo server, or Echo on many")]
@@ -108,10 +108,9 @@ async fn many(args: &Args, target: &str) -> ExitCode {
         let (calls, message) = (args.calls, args.message.clone());
         workers.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < calls {
-                let request = EchoRequest {
+                let request = proto!(EchoRequest {
                     message: message.clone(),
-                    ..Default::default()
-                };
+                });
                 match client.echo(request).timeout(Duration::from_secs(5)).await {
                     Ok(reply) => {
                         *counts
@@ -156,10 +155,9 @@ async fn one(args: &Args) -> ExitCode {
     };
     let client = EchoServiceClient::new(with_token(channel, &args.token));
     let timeout = Duration::from_secs(5);
-    let request = EchoRequest {
+    let request = proto!(EchoRequest {
         message: args.message.clone(),
-        ..Default::default()
-    };
+    });
     match client.echo(request).timeout(timeout).await {
         Ok(reply) => println!("Echo: {}", reply.message),
         Err(status) => {
@@ -167,11 +165,10 @@ async fn one(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let request = AddRequest {
+    let request = proto!(AddRequest {
         a: args.a,
         b: args.b,
-        ..Default::default()
-    };
+    });
     match client.add(request).timeout(timeout).await {
         Ok(reply) => println!("Add: {} + {} = {}", args.a, args.b, reply.result),
         Err(status) => {

@@ -8,7 +8,7 @@ use clap::Parser;
 use examples::proto::kv::{self, Entry, GetRequest, KvClient, KvDyn, KvStub, PutRequest};
 use examples::MemoryKv;
 use examples::{Channel, Transport};
-use rust_rpc::{RpcController, Status};
+use rust_rpc::{proto, RpcController, Status};
 
 #[derive(Parser)]
 #[command(about = "Write, read and watch keys on a key-value server")]
@@ -25,14 +25,12 @@ struct Args {
 }
 
 fn put(key: &str, value: &str) -> PutRequest {
-    PutRequest {
-        entry: Some(Entry {
+    proto!(PutRequest {
+        entry: Some(proto!(Entry {
             key: key.into(),
             value: value.as_bytes().to_vec(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+        })),
+    })
 }
 
 /// The direct client: every call kind, with no task and no sleep.
@@ -43,12 +41,7 @@ async fn direct(client: &KvClient<Channel>) -> Result<(), Status> {
         .timeout(Duration::from_secs(5))
         .await?;
     println!("Put a/1: version {}", written.version);
-    let read = client
-        .get(GetRequest {
-            key: "a/1".into(),
-            ..Default::default()
-        })
-        .await?;
+    let read = client.get(proto!(GetRequest { key: "a/1".into() })).await?;
     let value = read
         .entry
         .map(|e| String::from_utf8_lossy(&e.value).into_owned());
@@ -57,10 +50,9 @@ async fn direct(client: &KvClient<Channel>) -> Result<(), Status> {
     // Server streaming: the stream comes back at once; once its headers are in, the watch is
     // in place and every later write reaches it.
     let mut events = client
-        .watch(kv::WatchRequest {
+        .watch(proto!(kv::WatchRequest {
             prefix: "a/".into(),
-            ..Default::default()
-        })
+        }))
         .await?;
     events.headers().await?;
 
@@ -97,10 +89,7 @@ async fn through_the_trait(kv: &KvDyn) -> Result<(), Status> {
     let read = kv
         .get(
             &mut RpcController::new(),
-            GetRequest {
-                key: "c/1".into(),
-                ..Default::default()
-            },
+            proto!(GetRequest { key: "c/1".into() }),
         )
         .await?;
     let value = read

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use examples::proto::numbers::{Number, NumbersClient};
 use examples::{Channel, Transport};
-use rust_rpc::Status;
+use rust_rpc::{proto, Status};
 
 #[derive(Parser)]
 #[command(about = "Call all four kinds of method on the streaming example's server")]
@@ -24,10 +24,7 @@ struct Args {
 }
 
 fn number(value: i64) -> Number {
-    Number {
-        value,
-        ..Default::default()
-    }
+    proto!(Number { value })
 }
 
 async fn run(client: &NumbersClient<Channel>, numbers: &[i64]) -> Result<(), Status> {

@@ -1,6 +1,7 @@
 //! Asks the pi calculator: `pi-client --addr 127.0.0.1:50052 10 100 1000`. The first number
 //! goes through the unary `Calc`; all of them through the streaming `CalcStream`.
 
+use rust_rpc::proto;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,10 +34,7 @@ async fn main() -> ExitCode {
         }
     };
     let first = args.terms.first().copied().unwrap_or(10);
-    let request = PiRequest {
-        n: first,
-        ..Default::default()
-    };
+    let request = proto!(PiRequest { n: first });
     match client.calc(request).timeout(Duration::from_secs(5)).await {
         Ok(reply) => println!("Calc({first}) = {}", reply.value),
         Err(status) => {
@@ -49,10 +47,7 @@ async fn main() -> ExitCode {
     let requests: Vec<PiRequest> = args
         .terms
         .iter()
-        .map(|&n| PiRequest {
-            n,
-            ..Default::default()
-        })
+        .map(|&n| proto!(PiRequest { n }))
         .collect();
     let result = async {
         let mut replies = client
