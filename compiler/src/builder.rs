@@ -199,7 +199,7 @@ impl Builder {
                 say(format!("cargo:rerun-if-changed={}", path.display()));
             }
         }
-        let output = crate::generate_loaded(&loaded, &self.config)?;
+        let output = crate::generate_loaded(&loaded, &self.config, &|_, _| {})?;
         for warning in &output.warnings {
             say(format!("cargo:warning={warning}"));
         }

@@ -2,12 +2,15 @@
 //! what the binary runs.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use rust_rpc::Message as _;
 
-use crate::{generate, load, Config, Error};
+use crate::{load, Config, Error};
 
 /// Generate Rust code for the rust-rpc runtime from .proto files.
 ///
@@ -182,15 +185,27 @@ impl Cli {
 }
 
 /// Parses `args` (program name first) and runs. Errors are returned for the caller to print;
-/// `--help` and `--version` exit the process as clap does.
+/// `--help` and `--version` exit the process as clap does. On a terminal, stderr shows
+/// progress (files loaded, packages generated) and a summary line; elsewhere only warnings.
 pub fn run<I, T>(args: I) -> Result<(), Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
+    let progress = Progress::new();
+    let result = generate_and_write(&cli, &progress);
+    if result.is_err() {
+        progress.clear(); // the error starts on a clean line
+    }
+    result
+}
+
+fn generate_and_write(cli: &Cli, progress: &Progress) -> Result<(), Error> {
     let config = cli.config()?;
-    let output = match &cli.descriptor_set_in {
+    let packages = |done, total| progress.packages(done, total);
+    progress.line(format_args!("loading .proto files"));
+    let (output, inputs) = match &cli.descriptor_set_in {
         Some(path) => {
             let set = load::read_descriptor_set(path)?;
             let names: Vec<String> = if cli.files.is_empty() {
@@ -208,7 +223,10 @@ where
             if let Some(out) = &cli.descriptor_set_out {
                 std::fs::write(out, set.encode_to_vec()).map_err(|e| Error::io("write", out, e))?;
             }
-            generate(&set, &names, &config)?
+            let inputs = set.file.len();
+            progress.loaded(inputs);
+            let output = crate::generate_reporting(&set, &names, &config, &packages)?;
+            (output, inputs)
         }
         None => {
             let loaded = load::read(cli.protoc.as_deref(), &cli.files, &cli.includes)?;
@@ -216,12 +234,114 @@ where
                 std::fs::write(out, loaded.set.encode_to_vec())
                     .map_err(|e| Error::io("write", out, e))?;
             }
-            crate::generate_loaded(&loaded, &config)?
+            let inputs = loaded.set.file.len();
+            progress.loaded(inputs);
+            (crate::generate_loaded(&loaded, &config, &packages)?, inputs)
         }
     };
+    progress.clear();
     for warning in &output.warnings {
         eprintln!("{warning}");
     }
+    progress.line(format_args!("writing {} files", output.files.len()));
     // Everything is generated before anything is written, so a failure leaves no partial output.
-    output.write_to(&cli.out_dir)
+    output.write_to(&cli.out_dir)?;
+    let bytes: usize = output.files.iter().map(|f| f.content.len()).sum();
+    progress.summary(format_args!(
+        "rust-rpc-compiler: {} ({} of Rust) from {} in {} ({:.2} s)",
+        count(output.files.len(), "file"),
+        size(bytes),
+        count(inputs, ".proto file"),
+        cli.out_dir.display(),
+        progress.start.elapsed().as_secs_f64(),
+    ));
+    Ok(())
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// Bytes as people read them: `840 KB`, `15.2 MB` (decimal units).
+fn size(bytes: usize) -> String {
+    if bytes < 1_000_000 {
+        format!("{} KB", bytes.div_ceil(1000))
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
+/// The progress line a long run shows on a terminal (a large API set takes tens of seconds),
+/// redrawn in place at most every 100 ms, and the summary line at the end. Off when stderr is
+/// not a terminal, so build logs and scripts see only warnings and errors.
+struct Progress {
+    /// stderr is a terminal: show the summary.
+    on: bool,
+    /// The terminal can redraw a line (`TERM` is not `dumb`): show progress too.
+    redraw: bool,
+    start: Instant,
+    last_drawn: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let on = std::io::stderr().is_terminal();
+        let redraw = on && std::env::var_os("TERM").is_none_or(|term| term != "dumb");
+        Progress {
+            on,
+            redraw,
+            start: Instant::now(),
+            last_drawn: Mutex::new(None),
+        }
+    }
+
+    /// Replaces the progress line.
+    fn line(&self, text: std::fmt::Arguments<'_>) {
+        if self.redraw {
+            eprint!("\r\x1b[K{text}");
+        }
+    }
+
+    fn clear(&self) {
+        if self.redraw {
+            eprint!("\r\x1b[K");
+        }
+    }
+
+    fn loaded(&self, files: usize) {
+        self.line(format_args!(
+            "loaded {} in {:.2} s; generating",
+            count(files, ".proto file"),
+            self.start.elapsed().as_secs_f64()
+        ));
+    }
+
+    /// Called from every generating thread; draws the first, the last, and one every 100 ms.
+    fn packages(&self, done: usize, total: usize) {
+        if !self.redraw {
+            return;
+        }
+        let now = Instant::now();
+        let Ok(mut last) = self.last_drawn.lock() else {
+            return;
+        };
+        if done < total
+            && last.is_some_and(|at| now.duration_since(at) < Duration::from_millis(100))
+        {
+            return;
+        }
+        *last = Some(now);
+        self.line(format_args!("generating: {done}/{total} packages"));
+    }
+
+    fn summary(&self, text: std::fmt::Arguments<'_>) {
+        self.clear();
+        if self.on {
+            eprintln!("{text}");
+        }
+    }
 }

@@ -173,6 +173,20 @@ pub fn generate(
     files_to_generate: &[String],
     config: &Config,
 ) -> Result<Output, Error> {
+    generate_reporting(set, files_to_generate, config, &|_, _| {})
+}
+
+/// Called with (packages generated, packages in all) each time a package is done, from any
+/// thread: the CLI's progress line.
+pub(crate) type PackageProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// [`generate`], reporting each package as it is done.
+pub(crate) fn generate_reporting(
+    set: &FileDescriptorSet,
+    files_to_generate: &[String],
+    config: &Config,
+    progress: PackageProgress<'_>,
+) -> Result<Output, Error> {
     let lowered = lower::lower(set, files_to_generate, config)?;
     let options = emit::EmitOptions {
         map_type: config.map_type,
@@ -182,7 +196,7 @@ pub fn generate(
         json: config.json.then_some(config.json_feature.as_deref()),
         text: config.text.then_some(config.text_feature.as_deref()),
     };
-    let contents = render_packages(&lowered.packages, options)?;
+    let contents = render_packages(&lowered.packages, options, progress)?;
     let mut files = Vec::new();
     for (package, content) in lowered.packages.iter().zip(contents) {
         let name = package.file_name.clone();
@@ -205,9 +219,15 @@ pub fn generate(
 fn render_packages(
     packages: &[ir::Package],
     options: emit::EmitOptions<'_>,
+    progress: PackageProgress<'_>,
 ) -> Result<Vec<String>, Error> {
-    let render =
-        |package: &ir::Package| render::render(emit::package(package, options), &package.files);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let render = |package: &ir::Package| {
+        let text = render::render(emit::package(package, options), &package.files);
+        let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(done, packages.len());
+        text
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || packages.len() < 2 {
         return packages.iter().map(render).collect();
@@ -255,13 +275,17 @@ pub fn compile_protos_with(
     let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_owned()).collect();
     let includes: Vec<PathBuf> = includes.iter().map(|i| i.as_ref().to_owned()).collect();
     let loaded = load::read(config.protoc.as_deref(), &files, &includes)?;
-    generate_loaded(&loaded, config)
+    generate_loaded(&loaded, config, &|_, _| {})
 }
 
 /// Generates from parsed files; a schema error gets the offending file's text attached so its
 /// rendering shows the line.
-pub(crate) fn generate_loaded(loaded: &load::Loaded, config: &Config) -> Result<Output, Error> {
-    generate(&loaded.set, &loaded.requested, config).map_err(|mut err| {
+pub(crate) fn generate_loaded(
+    loaded: &load::Loaded,
+    config: &Config,
+    progress: PackageProgress<'_>,
+) -> Result<Output, Error> {
+    generate_reporting(&loaded.set, &loaded.requested, config, progress).map_err(|mut err| {
         if let Some(schema) = err.schema_mut() {
             let text = loaded
                 .paths

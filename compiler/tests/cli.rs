@@ -387,3 +387,51 @@ fn a_string_default_that_is_not_utf8_is_a_located_error_through_protoc() {
     );
     assert_eq!(std::fs::read_dir(out.path()).expect("out").count(), 0);
 }
+
+/// On a terminal (here `script`'s pseudo-terminal) stderr shows the stages and a summary; in a
+/// pipe or a build log, nothing but warnings and errors.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let args = ["-I", "examples/proto", "examples/proto/kv.proto", "-o"];
+    let piped = cli()
+        .args(args)
+        .arg(out.path())
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI");
+    assert!(piped.status.success());
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+
+    let command = format!(
+        "'{}' {} '{}'",
+        env!("CARGO_BIN_EXE_rust-rpc-compiler"),
+        args.join(" "),
+        out.path().display()
+    );
+    let on_terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .current_dir(repo())
+        .output()
+        .expect("run the CLI under script(1)");
+    assert!(on_terminal.status.success());
+    let shown = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(shown.contains("loaded 1 .proto file in "), "{shown:?}");
+    assert!(shown.contains("generating: 1/1 packages"), "{shown:?}");
+    let written: u64 = ["kv.rs", "_include.rs"]
+        .iter()
+        .map(|name| {
+            std::fs::metadata(out.path().join(name))
+                .expect("written")
+                .len()
+        })
+        .sum();
+    let summary = format!(
+        "rust-rpc-compiler: 2 files ({} KB of Rust) from 1 .proto file in {} (",
+        written.div_ceil(1000),
+        out.path().display()
+    );
+    assert!(shown.contains(&summary), "{shown:?}");
+    assert!(shown.ends_with(" s)\r\n"), "{shown:?}");
+}
