@@ -18,6 +18,49 @@ pub mod tonic_echo {
     include!(concat!(env!("OUT_DIR"), "/tonic/_include.rs"));
 }
 
+/// A global allocator that counts allocations, for the benchmarks that report them (a figure
+/// that repeats exactly, unlike timings): a binary installs it with
+/// `#[global_allocator] static GLOBAL: Counting = Counting;`.
+pub mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The system allocator, counting.
+    pub struct Counting;
+
+    /// Allocations and reallocations so far.
+    pub static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+    /// Bytes asked for so far (a reallocation counts its new size).
+    pub static BYTES: AtomicU64 = AtomicU64::new(0);
+    /// Allocations by size class (bytes / 16, the last class taking everything from 1 KiB
+    /// up: glibc's slower path).
+    pub static SIZES: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
+
+    fn count(size: usize) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(size as u64, Ordering::Relaxed);
+        SIZES[(size / 16).min(64)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    // SAFETY: every call is forwarded as is to the system allocator.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            // SAFETY: forwarded as is.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded as is.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size);
+            // SAFETY: forwarded as is.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
 /// One of protobuf's benchmark data sets: the message it holds and its payloads.
 #[cfg(google_bench_data)]
 pub struct Dataset {

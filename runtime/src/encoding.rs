@@ -1176,6 +1176,48 @@ fn is_packable_wire<C: Codec>() -> bool {
     )
 }
 
+/// What a generated `Message::clear` keeps: a field emptied with its allocation, taken out
+/// of the message so that the rest can be reset at once.
+#[doc(hidden)]
+pub trait Cleared: Default {
+    fn clear_in_place(&mut self);
+}
+
+impl Cleared for String {
+    fn clear_in_place(&mut self) {
+        self.clear();
+    }
+}
+impl<T> Cleared for Vec<T> {
+    fn clear_in_place(&mut self) {
+        self.clear();
+    }
+}
+impl<K, V, S: std::hash::BuildHasher + Default> Cleared for std::collections::HashMap<K, V, S> {
+    fn clear_in_place(&mut self) {
+        self.clear();
+    }
+}
+impl<K, V> Cleared for std::collections::BTreeMap<K, V> {
+    fn clear_in_place(&mut self) {
+        self.clear();
+    }
+}
+impl Cleared for crate::UnknownFields {
+    fn clear_in_place(&mut self) {
+        self.clear();
+    }
+}
+
+/// `field` emptied, its allocation kept, and `Default` left in its place.
+#[doc(hidden)]
+#[inline]
+pub fn cleared<T: Cleared>(field: &mut T) -> T {
+    let mut value = std::mem::take(field);
+    value.clear_in_place();
+    value
+}
+
 /// Reads one field with a single value. Generated code matches the whole key, wire type
 /// included, so a field that arrives with another wire type never gets here: it is kept with
 /// the unknown fields, as protobuf's reference parsers do.

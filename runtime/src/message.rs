@@ -153,7 +153,10 @@ pub trait Message: Debug + Send + Sync {
         let _ = (path, depth, out);
     }
 
-    /// Resets every field to its default.
+    /// Resets every field to its default. Generated messages keep the allocations of their
+    /// strings, byte strings, repeated fields, maps and unknown fields, so a message cleared
+    /// and merged again (`clear()` then `merge(bytes)`, C++'s `Clear()`-and-reuse) allocates
+    /// only for what outgrows them; values in `Option`s and oneofs are dropped.
     fn clear(&mut self)
     where
         Self: Default + Sized,

@@ -120,6 +120,15 @@ impl ::rust_rpc::Message for Blob {
             out.push(::std::format!("{path}must"));
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            chunks: _enc::cleared(&mut self.chunks),
+            parts: _enc::cleared(&mut self.parts),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl Blob {
     /// The value of `data`, or the type's default when unset.

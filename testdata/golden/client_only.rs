@@ -50,6 +50,10 @@ impl ::rust_rpc::Message for Ping {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.text.clear();
+        self.unknown_fields.clear();
+    }
 }
 /// Descriptor of service `client_only.Pinger` and its methods.
 pub static PINGER_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDescriptor {

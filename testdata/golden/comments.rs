@@ -160,6 +160,14 @@ impl ::rust_rpc::Message for Documented {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `comments.Documented`.
 pub mod documented {

@@ -140,6 +140,14 @@ impl ::rust_rpc::Message for Schema {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            types: _enc::cleared(&mut self.types),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl Schema {
     /// The value of `edition`, or the type's default when unset.

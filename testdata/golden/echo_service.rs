@@ -50,6 +50,10 @@ impl ::rust_rpc::Message for EchoRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.message.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct EchoResponse {
@@ -99,6 +103,10 @@ impl ::rust_rpc::Message for EchoResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.message.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]

@@ -379,6 +379,19 @@ impl ::rust_rpc::Message for Everything {
             out.push(::std::format!("{path}must"));
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            packed: _enc::cleared(&mut self.packed),
+            expanded: _enc::cleared(&mut self.expanded),
+            checked: _enc::cleared(&mut self.checked),
+            unchecked: _enc::cleared(&mut self.unchecked),
+            closed_list: _enc::cleared(&mut self.closed_list),
+            by_name: _enc::cleared(&mut self.by_name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl Everything {
     /// The value of `maybe`, or the type's default when unset.

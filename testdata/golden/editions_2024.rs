@@ -133,6 +133,14 @@ impl ::rust_rpc::Message for Visible {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            numbers: _enc::cleared(&mut self.numbers),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl Visible {
     /// The value of `name`, or the type's default when unset.

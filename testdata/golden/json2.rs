@@ -175,6 +175,14 @@ impl ::rust_rpc::Message for Record {
             out.push(::std::format!("{path}name"));
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            history: _enc::cleared(&mut self.history),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl ::rust_rpc::json::JsonFields for Record {
     fn json_extensions(&self) -> ::core::option::Option<&::rust_rpc::UnknownFields> {

@@ -535,6 +535,22 @@ impl ::rust_rpc::Message for Everything {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            f_string: _enc::cleared(&mut self.f_string),
+            f_bytes: _enc::cleared(&mut self.f_bytes),
+            counts: _enc::cleared(&mut self.counts),
+            colors: _enc::cleared(&mut self.colors),
+            leaves: _enc::cleared(&mut self.leaves),
+            by_name: _enc::cleared(&mut self.by_name),
+            by_number: _enc::cleared(&mut self.by_number),
+            by_flag: _enc::cleared(&mut self.by_flag),
+            kids: _enc::cleared(&mut self.kids),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl ::rust_rpc::json::JsonFields for Everything {
     fn write_fields<__S: ::rust_rpc::json::serde::ser::SerializeMap>(
@@ -1049,6 +1065,10 @@ impl ::rust_rpc::Message for Leaf {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
     }
 }
 impl ::rust_rpc::json::JsonFields for Leaf {

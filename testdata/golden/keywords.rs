@@ -89,6 +89,14 @@ impl ::rust_rpc::Message for Self_ {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            r#match: _enc::cleared(&mut self.r#match),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Struct {

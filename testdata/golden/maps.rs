@@ -108,6 +108,10 @@ impl ::rust_rpc::Message for Value {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.text.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Maps {
@@ -217,5 +221,14 @@ impl ::rust_rpc::Message for Maps {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.labels.clear();
+        self.blobs.clear();
+        self.colors.clear();
+        self.values.clear();
+        self.scores.clear();
+        self.flags.clear();
+        self.unknown_fields.clear();
     }
 }

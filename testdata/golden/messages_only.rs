@@ -50,4 +50,8 @@ impl ::rust_rpc::Message for Text {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.text.clear();
+        self.unknown_fields.clear();
+    }
 }

@@ -214,6 +214,14 @@ pub mod outer {
             }
             ::core::result::Result::Ok(())
         }
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                inners: _enc::cleared(&mut self.inners),
+                unknown_fields: _enc::cleared(&mut self.unknown_fields),
+                ..::core::default::Default::default()
+            };
+        }
     }
     /// Nested types and oneofs of `nested.Outer.Middle`.
     pub mod middle {

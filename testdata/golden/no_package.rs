@@ -50,4 +50,8 @@ impl ::rust_rpc::Message for Loose {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
+    }
 }

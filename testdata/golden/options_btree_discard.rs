@@ -46,4 +46,8 @@ impl ::rust_rpc::Message for Settings {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.limits.clear();
+        self.name.clear();
+    }
 }

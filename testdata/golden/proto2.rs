@@ -346,6 +346,16 @@ impl ::rust_rpc::Message for Defaults {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            unpacked: _enc::cleared(&mut self.unpacked),
+            packed: _enc::cleared(&mut self.packed),
+            entry: _enc::cleared(&mut self.entry),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl ::rust_rpc::Extendable for Defaults {
     fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {

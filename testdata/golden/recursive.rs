@@ -106,6 +106,15 @@ impl ::rust_rpc::Message for Tree {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            children: _enc::cleared(&mut self.children),
+            named: _enc::cleared(&mut self.named),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Ping {
@@ -290,6 +299,10 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
+    }
 }
 /// Recursion through a oneof member.
 #[derive(Clone, PartialEq, Default)]
@@ -468,5 +481,9 @@ impl ::rust_rpc::Message for Sum {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.terms.clear();
+        self.unknown_fields.clear();
     }
 }

@@ -218,4 +218,17 @@ impl ::rust_rpc::Message for Repeated {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.ints.clear();
+        self.zigzags.clear();
+        self.fixeds.clear();
+        self.doubles.clear();
+        self.flags.clear();
+        self.levels.clear();
+        self.unpacked_ints.clear();
+        self.names.clear();
+        self.blobs.clear();
+        self.points.clear();
+        self.unknown_fields.clear();
+    }
 }

@@ -113,4 +113,8 @@ impl ::rust_rpc::Message for Retired {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.current.clear();
+        self.unknown_fields.clear();
+    }
 }

@@ -186,6 +186,15 @@ impl ::rust_rpc::Message for Scalars {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            f_string: _enc::cleared(&mut self.f_string),
+            f_bytes: _enc::cleared(&mut self.f_bytes),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// A message with no fields at all.
 #[derive(Clone, PartialEq, Default)]

@@ -51,6 +51,10 @@ impl ::rust_rpc::Message for KvClient {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.key.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct KvServer {
@@ -100,6 +104,10 @@ impl ::rust_rpc::Message for KvServer {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.value.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]

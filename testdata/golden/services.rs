@@ -100,6 +100,10 @@ impl ::rust_rpc::Message for Text {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.text.clear();
+        self.unknown_fields.clear();
+    }
 }
 /// Descriptor of service `services.Calculator` and its methods.
 pub static CALCULATOR_DESCRIPTOR: ::rust_rpc::ServiceDescriptor = ::rust_rpc::ServiceDescriptor {

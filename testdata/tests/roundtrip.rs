@@ -135,6 +135,60 @@ fn proto_macro_fills_the_rest() {
     assert_eq!(every_field.limits.len(), 1);
 }
 
+/// `clear()` resets every field (presence, oneofs and unknown fields included) and keeps the
+/// allocations of strings, repeated fields and maps, so clearing and merging again reuses them.
+#[test]
+fn clear_resets_everything_and_keeps_capacity() {
+    use ours::lenient::leniency::closed::{holder::Pick, Holder};
+    use ours::scalars::Scalars;
+    let full = Scalars {
+        f_int32: -5,
+        f_bool: true,
+        f_string: "a string longer than nothing".into(),
+        f_bytes: vec![7; 100],
+        high_number: 9,
+        ..Default::default()
+    };
+    let mut bytes = full.encode_to_vec();
+    rust_rpc::encoding::encode_key(9_000, rust_rpc::encoding::WireType::Varint, &mut bytes);
+    rust_rpc::encoding::encode_varint(1, &mut bytes);
+    let mut message = Scalars::decode(&bytes).unwrap();
+    assert!(!message.unknown_fields.is_empty());
+    let (string, blob) = (message.f_string.as_ptr(), message.f_bytes.as_ptr());
+    message.clear();
+    assert_eq!(message, Scalars::default());
+    assert!(message.f_string.capacity() >= full.f_string.len());
+    assert!(message.f_bytes.capacity() >= 100);
+    message.merge(&bytes).unwrap();
+    assert_eq!(message.f_string, full.f_string);
+    assert_eq!(
+        message.f_string.as_ptr(),
+        string,
+        "the string's allocation is reused"
+    );
+    assert_eq!(
+        message.f_bytes.as_ptr(),
+        blob,
+        "the bytes' allocation is reused"
+    );
+
+    let holder = Holder::decode(
+        &Holder {
+            many: vec![Default::default(); 3],
+            by_name: [("x".to_owned(), Default::default())].into(),
+            one: Some(Default::default()),
+            pick: Some(Pick::Picked(Default::default())),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    )
+    .unwrap();
+    let mut cleared = holder.clone();
+    cleared.clear();
+    assert_eq!(cleared, Holder::default());
+    assert!(cleared.many.capacity() >= 3);
+}
+
 #[test]
 fn last_value_wins_and_messages_merge() {
     use ours::proto3_optional::{Inner, Optionals};

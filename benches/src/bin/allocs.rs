@@ -4,36 +4,9 @@
 //!
 //! `IN_FLIGHT=64 cargo run --release -p rust-rpc-benches --bin allocs` (1 in flight by default)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-/// Allocations by size class (bytes / 16, the last class taking everything from 1 KiB up).
-static SIZES: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
-
-fn count(size: usize) {
-    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    SIZES[(size / 16).min(64)].fetch_add(1, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size);
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use rust_rpc_benches::counting::{Counting, ALLOCATIONS, SIZES};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

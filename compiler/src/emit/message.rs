@@ -1,5 +1,5 @@
 use proc_macro2::{Literal, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 
 use super::{
     allow_deprecated, deprecated_attr, doc_attrs, enumeration::enumeration, ident, path,
@@ -677,6 +677,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
     let (use_len, use_encode, use_merge) = (alias.clone(), alias.clone(), alias);
 
     let missing_required = missing_required(msg, &module);
+    let clear = clear_in_place(msg);
     // Extensions live in the unknown fields (see `rust_rpc::extension`).
     let extendable = if msg.extendable {
         quote! {
@@ -770,6 +771,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             }
 
             #missing_required
+            #clear
         }
 
         #json
@@ -777,6 +779,52 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
         #extendable
         #accessors
         #nested
+    }
+}
+
+/// `clear` for a message with fields that hold allocations (strings, byte strings, repeated
+/// fields, maps): it empties them and keeps their capacity, so a message cleared and merged
+/// again reuses them (C++'s `Clear()`). Other messages keep the trait's `*self = default`,
+/// which is as good for them.
+fn clear_in_place(msg: &Message) -> TokenStream {
+    let keeps_capacity = |f: &&Field| {
+        matches!(
+            (&f.cardinality, &f.kind),
+            (Cardinality::Repeated { .. }, _)
+                | (_, FieldKind::Map { .. })
+                | (
+                    Cardinality::Implicit,
+                    FieldKind::Scalar(Scalar::String | Scalar::Bytes)
+                )
+        )
+    };
+    let kept: Vec<_> = msg.fields.iter().filter(keeps_capacity).collect();
+    if kept.is_empty() {
+        return TokenStream::new();
+    }
+    let mut names: Vec<TokenStream> = kept
+        .iter()
+        .map(|f| ident(&f.rust_name).into_token_stream())
+        .collect();
+    if msg.keep_unknown {
+        names.push(quote!(unknown_fields));
+    }
+    if kept.len() == msg.fields.len() && msg.oneofs.is_empty() {
+        return quote! {
+            fn clear(&mut self) {
+                #(self.#names.clear();)*
+            }
+        };
+    }
+    // The fields that hold nothing are reset at once, as `Default` makes them.
+    quote! {
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                #(#names: _enc::cleared(&mut self.#names),)*
+                ..::core::default::Default::default()
+            };
+        }
     }
 }
 

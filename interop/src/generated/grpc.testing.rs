@@ -296,6 +296,14 @@ impl ::rust_rpc::Message for Payload {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            body: _enc::cleared(&mut self.body),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// A protobuf representation for grpc status. This is used by test
 /// clients to specify a status that the server should attempt to return.
@@ -356,6 +364,14 @@ impl ::rust_rpc::Message for EchoStatus {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            message: _enc::cleared(&mut self.message),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Unary request.
@@ -704,6 +720,17 @@ impl ::rust_rpc::Message for SimpleResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            username: _enc::cleared(&mut self.username),
+            oauth_scope: _enc::cleared(&mut self.oauth_scope),
+            server_id: _enc::cleared(&mut self.server_id),
+            hostname: _enc::cleared(&mut self.hostname),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Client-streaming request.
@@ -1060,6 +1087,14 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            response_parameters: _enc::cleared(&mut self.response_parameters),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Server-streaming response, as configured by the request and parameters.
 #[derive(Clone, PartialEq, Default)]
@@ -1237,6 +1272,14 @@ impl ::rust_rpc::Message for ReconnectInfo {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            backoff_ms: _enc::cleared(&mut self.backoff_ms),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct LoadBalancerStatsRequest {
@@ -1384,6 +1427,15 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            rpcs_by_peer: _enc::cleared(&mut self.rpcs_by_peer),
+            rpcs_by_method: _enc::cleared(&mut self.rpcs_by_method),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `grpc.testing.LoadBalancerStatsResponse`.
 pub mod load_balancer_stats_response {
@@ -1438,6 +1490,10 @@ pub mod load_balancer_stats_response {
                 }
             }
             ::core::result::Result::Ok(())
+        }
+        fn clear(&mut self) {
+            self.rpcs_by_peer.clear();
+            self.unknown_fields.clear();
         }
     }
 }
@@ -1630,6 +1686,13 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.num_rpcs_started_by_method.clear();
+        self.num_rpcs_succeeded_by_method.clear();
+        self.num_rpcs_failed_by_method.clear();
+        self.stats_per_method.clear();
+        self.unknown_fields.clear();
+    }
 }
 /// Nested types and oneofs of `grpc.testing.LoadBalancerAccumulatedStatsResponse`.
 pub mod load_balancer_accumulated_stats_response {
@@ -1695,6 +1758,14 @@ pub mod load_balancer_accumulated_stats_response {
                 }
             }
             ::core::result::Result::Ok(())
+        }
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                result: _enc::cleared(&mut self.result),
+                unknown_fields: _enc::cleared(&mut self.unknown_fields),
+                ..::core::default::Default::default()
+            };
         }
     }
 }
@@ -1779,6 +1850,15 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            types: _enc::cleared(&mut self.types),
+            metadata: _enc::cleared(&mut self.metadata),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Nested types and oneofs of `grpc.testing.ClientConfigureRequest`.
@@ -1913,6 +1993,15 @@ pub mod client_configure_request {
             }
             ::core::result::Result::Ok(())
         }
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                key: _enc::cleared(&mut self.key),
+                value: _enc::cleared(&mut self.value),
+                unknown_fields: _enc::cleared(&mut self.unknown_fields),
+                ..::core::default::Default::default()
+            };
+        }
     }
 }
 /// Response for updating a test client's configuration.
@@ -2034,6 +2123,15 @@ impl ::rust_rpc::Message for TestOrcaReport {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            request_cost: _enc::cleared(&mut self.request_cost),
+            utilization: _enc::cleared(&mut self.utilization),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Descriptor of service `grpc.testing.TestService` and its methods.

@@ -133,6 +133,16 @@ impl ::rust_rpc::Message for User {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            password: _enc::cleared(&mut self.password),
+            roles: _enc::cleared(&mut self.roles),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Permission is a single entity
 #[derive(Clone, PartialEq, Default)]
@@ -205,6 +215,15 @@ impl ::rust_rpc::Message for Permission {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            range_end: _enc::cleared(&mut self.range_end),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Nested types and oneofs of `authpb.Permission`.
@@ -329,5 +348,10 @@ impl ::rust_rpc::Message for Role {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.key_permission.clear();
+        self.unknown_fields.clear();
     }
 }

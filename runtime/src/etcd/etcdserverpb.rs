@@ -359,6 +359,15 @@ impl ::rust_rpc::Message for RangeRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            range_end: _enc::cleared(&mut self.range_end),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `etcdserverpb.RangeRequest`.
 pub mod range_request {
@@ -593,6 +602,14 @@ impl ::rust_rpc::Message for RangeResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            kvs: _enc::cleared(&mut self.kvs),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct PutRequest {
@@ -697,6 +714,15 @@ impl ::rust_rpc::Message for PutRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            value: _enc::cleared(&mut self.value),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -852,6 +878,15 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            range_end: _enc::cleared(&mut self.range_end),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct DeleteRangeResponse {
@@ -935,6 +970,14 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            prev_kvs: _enc::cleared(&mut self.prev_kvs),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -1417,6 +1460,15 @@ impl ::rust_rpc::Message for Compare {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            range_end: _enc::cleared(&mut self.range_end),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `etcdserverpb.Compare`.
 pub mod compare {
@@ -1733,6 +1785,12 @@ impl ::rust_rpc::Message for TxnRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.compare.clear();
+        self.success.clear();
+        self.failure.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct TxnResponse {
@@ -1812,6 +1870,14 @@ impl ::rust_rpc::Message for TxnResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            responses: _enc::cleared(&mut self.responses),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// CompactionRequest compacts the key-value store up to a given revision. All superseded keys
@@ -2289,6 +2355,14 @@ impl ::rust_rpc::Message for SnapshotResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            blob: _enc::cleared(&mut self.blob),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct WatchRequest {
@@ -2591,6 +2665,16 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            range_end: _enc::cleared(&mut self.range_end),
+            filters: _enc::cleared(&mut self.filters),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `etcdserverpb.WatchCreateRequest`.
 pub mod watch_create_request {
@@ -2885,6 +2969,15 @@ impl ::rust_rpc::Message for WatchResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            cancel_reason: _enc::cleared(&mut self.cancel_reason),
+            events: _enc::cleared(&mut self.events),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct LeaseGrantRequest {
@@ -3033,6 +3126,14 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            error: _enc::cleared(&mut self.error),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -3254,6 +3355,10 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.checkpoints.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -3600,6 +3705,14 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            keys: _enc::cleared(&mut self.keys),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct LeaseLeasesRequest {
@@ -3755,6 +3868,14 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            leases: _enc::cleared(&mut self.leases),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Member {
@@ -3838,6 +3959,16 @@ impl ::rust_rpc::Message for Member {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            peer_ur_ls: _enc::cleared(&mut self.peer_ur_ls),
+            client_ur_ls: _enc::cleared(&mut self.client_ur_ls),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct MemberAddRequest {
@@ -3894,6 +4025,14 @@ impl ::rust_rpc::Message for MemberAddRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            peer_ur_ls: _enc::cleared(&mut self.peer_ur_ls),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -3980,6 +4119,14 @@ impl ::rust_rpc::Message for MemberAddResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            members: _enc::cleared(&mut self.members),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -4099,6 +4246,14 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            members: _enc::cleared(&mut self.members),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct MemberUpdateRequest {
@@ -4155,6 +4310,14 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            peer_ur_ls: _enc::cleared(&mut self.peer_ur_ls),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -4222,6 +4385,14 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            members: _enc::cleared(&mut self.members),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -4325,6 +4496,14 @@ impl ::rust_rpc::Message for MemberListResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            members: _enc::cleared(&mut self.members),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -4443,6 +4622,14 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            members: _enc::cleared(&mut self.members),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -4930,6 +5117,14 @@ impl ::rust_rpc::Message for AlarmResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            alarms: _enc::cleared(&mut self.alarms),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct StatusRequest {
@@ -5111,6 +5306,15 @@ impl ::rust_rpc::Message for StatusResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            version: _enc::cleared(&mut self.version),
+            errors: _enc::cleared(&mut self.errors),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthEnableRequest {
@@ -5242,6 +5446,11 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.password.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserAddRequest {
@@ -5321,6 +5530,15 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            password: _enc::cleared(&mut self.password),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserGetRequest {
@@ -5370,6 +5588,10 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -5421,6 +5643,10 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -5483,6 +5709,11 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.password.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserGrantRoleRequest {
@@ -5544,6 +5775,11 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.user.clear();
+        self.role.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserRevokeRoleRequest {
@@ -5603,6 +5839,11 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.role.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthRoleAddRequest {
@@ -5654,6 +5895,10 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthRoleGetRequest {
@@ -5703,6 +5948,10 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.role.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -5826,6 +6075,10 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.role.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthRoleGrantPermissionRequest {
@@ -5894,6 +6147,14 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthRoleRevokePermissionRequest {
@@ -5961,6 +6222,12 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.role.clear();
+        self.key.clear();
+        self.range_end.clear();
+        self.unknown_fields.clear();
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -6149,6 +6416,14 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            token: _enc::cleared(&mut self.token),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserAddResponse {
@@ -6271,6 +6546,14 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            roles: _enc::cleared(&mut self.roles),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -6637,6 +6920,14 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            perm: _enc::cleared(&mut self.perm),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthRoleListResponse {
@@ -6701,6 +6992,14 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            roles: _enc::cleared(&mut self.roles),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct AuthUserListResponse {
@@ -6764,6 +7063,14 @@ impl ::rust_rpc::Message for AuthUserListResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            users: _enc::cleared(&mut self.users),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[derive(Clone, PartialEq, Default)]

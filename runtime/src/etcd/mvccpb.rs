@@ -105,6 +105,15 @@ impl ::rust_rpc::Message for KeyValue {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            key: _enc::cleared(&mut self.key),
+            value: _enc::cleared(&mut self.value),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Event {

@@ -60,6 +60,11 @@ impl ::rust_rpc::Message for MetadataEntry {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.key.clear();
+        self.value.clear();
+        self.unknown_fields.clear();
+    }
 }
 /// SETTINGS: what the sender accepts. Each side sends one right after its preface.
 #[derive(Clone, PartialEq, Default)]
@@ -226,6 +231,16 @@ impl ::rust_rpc::Message for RequestHeaders {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            service: _enc::cleared(&mut self.service),
+            method: _enc::cleared(&mut self.method),
+            metadata: _enc::cleared(&mut self.metadata),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// HEADERS from a server: the response headers.
 #[derive(Clone, PartialEq, Default)]
@@ -276,6 +291,10 @@ impl ::rust_rpc::Message for ResponseHeaders {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.metadata.clear();
+        self.unknown_fields.clear();
     }
 }
 /// STATUS: ends a call.
@@ -368,6 +387,17 @@ impl ::rust_rpc::Message for CallStatus {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            message: _enc::cleared(&mut self.message),
+            headers: _enc::cleared(&mut self.headers),
+            trailers: _enc::cleared(&mut self.trailers),
+            details: _enc::cleared(&mut self.details),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// GOAWAY: the server takes no calls above last_call_id on this connection.
 #[derive(Clone, PartialEq, Default)]
@@ -427,5 +457,13 @@ impl ::rust_rpc::Message for GoAway {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            message: _enc::cleared(&mut self.message),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }

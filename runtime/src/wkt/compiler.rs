@@ -273,6 +273,16 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            file_to_generate: _enc::cleared(&mut self.file_to_generate),
+            proto_file: _enc::cleared(&mut self.proto_file),
+            source_file_descriptors: _enc::cleared(&mut self.source_file_descriptors),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl CodeGeneratorRequest {
     /// The value of `parameter`, or the type's default when unset.
@@ -400,6 +410,14 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            file: _enc::cleared(&mut self.file),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl CodeGeneratorResponse {

@@ -282,6 +282,10 @@ impl ::rust_rpc::Message for FileDescriptorSet {
             );
         }
     }
+    fn clear(&mut self) {
+        self.file.clear();
+        self.unknown_fields.clear();
+    }
 }
 impl ::rust_rpc::Extendable for FileDescriptorSet {
     fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
@@ -587,6 +591,21 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            dependency: _enc::cleared(&mut self.dependency),
+            public_dependency: _enc::cleared(&mut self.public_dependency),
+            weak_dependency: _enc::cleared(&mut self.weak_dependency),
+            option_dependency: _enc::cleared(&mut self.option_dependency),
+            message_type: _enc::cleared(&mut self.message_type),
+            enum_type: _enc::cleared(&mut self.enum_type),
+            service: _enc::cleared(&mut self.service),
+            extension: _enc::cleared(&mut self.extension),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl FileDescriptorProto {
     /// The value of `name`, or the type's default when unset.
@@ -854,6 +873,21 @@ impl ::rust_rpc::Message for DescriptorProto {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            field: _enc::cleared(&mut self.field),
+            extension: _enc::cleared(&mut self.extension),
+            nested_type: _enc::cleared(&mut self.nested_type),
+            enum_type: _enc::cleared(&mut self.enum_type),
+            extension_range: _enc::cleared(&mut self.extension_range),
+            oneof_decl: _enc::cleared(&mut self.oneof_decl),
+            reserved_range: _enc::cleared(&mut self.reserved_range),
+            reserved_name: _enc::cleared(&mut self.reserved_name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl DescriptorProto {
@@ -1184,6 +1218,15 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            declaration: _enc::cleared(&mut self.declaration),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl ::rust_rpc::Extendable for ExtensionRangeOptions {
@@ -2191,6 +2234,16 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            value: _enc::cleared(&mut self.value),
+            reserved_range: _enc::cleared(&mut self.reserved_range),
+            reserved_name: _enc::cleared(&mut self.reserved_name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl EnumDescriptorProto {
     /// The value of `name`, or the type's default when unset.
@@ -2510,6 +2563,14 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            method: _enc::cleared(&mut self.method),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl ServiceDescriptorProto {
@@ -3136,6 +3197,14 @@ impl ::rust_rpc::Message for FileOptions {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Extendable for FileOptions {
@@ -3530,6 +3599,14 @@ impl ::rust_rpc::Message for MessageOptions {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Extendable for MessageOptions {
@@ -3871,6 +3948,16 @@ impl ::rust_rpc::Message for FieldOptions {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            targets: _enc::cleared(&mut self.targets),
+            edition_defaults: _enc::cleared(&mut self.edition_defaults),
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[allow(deprecated)]
@@ -4590,6 +4677,14 @@ impl ::rust_rpc::Message for OneofOptions {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl ::rust_rpc::Extendable for OneofOptions {
     fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
@@ -4749,6 +4844,14 @@ impl ::rust_rpc::Message for EnumOptions {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[allow(deprecated)]
@@ -4917,6 +5020,14 @@ impl ::rust_rpc::Message for EnumValueOptions {
             );
         }
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl ::rust_rpc::Extendable for EnumValueOptions {
     fn unknown_fields(&self) -> &::rust_rpc::UnknownFields {
@@ -5043,6 +5154,14 @@ impl ::rust_rpc::Message for ServiceOptions {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl ::rust_rpc::Extendable for ServiceOptions {
@@ -5184,6 +5303,14 @@ impl ::rust_rpc::Message for MethodOptions {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            uninterpreted_option: _enc::cleared(&mut self.uninterpreted_option),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl ::rust_rpc::Extendable for MethodOptions {
@@ -5446,6 +5573,14 @@ impl ::rust_rpc::Message for UninterpretedOption {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 impl UninterpretedOption {
@@ -6688,6 +6823,14 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            defaults: _enc::cleared(&mut self.defaults),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl FeatureSetDefaults {
     /// The value of `minimum_edition`, or the type's default when unset.
@@ -6906,6 +7049,10 @@ impl ::rust_rpc::Message for SourceCodeInfo {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.location.clear();
+        self.unknown_fields.clear();
     }
 }
 impl ::rust_rpc::Extendable for SourceCodeInfo {
@@ -7126,6 +7273,18 @@ pub mod source_code_info {
             }
             ::core::result::Result::Ok(())
         }
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                path: _enc::cleared(&mut self.path),
+                span: _enc::cleared(&mut self.span),
+                leading_detached_comments: _enc::cleared(
+                    &mut self.leading_detached_comments,
+                ),
+                unknown_fields: _enc::cleared(&mut self.unknown_fields),
+                ..::core::default::Default::default()
+            };
+        }
     }
     impl Location {
         /// The value of `leading_comments`, or the type's default when unset.
@@ -7196,6 +7355,10 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.annotation.clear();
+        self.unknown_fields.clear();
     }
 }
 /// Nested types and oneofs of `google.protobuf.GeneratedCodeInfo`.
@@ -7309,6 +7472,14 @@ pub mod generated_code_info {
                 }
             }
             ::core::result::Result::Ok(())
+        }
+        fn clear(&mut self) {
+            use ::rust_rpc::encoding as _enc;
+            *self = Self {
+                path: _enc::cleared(&mut self.path),
+                unknown_fields: _enc::cleared(&mut self.unknown_fields),
+                ..::core::default::Default::default()
+            };
         }
     }
     impl Annotation {

@@ -179,6 +179,11 @@ impl ::rust_rpc::Message for Any {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.type_url.clear();
+        self.value.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[cfg(feature = "text")]
 impl ::rust_rpc::text::TextMessage for Any {
@@ -306,6 +311,18 @@ impl ::rust_rpc::Message for Api {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            methods: _enc::cleared(&mut self.methods),
+            options: _enc::cleared(&mut self.options),
+            version: _enc::cleared(&mut self.version),
+            mixins: _enc::cleared(&mut self.mixins),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[cfg(feature = "json")]
@@ -501,6 +518,17 @@ impl ::rust_rpc::Message for Method {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            request_type_url: _enc::cleared(&mut self.request_type_url),
+            response_type_url: _enc::cleared(&mut self.response_type_url),
+            options: _enc::cleared(&mut self.options),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Method {
@@ -665,6 +693,11 @@ impl ::rust_rpc::Message for Mixin {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.name.clear();
+        self.root.clear();
+        self.unknown_fields.clear();
     }
 }
 #[cfg(feature = "json")]
@@ -941,6 +974,10 @@ impl ::rust_rpc::Message for FieldMask {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[cfg(feature = "text")]
 impl ::rust_rpc::text::TextMessage for FieldMask {
@@ -1011,6 +1048,10 @@ impl ::rust_rpc::Message for SourceContext {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.file_name.clear();
+        self.unknown_fields.clear();
     }
 }
 #[cfg(feature = "json")]
@@ -1123,6 +1164,10 @@ impl ::rust_rpc::Message for Struct {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.fields.clear();
+        self.unknown_fields.clear();
     }
 }
 #[cfg(feature = "text")]
@@ -1425,6 +1470,10 @@ impl ::rust_rpc::Message for ListValue {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.values.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[cfg(feature = "text")]
 impl ::rust_rpc::text::TextMessage for ListValue {
@@ -1630,6 +1679,18 @@ impl ::rust_rpc::Message for Type {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            fields: _enc::cleared(&mut self.fields),
+            oneofs: _enc::cleared(&mut self.oneofs),
+            options: _enc::cleared(&mut self.options),
+            edition: _enc::cleared(&mut self.edition),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[cfg(feature = "json")]
@@ -1860,6 +1921,18 @@ impl ::rust_rpc::Message for Field {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            type_url: _enc::cleared(&mut self.type_url),
+            options: _enc::cleared(&mut self.options),
+            json_name: _enc::cleared(&mut self.json_name),
+            default_value: _enc::cleared(&mut self.default_value),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[cfg(feature = "json")]
@@ -2278,6 +2351,17 @@ impl ::rust_rpc::Message for Enum {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            enumvalue: _enc::cleared(&mut self.enumvalue),
+            options: _enc::cleared(&mut self.options),
+            edition: _enc::cleared(&mut self.edition),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for Enum {
@@ -2432,6 +2516,15 @@ impl ::rust_rpc::Message for EnumValue {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            options: _enc::cleared(&mut self.options),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 #[cfg(feature = "json")]
 impl ::rust_rpc::json::JsonFields for EnumValue {
@@ -2565,6 +2658,14 @@ impl ::rust_rpc::Message for Option {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            name: _enc::cleared(&mut self.name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 #[cfg(feature = "json")]
@@ -3181,6 +3282,10 @@ impl ::rust_rpc::Message for StringValue {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.value.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[cfg(feature = "text")]
 impl ::rust_rpc::text::TextMessage for StringValue {
@@ -3251,6 +3356,10 @@ impl ::rust_rpc::Message for BytesValue {
             }
         }
         ::core::result::Result::Ok(())
+    }
+    fn clear(&mut self) {
+        self.value.clear();
+        self.unknown_fields.clear();
     }
 }
 #[cfg(feature = "text")]

@@ -112,4 +112,13 @@ impl ::rust_rpc::Message for Canvas {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            circles: _enc::cleared(&mut self.circles),
+            named: _enc::cleared(&mut self.named),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }

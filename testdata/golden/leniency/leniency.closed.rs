@@ -289,6 +289,18 @@ impl ::rust_rpc::Message for Closed {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            pe: _enc::cleared(&mut self.pe),
+            ue: _enc::cleared(&mut self.ue),
+            em: _enc::cleared(&mut self.em),
+            rs: _enc::cleared(&mut self.rs),
+            sm: _enc::cleared(&mut self.sm),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 impl Closed {
     /// The value of `e`, or the type's default when unset.
@@ -670,6 +682,15 @@ impl ::rust_rpc::Message for Holder {
                 out,
             );
         }
+    }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            many: _enc::cleared(&mut self.many),
+            by_name: _enc::cleared(&mut self.by_name),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
     }
 }
 /// Nested types and oneofs of `leniency.closed.Holder`.

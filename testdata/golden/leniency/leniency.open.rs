@@ -200,6 +200,17 @@ impl ::rust_rpc::Message for Typed {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        use ::rust_rpc::encoding as _enc;
+        *self = Self {
+            text: _enc::cleared(&mut self.text),
+            numbers: _enc::cleared(&mut self.numbers),
+            counts: _enc::cleared(&mut self.counts),
+            colors: _enc::cleared(&mut self.colors),
+            unknown_fields: _enc::cleared(&mut self.unknown_fields),
+            ..::core::default::Default::default()
+        };
+    }
 }
 /// Nested types and oneofs of `leniency.open.Typed`.
 pub mod typed {

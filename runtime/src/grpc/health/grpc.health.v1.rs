@@ -50,6 +50,10 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         }
         ::core::result::Result::Ok(())
     }
+    fn clear(&mut self) {
+        self.service.clear();
+        self.unknown_fields.clear();
+    }
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct HealthCheckResponse {
