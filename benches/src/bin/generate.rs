@@ -70,6 +70,7 @@ fn prost(files: &[PathBuf], root: &PathBuf, out: &str) -> Result<f64, String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     prost_build::Config::new()
         .out_dir(out)
+        .include_file("_include.rs") // the module tree, as rust-rpc writes one
         .compile_fds(set)
         .map_err(|e| e.to_string())?;
     Ok(parse)
