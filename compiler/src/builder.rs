@@ -190,13 +190,20 @@ impl Builder {
             // Cargo reads these from stdout; if stdout is gone there is no one to tell.
             let _ = writeln!(cargo, "{line}");
         };
-        for file in &files {
+        // Inputs are watched before loading, so a file that fails to load is watched too; an
+        // input named relative to an include directory (`x.proto` for `proto/x.proto`) is
+        // watched where loading finds it, since cargo would take a path that does not exist
+        // as changed on every build.
+        let mut watched = Vec::new();
+        for file in files.iter().filter(|file| file.exists()) {
             say(format!("cargo:rerun-if-changed={}", file.display()));
+            watched.push(file.clone());
         }
         let loaded = load::read(self.config.protoc.as_deref(), &files, &includes)?;
         for (_, path) in &loaded.paths {
-            if !files.contains(path) {
+            if !watched.contains(path) {
                 say(format!("cargo:rerun-if-changed={}", path.display()));
+                watched.push(path.clone());
             }
         }
         let output = crate::generate_loaded(&loaded, &self.config, &|_, _| {})?;
@@ -255,6 +262,36 @@ mod tests {
         // Group extensions used to warn; they are generated now, and nothing else there does.
         assert!(!said.contains("cargo:warning"), "{said}");
         assert!(said.contains("extensions.proto"), "{said}");
+    }
+
+    /// `compile(&["x.proto"], &["proto"])` names the input relative to its include directory:
+    /// cargo must watch `proto/x.proto`, since a watched path that does not exist reruns the
+    /// build script (and rebuilds the crate) on every build.
+    #[test]
+    fn an_input_named_within_an_include_directory_is_watched_where_it_is() {
+        let out = tempfile::tempdir().expect("temp dir");
+        let protos = testdata().join("protos");
+        let mut cargo = Vec::new();
+        Builder::new()
+            .out_dir(out.path())
+            .run(&["scalars.proto"], &[&protos], &mut cargo)
+            .expect("generate");
+        let said = String::from_utf8(cargo).expect("utf-8");
+        let watched: Vec<&str> = said
+            .lines()
+            .filter_map(|line| line.strip_prefix("cargo:rerun-if-changed="))
+            .collect();
+        assert!(!watched.is_empty(), "{said}");
+        for path in &watched {
+            assert!(
+                Path::new(path).exists(),
+                "watches a path that does not exist: {said}"
+            );
+        }
+        assert!(
+            watched.iter().any(|p| p.ends_with("protos/scalars.proto")),
+            "{said}"
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub(crate) enum ErrorKind {
     ))]
     Internal(String),
     #[error("invalid option: {0}")]
-    #[diagnostic(help("see --help for the accepted values"))]
+    #[diagnostic(help(
+        "the options are listed in the README (`--help` for the CLI, `Builder`'s methods \
+         for build scripts)"
+    ))]
     Option(String),
     /// protox rejected what protoc accepts: its error, said plainly, and the way out.
     #[error(transparent)]
@@ -256,6 +259,21 @@ impl From<protox::Error> for Error {
             }));
         }
         if text.starts_with("camel-case name of field") {
+            // "camel-case name of field 'a' conflicts with field 'b'"
+            let names: Vec<&str> = text.split('\'').skip(1).step_by(2).collect();
+            if let [first, second] = names[..] {
+                let json = json_name(first);
+                if json == json_name(second) {
+                    // A real conflict, which protoc rejects too: no way out to offer.
+                    return Error::new(ErrorKind::Stricter(Stricter {
+                        message: format!("{text}: both have the JSON name `{json}`"),
+                        help: "rename one of the fields: protoc rejects this too (fields of a \
+                               proto3 message need distinct JSON names)",
+                        inner: e,
+                        editions: false,
+                    }));
+                }
+            }
             return Error::new(ErrorKind::Stricter(Stricter {
                 message: format!("{text} (their JSON names differ only in case)"),
                 help: "protoc accepts this since its JSON names differ (protoc 3.21 and protox \
@@ -267,6 +285,24 @@ impl From<protox::Error> for Error {
         }
         Error::new(ErrorKind::Protox(e))
     }
+}
+
+/// A field's default JSON name, as protoc makes it: each `_` dropped and the letter after it
+/// upper-cased.
+fn json_name(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl From<SchemaError> for Error {

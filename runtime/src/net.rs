@@ -270,6 +270,18 @@ impl<H: Handshake> Endpoint<H> {
     /// Resolves the target, connects to the first address that answers, and hands the stream
     /// to the transport's handshake.
     async fn open(&self) -> io::Result<(Arc<H::Connection>, SocketAddr)> {
+        if let Some((scheme, rest)) = self.target.split_once("://") {
+            // tonic's form (`http://host:port`), which a resolver reports as an unknown name.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot connect to '{}': a channel's target is host:port, without a scheme \
+                     ('{}'); '{scheme}://' targets are `rust_rpc::balance`'s",
+                    self.target,
+                    rest.trim_start_matches('/')
+                ),
+            ));
+        }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
         for addr in lookup_host(self.target.as_str()).await? {
             match TcpStream::connect(addr).await {
@@ -283,6 +295,22 @@ impl<H: Handshake> Endpoint<H> {
         }
         Err(last)
     }
+}
+
+/// Binds a listener to the first address `addr` resolves to that takes it; the error names
+/// the address ("cannot listen on 127.0.0.1:50051: Address already in use").
+pub(crate) async fn bind(addr: impl tokio::net::ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the address resolved to nothing",
+    );
+    for at in lookup_host(addr).await? {
+        match TcpListener::bind(at).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = io::Error::new(e.kind(), format!("cannot listen on {at}: {e}")),
+        }
+    }
+    Err(last)
 }
 
 /// What every network server shares: the call core with its services, the count of open

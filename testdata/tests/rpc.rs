@@ -1078,3 +1078,47 @@ async fn status_details_cross_the_wire() {
     })
     .await;
 }
+
+/// tonic's target form (`http://host:port`) is the first thing a tonic user tries: the error
+/// says what a target is, on both transports, instead of a failed name lookup.
+#[tokio::test]
+async fn a_target_with_a_scheme_is_told_what_a_target_is() {
+    let tcp = TcpChannel::connect("http://127.0.0.1:50054")
+        .await
+        .unwrap_err();
+    let grpc = rust_rpc::grpc::GrpcChannel::connect("http://127.0.0.1:50054")
+        .await
+        .unwrap_err();
+    for error in [tcp.to_string(), grpc.to_string()] {
+        assert!(
+            error.contains("host:port, without a scheme ('127.0.0.1:50054')"),
+            "{error}"
+        );
+    }
+}
+
+/// A port in use is named in the error, on both transports.
+#[tokio::test]
+async fn binding_a_port_in_use_names_the_address() {
+    let taken = Server::builder().bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap();
+    let tcp = Server::builder()
+        .bind(addr)
+        .await
+        .err()
+        .expect("the port is taken");
+    let grpc = rust_rpc::grpc::Server::builder()
+        .bind(addr)
+        .await
+        .err()
+        .expect("the port is taken");
+    for error in [tcp, grpc] {
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot listen on {addr}: ")),
+            "{error}"
+        );
+    }
+}

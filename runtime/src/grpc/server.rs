@@ -88,7 +88,7 @@ impl ServerBuilder {
 
     /// Listens on `addr` (port 0 picks a free port; see [`Server::local_addr`]).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = crate::net::bind(addr).await?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
