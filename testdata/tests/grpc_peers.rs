@@ -14,6 +14,7 @@ use common::*;
 use rust_rpc::grpc::GrpcChannel;
 use rust_rpc::{Code, Message, Status};
 use rust_rpc_testdata::ours::services::{CalculatorClient, Number};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How the raw server answers the `n`th request it gets (from 0) on a stream.
 #[derive(Clone, Copy)]
@@ -235,19 +236,53 @@ async fn a_server_that_is_not_http2_is_named_at_connect() {
     bounded(async {
         let server = start(Arc::default()).await;
         let err = GrpcChannel::connect(server.local_addr()).await.unwrap_err();
-        // The TCP server answers our preface with its own, or closes at once: either way the
-        // error names the likely causes.
-        assert!(err.to_string().contains("is it a gRPC server?"), "{err}");
+        // The TCP server answers our preface with its own: the error names it.
+        assert!(
+            err.to_string().contains("a rust-rpc TCP server answered"),
+            "{err}"
+        );
         // The same through a call on a lazy channel.
         let client =
             CalculatorClient::new(GrpcChannel::builder(server.local_addr()).connect_lazy());
         let status = client.double(number(1)).await.unwrap_err();
         assert_eq!(status.code(), rust_rpc::Code::Unavailable);
         assert!(
-            status.message().contains("is it a gRPC server?"),
+            status.message().contains("a rust-rpc TCP server answered"),
             "{status}"
         );
         server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+/// An HTTP/1 server and a TLS server, which answer an HTTP/2 preface with a status line and
+/// an alert, are named by what they sent.
+#[tokio::test]
+async fn http1_and_tls_servers_are_named_by_their_answer() {
+    bounded(async {
+        for (answer, named) in [
+            (
+                &b"HTTP/1.1 400 Bad Request\r\n\r\n"[..],
+                "an HTTP/1 server answered",
+            ),
+            (
+                &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46][..],
+                "a TLS server answered",
+            ),
+        ] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = tokio::spawn(async move {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut preface = [0; 24];
+                stream.read_exact(&mut preface).await.unwrap();
+                stream.write_all(answer).await.unwrap();
+                stream.shutdown().await.unwrap();
+            });
+            let err = GrpcChannel::connect(addr).await.unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+            peer.await.unwrap();
+        }
     })
     .await;
 }

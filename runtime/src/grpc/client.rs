@@ -242,16 +242,104 @@ impl Handshake for Grpc {
 }
 
 /// The error of a failed HTTP/2 handshake. A server of another protocol may answer with
-/// bytes that are not HTTP/2 or close the connection at once (a broken pipe): either way the
-/// likely causes are named.
-fn describe_handshake_error(error: &h2::Error) -> io::Error {
+/// bytes that are not HTTP/2 (named from `first`, the first bytes it sent) or close the
+/// connection at once (a broken pipe): either way the likely causes are named.
+fn describe_handshake_error(error: &h2::Error, first: &[u8]) -> io::Error {
     const HINT: &str = "is it a gRPC server? A TLS server needs the channel's .tls(..)";
-    let message = if error.is_io() {
-        format!("the connection failed during the HTTP/2 handshake ({error}): {HINT}")
+    let peer = if first.starts_with(b"RRPC/") {
+        "a rust-rpc TCP server answered, which `rust_rpc::tcp::TcpChannel` reaches".to_owned()
+    } else if first.starts_with(b"HTTP/") {
+        "an HTTP/1 server answered, not a gRPC one".to_owned()
+    } else if matches!(first.first(), Some(0x15 | 0x16)) {
+        "a TLS server answered: the channel needs .tls(..)".to_owned()
+    } else if first.is_empty() {
+        HINT.to_owned()
     } else {
-        format!("the server does not speak HTTP/2 ({error}): {HINT}")
+        let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{HINT} (its first bytes: {})", hex.join(" "))
+    };
+    let message = if error.is_io() {
+        format!("the connection failed during the HTTP/2 handshake ({error}): {peer}")
+    } else {
+        format!("the server does not speak HTTP/2 ({error}): {peer}")
     };
     io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// A stream that keeps a copy of the first bytes it reads, so that a failed handshake can say
+/// what the peer speaks; after those, reads pass through untouched.
+struct FirstBytes<T> {
+    inner: T,
+    first: Arc<Mutex<Vec<u8>>>,
+    recording: bool,
+}
+
+impl<T> FirstBytes<T> {
+    /// How much of the peer's opening names it: status lines, prefaces, TLS records.
+    const KEPT: usize = 16;
+
+    fn new(inner: T) -> (Self, Arc<Mutex<Vec<u8>>>) {
+        let first = Arc::new(Mutex::new(Vec::new()));
+        let stream = FirstBytes {
+            inner,
+            first: first.clone(),
+            recording: true,
+        };
+        (stream, first)
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for FirstBytes<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.recording && buf.filled().len() > before {
+            let read = &buf.filled()[before..];
+            let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+            let room = Self::KEPT - first.len();
+            first.extend_from_slice(&read[..read.len().min(room)]);
+            let full = first.len() == Self::KEPT;
+            drop(first);
+            self.recording = !full;
+        }
+        polled
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for FirstBytes<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, data)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn timed_out(what: &str) -> io::Error {
@@ -272,11 +360,16 @@ impl Grpc {
             .initial_window_size(limits.stream_window)
             .initial_connection_window_size(limits.connection_window)
             .max_header_list_size(limits.max_header_list_size);
+        let (stream, first) = FirstBytes::new(stream);
+        let failed = |e: &h2::Error| {
+            let first = first.lock().unwrap_or_else(|e| e.into_inner());
+            describe_handshake_error(e, &first)
+        };
         let (send, mut connection) =
             tokio::time::timeout(limits.handshake_timeout, builder.handshake(stream))
                 .await
                 .map_err(|_| timed_out("HTTP/2"))?
-                .map_err(|e| describe_handshake_error(&e))?;
+                .map_err(|e| failed(&e))?;
         let mut pings = connection.ping_pong();
         // The handshake above only sent our preface: a PING answered proves that the server
         // speaks HTTP/2, so a server of another protocol is named here rather than in every
@@ -292,7 +385,7 @@ impl Grpc {
             .map_err(|_| timed_out("HTTP/2"))?;
             match answered {
                 Ok(_) => {}
-                Err(Some(e)) => return Err(describe_handshake_error(&e)),
+                Err(Some(e)) => return Err(failed(&e)),
                 Err(None) => {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
