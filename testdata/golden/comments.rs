@@ -117,6 +117,7 @@ impl ::rust_rpc::Name for Documented {
     const FULL_NAME: &'static str = "comments.Documented";
 }
 impl ::rust_rpc::Message for Documented {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -132,6 +133,7 @@ impl ::rust_rpc::Message for Documented {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -145,6 +147,7 @@ impl ::rust_rpc::Message for Documented {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -160,6 +163,7 @@ impl ::rust_rpc::Message for Documented {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -181,18 +185,21 @@ pub mod documented {
         Text(::std::string::String),
     }
     impl Choice {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::field_len::<_enc::Str>(3, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::encode_field::<_enc::Str>(3, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -240,6 +247,7 @@ impl ::rust_rpc::Name for Fenced {
     const FULL_NAME: &'static str = "comments.Fenced";
 }
 impl ::rust_rpc::Message for Fenced {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -249,6 +257,7 @@ impl ::rust_rpc::Message for Fenced {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -256,6 +265,7 @@ impl ::rust_rpc::Message for Fenced {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -149,6 +149,7 @@ impl ::rust_rpc::Name for Old {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for Old {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -158,6 +159,7 @@ impl ::rust_rpc::Message for Old {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -165,6 +167,7 @@ impl ::rust_rpc::Message for Old {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -215,6 +218,7 @@ impl ::rust_rpc::Name for User {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for User {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -239,6 +243,7 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.old {
@@ -261,6 +266,7 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -304,18 +310,21 @@ pub mod user {
     }
     #[allow(deprecated)]
     impl Pick {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::OldPick(value) => _enc::field_len::<_enc::Int32>(6, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::OldPick(value) => _enc::encode_field::<_enc::Int32>(6, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -21,6 +21,7 @@ impl ::rust_rpc::Name for EchoRequest {
     const FULL_NAME: &'static str = "echo.EchoRequest";
 }
 impl ::rust_rpc::Message for EchoRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -30,6 +31,7 @@ impl ::rust_rpc::Message for EchoRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.message.is_empty() {
@@ -37,6 +39,7 @@ impl ::rust_rpc::Message for EchoRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -50,6 +53,7 @@ impl ::rust_rpc::Message for EchoRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.message.clear();
         self.unknown_fields.clear();
@@ -75,6 +79,7 @@ impl ::rust_rpc::Name for EchoResponse {
     const FULL_NAME: &'static str = "echo.EchoResponse";
 }
 impl ::rust_rpc::Message for EchoResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -84,6 +89,7 @@ impl ::rust_rpc::Message for EchoResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.message.is_empty() {
@@ -91,6 +97,7 @@ impl ::rust_rpc::Message for EchoResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -104,6 +111,7 @@ impl ::rust_rpc::Message for EchoResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.message.clear();
         self.unknown_fields.clear();
@@ -131,6 +139,7 @@ impl ::rust_rpc::Name for AddRequest {
     const FULL_NAME: &'static str = "echo.AddRequest";
 }
 impl ::rust_rpc::Message for AddRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -143,6 +152,7 @@ impl ::rust_rpc::Message for AddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.a != 0 {
@@ -153,6 +163,7 @@ impl ::rust_rpc::Message for AddRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -188,6 +199,7 @@ impl ::rust_rpc::Name for AddResponse {
     const FULL_NAME: &'static str = "echo.AddResponse";
 }
 impl ::rust_rpc::Message for AddResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -197,6 +209,7 @@ impl ::rust_rpc::Message for AddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.result != 0 {
@@ -204,6 +217,7 @@ impl ::rust_rpc::Message for AddResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -139,6 +139,7 @@ impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "editions.Inner";
 }
 impl ::rust_rpc::Message for Inner {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -148,6 +149,7 @@ impl ::rust_rpc::Message for Inner {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.a != 0 {
@@ -155,6 +157,7 @@ impl ::rust_rpc::Message for Inner {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -221,6 +224,7 @@ impl ::rust_rpc::Name for Everything {
     const FULL_NAME: &'static str = "editions.Everything";
 }
 impl ::rust_rpc::Message for Everything {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -264,6 +268,7 @@ impl ::rust_rpc::Message for Everything {
                 .encoded_len_except(&[if self.unchecked.is_empty() { 0 } else { 58 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.plain != 0 {
@@ -303,6 +308,7 @@ impl ::rust_rpc::Message for Everything {
         self.unknown_fields
             .encode_except(&[if self.unchecked.is_empty() { 0 } else { 58 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -379,6 +385,7 @@ impl ::rust_rpc::Message for Everything {
             out.push(::std::format!("{path}must"));
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -417,6 +424,7 @@ pub mod everything {
         Inner(super::Inner),
     }
     impl Choice {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -424,6 +432,7 @@ pub mod everything {
                 Self::Inner(value) => _enc::group_len(14, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -431,6 +440,7 @@ pub mod everything {
                 Self::Inner(value) => _enc::encode_group(14, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

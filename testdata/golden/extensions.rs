@@ -79,6 +79,7 @@ impl ::rust_rpc::Name for Base {
     const FULL_NAME: &'static str = "extensions.Base";
 }
 impl ::rust_rpc::Message for Base {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -88,6 +89,7 @@ impl ::rust_rpc::Message for Base {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -95,6 +97,7 @@ impl ::rust_rpc::Message for Base {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -143,6 +146,7 @@ impl ::rust_rpc::Name for Note {
     const FULL_NAME: &'static str = "extensions.Note";
 }
 impl ::rust_rpc::Message for Note {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -155,6 +159,7 @@ impl ::rust_rpc::Message for Note {
                 .encoded_len_except(&[if self.text.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.text {
@@ -163,6 +168,7 @@ impl ::rust_rpc::Message for Note {
         self.unknown_fields
             .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -207,6 +213,7 @@ impl ::rust_rpc::Name for Legacy {
     const FULL_NAME: &'static str = "extensions.Legacy";
 }
 impl ::rust_rpc::Message for Legacy {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -216,6 +223,7 @@ impl ::rust_rpc::Message for Legacy {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.x {
@@ -223,6 +231,7 @@ impl ::rust_rpc::Message for Legacy {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -261,14 +270,17 @@ impl ::rust_rpc::Name for Scope {
     const FULL_NAME: &'static str = "extensions.Scope";
 }
 impl ::rust_rpc::Message for Scope {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -307,6 +319,7 @@ impl ::rust_rpc::Name for Row {
     const FULL_NAME: &'static str = "extensions.Row";
 }
 impl ::rust_rpc::Message for Row {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -319,6 +332,7 @@ impl ::rust_rpc::Message for Row {
                 .encoded_len_except(&[if self.id.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -327,6 +341,7 @@ impl ::rust_rpc::Message for Row {
         self.unknown_fields
             .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

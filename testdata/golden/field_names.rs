@@ -218,6 +218,7 @@ impl ::rust_rpc::Name for Fields {
     const FULL_NAME: &'static str = "field_names.Fields";
 }
 impl ::rust_rpc::Message for Fields {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -230,6 +231,7 @@ impl ::rust_rpc::Message for Fields {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.foo_bar {
@@ -240,6 +242,7 @@ impl ::rust_rpc::Message for Fields {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -290,6 +293,7 @@ impl ::rust_rpc::Name for Escaped {
     const FULL_NAME: &'static str = "field_names.Escaped";
 }
 impl ::rust_rpc::Message for Escaped {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -302,6 +306,7 @@ impl ::rust_rpc::Message for Escaped {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.self__ {
@@ -312,6 +317,7 @@ impl ::rust_rpc::Message for Escaped {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -374,6 +380,7 @@ impl ::rust_rpc::Name for Getters {
     const FULL_NAME: &'static str = "field_names.Getters";
 }
 impl ::rust_rpc::Message for Getters {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -407,6 +414,7 @@ impl ::rust_rpc::Message for Getters {
                 .encoded_len_except(&[if self.merge.is_some() { 18 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.encoded_len {
@@ -436,6 +444,7 @@ impl ::rust_rpc::Message for Getters {
         self.unknown_fields
             .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -516,6 +525,7 @@ impl ::rust_rpc::Name for Variants {
     const FULL_NAME: &'static str = "field_names.Variants";
 }
 impl ::rust_rpc::Message for Variants {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.choice {
@@ -524,12 +534,14 @@ impl ::rust_rpc::Message for Variants {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -554,6 +566,7 @@ pub mod variants {
         FooBar_(i32),
     }
     impl Choice {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -561,6 +574,7 @@ pub mod variants {
                 Self::FooBar_(value) => _enc::field_len::<_enc::Int32>(2, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -568,6 +582,7 @@ pub mod variants {
                 Self::FooBar_(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -617,6 +632,7 @@ impl ::rust_rpc::Name for Choices {
     const FULL_NAME: &'static str = "field_names.Choices";
 }
 impl ::rust_rpc::Message for Choices {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.foo_bar {
@@ -631,6 +647,7 @@ impl ::rust_rpc::Message for Choices {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.foo_bar {
             value.encode_raw(buf);
@@ -643,6 +660,7 @@ impl ::rust_rpc::Message for Choices {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -678,14 +696,17 @@ pub mod choices {
         const FULL_NAME: &'static str = "field_names.Choices.Kind";
     }
     impl ::rust_rpc::Message for Kind {
+        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -714,14 +735,17 @@ pub mod choices {
         const FULL_NAME: &'static str = "field_names.Choices.KindOneof";
     }
     impl ::rust_rpc::Message for KindOneof {
+        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -739,18 +763,21 @@ pub mod choices {
         A(i32),
     }
     impl FooBar {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::A(value) => _enc::field_len::<_enc::Int32>(1, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::A(value) => _enc::encode_field::<_enc::Int32>(1, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -777,18 +804,21 @@ pub mod choices {
         B(i32),
     }
     impl FooBarOneof {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::B(value) => _enc::field_len::<_enc::Int32>(2, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::B(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -815,18 +845,21 @@ pub mod choices {
         C(i32),
     }
     impl KindOneof_ {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::C(value) => _enc::field_len::<_enc::Int32>(3, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::C(value) => _enc::encode_field::<_enc::Int32>(3, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -868,6 +901,7 @@ impl ::rust_rpc::Name for Twin {
     const FULL_NAME: &'static str = "field_names.Twin";
 }
 impl ::rust_rpc::Message for Twin {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -877,6 +911,7 @@ impl ::rust_rpc::Message for Twin {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -884,6 +919,7 @@ impl ::rust_rpc::Message for Twin {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -927,6 +963,7 @@ pub mod twin_ {
         const FULL_NAME: &'static str = "field_names.Twin.Inner";
     }
     impl ::rust_rpc::Message for Inner {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -936,6 +973,7 @@ pub mod twin_ {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.a {
@@ -943,6 +981,7 @@ pub mod twin_ {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -987,6 +1026,7 @@ impl ::rust_rpc::Name for Twin_ {
     const FULL_NAME: &'static str = "field_names.twin";
 }
 impl ::rust_rpc::Message for Twin_ {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -999,6 +1039,7 @@ impl ::rust_rpc::Message for Twin_ {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -1009,6 +1050,7 @@ impl ::rust_rpc::Message for Twin_ {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1060,6 +1102,7 @@ pub mod twin {
         const FULL_NAME: &'static str = "field_names.twin.Inner";
     }
     impl ::rust_rpc::Message for Inner {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1069,6 +1112,7 @@ pub mod twin {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.b {
@@ -1076,6 +1120,7 @@ pub mod twin {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -74,14 +74,17 @@ impl ::rust_rpc::Name for Enc {
     const FULL_NAME: &'static str = "generated_names._enc";
 }
 impl ::rust_rpc::Message for Enc {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -114,6 +117,7 @@ pub mod _enc_ {
         const FULL_NAME: &'static str = "generated_names._enc.Inner";
     }
     impl ::rust_rpc::Message for Inner {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -123,6 +127,7 @@ pub mod _enc_ {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.y {
@@ -130,6 +135,7 @@ pub mod _enc_ {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -169,14 +175,17 @@ impl ::rust_rpc::Name for Rpc {
     const FULL_NAME: &'static str = "generated_names._rpc";
 }
 impl ::rust_rpc::Message for Rpc {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -209,6 +218,7 @@ pub mod _rpc_ {
         const FULL_NAME: &'static str = "generated_names._rpc.Req";
     }
     impl ::rust_rpc::Message for Req {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -218,6 +228,7 @@ pub mod _rpc_ {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.y {
@@ -225,6 +236,7 @@ pub mod _rpc_ {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -266,6 +278,7 @@ impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "generated_names.User";
 }
 impl ::rust_rpc::Message for User {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -275,6 +288,7 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.a {
@@ -282,6 +296,7 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -326,14 +341,17 @@ impl ::rust_rpc::Name for Scope {
     const FULL_NAME: &'static str = "generated_names.Scope";
 }
 impl ::rust_rpc::Message for Scope {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -427,14 +445,17 @@ impl ::rust_rpc::Name for Foo {
     const FULL_NAME: &'static str = "generated_names.Foo";
 }
 impl ::rust_rpc::Message for Foo {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -464,14 +485,17 @@ impl ::rust_rpc::Name for Foo_ {
     const FULL_NAME: &'static str = "generated_names.foo";
 }
 impl ::rust_rpc::Message for Foo_ {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

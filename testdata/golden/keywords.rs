@@ -32,6 +32,7 @@ impl ::rust_rpc::Name for Self_ {
     const FULL_NAME: &'static str = "keywords.self";
 }
 impl ::rust_rpc::Message for Self_ {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -53,6 +54,7 @@ impl ::rust_rpc::Message for Self_ {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type != 0 {
@@ -72,6 +74,7 @@ impl ::rust_rpc::Message for Self_ {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -89,6 +92,7 @@ impl ::rust_rpc::Message for Self_ {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -120,6 +124,7 @@ impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "keywords.Struct";
 }
 impl ::rust_rpc::Message for Struct {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -132,6 +137,7 @@ impl ::rust_rpc::Message for Struct {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.r#fn {
@@ -142,6 +148,7 @@ impl ::rust_rpc::Message for Struct {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -174,6 +181,7 @@ pub mod r#struct {
         Loop(i32),
     }
     impl Type {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -181,6 +189,7 @@ pub mod r#struct {
                 Self::Loop(value) => _enc::field_len::<_enc::Int32>(3, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -188,6 +197,7 @@ pub mod r#struct {
                 Self::Loop(value) => _enc::encode_field::<_enc::Int32>(3, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

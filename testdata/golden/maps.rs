@@ -79,6 +79,7 @@ impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "maps.Value";
 }
 impl ::rust_rpc::Message for Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -88,6 +89,7 @@ impl ::rust_rpc::Message for Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.text.is_empty() {
@@ -95,6 +97,7 @@ impl ::rust_rpc::Message for Value {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -108,6 +111,7 @@ impl ::rust_rpc::Message for Value {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.text.clear();
         self.unknown_fields.clear();
@@ -146,6 +150,7 @@ impl ::rust_rpc::Name for Maps {
     const FULL_NAME: &'static str = "maps.Maps";
 }
 impl ::rust_rpc::Message for Maps {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -158,6 +163,7 @@ impl ::rust_rpc::Message for Maps {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Str, _>(1, &self.labels, buf);
@@ -168,6 +174,7 @@ impl ::rust_rpc::Message for Maps {
         _enc::encode_map::<_enc::Bool, _enc::Fixed64, _>(6, &self.flags, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -222,6 +229,7 @@ impl ::rust_rpc::Message for Maps {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.labels.clear();
         self.blobs.clear();

@@ -25,6 +25,7 @@ impl ::rust_rpc::Name for Outer {
     const FULL_NAME: &'static str = "nested.Outer";
 }
 impl ::rust_rpc::Message for Outer {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -40,6 +41,7 @@ impl ::rust_rpc::Message for Outer {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.middle {
@@ -53,6 +55,7 @@ impl ::rust_rpc::Message for Outer {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -169,6 +172,7 @@ pub mod outer {
         const FULL_NAME: &'static str = "nested.Outer.Middle";
     }
     impl ::rust_rpc::Message for Middle {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -179,6 +183,7 @@ pub mod outer {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.inner {
@@ -187,6 +192,7 @@ pub mod outer {
             _enc::encode_repeated::<_enc::Msg<middle::Inner>>(2, &self.inners, buf);
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -214,6 +220,7 @@ pub mod outer {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -248,6 +255,7 @@ pub mod outer {
             const FULL_NAME: &'static str = "nested.Outer.Middle.Inner";
         }
         impl ::rust_rpc::Message for Inner {
+            #[inline]
             fn encoded_len(&self) -> usize {
                 use ::rust_rpc::encoding as _enc;
                 let mut len = 0;
@@ -260,6 +268,7 @@ pub mod outer {
                 len += self.unknown_fields.encoded_len();
                 len
             }
+            #[inline]
             fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
                 use ::rust_rpc::encoding as _enc;
                 if self.depth.0 != 0 {
@@ -270,6 +279,7 @@ pub mod outer {
                 }
                 self.unknown_fields.encode(buf);
             }
+            #[inline]
             fn merge_from(
                 &mut self,
                 r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -386,6 +396,7 @@ impl ::rust_rpc::Name for Reader {
     const FULL_NAME: &'static str = "nested.Reader";
 }
 impl ::rust_rpc::Message for Reader {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -401,6 +412,7 @@ impl ::rust_rpc::Message for Reader {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -413,6 +425,7 @@ impl ::rust_rpc::Message for Reader {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -21,6 +21,7 @@ impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "oneofs.Leaf";
 }
 impl ::rust_rpc::Message for Leaf {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -30,6 +31,7 @@ impl ::rust_rpc::Message for Leaf {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -37,6 +39,7 @@ impl ::rust_rpc::Message for Leaf {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -50,6 +53,7 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -81,6 +85,7 @@ impl ::rust_rpc::Name for Choice {
     const FULL_NAME: &'static str = "oneofs.Choice";
 }
 impl ::rust_rpc::Message for Choice {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -96,6 +101,7 @@ impl ::rust_rpc::Message for Choice {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.value {
@@ -109,6 +115,7 @@ impl ::rust_rpc::Message for Choice {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -199,6 +206,7 @@ pub mod choice {
         KindValue(Kind),
     }
     impl Value {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -209,6 +217,7 @@ pub mod choice {
                 Self::KindValue(value) => _enc::field_len::<_enc::Enum<Kind>>(5, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -223,6 +232,7 @@ pub mod choice {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -279,6 +289,7 @@ pub mod choice {
         Amount(f64),
     }
     impl KindOneof {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -286,6 +297,7 @@ pub mod choice {
                 Self::Amount(value) => _enc::field_len::<_enc::Double>(7, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -293,6 +305,7 @@ pub mod choice {
                 Self::Amount(value) => _enc::encode_field::<_enc::Double>(7, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -344,6 +357,7 @@ impl ::rust_rpc::Name for Interleaved {
     const FULL_NAME: &'static str = "oneofs.Interleaved";
 }
 impl ::rust_rpc::Message for Interleaved {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -362,6 +376,7 @@ impl ::rust_rpc::Message for Interleaved {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.first != 0 {
@@ -386,6 +401,7 @@ impl ::rust_rpc::Message for Interleaved {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -414,6 +430,7 @@ pub mod interleaved {
         Higher(::std::string::String),
     }
     impl Pick {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -422,6 +439,7 @@ pub mod interleaved {
                 Self::Higher(value) => _enc::field_len::<_enc::Str>(5, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -430,6 +448,7 @@ pub mod interleaved {
                 Self::Higher(value) => _enc::encode_field::<_enc::Str>(5, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -115,6 +115,7 @@ impl ::rust_rpc::Name for Defaults {
     const FULL_NAME: &'static str = "proto2.Defaults";
 }
 impl ::rust_rpc::Message for Defaults {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -183,6 +184,7 @@ impl ::rust_rpc::Message for Defaults {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -248,6 +250,7 @@ impl ::rust_rpc::Message for Defaults {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -346,6 +349,7 @@ impl ::rust_rpc::Message for Defaults {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -451,6 +455,7 @@ pub mod defaults {
         const FULL_NAME: &'static str = "proto2.Defaults.Settings";
     }
     impl ::rust_rpc::Message for Settings {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -466,6 +471,7 @@ pub mod defaults {
                     .encoded_len_except(&[if self.mode.is_some() { 178 } else { 0 }]);
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.level {
@@ -477,6 +483,7 @@ pub mod defaults {
             self.unknown_fields
                 .encode_except(&[if self.mode.is_some() { 178 } else { 0 }], buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -528,6 +535,7 @@ pub mod defaults {
         const FULL_NAME: &'static str = "proto2.Defaults.Entry";
     }
     impl ::rust_rpc::Message for Entry {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -543,6 +551,7 @@ pub mod defaults {
                     .encoded_len_except(&[if self.key.is_some() { 250 } else { 0 }]);
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.key {
@@ -554,6 +563,7 @@ pub mod defaults {
             self.unknown_fields
                 .encode_except(&[if self.key.is_some() { 250 } else { 0 }], buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

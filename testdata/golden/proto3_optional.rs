@@ -79,6 +79,7 @@ impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "proto3_optional.Inner";
 }
 impl ::rust_rpc::Message for Inner {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -88,6 +89,7 @@ impl ::rust_rpc::Message for Inner {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -95,6 +97,7 @@ impl ::rust_rpc::Message for Inner {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -144,6 +147,7 @@ impl ::rust_rpc::Name for Optionals {
     const FULL_NAME: &'static str = "proto3_optional.Optionals";
 }
 impl ::rust_rpc::Message for Optionals {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -174,6 +178,7 @@ impl ::rust_rpc::Message for Optionals {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.count {
@@ -202,6 +207,7 @@ impl ::rust_rpc::Message for Optionals {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -29,6 +29,7 @@ impl ::rust_rpc::Name for Tree {
     const FULL_NAME: &'static str = "recursive.Tree";
 }
 impl ::rust_rpc::Message for Tree {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -46,6 +47,7 @@ impl ::rust_rpc::Message for Tree {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -61,6 +63,7 @@ impl ::rust_rpc::Message for Tree {
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -106,6 +109,7 @@ impl ::rust_rpc::Message for Tree {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -138,6 +142,7 @@ impl ::rust_rpc::Name for Ping {
     const FULL_NAME: &'static str = "recursive.Ping";
 }
 impl ::rust_rpc::Message for Ping {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -150,6 +155,7 @@ impl ::rust_rpc::Message for Ping {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.pong {
@@ -160,6 +166,7 @@ impl ::rust_rpc::Message for Ping {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -211,6 +218,7 @@ impl ::rust_rpc::Name for Pong {
     const FULL_NAME: &'static str = "recursive.Pong";
 }
 impl ::rust_rpc::Message for Pong {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -220,6 +228,7 @@ impl ::rust_rpc::Message for Pong {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ping {
@@ -227,6 +236,7 @@ impl ::rust_rpc::Message for Pong {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -270,6 +280,7 @@ impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "recursive.Leaf";
 }
 impl ::rust_rpc::Message for Leaf {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -279,6 +290,7 @@ impl ::rust_rpc::Message for Leaf {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -286,6 +298,7 @@ impl ::rust_rpc::Message for Leaf {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -299,6 +312,7 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -325,6 +339,7 @@ impl ::rust_rpc::Name for Expr {
     const FULL_NAME: &'static str = "recursive.Expr";
 }
 impl ::rust_rpc::Message for Expr {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.node {
@@ -333,12 +348,14 @@ impl ::rust_rpc::Message for Expr {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.node {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -363,6 +380,7 @@ pub mod expr {
         Sum(super::Sum),
     }
     impl Node {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -373,6 +391,7 @@ pub mod expr {
                 Self::Sum(value) => _enc::field_len::<_enc::RecMsg<super::Sum>>(3, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -385,6 +404,7 @@ pub mod expr {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -455,6 +475,7 @@ impl ::rust_rpc::Name for Sum {
     const FULL_NAME: &'static str = "recursive.Sum";
 }
 impl ::rust_rpc::Message for Sum {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -462,11 +483,13 @@ impl ::rust_rpc::Message for Sum {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::RecMsg<Expr>>(1, &self.terms, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -482,6 +505,7 @@ impl ::rust_rpc::Message for Sum {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.terms.clear();
         self.unknown_fields.clear();

@@ -81,6 +81,7 @@ impl ::rust_rpc::Name for Point {
     const FULL_NAME: &'static str = "repeated.Point";
 }
 impl ::rust_rpc::Message for Point {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -93,6 +94,7 @@ impl ::rust_rpc::Message for Point {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.x != 0 {
@@ -103,6 +105,7 @@ impl ::rust_rpc::Message for Point {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -156,6 +159,7 @@ impl ::rust_rpc::Name for Repeated {
     const FULL_NAME: &'static str = "repeated.Repeated";
 }
 impl ::rust_rpc::Message for Repeated {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -172,6 +176,7 @@ impl ::rust_rpc::Message for Repeated {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_packed::<_enc::Int32>(1, &self.ints, buf);
@@ -186,6 +191,7 @@ impl ::rust_rpc::Message for Repeated {
         _enc::encode_repeated::<_enc::Msg<Point>>(10, &self.points, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -218,6 +224,7 @@ impl ::rust_rpc::Message for Repeated {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.ints.clear();
         self.zigzags.clear();

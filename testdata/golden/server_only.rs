@@ -21,6 +21,7 @@ impl ::rust_rpc::Name for Ping {
     const FULL_NAME: &'static str = "server_only.Ping";
 }
 impl ::rust_rpc::Message for Ping {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -30,6 +31,7 @@ impl ::rust_rpc::Message for Ping {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.text.is_empty() {
@@ -37,6 +39,7 @@ impl ::rust_rpc::Message for Ping {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -50,6 +53,7 @@ impl ::rust_rpc::Message for Ping {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.text.clear();
         self.unknown_fields.clear();

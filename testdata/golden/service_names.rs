@@ -22,6 +22,7 @@ impl ::rust_rpc::Name for KvClient {
     const FULL_NAME: &'static str = "service_names.KvClient";
 }
 impl ::rust_rpc::Message for KvClient {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -31,6 +32,7 @@ impl ::rust_rpc::Message for KvClient {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -38,6 +40,7 @@ impl ::rust_rpc::Message for KvClient {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -51,6 +54,7 @@ impl ::rust_rpc::Message for KvClient {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.key.clear();
         self.unknown_fields.clear();
@@ -76,6 +80,7 @@ impl ::rust_rpc::Name for KvServer {
     const FULL_NAME: &'static str = "service_names.KvServer";
 }
 impl ::rust_rpc::Message for KvServer {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -85,6 +90,7 @@ impl ::rust_rpc::Message for KvServer {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -92,6 +98,7 @@ impl ::rust_rpc::Message for KvServer {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -105,6 +112,7 @@ impl ::rust_rpc::Message for KvServer {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();
@@ -128,14 +136,17 @@ impl ::rust_rpc::Name for KvStub {
     const FULL_NAME: &'static str = "service_names.KvStub";
 }
 impl ::rust_rpc::Message for KvStub {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -164,14 +175,17 @@ impl ::rust_rpc::Name for KvDyn {
     const FULL_NAME: &'static str = "service_names.KvDyn";
 }
 impl ::rust_rpc::Message for KvDyn {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -200,14 +214,17 @@ impl ::rust_rpc::Name for KvErased {
     const FULL_NAME: &'static str = "service_names.KvErased";
 }
 impl ::rust_rpc::Message for KvErased {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -237,14 +254,17 @@ impl ::rust_rpc::Name for Store {
     const FULL_NAME: &'static str = "service_names.Store";
 }
 impl ::rust_rpc::Message for Store {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

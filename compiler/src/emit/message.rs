@@ -747,18 +747,24 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             const FULL_NAME: &'static str = #full_name;
         }
 
+        // `#[inline]`: compiled where a program uses them, not for every message of a large API
+        // set in the crate that includes the code (its release build took twice prost's,
+        // whose generic methods have the same effect).
         #allow
         impl ::rust_rpc::Message for #name {
+            #[inline]
             fn encoded_len(&self) -> usize {
                 #use_len
                 #encoded_len_body
             }
 
+            #[inline]
             fn encode_raw(&self, #buf_param: &mut ::std::vec::Vec<u8>) {
                 #use_encode
                 #(#encode_stmts)*
             }
 
+            #[inline]
             fn merge_from(
                 &mut self,
                 r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -811,6 +817,7 @@ fn clear_in_place(msg: &Message) -> TokenStream {
     }
     if kept.len() == msg.fields.len() && msg.oneofs.is_empty() {
         return quote! {
+            #[inline]
             fn clear(&mut self) {
                 #(self.#names.clear();)*
             }
@@ -818,6 +825,7 @@ fn clear_in_place(msg: &Message) -> TokenStream {
     }
     // The fields that hold nothing are reset at once, as `Default` makes them.
     quote! {
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -1246,6 +1254,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
 
         #allow
         impl #name {
+            #[inline]
             pub(super) fn encoded_len(&self) -> usize {
                 use ::rust_rpc::encoding as _enc;
                 match self {
@@ -1253,6 +1262,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                 }
             }
 
+            #[inline]
             pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
                 use ::rust_rpc::encoding as _enc;
                 match self {
@@ -1260,6 +1270,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                 }
             }
 
+            #[inline]
             pub(super) fn merge(
                 field: &mut ::core::option::Option<Self>,
                 tag: u32,

@@ -163,14 +163,17 @@ impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "grpc.testing.Empty";
 }
 impl ::rust_rpc::Message for Empty {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -205,6 +208,7 @@ impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "grpc.testing.BoolValue";
 }
 impl ::rust_rpc::Message for BoolValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -214,6 +218,7 @@ impl ::rust_rpc::Message for BoolValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value {
@@ -221,6 +226,7 @@ impl ::rust_rpc::Message for BoolValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -260,6 +266,7 @@ impl ::rust_rpc::Name for Payload {
     const FULL_NAME: &'static str = "grpc.testing.Payload";
 }
 impl ::rust_rpc::Message for Payload {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -272,6 +279,7 @@ impl ::rust_rpc::Message for Payload {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
@@ -282,6 +290,7 @@ impl ::rust_rpc::Message for Payload {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -296,6 +305,7 @@ impl ::rust_rpc::Message for Payload {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -329,6 +339,7 @@ impl ::rust_rpc::Name for EchoStatus {
     const FULL_NAME: &'static str = "grpc.testing.EchoStatus";
 }
 impl ::rust_rpc::Message for EchoStatus {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -341,6 +352,7 @@ impl ::rust_rpc::Message for EchoStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.code != 0 {
@@ -351,6 +363,7 @@ impl ::rust_rpc::Message for EchoStatus {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -365,6 +378,7 @@ impl ::rust_rpc::Message for EchoStatus {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -433,6 +447,7 @@ impl ::rust_rpc::Name for SimpleRequest {
     const FULL_NAME: &'static str = "grpc.testing.SimpleRequest";
 }
 impl ::rust_rpc::Message for SimpleRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -475,6 +490,7 @@ impl ::rust_rpc::Message for SimpleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
@@ -515,6 +531,7 @@ impl ::rust_rpc::Message for SimpleRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -639,6 +656,7 @@ impl ::rust_rpc::Name for SimpleResponse {
     const FULL_NAME: &'static str = "grpc.testing.SimpleResponse";
 }
 impl ::rust_rpc::Message for SimpleResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -666,6 +684,7 @@ impl ::rust_rpc::Message for SimpleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -690,6 +709,7 @@ impl ::rust_rpc::Message for SimpleResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -721,6 +741,7 @@ impl ::rust_rpc::Message for SimpleResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -761,6 +782,7 @@ impl ::rust_rpc::Name for StreamingInputCallRequest {
     const FULL_NAME: &'static str = "grpc.testing.StreamingInputCallRequest";
 }
 impl ::rust_rpc::Message for StreamingInputCallRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -773,6 +795,7 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -783,6 +806,7 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -838,6 +862,7 @@ impl ::rust_rpc::Name for StreamingInputCallResponse {
     const FULL_NAME: &'static str = "grpc.testing.StreamingInputCallResponse";
 }
 impl ::rust_rpc::Message for StreamingInputCallResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -847,6 +872,7 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.aggregated_payload_size != 0 {
@@ -854,6 +880,7 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -904,6 +931,7 @@ impl ::rust_rpc::Name for ResponseParameters {
     const FULL_NAME: &'static str = "grpc.testing.ResponseParameters";
 }
 impl ::rust_rpc::Message for ResponseParameters {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -919,6 +947,7 @@ impl ::rust_rpc::Message for ResponseParameters {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.size != 0 {
@@ -932,6 +961,7 @@ impl ::rust_rpc::Message for ResponseParameters {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -994,6 +1024,7 @@ impl ::rust_rpc::Name for StreamingOutputCallRequest {
     const FULL_NAME: &'static str = "grpc.testing.StreamingOutputCallRequest";
 }
 impl ::rust_rpc::Message for StreamingOutputCallRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1016,6 +1047,7 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
@@ -1035,6 +1067,7 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1087,6 +1120,7 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1118,6 +1152,7 @@ impl ::rust_rpc::Name for StreamingOutputCallResponse {
     const FULL_NAME: &'static str = "grpc.testing.StreamingOutputCallResponse";
 }
 impl ::rust_rpc::Message for StreamingOutputCallResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1127,6 +1162,7 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -1134,6 +1170,7 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1179,6 +1216,7 @@ impl ::rust_rpc::Name for ReconnectParams {
     const FULL_NAME: &'static str = "grpc.testing.ReconnectParams";
 }
 impl ::rust_rpc::Message for ReconnectParams {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1188,6 +1226,7 @@ impl ::rust_rpc::Message for ReconnectParams {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.max_reconnect_backoff_ms != 0 {
@@ -1195,6 +1234,7 @@ impl ::rust_rpc::Message for ReconnectParams {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1238,6 +1278,7 @@ impl ::rust_rpc::Name for ReconnectInfo {
     const FULL_NAME: &'static str = "grpc.testing.ReconnectInfo";
 }
 impl ::rust_rpc::Message for ReconnectInfo {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1248,6 +1289,7 @@ impl ::rust_rpc::Message for ReconnectInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.passed {
@@ -1256,6 +1298,7 @@ impl ::rust_rpc::Message for ReconnectInfo {
         _enc::encode_packed::<_enc::Int32>(2, &self.backoff_ms, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1272,6 +1315,7 @@ impl ::rust_rpc::Message for ReconnectInfo {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1305,6 +1349,7 @@ impl ::rust_rpc::Name for LoadBalancerStatsRequest {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsRequest";
 }
 impl ::rust_rpc::Message for LoadBalancerStatsRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1317,6 +1362,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.num_rpcs != 0 {
@@ -1327,6 +1373,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1371,6 +1418,7 @@ impl ::rust_rpc::Name for LoadBalancerStatsResponse {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsResponse";
 }
 impl ::rust_rpc::Message for LoadBalancerStatsResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1387,6 +1435,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer, buf);
@@ -1400,6 +1449,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         >(3, &self.rpcs_by_method, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1427,6 +1477,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1460,6 +1511,7 @@ pub mod load_balancer_stats_response {
         const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer";
     }
     impl ::rust_rpc::Message for RpcsByPeer {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1467,11 +1519,13 @@ pub mod load_balancer_stats_response {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer, buf);
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1491,6 +1545,7 @@ pub mod load_balancer_stats_response {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             self.rpcs_by_peer.clear();
             self.unknown_fields.clear();
@@ -1516,14 +1571,17 @@ impl ::rust_rpc::Name for LoadBalancerAccumulatedStatsRequest {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerAccumulatedStatsRequest";
 }
 impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1588,6 +1646,7 @@ impl ::rust_rpc::Name for LoadBalancerAccumulatedStatsResponse {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1618,6 +1677,7 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<
@@ -1642,6 +1702,7 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         >(4, &self.stats_per_method, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1686,6 +1747,7 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.num_rpcs_started_by_method.clear();
         self.num_rpcs_succeeded_by_method.clear();
@@ -1721,6 +1783,7 @@ pub mod load_balancer_accumulated_stats_response {
         const FULL_NAME: &'static str = "grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats";
     }
     impl ::rust_rpc::Message for MethodStats {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1731,6 +1794,7 @@ pub mod load_balancer_accumulated_stats_response {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.rpcs_started != 0 {
@@ -1739,6 +1803,7 @@ pub mod load_balancer_accumulated_stats_response {
             _enc::encode_map::<_enc::Int32, _enc::Int32, _>(2, &self.result, buf);
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1759,6 +1824,7 @@ pub mod load_balancer_accumulated_stats_response {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -1798,6 +1864,7 @@ impl ::rust_rpc::Name for ClientConfigureRequest {
     const FULL_NAME: &'static str = "grpc.testing.ClientConfigureRequest";
 }
 impl ::rust_rpc::Message for ClientConfigureRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1815,6 +1882,7 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_packed::<
@@ -1828,6 +1896,7 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1851,6 +1920,7 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1950,6 +2020,7 @@ pub mod client_configure_request {
         const FULL_NAME: &'static str = "grpc.testing.ClientConfigureRequest.Metadata";
     }
     impl ::rust_rpc::Message for Metadata {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1965,6 +2036,7 @@ pub mod client_configure_request {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.r#type.0 != 0 {
@@ -1978,6 +2050,7 @@ pub mod client_configure_request {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1993,6 +2066,7 @@ pub mod client_configure_request {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -2023,14 +2097,17 @@ impl ::rust_rpc::Name for ClientConfigureResponse {
     const FULL_NAME: &'static str = "grpc.testing.ClientConfigureResponse";
 }
 impl ::rust_rpc::Message for ClientConfigureResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2070,6 +2147,7 @@ impl ::rust_rpc::Name for TestOrcaReport {
     const FULL_NAME: &'static str = "grpc.testing.TestOrcaReport";
 }
 impl ::rust_rpc::Message for TestOrcaReport {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2084,6 +2162,7 @@ impl ::rust_rpc::Message for TestOrcaReport {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.cpu_utilization.to_bits() != 0 {
@@ -2096,6 +2175,7 @@ impl ::rust_rpc::Message for TestOrcaReport {
         _enc::encode_map::<_enc::Str, _enc::Double, _>(4, &self.utilization, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2124,6 +2204,7 @@ impl ::rust_rpc::Message for TestOrcaReport {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

@@ -21,6 +21,7 @@ impl ::rust_rpc::Name for UserAddOptions {
     const FULL_NAME: &'static str = "authpb.UserAddOptions";
 }
 impl ::rust_rpc::Message for UserAddOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -30,6 +31,7 @@ impl ::rust_rpc::Message for UserAddOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.no_password {
@@ -37,6 +39,7 @@ impl ::rust_rpc::Message for UserAddOptions {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -78,6 +81,7 @@ impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "authpb.User";
 }
 impl ::rust_rpc::Message for User {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -94,6 +98,7 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -108,6 +113,7 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -133,6 +139,7 @@ impl ::rust_rpc::Message for User {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -169,6 +176,7 @@ impl ::rust_rpc::Name for Permission {
     const FULL_NAME: &'static str = "authpb.Permission";
 }
 impl ::rust_rpc::Message for Permission {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -184,6 +192,7 @@ impl ::rust_rpc::Message for Permission {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.perm_type.0 != 0 {
@@ -197,6 +206,7 @@ impl ::rust_rpc::Message for Permission {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -216,6 +226,7 @@ impl ::rust_rpc::Message for Permission {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -313,6 +324,7 @@ impl ::rust_rpc::Name for Role {
     const FULL_NAME: &'static str = "authpb.Role";
 }
 impl ::rust_rpc::Message for Role {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -323,6 +335,7 @@ impl ::rust_rpc::Message for Role {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -331,6 +344,7 @@ impl ::rust_rpc::Message for Role {
         _enc::encode_repeated::<_enc::Msg<Permission>>(2, &self.key_permission, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -349,6 +363,7 @@ impl ::rust_rpc::Message for Role {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.key_permission.clear();

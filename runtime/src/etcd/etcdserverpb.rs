@@ -102,6 +102,7 @@ impl ::rust_rpc::Name for ResponseHeader {
     const FULL_NAME: &'static str = "etcdserverpb.ResponseHeader";
 }
 impl ::rust_rpc::Message for ResponseHeader {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -120,6 +121,7 @@ impl ::rust_rpc::Message for ResponseHeader {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.cluster_id != 0 {
@@ -136,6 +138,7 @@ impl ::rust_rpc::Message for ResponseHeader {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -226,6 +229,7 @@ impl ::rust_rpc::Name for RangeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.RangeRequest";
 }
 impl ::rust_rpc::Message for RangeRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -277,6 +281,7 @@ impl ::rust_rpc::Message for RangeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -324,6 +329,7 @@ impl ::rust_rpc::Message for RangeRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -359,6 +365,7 @@ impl ::rust_rpc::Message for RangeRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -543,6 +550,7 @@ impl ::rust_rpc::Name for RangeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.RangeResponse";
 }
 impl ::rust_rpc::Message for RangeResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -559,6 +567,7 @@ impl ::rust_rpc::Message for RangeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -573,6 +582,7 @@ impl ::rust_rpc::Message for RangeResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -602,6 +612,7 @@ impl ::rust_rpc::Message for RangeResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -651,6 +662,7 @@ impl ::rust_rpc::Name for PutRequest {
     const FULL_NAME: &'static str = "etcdserverpb.PutRequest";
 }
 impl ::rust_rpc::Message for PutRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -675,6 +687,7 @@ impl ::rust_rpc::Message for PutRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -697,6 +710,7 @@ impl ::rust_rpc::Message for PutRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -715,6 +729,7 @@ impl ::rust_rpc::Message for PutRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -748,6 +763,7 @@ impl ::rust_rpc::Name for PutResponse {
     const FULL_NAME: &'static str = "etcdserverpb.PutResponse";
 }
 impl ::rust_rpc::Message for PutResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -760,6 +776,7 @@ impl ::rust_rpc::Message for PutResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -770,6 +787,7 @@ impl ::rust_rpc::Message for PutResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -835,6 +853,7 @@ impl ::rust_rpc::Name for DeleteRangeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.DeleteRangeRequest";
 }
 impl ::rust_rpc::Message for DeleteRangeRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -850,6 +869,7 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -863,6 +883,7 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -878,6 +899,7 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -914,6 +936,7 @@ impl ::rust_rpc::Name for DeleteRangeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.DeleteRangeResponse";
 }
 impl ::rust_rpc::Message for DeleteRangeResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -930,6 +953,7 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -943,6 +967,7 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         >(3, &self.prev_kvs, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -971,6 +996,7 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1001,6 +1027,7 @@ impl ::rust_rpc::Name for RequestOp {
     const FULL_NAME: &'static str = "etcdserverpb.RequestOp";
 }
 impl ::rust_rpc::Message for RequestOp {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.request {
@@ -1009,12 +1036,14 @@ impl ::rust_rpc::Message for RequestOp {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.request {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1044,6 +1073,7 @@ pub mod request_op {
         RequestTxn(super::TxnRequest),
     }
     impl Request {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1061,6 +1091,7 @@ pub mod request_op {
                 }
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1080,6 +1111,7 @@ pub mod request_op {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1184,6 +1216,7 @@ impl ::rust_rpc::Name for ResponseOp {
     const FULL_NAME: &'static str = "etcdserverpb.ResponseOp";
 }
 impl ::rust_rpc::Message for ResponseOp {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.response {
@@ -1192,12 +1225,14 @@ impl ::rust_rpc::Message for ResponseOp {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.response {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1227,6 +1262,7 @@ pub mod response_op {
         ResponseTxn(super::TxnResponse),
     }
     impl Response {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1244,6 +1280,7 @@ pub mod response_op {
                 }
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1263,6 +1300,7 @@ pub mod response_op {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1383,6 +1421,7 @@ impl ::rust_rpc::Name for Compare {
     const FULL_NAME: &'static str = "etcdserverpb.Compare";
 }
 impl ::rust_rpc::Message for Compare {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1410,6 +1449,7 @@ impl ::rust_rpc::Message for Compare {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.result.0 != 0 {
@@ -1433,6 +1473,7 @@ impl ::rust_rpc::Message for Compare {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1460,6 +1501,7 @@ impl ::rust_rpc::Message for Compare {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1632,6 +1674,7 @@ pub mod compare {
         Lease(i64),
     }
     impl TargetUnion {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1642,6 +1685,7 @@ pub mod compare {
                 Self::Lease(value) => _enc::field_len::<_enc::Int64>(8, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1656,6 +1700,7 @@ pub mod compare {
                 Self::Lease(value) => _enc::encode_field::<_enc::Int64>(8, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1742,6 +1787,7 @@ impl ::rust_rpc::Name for TxnRequest {
     const FULL_NAME: &'static str = "etcdserverpb.TxnRequest";
 }
 impl ::rust_rpc::Message for TxnRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1751,6 +1797,7 @@ impl ::rust_rpc::Message for TxnRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<Compare>>(1, &self.compare, buf);
@@ -1758,6 +1805,7 @@ impl ::rust_rpc::Message for TxnRequest {
         _enc::encode_repeated::<_enc::RecMsg<RequestOp>>(3, &self.failure, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1785,6 +1833,7 @@ impl ::rust_rpc::Message for TxnRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.compare.clear();
         self.success.clear();
@@ -1819,6 +1868,7 @@ impl ::rust_rpc::Name for TxnResponse {
     const FULL_NAME: &'static str = "etcdserverpb.TxnResponse";
 }
 impl ::rust_rpc::Message for TxnResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1832,6 +1882,7 @@ impl ::rust_rpc::Message for TxnResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -1843,6 +1894,7 @@ impl ::rust_rpc::Message for TxnResponse {
         _enc::encode_repeated::<_enc::RecMsg<ResponseOp>>(3, &self.responses, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1871,6 +1923,7 @@ impl ::rust_rpc::Message for TxnResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1908,6 +1961,7 @@ impl ::rust_rpc::Name for CompactionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.CompactionRequest";
 }
 impl ::rust_rpc::Message for CompactionRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1920,6 +1974,7 @@ impl ::rust_rpc::Message for CompactionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.revision != 0 {
@@ -1930,6 +1985,7 @@ impl ::rust_rpc::Message for CompactionRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1965,6 +2021,7 @@ impl ::rust_rpc::Name for CompactionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.CompactionResponse";
 }
 impl ::rust_rpc::Message for CompactionResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1974,6 +2031,7 @@ impl ::rust_rpc::Message for CompactionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -1981,6 +2039,7 @@ impl ::rust_rpc::Message for CompactionResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2022,14 +2081,17 @@ impl ::rust_rpc::Name for HashRequest {
     const FULL_NAME: &'static str = "etcdserverpb.HashRequest";
 }
 impl ::rust_rpc::Message for HashRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2061,6 +2123,7 @@ impl ::rust_rpc::Name for HashKvRequest {
     const FULL_NAME: &'static str = "etcdserverpb.HashKVRequest";
 }
 impl ::rust_rpc::Message for HashKvRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2070,6 +2133,7 @@ impl ::rust_rpc::Message for HashKvRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.revision != 0 {
@@ -2077,6 +2141,7 @@ impl ::rust_rpc::Message for HashKvRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2117,6 +2182,7 @@ impl ::rust_rpc::Name for HashKvResponse {
     const FULL_NAME: &'static str = "etcdserverpb.HashKVResponse";
 }
 impl ::rust_rpc::Message for HashKvResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2132,6 +2198,7 @@ impl ::rust_rpc::Message for HashKvResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2145,6 +2212,7 @@ impl ::rust_rpc::Message for HashKvResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2193,6 +2261,7 @@ impl ::rust_rpc::Name for HashResponse {
     const FULL_NAME: &'static str = "etcdserverpb.HashResponse";
 }
 impl ::rust_rpc::Message for HashResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2205,6 +2274,7 @@ impl ::rust_rpc::Message for HashResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2215,6 +2285,7 @@ impl ::rust_rpc::Message for HashResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2257,14 +2328,17 @@ impl ::rust_rpc::Name for SnapshotRequest {
     const FULL_NAME: &'static str = "etcdserverpb.SnapshotRequest";
 }
 impl ::rust_rpc::Message for SnapshotRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2303,6 +2377,7 @@ impl ::rust_rpc::Name for SnapshotResponse {
     const FULL_NAME: &'static str = "etcdserverpb.SnapshotResponse";
 }
 impl ::rust_rpc::Message for SnapshotResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2318,6 +2393,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2331,6 +2407,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2355,6 +2432,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2385,6 +2463,7 @@ impl ::rust_rpc::Name for WatchRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchRequest";
 }
 impl ::rust_rpc::Message for WatchRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.request_union {
@@ -2393,12 +2472,14 @@ impl ::rust_rpc::Message for WatchRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.request_union {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2427,6 +2508,7 @@ pub mod watch_request {
         ProgressRequest(super::WatchProgressRequest),
     }
     impl RequestUnion {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -2441,6 +2523,7 @@ pub mod watch_request {
                 }
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -2461,6 +2544,7 @@ pub mod watch_request {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -2582,6 +2666,7 @@ impl ::rust_rpc::Name for WatchCreateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchCreateRequest";
 }
 impl ::rust_rpc::Message for WatchCreateRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2613,6 +2698,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -2641,6 +2727,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2665,6 +2752,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2763,6 +2851,7 @@ impl ::rust_rpc::Name for WatchCancelRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchCancelRequest";
 }
 impl ::rust_rpc::Message for WatchCancelRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2772,6 +2861,7 @@ impl ::rust_rpc::Message for WatchCancelRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.watch_id != 0 {
@@ -2779,6 +2869,7 @@ impl ::rust_rpc::Message for WatchCancelRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2813,14 +2904,17 @@ impl ::rust_rpc::Name for WatchProgressRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchProgressRequest";
 }
 impl ::rust_rpc::Message for WatchProgressRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2882,6 +2976,7 @@ impl ::rust_rpc::Name for WatchResponse {
     const FULL_NAME: &'static str = "etcdserverpb.WatchResponse";
 }
 impl ::rust_rpc::Message for WatchResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2910,6 +3005,7 @@ impl ::rust_rpc::Message for WatchResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2936,6 +3032,7 @@ impl ::rust_rpc::Message for WatchResponse {
         _enc::encode_repeated::<_enc::Msg<super::mvccpb::Event>>(11, &self.events, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2969,6 +3066,7 @@ impl ::rust_rpc::Message for WatchResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3003,6 +3101,7 @@ impl ::rust_rpc::Name for LeaseGrantRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseGrantRequest";
 }
 impl ::rust_rpc::Message for LeaseGrantRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3015,6 +3114,7 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.ttl != 0 {
@@ -3025,6 +3125,7 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3068,6 +3169,7 @@ impl ::rust_rpc::Name for LeaseGrantResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseGrantResponse";
 }
 impl ::rust_rpc::Message for LeaseGrantResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3086,6 +3188,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3102,6 +3205,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3127,6 +3231,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3157,6 +3262,7 @@ impl ::rust_rpc::Name for LeaseRevokeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseRevokeRequest";
 }
 impl ::rust_rpc::Message for LeaseRevokeRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3166,6 +3272,7 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3173,6 +3280,7 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3207,6 +3315,7 @@ impl ::rust_rpc::Name for LeaseRevokeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseRevokeResponse";
 }
 impl ::rust_rpc::Message for LeaseRevokeResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3216,6 +3325,7 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3223,6 +3333,7 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3270,6 +3381,7 @@ impl ::rust_rpc::Name for LeaseCheckpoint {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpoint";
 }
 impl ::rust_rpc::Message for LeaseCheckpoint {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3282,6 +3394,7 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3292,6 +3405,7 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3327,6 +3441,7 @@ impl ::rust_rpc::Name for LeaseCheckpointRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpointRequest";
 }
 impl ::rust_rpc::Message for LeaseCheckpointRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3334,11 +3449,13 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<LeaseCheckpoint>>(1, &self.checkpoints, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3356,6 +3473,7 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.checkpoints.clear();
         self.unknown_fields.clear();
@@ -3381,6 +3499,7 @@ impl ::rust_rpc::Name for LeaseCheckpointResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpointResponse";
 }
 impl ::rust_rpc::Message for LeaseCheckpointResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3390,6 +3509,7 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3397,6 +3517,7 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3441,6 +3562,7 @@ impl ::rust_rpc::Name for LeaseKeepAliveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseKeepAliveRequest";
 }
 impl ::rust_rpc::Message for LeaseKeepAliveRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3450,6 +3572,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3457,6 +3580,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3497,6 +3621,7 @@ impl ::rust_rpc::Name for LeaseKeepAliveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseKeepAliveResponse";
 }
 impl ::rust_rpc::Message for LeaseKeepAliveResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3512,6 +3637,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3525,6 +3651,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3574,6 +3701,7 @@ impl ::rust_rpc::Name for LeaseTimeToLiveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseTimeToLiveRequest";
 }
 impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3586,6 +3714,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3596,6 +3725,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3643,6 +3773,7 @@ impl ::rust_rpc::Name for LeaseTimeToLiveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseTimeToLiveResponse";
 }
 impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3662,6 +3793,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3679,6 +3811,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         _enc::encode_repeated::<_enc::Bytes>(5, &self.keys, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3705,6 +3838,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3732,14 +3866,17 @@ impl ::rust_rpc::Name for LeaseLeasesRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseLeasesRequest";
 }
 impl ::rust_rpc::Message for LeaseLeasesRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3771,6 +3908,7 @@ impl ::rust_rpc::Name for LeaseStatus {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseStatus";
 }
 impl ::rust_rpc::Message for LeaseStatus {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3780,6 +3918,7 @@ impl ::rust_rpc::Message for LeaseStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3787,6 +3926,7 @@ impl ::rust_rpc::Message for LeaseStatus {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3823,6 +3963,7 @@ impl ::rust_rpc::Name for LeaseLeasesResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseLeasesResponse";
 }
 impl ::rust_rpc::Message for LeaseLeasesResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3833,6 +3974,7 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3841,6 +3983,7 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         _enc::encode_repeated::<_enc::Msg<LeaseStatus>>(2, &self.leases, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3868,6 +4011,7 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3910,6 +4054,7 @@ impl ::rust_rpc::Name for Member {
     const FULL_NAME: &'static str = "etcdserverpb.Member";
 }
 impl ::rust_rpc::Message for Member {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3927,6 +4072,7 @@ impl ::rust_rpc::Message for Member {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3942,6 +4088,7 @@ impl ::rust_rpc::Message for Member {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3959,6 +4106,7 @@ impl ::rust_rpc::Message for Member {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3994,6 +4142,7 @@ impl ::rust_rpc::Name for MemberAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberAddRequest";
 }
 impl ::rust_rpc::Message for MemberAddRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4004,6 +4153,7 @@ impl ::rust_rpc::Message for MemberAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Str>(1, &self.peer_ur_ls, buf);
@@ -4012,6 +4162,7 @@ impl ::rust_rpc::Message for MemberAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4026,6 +4177,7 @@ impl ::rust_rpc::Message for MemberAddRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4061,6 +4213,7 @@ impl ::rust_rpc::Name for MemberAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberAddResponse";
 }
 impl ::rust_rpc::Message for MemberAddResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4074,6 +4227,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4085,6 +4239,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(3, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4120,6 +4275,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4150,6 +4306,7 @@ impl ::rust_rpc::Name for MemberRemoveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberRemoveRequest";
 }
 impl ::rust_rpc::Message for MemberRemoveRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4159,6 +4316,7 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4166,6 +4324,7 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4203,6 +4362,7 @@ impl ::rust_rpc::Name for MemberRemoveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberRemoveResponse";
 }
 impl ::rust_rpc::Message for MemberRemoveResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4213,6 +4373,7 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4221,6 +4382,7 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4246,6 +4408,7 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4279,6 +4442,7 @@ impl ::rust_rpc::Name for MemberUpdateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberUpdateRequest";
 }
 impl ::rust_rpc::Message for MemberUpdateRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4289,6 +4453,7 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4297,6 +4462,7 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         _enc::encode_repeated::<_enc::Str>(2, &self.peer_ur_ls, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4311,6 +4477,7 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4343,6 +4510,7 @@ impl ::rust_rpc::Name for MemberUpdateResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberUpdateResponse";
 }
 impl ::rust_rpc::Message for MemberUpdateResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4353,6 +4521,7 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4361,6 +4530,7 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4386,6 +4556,7 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4413,14 +4584,17 @@ impl ::rust_rpc::Name for MemberListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberListRequest";
 }
 impl ::rust_rpc::Message for MemberListRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4454,6 +4628,7 @@ impl ::rust_rpc::Name for MemberListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberListResponse";
 }
 impl ::rust_rpc::Message for MemberListResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4464,6 +4639,7 @@ impl ::rust_rpc::Message for MemberListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4472,6 +4648,7 @@ impl ::rust_rpc::Message for MemberListResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4497,6 +4674,7 @@ impl ::rust_rpc::Message for MemberListResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4527,6 +4705,7 @@ impl ::rust_rpc::Name for MemberPromoteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberPromoteRequest";
 }
 impl ::rust_rpc::Message for MemberPromoteRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4536,6 +4715,7 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4543,6 +4723,7 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4580,6 +4761,7 @@ impl ::rust_rpc::Name for MemberPromoteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberPromoteResponse";
 }
 impl ::rust_rpc::Message for MemberPromoteResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4590,6 +4772,7 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4598,6 +4781,7 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4623,6 +4807,7 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4650,14 +4835,17 @@ impl ::rust_rpc::Name for DefragmentRequest {
     const FULL_NAME: &'static str = "etcdserverpb.DefragmentRequest";
 }
 impl ::rust_rpc::Message for DefragmentRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4688,6 +4876,7 @@ impl ::rust_rpc::Name for DefragmentResponse {
     const FULL_NAME: &'static str = "etcdserverpb.DefragmentResponse";
 }
 impl ::rust_rpc::Message for DefragmentResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4697,6 +4886,7 @@ impl ::rust_rpc::Message for DefragmentResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4704,6 +4894,7 @@ impl ::rust_rpc::Message for DefragmentResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4748,6 +4939,7 @@ impl ::rust_rpc::Name for MoveLeaderRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MoveLeaderRequest";
 }
 impl ::rust_rpc::Message for MoveLeaderRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4757,6 +4949,7 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.target_id != 0 {
@@ -4764,6 +4957,7 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4798,6 +4992,7 @@ impl ::rust_rpc::Name for MoveLeaderResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MoveLeaderResponse";
 }
 impl ::rust_rpc::Message for MoveLeaderResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4807,6 +5002,7 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4814,6 +5010,7 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4867,6 +5064,7 @@ impl ::rust_rpc::Name for AlarmRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmRequest";
 }
 impl ::rust_rpc::Message for AlarmRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4885,6 +5083,7 @@ impl ::rust_rpc::Message for AlarmRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.action.0 != 0 {
@@ -4900,6 +5099,7 @@ impl ::rust_rpc::Message for AlarmRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5012,6 +5212,7 @@ impl ::rust_rpc::Name for AlarmMember {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmMember";
 }
 impl ::rust_rpc::Message for AlarmMember {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5024,6 +5225,7 @@ impl ::rust_rpc::Message for AlarmMember {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.member_id != 0 {
@@ -5034,6 +5236,7 @@ impl ::rust_rpc::Message for AlarmMember {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5072,6 +5275,7 @@ impl ::rust_rpc::Name for AlarmResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmResponse";
 }
 impl ::rust_rpc::Message for AlarmResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5082,6 +5286,7 @@ impl ::rust_rpc::Message for AlarmResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -5090,6 +5295,7 @@ impl ::rust_rpc::Message for AlarmResponse {
         _enc::encode_repeated::<_enc::Msg<AlarmMember>>(2, &self.alarms, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5117,6 +5323,7 @@ impl ::rust_rpc::Message for AlarmResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5144,14 +5351,17 @@ impl ::rust_rpc::Name for StatusRequest {
     const FULL_NAME: &'static str = "etcdserverpb.StatusRequest";
 }
 impl ::rust_rpc::Message for StatusRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5209,6 +5419,7 @@ impl ::rust_rpc::Name for StatusResponse {
     const FULL_NAME: &'static str = "etcdserverpb.StatusResponse";
 }
 impl ::rust_rpc::Message for StatusResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5243,6 +5454,7 @@ impl ::rust_rpc::Message for StatusResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -5275,6 +5487,7 @@ impl ::rust_rpc::Message for StatusResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5306,6 +5519,7 @@ impl ::rust_rpc::Message for StatusResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5334,14 +5548,17 @@ impl ::rust_rpc::Name for AuthEnableRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthEnableRequest";
 }
 impl ::rust_rpc::Message for AuthEnableRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5370,14 +5587,17 @@ impl ::rust_rpc::Name for AuthDisableRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthDisableRequest";
 }
 impl ::rust_rpc::Message for AuthDisableRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5410,6 +5630,7 @@ impl ::rust_rpc::Name for AuthenticateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthenticateRequest";
 }
 impl ::rust_rpc::Message for AuthenticateRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5422,6 +5643,7 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5432,6 +5654,7 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5446,6 +5669,7 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.password.clear();
@@ -5476,6 +5700,7 @@ impl ::rust_rpc::Name for AuthUserAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserAddRequest";
 }
 impl ::rust_rpc::Message for AuthUserAddRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5491,6 +5716,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5506,6 +5732,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5530,6 +5757,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5560,6 +5788,7 @@ impl ::rust_rpc::Name for AuthUserGetRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGetRequest";
 }
 impl ::rust_rpc::Message for AuthUserGetRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5569,6 +5798,7 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5576,6 +5806,7 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5589,6 +5820,7 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -5615,6 +5847,7 @@ impl ::rust_rpc::Name for AuthUserDeleteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserDeleteRequest";
 }
 impl ::rust_rpc::Message for AuthUserDeleteRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5624,6 +5857,7 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5631,6 +5865,7 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5644,6 +5879,7 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -5673,6 +5909,7 @@ impl ::rust_rpc::Name for AuthUserChangePasswordRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserChangePasswordRequest";
 }
 impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5685,6 +5922,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5695,6 +5933,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5709,6 +5948,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.password.clear();
@@ -5739,6 +5979,7 @@ impl ::rust_rpc::Name for AuthUserGrantRoleRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGrantRoleRequest";
 }
 impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5751,6 +5992,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.user.is_empty() {
@@ -5761,6 +6003,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5775,6 +6018,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.user.clear();
         self.role.clear();
@@ -5803,6 +6047,7 @@ impl ::rust_rpc::Name for AuthUserRevokeRoleRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserRevokeRoleRequest";
 }
 impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5815,6 +6060,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5825,6 +6071,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5839,6 +6086,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.role.clear();
@@ -5866,6 +6114,7 @@ impl ::rust_rpc::Name for AuthRoleAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleAddRequest";
 }
 impl ::rust_rpc::Message for AuthRoleAddRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5875,6 +6124,7 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5882,6 +6132,7 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5895,6 +6146,7 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -5920,6 +6172,7 @@ impl ::rust_rpc::Name for AuthRoleGetRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGetRequest";
 }
 impl ::rust_rpc::Message for AuthRoleGetRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5929,6 +6182,7 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -5936,6 +6190,7 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5949,6 +6204,7 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.unknown_fields.clear();
@@ -5972,14 +6228,17 @@ impl ::rust_rpc::Name for AuthUserListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserListRequest";
 }
 impl ::rust_rpc::Message for AuthUserListRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6008,14 +6267,17 @@ impl ::rust_rpc::Name for AuthRoleListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleListRequest";
 }
 impl ::rust_rpc::Message for AuthRoleListRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6046,6 +6308,7 @@ impl ::rust_rpc::Name for AuthRoleDeleteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleDeleteRequest";
 }
 impl ::rust_rpc::Message for AuthRoleDeleteRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6055,6 +6318,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -6062,6 +6326,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6075,6 +6340,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.unknown_fields.clear();
@@ -6104,6 +6370,7 @@ impl ::rust_rpc::Name for AuthRoleGrantPermissionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGrantPermissionRequest";
 }
 impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6116,6 +6383,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -6126,6 +6394,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6147,6 +6416,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6180,6 +6450,7 @@ impl ::rust_rpc::Name for AuthRoleRevokePermissionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleRevokePermissionRequest";
 }
 impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6195,6 +6466,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -6208,6 +6480,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6223,6 +6496,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.key.clear();
@@ -6250,6 +6524,7 @@ impl ::rust_rpc::Name for AuthEnableResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthEnableResponse";
 }
 impl ::rust_rpc::Message for AuthEnableResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6259,6 +6534,7 @@ impl ::rust_rpc::Message for AuthEnableResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6266,6 +6542,7 @@ impl ::rust_rpc::Message for AuthEnableResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6309,6 +6586,7 @@ impl ::rust_rpc::Name for AuthDisableResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthDisableResponse";
 }
 impl ::rust_rpc::Message for AuthDisableResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6318,6 +6596,7 @@ impl ::rust_rpc::Message for AuthDisableResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6325,6 +6604,7 @@ impl ::rust_rpc::Message for AuthDisableResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6371,6 +6651,7 @@ impl ::rust_rpc::Name for AuthenticateResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthenticateResponse";
 }
 impl ::rust_rpc::Message for AuthenticateResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6383,6 +6664,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6393,6 +6675,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6416,6 +6699,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6445,6 +6729,7 @@ impl ::rust_rpc::Name for AuthUserAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserAddResponse";
 }
 impl ::rust_rpc::Message for AuthUserAddResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6454,6 +6739,7 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6461,6 +6747,7 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6506,6 +6793,7 @@ impl ::rust_rpc::Name for AuthUserGetResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGetResponse";
 }
 impl ::rust_rpc::Message for AuthUserGetResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6516,6 +6804,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6524,6 +6813,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6547,6 +6837,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6576,6 +6867,7 @@ impl ::rust_rpc::Name for AuthUserDeleteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserDeleteResponse";
 }
 impl ::rust_rpc::Message for AuthUserDeleteResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6585,6 +6877,7 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6592,6 +6885,7 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6635,6 +6929,7 @@ impl ::rust_rpc::Name for AuthUserChangePasswordResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserChangePasswordResponse";
 }
 impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6644,6 +6939,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6651,6 +6947,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6694,6 +6991,7 @@ impl ::rust_rpc::Name for AuthUserGrantRoleResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGrantRoleResponse";
 }
 impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6703,6 +7001,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6710,6 +7009,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6753,6 +7053,7 @@ impl ::rust_rpc::Name for AuthUserRevokeRoleResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserRevokeRoleResponse";
 }
 impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6762,6 +7063,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6769,6 +7071,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6812,6 +7115,7 @@ impl ::rust_rpc::Name for AuthRoleAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleAddResponse";
 }
 impl ::rust_rpc::Message for AuthRoleAddResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6821,6 +7125,7 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6828,6 +7133,7 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6873,6 +7179,7 @@ impl ::rust_rpc::Name for AuthRoleGetResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGetResponse";
 }
 impl ::rust_rpc::Message for AuthRoleGetResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6883,6 +7190,7 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6893,6 +7201,7 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         >(2, &self.perm, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6920,6 +7229,7 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6951,6 +7261,7 @@ impl ::rust_rpc::Name for AuthRoleListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleListResponse";
 }
 impl ::rust_rpc::Message for AuthRoleListResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6961,6 +7272,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6969,6 +7281,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6992,6 +7305,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7023,6 +7337,7 @@ impl ::rust_rpc::Name for AuthUserListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserListResponse";
 }
 impl ::rust_rpc::Message for AuthUserListResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7033,6 +7348,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7041,6 +7357,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.users, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7064,6 +7381,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7093,6 +7411,7 @@ impl ::rust_rpc::Name for AuthRoleDeleteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleDeleteResponse";
 }
 impl ::rust_rpc::Message for AuthRoleDeleteResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7102,6 +7421,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7109,6 +7429,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7152,6 +7473,7 @@ impl ::rust_rpc::Name for AuthRoleGrantPermissionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGrantPermissionResponse";
 }
 impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7161,6 +7483,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7168,6 +7491,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7211,6 +7535,7 @@ impl ::rust_rpc::Name for AuthRoleRevokePermissionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleRevokePermissionResponse";
 }
 impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7220,6 +7545,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7227,6 +7553,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -41,6 +41,7 @@ impl ::rust_rpc::Name for KeyValue {
     const FULL_NAME: &'static str = "mvccpb.KeyValue";
 }
 impl ::rust_rpc::Message for KeyValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -65,6 +66,7 @@ impl ::rust_rpc::Message for KeyValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -87,6 +89,7 @@ impl ::rust_rpc::Message for KeyValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -105,6 +108,7 @@ impl ::rust_rpc::Message for KeyValue {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -148,6 +152,7 @@ impl ::rust_rpc::Name for Event {
     const FULL_NAME: &'static str = "mvccpb.Event";
 }
 impl ::rust_rpc::Message for Event {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -163,6 +168,7 @@ impl ::rust_rpc::Message for Event {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
@@ -176,6 +182,7 @@ impl ::rust_rpc::Message for Event {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -24,6 +24,7 @@ impl ::rust_rpc::Name for MetadataEntry {
     const FULL_NAME: &'static str = "rust_rpc.wire.MetadataEntry";
 }
 impl ::rust_rpc::Message for MetadataEntry {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -36,6 +37,7 @@ impl ::rust_rpc::Message for MetadataEntry {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -46,6 +48,7 @@ impl ::rust_rpc::Message for MetadataEntry {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -60,6 +63,7 @@ impl ::rust_rpc::Message for MetadataEntry {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.key.clear();
         self.value.clear();
@@ -98,6 +102,7 @@ impl ::rust_rpc::Name for Settings {
     const FULL_NAME: &'static str = "rust_rpc.wire.Settings";
 }
 impl ::rust_rpc::Message for Settings {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -116,6 +121,7 @@ impl ::rust_rpc::Message for Settings {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.max_frame_size != 0 {
@@ -132,6 +138,7 @@ impl ::rust_rpc::Message for Settings {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -181,6 +188,7 @@ impl ::rust_rpc::Name for RequestHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.RequestHeaders";
 }
 impl ::rust_rpc::Message for RequestHeaders {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -197,6 +205,7 @@ impl ::rust_rpc::Message for RequestHeaders {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.service.is_empty() {
@@ -211,6 +220,7 @@ impl ::rust_rpc::Message for RequestHeaders {
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(4, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -231,6 +241,7 @@ impl ::rust_rpc::Message for RequestHeaders {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -263,6 +274,7 @@ impl ::rust_rpc::Name for ResponseHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.ResponseHeaders";
 }
 impl ::rust_rpc::Message for ResponseHeaders {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -270,11 +282,13 @@ impl ::rust_rpc::Message for ResponseHeaders {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(1, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -292,6 +306,7 @@ impl ::rust_rpc::Message for ResponseHeaders {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.metadata.clear();
         self.unknown_fields.clear();
@@ -330,6 +345,7 @@ impl ::rust_rpc::Name for CallStatus {
     const FULL_NAME: &'static str = "rust_rpc.wire.CallStatus";
 }
 impl ::rust_rpc::Message for CallStatus {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -347,6 +363,7 @@ impl ::rust_rpc::Message for CallStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.code != 0 {
@@ -362,6 +379,7 @@ impl ::rust_rpc::Message for CallStatus {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -387,6 +405,7 @@ impl ::rust_rpc::Message for CallStatus {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -422,6 +441,7 @@ impl ::rust_rpc::Name for GoAway {
     const FULL_NAME: &'static str = "rust_rpc.wire.GoAway";
 }
 impl ::rust_rpc::Message for GoAway {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -434,6 +454,7 @@ impl ::rust_rpc::Message for GoAway {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.last_call_id != 0 {
@@ -444,6 +465,7 @@ impl ::rust_rpc::Message for GoAway {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -458,6 +480,7 @@ impl ::rust_rpc::Message for GoAway {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

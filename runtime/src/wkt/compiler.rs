@@ -30,6 +30,7 @@ impl ::rust_rpc::Name for Version {
     const FULL_NAME: &'static str = "google.protobuf.compiler.Version";
 }
 impl ::rust_rpc::Message for Version {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -51,6 +52,7 @@ impl ::rust_rpc::Message for Version {
                 .encoded_len_except(&[if self.suffix.is_some() { 34 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.major {
@@ -68,6 +70,7 @@ impl ::rust_rpc::Message for Version {
         self.unknown_fields
             .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -163,6 +166,7 @@ impl ::rust_rpc::Name for CodeGeneratorRequest {
     const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorRequest";
 }
 impl ::rust_rpc::Message for CodeGeneratorRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -187,6 +191,7 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
                 .encoded_len_except(&[if self.parameter.is_some() { 18 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::LaxStr>(1, &self.file_to_generate, buf);
@@ -205,6 +210,7 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
         self.unknown_fields
             .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -273,6 +279,7 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -337,6 +344,7 @@ impl ::rust_rpc::Name for CodeGeneratorResponse {
     const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorResponse";
 }
 impl ::rust_rpc::Message for CodeGeneratorResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -362,6 +370,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
                 .encoded_len_except(&[if self.error.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.error {
@@ -382,6 +391,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         self.unknown_fields
             .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -411,6 +421,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -589,6 +600,7 @@ pub mod code_generator_response {
         const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorResponse.File";
     }
     impl ::rust_rpc::Message for File {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -619,6 +631,7 @@ pub mod code_generator_response {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.name {
@@ -645,6 +658,7 @@ pub mod code_generator_response {
                     buf,
                 );
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -235,6 +235,7 @@ impl ::rust_rpc::Name for FileDescriptorSet {
     const FULL_NAME: &'static str = "google.protobuf.FileDescriptorSet";
 }
 impl ::rust_rpc::Message for FileDescriptorSet {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -242,11 +243,13 @@ impl ::rust_rpc::Message for FileDescriptorSet {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<FileDescriptorProto>>(1, &self.file, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -282,6 +285,7 @@ impl ::rust_rpc::Message for FileDescriptorSet {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         self.file.clear();
         self.unknown_fields.clear();
@@ -366,6 +370,7 @@ impl ::rust_rpc::Name for FileDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.FileDescriptorProto";
 }
 impl ::rust_rpc::Message for FileDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -407,6 +412,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -449,6 +455,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -591,6 +598,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -669,6 +677,7 @@ impl ::rust_rpc::Name for DescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.DescriptorProto";
 }
 impl ::rust_rpc::Message for DescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -704,6 +713,7 @@ impl ::rust_rpc::Message for DescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -736,6 +746,7 @@ impl ::rust_rpc::Message for DescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -874,6 +885,7 @@ impl ::rust_rpc::Message for DescriptorProto {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -928,6 +940,7 @@ pub mod descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.DescriptorProto.ExtensionRange";
     }
     impl ::rust_rpc::Message for ExtensionRange {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -946,6 +959,7 @@ pub mod descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -961,6 +975,7 @@ pub mod descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1041,6 +1056,7 @@ pub mod descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.DescriptorProto.ReservedRange";
     }
     impl ::rust_rpc::Message for ReservedRange {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1053,6 +1069,7 @@ pub mod descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -1063,6 +1080,7 @@ pub mod descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1123,6 +1141,7 @@ impl ::rust_rpc::Name for ExtensionRangeOptions {
     const FULL_NAME: &'static str = "google.protobuf.ExtensionRangeOptions";
 }
 impl ::rust_rpc::Message for ExtensionRangeOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1146,6 +1165,7 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -1164,6 +1184,7 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1219,6 +1240,7 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1353,6 +1375,7 @@ pub mod extension_range_options {
         const FULL_NAME: &'static str = "google.protobuf.ExtensionRangeOptions.Declaration";
     }
     impl ::rust_rpc::Message for Declaration {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1382,6 +1405,7 @@ pub mod extension_range_options {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.number {
@@ -1408,6 +1432,7 @@ pub mod extension_range_options {
                     buf,
                 );
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1538,6 +1563,7 @@ impl ::rust_rpc::Name for FieldDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.FieldDescriptorProto";
 }
 impl ::rust_rpc::Message for FieldDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1594,6 +1620,7 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -1645,6 +1672,7 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2001,6 +2029,7 @@ impl ::rust_rpc::Name for OneofDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.OneofDescriptorProto";
 }
 impl ::rust_rpc::Message for OneofDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2016,6 +2045,7 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2027,6 +2057,7 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2116,6 +2147,7 @@ impl ::rust_rpc::Name for EnumDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.EnumDescriptorProto";
 }
 impl ::rust_rpc::Message for EnumDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2140,6 +2172,7 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2161,6 +2194,7 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2234,6 +2268,7 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2287,6 +2322,7 @@ pub mod enum_descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.EnumDescriptorProto.EnumReservedRange";
     }
     impl ::rust_rpc::Message for EnumReservedRange {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -2299,6 +2335,7 @@ pub mod enum_descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -2309,6 +2346,7 @@ pub mod enum_descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2360,6 +2398,7 @@ impl ::rust_rpc::Name for EnumValueDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.EnumValueDescriptorProto";
 }
 impl ::rust_rpc::Message for EnumValueDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2378,6 +2417,7 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2392,6 +2432,7 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2478,6 +2519,7 @@ impl ::rust_rpc::Name for ServiceDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.ServiceDescriptorProto";
 }
 impl ::rust_rpc::Message for ServiceDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2494,6 +2536,7 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2506,6 +2549,7 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2564,6 +2608,7 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2614,6 +2659,7 @@ impl ::rust_rpc::Name for MethodDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.MethodDescriptorProto";
 }
 impl ::rust_rpc::Message for MethodDescriptorProto {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2647,6 +2693,7 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2677,6 +2724,7 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2896,6 +2944,7 @@ impl ::rust_rpc::Name for FileOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for FileOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2986,6 +3035,7 @@ impl ::rust_rpc::Message for FileOptions {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.java_package {
@@ -3071,6 +3121,7 @@ impl ::rust_rpc::Message for FileOptions {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3197,6 +3248,7 @@ impl ::rust_rpc::Message for FileOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3476,6 +3528,7 @@ impl ::rust_rpc::Name for MessageOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for MessageOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3508,6 +3561,7 @@ impl ::rust_rpc::Message for MessageOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.message_set_wire_format {
@@ -3537,6 +3591,7 @@ impl ::rust_rpc::Message for MessageOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3599,6 +3654,7 @@ impl ::rust_rpc::Message for MessageOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3756,6 +3812,7 @@ impl ::rust_rpc::Name for FieldOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for FieldOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3813,6 +3870,7 @@ impl ::rust_rpc::Message for FieldOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ctype {
@@ -3863,6 +3921,7 @@ impl ::rust_rpc::Message for FieldOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3949,6 +4008,7 @@ impl ::rust_rpc::Message for FieldOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4366,6 +4426,7 @@ pub mod field_options {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.EditionDefault";
     }
     impl ::rust_rpc::Message for EditionDefault {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -4381,6 +4442,7 @@ pub mod field_options {
                     .encoded_len_except(&[if self.value.is_some() { 18 } else { 0 }]);
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.value {
@@ -4392,6 +4454,7 @@ pub mod field_options {
             self.unknown_fields
                 .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4466,6 +4529,7 @@ pub mod field_options {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.FeatureSupport";
     }
     impl ::rust_rpc::Message for FeatureSupport {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -4495,6 +4559,7 @@ pub mod field_options {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition_introduced {
@@ -4521,6 +4586,7 @@ pub mod field_options {
                     buf,
                 );
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4609,6 +4675,7 @@ impl ::rust_rpc::Name for OneofOptions {
     const FULL_NAME: &'static str = "google.protobuf.OneofOptions";
 }
 impl ::rust_rpc::Message for OneofOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4622,6 +4689,7 @@ impl ::rust_rpc::Message for OneofOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.features {
@@ -4632,6 +4700,7 @@ impl ::rust_rpc::Message for OneofOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4677,6 +4746,7 @@ impl ::rust_rpc::Message for OneofOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4748,6 +4818,7 @@ impl ::rust_rpc::Name for EnumOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for EnumOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4772,6 +4843,7 @@ impl ::rust_rpc::Message for EnumOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.allow_alias {
@@ -4793,6 +4865,7 @@ impl ::rust_rpc::Message for EnumOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4845,6 +4918,7 @@ impl ::rust_rpc::Message for EnumOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4920,6 +4994,7 @@ impl ::rust_rpc::Name for EnumValueOptions {
     const FULL_NAME: &'static str = "google.protobuf.EnumValueOptions";
 }
 impl ::rust_rpc::Message for EnumValueOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4942,6 +5017,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -4963,6 +5039,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5020,6 +5097,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5080,6 +5158,7 @@ impl ::rust_rpc::Name for ServiceOptions {
     const FULL_NAME: &'static str = "google.protobuf.ServiceOptions";
 }
 impl ::rust_rpc::Message for ServiceOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5096,6 +5175,7 @@ impl ::rust_rpc::Message for ServiceOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -5109,6 +5189,7 @@ impl ::rust_rpc::Message for ServiceOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5155,6 +5236,7 @@ impl ::rust_rpc::Message for ServiceOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5213,6 +5295,7 @@ impl ::rust_rpc::Name for MethodOptions {
     const FULL_NAME: &'static str = "google.protobuf.MethodOptions";
 }
 impl ::rust_rpc::Message for MethodOptions {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5235,6 +5318,7 @@ impl ::rust_rpc::Message for MethodOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -5253,6 +5337,7 @@ impl ::rust_rpc::Message for MethodOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5304,6 +5389,7 @@ impl ::rust_rpc::Message for MethodOptions {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5451,6 +5537,7 @@ impl ::rust_rpc::Name for UninterpretedOption {
     const FULL_NAME: &'static str = "google.protobuf.UninterpretedOption";
 }
 impl ::rust_rpc::Message for UninterpretedOption {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5487,6 +5574,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -5519,6 +5607,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5574,6 +5663,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5638,6 +5728,7 @@ pub mod uninterpreted_option {
         const FULL_NAME: &'static str = "google.protobuf.UninterpretedOption.NamePart";
     }
     impl ::rust_rpc::Message for NamePart {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -5655,6 +5746,7 @@ pub mod uninterpreted_option {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.name_part {
@@ -5666,6 +5758,7 @@ pub mod uninterpreted_option {
             self.unknown_fields
                 .encode_except(&[if self.name_part.is_some() { 10 } else { 0 }], buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5762,6 +5855,7 @@ impl ::rust_rpc::Name for FeatureSet {
     const FULL_NAME: &'static str = "google.protobuf.FeatureSet";
 }
 impl ::rust_rpc::Message for FeatureSet {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5823,6 +5917,7 @@ impl ::rust_rpc::Message for FeatureSet {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.field_presence {
@@ -5872,6 +5967,7 @@ impl ::rust_rpc::Message for FeatureSet {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6494,14 +6590,17 @@ pub mod feature_set {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.VisibilityFeature";
     }
     impl ::rust_rpc::Message for VisibilityFeature {
+        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6628,14 +6727,17 @@ pub mod feature_set {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.ProtoLimitsFeature";
     }
     impl ::rust_rpc::Message for ProtoLimitsFeature {
+        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6767,6 +6869,7 @@ impl ::rust_rpc::Name for FeatureSetDefaults {
     const FULL_NAME: &'static str = "google.protobuf.FeatureSetDefaults";
 }
 impl ::rust_rpc::Message for FeatureSetDefaults {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6783,6 +6886,7 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -6796,6 +6900,7 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6823,6 +6928,7 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6878,6 +6984,7 @@ pub mod feature_set_defaults {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSetDefaults.FeatureSetEditionDefault";
     }
     impl ::rust_rpc::Message for FeatureSetEditionDefault {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -6893,6 +7000,7 @@ pub mod feature_set_defaults {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition {
@@ -6906,6 +7014,7 @@ pub mod feature_set_defaults {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7016,6 +7125,7 @@ impl ::rust_rpc::Name for SourceCodeInfo {
     const FULL_NAME: &'static str = "google.protobuf.SourceCodeInfo";
 }
 impl ::rust_rpc::Message for SourceCodeInfo {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7026,6 +7136,7 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -7033,6 +7144,7 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         >(1, &self.location, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7050,6 +7162,7 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.location.clear();
         self.unknown_fields.clear();
@@ -7187,6 +7300,7 @@ pub mod source_code_info {
         const FULL_NAME: &'static str = "google.protobuf.SourceCodeInfo.Location";
     }
     impl ::rust_rpc::Message for Location {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -7213,6 +7327,7 @@ pub mod source_code_info {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
@@ -7235,6 +7350,7 @@ pub mod source_code_info {
                     buf,
                 );
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7273,6 +7389,7 @@ pub mod source_code_info {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -7322,6 +7439,7 @@ impl ::rust_rpc::Name for GeneratedCodeInfo {
     const FULL_NAME: &'static str = "google.protobuf.GeneratedCodeInfo";
 }
 impl ::rust_rpc::Message for GeneratedCodeInfo {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7332,6 +7450,7 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -7339,6 +7458,7 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         >(1, &self.annotation, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7356,6 +7476,7 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.annotation.clear();
         self.unknown_fields.clear();
@@ -7399,6 +7520,7 @@ pub mod generated_code_info {
         const FULL_NAME: &'static str = "google.protobuf.GeneratedCodeInfo.Annotation";
     }
     impl ::rust_rpc::Message for Annotation {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -7426,6 +7548,7 @@ pub mod generated_code_info {
                     );
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
@@ -7446,6 +7569,7 @@ pub mod generated_code_info {
             self.unknown_fields
                 .encode_except(&[if self.source_file.is_some() { 18 } else { 0 }], buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7473,6 +7597,7 @@ pub mod generated_code_info {
             }
             ::core::result::Result::Ok(())
         }
+        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {

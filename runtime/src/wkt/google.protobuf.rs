@@ -143,6 +143,7 @@ impl ::rust_rpc::Name for Any {
     const FULL_NAME: &'static str = "google.protobuf.Any";
 }
 impl ::rust_rpc::Message for Any {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -155,6 +156,7 @@ impl ::rust_rpc::Message for Any {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.type_url.is_empty() {
@@ -165,6 +167,7 @@ impl ::rust_rpc::Message for Any {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -179,6 +182,7 @@ impl ::rust_rpc::Message for Any {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.type_url.clear();
         self.value.clear();
@@ -240,6 +244,7 @@ impl ::rust_rpc::Name for Api {
     const FULL_NAME: &'static str = "google.protobuf.Api";
 }
 impl ::rust_rpc::Message for Api {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -261,6 +266,7 @@ impl ::rust_rpc::Message for Api {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -280,6 +286,7 @@ impl ::rust_rpc::Message for Api {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -312,6 +319,7 @@ impl ::rust_rpc::Message for Api {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -449,6 +457,7 @@ impl ::rust_rpc::Name for Method {
     const FULL_NAME: &'static str = "google.protobuf.Method";
 }
 impl ::rust_rpc::Message for Method {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -474,6 +483,7 @@ impl ::rust_rpc::Message for Method {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -497,6 +507,7 @@ impl ::rust_rpc::Message for Method {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -518,6 +529,7 @@ impl ::rust_rpc::Message for Method {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -658,6 +670,7 @@ impl ::rust_rpc::Name for Mixin {
     const FULL_NAME: &'static str = "google.protobuf.Mixin";
 }
 impl ::rust_rpc::Message for Mixin {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -670,6 +683,7 @@ impl ::rust_rpc::Message for Mixin {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -680,6 +694,7 @@ impl ::rust_rpc::Message for Mixin {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -694,6 +709,7 @@ impl ::rust_rpc::Message for Mixin {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.root.clear();
@@ -786,6 +802,7 @@ impl ::rust_rpc::Name for Duration {
     const FULL_NAME: &'static str = "google.protobuf.Duration";
 }
 impl ::rust_rpc::Message for Duration {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -798,6 +815,7 @@ impl ::rust_rpc::Message for Duration {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.seconds != 0 {
@@ -808,6 +826,7 @@ impl ::rust_rpc::Message for Duration {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -864,14 +883,17 @@ impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "google.protobuf.Empty";
 }
 impl ::rust_rpc::Message for Empty {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -949,6 +971,7 @@ impl ::rust_rpc::Name for FieldMask {
     const FULL_NAME: &'static str = "google.protobuf.FieldMask";
 }
 impl ::rust_rpc::Message for FieldMask {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -956,11 +979,13 @@ impl ::rust_rpc::Message for FieldMask {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Str>(1, &self.paths, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -974,6 +999,7 @@ impl ::rust_rpc::Message for FieldMask {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.paths.clear();
         self.unknown_fields.clear();
@@ -1020,6 +1046,7 @@ impl ::rust_rpc::Name for SourceContext {
     const FULL_NAME: &'static str = "google.protobuf.SourceContext";
 }
 impl ::rust_rpc::Message for SourceContext {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1029,6 +1056,7 @@ impl ::rust_rpc::Message for SourceContext {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.file_name.is_empty() {
@@ -1036,6 +1064,7 @@ impl ::rust_rpc::Message for SourceContext {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1049,6 +1078,7 @@ impl ::rust_rpc::Message for SourceContext {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.file_name.clear();
         self.unknown_fields.clear();
@@ -1134,6 +1164,7 @@ impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "google.protobuf.Struct";
 }
 impl ::rust_rpc::Message for Struct {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1141,11 +1172,13 @@ impl ::rust_rpc::Message for Struct {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Value>, _>(1, &self.fields, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1165,6 +1198,7 @@ impl ::rust_rpc::Message for Struct {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.fields.clear();
         self.unknown_fields.clear();
@@ -1211,6 +1245,7 @@ impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "google.protobuf.Value";
 }
 impl ::rust_rpc::Message for Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.kind {
@@ -1219,12 +1254,14 @@ impl ::rust_rpc::Message for Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.kind {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1316,6 +1353,7 @@ pub mod value {
         ListValue(super::ListValue),
     }
     impl Kind {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1333,6 +1371,7 @@ pub mod value {
                 }
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1354,6 +1393,7 @@ pub mod value {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1441,6 +1481,7 @@ impl ::rust_rpc::Name for ListValue {
     const FULL_NAME: &'static str = "google.protobuf.ListValue";
 }
 impl ::rust_rpc::Message for ListValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1448,11 +1489,13 @@ impl ::rust_rpc::Message for ListValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::RecMsg<Value>>(1, &self.values, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1470,6 +1513,7 @@ impl ::rust_rpc::Message for ListValue {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.values.clear();
         self.unknown_fields.clear();
@@ -1518,6 +1562,7 @@ impl ::rust_rpc::Name for Timestamp {
     const FULL_NAME: &'static str = "google.protobuf.Timestamp";
 }
 impl ::rust_rpc::Message for Timestamp {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1530,6 +1575,7 @@ impl ::rust_rpc::Message for Timestamp {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.seconds != 0 {
@@ -1540,6 +1586,7 @@ impl ::rust_rpc::Message for Timestamp {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1610,6 +1657,7 @@ impl ::rust_rpc::Name for Type {
     const FULL_NAME: &'static str = "google.protobuf.Type";
 }
 impl ::rust_rpc::Message for Type {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1631,6 +1679,7 @@ impl ::rust_rpc::Message for Type {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -1650,6 +1699,7 @@ impl ::rust_rpc::Message for Type {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1680,6 +1730,7 @@ impl ::rust_rpc::Message for Type {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1823,6 +1874,7 @@ impl ::rust_rpc::Name for Field {
     const FULL_NAME: &'static str = "google.protobuf.Field";
 }
 impl ::rust_rpc::Message for Field {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1860,6 +1912,7 @@ impl ::rust_rpc::Message for Field {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.kind.0 != 0 {
@@ -1894,6 +1947,7 @@ impl ::rust_rpc::Message for Field {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1922,6 +1976,7 @@ impl ::rust_rpc::Message for Field {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2280,6 +2335,7 @@ impl ::rust_rpc::Name for Enum {
     const FULL_NAME: &'static str = "google.protobuf.Enum";
 }
 impl ::rust_rpc::Message for Enum {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2300,6 +2356,7 @@ impl ::rust_rpc::Message for Enum {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2318,6 +2375,7 @@ impl ::rust_rpc::Message for Enum {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2351,6 +2409,7 @@ impl ::rust_rpc::Message for Enum {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2475,6 +2534,7 @@ impl ::rust_rpc::Name for EnumValue {
     const FULL_NAME: &'static str = "google.protobuf.EnumValue";
 }
 impl ::rust_rpc::Message for EnumValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2488,6 +2548,7 @@ impl ::rust_rpc::Message for EnumValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2499,6 +2560,7 @@ impl ::rust_rpc::Message for EnumValue {
         _enc::encode_repeated::<_enc::Msg<Option>>(3, &self.options, buf);
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2516,6 +2578,7 @@ impl ::rust_rpc::Message for EnumValue {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2616,6 +2679,7 @@ impl ::rust_rpc::Name for Option {
     const FULL_NAME: &'static str = "google.protobuf.Option";
 }
 impl ::rust_rpc::Message for Option {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2628,6 +2692,7 @@ impl ::rust_rpc::Message for Option {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2638,6 +2703,7 @@ impl ::rust_rpc::Message for Option {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2659,6 +2725,7 @@ impl ::rust_rpc::Message for Option {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2756,6 +2823,7 @@ impl ::rust_rpc::Name for DoubleValue {
     const FULL_NAME: &'static str = "google.protobuf.DoubleValue";
 }
 impl ::rust_rpc::Message for DoubleValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2765,6 +2833,7 @@ impl ::rust_rpc::Message for DoubleValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value.to_bits() != 0 {
@@ -2772,6 +2841,7 @@ impl ::rust_rpc::Message for DoubleValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2827,6 +2897,7 @@ impl ::rust_rpc::Name for FloatValue {
     const FULL_NAME: &'static str = "google.protobuf.FloatValue";
 }
 impl ::rust_rpc::Message for FloatValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2836,6 +2907,7 @@ impl ::rust_rpc::Message for FloatValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value.to_bits() != 0 {
@@ -2843,6 +2915,7 @@ impl ::rust_rpc::Message for FloatValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2898,6 +2971,7 @@ impl ::rust_rpc::Name for Int64Value {
     const FULL_NAME: &'static str = "google.protobuf.Int64Value";
 }
 impl ::rust_rpc::Message for Int64Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2907,6 +2981,7 @@ impl ::rust_rpc::Message for Int64Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -2914,6 +2989,7 @@ impl ::rust_rpc::Message for Int64Value {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2969,6 +3045,7 @@ impl ::rust_rpc::Name for UInt64Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt64Value";
 }
 impl ::rust_rpc::Message for UInt64Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2978,6 +3055,7 @@ impl ::rust_rpc::Message for UInt64Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -2985,6 +3063,7 @@ impl ::rust_rpc::Message for UInt64Value {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3040,6 +3119,7 @@ impl ::rust_rpc::Name for Int32Value {
     const FULL_NAME: &'static str = "google.protobuf.Int32Value";
 }
 impl ::rust_rpc::Message for Int32Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3049,6 +3129,7 @@ impl ::rust_rpc::Message for Int32Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3056,6 +3137,7 @@ impl ::rust_rpc::Message for Int32Value {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3111,6 +3193,7 @@ impl ::rust_rpc::Name for UInt32Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt32Value";
 }
 impl ::rust_rpc::Message for UInt32Value {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3120,6 +3203,7 @@ impl ::rust_rpc::Message for UInt32Value {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3127,6 +3211,7 @@ impl ::rust_rpc::Message for UInt32Value {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3182,6 +3267,7 @@ impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "google.protobuf.BoolValue";
 }
 impl ::rust_rpc::Message for BoolValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3191,6 +3277,7 @@ impl ::rust_rpc::Message for BoolValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value {
@@ -3198,6 +3285,7 @@ impl ::rust_rpc::Message for BoolValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3253,6 +3341,7 @@ impl ::rust_rpc::Name for StringValue {
     const FULL_NAME: &'static str = "google.protobuf.StringValue";
 }
 impl ::rust_rpc::Message for StringValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3262,6 +3351,7 @@ impl ::rust_rpc::Message for StringValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -3269,6 +3359,7 @@ impl ::rust_rpc::Message for StringValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3282,6 +3373,7 @@ impl ::rust_rpc::Message for StringValue {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();
@@ -3328,6 +3420,7 @@ impl ::rust_rpc::Name for BytesValue {
     const FULL_NAME: &'static str = "google.protobuf.BytesValue";
 }
 impl ::rust_rpc::Message for BytesValue {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3337,6 +3430,7 @@ impl ::rust_rpc::Message for BytesValue {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -3344,6 +3438,7 @@ impl ::rust_rpc::Message for BytesValue {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3357,6 +3452,7 @@ impl ::rust_rpc::Message for BytesValue {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();

@@ -104,6 +104,7 @@ impl ::rust_rpc::Name for Closed {
     const FULL_NAME: &'static str = "leniency.closed.Closed";
 }
 impl ::rust_rpc::Message for Closed {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -155,6 +156,7 @@ impl ::rust_rpc::Message for Closed {
                 );
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
@@ -203,6 +205,7 @@ impl ::rust_rpc::Message for Closed {
                 buf,
             );
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -289,6 +292,7 @@ impl ::rust_rpc::Message for Closed {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -343,6 +347,7 @@ pub mod closed {
         const FULL_NAME: &'static str = "leniency.closed.Closed.G";
     }
     impl ::rust_rpc::Message for G {
+        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -352,6 +357,7 @@ pub mod closed {
             len += self.unknown_fields.encoded_len();
             len
         }
+        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.a {
@@ -359,6 +365,7 @@ pub mod closed {
             }
             self.unknown_fields.encode(buf);
         }
+        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -387,6 +394,7 @@ pub mod closed {
         Os(::std::string::String),
     }
     impl Choice {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -396,6 +404,7 @@ pub mod closed {
                 Self::Os(value) => _enc::field_len::<_enc::LaxStr>(14, value),
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -405,6 +414,7 @@ pub mod closed {
                 Self::Os(value) => _enc::encode_field::<_enc::LaxStr>(14, value, buf),
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -462,6 +472,7 @@ impl ::rust_rpc::Name for Required {
     const FULL_NAME: &'static str = "leniency.closed.Required";
 }
 impl ::rust_rpc::Message for Required {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -477,6 +488,7 @@ impl ::rust_rpc::Message for Required {
                 .encoded_len_except(&[if self.s.is_some() { 18 } else { 0 }]);
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
@@ -487,6 +499,7 @@ impl ::rust_rpc::Message for Required {
         }
         self.unknown_fields.encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -565,6 +578,7 @@ impl ::rust_rpc::Name for Holder {
     const FULL_NAME: &'static str = "leniency.closed.Holder";
 }
 impl ::rust_rpc::Message for Holder {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -582,6 +596,7 @@ impl ::rust_rpc::Message for Holder {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.one {
@@ -597,6 +612,7 @@ impl ::rust_rpc::Message for Holder {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -683,6 +699,7 @@ impl ::rust_rpc::Message for Holder {
             );
         }
     }
+    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -702,6 +719,7 @@ pub mod holder {
         Picked(super::Required),
     }
     impl Pick {
+        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -710,6 +728,7 @@ pub mod holder {
                 }
             }
         }
+        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -718,6 +737,7 @@ pub mod holder {
                 }
             }
         }
+        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -768,6 +788,7 @@ impl ::rust_rpc::Name for Node {
     const FULL_NAME: &'static str = "leniency.closed.Node";
 }
 impl ::rust_rpc::Message for Node {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -780,6 +801,7 @@ impl ::rust_rpc::Message for Node {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -790,6 +812,7 @@ impl ::rust_rpc::Message for Node {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -23,6 +23,7 @@ impl ::rust_rpc::Name for Uses {
     const FULL_NAME: &'static str = "a.b.c.Uses";
 }
 impl ::rust_rpc::Message for Uses {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -35,6 +36,7 @@ impl ::rust_rpc::Message for Uses {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.thing {
@@ -45,6 +47,7 @@ impl ::rust_rpc::Message for Uses {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

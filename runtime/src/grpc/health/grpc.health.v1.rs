@@ -21,6 +21,7 @@ impl ::rust_rpc::Name for HealthCheckRequest {
     const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckRequest";
 }
 impl ::rust_rpc::Message for HealthCheckRequest {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -30,6 +31,7 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.service.is_empty() {
@@ -37,6 +39,7 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -50,6 +53,7 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         }
         ::core::result::Result::Ok(())
     }
+    #[inline]
     fn clear(&mut self) {
         self.service.clear();
         self.unknown_fields.clear();
@@ -75,6 +79,7 @@ impl ::rust_rpc::Name for HealthCheckResponse {
     const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckResponse";
 }
 impl ::rust_rpc::Message for HealthCheckResponse {
+    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -87,6 +92,7 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
+    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.status.0 != 0 {
@@ -96,6 +102,7 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         }
         self.unknown_fields.encode(buf);
     }
+    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
