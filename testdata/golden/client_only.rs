@@ -8,6 +8,7 @@ pub struct Ping {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Ping {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Ping");
         s.field("text", &self.text);
@@ -109,6 +110,7 @@ impl ::core::fmt::Debug for PingerDyn {
     }
 }
 impl Pinger for PingerDyn {
+    #[inline]
     async fn send(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

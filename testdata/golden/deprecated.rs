@@ -134,6 +134,7 @@ pub struct Old {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for Old {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Old");
         s.field("id", &self.id);
@@ -198,6 +199,7 @@ pub struct User {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for User {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("User");
         s.field("old", &self.old);
@@ -479,6 +481,7 @@ impl ::core::fmt::Debug for UsesOldDyn {
 }
 #[allow(deprecated)]
 impl UsesOld for UsesOldDyn {
+    #[inline]
     async fn unary(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -486,6 +489,7 @@ impl UsesOld for UsesOldDyn {
     ) -> ::core::result::Result<Old, ::rust_rpc::Status> {
         self.0.erased_unary(ctrl, request).await
     }
+    #[inline]
     async fn server_stream(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -494,6 +498,7 @@ impl UsesOld for UsesOldDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_server_stream(ctrl, request, responses).await
     }
+    #[inline]
     async fn client_stream(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -501,6 +506,7 @@ impl UsesOld for UsesOldDyn {
     ) -> ::core::result::Result<Old, ::rust_rpc::Status> {
         self.0.erased_client_stream(ctrl, requests).await
     }
+    #[inline]
     async fn bidi(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -11,6 +11,7 @@ pub struct Schema {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Schema {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Schema");
         s.field("set", &self.set);

@@ -8,6 +8,7 @@ pub struct EchoRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EchoRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EchoRequest");
         s.field("message", &self.message);
@@ -66,6 +67,7 @@ pub struct EchoResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EchoResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EchoResponse");
         s.field("message", &self.message);
@@ -125,6 +127,7 @@ pub struct AddRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AddRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AddRequest");
         s.field("a", &self.a);
@@ -186,6 +189,7 @@ pub struct AddResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AddResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AddResponse");
         s.field("result", &self.result);
@@ -310,6 +314,7 @@ impl ::core::fmt::Debug for EchoServiceDyn {
     }
 }
 impl EchoService for EchoServiceDyn {
+    #[inline]
     async fn echo(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -317,6 +322,7 @@ impl EchoService for EchoServiceDyn {
     ) -> ::core::result::Result<EchoResponse, ::rust_rpc::Status> {
         self.0.erased_echo(ctrl, request).await
     }
+    #[inline]
     async fn add(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -68,6 +68,7 @@ pub struct Visible {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Visible {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Visible");
         s.field("name", &self.name);
@@ -161,6 +162,7 @@ pub mod visible {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Hidden {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Hidden");
             s.field("depth", &self.depth);

@@ -62,6 +62,7 @@ pub struct Enc {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Enc {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Enc");
         if !self.unknown_fields.is_empty() {
@@ -104,6 +105,7 @@ pub mod _enc_ {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Inner {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Inner");
             s.field("y", &self.y);
@@ -163,6 +165,7 @@ pub struct Rpc {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Rpc {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Rpc");
         if !self.unknown_fields.is_empty() {
@@ -205,6 +208,7 @@ pub mod _rpc_ {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Req {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Req");
             s.field("y", &self.y);
@@ -265,6 +269,7 @@ pub struct User {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for User {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("User");
         s.field("a", &self.a);
@@ -329,6 +334,7 @@ pub struct Scope {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Scope {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Scope");
         if !self.unknown_fields.is_empty() {
@@ -433,6 +439,7 @@ pub struct Foo {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Foo {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Foo");
         if !self.unknown_fields.is_empty() {
@@ -473,6 +480,7 @@ pub struct Foo_ {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Foo_ {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Foo_");
         if !self.unknown_fields.is_empty() {
@@ -556,6 +564,7 @@ impl ::core::fmt::Debug for CallsDyn {
     }
 }
 impl Calls for CallsDyn {
+    #[inline]
     async fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -754,6 +763,7 @@ impl ::core::fmt::Debug for SDyn {
     }
 }
 impl S for SDyn {
+    #[inline]
     async fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -947,6 +957,7 @@ impl ::core::fmt::Debug for FooDyn {
     }
 }
 impl Foo__ for FooDyn {
+    #[inline]
     async fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -70,6 +70,7 @@ pub struct Record {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Record {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Record");
         s.field("id", &self.id);
@@ -317,6 +318,7 @@ pub mod record {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Extra {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Extra");
             s.field("note", &self.note);

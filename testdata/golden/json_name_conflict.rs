@@ -14,6 +14,7 @@ pub struct Fields {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Fields {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Fields");
         s.field("foo_bar", &self.foo_bar);

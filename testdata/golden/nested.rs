@@ -10,6 +10,7 @@ pub struct Outer {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Outer {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Outer");
         s.field("middle", &self.middle);
@@ -158,6 +159,7 @@ pub mod outer {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Middle {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Middle");
             s.field("inner", &self.inner);
@@ -241,6 +243,7 @@ pub mod outer {
             pub unknown_fields: ::rust_rpc::UnknownFields,
         }
         impl ::core::fmt::Debug for Inner {
+            #[inline]
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 let mut s = f.debug_struct("Inner");
                 s.field("depth", &self.depth);
@@ -382,6 +385,7 @@ pub struct Reader {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Reader {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Reader");
         s.field("inner", &self.inner);

@@ -84,6 +84,7 @@ pub struct Defaults {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Defaults {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Defaults");
         s.field("id", &self.id);
@@ -441,6 +442,7 @@ pub mod defaults {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Settings {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Settings");
             s.field("level", &self.level);
@@ -521,6 +523,7 @@ pub mod defaults {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Entry {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Entry");
             s.field("key", &self.key);

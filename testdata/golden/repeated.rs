@@ -67,6 +67,7 @@ pub struct Point {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Point {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Point");
         s.field("x", &self.x);
@@ -137,6 +138,7 @@ pub struct Repeated {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Repeated {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Repeated");
         s.field("ints", &self.ints);

@@ -9,6 +9,7 @@ pub struct KvClient {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for KvClient {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("KvClient");
         s.field("key", &self.key);
@@ -67,6 +68,7 @@ pub struct KvServer {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for KvServer {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("KvServer");
         s.field("value", &self.value);
@@ -124,6 +126,7 @@ pub struct KvStub {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for KvStub {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("KvStub");
         if !self.unknown_fields.is_empty() {
@@ -163,6 +166,7 @@ pub struct KvDyn {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for KvDyn {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("KvDyn");
         if !self.unknown_fields.is_empty() {
@@ -202,6 +206,7 @@ pub struct KvErased {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for KvErased {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("KvErased");
         if !self.unknown_fields.is_empty() {
@@ -242,6 +247,7 @@ pub struct Store {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Store {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Store");
         if !self.unknown_fields.is_empty() {
@@ -487,6 +493,7 @@ impl ::core::fmt::Debug for KvDyn_ {
     }
 }
 impl Kv for KvDyn_ {
+    #[inline]
     async fn new_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -494,6 +501,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_new_(ctrl, request).await
     }
+    #[inline]
     async fn channel_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -501,6 +509,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_channel_(ctrl, request).await
     }
+    #[inline]
     async fn clone_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -508,6 +517,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_clone_(ctrl, request).await
     }
+    #[inline]
     async fn into_inner(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -515,6 +525,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_into_inner(ctrl, request).await
     }
+    #[inline]
     async fn from_parts(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -522,6 +533,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_from_parts(ctrl, request).await
     }
+    #[inline]
     async fn get_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -529,6 +541,7 @@ impl Kv for KvDyn_ {
     ) -> ::core::result::Result<KvServer, ::rust_rpc::Status> {
         self.0.erased_get_(ctrl, request).await
     }
+    #[inline]
     async fn get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1056,6 +1069,7 @@ impl ::core::fmt::Debug for KvDyn__ {
     }
 }
 impl Kv_ for KvDyn__ {
+    #[inline]
     async fn ping(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1253,6 +1267,7 @@ impl ::core::fmt::Debug for StoreDyn {
     }
 }
 impl Store_ for StoreDyn {
+    #[inline]
     async fn put(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1535,6 +1550,7 @@ impl ::core::fmt::Debug for ConvDyn {
     }
 }
 impl Conv for ConvDyn {
+    #[inline]
     async fn into_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1542,6 +1558,7 @@ impl Conv for ConvDyn {
     ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
         self.0.erased_into_(ctrl, request).await
     }
+    #[inline]
     async fn try_into_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1549,6 +1566,7 @@ impl Conv for ConvDyn {
     ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
         self.0.erased_try_into_(ctrl, request).await
     }
+    #[inline]
     async fn borrow_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1556,6 +1574,7 @@ impl Conv for ConvDyn {
     ) -> ::core::result::Result<Store, ::rust_rpc::Status> {
         self.0.erased_borrow_(ctrl, request).await
     }
+    #[inline]
     async fn to_owned_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -8,6 +8,7 @@ pub struct Number {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Number {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Number");
         s.field("value", &self.value);
@@ -61,6 +62,7 @@ pub struct Text {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Text {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Text");
         s.field("text", &self.text);
@@ -272,6 +274,7 @@ impl ::core::fmt::Debug for CalculatorDyn {
 }
 #[allow(deprecated)]
 impl Calculator for CalculatorDyn {
+    #[inline]
     async fn double(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -279,6 +282,7 @@ impl Calculator for CalculatorDyn {
     ) -> ::core::result::Result<Number, ::rust_rpc::Status> {
         self.0.erased_double(ctrl, request).await
     }
+    #[inline]
     async fn countdown(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -287,6 +291,7 @@ impl Calculator for CalculatorDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_countdown(ctrl, request, responses).await
     }
+    #[inline]
     async fn sum(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -294,6 +299,7 @@ impl Calculator for CalculatorDyn {
     ) -> ::core::result::Result<Number, ::rust_rpc::Status> {
         self.0.erased_sum(ctrl, requests).await
     }
+    #[inline]
     async fn running_total(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -302,6 +308,7 @@ impl Calculator for CalculatorDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_running_total(ctrl, requests, responses).await
     }
+    #[inline]
     async fn twice(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -793,6 +800,7 @@ impl ::core::fmt::Debug for KeywordsDyn {
     }
 }
 impl Keywords for KeywordsDyn {
+    #[inline]
     async fn r#type(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -800,6 +808,7 @@ impl Keywords for KeywordsDyn {
     ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
         self.0.erased_type(ctrl, request).await
     }
+    #[inline]
     async fn r#match(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -807,6 +816,7 @@ impl Keywords for KeywordsDyn {
     ) -> ::core::result::Result<Text, ::rust_rpc::Status> {
         self.0.erased_match(ctrl, request).await
     }
+    #[inline]
     async fn self_(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -1114,6 +1124,7 @@ impl ::core::fmt::Debug for LegacyDyn {
 }
 #[allow(deprecated)]
 impl Legacy for LegacyDyn {
+    #[inline]
     async fn ping(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

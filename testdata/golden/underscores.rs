@@ -12,6 +12,7 @@ pub struct Unnamed1_ {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Unnamed1_ {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Unnamed1_");
         s.field("unnamed_1", &self.unnamed_1);
@@ -189,6 +190,7 @@ pub struct Unnamed2 {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Unnamed2 {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Unnamed2");
         s.field("a", &self.a);
@@ -247,6 +249,7 @@ pub struct Unnamed1 {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Unnamed1 {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Unnamed1");
         s.field("x", &self.x);
@@ -343,6 +346,7 @@ impl ::core::fmt::Debug for SvcDyn {
     }
 }
 impl Svc for SvcDyn {
+    #[inline]
     async fn unnamed_1(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -715,6 +715,7 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
             quote! {
                 #allow
                 impl ::core::fmt::Debug for #name {
+                    #[inline]
                     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         let mut s = f.debug_struct(#label);
                         #(s.field(#labels, &self.#members);)*

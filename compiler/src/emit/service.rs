@@ -284,6 +284,7 @@ fn dyn_form(service: &Service, allow: &TokenStream) -> TokenStream {
             }
         });
         forwards.push(quote! {
+            #[inline]
             async fn #method(
                 &self,
                 ctrl: &mut ::rust_rpc::RpcController,

@@ -151,6 +151,7 @@ pub struct Empty {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Empty {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Empty");
         if !self.unknown_fields.is_empty() {
@@ -195,6 +196,7 @@ pub struct BoolValue {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for BoolValue {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("BoolValue");
         s.field("value", &self.value);
@@ -252,6 +254,7 @@ pub struct Payload {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Payload {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Payload");
         s.field("type", &self.r#type);
@@ -325,6 +328,7 @@ pub struct EchoStatus {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EchoStatus {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EchoStatus");
         s.field("code", &self.code);
@@ -423,6 +427,7 @@ pub struct SimpleRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for SimpleRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("SimpleRequest");
         s.field("response_type", &self.response_type);
@@ -638,6 +643,7 @@ pub struct SimpleResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for SimpleResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("SimpleResponse");
         s.field("payload", &self.payload);
@@ -768,6 +774,7 @@ pub struct StreamingInputCallRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StreamingInputCallRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StreamingInputCallRequest");
         s.field("payload", &self.payload);
@@ -849,6 +856,7 @@ pub struct StreamingInputCallResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StreamingInputCallResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StreamingInputCallResponse");
         s.field("aggregated_payload_size", &self.aggregated_payload_size);
@@ -916,6 +924,7 @@ pub struct ResponseParameters {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ResponseParameters {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ResponseParameters");
         s.field("size", &self.size);
@@ -1007,6 +1016,7 @@ pub struct StreamingOutputCallRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StreamingOutputCallRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StreamingOutputCallRequest");
         s.field("response_type", &self.response_type);
@@ -1139,6 +1149,7 @@ pub struct StreamingOutputCallResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StreamingOutputCallResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StreamingOutputCallResponse");
         s.field("payload", &self.payload);
@@ -1203,6 +1214,7 @@ pub struct ReconnectParams {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ReconnectParams {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ReconnectParams");
         s.field("max_reconnect_backoff_ms", &self.max_reconnect_backoff_ms);
@@ -1264,6 +1276,7 @@ pub struct ReconnectInfo {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ReconnectInfo {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ReconnectInfo");
         s.field("passed", &self.passed);
@@ -1335,6 +1348,7 @@ pub struct LoadBalancerStatsRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LoadBalancerStatsRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LoadBalancerStatsRequest");
         s.field("num_rpcs", &self.num_rpcs);
@@ -1403,6 +1417,7 @@ pub struct LoadBalancerStatsResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LoadBalancerStatsResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LoadBalancerStatsResponse");
         s.field("rpcs_by_peer", &self.rpcs_by_peer);
@@ -1498,6 +1513,7 @@ pub mod load_balancer_stats_response {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for RpcsByPeer {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("RpcsByPeer");
             s.field("rpcs_by_peer", &self.rpcs_by_peer);
@@ -1559,6 +1575,7 @@ pub struct LoadBalancerAccumulatedStatsRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LoadBalancerAccumulatedStatsRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LoadBalancerAccumulatedStatsRequest");
         if !self.unknown_fields.is_empty() {
@@ -1628,6 +1645,7 @@ pub struct LoadBalancerAccumulatedStatsResponse {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for LoadBalancerAccumulatedStatsResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LoadBalancerAccumulatedStatsResponse");
         s.field("num_rpcs_started_by_method", &self.num_rpcs_started_by_method);
@@ -1769,6 +1787,7 @@ pub mod load_balancer_accumulated_stats_response {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for MethodStats {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("MethodStats");
             s.field("rpcs_started", &self.rpcs_started);
@@ -1849,6 +1868,7 @@ pub struct ClientConfigureRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ClientConfigureRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ClientConfigureRequest");
         s.field("types", &self.types);
@@ -2005,6 +2025,7 @@ pub mod client_configure_request {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Metadata {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Metadata");
             s.field("type", &self.r#type);
@@ -2085,6 +2106,7 @@ pub struct ClientConfigureResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ClientConfigureResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ClientConfigureResponse");
         if !self.unknown_fields.is_empty() {
@@ -2131,6 +2153,7 @@ pub struct TestOrcaReport {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for TestOrcaReport {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("TestOrcaReport");
         s.field("cpu_utilization", &self.cpu_utilization);
@@ -2468,6 +2491,7 @@ impl ::core::fmt::Debug for TestServiceDyn {
     }
 }
 impl TestService for TestServiceDyn {
+    #[inline]
     async fn empty_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2475,6 +2499,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<Empty, ::rust_rpc::Status> {
         self.0.erased_empty_call(ctrl, request).await
     }
+    #[inline]
     async fn unary_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2482,6 +2507,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<SimpleResponse, ::rust_rpc::Status> {
         self.0.erased_unary_call(ctrl, request).await
     }
+    #[inline]
     async fn cacheable_unary_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2489,6 +2515,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<SimpleResponse, ::rust_rpc::Status> {
         self.0.erased_cacheable_unary_call(ctrl, request).await
     }
+    #[inline]
     async fn streaming_output_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2497,6 +2524,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_streaming_output_call(ctrl, request, responses).await
     }
+    #[inline]
     async fn streaming_input_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2504,6 +2532,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<StreamingInputCallResponse, ::rust_rpc::Status> {
         self.0.erased_streaming_input_call(ctrl, requests).await
     }
+    #[inline]
     async fn full_duplex_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2512,6 +2541,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_full_duplex_call(ctrl, requests, responses).await
     }
+    #[inline]
     async fn half_duplex_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -2520,6 +2550,7 @@ impl TestService for TestServiceDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_half_duplex_call(ctrl, requests, responses).await
     }
+    #[inline]
     async fn unimplemented_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -3170,6 +3201,7 @@ impl ::core::fmt::Debug for UnimplementedServiceDyn {
     }
 }
 impl UnimplementedService for UnimplementedServiceDyn {
+    #[inline]
     async fn unimplemented_call(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -3403,6 +3435,7 @@ impl ::core::fmt::Debug for ReconnectServiceDyn {
     }
 }
 impl ReconnectService for ReconnectServiceDyn {
+    #[inline]
     async fn start(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -3410,6 +3443,7 @@ impl ReconnectService for ReconnectServiceDyn {
     ) -> ::core::result::Result<Empty, ::rust_rpc::Status> {
         self.0.erased_start(ctrl, request).await
     }
+    #[inline]
     async fn stop(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -3697,6 +3731,7 @@ impl ::core::fmt::Debug for LoadBalancerStatsServiceDyn {
     }
 }
 impl LoadBalancerStatsService for LoadBalancerStatsServiceDyn {
+    #[inline]
     async fn get_client_stats(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -3704,6 +3739,7 @@ impl LoadBalancerStatsService for LoadBalancerStatsServiceDyn {
     ) -> ::core::result::Result<LoadBalancerStatsResponse, ::rust_rpc::Status> {
         self.0.erased_get_client_stats(ctrl, request).await
     }
+    #[inline]
     async fn get_client_accumulated_stats(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -4022,6 +4058,7 @@ impl ::core::fmt::Debug for XdsUpdateHealthServiceDyn {
     }
 }
 impl XdsUpdateHealthService for XdsUpdateHealthServiceDyn {
+    #[inline]
     async fn set_serving(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -4029,6 +4066,7 @@ impl XdsUpdateHealthService for XdsUpdateHealthServiceDyn {
     ) -> ::core::result::Result<Empty, ::rust_rpc::Status> {
         self.0.erased_set_serving(ctrl, request).await
     }
+    #[inline]
     async fn set_not_serving(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -4295,6 +4333,7 @@ impl ::core::fmt::Debug for XdsUpdateClientConfigureServiceDyn {
     }
 }
 impl XdsUpdateClientConfigureService for XdsUpdateClientConfigureServiceDyn {
+    #[inline]
     async fn configure(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

@@ -86,6 +86,7 @@ pub struct ResponseHeader {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ResponseHeader {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ResponseHeader");
         s.field("cluster_id", &self.cluster_id);
@@ -204,6 +205,7 @@ pub struct RangeRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for RangeRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("RangeRequest");
         s.field("key", &self.key);
@@ -534,6 +536,7 @@ pub struct RangeResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for RangeResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("RangeResponse");
         s.field("header", &self.header);
@@ -644,6 +647,7 @@ pub struct PutRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for PutRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("PutRequest");
         s.field("key", &self.key);
@@ -749,6 +753,7 @@ pub struct PutResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for PutResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("PutResponse");
         s.field("header", &self.header);
@@ -838,6 +843,7 @@ pub struct DeleteRangeRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for DeleteRangeRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("DeleteRangeRequest");
         s.field("key", &self.key);
@@ -921,6 +927,7 @@ pub struct DeleteRangeResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for DeleteRangeResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("DeleteRangeResponse");
         s.field("header", &self.header);
@@ -1014,6 +1021,7 @@ pub struct RequestOp {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for RequestOp {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("RequestOp");
         s.field("request", &self.request);
@@ -1203,6 +1211,7 @@ pub struct ResponseOp {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ResponseOp {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ResponseOp");
         s.field("response", &self.response);
@@ -1404,6 +1413,7 @@ pub struct Compare {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Compare {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Compare");
         s.field("result", &self.result);
@@ -1772,6 +1782,7 @@ pub struct TxnRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for TxnRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("TxnRequest");
         s.field("compare", &self.compare);
@@ -1853,6 +1864,7 @@ pub struct TxnResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for TxnResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("TxnResponse");
         s.field("header", &self.header);
@@ -1947,6 +1959,7 @@ pub struct CompactionRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for CompactionRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("CompactionRequest");
         s.field("revision", &self.revision);
@@ -2008,6 +2021,7 @@ pub struct CompactionResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for CompactionResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("CompactionResponse");
         s.field("header", &self.header);
@@ -2069,6 +2083,7 @@ pub struct HashRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HashRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HashRequest");
         if !self.unknown_fields.is_empty() {
@@ -2110,6 +2125,7 @@ pub struct HashKvRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HashKvRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HashKvRequest");
         s.field("revision", &self.revision);
@@ -2167,6 +2183,7 @@ pub struct HashKvResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HashKvResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HashKvResponse");
         s.field("header", &self.header);
@@ -2247,6 +2264,7 @@ pub struct HashResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HashResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HashResponse");
         s.field("header", &self.header);
@@ -2316,6 +2334,7 @@ pub struct SnapshotRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for SnapshotRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("SnapshotRequest");
         if !self.unknown_fields.is_empty() {
@@ -2362,6 +2381,7 @@ pub struct SnapshotResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for SnapshotResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("SnapshotResponse");
         s.field("header", &self.header);
@@ -2450,6 +2470,7 @@ pub struct WatchRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for WatchRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("WatchRequest");
         s.field("request_union", &self.request_union);
@@ -2646,6 +2667,7 @@ pub struct WatchCreateRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for WatchCreateRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("WatchCreateRequest");
         s.field("key", &self.key);
@@ -2838,6 +2860,7 @@ pub struct WatchCancelRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for WatchCancelRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("WatchCancelRequest");
         s.field("watch_id", &self.watch_id);
@@ -2892,6 +2915,7 @@ pub struct WatchProgressRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for WatchProgressRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("WatchProgressRequest");
         if !self.unknown_fields.is_empty() {
@@ -2956,6 +2980,7 @@ pub struct WatchResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for WatchResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("WatchResponse");
         s.field("header", &self.header);
@@ -3087,6 +3112,7 @@ pub struct LeaseGrantRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseGrantRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseGrantRequest");
         s.field("ttl", &self.ttl);
@@ -3153,6 +3179,7 @@ pub struct LeaseGrantResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseGrantResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseGrantResponse");
         s.field("header", &self.header);
@@ -3249,6 +3276,7 @@ pub struct LeaseRevokeRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseRevokeRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseRevokeRequest");
         s.field("id", &self.id);
@@ -3302,6 +3330,7 @@ pub struct LeaseRevokeResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseRevokeResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseRevokeResponse");
         s.field("header", &self.header);
@@ -3367,6 +3396,7 @@ pub struct LeaseCheckpoint {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseCheckpoint {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseCheckpoint");
         s.field("id", &self.id);
@@ -3428,6 +3458,7 @@ pub struct LeaseCheckpointRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseCheckpointRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseCheckpointRequest");
         s.field("checkpoints", &self.checkpoints);
@@ -3486,6 +3517,7 @@ pub struct LeaseCheckpointResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseCheckpointResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseCheckpointResponse");
         s.field("header", &self.header);
@@ -3549,6 +3581,7 @@ pub struct LeaseKeepAliveRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseKeepAliveRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseKeepAliveRequest");
         s.field("id", &self.id);
@@ -3606,6 +3639,7 @@ pub struct LeaseKeepAliveResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseKeepAliveResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseKeepAliveResponse");
         s.field("header", &self.header);
@@ -3687,6 +3721,7 @@ pub struct LeaseTimeToLiveRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseTimeToLiveRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseTimeToLiveRequest");
         s.field("id", &self.id);
@@ -3756,6 +3791,7 @@ pub struct LeaseTimeToLiveResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseTimeToLiveResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseTimeToLiveResponse");
         s.field("header", &self.header);
@@ -3854,6 +3890,7 @@ pub struct LeaseLeasesRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseLeasesRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseLeasesRequest");
         if !self.unknown_fields.is_empty() {
@@ -3895,6 +3932,7 @@ pub struct LeaseStatus {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseStatus {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseStatus");
         s.field("id", &self.id);
@@ -3949,6 +3987,7 @@ pub struct LeaseLeasesResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for LeaseLeasesResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("LeaseLeasesResponse");
         s.field("header", &self.header);
@@ -4037,6 +4076,7 @@ pub struct Member {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Member {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Member");
         s.field("id", &self.id);
@@ -4128,6 +4168,7 @@ pub struct MemberAddRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberAddRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberAddRequest");
         s.field("peer_ur_ls", &self.peer_ur_ls);
@@ -4198,6 +4239,7 @@ pub struct MemberAddResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberAddResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberAddResponse");
         s.field("header", &self.header);
@@ -4293,6 +4335,7 @@ pub struct MemberRemoveRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberRemoveRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberRemoveRequest");
         s.field("id", &self.id);
@@ -4348,6 +4391,7 @@ pub struct MemberRemoveResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberRemoveResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberRemoveResponse");
         s.field("header", &self.header);
@@ -4428,6 +4472,7 @@ pub struct MemberUpdateRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberUpdateRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberUpdateRequest");
         s.field("id", &self.id);
@@ -4496,6 +4541,7 @@ pub struct MemberUpdateResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberUpdateResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberUpdateResponse");
         s.field("header", &self.header);
@@ -4572,6 +4618,7 @@ pub struct MemberListRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberListRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberListRequest");
         if !self.unknown_fields.is_empty() {
@@ -4614,6 +4661,7 @@ pub struct MemberListResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberListResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberListResponse");
         s.field("header", &self.header);
@@ -4692,6 +4740,7 @@ pub struct MemberPromoteRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberPromoteRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberPromoteRequest");
         s.field("id", &self.id);
@@ -4747,6 +4796,7 @@ pub struct MemberPromoteResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MemberPromoteResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MemberPromoteResponse");
         s.field("header", &self.header);
@@ -4823,6 +4873,7 @@ pub struct DefragmentRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for DefragmentRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("DefragmentRequest");
         if !self.unknown_fields.is_empty() {
@@ -4863,6 +4914,7 @@ pub struct DefragmentResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for DefragmentResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("DefragmentResponse");
         s.field("header", &self.header);
@@ -4926,6 +4978,7 @@ pub struct MoveLeaderRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MoveLeaderRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MoveLeaderRequest");
         s.field("target_id", &self.target_id);
@@ -4979,6 +5032,7 @@ pub struct MoveLeaderResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MoveLeaderResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MoveLeaderResponse");
         s.field("header", &self.header);
@@ -5049,6 +5103,7 @@ pub struct AlarmRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AlarmRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AlarmRequest");
         s.field("action", &self.action);
@@ -5198,6 +5253,7 @@ pub struct AlarmMember {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AlarmMember {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AlarmMember");
         s.field("member_id", &self.member_id);
@@ -5261,6 +5317,7 @@ pub struct AlarmResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AlarmResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AlarmResponse");
         s.field("header", &self.header);
@@ -5339,6 +5396,7 @@ pub struct StatusRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StatusRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StatusRequest");
         if !self.unknown_fields.is_empty() {
@@ -5397,6 +5455,7 @@ pub struct StatusResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for StatusResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("StatusResponse");
         s.field("header", &self.header);
@@ -5536,6 +5595,7 @@ pub struct AuthEnableRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthEnableRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthEnableRequest");
         if !self.unknown_fields.is_empty() {
@@ -5575,6 +5635,7 @@ pub struct AuthDisableRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthDisableRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthDisableRequest");
         if !self.unknown_fields.is_empty() {
@@ -5616,6 +5677,7 @@ pub struct AuthenticateRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthenticateRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthenticateRequest");
         s.field("name", &self.name);
@@ -5685,6 +5747,7 @@ pub struct AuthUserAddRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserAddRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserAddRequest");
         s.field("name", &self.name);
@@ -5775,6 +5838,7 @@ pub struct AuthUserGetRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserGetRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserGetRequest");
         s.field("name", &self.name);
@@ -5834,6 +5898,7 @@ pub struct AuthUserDeleteRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserDeleteRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserDeleteRequest");
         s.field("name", &self.name);
@@ -5895,6 +5960,7 @@ pub struct AuthUserChangePasswordRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserChangePasswordRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserChangePasswordRequest");
         s.field("name", &self.name);
@@ -5965,6 +6031,7 @@ pub struct AuthUserGrantRoleRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserGrantRoleRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserGrantRoleRequest");
         s.field("user", &self.user);
@@ -6033,6 +6100,7 @@ pub struct AuthUserRevokeRoleRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserRevokeRoleRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserRevokeRoleRequest");
         s.field("name", &self.name);
@@ -6101,6 +6169,7 @@ pub struct AuthRoleAddRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleAddRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleAddRequest");
         s.field("name", &self.name);
@@ -6159,6 +6228,7 @@ pub struct AuthRoleGetRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleGetRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleGetRequest");
         s.field("role", &self.role);
@@ -6216,6 +6286,7 @@ pub struct AuthUserListRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserListRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserListRequest");
         if !self.unknown_fields.is_empty() {
@@ -6255,6 +6326,7 @@ pub struct AuthRoleListRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleListRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleListRequest");
         if !self.unknown_fields.is_empty() {
@@ -6295,6 +6367,7 @@ pub struct AuthRoleDeleteRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleDeleteRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleDeleteRequest");
         s.field("role", &self.role);
@@ -6356,6 +6429,7 @@ pub struct AuthRoleGrantPermissionRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleGrantPermissionRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleGrantPermissionRequest");
         s.field("name", &self.name);
@@ -6435,6 +6509,7 @@ pub struct AuthRoleRevokePermissionRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleRevokePermissionRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleRevokePermissionRequest");
         s.field("role", &self.role);
@@ -6511,6 +6586,7 @@ pub struct AuthEnableResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthEnableResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthEnableResponse");
         s.field("header", &self.header);
@@ -6573,6 +6649,7 @@ pub struct AuthDisableResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthDisableResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthDisableResponse");
         s.field("header", &self.header);
@@ -6637,6 +6714,7 @@ pub struct AuthenticateResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthenticateResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthenticateResponse");
         s.field("header", &self.header);
@@ -6716,6 +6794,7 @@ pub struct AuthUserAddResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserAddResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserAddResponse");
         s.field("header", &self.header);
@@ -6779,6 +6858,7 @@ pub struct AuthUserGetResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserGetResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserGetResponse");
         s.field("header", &self.header);
@@ -6854,6 +6934,7 @@ pub struct AuthUserDeleteResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserDeleteResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserDeleteResponse");
         s.field("header", &self.header);
@@ -6916,6 +6997,7 @@ pub struct AuthUserChangePasswordResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserChangePasswordResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserChangePasswordResponse");
         s.field("header", &self.header);
@@ -6978,6 +7060,7 @@ pub struct AuthUserGrantRoleResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserGrantRoleResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserGrantRoleResponse");
         s.field("header", &self.header);
@@ -7040,6 +7123,7 @@ pub struct AuthUserRevokeRoleResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserRevokeRoleResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserRevokeRoleResponse");
         s.field("header", &self.header);
@@ -7102,6 +7186,7 @@ pub struct AuthRoleAddResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleAddResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleAddResponse");
         s.field("header", &self.header);
@@ -7165,6 +7250,7 @@ pub struct AuthRoleGetResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleGetResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleGetResponse");
         s.field("header", &self.header);
@@ -7247,6 +7333,7 @@ pub struct AuthRoleListResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleListResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleListResponse");
         s.field("header", &self.header);
@@ -7323,6 +7410,7 @@ pub struct AuthUserListResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthUserListResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthUserListResponse");
         s.field("header", &self.header);
@@ -7398,6 +7486,7 @@ pub struct AuthRoleDeleteResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleDeleteResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleDeleteResponse");
         s.field("header", &self.header);
@@ -7460,6 +7549,7 @@ pub struct AuthRoleGrantPermissionResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleGrantPermissionResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleGrantPermissionResponse");
         s.field("header", &self.header);
@@ -7522,6 +7612,7 @@ pub struct AuthRoleRevokePermissionResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for AuthRoleRevokePermissionResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("AuthRoleRevokePermissionResponse");
         s.field("header", &self.header);
@@ -7736,6 +7827,7 @@ impl ::core::fmt::Debug for KvDyn {
     }
 }
 impl Kv for KvDyn {
+    #[inline]
     async fn range(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -7743,6 +7835,7 @@ impl Kv for KvDyn {
     ) -> ::core::result::Result<RangeResponse, ::rust_rpc::Status> {
         self.0.erased_range(ctrl, request).await
     }
+    #[inline]
     async fn put(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -7750,6 +7843,7 @@ impl Kv for KvDyn {
     ) -> ::core::result::Result<PutResponse, ::rust_rpc::Status> {
         self.0.erased_put(ctrl, request).await
     }
+    #[inline]
     async fn delete_range(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -7757,6 +7851,7 @@ impl Kv for KvDyn {
     ) -> ::core::result::Result<DeleteRangeResponse, ::rust_rpc::Status> {
         self.0.erased_delete_range(ctrl, request).await
     }
+    #[inline]
     async fn txn(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -7764,6 +7859,7 @@ impl Kv for KvDyn {
     ) -> ::core::result::Result<TxnResponse, ::rust_rpc::Status> {
         self.0.erased_txn(ctrl, request).await
     }
+    #[inline]
     async fn compact(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8200,6 +8296,7 @@ impl ::core::fmt::Debug for WatchDyn {
     }
 }
 impl Watch for WatchDyn {
+    #[inline]
     async fn watch(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8518,6 +8615,7 @@ impl ::core::fmt::Debug for LeaseDyn {
     }
 }
 impl Lease for LeaseDyn {
+    #[inline]
     async fn lease_grant(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8525,6 +8623,7 @@ impl Lease for LeaseDyn {
     ) -> ::core::result::Result<LeaseGrantResponse, ::rust_rpc::Status> {
         self.0.erased_lease_grant(ctrl, request).await
     }
+    #[inline]
     async fn lease_revoke(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8532,6 +8631,7 @@ impl Lease for LeaseDyn {
     ) -> ::core::result::Result<LeaseRevokeResponse, ::rust_rpc::Status> {
         self.0.erased_lease_revoke(ctrl, request).await
     }
+    #[inline]
     async fn lease_keep_alive(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8540,6 +8640,7 @@ impl Lease for LeaseDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_lease_keep_alive(ctrl, requests, responses).await
     }
+    #[inline]
     async fn lease_time_to_live(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -8547,6 +8648,7 @@ impl Lease for LeaseDyn {
     ) -> ::core::result::Result<LeaseTimeToLiveResponse, ::rust_rpc::Status> {
         self.0.erased_lease_time_to_live(ctrl, request).await
     }
+    #[inline]
     async fn lease_leases(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9088,6 +9190,7 @@ impl ::core::fmt::Debug for ClusterDyn {
     }
 }
 impl Cluster for ClusterDyn {
+    #[inline]
     async fn member_add(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9095,6 +9198,7 @@ impl Cluster for ClusterDyn {
     ) -> ::core::result::Result<MemberAddResponse, ::rust_rpc::Status> {
         self.0.erased_member_add(ctrl, request).await
     }
+    #[inline]
     async fn member_remove(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9102,6 +9206,7 @@ impl Cluster for ClusterDyn {
     ) -> ::core::result::Result<MemberRemoveResponse, ::rust_rpc::Status> {
         self.0.erased_member_remove(ctrl, request).await
     }
+    #[inline]
     async fn member_update(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9109,6 +9214,7 @@ impl Cluster for ClusterDyn {
     ) -> ::core::result::Result<MemberUpdateResponse, ::rust_rpc::Status> {
         self.0.erased_member_update(ctrl, request).await
     }
+    #[inline]
     async fn member_list(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9116,6 +9222,7 @@ impl Cluster for ClusterDyn {
     ) -> ::core::result::Result<MemberListResponse, ::rust_rpc::Status> {
         self.0.erased_member_list(ctrl, request).await
     }
+    #[inline]
     async fn member_promote(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9699,6 +9806,7 @@ impl ::core::fmt::Debug for MaintenanceDyn {
     }
 }
 impl Maintenance for MaintenanceDyn {
+    #[inline]
     async fn alarm(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9706,6 +9814,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<AlarmResponse, ::rust_rpc::Status> {
         self.0.erased_alarm(ctrl, request).await
     }
+    #[inline]
     async fn status(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9713,6 +9822,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<StatusResponse, ::rust_rpc::Status> {
         self.0.erased_status(ctrl, request).await
     }
+    #[inline]
     async fn defragment(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9720,6 +9830,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<DefragmentResponse, ::rust_rpc::Status> {
         self.0.erased_defragment(ctrl, request).await
     }
+    #[inline]
     async fn hash(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9727,6 +9838,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<HashResponse, ::rust_rpc::Status> {
         self.0.erased_hash(ctrl, request).await
     }
+    #[inline]
     async fn hash_kv(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9734,6 +9846,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<HashKvResponse, ::rust_rpc::Status> {
         self.0.erased_hash_kv(ctrl, request).await
     }
+    #[inline]
     async fn snapshot(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -9742,6 +9855,7 @@ impl Maintenance for MaintenanceDyn {
     ) -> ::core::result::Result<(), ::rust_rpc::Status> {
         self.0.erased_snapshot(ctrl, request, responses).await
     }
+    #[inline]
     async fn move_leader(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10689,6 +10803,7 @@ impl ::core::fmt::Debug for AuthDyn {
     }
 }
 impl Auth for AuthDyn {
+    #[inline]
     async fn auth_enable(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10696,6 +10811,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthEnableResponse, ::rust_rpc::Status> {
         self.0.erased_auth_enable(ctrl, request).await
     }
+    #[inline]
     async fn auth_disable(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10703,6 +10819,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthDisableResponse, ::rust_rpc::Status> {
         self.0.erased_auth_disable(ctrl, request).await
     }
+    #[inline]
     async fn authenticate(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10710,6 +10827,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthenticateResponse, ::rust_rpc::Status> {
         self.0.erased_authenticate(ctrl, request).await
     }
+    #[inline]
     async fn user_add(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10717,6 +10835,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserAddResponse, ::rust_rpc::Status> {
         self.0.erased_user_add(ctrl, request).await
     }
+    #[inline]
     async fn user_get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10724,6 +10843,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserGetResponse, ::rust_rpc::Status> {
         self.0.erased_user_get(ctrl, request).await
     }
+    #[inline]
     async fn user_list(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10731,6 +10851,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserListResponse, ::rust_rpc::Status> {
         self.0.erased_user_list(ctrl, request).await
     }
+    #[inline]
     async fn user_delete(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10738,6 +10859,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserDeleteResponse, ::rust_rpc::Status> {
         self.0.erased_user_delete(ctrl, request).await
     }
+    #[inline]
     async fn user_change_password(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10745,6 +10867,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserChangePasswordResponse, ::rust_rpc::Status> {
         self.0.erased_user_change_password(ctrl, request).await
     }
+    #[inline]
     async fn user_grant_role(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10752,6 +10875,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserGrantRoleResponse, ::rust_rpc::Status> {
         self.0.erased_user_grant_role(ctrl, request).await
     }
+    #[inline]
     async fn user_revoke_role(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10759,6 +10883,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthUserRevokeRoleResponse, ::rust_rpc::Status> {
         self.0.erased_user_revoke_role(ctrl, request).await
     }
+    #[inline]
     async fn role_add(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10766,6 +10891,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthRoleAddResponse, ::rust_rpc::Status> {
         self.0.erased_role_add(ctrl, request).await
     }
+    #[inline]
     async fn role_get(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10773,6 +10899,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthRoleGetResponse, ::rust_rpc::Status> {
         self.0.erased_role_get(ctrl, request).await
     }
+    #[inline]
     async fn role_list(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10780,6 +10907,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthRoleListResponse, ::rust_rpc::Status> {
         self.0.erased_role_list(ctrl, request).await
     }
+    #[inline]
     async fn role_delete(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10787,6 +10915,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthRoleDeleteResponse, ::rust_rpc::Status> {
         self.0.erased_role_delete(ctrl, request).await
     }
+    #[inline]
     async fn role_grant_permission(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -10794,6 +10923,7 @@ impl Auth for AuthDyn {
     ) -> ::core::result::Result<AuthRoleGrantPermissionResponse, ::rust_rpc::Status> {
         self.0.erased_role_grant_permission(ctrl, request).await
     }
+    #[inline]
     async fn role_revoke_permission(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,

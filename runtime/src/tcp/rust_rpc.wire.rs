@@ -10,6 +10,7 @@ pub struct MetadataEntry {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MetadataEntry {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MetadataEntry");
         s.field("key", &self.key);
@@ -86,6 +87,7 @@ pub struct Settings {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Settings {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Settings");
         s.field("max_frame_size", &self.max_frame_size);
@@ -172,6 +174,7 @@ pub struct RequestHeaders {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for RequestHeaders {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("RequestHeaders");
         s.field("service", &self.service);
@@ -261,6 +264,7 @@ pub struct ResponseHeaders {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ResponseHeaders {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ResponseHeaders");
         s.field("metadata", &self.metadata);
@@ -328,6 +332,7 @@ pub struct CallStatus {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for CallStatus {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("CallStatus");
         s.field("code", &self.code);
@@ -427,6 +432,7 @@ pub struct GoAway {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for GoAway {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("GoAway");
         s.field("last_call_id", &self.last_call_id);

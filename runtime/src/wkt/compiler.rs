@@ -14,6 +14,7 @@ pub struct Version {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Version {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Version");
         s.field("major", &self.major);
@@ -149,6 +150,7 @@ pub struct CodeGeneratorRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for CodeGeneratorRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("CodeGeneratorRequest");
         s.field("file_to_generate", &self.file_to_generate);
@@ -327,6 +329,7 @@ pub struct CodeGeneratorResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for CodeGeneratorResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("CodeGeneratorResponse");
         s.field("error", &self.error);
@@ -584,6 +587,7 @@ pub mod code_generator_response {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for File {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("File");
             s.field("name", &self.name);

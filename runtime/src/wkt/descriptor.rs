@@ -222,6 +222,7 @@ pub struct FileDescriptorSet {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for FileDescriptorSet {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FileDescriptorSet");
         s.field("file", &self.file);
@@ -344,6 +345,7 @@ pub struct FileDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for FileDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FileDescriptorProto");
         s.field("name", &self.name);
@@ -654,6 +656,7 @@ pub struct DescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for DescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("DescriptorProto");
         s.field("name", &self.name);
@@ -925,6 +928,7 @@ pub mod descriptor_proto {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for ExtensionRange {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("ExtensionRange");
             s.field("start", &self.start);
@@ -1042,6 +1046,7 @@ pub mod descriptor_proto {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for ReservedRange {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("ReservedRange");
             s.field("start", &self.start);
@@ -1125,6 +1130,7 @@ pub struct ExtensionRangeOptions {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ExtensionRangeOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ExtensionRangeOptions");
         s.field("uninterpreted_option", &self.uninterpreted_option);
@@ -1358,6 +1364,7 @@ pub mod extension_range_options {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Declaration {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Declaration");
             s.field("number", &self.number);
@@ -1540,6 +1547,7 @@ pub struct FieldDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for FieldDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FieldDescriptorProto");
         s.field("name", &self.name);
@@ -2015,6 +2023,7 @@ pub struct OneofDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for OneofDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("OneofDescriptorProto");
         s.field("name", &self.name);
@@ -2129,6 +2138,7 @@ pub struct EnumDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EnumDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EnumDescriptorProto");
         s.field("name", &self.name);
@@ -2308,6 +2318,7 @@ pub mod enum_descriptor_proto {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for EnumReservedRange {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("EnumReservedRange");
             s.field("start", &self.start);
@@ -2383,6 +2394,7 @@ pub struct EnumValueDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EnumValueDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EnumValueDescriptorProto");
         s.field("name", &self.name);
@@ -2504,6 +2516,7 @@ pub struct ServiceDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ServiceDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ServiceDescriptorProto");
         s.field("name", &self.name);
@@ -2641,6 +2654,7 @@ pub struct MethodDescriptorProto {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MethodDescriptorProto {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MethodDescriptorProto");
         s.field("name", &self.name);
@@ -2909,6 +2923,7 @@ pub struct FileOptions {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for FileOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FileOptions");
         s.field("java_package", &self.java_package);
@@ -3501,6 +3516,7 @@ pub struct MessageOptions {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for MessageOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MessageOptions");
         s.field("message_set_wire_format", &self.message_set_wire_format);
@@ -3784,6 +3800,7 @@ pub struct FieldOptions {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for FieldOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FieldOptions");
         s.field("ctype", &self.ctype);
@@ -4412,6 +4429,7 @@ pub mod field_options {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for EditionDefault {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("EditionDefault");
             s.field("edition", &self.edition);
@@ -4512,6 +4530,7 @@ pub mod field_options {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for FeatureSupport {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("FeatureSupport");
             s.field("edition_introduced", &self.edition_introduced);
@@ -4661,6 +4680,7 @@ pub struct OneofOptions {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for OneofOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("OneofOptions");
         s.field("features", &self.features);
@@ -4796,6 +4816,7 @@ pub struct EnumOptions {
 }
 #[allow(deprecated)]
 impl ::core::fmt::Debug for EnumOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EnumOptions");
         s.field("allow_alias", &self.allow_alias);
@@ -4977,6 +4998,7 @@ pub struct EnumValueOptions {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for EnumValueOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("EnumValueOptions");
         s.field("deprecated", &self.deprecated);
@@ -5143,6 +5165,7 @@ pub struct ServiceOptions {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for ServiceOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("ServiceOptions");
         s.field("features", &self.features);
@@ -5279,6 +5302,7 @@ pub struct MethodOptions {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for MethodOptions {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("MethodOptions");
         s.field("deprecated", &self.deprecated);
@@ -5518,6 +5542,7 @@ pub struct UninterpretedOption {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for UninterpretedOption {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("UninterpretedOption");
         s.field("name", &self.name);
@@ -5714,6 +5739,7 @@ pub mod uninterpreted_option {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for NamePart {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("NamePart");
             s.field("name_part", &self.name_part);
@@ -5834,6 +5860,7 @@ pub struct FeatureSet {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for FeatureSet {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FeatureSet");
         s.field("field_presence", &self.field_presence);
@@ -6578,6 +6605,7 @@ pub mod feature_set {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for VisibilityFeature {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("VisibilityFeature");
             if !self.unknown_fields.is_empty() {
@@ -6715,6 +6743,7 @@ pub mod feature_set {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for ProtoLimitsFeature {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("ProtoLimitsFeature");
             if !self.unknown_fields.is_empty() {
@@ -6854,6 +6883,7 @@ pub struct FeatureSetDefaults {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for FeatureSetDefaults {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("FeatureSetDefaults");
         s.field("defaults", &self.defaults);
@@ -6969,6 +6999,7 @@ pub mod feature_set_defaults {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for FeatureSetEditionDefault {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("FeatureSetEditionDefault");
             s.field("edition", &self.edition);
@@ -7112,6 +7143,7 @@ pub struct SourceCodeInfo {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for SourceCodeInfo {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("SourceCodeInfo");
         s.field("location", &self.location);
@@ -7283,6 +7315,7 @@ pub mod source_code_info {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Location {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Location");
             s.field("path", &self.path);
@@ -7426,6 +7459,7 @@ pub struct GeneratedCodeInfo {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for GeneratedCodeInfo {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("GeneratedCodeInfo");
         s.field("annotation", &self.annotation);
@@ -7503,6 +7537,7 @@ pub mod generated_code_info {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Annotation {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Annotation");
             s.field("path", &self.path);

@@ -9,6 +9,7 @@ pub struct Oof {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for Oof {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("Oof");
         s.field("inner", &self.inner);
@@ -86,6 +87,7 @@ pub mod oof_ {
         pub unknown_fields: ::rust_rpc::UnknownFields,
     }
     impl ::core::fmt::Debug for Inner {
+        #[inline]
         fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
             let mut s = f.debug_struct("Inner");
             s.field("x", &self.x);

@@ -8,6 +8,7 @@ pub struct HealthCheckRequest {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HealthCheckRequest {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HealthCheckRequest");
         s.field("service", &self.service);
@@ -66,6 +67,7 @@ pub struct HealthCheckResponse {
     pub unknown_fields: ::rust_rpc::UnknownFields,
 }
 impl ::core::fmt::Debug for HealthCheckResponse {
+    #[inline]
     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
         let mut s = f.debug_struct("HealthCheckResponse");
         s.field("status", &self.status);
@@ -287,6 +289,7 @@ impl ::core::fmt::Debug for HealthDyn {
     }
 }
 impl Health for HealthDyn {
+    #[inline]
     async fn check(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
@@ -294,6 +297,7 @@ impl Health for HealthDyn {
     ) -> ::core::result::Result<HealthCheckResponse, ::rust_rpc::Status> {
         self.0.erased_check(ctrl, request).await
     }
+    #[inline]
     async fn watch(
         &self,
         ctrl: &mut ::rust_rpc::RpcController,
