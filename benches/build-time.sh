@@ -4,7 +4,8 @@
 # protox + prost-build (messages only), compiled side by side with `cargo check`, a debug
 # `cargo build` and `cargo build --release`. Dependencies are built first; each figure is the
 # crate alone (its `lib.rs` touched), median of RUNS (default 3) taken in turn, on both cores,
-# as a user's build runs. Also the size of each side's generated text.
+# as a user's build runs; then a crate that uses the code (round-trips `GoogleAdsRow`), release.
+# Also the size of each side's generated text.
 #
 # The corpus: as `testdata/googleapis/corpus.sh` finds it. Usage: bash benches/build-time.sh
 set -euo pipefail
@@ -43,6 +44,47 @@ prost-types = "=$prost_version"
 [workspace]
 TOML
 
+# A program that uses the code: it decodes and encodes `GoogleAdsRow`, which holds nearly every
+# message of the set, so its build compiles the codecs the including crate leaves to it (both
+# generators' codec methods are compiled where used: rust-rpc's are `#[inline]`, prost's generic).
+row=google::ads::googleads::v25::services::GoogleAdsRow
+for side in ours prost; do
+  mkdir -p "$work/$side-use/src"
+  cp "$root/Cargo.lock" "$work/$side-use/"
+done
+cat > "$work/ours-use/Cargo.toml" <<TOML
+[package]
+name = "ads-ours-use"
+version = "0.1.0"
+edition = "2021"
+[dependencies]
+ads-ours = { path = "$work/ours" }
+rust-rpc = { path = "$root/runtime" }
+[workspace]
+TOML
+cat > "$work/prost-use/Cargo.toml" <<TOML
+[package]
+name = "ads-prost-use"
+version = "0.1.0"
+edition = "2021"
+[dependencies]
+ads-prost = { path = "$work/prost" }
+prost = "=$prost_version"
+[workspace]
+TOML
+cat > "$work/ours-use/src/lib.rs" <<RUST
+pub fn round_trip(bytes: &[u8]) -> Vec<u8> {
+    use rust_rpc::Message;
+    ads_ours::$row::decode(bytes).map(|row| row.encode_to_vec()).unwrap_or_default()
+}
+RUST
+cat > "$work/prost-use/src/lib.rs" <<RUST
+pub fn round_trip(bytes: &[u8]) -> Vec<u8> {
+    use prost::Message;
+    ads_prost::$row::decode(bytes).map(|row| row.encode_to_vec()).unwrap_or_default()
+}
+RUST
+
 build() { # side mode -> seconds for the crate alone
   local args
   case $2 in
@@ -75,3 +117,12 @@ for mode in check debug release; do
   mo=$(median "${o[@]}"); mp=$(median "${p[@]}")
   printf '| %s | %.1f s | %.1f s | %.2f |\n' "$mode" "$mo" "$mp" "$(echo "$mo / $mp" | bc -l)"
 done
+# The program using GoogleAdsRow, release (its dependencies, the including crate among them,
+# built first).
+build ours-use release > /dev/null; build prost-use release > /dev/null
+o=(); p=()
+for _ in $(seq "$runs"); do
+  o+=("$(build ours-use release)"); p+=("$(build prost-use release)")
+done
+mo=$(median "${o[@]}"); mp=$(median "${p[@]}")
+printf '| release, a crate using GoogleAdsRow | %.1f s | %.1f s | %.2f |\n' "$mo" "$mp" "$(echo "$mo / $mp" | bc -l)"

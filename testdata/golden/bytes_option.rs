@@ -35,7 +35,6 @@ impl ::rust_rpc::Name for Blob {
     const FULL_NAME: &'static str = "bytes_option.Blob";
 }
 impl ::rust_rpc::Message for Blob {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -56,7 +55,6 @@ impl ::rust_rpc::Message for Blob {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.data {
@@ -75,7 +73,6 @@ impl ::rust_rpc::Message for Blob {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -124,7 +121,6 @@ impl ::rust_rpc::Message for Blob {
             out.push(::std::format!("{path}must"));
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -170,7 +166,6 @@ impl ::rust_rpc::Name for Plain {
     const FULL_NAME: &'static str = "bytes_option.Plain";
 }
 impl ::rust_rpc::Message for Plain {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -180,7 +175,6 @@ impl ::rust_rpc::Message for Plain {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.data {
@@ -188,7 +182,6 @@ impl ::rust_rpc::Message for Plain {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

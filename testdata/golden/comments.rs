@@ -118,7 +118,6 @@ impl ::rust_rpc::Name for Documented {
     const FULL_NAME: &'static str = "comments.Documented";
 }
 impl ::rust_rpc::Message for Documented {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -134,7 +133,6 @@ impl ::rust_rpc::Message for Documented {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -148,7 +146,6 @@ impl ::rust_rpc::Message for Documented {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -164,7 +161,6 @@ impl ::rust_rpc::Message for Documented {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -186,21 +182,18 @@ pub mod documented {
         Text(::std::string::String),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::field_len::<_enc::Str>(3, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::encode_field::<_enc::Str>(3, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -249,7 +242,6 @@ impl ::rust_rpc::Name for Fenced {
     const FULL_NAME: &'static str = "comments.Fenced";
 }
 impl ::rust_rpc::Message for Fenced {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -259,7 +251,6 @@ impl ::rust_rpc::Message for Fenced {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -267,7 +258,6 @@ impl ::rust_rpc::Message for Fenced {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

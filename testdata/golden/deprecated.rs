@@ -150,7 +150,6 @@ impl ::rust_rpc::Name for Old {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for Old {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -160,7 +159,6 @@ impl ::rust_rpc::Message for Old {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -168,7 +166,6 @@ impl ::rust_rpc::Message for Old {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -220,7 +217,6 @@ impl ::rust_rpc::Name for User {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for User {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -245,7 +241,6 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.old {
@@ -268,7 +263,6 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -312,21 +306,18 @@ pub mod user {
     }
     #[allow(deprecated)]
     impl Pick {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::OldPick(value) => _enc::field_len::<_enc::Int32>(6, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::OldPick(value) => _enc::encode_field::<_enc::Int32>(6, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

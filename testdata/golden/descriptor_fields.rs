@@ -28,7 +28,6 @@ impl ::rust_rpc::Name for Schema {
     const FULL_NAME: &'static str = "descriptor_fields.Schema";
 }
 impl ::rust_rpc::Message for Schema {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -57,7 +56,6 @@ impl ::rust_rpc::Message for Schema {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.set {
@@ -80,7 +78,6 @@ impl ::rust_rpc::Message for Schema {
         >(4, &self.types, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -144,7 +141,6 @@ impl ::rust_rpc::Message for Schema {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for EchoRequest {
     const FULL_NAME: &'static str = "echo.EchoRequest";
 }
 impl ::rust_rpc::Message for EchoRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for EchoRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.message.is_empty() {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for EchoRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -54,7 +51,6 @@ impl ::rust_rpc::Message for EchoRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.message.clear();
         self.unknown_fields.clear();
@@ -81,7 +77,6 @@ impl ::rust_rpc::Name for EchoResponse {
     const FULL_NAME: &'static str = "echo.EchoResponse";
 }
 impl ::rust_rpc::Message for EchoResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -91,7 +86,6 @@ impl ::rust_rpc::Message for EchoResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.message.is_empty() {
@@ -99,7 +93,6 @@ impl ::rust_rpc::Message for EchoResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -113,7 +106,6 @@ impl ::rust_rpc::Message for EchoResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.message.clear();
         self.unknown_fields.clear();
@@ -142,7 +134,6 @@ impl ::rust_rpc::Name for AddRequest {
     const FULL_NAME: &'static str = "echo.AddRequest";
 }
 impl ::rust_rpc::Message for AddRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -155,7 +146,6 @@ impl ::rust_rpc::Message for AddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.a != 0 {
@@ -166,7 +156,6 @@ impl ::rust_rpc::Message for AddRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -203,7 +192,6 @@ impl ::rust_rpc::Name for AddResponse {
     const FULL_NAME: &'static str = "echo.AddResponse";
 }
 impl ::rust_rpc::Message for AddResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -213,7 +201,6 @@ impl ::rust_rpc::Message for AddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.result != 0 {
@@ -221,7 +208,6 @@ impl ::rust_rpc::Message for AddResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

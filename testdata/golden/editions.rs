@@ -140,7 +140,6 @@ impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "editions.Inner";
 }
 impl ::rust_rpc::Message for Inner {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -150,7 +149,6 @@ impl ::rust_rpc::Message for Inner {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.a != 0 {
@@ -158,7 +156,6 @@ impl ::rust_rpc::Message for Inner {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -226,7 +223,6 @@ impl ::rust_rpc::Name for Everything {
     const FULL_NAME: &'static str = "editions.Everything";
 }
 impl ::rust_rpc::Message for Everything {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -270,7 +266,6 @@ impl ::rust_rpc::Message for Everything {
                 .encoded_len_except(&[if self.unchecked.is_empty() { 0 } else { 58 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.plain != 0 {
@@ -310,7 +305,6 @@ impl ::rust_rpc::Message for Everything {
         self.unknown_fields
             .encode_except(&[if self.unchecked.is_empty() { 0 } else { 58 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -387,7 +381,6 @@ impl ::rust_rpc::Message for Everything {
             out.push(::std::format!("{path}must"));
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -426,7 +419,6 @@ pub mod everything {
         Inner(super::Inner),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -434,7 +426,6 @@ pub mod everything {
                 Self::Inner(value) => _enc::group_len(14, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -442,7 +433,6 @@ pub mod everything {
                 Self::Inner(value) => _enc::encode_group(14, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -84,7 +84,6 @@ impl ::rust_rpc::Name for Visible {
     const FULL_NAME: &'static str = "editions2024.Visible";
 }
 impl ::rust_rpc::Message for Visible {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -98,7 +97,6 @@ impl ::rust_rpc::Message for Visible {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -110,7 +108,6 @@ impl ::rust_rpc::Message for Visible {
         _enc::encode_packed::<_enc::Int32>(3, &self.numbers, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -137,7 +134,6 @@ impl ::rust_rpc::Message for Visible {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -176,7 +172,6 @@ pub mod visible {
         const FULL_NAME: &'static str = "editions2024.Visible.Hidden";
     }
     impl ::rust_rpc::Message for Hidden {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -186,7 +181,6 @@ pub mod visible {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.depth {
@@ -194,7 +188,6 @@ pub mod visible {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -83,7 +83,6 @@ impl ::rust_rpc::Name for M {
     const FULL_NAME: &'static str = "enum_default_names.M";
 }
 impl ::rust_rpc::Message for M {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -96,7 +95,6 @@ impl ::rust_rpc::Message for M {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.renamed {
@@ -107,7 +105,6 @@ impl ::rust_rpc::Message for M {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

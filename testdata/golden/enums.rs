@@ -344,7 +344,6 @@ impl ::rust_rpc::Name for Holder {
     const FULL_NAME: &'static str = "enums.Holder";
 }
 impl ::rust_rpc::Message for Holder {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -358,7 +357,6 @@ impl ::rust_rpc::Message for Holder {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.status.0 != 0 {
@@ -370,7 +368,6 @@ impl ::rust_rpc::Message for Holder {
         _enc::encode_packed::<_enc::Enum<Plain>>(3, &self.plains, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -388,7 +385,6 @@ impl ::rust_rpc::Message for Holder {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

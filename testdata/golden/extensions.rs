@@ -80,7 +80,6 @@ impl ::rust_rpc::Name for Base {
     const FULL_NAME: &'static str = "extensions.Base";
 }
 impl ::rust_rpc::Message for Base {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -90,7 +89,6 @@ impl ::rust_rpc::Message for Base {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -98,7 +96,6 @@ impl ::rust_rpc::Message for Base {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -148,7 +145,6 @@ impl ::rust_rpc::Name for Note {
     const FULL_NAME: &'static str = "extensions.Note";
 }
 impl ::rust_rpc::Message for Note {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -161,7 +157,6 @@ impl ::rust_rpc::Message for Note {
                 .encoded_len_except(&[if self.text.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.text {
@@ -170,7 +165,6 @@ impl ::rust_rpc::Message for Note {
         self.unknown_fields
             .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -216,7 +210,6 @@ impl ::rust_rpc::Name for Legacy {
     const FULL_NAME: &'static str = "extensions.Legacy";
 }
 impl ::rust_rpc::Message for Legacy {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -226,7 +219,6 @@ impl ::rust_rpc::Message for Legacy {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.x {
@@ -234,7 +226,6 @@ impl ::rust_rpc::Message for Legacy {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -274,17 +265,14 @@ impl ::rust_rpc::Name for Scope {
     const FULL_NAME: &'static str = "extensions.Scope";
 }
 impl ::rust_rpc::Message for Scope {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -324,7 +312,6 @@ impl ::rust_rpc::Name for Row {
     const FULL_NAME: &'static str = "extensions.Row";
 }
 impl ::rust_rpc::Message for Row {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -337,7 +324,6 @@ impl ::rust_rpc::Message for Row {
                 .encoded_len_except(&[if self.id.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -346,7 +332,6 @@ impl ::rust_rpc::Message for Row {
         self.unknown_fields
             .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

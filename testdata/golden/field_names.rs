@@ -219,7 +219,6 @@ impl ::rust_rpc::Name for Fields {
     const FULL_NAME: &'static str = "field_names.Fields";
 }
 impl ::rust_rpc::Message for Fields {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -232,7 +231,6 @@ impl ::rust_rpc::Message for Fields {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.foo_bar {
@@ -243,7 +241,6 @@ impl ::rust_rpc::Message for Fields {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -295,7 +292,6 @@ impl ::rust_rpc::Name for Escaped {
     const FULL_NAME: &'static str = "field_names.Escaped";
 }
 impl ::rust_rpc::Message for Escaped {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -308,7 +304,6 @@ impl ::rust_rpc::Message for Escaped {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.self__ {
@@ -319,7 +314,6 @@ impl ::rust_rpc::Message for Escaped {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -383,7 +377,6 @@ impl ::rust_rpc::Name for Getters {
     const FULL_NAME: &'static str = "field_names.Getters";
 }
 impl ::rust_rpc::Message for Getters {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -417,7 +410,6 @@ impl ::rust_rpc::Message for Getters {
                 .encoded_len_except(&[if self.merge.is_some() { 18 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.encoded_len {
@@ -447,7 +439,6 @@ impl ::rust_rpc::Message for Getters {
         self.unknown_fields
             .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -529,7 +520,6 @@ impl ::rust_rpc::Name for Variants {
     const FULL_NAME: &'static str = "field_names.Variants";
 }
 impl ::rust_rpc::Message for Variants {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.choice {
@@ -538,14 +528,12 @@ impl ::rust_rpc::Message for Variants {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -570,7 +558,6 @@ pub mod variants {
         FooBar_(i32),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -578,7 +565,6 @@ pub mod variants {
                 Self::FooBar_(value) => _enc::field_len::<_enc::Int32>(2, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -586,7 +572,6 @@ pub mod variants {
                 Self::FooBar_(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -637,7 +622,6 @@ impl ::rust_rpc::Name for Choices {
     const FULL_NAME: &'static str = "field_names.Choices";
 }
 impl ::rust_rpc::Message for Choices {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.foo_bar {
@@ -652,7 +636,6 @@ impl ::rust_rpc::Message for Choices {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.foo_bar {
             value.encode_raw(buf);
@@ -665,7 +648,6 @@ impl ::rust_rpc::Message for Choices {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -702,17 +684,14 @@ pub mod choices {
         const FULL_NAME: &'static str = "field_names.Choices.Kind";
     }
     impl ::rust_rpc::Message for Kind {
-        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -742,17 +721,14 @@ pub mod choices {
         const FULL_NAME: &'static str = "field_names.Choices.KindOneof";
     }
     impl ::rust_rpc::Message for KindOneof {
-        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -770,21 +746,18 @@ pub mod choices {
         A(i32),
     }
     impl FooBar {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::A(value) => _enc::field_len::<_enc::Int32>(1, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::A(value) => _enc::encode_field::<_enc::Int32>(1, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -811,21 +784,18 @@ pub mod choices {
         B(i32),
     }
     impl FooBarOneof {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::B(value) => _enc::field_len::<_enc::Int32>(2, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::B(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -852,21 +822,18 @@ pub mod choices {
         C(i32),
     }
     impl KindOneof_ {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::C(value) => _enc::field_len::<_enc::Int32>(3, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::C(value) => _enc::encode_field::<_enc::Int32>(3, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -909,7 +876,6 @@ impl ::rust_rpc::Name for Twin {
     const FULL_NAME: &'static str = "field_names.Twin";
 }
 impl ::rust_rpc::Message for Twin {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -919,7 +885,6 @@ impl ::rust_rpc::Message for Twin {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -927,7 +892,6 @@ impl ::rust_rpc::Message for Twin {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -972,7 +936,6 @@ pub mod twin_ {
         const FULL_NAME: &'static str = "field_names.Twin.Inner";
     }
     impl ::rust_rpc::Message for Inner {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -982,7 +945,6 @@ pub mod twin_ {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.a {
@@ -990,7 +952,6 @@ pub mod twin_ {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1036,7 +997,6 @@ impl ::rust_rpc::Name for Twin_ {
     const FULL_NAME: &'static str = "field_names.twin";
 }
 impl ::rust_rpc::Message for Twin_ {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1049,7 +1009,6 @@ impl ::rust_rpc::Message for Twin_ {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -1060,7 +1019,6 @@ impl ::rust_rpc::Message for Twin_ {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1113,7 +1071,6 @@ pub mod twin {
         const FULL_NAME: &'static str = "field_names.twin.Inner";
     }
     impl ::rust_rpc::Message for Inner {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1123,7 +1080,6 @@ pub mod twin {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.b {
@@ -1131,7 +1087,6 @@ pub mod twin {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -75,17 +75,14 @@ impl ::rust_rpc::Name for Enc {
     const FULL_NAME: &'static str = "generated_names._enc";
 }
 impl ::rust_rpc::Message for Enc {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -119,7 +116,6 @@ pub mod _enc_ {
         const FULL_NAME: &'static str = "generated_names._enc.Inner";
     }
     impl ::rust_rpc::Message for Inner {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -129,7 +125,6 @@ pub mod _enc_ {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.y {
@@ -137,7 +132,6 @@ pub mod _enc_ {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -178,17 +172,14 @@ impl ::rust_rpc::Name for Rpc {
     const FULL_NAME: &'static str = "generated_names._rpc";
 }
 impl ::rust_rpc::Message for Rpc {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -222,7 +213,6 @@ pub mod _rpc_ {
         const FULL_NAME: &'static str = "generated_names._rpc.Req";
     }
     impl ::rust_rpc::Message for Req {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -232,7 +222,6 @@ pub mod _rpc_ {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.y {
@@ -240,7 +229,6 @@ pub mod _rpc_ {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -283,7 +271,6 @@ impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "generated_names.User";
 }
 impl ::rust_rpc::Message for User {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -293,7 +280,6 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.a {
@@ -301,7 +287,6 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -347,17 +332,14 @@ impl ::rust_rpc::Name for Scope {
     const FULL_NAME: &'static str = "generated_names.Scope";
 }
 impl ::rust_rpc::Message for Scope {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -452,17 +434,14 @@ impl ::rust_rpc::Name for Foo {
     const FULL_NAME: &'static str = "generated_names.Foo";
 }
 impl ::rust_rpc::Message for Foo {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -493,17 +472,14 @@ impl ::rust_rpc::Name for Foo_ {
     const FULL_NAME: &'static str = "generated_names.foo";
 }
 impl ::rust_rpc::Message for Foo_ {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -88,7 +88,6 @@ impl ::rust_rpc::Name for Record {
     const FULL_NAME: &'static str = "json2.Record";
 }
 impl ::rust_rpc::Message for Record {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -111,7 +110,6 @@ impl ::rust_rpc::Message for Record {
                 .encoded_len_except(&[if self.name.is_some() { 18 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -130,7 +128,6 @@ impl ::rust_rpc::Message for Record {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 18 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -179,7 +176,6 @@ impl ::rust_rpc::Message for Record {
             out.push(::std::format!("{path}name"));
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -332,7 +328,6 @@ pub mod record {
         const FULL_NAME: &'static str = "json2.Record.Extra";
     }
     impl ::rust_rpc::Message for Extra {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -345,7 +340,6 @@ pub mod record {
                     .encoded_len_except(&[if self.note.is_some() { 50 } else { 0 }]);
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.note {
@@ -354,7 +348,6 @@ pub mod record {
             self.unknown_fields
                 .encode_except(&[if self.note.is_some() { 50 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -160,7 +160,6 @@ impl ::rust_rpc::Name for Everything {
     const FULL_NAME: &'static str = "json3.Everything";
 }
 impl ::rust_rpc::Message for Everything {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -270,7 +269,6 @@ impl ::rust_rpc::Message for Everything {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.f_int32 != 0 {
@@ -379,7 +377,6 @@ impl ::rust_rpc::Message for Everything {
         _enc::encode_repeated::<_enc::RecMsg<Everything>>(40, &self.kids, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -539,7 +536,6 @@ impl ::rust_rpc::Message for Everything {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -948,7 +944,6 @@ pub mod everything {
         Nested(::std::boxed::Box<super::Everything>),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -961,7 +956,6 @@ pub mod everything {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -976,7 +970,6 @@ pub mod everything {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1046,7 +1039,6 @@ impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "json3.Leaf";
 }
 impl ::rust_rpc::Message for Leaf {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1056,7 +1048,6 @@ impl ::rust_rpc::Message for Leaf {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -1064,7 +1055,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1078,7 +1068,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -1160,17 +1149,14 @@ impl ::rust_rpc::Name for Nothing {
     const FULL_NAME: &'static str = "json3.Nothing";
 }
 impl ::rust_rpc::Message for Nothing {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -30,7 +30,6 @@ impl ::rust_rpc::Name for Fields {
     const FULL_NAME: &'static str = "json_name_conflict.Fields";
 }
 impl ::rust_rpc::Message for Fields {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -49,7 +48,6 @@ impl ::rust_rpc::Message for Fields {
                 .encoded_len_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.foo_bar {
@@ -64,7 +62,6 @@ impl ::rust_rpc::Message for Fields {
         self.unknown_fields
             .encode_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

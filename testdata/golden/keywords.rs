@@ -33,7 +33,6 @@ impl ::rust_rpc::Name for Self_ {
     const FULL_NAME: &'static str = "keywords.self";
 }
 impl ::rust_rpc::Message for Self_ {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -55,7 +54,6 @@ impl ::rust_rpc::Message for Self_ {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type != 0 {
@@ -75,7 +73,6 @@ impl ::rust_rpc::Message for Self_ {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -93,7 +90,6 @@ impl ::rust_rpc::Message for Self_ {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -126,7 +122,6 @@ impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "keywords.Struct";
 }
 impl ::rust_rpc::Message for Struct {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -139,7 +134,6 @@ impl ::rust_rpc::Message for Struct {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.r#fn {
@@ -150,7 +144,6 @@ impl ::rust_rpc::Message for Struct {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -183,7 +176,6 @@ pub mod r#struct {
         Loop(i32),
     }
     impl Type {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -191,7 +183,6 @@ pub mod r#struct {
                 Self::Loop(value) => _enc::field_len::<_enc::Int32>(3, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -199,7 +190,6 @@ pub mod r#struct {
                 Self::Loop(value) => _enc::encode_field::<_enc::Int32>(3, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -80,7 +80,6 @@ impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "maps.Value";
 }
 impl ::rust_rpc::Message for Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -90,7 +89,6 @@ impl ::rust_rpc::Message for Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.text.is_empty() {
@@ -98,7 +96,6 @@ impl ::rust_rpc::Message for Value {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -112,7 +109,6 @@ impl ::rust_rpc::Message for Value {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.text.clear();
         self.unknown_fields.clear();
@@ -152,7 +148,6 @@ impl ::rust_rpc::Name for Maps {
     const FULL_NAME: &'static str = "maps.Maps";
 }
 impl ::rust_rpc::Message for Maps {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -165,7 +160,6 @@ impl ::rust_rpc::Message for Maps {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Str, _>(1, &self.labels, buf);
@@ -176,7 +170,6 @@ impl ::rust_rpc::Message for Maps {
         _enc::encode_map::<_enc::Bool, _enc::Fixed64, _>(6, &self.flags, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -231,7 +224,6 @@ impl ::rust_rpc::Message for Maps {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.labels.clear();
         self.blobs.clear();

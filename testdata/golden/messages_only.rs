@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for Text {
     const FULL_NAME: &'static str = "messages_only.Text";
 }
 impl ::rust_rpc::Message for Text {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for Text {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.text.is_empty() {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for Text {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -54,7 +51,6 @@ impl ::rust_rpc::Message for Text {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.text.clear();
         self.unknown_fields.clear();

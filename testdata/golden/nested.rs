@@ -26,7 +26,6 @@ impl ::rust_rpc::Name for Outer {
     const FULL_NAME: &'static str = "nested.Outer";
 }
 impl ::rust_rpc::Message for Outer {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -42,7 +41,6 @@ impl ::rust_rpc::Message for Outer {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.middle {
@@ -56,7 +54,6 @@ impl ::rust_rpc::Message for Outer {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -174,7 +171,6 @@ pub mod outer {
         const FULL_NAME: &'static str = "nested.Outer.Middle";
     }
     impl ::rust_rpc::Message for Middle {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -185,7 +181,6 @@ pub mod outer {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.inner {
@@ -194,7 +189,6 @@ pub mod outer {
             _enc::encode_repeated::<_enc::Msg<middle::Inner>>(2, &self.inners, buf);
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -222,7 +216,6 @@ pub mod outer {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -258,7 +251,6 @@ pub mod outer {
             const FULL_NAME: &'static str = "nested.Outer.Middle.Inner";
         }
         impl ::rust_rpc::Message for Inner {
-            #[inline]
             fn encoded_len(&self) -> usize {
                 use ::rust_rpc::encoding as _enc;
                 let mut len = 0;
@@ -271,7 +263,6 @@ pub mod outer {
                 len += self.unknown_fields.encoded_len();
                 len
             }
-            #[inline]
             fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
                 use ::rust_rpc::encoding as _enc;
                 if self.depth.0 != 0 {
@@ -282,7 +273,6 @@ pub mod outer {
                 }
                 self.unknown_fields.encode(buf);
             }
-            #[inline]
             fn merge_from(
                 &mut self,
                 r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -400,7 +390,6 @@ impl ::rust_rpc::Name for Reader {
     const FULL_NAME: &'static str = "nested.Reader";
 }
 impl ::rust_rpc::Message for Reader {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -416,7 +405,6 @@ impl ::rust_rpc::Message for Reader {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -429,7 +417,6 @@ impl ::rust_rpc::Message for Reader {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "oneofs.Leaf";
 }
 impl ::rust_rpc::Message for Leaf {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for Leaf {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -54,7 +51,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -87,7 +83,6 @@ impl ::rust_rpc::Name for Choice {
     const FULL_NAME: &'static str = "oneofs.Choice";
 }
 impl ::rust_rpc::Message for Choice {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -103,7 +98,6 @@ impl ::rust_rpc::Message for Choice {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.value {
@@ -117,7 +111,6 @@ impl ::rust_rpc::Message for Choice {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -208,7 +201,6 @@ pub mod choice {
         KindValue(Kind),
     }
     impl Value {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -219,7 +211,6 @@ pub mod choice {
                 Self::KindValue(value) => _enc::field_len::<_enc::Enum<Kind>>(5, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -234,7 +225,6 @@ pub mod choice {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -291,7 +281,6 @@ pub mod choice {
         Amount(f64),
     }
     impl KindOneof {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -299,7 +288,6 @@ pub mod choice {
                 Self::Amount(value) => _enc::field_len::<_enc::Double>(7, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -307,7 +295,6 @@ pub mod choice {
                 Self::Amount(value) => _enc::encode_field::<_enc::Double>(7, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -360,7 +347,6 @@ impl ::rust_rpc::Name for Interleaved {
     const FULL_NAME: &'static str = "oneofs.Interleaved";
 }
 impl ::rust_rpc::Message for Interleaved {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -379,7 +365,6 @@ impl ::rust_rpc::Message for Interleaved {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.first != 0 {
@@ -404,7 +389,6 @@ impl ::rust_rpc::Message for Interleaved {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -433,7 +417,6 @@ pub mod interleaved {
         Higher(::std::string::String),
     }
     impl Pick {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -442,7 +425,6 @@ pub mod interleaved {
                 Self::Higher(value) => _enc::field_len::<_enc::Str>(5, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -451,7 +433,6 @@ pub mod interleaved {
                 Self::Higher(value) => _enc::encode_field::<_enc::Str>(5, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -10,7 +10,6 @@ impl ::rust_rpc::Name for Settings {
     const FULL_NAME: &'static str = "options_btree_discard.Settings";
 }
 impl ::rust_rpc::Message for Settings {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -20,7 +19,6 @@ impl ::rust_rpc::Message for Settings {
         }
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.limits, buf);
@@ -28,7 +26,6 @@ impl ::rust_rpc::Message for Settings {
             _enc::encode_field::<_enc::Str>(2, &self.name, buf);
         }
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -49,7 +46,6 @@ impl ::rust_rpc::Message for Settings {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.limits.clear();
         self.name.clear();

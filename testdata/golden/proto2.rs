@@ -116,7 +116,6 @@ impl ::rust_rpc::Name for Defaults {
     const FULL_NAME: &'static str = "proto2.Defaults";
 }
 impl ::rust_rpc::Message for Defaults {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -185,7 +184,6 @@ impl ::rust_rpc::Message for Defaults {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -251,7 +249,6 @@ impl ::rust_rpc::Message for Defaults {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -350,7 +347,6 @@ impl ::rust_rpc::Message for Defaults {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -457,7 +453,6 @@ pub mod defaults {
         const FULL_NAME: &'static str = "proto2.Defaults.Settings";
     }
     impl ::rust_rpc::Message for Settings {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -473,7 +468,6 @@ pub mod defaults {
                     .encoded_len_except(&[if self.mode.is_some() { 178 } else { 0 }]);
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.level {
@@ -485,7 +479,6 @@ pub mod defaults {
             self.unknown_fields
                 .encode_except(&[if self.mode.is_some() { 178 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -538,7 +531,6 @@ pub mod defaults {
         const FULL_NAME: &'static str = "proto2.Defaults.Entry";
     }
     impl ::rust_rpc::Message for Entry {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -554,7 +546,6 @@ pub mod defaults {
                     .encoded_len_except(&[if self.key.is_some() { 250 } else { 0 }]);
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.key {
@@ -566,7 +557,6 @@ pub mod defaults {
             self.unknown_fields
                 .encode_except(&[if self.key.is_some() { 250 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -80,7 +80,6 @@ impl ::rust_rpc::Name for Inner {
     const FULL_NAME: &'static str = "proto3_optional.Inner";
 }
 impl ::rust_rpc::Message for Inner {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -90,7 +89,6 @@ impl ::rust_rpc::Message for Inner {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -98,7 +96,6 @@ impl ::rust_rpc::Message for Inner {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -149,7 +146,6 @@ impl ::rust_rpc::Name for Optionals {
     const FULL_NAME: &'static str = "proto3_optional.Optionals";
 }
 impl ::rust_rpc::Message for Optionals {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -180,7 +176,6 @@ impl ::rust_rpc::Message for Optionals {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.count {
@@ -209,7 +204,6 @@ impl ::rust_rpc::Message for Optionals {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

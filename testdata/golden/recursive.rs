@@ -30,7 +30,6 @@ impl ::rust_rpc::Name for Tree {
     const FULL_NAME: &'static str = "recursive.Tree";
 }
 impl ::rust_rpc::Message for Tree {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -48,7 +47,6 @@ impl ::rust_rpc::Message for Tree {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -64,7 +62,6 @@ impl ::rust_rpc::Message for Tree {
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -110,7 +107,6 @@ impl ::rust_rpc::Message for Tree {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -144,7 +140,6 @@ impl ::rust_rpc::Name for Ping {
     const FULL_NAME: &'static str = "recursive.Ping";
 }
 impl ::rust_rpc::Message for Ping {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -157,7 +152,6 @@ impl ::rust_rpc::Message for Ping {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.pong {
@@ -168,7 +162,6 @@ impl ::rust_rpc::Message for Ping {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -221,7 +214,6 @@ impl ::rust_rpc::Name for Pong {
     const FULL_NAME: &'static str = "recursive.Pong";
 }
 impl ::rust_rpc::Message for Pong {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -231,7 +223,6 @@ impl ::rust_rpc::Message for Pong {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ping {
@@ -239,7 +230,6 @@ impl ::rust_rpc::Message for Pong {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -284,7 +274,6 @@ impl ::rust_rpc::Name for Leaf {
     const FULL_NAME: &'static str = "recursive.Leaf";
 }
 impl ::rust_rpc::Message for Leaf {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -294,7 +283,6 @@ impl ::rust_rpc::Message for Leaf {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -302,7 +290,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -316,7 +303,6 @@ impl ::rust_rpc::Message for Leaf {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -344,7 +330,6 @@ impl ::rust_rpc::Name for Expr {
     const FULL_NAME: &'static str = "recursive.Expr";
 }
 impl ::rust_rpc::Message for Expr {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.node {
@@ -353,14 +338,12 @@ impl ::rust_rpc::Message for Expr {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.node {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -385,7 +368,6 @@ pub mod expr {
         Sum(super::Sum),
     }
     impl Node {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -396,7 +378,6 @@ pub mod expr {
                 Self::Sum(value) => _enc::field_len::<_enc::RecMsg<super::Sum>>(3, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -409,7 +390,6 @@ pub mod expr {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -481,7 +461,6 @@ impl ::rust_rpc::Name for Sum {
     const FULL_NAME: &'static str = "recursive.Sum";
 }
 impl ::rust_rpc::Message for Sum {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -489,13 +468,11 @@ impl ::rust_rpc::Message for Sum {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::RecMsg<Expr>>(1, &self.terms, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -511,7 +488,6 @@ impl ::rust_rpc::Message for Sum {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.terms.clear();
         self.unknown_fields.clear();

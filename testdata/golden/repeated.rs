@@ -82,7 +82,6 @@ impl ::rust_rpc::Name for Point {
     const FULL_NAME: &'static str = "repeated.Point";
 }
 impl ::rust_rpc::Message for Point {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -95,7 +94,6 @@ impl ::rust_rpc::Message for Point {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.x != 0 {
@@ -106,7 +104,6 @@ impl ::rust_rpc::Message for Point {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -161,7 +158,6 @@ impl ::rust_rpc::Name for Repeated {
     const FULL_NAME: &'static str = "repeated.Repeated";
 }
 impl ::rust_rpc::Message for Repeated {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -178,7 +174,6 @@ impl ::rust_rpc::Message for Repeated {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_packed::<_enc::Int32>(1, &self.ints, buf);
@@ -193,7 +188,6 @@ impl ::rust_rpc::Message for Repeated {
         _enc::encode_repeated::<_enc::Msg<Point>>(10, &self.points, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -226,7 +220,6 @@ impl ::rust_rpc::Message for Repeated {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.ints.clear();
         self.zigzags.clear();

@@ -85,7 +85,6 @@ impl ::rust_rpc::Name for Retired {
     const FULL_NAME: &'static str = "reserved.Retired";
 }
 impl ::rust_rpc::Message for Retired {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -95,7 +94,6 @@ impl ::rust_rpc::Message for Retired {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.current.is_empty() {
@@ -103,7 +101,6 @@ impl ::rust_rpc::Message for Retired {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -117,7 +114,6 @@ impl ::rust_rpc::Message for Retired {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.current.clear();
         self.unknown_fields.clear();

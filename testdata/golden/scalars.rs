@@ -53,7 +53,6 @@ impl ::rust_rpc::Name for Scalars {
     const FULL_NAME: &'static str = "scalars.Scalars";
 }
 impl ::rust_rpc::Message for Scalars {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -108,7 +107,6 @@ impl ::rust_rpc::Message for Scalars {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.f_double.to_bits() != 0 {
@@ -161,7 +159,6 @@ impl ::rust_rpc::Message for Scalars {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -190,7 +187,6 @@ impl ::rust_rpc::Message for Scalars {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -221,17 +217,14 @@ impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "scalars.Empty";
 }
 impl ::rust_rpc::Message for Empty {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

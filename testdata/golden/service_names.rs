@@ -23,7 +23,6 @@ impl ::rust_rpc::Name for KvClient {
     const FULL_NAME: &'static str = "service_names.KvClient";
 }
 impl ::rust_rpc::Message for KvClient {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -33,7 +32,6 @@ impl ::rust_rpc::Message for KvClient {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -41,7 +39,6 @@ impl ::rust_rpc::Message for KvClient {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -55,7 +52,6 @@ impl ::rust_rpc::Message for KvClient {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.key.clear();
         self.unknown_fields.clear();
@@ -82,7 +78,6 @@ impl ::rust_rpc::Name for KvServer {
     const FULL_NAME: &'static str = "service_names.KvServer";
 }
 impl ::rust_rpc::Message for KvServer {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -92,7 +87,6 @@ impl ::rust_rpc::Message for KvServer {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -100,7 +94,6 @@ impl ::rust_rpc::Message for KvServer {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -114,7 +107,6 @@ impl ::rust_rpc::Message for KvServer {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();
@@ -139,17 +131,14 @@ impl ::rust_rpc::Name for KvStub {
     const FULL_NAME: &'static str = "service_names.KvStub";
 }
 impl ::rust_rpc::Message for KvStub {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -179,17 +168,14 @@ impl ::rust_rpc::Name for KvDyn {
     const FULL_NAME: &'static str = "service_names.KvDyn";
 }
 impl ::rust_rpc::Message for KvDyn {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -219,17 +205,14 @@ impl ::rust_rpc::Name for KvErased {
     const FULL_NAME: &'static str = "service_names.KvErased";
 }
 impl ::rust_rpc::Message for KvErased {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -260,17 +243,14 @@ impl ::rust_rpc::Name for Store {
     const FULL_NAME: &'static str = "service_names.Store";
 }
 impl ::rust_rpc::Message for Store {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

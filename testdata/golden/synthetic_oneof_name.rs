@@ -24,7 +24,6 @@ impl ::rust_rpc::Name for M {
     const FULL_NAME: &'static str = "synthetic_oneof_name.M";
 }
 impl ::rust_rpc::Message for M {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -37,7 +36,6 @@ impl ::rust_rpc::Message for M {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.foo {
@@ -48,7 +46,6 @@ impl ::rust_rpc::Message for M {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -79,21 +76,18 @@ pub mod m {
         Bar(i32),
     }
     impl Foo {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Bar(value) => _enc::field_len::<_enc::Int32>(2, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Bar(value) => _enc::encode_field::<_enc::Int32>(2, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -29,7 +29,6 @@ impl ::rust_rpc::Name for Unnamed1_ {
     const FULL_NAME: &'static str = "underscores._inner._";
 }
 impl ::rust_rpc::Message for Unnamed1_ {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -48,7 +47,6 @@ impl ::rust_rpc::Message for Unnamed1_ {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.unnamed_1 != 0 {
@@ -65,7 +63,6 @@ impl ::rust_rpc::Message for Unnamed1_ {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -150,21 +147,18 @@ pub mod unnamed_1 {
         S(::std::string::String),
     }
     impl O {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::S(value) => _enc::field_len::<_enc::Str>(4, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::S(value) => _enc::encode_field::<_enc::Str>(4, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -204,7 +198,6 @@ impl ::rust_rpc::Name for Unnamed2 {
     const FULL_NAME: &'static str = "underscores._inner.__";
 }
 impl ::rust_rpc::Message for Unnamed2 {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -214,7 +207,6 @@ impl ::rust_rpc::Message for Unnamed2 {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.a {
@@ -222,7 +214,6 @@ impl ::rust_rpc::Message for Unnamed2 {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -263,7 +254,6 @@ impl ::rust_rpc::Name for Unnamed1 {
     const FULL_NAME: &'static str = "underscores._inner.Unnamed1";
 }
 impl ::rust_rpc::Message for Unnamed1 {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -273,7 +263,6 @@ impl ::rust_rpc::Message for Unnamed1 {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.x != 0 {
@@ -281,7 +270,6 @@ impl ::rust_rpc::Message for Unnamed1 {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -42,7 +42,6 @@ impl ::rust_rpc::Name for Event {
     const FULL_NAME: &'static str = "wkt.Event";
 }
 impl ::rust_rpc::Message for Event {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -85,7 +84,6 @@ impl ::rust_rpc::Message for Event {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.at {
@@ -127,7 +125,6 @@ impl ::rust_rpc::Message for Event {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -164,17 +164,14 @@ impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "grpc.testing.Empty";
 }
 impl ::rust_rpc::Message for Empty {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -210,7 +207,6 @@ impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "grpc.testing.BoolValue";
 }
 impl ::rust_rpc::Message for BoolValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -220,7 +216,6 @@ impl ::rust_rpc::Message for BoolValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value {
@@ -228,7 +223,6 @@ impl ::rust_rpc::Message for BoolValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -269,7 +263,6 @@ impl ::rust_rpc::Name for Payload {
     const FULL_NAME: &'static str = "grpc.testing.Payload";
 }
 impl ::rust_rpc::Message for Payload {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -282,7 +275,6 @@ impl ::rust_rpc::Message for Payload {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
@@ -293,7 +285,6 @@ impl ::rust_rpc::Message for Payload {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -308,7 +299,6 @@ impl ::rust_rpc::Message for Payload {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -343,7 +333,6 @@ impl ::rust_rpc::Name for EchoStatus {
     const FULL_NAME: &'static str = "grpc.testing.EchoStatus";
 }
 impl ::rust_rpc::Message for EchoStatus {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -356,7 +345,6 @@ impl ::rust_rpc::Message for EchoStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.code != 0 {
@@ -367,7 +355,6 @@ impl ::rust_rpc::Message for EchoStatus {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -382,7 +369,6 @@ impl ::rust_rpc::Message for EchoStatus {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -452,7 +438,6 @@ impl ::rust_rpc::Name for SimpleRequest {
     const FULL_NAME: &'static str = "grpc.testing.SimpleRequest";
 }
 impl ::rust_rpc::Message for SimpleRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -495,7 +480,6 @@ impl ::rust_rpc::Message for SimpleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
@@ -536,7 +520,6 @@ impl ::rust_rpc::Message for SimpleRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -662,7 +645,6 @@ impl ::rust_rpc::Name for SimpleResponse {
     const FULL_NAME: &'static str = "grpc.testing.SimpleResponse";
 }
 impl ::rust_rpc::Message for SimpleResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -690,7 +672,6 @@ impl ::rust_rpc::Message for SimpleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -715,7 +696,6 @@ impl ::rust_rpc::Message for SimpleResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -747,7 +727,6 @@ impl ::rust_rpc::Message for SimpleResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -789,7 +768,6 @@ impl ::rust_rpc::Name for StreamingInputCallRequest {
     const FULL_NAME: &'static str = "grpc.testing.StreamingInputCallRequest";
 }
 impl ::rust_rpc::Message for StreamingInputCallRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -802,7 +780,6 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -813,7 +790,6 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -870,7 +846,6 @@ impl ::rust_rpc::Name for StreamingInputCallResponse {
     const FULL_NAME: &'static str = "grpc.testing.StreamingInputCallResponse";
 }
 impl ::rust_rpc::Message for StreamingInputCallResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -880,7 +855,6 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.aggregated_payload_size != 0 {
@@ -888,7 +862,6 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -940,7 +913,6 @@ impl ::rust_rpc::Name for ResponseParameters {
     const FULL_NAME: &'static str = "grpc.testing.ResponseParameters";
 }
 impl ::rust_rpc::Message for ResponseParameters {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -956,7 +928,6 @@ impl ::rust_rpc::Message for ResponseParameters {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.size != 0 {
@@ -970,7 +941,6 @@ impl ::rust_rpc::Message for ResponseParameters {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1034,7 +1004,6 @@ impl ::rust_rpc::Name for StreamingOutputCallRequest {
     const FULL_NAME: &'static str = "grpc.testing.StreamingOutputCallRequest";
 }
 impl ::rust_rpc::Message for StreamingOutputCallRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1057,7 +1026,6 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
@@ -1077,7 +1045,6 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1130,7 +1097,6 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1163,7 +1129,6 @@ impl ::rust_rpc::Name for StreamingOutputCallResponse {
     const FULL_NAME: &'static str = "grpc.testing.StreamingOutputCallResponse";
 }
 impl ::rust_rpc::Message for StreamingOutputCallResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1173,7 +1138,6 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
@@ -1181,7 +1145,6 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1228,7 +1191,6 @@ impl ::rust_rpc::Name for ReconnectParams {
     const FULL_NAME: &'static str = "grpc.testing.ReconnectParams";
 }
 impl ::rust_rpc::Message for ReconnectParams {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1238,7 +1200,6 @@ impl ::rust_rpc::Message for ReconnectParams {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.max_reconnect_backoff_ms != 0 {
@@ -1246,7 +1207,6 @@ impl ::rust_rpc::Message for ReconnectParams {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1291,7 +1251,6 @@ impl ::rust_rpc::Name for ReconnectInfo {
     const FULL_NAME: &'static str = "grpc.testing.ReconnectInfo";
 }
 impl ::rust_rpc::Message for ReconnectInfo {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1302,7 +1261,6 @@ impl ::rust_rpc::Message for ReconnectInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.passed {
@@ -1311,7 +1269,6 @@ impl ::rust_rpc::Message for ReconnectInfo {
         _enc::encode_packed::<_enc::Int32>(2, &self.backoff_ms, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1328,7 +1285,6 @@ impl ::rust_rpc::Message for ReconnectInfo {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1363,7 +1319,6 @@ impl ::rust_rpc::Name for LoadBalancerStatsRequest {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsRequest";
 }
 impl ::rust_rpc::Message for LoadBalancerStatsRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1376,7 +1331,6 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.num_rpcs != 0 {
@@ -1387,7 +1341,6 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1433,7 +1386,6 @@ impl ::rust_rpc::Name for LoadBalancerStatsResponse {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsResponse";
 }
 impl ::rust_rpc::Message for LoadBalancerStatsResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1450,7 +1402,6 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer, buf);
@@ -1464,7 +1415,6 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         >(3, &self.rpcs_by_method, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1492,7 +1442,6 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1527,7 +1476,6 @@ pub mod load_balancer_stats_response {
         const FULL_NAME: &'static str = "grpc.testing.LoadBalancerStatsResponse.RpcsByPeer";
     }
     impl ::rust_rpc::Message for RpcsByPeer {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1535,13 +1483,11 @@ pub mod load_balancer_stats_response {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer, buf);
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1561,7 +1507,6 @@ pub mod load_balancer_stats_response {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             self.rpcs_by_peer.clear();
             self.unknown_fields.clear();
@@ -1588,17 +1533,14 @@ impl ::rust_rpc::Name for LoadBalancerAccumulatedStatsRequest {
     const FULL_NAME: &'static str = "grpc.testing.LoadBalancerAccumulatedStatsRequest";
 }
 impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1664,7 +1606,6 @@ impl ::rust_rpc::Name for LoadBalancerAccumulatedStatsResponse {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1695,7 +1636,6 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<
@@ -1720,7 +1660,6 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         >(4, &self.stats_per_method, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1765,7 +1704,6 @@ impl ::rust_rpc::Message for LoadBalancerAccumulatedStatsResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.num_rpcs_started_by_method.clear();
         self.num_rpcs_succeeded_by_method.clear();
@@ -1802,7 +1740,6 @@ pub mod load_balancer_accumulated_stats_response {
         const FULL_NAME: &'static str = "grpc.testing.LoadBalancerAccumulatedStatsResponse.MethodStats";
     }
     impl ::rust_rpc::Message for MethodStats {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1813,7 +1750,6 @@ pub mod load_balancer_accumulated_stats_response {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.rpcs_started != 0 {
@@ -1822,7 +1758,6 @@ pub mod load_balancer_accumulated_stats_response {
             _enc::encode_map::<_enc::Int32, _enc::Int32, _>(2, &self.result, buf);
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1843,7 +1778,6 @@ pub mod load_balancer_accumulated_stats_response {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -1884,7 +1818,6 @@ impl ::rust_rpc::Name for ClientConfigureRequest {
     const FULL_NAME: &'static str = "grpc.testing.ClientConfigureRequest";
 }
 impl ::rust_rpc::Message for ClientConfigureRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1902,7 +1835,6 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_packed::<
@@ -1916,7 +1848,6 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1940,7 +1871,6 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2041,7 +1971,6 @@ pub mod client_configure_request {
         const FULL_NAME: &'static str = "grpc.testing.ClientConfigureRequest.Metadata";
     }
     impl ::rust_rpc::Message for Metadata {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -2057,7 +1986,6 @@ pub mod client_configure_request {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.r#type.0 != 0 {
@@ -2071,7 +1999,6 @@ pub mod client_configure_request {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2087,7 +2014,6 @@ pub mod client_configure_request {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -2119,17 +2045,14 @@ impl ::rust_rpc::Name for ClientConfigureResponse {
     const FULL_NAME: &'static str = "grpc.testing.ClientConfigureResponse";
 }
 impl ::rust_rpc::Message for ClientConfigureResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2170,7 +2093,6 @@ impl ::rust_rpc::Name for TestOrcaReport {
     const FULL_NAME: &'static str = "grpc.testing.TestOrcaReport";
 }
 impl ::rust_rpc::Message for TestOrcaReport {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2185,7 +2107,6 @@ impl ::rust_rpc::Message for TestOrcaReport {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.cpu_utilization.to_bits() != 0 {
@@ -2198,7 +2119,6 @@ impl ::rust_rpc::Message for TestOrcaReport {
         _enc::encode_map::<_enc::Str, _enc::Double, _>(4, &self.utilization, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2227,7 +2147,6 @@ impl ::rust_rpc::Message for TestOrcaReport {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for UserAddOptions {
     const FULL_NAME: &'static str = "authpb.UserAddOptions";
 }
 impl ::rust_rpc::Message for UserAddOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for UserAddOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.no_password {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for UserAddOptions {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -83,7 +80,6 @@ impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "authpb.User";
 }
 impl ::rust_rpc::Message for User {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -100,7 +96,6 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -115,7 +110,6 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -141,7 +135,6 @@ impl ::rust_rpc::Message for User {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -179,7 +172,6 @@ impl ::rust_rpc::Name for Permission {
     const FULL_NAME: &'static str = "authpb.Permission";
 }
 impl ::rust_rpc::Message for Permission {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -195,7 +187,6 @@ impl ::rust_rpc::Message for Permission {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.perm_type.0 != 0 {
@@ -209,7 +200,6 @@ impl ::rust_rpc::Message for Permission {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -229,7 +219,6 @@ impl ::rust_rpc::Message for Permission {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -328,7 +317,6 @@ impl ::rust_rpc::Name for Role {
     const FULL_NAME: &'static str = "authpb.Role";
 }
 impl ::rust_rpc::Message for Role {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -339,7 +327,6 @@ impl ::rust_rpc::Message for Role {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -348,7 +335,6 @@ impl ::rust_rpc::Message for Role {
         _enc::encode_repeated::<_enc::Msg<Permission>>(2, &self.key_permission, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -367,7 +353,6 @@ impl ::rust_rpc::Message for Role {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.key_permission.clear();

@@ -103,7 +103,6 @@ impl ::rust_rpc::Name for ResponseHeader {
     const FULL_NAME: &'static str = "etcdserverpb.ResponseHeader";
 }
 impl ::rust_rpc::Message for ResponseHeader {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -122,7 +121,6 @@ impl ::rust_rpc::Message for ResponseHeader {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.cluster_id != 0 {
@@ -139,7 +137,6 @@ impl ::rust_rpc::Message for ResponseHeader {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -231,7 +228,6 @@ impl ::rust_rpc::Name for RangeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.RangeRequest";
 }
 impl ::rust_rpc::Message for RangeRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -283,7 +279,6 @@ impl ::rust_rpc::Message for RangeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -331,7 +326,6 @@ impl ::rust_rpc::Message for RangeRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -367,7 +361,6 @@ impl ::rust_rpc::Message for RangeRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -553,7 +546,6 @@ impl ::rust_rpc::Name for RangeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.RangeResponse";
 }
 impl ::rust_rpc::Message for RangeResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -570,7 +562,6 @@ impl ::rust_rpc::Message for RangeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -585,7 +576,6 @@ impl ::rust_rpc::Message for RangeResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -615,7 +605,6 @@ impl ::rust_rpc::Message for RangeResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -666,7 +655,6 @@ impl ::rust_rpc::Name for PutRequest {
     const FULL_NAME: &'static str = "etcdserverpb.PutRequest";
 }
 impl ::rust_rpc::Message for PutRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -691,7 +679,6 @@ impl ::rust_rpc::Message for PutRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -714,7 +701,6 @@ impl ::rust_rpc::Message for PutRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -733,7 +719,6 @@ impl ::rust_rpc::Message for PutRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -768,7 +753,6 @@ impl ::rust_rpc::Name for PutResponse {
     const FULL_NAME: &'static str = "etcdserverpb.PutResponse";
 }
 impl ::rust_rpc::Message for PutResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -781,7 +765,6 @@ impl ::rust_rpc::Message for PutResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -792,7 +775,6 @@ impl ::rust_rpc::Message for PutResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -859,7 +841,6 @@ impl ::rust_rpc::Name for DeleteRangeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.DeleteRangeRequest";
 }
 impl ::rust_rpc::Message for DeleteRangeRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -875,7 +856,6 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -889,7 +869,6 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -905,7 +884,6 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -943,7 +921,6 @@ impl ::rust_rpc::Name for DeleteRangeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.DeleteRangeResponse";
 }
 impl ::rust_rpc::Message for DeleteRangeResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -960,7 +937,6 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -974,7 +950,6 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         >(3, &self.prev_kvs, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1003,7 +978,6 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1035,7 +1009,6 @@ impl ::rust_rpc::Name for RequestOp {
     const FULL_NAME: &'static str = "etcdserverpb.RequestOp";
 }
 impl ::rust_rpc::Message for RequestOp {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.request {
@@ -1044,14 +1017,12 @@ impl ::rust_rpc::Message for RequestOp {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.request {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1081,7 +1052,6 @@ pub mod request_op {
         RequestTxn(super::TxnRequest),
     }
     impl Request {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1099,7 +1069,6 @@ pub mod request_op {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1119,7 +1088,6 @@ pub mod request_op {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1225,7 +1193,6 @@ impl ::rust_rpc::Name for ResponseOp {
     const FULL_NAME: &'static str = "etcdserverpb.ResponseOp";
 }
 impl ::rust_rpc::Message for ResponseOp {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.response {
@@ -1234,14 +1201,12 @@ impl ::rust_rpc::Message for ResponseOp {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.response {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1271,7 +1236,6 @@ pub mod response_op {
         ResponseTxn(super::TxnResponse),
     }
     impl Response {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1289,7 +1253,6 @@ pub mod response_op {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1309,7 +1272,6 @@ pub mod response_op {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1431,7 +1393,6 @@ impl ::rust_rpc::Name for Compare {
     const FULL_NAME: &'static str = "etcdserverpb.Compare";
 }
 impl ::rust_rpc::Message for Compare {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1459,7 +1420,6 @@ impl ::rust_rpc::Message for Compare {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.result.0 != 0 {
@@ -1483,7 +1443,6 @@ impl ::rust_rpc::Message for Compare {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1511,7 +1470,6 @@ impl ::rust_rpc::Message for Compare {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1684,7 +1642,6 @@ pub mod compare {
         Lease(i64),
     }
     impl TargetUnion {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1695,7 +1652,6 @@ pub mod compare {
                 Self::Lease(value) => _enc::field_len::<_enc::Int64>(8, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1710,7 +1666,6 @@ pub mod compare {
                 Self::Lease(value) => _enc::encode_field::<_enc::Int64>(8, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1798,7 +1753,6 @@ impl ::rust_rpc::Name for TxnRequest {
     const FULL_NAME: &'static str = "etcdserverpb.TxnRequest";
 }
 impl ::rust_rpc::Message for TxnRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1808,7 +1762,6 @@ impl ::rust_rpc::Message for TxnRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<Compare>>(1, &self.compare, buf);
@@ -1816,7 +1769,6 @@ impl ::rust_rpc::Message for TxnRequest {
         _enc::encode_repeated::<_enc::RecMsg<RequestOp>>(3, &self.failure, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1844,7 +1796,6 @@ impl ::rust_rpc::Message for TxnRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.compare.clear();
         self.success.clear();
@@ -1880,7 +1831,6 @@ impl ::rust_rpc::Name for TxnResponse {
     const FULL_NAME: &'static str = "etcdserverpb.TxnResponse";
 }
 impl ::rust_rpc::Message for TxnResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1894,7 +1844,6 @@ impl ::rust_rpc::Message for TxnResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -1906,7 +1855,6 @@ impl ::rust_rpc::Message for TxnResponse {
         _enc::encode_repeated::<_enc::RecMsg<ResponseOp>>(3, &self.responses, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1935,7 +1883,6 @@ impl ::rust_rpc::Message for TxnResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1974,7 +1921,6 @@ impl ::rust_rpc::Name for CompactionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.CompactionRequest";
 }
 impl ::rust_rpc::Message for CompactionRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1987,7 +1933,6 @@ impl ::rust_rpc::Message for CompactionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.revision != 0 {
@@ -1998,7 +1943,6 @@ impl ::rust_rpc::Message for CompactionRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2035,7 +1979,6 @@ impl ::rust_rpc::Name for CompactionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.CompactionResponse";
 }
 impl ::rust_rpc::Message for CompactionResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2045,7 +1988,6 @@ impl ::rust_rpc::Message for CompactionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2053,7 +1995,6 @@ impl ::rust_rpc::Message for CompactionResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2096,17 +2037,14 @@ impl ::rust_rpc::Name for HashRequest {
     const FULL_NAME: &'static str = "etcdserverpb.HashRequest";
 }
 impl ::rust_rpc::Message for HashRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2139,7 +2077,6 @@ impl ::rust_rpc::Name for HashKvRequest {
     const FULL_NAME: &'static str = "etcdserverpb.HashKVRequest";
 }
 impl ::rust_rpc::Message for HashKvRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2149,7 +2086,6 @@ impl ::rust_rpc::Message for HashKvRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.revision != 0 {
@@ -2157,7 +2093,6 @@ impl ::rust_rpc::Message for HashKvRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2199,7 +2134,6 @@ impl ::rust_rpc::Name for HashKvResponse {
     const FULL_NAME: &'static str = "etcdserverpb.HashKVResponse";
 }
 impl ::rust_rpc::Message for HashKvResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2215,7 +2149,6 @@ impl ::rust_rpc::Message for HashKvResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2229,7 +2162,6 @@ impl ::rust_rpc::Message for HashKvResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2279,7 +2211,6 @@ impl ::rust_rpc::Name for HashResponse {
     const FULL_NAME: &'static str = "etcdserverpb.HashResponse";
 }
 impl ::rust_rpc::Message for HashResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2292,7 +2223,6 @@ impl ::rust_rpc::Message for HashResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2303,7 +2233,6 @@ impl ::rust_rpc::Message for HashResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2347,17 +2276,14 @@ impl ::rust_rpc::Name for SnapshotRequest {
     const FULL_NAME: &'static str = "etcdserverpb.SnapshotRequest";
 }
 impl ::rust_rpc::Message for SnapshotRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2397,7 +2323,6 @@ impl ::rust_rpc::Name for SnapshotResponse {
     const FULL_NAME: &'static str = "etcdserverpb.SnapshotResponse";
 }
 impl ::rust_rpc::Message for SnapshotResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2413,7 +2338,6 @@ impl ::rust_rpc::Message for SnapshotResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -2427,7 +2351,6 @@ impl ::rust_rpc::Message for SnapshotResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2452,7 +2375,6 @@ impl ::rust_rpc::Message for SnapshotResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2484,7 +2406,6 @@ impl ::rust_rpc::Name for WatchRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchRequest";
 }
 impl ::rust_rpc::Message for WatchRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.request_union {
@@ -2493,14 +2414,12 @@ impl ::rust_rpc::Message for WatchRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.request_union {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2529,7 +2448,6 @@ pub mod watch_request {
         ProgressRequest(super::WatchProgressRequest),
     }
     impl RequestUnion {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -2544,7 +2462,6 @@ pub mod watch_request {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -2565,7 +2482,6 @@ pub mod watch_request {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -2688,7 +2604,6 @@ impl ::rust_rpc::Name for WatchCreateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchCreateRequest";
 }
 impl ::rust_rpc::Message for WatchCreateRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2720,7 +2635,6 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -2749,7 +2663,6 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2774,7 +2687,6 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2874,7 +2786,6 @@ impl ::rust_rpc::Name for WatchCancelRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchCancelRequest";
 }
 impl ::rust_rpc::Message for WatchCancelRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2884,7 +2795,6 @@ impl ::rust_rpc::Message for WatchCancelRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.watch_id != 0 {
@@ -2892,7 +2802,6 @@ impl ::rust_rpc::Message for WatchCancelRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2928,17 +2837,14 @@ impl ::rust_rpc::Name for WatchProgressRequest {
     const FULL_NAME: &'static str = "etcdserverpb.WatchProgressRequest";
 }
 impl ::rust_rpc::Message for WatchProgressRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3001,7 +2907,6 @@ impl ::rust_rpc::Name for WatchResponse {
     const FULL_NAME: &'static str = "etcdserverpb.WatchResponse";
 }
 impl ::rust_rpc::Message for WatchResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3030,7 +2935,6 @@ impl ::rust_rpc::Message for WatchResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3057,7 +2961,6 @@ impl ::rust_rpc::Message for WatchResponse {
         _enc::encode_repeated::<_enc::Msg<super::mvccpb::Event>>(11, &self.events, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3091,7 +2994,6 @@ impl ::rust_rpc::Message for WatchResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3127,7 +3029,6 @@ impl ::rust_rpc::Name for LeaseGrantRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseGrantRequest";
 }
 impl ::rust_rpc::Message for LeaseGrantRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3140,7 +3041,6 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.ttl != 0 {
@@ -3151,7 +3051,6 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3196,7 +3095,6 @@ impl ::rust_rpc::Name for LeaseGrantResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseGrantResponse";
 }
 impl ::rust_rpc::Message for LeaseGrantResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3215,7 +3113,6 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3232,7 +3129,6 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3258,7 +3154,6 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3290,7 +3185,6 @@ impl ::rust_rpc::Name for LeaseRevokeRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseRevokeRequest";
 }
 impl ::rust_rpc::Message for LeaseRevokeRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3300,7 +3194,6 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3308,7 +3201,6 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3344,7 +3236,6 @@ impl ::rust_rpc::Name for LeaseRevokeResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseRevokeResponse";
 }
 impl ::rust_rpc::Message for LeaseRevokeResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3354,7 +3245,6 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3362,7 +3252,6 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3411,7 +3300,6 @@ impl ::rust_rpc::Name for LeaseCheckpoint {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpoint";
 }
 impl ::rust_rpc::Message for LeaseCheckpoint {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3424,7 +3312,6 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3435,7 +3322,6 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3472,7 +3358,6 @@ impl ::rust_rpc::Name for LeaseCheckpointRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpointRequest";
 }
 impl ::rust_rpc::Message for LeaseCheckpointRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3480,13 +3365,11 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<LeaseCheckpoint>>(1, &self.checkpoints, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3504,7 +3387,6 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.checkpoints.clear();
         self.unknown_fields.clear();
@@ -3531,7 +3413,6 @@ impl ::rust_rpc::Name for LeaseCheckpointResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseCheckpointResponse";
 }
 impl ::rust_rpc::Message for LeaseCheckpointResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3541,7 +3422,6 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3549,7 +3429,6 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3595,7 +3474,6 @@ impl ::rust_rpc::Name for LeaseKeepAliveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseKeepAliveRequest";
 }
 impl ::rust_rpc::Message for LeaseKeepAliveRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3605,7 +3483,6 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3613,7 +3490,6 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3655,7 +3531,6 @@ impl ::rust_rpc::Name for LeaseKeepAliveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseKeepAliveResponse";
 }
 impl ::rust_rpc::Message for LeaseKeepAliveResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3671,7 +3546,6 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3685,7 +3559,6 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3736,7 +3609,6 @@ impl ::rust_rpc::Name for LeaseTimeToLiveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseTimeToLiveRequest";
 }
 impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3749,7 +3621,6 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3760,7 +3631,6 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3809,7 +3679,6 @@ impl ::rust_rpc::Name for LeaseTimeToLiveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseTimeToLiveResponse";
 }
 impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3829,7 +3698,6 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -3847,7 +3715,6 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         _enc::encode_repeated::<_enc::Bytes>(5, &self.keys, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3874,7 +3741,6 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3903,17 +3769,14 @@ impl ::rust_rpc::Name for LeaseLeasesRequest {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseLeasesRequest";
 }
 impl ::rust_rpc::Message for LeaseLeasesRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3946,7 +3809,6 @@ impl ::rust_rpc::Name for LeaseStatus {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseStatus";
 }
 impl ::rust_rpc::Message for LeaseStatus {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3956,7 +3818,6 @@ impl ::rust_rpc::Message for LeaseStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -3964,7 +3825,6 @@ impl ::rust_rpc::Message for LeaseStatus {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4002,7 +3862,6 @@ impl ::rust_rpc::Name for LeaseLeasesResponse {
     const FULL_NAME: &'static str = "etcdserverpb.LeaseLeasesResponse";
 }
 impl ::rust_rpc::Message for LeaseLeasesResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4013,7 +3872,6 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4022,7 +3880,6 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         _enc::encode_repeated::<_enc::Msg<LeaseStatus>>(2, &self.leases, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4050,7 +3907,6 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4094,7 +3950,6 @@ impl ::rust_rpc::Name for Member {
     const FULL_NAME: &'static str = "etcdserverpb.Member";
 }
 impl ::rust_rpc::Message for Member {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4112,7 +3967,6 @@ impl ::rust_rpc::Message for Member {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4128,7 +3982,6 @@ impl ::rust_rpc::Message for Member {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4146,7 +3999,6 @@ impl ::rust_rpc::Message for Member {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4183,7 +4035,6 @@ impl ::rust_rpc::Name for MemberAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberAddRequest";
 }
 impl ::rust_rpc::Message for MemberAddRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4194,7 +4045,6 @@ impl ::rust_rpc::Message for MemberAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Str>(1, &self.peer_ur_ls, buf);
@@ -4203,7 +4053,6 @@ impl ::rust_rpc::Message for MemberAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4218,7 +4067,6 @@ impl ::rust_rpc::Message for MemberAddRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4255,7 +4103,6 @@ impl ::rust_rpc::Name for MemberAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberAddResponse";
 }
 impl ::rust_rpc::Message for MemberAddResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4269,7 +4116,6 @@ impl ::rust_rpc::Message for MemberAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4281,7 +4127,6 @@ impl ::rust_rpc::Message for MemberAddResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(3, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4317,7 +4162,6 @@ impl ::rust_rpc::Message for MemberAddResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4349,7 +4193,6 @@ impl ::rust_rpc::Name for MemberRemoveRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberRemoveRequest";
 }
 impl ::rust_rpc::Message for MemberRemoveRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4359,7 +4202,6 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4367,7 +4209,6 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4406,7 +4247,6 @@ impl ::rust_rpc::Name for MemberRemoveResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberRemoveResponse";
 }
 impl ::rust_rpc::Message for MemberRemoveResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4417,7 +4257,6 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4426,7 +4265,6 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4452,7 +4290,6 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4487,7 +4324,6 @@ impl ::rust_rpc::Name for MemberUpdateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberUpdateRequest";
 }
 impl ::rust_rpc::Message for MemberUpdateRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4498,7 +4334,6 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4507,7 +4342,6 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         _enc::encode_repeated::<_enc::Str>(2, &self.peer_ur_ls, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4522,7 +4356,6 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4556,7 +4389,6 @@ impl ::rust_rpc::Name for MemberUpdateResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberUpdateResponse";
 }
 impl ::rust_rpc::Message for MemberUpdateResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4567,7 +4399,6 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4576,7 +4407,6 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4602,7 +4432,6 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4631,17 +4460,14 @@ impl ::rust_rpc::Name for MemberListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberListRequest";
 }
 impl ::rust_rpc::Message for MemberListRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4676,7 +4502,6 @@ impl ::rust_rpc::Name for MemberListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberListResponse";
 }
 impl ::rust_rpc::Message for MemberListResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4687,7 +4512,6 @@ impl ::rust_rpc::Message for MemberListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4696,7 +4520,6 @@ impl ::rust_rpc::Message for MemberListResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4722,7 +4545,6 @@ impl ::rust_rpc::Message for MemberListResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4754,7 +4576,6 @@ impl ::rust_rpc::Name for MemberPromoteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MemberPromoteRequest";
 }
 impl ::rust_rpc::Message for MemberPromoteRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4764,7 +4585,6 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.id != 0 {
@@ -4772,7 +4592,6 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4811,7 +4630,6 @@ impl ::rust_rpc::Name for MemberPromoteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MemberPromoteResponse";
 }
 impl ::rust_rpc::Message for MemberPromoteResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4822,7 +4640,6 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4831,7 +4648,6 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4857,7 +4673,6 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4886,17 +4701,14 @@ impl ::rust_rpc::Name for DefragmentRequest {
     const FULL_NAME: &'static str = "etcdserverpb.DefragmentRequest";
 }
 impl ::rust_rpc::Message for DefragmentRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4928,7 +4740,6 @@ impl ::rust_rpc::Name for DefragmentResponse {
     const FULL_NAME: &'static str = "etcdserverpb.DefragmentResponse";
 }
 impl ::rust_rpc::Message for DefragmentResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4938,7 +4749,6 @@ impl ::rust_rpc::Message for DefragmentResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -4946,7 +4756,6 @@ impl ::rust_rpc::Message for DefragmentResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4992,7 +4801,6 @@ impl ::rust_rpc::Name for MoveLeaderRequest {
     const FULL_NAME: &'static str = "etcdserverpb.MoveLeaderRequest";
 }
 impl ::rust_rpc::Message for MoveLeaderRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5002,7 +4810,6 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.target_id != 0 {
@@ -5010,7 +4817,6 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5046,7 +4852,6 @@ impl ::rust_rpc::Name for MoveLeaderResponse {
     const FULL_NAME: &'static str = "etcdserverpb.MoveLeaderResponse";
 }
 impl ::rust_rpc::Message for MoveLeaderResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5056,7 +4861,6 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -5064,7 +4868,6 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5119,7 +4922,6 @@ impl ::rust_rpc::Name for AlarmRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmRequest";
 }
 impl ::rust_rpc::Message for AlarmRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5138,7 +4940,6 @@ impl ::rust_rpc::Message for AlarmRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.action.0 != 0 {
@@ -5154,7 +4955,6 @@ impl ::rust_rpc::Message for AlarmRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5268,7 +5068,6 @@ impl ::rust_rpc::Name for AlarmMember {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmMember";
 }
 impl ::rust_rpc::Message for AlarmMember {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5281,7 +5080,6 @@ impl ::rust_rpc::Message for AlarmMember {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.member_id != 0 {
@@ -5292,7 +5090,6 @@ impl ::rust_rpc::Message for AlarmMember {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5332,7 +5129,6 @@ impl ::rust_rpc::Name for AlarmResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmResponse";
 }
 impl ::rust_rpc::Message for AlarmResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5343,7 +5139,6 @@ impl ::rust_rpc::Message for AlarmResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -5352,7 +5147,6 @@ impl ::rust_rpc::Message for AlarmResponse {
         _enc::encode_repeated::<_enc::Msg<AlarmMember>>(2, &self.alarms, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5380,7 +5174,6 @@ impl ::rust_rpc::Message for AlarmResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5409,17 +5202,14 @@ impl ::rust_rpc::Name for StatusRequest {
     const FULL_NAME: &'static str = "etcdserverpb.StatusRequest";
 }
 impl ::rust_rpc::Message for StatusRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5478,7 +5268,6 @@ impl ::rust_rpc::Name for StatusResponse {
     const FULL_NAME: &'static str = "etcdserverpb.StatusResponse";
 }
 impl ::rust_rpc::Message for StatusResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5513,7 +5302,6 @@ impl ::rust_rpc::Message for StatusResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -5546,7 +5334,6 @@ impl ::rust_rpc::Message for StatusResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5578,7 +5365,6 @@ impl ::rust_rpc::Message for StatusResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5608,17 +5394,14 @@ impl ::rust_rpc::Name for AuthEnableRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthEnableRequest";
 }
 impl ::rust_rpc::Message for AuthEnableRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5648,17 +5431,14 @@ impl ::rust_rpc::Name for AuthDisableRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthDisableRequest";
 }
 impl ::rust_rpc::Message for AuthDisableRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5692,7 +5472,6 @@ impl ::rust_rpc::Name for AuthenticateRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthenticateRequest";
 }
 impl ::rust_rpc::Message for AuthenticateRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5705,7 +5484,6 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5716,7 +5494,6 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5731,7 +5508,6 @@ impl ::rust_rpc::Message for AuthenticateRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.password.clear();
@@ -5763,7 +5539,6 @@ impl ::rust_rpc::Name for AuthUserAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserAddRequest";
 }
 impl ::rust_rpc::Message for AuthUserAddRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5779,7 +5554,6 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5795,7 +5569,6 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5820,7 +5593,6 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5852,7 +5624,6 @@ impl ::rust_rpc::Name for AuthUserGetRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGetRequest";
 }
 impl ::rust_rpc::Message for AuthUserGetRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5862,7 +5633,6 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5870,7 +5640,6 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5884,7 +5653,6 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -5912,7 +5680,6 @@ impl ::rust_rpc::Name for AuthUserDeleteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserDeleteRequest";
 }
 impl ::rust_rpc::Message for AuthUserDeleteRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5922,7 +5689,6 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5930,7 +5696,6 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5944,7 +5709,6 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -5975,7 +5739,6 @@ impl ::rust_rpc::Name for AuthUserChangePasswordRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserChangePasswordRequest";
 }
 impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5988,7 +5751,6 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -5999,7 +5761,6 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6014,7 +5775,6 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.password.clear();
@@ -6046,7 +5806,6 @@ impl ::rust_rpc::Name for AuthUserGrantRoleRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGrantRoleRequest";
 }
 impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6059,7 +5818,6 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.user.is_empty() {
@@ -6070,7 +5828,6 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6085,7 +5842,6 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.user.clear();
         self.role.clear();
@@ -6115,7 +5871,6 @@ impl ::rust_rpc::Name for AuthUserRevokeRoleRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserRevokeRoleRequest";
 }
 impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6128,7 +5883,6 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -6139,7 +5893,6 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6154,7 +5907,6 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.role.clear();
@@ -6183,7 +5935,6 @@ impl ::rust_rpc::Name for AuthRoleAddRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleAddRequest";
 }
 impl ::rust_rpc::Message for AuthRoleAddRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6193,7 +5944,6 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -6201,7 +5951,6 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6215,7 +5964,6 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.unknown_fields.clear();
@@ -6242,7 +5990,6 @@ impl ::rust_rpc::Name for AuthRoleGetRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGetRequest";
 }
 impl ::rust_rpc::Message for AuthRoleGetRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6252,7 +5999,6 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -6260,7 +6006,6 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6274,7 +6019,6 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.unknown_fields.clear();
@@ -6299,17 +6043,14 @@ impl ::rust_rpc::Name for AuthUserListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserListRequest";
 }
 impl ::rust_rpc::Message for AuthUserListRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6339,17 +6080,14 @@ impl ::rust_rpc::Name for AuthRoleListRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleListRequest";
 }
 impl ::rust_rpc::Message for AuthRoleListRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6381,7 +6119,6 @@ impl ::rust_rpc::Name for AuthRoleDeleteRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleDeleteRequest";
 }
 impl ::rust_rpc::Message for AuthRoleDeleteRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6391,7 +6128,6 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -6399,7 +6135,6 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6413,7 +6148,6 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.unknown_fields.clear();
@@ -6444,7 +6178,6 @@ impl ::rust_rpc::Name for AuthRoleGrantPermissionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGrantPermissionRequest";
 }
 impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6457,7 +6190,6 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -6468,7 +6200,6 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6490,7 +6221,6 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6525,7 +6255,6 @@ impl ::rust_rpc::Name for AuthRoleRevokePermissionRequest {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleRevokePermissionRequest";
 }
 impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6541,7 +6270,6 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.role.is_empty() {
@@ -6555,7 +6283,6 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6571,7 +6298,6 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.role.clear();
         self.key.clear();
@@ -6600,7 +6326,6 @@ impl ::rust_rpc::Name for AuthEnableResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthEnableResponse";
 }
 impl ::rust_rpc::Message for AuthEnableResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6610,7 +6335,6 @@ impl ::rust_rpc::Message for AuthEnableResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6618,7 +6342,6 @@ impl ::rust_rpc::Message for AuthEnableResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6663,7 +6386,6 @@ impl ::rust_rpc::Name for AuthDisableResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthDisableResponse";
 }
 impl ::rust_rpc::Message for AuthDisableResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6673,7 +6395,6 @@ impl ::rust_rpc::Message for AuthDisableResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6681,7 +6402,6 @@ impl ::rust_rpc::Message for AuthDisableResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6729,7 +6449,6 @@ impl ::rust_rpc::Name for AuthenticateResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthenticateResponse";
 }
 impl ::rust_rpc::Message for AuthenticateResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6742,7 +6461,6 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6753,7 +6471,6 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6777,7 +6494,6 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6808,7 +6524,6 @@ impl ::rust_rpc::Name for AuthUserAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserAddResponse";
 }
 impl ::rust_rpc::Message for AuthUserAddResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6818,7 +6533,6 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6826,7 +6540,6 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6873,7 +6586,6 @@ impl ::rust_rpc::Name for AuthUserGetResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGetResponse";
 }
 impl ::rust_rpc::Message for AuthUserGetResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6884,7 +6596,6 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6893,7 +6604,6 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6917,7 +6627,6 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -6948,7 +6657,6 @@ impl ::rust_rpc::Name for AuthUserDeleteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserDeleteResponse";
 }
 impl ::rust_rpc::Message for AuthUserDeleteResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6958,7 +6666,6 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -6966,7 +6673,6 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7011,7 +6717,6 @@ impl ::rust_rpc::Name for AuthUserChangePasswordResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserChangePasswordResponse";
 }
 impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7021,7 +6726,6 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7029,7 +6733,6 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7074,7 +6777,6 @@ impl ::rust_rpc::Name for AuthUserGrantRoleResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserGrantRoleResponse";
 }
 impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7084,7 +6786,6 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7092,7 +6793,6 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7137,7 +6837,6 @@ impl ::rust_rpc::Name for AuthUserRevokeRoleResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserRevokeRoleResponse";
 }
 impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7147,7 +6846,6 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7155,7 +6853,6 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7200,7 +6897,6 @@ impl ::rust_rpc::Name for AuthRoleAddResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleAddResponse";
 }
 impl ::rust_rpc::Message for AuthRoleAddResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7210,7 +6906,6 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7218,7 +6913,6 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7265,7 +6959,6 @@ impl ::rust_rpc::Name for AuthRoleGetResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGetResponse";
 }
 impl ::rust_rpc::Message for AuthRoleGetResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7276,7 +6969,6 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7287,7 +6979,6 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         >(2, &self.perm, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7315,7 +7006,6 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7348,7 +7038,6 @@ impl ::rust_rpc::Name for AuthRoleListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleListResponse";
 }
 impl ::rust_rpc::Message for AuthRoleListResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7359,7 +7048,6 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7368,7 +7056,6 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7392,7 +7079,6 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7425,7 +7111,6 @@ impl ::rust_rpc::Name for AuthUserListResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthUserListResponse";
 }
 impl ::rust_rpc::Message for AuthUserListResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7436,7 +7121,6 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7445,7 +7129,6 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         _enc::encode_repeated::<_enc::Str>(2, &self.users, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7469,7 +7152,6 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7500,7 +7182,6 @@ impl ::rust_rpc::Name for AuthRoleDeleteResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleDeleteResponse";
 }
 impl ::rust_rpc::Message for AuthRoleDeleteResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7510,7 +7191,6 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7518,7 +7198,6 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7563,7 +7242,6 @@ impl ::rust_rpc::Name for AuthRoleGrantPermissionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleGrantPermissionResponse";
 }
 impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7573,7 +7251,6 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7581,7 +7258,6 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7626,7 +7302,6 @@ impl ::rust_rpc::Name for AuthRoleRevokePermissionResponse {
     const FULL_NAME: &'static str = "etcdserverpb.AuthRoleRevokePermissionResponse";
 }
 impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7636,7 +7311,6 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
@@ -7644,7 +7318,6 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

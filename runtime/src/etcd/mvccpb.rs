@@ -42,7 +42,6 @@ impl ::rust_rpc::Name for KeyValue {
     const FULL_NAME: &'static str = "mvccpb.KeyValue";
 }
 impl ::rust_rpc::Message for KeyValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -67,7 +66,6 @@ impl ::rust_rpc::Message for KeyValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -90,7 +88,6 @@ impl ::rust_rpc::Message for KeyValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -109,7 +106,6 @@ impl ::rust_rpc::Message for KeyValue {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -154,7 +150,6 @@ impl ::rust_rpc::Name for Event {
     const FULL_NAME: &'static str = "mvccpb.Event";
 }
 impl ::rust_rpc::Message for Event {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -170,7 +165,6 @@ impl ::rust_rpc::Message for Event {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
@@ -184,7 +178,6 @@ impl ::rust_rpc::Message for Event {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -25,7 +25,6 @@ impl ::rust_rpc::Name for MetadataEntry {
     const FULL_NAME: &'static str = "rust_rpc.wire.MetadataEntry";
 }
 impl ::rust_rpc::Message for MetadataEntry {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -38,7 +37,6 @@ impl ::rust_rpc::Message for MetadataEntry {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.key.is_empty() {
@@ -49,7 +47,6 @@ impl ::rust_rpc::Message for MetadataEntry {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -64,7 +61,6 @@ impl ::rust_rpc::Message for MetadataEntry {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.key.clear();
         self.value.clear();
@@ -104,7 +100,6 @@ impl ::rust_rpc::Name for Settings {
     const FULL_NAME: &'static str = "rust_rpc.wire.Settings";
 }
 impl ::rust_rpc::Message for Settings {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -123,7 +118,6 @@ impl ::rust_rpc::Message for Settings {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.max_frame_size != 0 {
@@ -140,7 +134,6 @@ impl ::rust_rpc::Message for Settings {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -191,7 +184,6 @@ impl ::rust_rpc::Name for RequestHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.RequestHeaders";
 }
 impl ::rust_rpc::Message for RequestHeaders {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -208,7 +200,6 @@ impl ::rust_rpc::Message for RequestHeaders {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.service.is_empty() {
@@ -223,7 +214,6 @@ impl ::rust_rpc::Message for RequestHeaders {
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(4, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -244,7 +234,6 @@ impl ::rust_rpc::Message for RequestHeaders {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -278,7 +267,6 @@ impl ::rust_rpc::Name for ResponseHeaders {
     const FULL_NAME: &'static str = "rust_rpc.wire.ResponseHeaders";
 }
 impl ::rust_rpc::Message for ResponseHeaders {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -286,13 +274,11 @@ impl ::rust_rpc::Message for ResponseHeaders {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(1, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -310,7 +296,6 @@ impl ::rust_rpc::Message for ResponseHeaders {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.metadata.clear();
         self.unknown_fields.clear();
@@ -350,7 +335,6 @@ impl ::rust_rpc::Name for CallStatus {
     const FULL_NAME: &'static str = "rust_rpc.wire.CallStatus";
 }
 impl ::rust_rpc::Message for CallStatus {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -368,7 +352,6 @@ impl ::rust_rpc::Message for CallStatus {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.code != 0 {
@@ -384,7 +367,6 @@ impl ::rust_rpc::Message for CallStatus {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -410,7 +392,6 @@ impl ::rust_rpc::Message for CallStatus {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -447,7 +428,6 @@ impl ::rust_rpc::Name for GoAway {
     const FULL_NAME: &'static str = "rust_rpc.wire.GoAway";
 }
 impl ::rust_rpc::Message for GoAway {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -460,7 +440,6 @@ impl ::rust_rpc::Message for GoAway {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.last_call_id != 0 {
@@ -471,7 +450,6 @@ impl ::rust_rpc::Message for GoAway {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -486,7 +464,6 @@ impl ::rust_rpc::Message for GoAway {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

@@ -31,7 +31,6 @@ impl ::rust_rpc::Name for Version {
     const FULL_NAME: &'static str = "google.protobuf.compiler.Version";
 }
 impl ::rust_rpc::Message for Version {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -53,7 +52,6 @@ impl ::rust_rpc::Message for Version {
                 .encoded_len_except(&[if self.suffix.is_some() { 34 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.major {
@@ -71,7 +69,6 @@ impl ::rust_rpc::Message for Version {
         self.unknown_fields
             .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -168,7 +165,6 @@ impl ::rust_rpc::Name for CodeGeneratorRequest {
     const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorRequest";
 }
 impl ::rust_rpc::Message for CodeGeneratorRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -193,7 +189,6 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
                 .encoded_len_except(&[if self.parameter.is_some() { 18 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::LaxStr>(1, &self.file_to_generate, buf);
@@ -212,7 +207,6 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
         self.unknown_fields
             .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -281,7 +275,6 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -347,7 +340,6 @@ impl ::rust_rpc::Name for CodeGeneratorResponse {
     const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorResponse";
 }
 impl ::rust_rpc::Message for CodeGeneratorResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -373,7 +365,6 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
                 .encoded_len_except(&[if self.error.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.error {
@@ -394,7 +385,6 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         self.unknown_fields
             .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -424,7 +414,6 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -604,7 +593,6 @@ pub mod code_generator_response {
         const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorResponse.File";
     }
     impl ::rust_rpc::Message for File {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -635,7 +623,6 @@ pub mod code_generator_response {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.name {
@@ -662,7 +649,6 @@ pub mod code_generator_response {
                     buf,
                 );
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -236,7 +236,6 @@ impl ::rust_rpc::Name for FileDescriptorSet {
     const FULL_NAME: &'static str = "google.protobuf.FileDescriptorSet";
 }
 impl ::rust_rpc::Message for FileDescriptorSet {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -244,13 +243,11 @@ impl ::rust_rpc::Message for FileDescriptorSet {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<FileDescriptorProto>>(1, &self.file, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -286,7 +283,6 @@ impl ::rust_rpc::Message for FileDescriptorSet {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         self.file.clear();
         self.unknown_fields.clear();
@@ -372,7 +368,6 @@ impl ::rust_rpc::Name for FileDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.FileDescriptorProto";
 }
 impl ::rust_rpc::Message for FileDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -414,7 +409,6 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -457,7 +451,6 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -600,7 +593,6 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -680,7 +672,6 @@ impl ::rust_rpc::Name for DescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.DescriptorProto";
 }
 impl ::rust_rpc::Message for DescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -716,7 +707,6 @@ impl ::rust_rpc::Message for DescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -749,7 +739,6 @@ impl ::rust_rpc::Message for DescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -888,7 +877,6 @@ impl ::rust_rpc::Message for DescriptorProto {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -944,7 +932,6 @@ pub mod descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.DescriptorProto.ExtensionRange";
     }
     impl ::rust_rpc::Message for ExtensionRange {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -963,7 +950,6 @@ pub mod descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -979,7 +965,6 @@ pub mod descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1061,7 +1046,6 @@ pub mod descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.DescriptorProto.ReservedRange";
     }
     impl ::rust_rpc::Message for ReservedRange {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1074,7 +1058,6 @@ pub mod descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -1085,7 +1068,6 @@ pub mod descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1147,7 +1129,6 @@ impl ::rust_rpc::Name for ExtensionRangeOptions {
     const FULL_NAME: &'static str = "google.protobuf.ExtensionRangeOptions";
 }
 impl ::rust_rpc::Message for ExtensionRangeOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1171,7 +1152,6 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -1190,7 +1170,6 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1246,7 +1225,6 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1382,7 +1360,6 @@ pub mod extension_range_options {
         const FULL_NAME: &'static str = "google.protobuf.ExtensionRangeOptions.Declaration";
     }
     impl ::rust_rpc::Message for Declaration {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -1412,7 +1389,6 @@ pub mod extension_range_options {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.number {
@@ -1439,7 +1415,6 @@ pub mod extension_range_options {
                     buf,
                 );
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1571,7 +1546,6 @@ impl ::rust_rpc::Name for FieldDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.FieldDescriptorProto";
 }
 impl ::rust_rpc::Message for FieldDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1628,7 +1602,6 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -1680,7 +1653,6 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2038,7 +2010,6 @@ impl ::rust_rpc::Name for OneofDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.OneofDescriptorProto";
 }
 impl ::rust_rpc::Message for OneofDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2054,7 +2025,6 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2066,7 +2036,6 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2157,7 +2126,6 @@ impl ::rust_rpc::Name for EnumDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.EnumDescriptorProto";
 }
 impl ::rust_rpc::Message for EnumDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2182,7 +2150,6 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2204,7 +2171,6 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2278,7 +2244,6 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2333,7 +2298,6 @@ pub mod enum_descriptor_proto {
         const FULL_NAME: &'static str = "google.protobuf.EnumDescriptorProto.EnumReservedRange";
     }
     impl ::rust_rpc::Message for EnumReservedRange {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -2346,7 +2310,6 @@ pub mod enum_descriptor_proto {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.start {
@@ -2357,7 +2320,6 @@ pub mod enum_descriptor_proto {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2410,7 +2372,6 @@ impl ::rust_rpc::Name for EnumValueDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.EnumValueDescriptorProto";
 }
 impl ::rust_rpc::Message for EnumValueDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2429,7 +2390,6 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2444,7 +2404,6 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2532,7 +2491,6 @@ impl ::rust_rpc::Name for ServiceDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.ServiceDescriptorProto";
 }
 impl ::rust_rpc::Message for ServiceDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2549,7 +2507,6 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
                 .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2562,7 +2519,6 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         self.unknown_fields
             .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2621,7 +2577,6 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2673,7 +2628,6 @@ impl ::rust_rpc::Name for MethodDescriptorProto {
     const FULL_NAME: &'static str = "google.protobuf.MethodDescriptorProto";
 }
 impl ::rust_rpc::Message for MethodDescriptorProto {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2707,7 +2661,6 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.name {
@@ -2738,7 +2691,6 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2959,7 +2911,6 @@ impl ::rust_rpc::Name for FileOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for FileOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3050,7 +3001,6 @@ impl ::rust_rpc::Message for FileOptions {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.java_package {
@@ -3136,7 +3086,6 @@ impl ::rust_rpc::Message for FileOptions {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3263,7 +3212,6 @@ impl ::rust_rpc::Message for FileOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3544,7 +3492,6 @@ impl ::rust_rpc::Name for MessageOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for MessageOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3577,7 +3524,6 @@ impl ::rust_rpc::Message for MessageOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.message_set_wire_format {
@@ -3607,7 +3553,6 @@ impl ::rust_rpc::Message for MessageOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3670,7 +3615,6 @@ impl ::rust_rpc::Message for MessageOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -3829,7 +3773,6 @@ impl ::rust_rpc::Name for FieldOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for FieldOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3887,7 +3830,6 @@ impl ::rust_rpc::Message for FieldOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ctype {
@@ -3938,7 +3880,6 @@ impl ::rust_rpc::Message for FieldOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4025,7 +3966,6 @@ impl ::rust_rpc::Message for FieldOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4444,7 +4384,6 @@ pub mod field_options {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.EditionDefault";
     }
     impl ::rust_rpc::Message for EditionDefault {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -4460,7 +4399,6 @@ pub mod field_options {
                     .encoded_len_except(&[if self.value.is_some() { 18 } else { 0 }]);
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.value {
@@ -4472,7 +4410,6 @@ pub mod field_options {
             self.unknown_fields
                 .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4548,7 +4485,6 @@ pub mod field_options {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.FeatureSupport";
     }
     impl ::rust_rpc::Message for FeatureSupport {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -4578,7 +4514,6 @@ pub mod field_options {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition_introduced {
@@ -4605,7 +4540,6 @@ pub mod field_options {
                     buf,
                 );
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4695,7 +4629,6 @@ impl ::rust_rpc::Name for OneofOptions {
     const FULL_NAME: &'static str = "google.protobuf.OneofOptions";
 }
 impl ::rust_rpc::Message for OneofOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4709,7 +4642,6 @@ impl ::rust_rpc::Message for OneofOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.features {
@@ -4720,7 +4652,6 @@ impl ::rust_rpc::Message for OneofOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4766,7 +4697,6 @@ impl ::rust_rpc::Message for OneofOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -4839,7 +4769,6 @@ impl ::rust_rpc::Name for EnumOptions {
 }
 #[allow(deprecated)]
 impl ::rust_rpc::Message for EnumOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -4864,7 +4793,6 @@ impl ::rust_rpc::Message for EnumOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.allow_alias {
@@ -4886,7 +4814,6 @@ impl ::rust_rpc::Message for EnumOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -4939,7 +4866,6 @@ impl ::rust_rpc::Message for EnumOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5016,7 +4942,6 @@ impl ::rust_rpc::Name for EnumValueOptions {
     const FULL_NAME: &'static str = "google.protobuf.EnumValueOptions";
 }
 impl ::rust_rpc::Message for EnumValueOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5039,7 +4964,6 @@ impl ::rust_rpc::Message for EnumValueOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -5061,7 +4985,6 @@ impl ::rust_rpc::Message for EnumValueOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5119,7 +5042,6 @@ impl ::rust_rpc::Message for EnumValueOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5181,7 +5103,6 @@ impl ::rust_rpc::Name for ServiceOptions {
     const FULL_NAME: &'static str = "google.protobuf.ServiceOptions";
 }
 impl ::rust_rpc::Message for ServiceOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5198,7 +5119,6 @@ impl ::rust_rpc::Message for ServiceOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -5212,7 +5132,6 @@ impl ::rust_rpc::Message for ServiceOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5259,7 +5178,6 @@ impl ::rust_rpc::Message for ServiceOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5319,7 +5237,6 @@ impl ::rust_rpc::Name for MethodOptions {
     const FULL_NAME: &'static str = "google.protobuf.MethodOptions";
 }
 impl ::rust_rpc::Message for MethodOptions {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5342,7 +5259,6 @@ impl ::rust_rpc::Message for MethodOptions {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.deprecated {
@@ -5361,7 +5277,6 @@ impl ::rust_rpc::Message for MethodOptions {
         >(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5413,7 +5328,6 @@ impl ::rust_rpc::Message for MethodOptions {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5562,7 +5476,6 @@ impl ::rust_rpc::Name for UninterpretedOption {
     const FULL_NAME: &'static str = "google.protobuf.UninterpretedOption";
 }
 impl ::rust_rpc::Message for UninterpretedOption {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5599,7 +5512,6 @@ impl ::rust_rpc::Message for UninterpretedOption {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -5632,7 +5544,6 @@ impl ::rust_rpc::Message for UninterpretedOption {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5688,7 +5599,6 @@ impl ::rust_rpc::Message for UninterpretedOption {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -5754,7 +5664,6 @@ pub mod uninterpreted_option {
         const FULL_NAME: &'static str = "google.protobuf.UninterpretedOption.NamePart";
     }
     impl ::rust_rpc::Message for NamePart {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -5772,7 +5681,6 @@ pub mod uninterpreted_option {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.name_part {
@@ -5784,7 +5692,6 @@ pub mod uninterpreted_option {
             self.unknown_fields
                 .encode_except(&[if self.name_part.is_some() { 10 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -5882,7 +5789,6 @@ impl ::rust_rpc::Name for FeatureSet {
     const FULL_NAME: &'static str = "google.protobuf.FeatureSet";
 }
 impl ::rust_rpc::Message for FeatureSet {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -5944,7 +5850,6 @@ impl ::rust_rpc::Message for FeatureSet {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.field_presence {
@@ -5994,7 +5899,6 @@ impl ::rust_rpc::Message for FeatureSet {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6618,17 +6522,14 @@ pub mod feature_set {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.VisibilityFeature";
     }
     impl ::rust_rpc::Message for VisibilityFeature {
-        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6756,17 +6657,14 @@ pub mod feature_set {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.ProtoLimitsFeature";
     }
     impl ::rust_rpc::Message for ProtoLimitsFeature {
-        #[inline]
         fn encoded_len(&self) -> usize {
             let mut len = 0;
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6899,7 +6797,6 @@ impl ::rust_rpc::Name for FeatureSetDefaults {
     const FULL_NAME: &'static str = "google.protobuf.FeatureSetDefaults";
 }
 impl ::rust_rpc::Message for FeatureSetDefaults {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -6916,7 +6813,6 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -6930,7 +6826,6 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -6958,7 +6853,6 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -7015,7 +6909,6 @@ pub mod feature_set_defaults {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSetDefaults.FeatureSetEditionDefault";
     }
     impl ::rust_rpc::Message for FeatureSetEditionDefault {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -7031,7 +6924,6 @@ pub mod feature_set_defaults {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition {
@@ -7045,7 +6937,6 @@ pub mod feature_set_defaults {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7157,7 +7048,6 @@ impl ::rust_rpc::Name for SourceCodeInfo {
     const FULL_NAME: &'static str = "google.protobuf.SourceCodeInfo";
 }
 impl ::rust_rpc::Message for SourceCodeInfo {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7168,7 +7058,6 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -7176,7 +7065,6 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         >(1, &self.location, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7194,7 +7082,6 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.location.clear();
         self.unknown_fields.clear();
@@ -7333,7 +7220,6 @@ pub mod source_code_info {
         const FULL_NAME: &'static str = "google.protobuf.SourceCodeInfo.Location";
     }
     impl ::rust_rpc::Message for Location {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -7360,7 +7246,6 @@ pub mod source_code_info {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
@@ -7383,7 +7268,6 @@ pub mod source_code_info {
                     buf,
                 );
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7422,7 +7306,6 @@ pub mod source_code_info {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {
@@ -7473,7 +7356,6 @@ impl ::rust_rpc::Name for GeneratedCodeInfo {
     const FULL_NAME: &'static str = "google.protobuf.GeneratedCodeInfo";
 }
 impl ::rust_rpc::Message for GeneratedCodeInfo {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -7484,7 +7366,6 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -7492,7 +7373,6 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         >(1, &self.annotation, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7510,7 +7390,6 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.annotation.clear();
         self.unknown_fields.clear();
@@ -7555,7 +7434,6 @@ pub mod generated_code_info {
         const FULL_NAME: &'static str = "google.protobuf.GeneratedCodeInfo.Annotation";
     }
     impl ::rust_rpc::Message for Annotation {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -7583,7 +7461,6 @@ pub mod generated_code_info {
                     );
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
@@ -7604,7 +7481,6 @@ pub mod generated_code_info {
             self.unknown_fields
                 .encode_except(&[if self.source_file.is_some() { 18 } else { 0 }], buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -7632,7 +7508,6 @@ pub mod generated_code_info {
             }
             ::core::result::Result::Ok(())
         }
-        #[inline]
         fn clear(&mut self) {
             use ::rust_rpc::encoding as _enc;
             *self = Self {

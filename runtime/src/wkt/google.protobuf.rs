@@ -144,7 +144,6 @@ impl ::rust_rpc::Name for Any {
     const FULL_NAME: &'static str = "google.protobuf.Any";
 }
 impl ::rust_rpc::Message for Any {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -157,7 +156,6 @@ impl ::rust_rpc::Message for Any {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.type_url.is_empty() {
@@ -168,7 +166,6 @@ impl ::rust_rpc::Message for Any {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -183,7 +180,6 @@ impl ::rust_rpc::Message for Any {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.type_url.clear();
         self.value.clear();
@@ -246,7 +242,6 @@ impl ::rust_rpc::Name for Api {
     const FULL_NAME: &'static str = "google.protobuf.Api";
 }
 impl ::rust_rpc::Message for Api {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -268,7 +263,6 @@ impl ::rust_rpc::Message for Api {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -288,7 +282,6 @@ impl ::rust_rpc::Message for Api {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -321,7 +314,6 @@ impl ::rust_rpc::Message for Api {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -460,7 +452,6 @@ impl ::rust_rpc::Name for Method {
     const FULL_NAME: &'static str = "google.protobuf.Method";
 }
 impl ::rust_rpc::Message for Method {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -486,7 +477,6 @@ impl ::rust_rpc::Message for Method {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -510,7 +500,6 @@ impl ::rust_rpc::Message for Method {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -532,7 +521,6 @@ impl ::rust_rpc::Message for Method {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -674,7 +662,6 @@ impl ::rust_rpc::Name for Mixin {
     const FULL_NAME: &'static str = "google.protobuf.Mixin";
 }
 impl ::rust_rpc::Message for Mixin {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -687,7 +674,6 @@ impl ::rust_rpc::Message for Mixin {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -698,7 +684,6 @@ impl ::rust_rpc::Message for Mixin {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -713,7 +698,6 @@ impl ::rust_rpc::Message for Mixin {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.name.clear();
         self.root.clear();
@@ -807,7 +791,6 @@ impl ::rust_rpc::Name for Duration {
     const FULL_NAME: &'static str = "google.protobuf.Duration";
 }
 impl ::rust_rpc::Message for Duration {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -820,7 +803,6 @@ impl ::rust_rpc::Message for Duration {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.seconds != 0 {
@@ -831,7 +813,6 @@ impl ::rust_rpc::Message for Duration {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -889,17 +870,14 @@ impl ::rust_rpc::Name for Empty {
     const FULL_NAME: &'static str = "google.protobuf.Empty";
 }
 impl ::rust_rpc::Message for Empty {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -978,7 +956,6 @@ impl ::rust_rpc::Name for FieldMask {
     const FULL_NAME: &'static str = "google.protobuf.FieldMask";
 }
 impl ::rust_rpc::Message for FieldMask {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -986,13 +963,11 @@ impl ::rust_rpc::Message for FieldMask {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Str>(1, &self.paths, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1006,7 +981,6 @@ impl ::rust_rpc::Message for FieldMask {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.paths.clear();
         self.unknown_fields.clear();
@@ -1054,7 +1028,6 @@ impl ::rust_rpc::Name for SourceContext {
     const FULL_NAME: &'static str = "google.protobuf.SourceContext";
 }
 impl ::rust_rpc::Message for SourceContext {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1064,7 +1037,6 @@ impl ::rust_rpc::Message for SourceContext {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.file_name.is_empty() {
@@ -1072,7 +1044,6 @@ impl ::rust_rpc::Message for SourceContext {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1086,7 +1057,6 @@ impl ::rust_rpc::Message for SourceContext {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.file_name.clear();
         self.unknown_fields.clear();
@@ -1173,7 +1143,6 @@ impl ::rust_rpc::Name for Struct {
     const FULL_NAME: &'static str = "google.protobuf.Struct";
 }
 impl ::rust_rpc::Message for Struct {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1181,13 +1150,11 @@ impl ::rust_rpc::Message for Struct {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Value>, _>(1, &self.fields, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1207,7 +1174,6 @@ impl ::rust_rpc::Message for Struct {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.fields.clear();
         self.unknown_fields.clear();
@@ -1255,7 +1221,6 @@ impl ::rust_rpc::Name for Value {
     const FULL_NAME: &'static str = "google.protobuf.Value";
 }
 impl ::rust_rpc::Message for Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.kind {
@@ -1264,14 +1229,12 @@ impl ::rust_rpc::Message for Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         if let ::core::option::Option::Some(value) = &self.kind {
             value.encode_raw(buf);
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1363,7 +1326,6 @@ pub mod value {
         ListValue(super::ListValue),
     }
     impl Kind {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1381,7 +1343,6 @@ pub mod value {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -1403,7 +1364,6 @@ pub mod value {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -1492,7 +1452,6 @@ impl ::rust_rpc::Name for ListValue {
     const FULL_NAME: &'static str = "google.protobuf.ListValue";
 }
 impl ::rust_rpc::Message for ListValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1500,13 +1459,11 @@ impl ::rust_rpc::Message for ListValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::RecMsg<Value>>(1, &self.values, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1524,7 +1481,6 @@ impl ::rust_rpc::Message for ListValue {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.values.clear();
         self.unknown_fields.clear();
@@ -1574,7 +1530,6 @@ impl ::rust_rpc::Name for Timestamp {
     const FULL_NAME: &'static str = "google.protobuf.Timestamp";
 }
 impl ::rust_rpc::Message for Timestamp {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1587,7 +1542,6 @@ impl ::rust_rpc::Message for Timestamp {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.seconds != 0 {
@@ -1598,7 +1552,6 @@ impl ::rust_rpc::Message for Timestamp {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1670,7 +1623,6 @@ impl ::rust_rpc::Name for Type {
     const FULL_NAME: &'static str = "google.protobuf.Type";
 }
 impl ::rust_rpc::Message for Type {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1692,7 +1644,6 @@ impl ::rust_rpc::Message for Type {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -1712,7 +1663,6 @@ impl ::rust_rpc::Message for Type {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1743,7 +1693,6 @@ impl ::rust_rpc::Message for Type {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -1888,7 +1837,6 @@ impl ::rust_rpc::Name for Field {
     const FULL_NAME: &'static str = "google.protobuf.Field";
 }
 impl ::rust_rpc::Message for Field {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -1926,7 +1874,6 @@ impl ::rust_rpc::Message for Field {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.kind.0 != 0 {
@@ -1961,7 +1908,6 @@ impl ::rust_rpc::Message for Field {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -1990,7 +1936,6 @@ impl ::rust_rpc::Message for Field {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2350,7 +2295,6 @@ impl ::rust_rpc::Name for Enum {
     const FULL_NAME: &'static str = "google.protobuf.Enum";
 }
 impl ::rust_rpc::Message for Enum {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2371,7 +2315,6 @@ impl ::rust_rpc::Message for Enum {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2390,7 +2333,6 @@ impl ::rust_rpc::Message for Enum {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2424,7 +2366,6 @@ impl ::rust_rpc::Message for Enum {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2550,7 +2491,6 @@ impl ::rust_rpc::Name for EnumValue {
     const FULL_NAME: &'static str = "google.protobuf.EnumValue";
 }
 impl ::rust_rpc::Message for EnumValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2564,7 +2504,6 @@ impl ::rust_rpc::Message for EnumValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2576,7 +2515,6 @@ impl ::rust_rpc::Message for EnumValue {
         _enc::encode_repeated::<_enc::Msg<Option>>(3, &self.options, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2594,7 +2532,6 @@ impl ::rust_rpc::Message for EnumValue {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2696,7 +2633,6 @@ impl ::rust_rpc::Name for Option {
     const FULL_NAME: &'static str = "google.protobuf.Option";
 }
 impl ::rust_rpc::Message for Option {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2709,7 +2645,6 @@ impl ::rust_rpc::Message for Option {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.name.is_empty() {
@@ -2720,7 +2655,6 @@ impl ::rust_rpc::Message for Option {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2742,7 +2676,6 @@ impl ::rust_rpc::Message for Option {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -2841,7 +2774,6 @@ impl ::rust_rpc::Name for DoubleValue {
     const FULL_NAME: &'static str = "google.protobuf.DoubleValue";
 }
 impl ::rust_rpc::Message for DoubleValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2851,7 +2783,6 @@ impl ::rust_rpc::Message for DoubleValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value.to_bits() != 0 {
@@ -2859,7 +2790,6 @@ impl ::rust_rpc::Message for DoubleValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2916,7 +2846,6 @@ impl ::rust_rpc::Name for FloatValue {
     const FULL_NAME: &'static str = "google.protobuf.FloatValue";
 }
 impl ::rust_rpc::Message for FloatValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -2926,7 +2855,6 @@ impl ::rust_rpc::Message for FloatValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value.to_bits() != 0 {
@@ -2934,7 +2862,6 @@ impl ::rust_rpc::Message for FloatValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -2991,7 +2918,6 @@ impl ::rust_rpc::Name for Int64Value {
     const FULL_NAME: &'static str = "google.protobuf.Int64Value";
 }
 impl ::rust_rpc::Message for Int64Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3001,7 +2927,6 @@ impl ::rust_rpc::Message for Int64Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3009,7 +2934,6 @@ impl ::rust_rpc::Message for Int64Value {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3066,7 +2990,6 @@ impl ::rust_rpc::Name for UInt64Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt64Value";
 }
 impl ::rust_rpc::Message for UInt64Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3076,7 +2999,6 @@ impl ::rust_rpc::Message for UInt64Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3084,7 +3006,6 @@ impl ::rust_rpc::Message for UInt64Value {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3141,7 +3062,6 @@ impl ::rust_rpc::Name for Int32Value {
     const FULL_NAME: &'static str = "google.protobuf.Int32Value";
 }
 impl ::rust_rpc::Message for Int32Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3151,7 +3071,6 @@ impl ::rust_rpc::Message for Int32Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3159,7 +3078,6 @@ impl ::rust_rpc::Message for Int32Value {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3216,7 +3134,6 @@ impl ::rust_rpc::Name for UInt32Value {
     const FULL_NAME: &'static str = "google.protobuf.UInt32Value";
 }
 impl ::rust_rpc::Message for UInt32Value {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3226,7 +3143,6 @@ impl ::rust_rpc::Message for UInt32Value {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value != 0 {
@@ -3234,7 +3150,6 @@ impl ::rust_rpc::Message for UInt32Value {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3291,7 +3206,6 @@ impl ::rust_rpc::Name for BoolValue {
     const FULL_NAME: &'static str = "google.protobuf.BoolValue";
 }
 impl ::rust_rpc::Message for BoolValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3301,7 +3215,6 @@ impl ::rust_rpc::Message for BoolValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.value {
@@ -3309,7 +3222,6 @@ impl ::rust_rpc::Message for BoolValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3366,7 +3278,6 @@ impl ::rust_rpc::Name for StringValue {
     const FULL_NAME: &'static str = "google.protobuf.StringValue";
 }
 impl ::rust_rpc::Message for StringValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3376,7 +3287,6 @@ impl ::rust_rpc::Message for StringValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -3384,7 +3294,6 @@ impl ::rust_rpc::Message for StringValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3398,7 +3307,6 @@ impl ::rust_rpc::Message for StringValue {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();
@@ -3446,7 +3354,6 @@ impl ::rust_rpc::Name for BytesValue {
     const FULL_NAME: &'static str = "google.protobuf.BytesValue";
 }
 impl ::rust_rpc::Message for BytesValue {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -3456,7 +3363,6 @@ impl ::rust_rpc::Message for BytesValue {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.value.is_empty() {
@@ -3464,7 +3370,6 @@ impl ::rust_rpc::Message for BytesValue {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -3478,7 +3383,6 @@ impl ::rust_rpc::Message for BytesValue {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.value.clear();
         self.unknown_fields.clear();

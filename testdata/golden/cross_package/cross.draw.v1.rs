@@ -31,7 +31,6 @@ impl ::rust_rpc::Name for Canvas {
     const FULL_NAME: &'static str = "cross.draw.v1.Canvas";
 }
 impl ::rust_rpc::Message for Canvas {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -57,7 +56,6 @@ impl ::rust_rpc::Message for Canvas {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<
@@ -78,7 +76,6 @@ impl ::rust_rpc::Message for Canvas {
         >(4, &self.named, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -116,7 +113,6 @@ impl ::rust_rpc::Message for Canvas {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {

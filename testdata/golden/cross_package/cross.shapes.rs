@@ -82,7 +82,6 @@ impl ::rust_rpc::Name for Ring {
     const FULL_NAME: &'static str = "cross.shapes.Ring";
 }
 impl ::rust_rpc::Message for Ring {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -95,7 +94,6 @@ impl ::rust_rpc::Message for Ring {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.outer {
@@ -106,7 +104,6 @@ impl ::rust_rpc::Message for Ring {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -159,7 +156,6 @@ impl ::rust_rpc::Name for Circle {
     const FULL_NAME: &'static str = "cross.shapes.Circle";
 }
 impl ::rust_rpc::Message for Circle {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -172,7 +168,6 @@ impl ::rust_rpc::Message for Circle {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.radius.to_bits() != 0 {
@@ -183,7 +178,6 @@ impl ::rust_rpc::Message for Circle {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -105,7 +105,6 @@ impl ::rust_rpc::Name for Closed {
     const FULL_NAME: &'static str = "leniency.closed.Closed";
 }
 impl ::rust_rpc::Message for Closed {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -157,7 +156,6 @@ impl ::rust_rpc::Message for Closed {
                 );
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
@@ -206,7 +204,6 @@ impl ::rust_rpc::Message for Closed {
                 buf,
             );
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -293,7 +290,6 @@ impl ::rust_rpc::Message for Closed {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -349,7 +345,6 @@ pub mod closed {
         const FULL_NAME: &'static str = "leniency.closed.Closed.G";
     }
     impl ::rust_rpc::Message for G {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -359,7 +354,6 @@ pub mod closed {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.a {
@@ -367,7 +361,6 @@ pub mod closed {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -396,7 +389,6 @@ pub mod closed {
         Os(::std::string::String),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -406,7 +398,6 @@ pub mod closed {
                 Self::Os(value) => _enc::field_len::<_enc::LaxStr>(14, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -416,7 +407,6 @@ pub mod closed {
                 Self::Os(value) => _enc::encode_field::<_enc::LaxStr>(14, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -475,7 +465,6 @@ impl ::rust_rpc::Name for Required {
     const FULL_NAME: &'static str = "leniency.closed.Required";
 }
 impl ::rust_rpc::Message for Required {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -491,7 +480,6 @@ impl ::rust_rpc::Message for Required {
                 .encoded_len_except(&[if self.s.is_some() { 18 } else { 0 }]);
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
@@ -502,7 +490,6 @@ impl ::rust_rpc::Message for Required {
         }
         self.unknown_fields.encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -582,7 +569,6 @@ impl ::rust_rpc::Name for Holder {
     const FULL_NAME: &'static str = "leniency.closed.Holder";
 }
 impl ::rust_rpc::Message for Holder {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -600,7 +586,6 @@ impl ::rust_rpc::Message for Holder {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.one {
@@ -616,7 +601,6 @@ impl ::rust_rpc::Message for Holder {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -703,7 +687,6 @@ impl ::rust_rpc::Message for Holder {
             );
         }
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -723,7 +706,6 @@ pub mod holder {
         Picked(super::Required),
     }
     impl Pick {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -732,7 +714,6 @@ pub mod holder {
                 }
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -741,7 +722,6 @@ pub mod holder {
                 }
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,
@@ -793,7 +773,6 @@ impl ::rust_rpc::Name for Node {
     const FULL_NAME: &'static str = "leniency.closed.Node";
 }
 impl ::rust_rpc::Message for Node {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -806,7 +785,6 @@ impl ::rust_rpc::Message for Node {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.id {
@@ -817,7 +795,6 @@ impl ::rust_rpc::Message for Node {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

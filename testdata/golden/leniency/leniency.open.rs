@@ -102,7 +102,6 @@ impl ::rust_rpc::Name for Typed {
     const FULL_NAME: &'static str = "leniency.open.Typed";
 }
 impl ::rust_rpc::Message for Typed {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -133,7 +132,6 @@ impl ::rust_rpc::Message for Typed {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.varint != 0 {
@@ -162,7 +160,6 @@ impl ::rust_rpc::Message for Typed {
         _enc::encode_packed::<_enc::Enum<Color>>(11, &self.colors, buf);
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -204,7 +201,6 @@ impl ::rust_rpc::Message for Typed {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         use ::rust_rpc::encoding as _enc;
         *self = Self {
@@ -227,7 +223,6 @@ pub mod typed {
         Id(i64),
     }
     impl Choice {
-        #[inline]
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -235,7 +230,6 @@ pub mod typed {
                 Self::Id(value) => _enc::field_len::<_enc::Int64>(9, value),
             }
         }
-        #[inline]
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
@@ -243,7 +237,6 @@ pub mod typed {
                 Self::Id(value) => _enc::encode_field::<_enc::Int64>(9, value, buf),
             }
         }
-        #[inline]
         pub(super) fn merge(
             field: &mut ::core::option::Option<Self>,
             tag: u32,

@@ -24,7 +24,6 @@ impl ::rust_rpc::Name for Oof {
     const FULL_NAME: &'static str = "foo.Oof";
 }
 impl ::rust_rpc::Message for Oof {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -37,7 +36,6 @@ impl ::rust_rpc::Message for Oof {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
@@ -48,7 +46,6 @@ impl ::rust_rpc::Message for Oof {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -101,7 +98,6 @@ pub mod oof_ {
         const FULL_NAME: &'static str = "foo.Oof.Inner";
     }
     impl ::rust_rpc::Message for Inner {
-        #[inline]
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
@@ -111,7 +107,6 @@ pub mod oof_ {
             len += self.unknown_fields.encoded_len();
             len
         }
-        #[inline]
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.x != 0 {
@@ -119,7 +114,6 @@ pub mod oof_ {
             }
             self.unknown_fields.encode(buf);
         }
-        #[inline]
         fn merge_from(
             &mut self,
             r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -24,7 +24,6 @@ impl ::rust_rpc::Name for User {
     const FULL_NAME: &'static str = "own.User";
 }
 impl ::rust_rpc::Message for User {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -37,7 +36,6 @@ impl ::rust_rpc::Message for User {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.mine {
@@ -50,7 +48,6 @@ impl ::rust_rpc::Message for User {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for A {
     const FULL_NAME: &'static str = "foo.A";
 }
 impl ::rust_rpc::Message for A {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for A {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.y != 0 {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for A {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

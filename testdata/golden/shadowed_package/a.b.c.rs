@@ -24,7 +24,6 @@ impl ::rust_rpc::Name for Uses {
     const FULL_NAME: &'static str = "a.b.c.Uses";
 }
 impl ::rust_rpc::Message for Uses {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -37,7 +36,6 @@ impl ::rust_rpc::Message for Uses {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.thing {
@@ -48,7 +46,6 @@ impl ::rust_rpc::Message for Uses {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

@@ -20,17 +20,14 @@ impl ::rust_rpc::Name for Thing {
     const FULL_NAME: &'static str = "a.common.Thing";
 }
 impl ::rust_rpc::Message for Thing {
-    #[inline]
     fn encoded_len(&self) -> usize {
         let mut len = 0;
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,

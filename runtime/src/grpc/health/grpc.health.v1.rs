@@ -22,7 +22,6 @@ impl ::rust_rpc::Name for HealthCheckRequest {
     const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckRequest";
 }
 impl ::rust_rpc::Message for HealthCheckRequest {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -32,7 +31,6 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if !self.service.is_empty() {
@@ -40,7 +38,6 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
@@ -54,7 +51,6 @@ impl ::rust_rpc::Message for HealthCheckRequest {
         }
         ::core::result::Result::Ok(())
     }
-    #[inline]
     fn clear(&mut self) {
         self.service.clear();
         self.unknown_fields.clear();
@@ -81,7 +77,6 @@ impl ::rust_rpc::Name for HealthCheckResponse {
     const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckResponse";
 }
 impl ::rust_rpc::Message for HealthCheckResponse {
-    #[inline]
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
@@ -94,7 +89,6 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         len += self.unknown_fields.encoded_len();
         len
     }
-    #[inline]
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.status.0 != 0 {
@@ -104,7 +98,6 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         }
         self.unknown_fields.encode(buf);
     }
-    #[inline]
     fn merge_from(
         &mut self,
         r: &mut ::rust_rpc::encoding::Reader<'_>,
