@@ -270,13 +270,14 @@ impl<H: Handshake> Endpoint<H> {
     /// Resolves the target, connects to the first address that answers, and hands the stream
     /// to the transport's handshake.
     async fn open(&self) -> io::Result<(Arc<H::Connection>, SocketAddr)> {
-        if let Some((scheme, rest)) = self.target.split_once("://") {
+        if let Some((_, rest)) = self.target.split_once("://") {
             // tonic's form (`http://host:port`), which a resolver reports as an unknown name.
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "cannot connect to '{}': a channel's target is host:port, without a scheme \
-                     ('{}'); '{scheme}://' targets are `rust_rpc::balance`'s",
+                     ('{}'); the schemes dns:///, static:/// and etcd:// are \
+                     `rust_rpc::balance`'s",
                     self.target,
                     rest.trim_start_matches('/')
                 ),
@@ -295,6 +296,57 @@ impl<H: Handshake> Endpoint<H> {
         }
         Err(last)
     }
+}
+
+/// What a peer that does not speak a transport's protocol seems to speak, told from the first
+/// bytes it sent: both transports name such a peer in their connect errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    RustRpcTcp,
+    Http1,
+    /// An HTTP server that answered with a page and no status line.
+    HttpPage,
+    Http2,
+    Tls,
+}
+
+impl Peer {
+    /// The peer `first` comes from; `None` when the bytes match nothing known.
+    pub(crate) fn from_first_bytes(first: &[u8]) -> Option<Peer> {
+        if first.starts_with(b"RRPC/") {
+            Some(Peer::RustRpcTcp)
+        } else if first.starts_with(b"HTTP/") {
+            Some(Peer::Http1)
+        } else if first.starts_with(b"<") {
+            // rust-rpc's preface reads as a request line without a version, which some HTTP
+            // servers answer the HTTP/0.9 way: with the page alone.
+            Some(Peer::HttpPage)
+        } else if first.len() >= 4 && first[3] == 0x04 {
+            // An HTTP/2 SETTINGS frame: the first thing an HTTP/2 server sends.
+            Some(Peer::Http2)
+        } else if matches!(first.first(), Some(0x15 | 0x16)) {
+            // A TLS alert or handshake record.
+            Some(Peer::Tls)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Peer::RustRpcTcp => "a rust-rpc TCP server",
+            Peer::Http1 => "an HTTP/1 server",
+            Peer::HttpPage => "an HTTP server (it answered with a page)",
+            Peer::Http2 => "an HTTP/2 server, gRPC perhaps",
+            Peer::Tls => "a TLS server",
+        }
+    }
+}
+
+/// Bytes as hex pairs (`15 03 03`), for errors that quote what a peer sent.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    pairs.join(" ")
 }
 
 /// Binds a listener to the first address `addr` resolves to that takes it; the error names

@@ -246,17 +246,18 @@ impl Handshake for Grpc {
 /// connection at once (a broken pipe): either way the likely causes are named.
 fn describe_handshake_error(error: &h2::Error, first: &[u8]) -> io::Error {
     const HINT: &str = "is it a gRPC server? A TLS server needs the channel's .tls(..)";
-    let peer = if first.starts_with(b"RRPC/") {
-        "a rust-rpc TCP server answered, which `rust_rpc::tcp::TcpChannel` reaches".to_owned()
-    } else if first.starts_with(b"HTTP/") {
-        "an HTTP/1 server answered, not a gRPC one".to_owned()
-    } else if matches!(first.first(), Some(0x15 | 0x16)) {
-        "a TLS server answered: the channel needs .tls(..)".to_owned()
-    } else if first.is_empty() {
-        HINT.to_owned()
-    } else {
-        let hex: Vec<String> = first.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{HINT} (its first bytes: {})", hex.join(" "))
+    use crate::net::Peer;
+    let peer = match Peer::from_first_bytes(first) {
+        Some(peer) => {
+            let advice = match peer {
+                Peer::RustRpcTcp => ", which `rust_rpc::tcp::TcpChannel` reaches",
+                Peer::Tls => ": the channel needs .tls(..)",
+                Peer::Http1 | Peer::HttpPage | Peer::Http2 => ", not a gRPC one",
+            };
+            format!("{} answered{advice}", peer.name())
+        }
+        None if first.is_empty() => HINT.to_owned(),
+        None => format!("{HINT} (its first bytes: {})", crate::net::hex(first)),
     };
     let message = if error.is_io() {
         format!("the connection failed during the HTTP/2 handshake ({error}): {peer}")

@@ -315,29 +315,16 @@ pub fn check_frames(data: &[u8], splits: &[u8], max_frame_size: usize) {
 
 /// Names what a peer that does not speak this protocol seems to speak, from its first bytes.
 fn describe_foreign(got: &[u8]) -> String {
-    let what = if got.starts_with(b"RRPC/") && got.len() == PREFACE.len() {
+    if got.starts_with(b"RRPC/") && got.len() == PREFACE.len() {
         let version = String::from_utf8_lossy(&got[5..8]);
         return format!(
             "the peer speaks version {version} of rust-rpc's TCP protocol; this side speaks version {VERSION}"
         );
-    } else if got.starts_with(b"HTTP/") {
-        "an HTTP/1 server"
-    } else if got.starts_with(b"<") {
-        // Our preface reads as a request line without a version, which some HTTP servers
-        // answer the HTTP/0.9 way: with the page alone, no status line.
-        "an HTTP server (it answered with a page)"
-    } else if got.len() >= 4 && got[3] == 0x04 {
-        // An HTTP/2 SETTINGS frame: the first thing an HTTP/2 server sends.
-        "an HTTP/2 server, gRPC perhaps, which this transport does not speak"
-    } else if got.first() == Some(&0x16) || got.first() == Some(&0x15) {
-        "a TLS server"
-    } else {
-        "something else"
-    };
-    let hex: Vec<String> = got.iter().map(|b| format!("{b:02x}")).collect();
+    }
+    let what = crate::net::Peer::from_first_bytes(got).map_or("something else", |p| p.name());
     format!(
         "the peer does not speak rust-rpc's TCP protocol: it looks like {what} (first bytes: {})",
-        hex.join(" ")
+        crate::net::hex(got)
     )
 }
 
