@@ -194,16 +194,16 @@ impl Builder {
         // input named relative to an include directory (`x.proto` for `proto/x.proto`) is
         // watched where loading finds it, since cargo would take a path that does not exist
         // as changed on every build.
-        let mut watched = Vec::new();
+        let mut watched = std::collections::HashSet::new();
         for file in files.iter().filter(|file| file.exists()) {
-            say(format!("cargo:rerun-if-changed={}", file.display()));
-            watched.push(file.clone());
+            if watched.insert(file.as_path()) {
+                say(format!("cargo:rerun-if-changed={}", file.display()));
+            }
         }
         let loaded = load::read(self.config.protoc.as_deref(), &files, &includes)?;
         for (_, path) in &loaded.paths {
-            if !watched.contains(path) {
+            if watched.insert(path.as_path()) {
                 say(format!("cargo:rerun-if-changed={}", path.display()));
-                watched.push(path.clone());
             }
         }
         let output = crate::generate_loaded(&loaded, &self.config, &|_, _| {})?;
