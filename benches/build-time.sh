@@ -17,73 +17,44 @@ trap 'rm -rf "$work"' EXIT
 bash "$root/testdata/googleapis/corpus.sh" "$work"
 cargo build --release --locked -q -p rust-rpc-benches --bin generate --manifest-path "$root/Cargo.toml"
 (cd "$work" && find google/ads/googleads/v25 -name '*.proto' | sort > ads.txt)
+prost_version=$(grep -A1 '^name = "prost"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')
+# new_crate DIR NAME DEPENDENCY...: a crate of its own (no workspace), on the repository's lock
+# file so that both sides build the same dependency versions offline.
+new_crate() {
+  local dir=$1 name=$2
+  shift 2
+  mkdir -p "$dir/src"
+  cp "$root/Cargo.lock" "$dir/"
+  printf '[package]\nname = "%s"\nversion = "0.1.0"\nedition = "2021"\n[dependencies]\n' "$name" > "$dir/Cargo.toml"
+  printf '%s\n' "$@" >> "$dir/Cargo.toml"
+  printf '[workspace]\n' >> "$dir/Cargo.toml"
+}
 for side in ours prost; do
   (cd "$work" && "$root/target/release/generate" "$side" . ads.txt "$work/$side-out" > /dev/null)
-  mkdir -p "$work/$side/src"
-  cp "$root/Cargo.lock" "$work/$side/"
+done
+new_crate "$work/ours" ads-ours "rust-rpc = { path = \"$root/runtime\" }"
+new_crate "$work/prost" ads-prost "prost = \"=$prost_version\"" "prost-types = \"=$prost_version\""
+for side in ours prost; do
   echo "#![allow(warnings, clippy::all)] include!(\"$work/$side-out/_include.rs\");" > "$work/$side/src/lib.rs"
 done
-prost_version=$(grep -A1 '^name = "prost"$' "$root/Cargo.lock" | sed -n 's/version = "\(.*\)"/\1/p')
-cat > "$work/ours/Cargo.toml" <<TOML
-[package]
-name = "ads-ours"
-version = "0.1.0"
-edition = "2021"
-[dependencies]
-rust-rpc = { path = "$root/runtime" }
-[workspace]
-TOML
-cat > "$work/prost/Cargo.toml" <<TOML
-[package]
-name = "ads-prost"
-version = "0.1.0"
-edition = "2021"
-[dependencies]
-prost = "=$prost_version"
-prost-types = "=$prost_version"
-[workspace]
-TOML
 
 # A program that uses the code: it decodes and encodes `GoogleAdsRow`, which holds nearly every
-# message of the set, so its build compiles the codecs the including crate leaves to it (both
-# generators' codec methods are compiled where used: rust-rpc's are `#[inline]`, prost's generic).
-row=google::ads::googleads::v25::services::GoogleAdsRow
-for side in ours prost; do
-  mkdir -p "$work/$side-use/src"
-  cp "$root/Cargo.lock" "$work/$side-use/"
+# message of the set. rust-rpc's codec methods are compiled in the including crate; prost's,
+# generic over the buffer, here.
+new_crate "$work/ours-use" ads-ours-use "ads-ours = { path = \"$work/ours\" }" \
+  "rust-rpc = { path = \"$root/runtime\" }"
+new_crate "$work/prost-use" ads-prost-use "ads-prost = { path = \"$work/prost\" }" \
+  "prost = \"=$prost_version\""
+for side in ours:rust_rpc prost:prost; do
+  cat > "$work/${side%%:*}-use/src/lib.rs" <<RUST
+pub fn round_trip(bytes: &[u8]) -> Vec<u8> {
+    use ${side#*:}::Message;
+    ads_${side%%:*}::google::ads::googleads::v25::services::GoogleAdsRow::decode(bytes)
+        .map(|row| row.encode_to_vec())
+        .unwrap_or_default()
+}
+RUST
 done
-cat > "$work/ours-use/Cargo.toml" <<TOML
-[package]
-name = "ads-ours-use"
-version = "0.1.0"
-edition = "2021"
-[dependencies]
-ads-ours = { path = "$work/ours" }
-rust-rpc = { path = "$root/runtime" }
-[workspace]
-TOML
-cat > "$work/prost-use/Cargo.toml" <<TOML
-[package]
-name = "ads-prost-use"
-version = "0.1.0"
-edition = "2021"
-[dependencies]
-ads-prost = { path = "$work/prost" }
-prost = "=$prost_version"
-[workspace]
-TOML
-cat > "$work/ours-use/src/lib.rs" <<RUST
-pub fn round_trip(bytes: &[u8]) -> Vec<u8> {
-    use rust_rpc::Message;
-    ads_ours::$row::decode(bytes).map(|row| row.encode_to_vec()).unwrap_or_default()
-}
-RUST
-cat > "$work/prost-use/src/lib.rs" <<RUST
-pub fn round_trip(bytes: &[u8]) -> Vec<u8> {
-    use prost::Message;
-    ads_prost::$row::decode(bytes).map(|row| row.encode_to_vec()).unwrap_or_default()
-}
-RUST
 
 build() { # side mode -> seconds for the crate alone
   local args

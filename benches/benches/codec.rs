@@ -81,21 +81,10 @@ fn codec(c: &mut Criterion) {
     pair::<ours::mix::Mix, theirs::mix::Mix>(c, "mix", &[rust_rpc_benches::mix_payload()]);
     #[cfg(google_bench_data)]
     for set in rust_rpc_benches::google_datasets() {
-        match set.message_name.as_str() {
-            "benchmarks.proto2.GoogleMessage1" => pair::<
-                ours::benchmarks::proto2::GoogleMessage1,
-                theirs::benchmarks::proto2::GoogleMessage1,
-            >(c, set.name, &set.payloads),
-            "benchmarks.proto3.GoogleMessage1" => pair::<
-                ours::benchmarks::proto3::GoogleMessage1,
-                theirs::benchmarks::proto3::GoogleMessage1,
-            >(c, set.name, &set.payloads),
-            "benchmarks.proto2.GoogleMessage2" => pair::<
-                ours::benchmarks::proto2::GoogleMessage2,
-                theirs::benchmarks::proto2::GoogleMessage2,
-            >(c, set.name, &set.payloads),
-            other => panic!("no benchmark for data set message {other}"),
-        }
+        rust_rpc_benches::with_dataset_types!(
+            set.message_name.as_str(),
+            pair(c, set.name, &set.payloads)
+        );
     }
 }
 

@@ -61,6 +61,30 @@ pub mod counting {
     }
 }
 
+/// Calls `f::<Ours, Theirs>(args)` with rust-rpc's and prost's types for the message a data set
+/// holds (its `message_name`): `with_dataset_types!(set.message_name.as_str(), run(&set.payloads))`.
+/// Panics on a message the benchmarks have no types for.
+#[macro_export]
+macro_rules! with_dataset_types {
+    ($message_name:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $message_name {
+            "benchmarks.proto2.GoogleMessage1" => $f::<
+                $crate::ours::benchmarks::proto2::GoogleMessage1,
+                $crate::theirs::benchmarks::proto2::GoogleMessage1,
+            >($($arg),*),
+            "benchmarks.proto3.GoogleMessage1" => $f::<
+                $crate::ours::benchmarks::proto3::GoogleMessage1,
+                $crate::theirs::benchmarks::proto3::GoogleMessage1,
+            >($($arg),*),
+            "benchmarks.proto2.GoogleMessage2" => $f::<
+                $crate::ours::benchmarks::proto2::GoogleMessage2,
+                $crate::theirs::benchmarks::proto2::GoogleMessage2,
+            >($($arg),*),
+            other => panic!("no types for data set message {other}"),
+        }
+    };
+}
+
 /// One of protobuf's benchmark data sets: the message it holds and its payloads.
 #[cfg(google_bench_data)]
 pub struct Dataset {

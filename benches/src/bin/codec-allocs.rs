@@ -78,20 +78,10 @@ fn main() {
     )];
     #[cfg(google_bench_data)]
     for data in rust_rpc_benches::google_datasets() {
-        let row = match data.message_name.as_str() {
-            "benchmarks.proto2.GoogleMessage1" => measure::<
-                ours::benchmarks::proto2::GoogleMessage1,
-                theirs::benchmarks::proto2::GoogleMessage1,
-            >(&data.payloads),
-            "benchmarks.proto3.GoogleMessage1" => measure::<
-                ours::benchmarks::proto3::GoogleMessage1,
-                theirs::benchmarks::proto3::GoogleMessage1,
-            >(&data.payloads),
-            _ => measure::<
-                ours::benchmarks::proto2::GoogleMessage2,
-                theirs::benchmarks::proto2::GoogleMessage2,
-            >(&data.payloads),
-        };
+        let row = rust_rpc_benches::with_dataset_types!(
+            data.message_name.as_str(),
+            measure(&data.payloads)
+        );
         rows.push((data.name, row));
     }
     println!(

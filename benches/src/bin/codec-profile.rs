@@ -80,20 +80,10 @@ fn main() {
         if data.name != set {
             continue;
         }
-        match data.message_name.as_str() {
-            "benchmarks.proto2.GoogleMessage1" => run::<
-                ours::benchmarks::proto2::GoogleMessage1,
-                theirs::benchmarks::proto2::GoogleMessage1,
-            >(&data.payloads, op, side, n),
-            "benchmarks.proto3.GoogleMessage1" => run::<
-                ours::benchmarks::proto3::GoogleMessage1,
-                theirs::benchmarks::proto3::GoogleMessage1,
-            >(&data.payloads, op, side, n),
-            _ => run::<
-                ours::benchmarks::proto2::GoogleMessage2,
-                theirs::benchmarks::proto2::GoogleMessage2,
-            >(&data.payloads, op, side, n),
-        }
+        rust_rpc_benches::with_dataset_types!(
+            data.message_name.as_str(),
+            run(&data.payloads, op, side, n)
+        );
         return;
     }
     eprintln!("unknown data set {set}");
