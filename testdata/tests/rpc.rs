@@ -381,6 +381,92 @@ async fn a_panicking_handler_is_internal_and_the_server_keeps_serving() {
     .await;
 }
 
+/// On a current-thread runtime the TCP server gives a handler its first poll on the
+/// connection's own task (`ServerCore::dispatch_batched`); a panic there, here an interceptor's
+/// `on_end` (the handler's own is caught inside), ends that call alone and leaves the
+/// connection reading the next.
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_a_first_poll_on_the_connections_task_leaves_it_serving() {
+    use rust_rpc::interceptor::ServerInterceptor;
+    use rust_rpc::MethodDescriptor;
+    struct PanicsOnEnd;
+    impl ServerInterceptor for PanicsOnEnd {
+        fn on_end(&self, _: &'static MethodDescriptor, status: &Result<(), Status>) {
+            if status
+                .as_ref()
+                .is_err_and(|s| s.code() == Code::FailedPrecondition)
+            {
+                panic!("an interceptor that panics");
+            }
+        }
+    }
+    bounded(async {
+        let server = Server::builder()
+            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
+            .interceptor(PanicsOnEnd)
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let client = CalculatorClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        // Finished in its first poll: `on_end` panics after the status went out.
+        let err = client.double(number(-3)).await.unwrap_err();
+        assert_eq!(err.code(), Code::FailedPrecondition);
+        // The same connection still reads calls.
+        let reply = client
+            .double(number(4))
+            .timeout(Duration::from_secs(5))
+            .await;
+        assert_eq!(reply.unwrap().value, 8);
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+/// On a multi-thread runtime every handler is spawned: two calls on one connection, whose
+/// handlers each block their thread until the other has started, both finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_on_one_connection_run_in_parallel_on_a_multi_thread_runtime() {
+    use std::sync::atomic::AtomicUsize;
+    struct Rendezvous(AtomicUsize);
+    impl EchoService for Rendezvous {
+        async fn echo(
+            &self,
+            _: &mut RpcController,
+            _: echo::EchoRequest,
+        ) -> Result<echo::EchoResponse, Status> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let started = Instant::now();
+            // Blocks the thread, as CPU-bound work would.
+            while self.0.load(Ordering::SeqCst) < 2 && started.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let met = self.0.load(Ordering::SeqCst) >= 2;
+            Ok(rust_rpc::proto!(echo::EchoResponse {
+                message: if met { "met" } else { "alone" }.to_owned()
+            }))
+        }
+    }
+    bounded(async {
+        let server = Server::builder()
+            .add_service(EchoServiceServer::new(Rendezvous(AtomicUsize::new(0))))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap();
+        let client =
+            EchoServiceClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+        let request = || rust_rpc::proto!(echo::EchoRequest {});
+        let (a, b) = tokio::join!(client.echo(request()), client.echo(request()));
+        assert_eq!(a.unwrap().message, "met");
+        assert_eq!(b.unwrap().message, "met");
+        server.shutdown().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_deadline_fails_the_client_and_cancels_the_handler() {
     bounded(async {

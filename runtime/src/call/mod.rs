@@ -29,7 +29,7 @@ pub(crate) use client::{
     bidi_streaming, client_streaming, record_stream, server_streaming, unary, CallGuard,
 };
 pub use queue::{byte_stream, ByteStream, FlowControl, Inbound, DEFAULT_WINDOW};
-pub use server::{IncomingCall, ServerCore, ServerInterceptor};
+pub use server::{HandlerBatch, IncomingCall, ServerCore, ServerInterceptor};
 
 /// How a server ends a call: the headers if they have not gone out, the single response of a
 /// call that has one, the status, and the trailers.

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::{ByteSink, ByteStream, CallEnd, EndHooks, OnCancel, Outbound, ServerCall};
-use crate::service::{MethodDescriptor, Service};
+use crate::service::{BoxFuture, MethodDescriptor, Service};
 use crate::{CancelToken, Metadata, RpcController, Status};
 
 /// Hooks around every call a server runs, in the order they were added.
@@ -57,7 +57,9 @@ pub struct IncomingCall<'a> {
 
 /// The transport-neutral server: hosts services, routes each call to its method, and runs it.
 ///
-/// Every handler runs on a task of its own. The core enforces the deadline, turns a panic into
+/// Every handler runs on a task of its own, but for one that a transport starts with
+/// [`dispatch_batched`](ServerCore::dispatch_batched) on a current-thread runtime and that
+/// finishes in its first poll: that one runs on the transport's task. The core enforces the deadline, turns a panic into
 /// `INTERNAL` (the detail goes to the panic hook, which prints it on the server; the client
 /// gets a generic message), ends the call when it is cancelled, and keeps count of the handlers
 /// still running, so that a graceful shutdown can wait for them and a forced one can drop
@@ -103,6 +105,41 @@ impl ServerCore {
     /// current tokio runtime. Never waits. An unknown service or method is answered with
     /// `UNIMPLEMENTED` at once.
     pub fn dispatch(&self, call: IncomingCall<'_>) {
+        self.start(call, None);
+    }
+
+    /// Like [`dispatch`](Self::dispatch), except that on a current-thread runtime the handler
+    /// is not spawned but kept in `batch`, for its first poll in
+    /// [`run_batch`](Self::run_batch). A transport calls this for the calls it reads from one
+    /// batch of bytes, and `run_batch` before it waits for more: by then a unary call's request
+    /// has usually arrived, so most handlers finish in that first poll, and the spawn, the
+    /// scheduling and the switch to a task of their own are saved. On a multi-thread runtime
+    /// every handler is spawned, so that calls on one connection run in parallel.
+    pub fn dispatch_batched(&self, call: IncomingCall<'_>, batch: &mut HandlerBatch) {
+        let batch = batch.inline.then_some(&mut batch.tasks);
+        self.start(call, batch);
+    }
+
+    /// Polls every handler in `batch` once, here, and spawns those not finished by then.
+    pub fn run_batch(&self, batch: &mut HandlerBatch) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for mut task in batch.tasks.drain(..) {
+            // A panic here (the handler's own is caught inside; this would be an interceptor's
+            // `on_end`) drops the call's task, as tokio would drop a spawned one, and leaves
+            // the transport's task that runs the batch alive.
+            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx)));
+            if let Ok(Poll::Pending) = poll {
+                // Polled with a waker that does nothing: the spawned task polls it again at
+                // once, registering its own.
+                self.handlers.spawn(move |registered| async move {
+                    let _registered = registered;
+                    task.await
+                });
+            }
+        }
+    }
+
+    fn start(&self, call: IncomingCall<'_>, batch: Option<&mut Vec<BoxFuture<'static, ()>>>) {
         let IncomingCall {
             service,
             method,
@@ -159,7 +196,7 @@ impl ServerCore {
         let index = descriptor.index;
         // Captured variables are used in place, not moved into locals: a move would give the
         // task a second copy of each, and a task of 1 KiB or more takes a slower allocator path.
-        self.handlers.spawn(move |registered| {
+        let task = move |registered: Option<Registered>| {
             let task = async move {
                 let _registered = registered;
                 let result = {
@@ -226,7 +263,11 @@ impl ServerCore {
             #[cfg(feature = "tracing")]
             let task = tracing::Instrument::instrument(task, span);
             task
-        });
+        };
+        match batch {
+            Some(batch) => batch.push(Box::pin(task(None))),
+            None => self.handlers.spawn(|registered| task(Some(registered))),
+        }
     }
 
     /// Number of handlers still running, including those of calls that already ended but
@@ -249,6 +290,46 @@ impl ServerCore {
         for handle in self.handlers.lock().values() {
             handle.abort();
         }
+    }
+}
+
+/// Handlers started by [`ServerCore::dispatch_batched`] and not yet polled: a transport keeps
+/// one per connection and runs it with [`ServerCore::run_batch`] before it waits for more bytes.
+pub struct HandlerBatch {
+    tasks: Vec<BoxFuture<'static, ()>>,
+    /// Whether handlers wait here for their first poll: on a current-thread runtime only.
+    inline: bool,
+}
+
+impl HandlerBatch {
+    /// An empty batch for the current tokio runtime (outside one, every handler is spawned).
+    pub fn new() -> HandlerBatch {
+        HandlerBatch {
+            tasks: Vec::new(),
+            inline: tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+            }),
+        }
+    }
+
+    /// Whether no handler is waiting for its first poll.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl Default for HandlerBatch {
+    fn default() -> Self {
+        HandlerBatch::new()
+    }
+}
+
+impl std::fmt::Debug for HandlerBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerBatch")
+            .field("waiting", &self.tasks.len())
+            .field("inline", &self.inline)
+            .finish()
     }
 }
 

@@ -195,6 +195,14 @@ impl FrameDecoder {
         })))
     }
 
+    /// Whether a whole frame is buffered, ready for `next`.
+    fn has_whole_frame(&self) -> bool {
+        self.skip == 0
+            && self.buf.first_chunk::<HEADER_LEN>().is_some_and(|h| {
+                self.buf.len() - HEADER_LEN >= u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize
+            })
+    }
+
     /// Whether bytes of an unfinished frame are held.
     fn is_mid_frame(&self) -> bool {
         !self.buf.is_empty() || self.skip > 0
@@ -213,6 +221,11 @@ impl FrameReader {
             stream,
             decoder: FrameDecoder::new(max_frame_size),
         }
+    }
+
+    /// Whether `next` has a whole frame without reading.
+    pub(crate) fn has_whole_frame(&self) -> bool {
+        self.decoder.has_whole_frame()
     }
 
     /// Reads more bytes; `Ok(false)` at the end of the stream. Cancel-safe.

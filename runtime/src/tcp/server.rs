@@ -13,7 +13,9 @@ use super::frame::{self, put_control, put_frame, FrameReader, Incoming};
 use super::io::{FrameWriter, Socket};
 use super::wire::{CallStatus, GoAway, ResponseHeaders, Settings};
 use super::{metadata_to_wire, CallStart, CallTable, Credit, Limits};
-use crate::call::{byte_stream, CallEnd, FlowControl, Inbound, IncomingCall, Outbound, ServerCore};
+use crate::call::{
+    byte_stream, CallEnd, FlowControl, HandlerBatch, Inbound, IncomingCall, Outbound, ServerCore,
+};
 use crate::interceptor::ServerInterceptor;
 use crate::net::{self, Host, Hosting, ServerHandle};
 use crate::service::{BoxFuture, Service};
@@ -348,7 +350,13 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         /// Every call has finished during a graceful shutdown.
         Drained,
     }
+    // Handlers of calls read from the bytes at hand get their first poll once those bytes
+    // are used up (see `ServerCore::dispatch_batched`).
+    let mut batch = HandlerBatch::new();
     let ending = loop {
+        if !batch.is_empty() && !frames.has_whole_frame() {
+            shared.hosting.core.run_batch(&mut batch);
+        }
         let incoming = if stopping {
             if !goaway_sent {
                 goaway_sent = true;
@@ -425,7 +433,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
                     ));
                     continue;
                 }
-                start_call(frame.payload, call_id, shared, &connection);
+                start_call(frame.payload, call_id, shared, &connection, &mut batch);
             }
             frame::MESSAGE => {
                 let requests = connection
@@ -491,6 +499,8 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             _ => {}
         }
     };
+    // Handlers not yet polled start as the others did, and see their calls end with them.
+    shared.hosting.core.run_batch(&mut batch);
     // The calls left are over: the client is gone, or the grace period ended.
     let left: Vec<CancelToken> = connection
         .calls
@@ -542,7 +552,13 @@ fn fail_call(connection: &Connection, call_id: u64, status: Status) {
     }
 }
 
-fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &Arc<Connection>) {
+fn start_call(
+    payload: Bytes,
+    call_id: u64,
+    shared: &Arc<Shared>,
+    connection: &Arc<Connection>,
+    batch: &mut HandlerBatch,
+) {
     let headers = match CallStart::decode(&payload) {
         Ok(headers) => headers,
         Err(e) => {
@@ -595,15 +611,18 @@ fn start_call(payload: Bytes, call_id: u64, shared: &Arc<Shared>, connection: &A
             return;
         }
     }
-    shared.hosting.core.dispatch(IncomingCall {
-        service: headers.service,
-        method: headers.method,
-        deadline,
-        metadata: headers.metadata,
-        requests,
-        responses,
-        cancel,
-    });
+    shared.hosting.core.dispatch_batched(
+        IncomingCall {
+            service: headers.service,
+            method: headers.method,
+            deadline,
+            metadata: headers.metadata,
+            requests,
+            responses,
+            cancel,
+        },
+        batch,
+    );
 }
 
 /// Gives the peer `bytes` of credit back for call `call_id`, in as many WINDOW_UPDATE
