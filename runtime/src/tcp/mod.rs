@@ -106,7 +106,7 @@ impl<'a> CallStart<'a> {
         let text = |r: &mut Reader<'a>, tag: u32| -> Result<&'a str, crate::DecodeError> {
             r.expect(tag, WireType::Len)?;
             let at = r.position();
-            std::str::from_utf8(r.read_len_slice()?)
+            crate::encoding::utf8(r.read_len_slice()?)
                 .map_err(|_| crate::DecodeError::new(crate::DecodeErrorKind::InvalidUtf8, at))
         };
         while let Some(tag) = r.next_tag()? {
