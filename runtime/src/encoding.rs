@@ -491,13 +491,7 @@ impl<'a> Reader<'a> {
         let bytes = self.read_len_slice()?;
         match utf8(bytes) {
             Ok(s) => {
-                if dst.capacity() == 0 {
-                    // A fresh field: one exact allocation, without the growth path.
-                    *dst = s.to_owned();
-                } else {
-                    dst.clear();
-                    dst.push_str(s);
-                }
+                assign_str(dst, s);
                 Ok(())
             }
             Err(_) => Err(self.error(DecodeErrorKind::InvalidUtf8, at)),
@@ -945,12 +939,23 @@ impl Codec for LaxStr {
         let bytes = r.read_len_slice()?;
         match utf8(bytes) {
             Ok(s) => {
-                value.clear();
-                value.push_str(s);
+                assign_str(value, s);
                 Ok(true)
             }
             Err(_) => Ok(false),
         }
+    }
+}
+
+/// Replaces `dst` with `s`: a fresh field gets one exact allocation, without the growth path;
+/// one that has room keeps its allocation.
+#[inline]
+fn assign_str(dst: &mut String, s: &str) {
+    if dst.capacity() == 0 {
+        *dst = s.to_owned();
+    } else {
+        dst.clear();
+        dst.push_str(s);
     }
 }
 
