@@ -11,6 +11,7 @@ pub struct UnknownFields {
 
 impl UnknownFields {
     /// Whether no unknown field was kept.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.raw.is_empty()
     }

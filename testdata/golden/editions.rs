@@ -260,10 +260,14 @@ impl ::rust_rpc::Message for Everything {
             len += value.encoded_len();
         }
         len += _enc::map_len::<_enc::Str, _enc::Enum<Open>, _>(15, &self.by_name);
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.unchecked.is_empty() { 0 } else { 58 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[if self.unchecked.is_empty() { 0 } else { 58 }],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -302,8 +306,10 @@ impl ::rust_rpc::Message for Everything {
             value.encode_raw(buf);
         }
         _enc::encode_map::<_enc::Str, _enc::Enum<Open>, _>(15, &self.by_name, buf);
-        self.unknown_fields
-            .encode_except(&[if self.unchecked.is_empty() { 0 } else { 58 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.unchecked.is_empty() { 0 } else { 58 }], buf);
+        }
     }
     fn merge_from(
         &mut self,

@@ -151,10 +151,12 @@ impl ::rust_rpc::Message for Note {
         if let ::core::option::Option::Some(value) = &self.text {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.text.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.text.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -162,8 +164,10 @@ impl ::rust_rpc::Message for Note {
         if let ::core::option::Option::Some(value) = &self.text {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -318,10 +322,12 @@ impl ::rust_rpc::Message for Row {
         if let ::core::option::Option::Some(value) = &self.id {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.id.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.id.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -329,8 +335,10 @@ impl ::rust_rpc::Message for Row {
         if let ::core::option::Option::Some(value) = &self.id {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,

@@ -404,10 +404,12 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.clone {
             len += _enc::field_len::<_enc::Int32>(8, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.merge.is_some() { 18 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.merge.is_some() { 18 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -436,8 +438,10 @@ impl ::rust_rpc::Message for Getters {
         if let ::core::option::Option::Some(value) = &self.clone {
             _enc::encode_field::<_enc::Int32>(8, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,

@@ -104,10 +104,12 @@ impl ::rust_rpc::Message for Record {
         if let ::core::option::Option::Some(value) = &self.extra {
             len += _enc::group_len(5, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 18 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 18 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -125,8 +127,10 @@ impl ::rust_rpc::Message for Record {
         if let ::core::option::Option::Some(value) = &self.extra {
             _enc::encode_group(5, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 18 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 18 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -334,10 +338,12 @@ pub mod record {
             if let ::core::option::Option::Some(value) = &self.note {
                 len += _enc::field_len::<_enc::LaxStr>(6, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(&[if self.note.is_some() { 50 } else { 0 }]);
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(&[if self.note.is_some() { 50 } else { 0 }]);
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -345,8 +351,10 @@ pub mod record {
             if let ::core::option::Option::Some(value) = &self.note {
                 _enc::encode_field::<_enc::LaxStr>(6, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.note.is_some() { 50 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(&[if self.note.is_some() { 50 } else { 0 }], buf);
+            }
         }
         fn merge_from(
             &mut self,

@@ -42,10 +42,14 @@ impl ::rust_rpc::Message for Fields {
         if let ::core::option::Option::Some(value) = &self.foo_bar__ {
             len += _enc::field_len::<_enc::LaxStr>(3, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[if self.foo_bar__.is_some() { 26 } else { 0 }],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -59,8 +63,10 @@ impl ::rust_rpc::Message for Fields {
         if let ::core::option::Option::Some(value) = &self.foo_bar__ {
             _enc::encode_field::<_enc::LaxStr>(3, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,

@@ -172,16 +172,18 @@ impl ::rust_rpc::Message for Defaults {
         for value in &self.entry {
             len += _enc::group_len(30, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.name.is_some() { 18 } else { 0 },
-                        if self.greeting.is_some() { 82 } else { 0 },
-                        if self.no_default.is_some() { 114 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.name.is_some() { 18 } else { 0 },
+                            if self.greeting.is_some() { 82 } else { 0 },
+                            if self.no_default.is_some() { 114 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -239,15 +241,17 @@ impl ::rust_rpc::Message for Defaults {
         for value in &self.entry {
             _enc::encode_group(30, value, buf);
         }
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.name.is_some() { 18 } else { 0 },
-                    if self.greeting.is_some() { 82 } else { 0 },
-                    if self.no_default.is_some() { 114 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.name.is_some() { 18 } else { 0 },
+                        if self.greeting.is_some() { 82 } else { 0 },
+                        if self.no_default.is_some() { 114 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -462,10 +466,14 @@ pub mod defaults {
             if let ::core::option::Option::Some(value) = &self.mode {
                 len += _enc::field_len::<_enc::LaxStr>(22, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(&[if self.mode.is_some() { 178 } else { 0 }]);
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[if self.mode.is_some() { 178 } else { 0 }],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -476,8 +484,10 @@ pub mod defaults {
             if let ::core::option::Option::Some(value) = &self.mode {
                 _enc::encode_field::<_enc::LaxStr>(22, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.mode.is_some() { 178 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(&[if self.mode.is_some() { 178 } else { 0 }], buf);
+            }
         }
         fn merge_from(
             &mut self,
@@ -540,10 +550,12 @@ pub mod defaults {
             if let ::core::option::Option::Some(value) = &self.value {
                 len += _enc::field_len::<_enc::Int64>(32, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(&[if self.key.is_some() { 250 } else { 0 }]);
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(&[if self.key.is_some() { 250 } else { 0 }]);
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -554,8 +566,10 @@ pub mod defaults {
             if let ::core::option::Option::Some(value) = &self.value {
                 _enc::encode_field::<_enc::Int64>(32, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.key.is_some() { 250 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(&[if self.key.is_some() { 250 } else { 0 }], buf);
+            }
         }
         fn merge_from(
             &mut self,

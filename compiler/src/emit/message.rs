@@ -617,21 +617,30 @@ pub(super) fn message(msg: &Message, scope: &Scope) -> TokenStream {
                     _ => false,
                 }
             };
+            // The common case, nothing kept, skips building the list of stale keys.
             len_stmts.push(quote! {
-                len += self.unknown_fields.encoded_len_except_entries(&[#(#stale),*], #pick);
+                if !self.unknown_fields.is_empty() {
+                    len += self.unknown_fields.encoded_len_except_entries(&[#(#stale),*], #pick);
+                }
             });
             encode_stmts.push(quote! {
-                self.unknown_fields.encode_except_entries(&[#(#stale),*], #pick, buf);
+                if !self.unknown_fields.is_empty() {
+                    self.unknown_fields.encode_except_entries(&[#(#stale),*], #pick, buf);
+                }
             });
         } else if stale.is_empty() {
             len_stmts.push(quote!(len += self.unknown_fields.encoded_len();));
             encode_stmts.push(quote!(self.unknown_fields.encode(buf);));
         } else {
             len_stmts.push(quote! {
-                len += self.unknown_fields.encoded_len_except(&[#(#stale),*]);
+                if !self.unknown_fields.is_empty() {
+                    len += self.unknown_fields.encoded_len_except(&[#(#stale),*]);
+                }
             });
             encode_stmts.push(quote! {
-                self.unknown_fields.encode_except(&[#(#stale),*], buf);
+                if !self.unknown_fields.is_empty() {
+                    self.unknown_fields.encode_except(&[#(#stale),*], buf);
+                }
             });
         }
     }

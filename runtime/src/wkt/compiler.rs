@@ -46,10 +46,12 @@ impl ::rust_rpc::Message for Version {
         if let ::core::option::Option::Some(value) = &self.suffix {
             len += _enc::field_len::<_enc::LaxStr>(4, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.suffix.is_some() { 34 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.suffix.is_some() { 34 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -66,8 +68,10 @@ impl ::rust_rpc::Message for Version {
         if let ::core::option::Option::Some(value) = &self.suffix {
             _enc::encode_field::<_enc::LaxStr>(4, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -183,10 +187,14 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             += _enc::repeated_len::<
                 _enc::Msg<super::FileDescriptorProto>,
             >(17, &self.source_file_descriptors);
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.parameter.is_some() { 18 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[if self.parameter.is_some() { 18 } else { 0 }],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -204,8 +212,10 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
         _enc::encode_repeated::<
             _enc::Msg<super::FileDescriptorProto>,
         >(17, &self.source_file_descriptors, buf);
-        self.unknown_fields
-            .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -359,10 +369,12 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
             += _enc::repeated_len::<
                 _enc::Msg<code_generator_response::File>,
             >(15, &self.file);
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.error.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.error.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -382,8 +394,10 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         _enc::encode_repeated::<
             _enc::Msg<code_generator_response::File>,
         >(15, &self.file, buf);
-        self.unknown_fields
-            .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -611,16 +625,18 @@ pub mod code_generator_response {
                         _enc::Msg<super::super::GeneratedCodeInfo>,
                     >(16, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[
-                            if self.name.is_some() { 10 } else { 0 },
-                            if self.insertion_point.is_some() { 18 } else { 0 },
-                            if self.content.is_some() { 122 } else { 0 },
-                        ],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[
+                                if self.name.is_some() { 10 } else { 0 },
+                                if self.insertion_point.is_some() { 18 } else { 0 },
+                                if self.content.is_some() { 122 } else { 0 },
+                            ],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -639,15 +655,17 @@ pub mod code_generator_response {
                     _enc::Msg<super::super::GeneratedCodeInfo>,
                 >(16, value, buf);
             }
-            self.unknown_fields
-                .encode_except(
-                    &[
-                        if self.name.is_some() { 10 } else { 0 },
-                        if self.insertion_point.is_some() { 18 } else { 0 },
-                        if self.content.is_some() { 122 } else { 0 },
-                    ],
-                    buf,
-                );
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[
+                            if self.name.is_some() { 10 } else { 0 },
+                            if self.insertion_point.is_some() { 18 } else { 0 },
+                            if self.content.is_some() { 122 } else { 0 },
+                        ],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,

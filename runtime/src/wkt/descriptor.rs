@@ -397,16 +397,18 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             len += _enc::field_len::<_enc::ClosedEnum<Edition>>(14, value);
         }
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.option_dependency);
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.name.is_some() { 10 } else { 0 },
-                        if self.package.is_some() { 18 } else { 0 },
-                        if self.syntax.is_some() { 98 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.name.is_some() { 10 } else { 0 },
+                            if self.package.is_some() { 18 } else { 0 },
+                            if self.syntax.is_some() { 98 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -441,15 +443,17 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             _enc::encode_field::<_enc::ClosedEnum<Edition>>(14, value, buf);
         }
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.option_dependency, buf);
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.name.is_some() { 10 } else { 0 },
-                    if self.package.is_some() { 18 } else { 0 },
-                    if self.syntax.is_some() { 98 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.package.is_some() { 18 } else { 0 },
+                        if self.syntax.is_some() { 98 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -701,10 +705,12 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(11, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -736,8 +742,10 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(11, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -1378,15 +1386,17 @@ pub mod extension_range_options {
             if let ::core::option::Option::Some(value) = &self.repeated {
                 len += _enc::field_len::<_enc::Bool>(6, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[
-                            if self.full_name.is_some() { 18 } else { 0 },
-                            if self.r#type.is_some() { 26 } else { 0 },
-                        ],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[
+                                if self.full_name.is_some() { 18 } else { 0 },
+                                if self.r#type.is_some() { 26 } else { 0 },
+                            ],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -1406,14 +1416,16 @@ pub mod extension_range_options {
             if let ::core::option::Option::Some(value) = &self.repeated {
                 _enc::encode_field::<_enc::Bool>(6, value, buf);
             }
-            self.unknown_fields
-                .encode_except(
-                    &[
-                        if self.full_name.is_some() { 18 } else { 0 },
-                        if self.r#type.is_some() { 26 } else { 0 },
-                    ],
-                    buf,
-                );
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[
+                            if self.full_name.is_some() { 18 } else { 0 },
+                            if self.r#type.is_some() { 26 } else { 0 },
+                        ],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,
@@ -1588,18 +1600,20 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.proto3_optional {
             len += _enc::field_len::<_enc::Bool>(17, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.name.is_some() { 10 } else { 0 },
-                        if self.type_name.is_some() { 50 } else { 0 },
-                        if self.extendee.is_some() { 18 } else { 0 },
-                        if self.default_value.is_some() { 58 } else { 0 },
-                        if self.json_name.is_some() { 82 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.name.is_some() { 10 } else { 0 },
+                            if self.type_name.is_some() { 50 } else { 0 },
+                            if self.extendee.is_some() { 18 } else { 0 },
+                            if self.default_value.is_some() { 58 } else { 0 },
+                            if self.json_name.is_some() { 82 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -1641,17 +1655,19 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.proto3_optional {
             _enc::encode_field::<_enc::Bool>(17, value, buf);
         }
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.name.is_some() { 10 } else { 0 },
-                    if self.type_name.is_some() { 50 } else { 0 },
-                    if self.extendee.is_some() { 18 } else { 0 },
-                    if self.default_value.is_some() { 58 } else { 0 },
-                    if self.json_name.is_some() { 82 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.type_name.is_some() { 50 } else { 0 },
+                        if self.extendee.is_some() { 18 } else { 0 },
+                        if self.default_value.is_some() { 58 } else { 0 },
+                        if self.json_name.is_some() { 82 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -2019,10 +2035,12 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<OneofOptions>>(2, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2033,8 +2051,10 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<OneofOptions>>(2, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -2144,10 +2164,12 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(6, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2168,8 +2190,10 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.visibility {
             _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(6, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -2384,10 +2408,12 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<EnumValueOptions>>(3, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2401,8 +2427,10 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<EnumValueOptions>>(3, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -2501,10 +2529,12 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             len += _enc::field_len::<_enc::Msg<ServiceOptions>>(3, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.name.is_some() { 10 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2516,8 +2546,10 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.options {
             _enc::encode_field::<_enc::Msg<ServiceOptions>>(3, value, buf);
         }
-        self.unknown_fields
-            .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
@@ -2649,16 +2681,18 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.server_streaming {
             len += _enc::field_len::<_enc::Bool>(6, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.name.is_some() { 10 } else { 0 },
-                        if self.input_type.is_some() { 18 } else { 0 },
-                        if self.output_type.is_some() { 26 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.name.is_some() { 10 } else { 0 },
+                            if self.input_type.is_some() { 18 } else { 0 },
+                            if self.output_type.is_some() { 26 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -2681,15 +2715,17 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.server_streaming {
             _enc::encode_field::<_enc::Bool>(6, value, buf);
         }
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.name.is_some() { 10 } else { 0 },
-                    if self.input_type.is_some() { 18 } else { 0 },
-                    if self.output_type.is_some() { 26 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.name.is_some() { 10 } else { 0 },
+                        if self.input_type.is_some() { 18 } else { 0 },
+                        if self.output_type.is_some() { 26 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -2982,23 +3018,25 @@ impl ::rust_rpc::Message for FileOptions {
             += _enc::repeated_len::<
                 _enc::Msg<UninterpretedOption>,
             >(999, &self.uninterpreted_option);
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.java_package.is_some() { 10 } else { 0 },
-                        if self.java_outer_classname.is_some() { 66 } else { 0 },
-                        if self.go_package.is_some() { 90 } else { 0 },
-                        if self.objc_class_prefix.is_some() { 290 } else { 0 },
-                        if self.csharp_namespace.is_some() { 298 } else { 0 },
-                        if self.swift_prefix.is_some() { 314 } else { 0 },
-                        if self.php_class_prefix.is_some() { 322 } else { 0 },
-                        if self.php_namespace.is_some() { 330 } else { 0 },
-                        if self.php_metadata_namespace.is_some() { 354 } else { 0 },
-                        if self.ruby_package.is_some() { 362 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.java_package.is_some() { 10 } else { 0 },
+                            if self.java_outer_classname.is_some() { 66 } else { 0 },
+                            if self.go_package.is_some() { 90 } else { 0 },
+                            if self.objc_class_prefix.is_some() { 290 } else { 0 },
+                            if self.csharp_namespace.is_some() { 298 } else { 0 },
+                            if self.swift_prefix.is_some() { 314 } else { 0 },
+                            if self.php_class_prefix.is_some() { 322 } else { 0 },
+                            if self.php_namespace.is_some() { 330 } else { 0 },
+                            if self.php_metadata_namespace.is_some() { 354 } else { 0 },
+                            if self.ruby_package.is_some() { 362 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -3069,22 +3107,24 @@ impl ::rust_rpc::Message for FileOptions {
         _enc::encode_repeated::<
             _enc::Msg<UninterpretedOption>,
         >(999, &self.uninterpreted_option, buf);
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.java_package.is_some() { 10 } else { 0 },
-                    if self.java_outer_classname.is_some() { 66 } else { 0 },
-                    if self.go_package.is_some() { 90 } else { 0 },
-                    if self.objc_class_prefix.is_some() { 290 } else { 0 },
-                    if self.csharp_namespace.is_some() { 298 } else { 0 },
-                    if self.swift_prefix.is_some() { 314 } else { 0 },
-                    if self.php_class_prefix.is_some() { 322 } else { 0 },
-                    if self.php_namespace.is_some() { 330 } else { 0 },
-                    if self.php_metadata_namespace.is_some() { 354 } else { 0 },
-                    if self.ruby_package.is_some() { 362 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.java_package.is_some() { 10 } else { 0 },
+                        if self.java_outer_classname.is_some() { 66 } else { 0 },
+                        if self.go_package.is_some() { 90 } else { 0 },
+                        if self.objc_class_prefix.is_some() { 290 } else { 0 },
+                        if self.csharp_namespace.is_some() { 298 } else { 0 },
+                        if self.swift_prefix.is_some() { 314 } else { 0 },
+                        if self.php_class_prefix.is_some() { 322 } else { 0 },
+                        if self.php_namespace.is_some() { 330 } else { 0 },
+                        if self.php_metadata_namespace.is_some() { 354 } else { 0 },
+                        if self.ruby_package.is_some() { 362 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -4393,10 +4433,14 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.edition {
                 len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(3, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(&[if self.value.is_some() { 18 } else { 0 }]);
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[if self.value.is_some() { 18 } else { 0 }],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -4407,8 +4451,10 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.edition {
                 _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(3, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
+            }
         }
         fn merge_from(
             &mut self,
@@ -4503,15 +4549,17 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 len += _enc::field_len::<_enc::LaxStr>(5, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[
-                            if self.deprecation_warning.is_some() { 26 } else { 0 },
-                            if self.removal_error.is_some() { 42 } else { 0 },
-                        ],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[
+                                if self.deprecation_warning.is_some() { 26 } else { 0 },
+                                if self.removal_error.is_some() { 42 } else { 0 },
+                            ],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -4531,14 +4579,16 @@ pub mod field_options {
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 _enc::encode_field::<_enc::LaxStr>(5, value, buf);
             }
-            self.unknown_fields
-                .encode_except(
-                    &[
-                        if self.deprecation_warning.is_some() { 26 } else { 0 },
-                        if self.removal_error.is_some() { 42 } else { 0 },
-                    ],
-                    buf,
-                );
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[
+                            if self.deprecation_warning.is_some() { 26 } else { 0 },
+                            if self.removal_error.is_some() { 42 } else { 0 },
+                        ],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,
@@ -5501,15 +5551,17 @@ impl ::rust_rpc::Message for UninterpretedOption {
         if let ::core::option::Option::Some(value) = &self.aggregate_value {
             len += _enc::field_len::<_enc::LaxStr>(8, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(
-                    &[
-                        if self.identifier_value.is_some() { 26 } else { 0 },
-                        if self.aggregate_value.is_some() { 66 } else { 0 },
-                    ],
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(
+                        &[
+                            if self.identifier_value.is_some() { 26 } else { 0 },
+                            if self.aggregate_value.is_some() { 66 } else { 0 },
+                        ],
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -5535,14 +5587,16 @@ impl ::rust_rpc::Message for UninterpretedOption {
         if let ::core::option::Option::Some(value) = &self.aggregate_value {
             _enc::encode_field::<_enc::LaxStr>(8, value, buf);
         }
-        self.unknown_fields
-            .encode_except(
-                &[
-                    if self.identifier_value.is_some() { 26 } else { 0 },
-                    if self.aggregate_value.is_some() { 66 } else { 0 },
-                ],
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(
+                    &[
+                        if self.identifier_value.is_some() { 26 } else { 0 },
+                        if self.aggregate_value.is_some() { 66 } else { 0 },
+                    ],
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -5673,12 +5727,14 @@ pub mod uninterpreted_option {
             if let ::core::option::Option::Some(value) = &self.is_extension {
                 len += _enc::field_len::<_enc::Bool>(2, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[if self.name_part.is_some() { 10 } else { 0 }],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[if self.name_part.is_some() { 10 } else { 0 }],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -5689,8 +5745,13 @@ pub mod uninterpreted_option {
             if let ::core::option::Option::Some(value) = &self.is_extension {
                 _enc::encode_field::<_enc::Bool>(2, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.name_part.is_some() { 10 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[if self.name_part.is_some() { 10 } else { 0 }],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,
@@ -7235,15 +7296,17 @@ pub mod source_code_info {
                 += _enc::repeated_len::<
                     _enc::LaxStr,
                 >(6, &self.leading_detached_comments);
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[
-                            if self.leading_comments.is_some() { 26 } else { 0 },
-                            if self.trailing_comments.is_some() { 34 } else { 0 },
-                        ],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[
+                                if self.leading_comments.is_some() { 26 } else { 0 },
+                                if self.trailing_comments.is_some() { 34 } else { 0 },
+                            ],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -7259,14 +7322,16 @@ pub mod source_code_info {
             _enc::encode_repeated::<
                 _enc::LaxStr,
             >(6, &self.leading_detached_comments, buf);
-            self.unknown_fields
-                .encode_except(
-                    &[
-                        if self.leading_comments.is_some() { 26 } else { 0 },
-                        if self.trailing_comments.is_some() { 34 } else { 0 },
-                    ],
-                    buf,
-                );
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[
+                            if self.leading_comments.is_some() { 26 } else { 0 },
+                            if self.trailing_comments.is_some() { 34 } else { 0 },
+                        ],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,
@@ -7453,12 +7518,14 @@ pub mod generated_code_info {
                         _enc::ClosedEnum<annotation::Semantic>,
                     >(5, value);
             }
-            len
-                += self
-                    .unknown_fields
-                    .encoded_len_except(
-                        &[if self.source_file.is_some() { 18 } else { 0 }],
-                    );
+            if !self.unknown_fields.is_empty() {
+                len
+                    += self
+                        .unknown_fields
+                        .encoded_len_except(
+                            &[if self.source_file.is_some() { 18 } else { 0 }],
+                        );
+            }
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -7478,8 +7545,13 @@ pub mod generated_code_info {
                     _enc::ClosedEnum<annotation::Semantic>,
                 >(5, value, buf);
             }
-            self.unknown_fields
-                .encode_except(&[if self.source_file.is_some() { 18 } else { 0 }], buf);
+            if !self.unknown_fields.is_empty() {
+                self.unknown_fields
+                    .encode_except(
+                        &[if self.source_file.is_some() { 18 } else { 0 }],
+                        buf,
+                    );
+            }
         }
         fn merge_from(
             &mut self,

@@ -134,26 +134,28 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.child {
             len += _enc::field_len::<_enc::RecMsg<Closed>>(18, &**value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except_entries(
-                    &[
-                        if self.name.is_some() { 50 } else { 0 },
-                        if self.s.is_some() { 82 } else { 0 },
-                        if self.choice.is_some() { 114 } else { 0 },
-                    ],
-                    |tag, entry| match tag {
-                        130 => {
-                            _enc::map_entry_replaced::<
-                                _enc::LaxStr,
-                                _enc::LaxStr,
-                                _,
-                            >(&self.sm, entry)
-                        }
-                        _ => false,
-                    },
-                );
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except_entries(
+                        &[
+                            if self.name.is_some() { 50 } else { 0 },
+                            if self.s.is_some() { 82 } else { 0 },
+                            if self.choice.is_some() { 114 } else { 0 },
+                        ],
+                        |tag, entry| match tag {
+                            130 => {
+                                _enc::map_entry_replaced::<
+                                    _enc::LaxStr,
+                                    _enc::LaxStr,
+                                    _,
+                                >(&self.sm, entry)
+                            }
+                            _ => false,
+                        },
+                    );
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -184,25 +186,27 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.child {
             _enc::encode_field::<_enc::RecMsg<Closed>>(18, &**value, buf);
         }
-        self.unknown_fields
-            .encode_except_entries(
-                &[
-                    if self.name.is_some() { 50 } else { 0 },
-                    if self.s.is_some() { 82 } else { 0 },
-                    if self.choice.is_some() { 114 } else { 0 },
-                ],
-                |tag, entry| match tag {
-                    130 => {
-                        _enc::map_entry_replaced::<
-                            _enc::LaxStr,
-                            _enc::LaxStr,
-                            _,
-                        >(&self.sm, entry)
-                    }
-                    _ => false,
-                },
-                buf,
-            );
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except_entries(
+                    &[
+                        if self.name.is_some() { 50 } else { 0 },
+                        if self.s.is_some() { 82 } else { 0 },
+                        if self.choice.is_some() { 114 } else { 0 },
+                    ],
+                    |tag, entry| match tag {
+                        130 => {
+                            _enc::map_entry_replaced::<
+                                _enc::LaxStr,
+                                _enc::LaxStr,
+                                _,
+                            >(&self.sm, entry)
+                        }
+                        _ => false,
+                    },
+                    buf,
+                );
+        }
     }
     fn merge_from(
         &mut self,
@@ -474,10 +478,12 @@ impl ::rust_rpc::Message for Required {
         if let ::core::option::Option::Some(value) = &self.s {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
-        len
-            += self
-                .unknown_fields
-                .encoded_len_except(&[if self.s.is_some() { 18 } else { 0 }]);
+        if !self.unknown_fields.is_empty() {
+            len
+                += self
+                    .unknown_fields
+                    .encoded_len_except(&[if self.s.is_some() { 18 } else { 0 }]);
+        }
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -488,7 +494,10 @@ impl ::rust_rpc::Message for Required {
         if let ::core::option::Option::Some(value) = &self.s {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
-        self.unknown_fields.encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
+        if !self.unknown_fields.is_empty() {
+            self.unknown_fields
+                .encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
+        }
     }
     fn merge_from(
         &mut self,
