@@ -284,10 +284,10 @@ fn try_start(
         return Err(call);
     }
     Ok(prepare(&connection, method, call)
-        .and_then(|(started, out, busy)| {
+        .and_then(|(started, frames, busy)| {
             // Room was checked just above; a frame that lands past the high-water mark in a
             // race with another sender is one frame over a soft bound.
-            if connection.writer.push_busy(&out, busy) {
+            if connection.writer.push_with(busy, |out| frames.put(out)) {
                 Ok(started)
             } else {
                 connection.lock().remove(&started.call_id);
@@ -303,7 +303,9 @@ async fn start(
     call: OutgoingCall,
 ) -> Result<ClientCall, Status> {
     let connection = endpoint.connection().await?;
-    let (started, out, busy) = prepare(&connection, method, call)?;
+    let (started, frames, busy) = prepare(&connection, method, call)?;
+    let mut out = Vec::new();
+    frames.put(&mut out);
     // Dropped before this completes (the deadline passed while the connection's backlog
     // was full), the guard forgets the call.
     let mut guard = Forget {
@@ -326,13 +328,35 @@ struct Started {
     call: ClientCall,
 }
 
-/// Registers a call on `connection` and encodes its start (and its one request, if it has
-/// one); returns the frames to send and whether other calls are in flight.
+/// A call's first frames: its start, and its one request if it has one.
+struct StartFrames {
+    call_id: u64,
+    start: CallStart<'static>,
+    request: Option<Bytes>,
+}
+
+impl StartFrames {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.start.put_frame(out, self.call_id);
+        if let Some(request) = &self.request {
+            put_frame(
+                out,
+                frame::MESSAGE,
+                frame::END_STREAM,
+                self.call_id,
+                request,
+            );
+        }
+    }
+}
+
+/// Registers a call on `connection`; returns its first frames to send and whether other
+/// calls are in flight.
 fn prepare(
     connection: &Arc<Connection>,
     method: &'static MethodDescriptor,
     call: OutgoingCall,
-) -> Result<(Started, Vec<u8>, bool), Status> {
+) -> Result<(Started, StartFrames, bool), Status> {
     let call_id = connection.next_call_id.fetch_add(1, Ordering::Relaxed);
     if let Some(request) = &call.request {
         let limit = connection.peer_max_frame.load(Ordering::SeqCst);
@@ -370,19 +394,6 @@ fn prepare(
         }),
         metadata: call.metadata,
     };
-    let mut out = Vec::with_capacity(
-        2 * frame::HEADER_LEN + 64 + call.request.as_ref().map_or(0, Bytes::len),
-    );
-    start.put_frame(&mut out, call_id);
-    if let Some(request) = &call.request {
-        put_frame(
-            &mut out,
-            frame::MESSAGE,
-            frame::END_STREAM,
-            call_id,
-            request,
-        );
-    }
     let started = Started {
         call_id,
         call: ClientCall {
@@ -390,7 +401,12 @@ fn prepare(
             responses,
         },
     };
-    Ok((started, out, busy))
+    let frames = StartFrames {
+        call_id,
+        start,
+        request: call.request,
+    };
+    Ok((started, frames, busy))
 }
 
 /// Forgets a call whose start was never sent.

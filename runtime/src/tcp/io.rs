@@ -175,7 +175,7 @@ impl FrameWriter {
                 )));
             }
             if state.backlog.len() < BACKLOG_HIGH_WATER {
-                self.enqueue(&mut state, frame, busy);
+                self.enqueue(&mut state, busy, |out| out.extend_from_slice(frame));
                 return Some(Ok(()));
             }
             None
@@ -195,9 +195,15 @@ impl FrameWriter {
     /// be a call's whole latency again.
     /// Returns false, having dropped the frame, once the writer is closed.
     pub(crate) fn push_busy(&self, frame: &[u8], busy: bool) -> bool {
+        self.push_with(busy, |out| out.extend_from_slice(frame))
+    }
+
+    /// [`push_busy`](FrameWriter::push_busy) for frames that `put` appends to the
+    /// connection's own buffer, which saves them a buffer of their own and a copy.
+    pub(crate) fn push_with(&self, busy: bool, put: impl FnOnce(&mut Vec<u8>)) -> bool {
         let mut state = self.lock();
         if !state.closed {
-            self.enqueue(&mut state, frame, busy);
+            self.enqueue(&mut state, busy, put);
         }
         !state.closed
     }
@@ -208,34 +214,32 @@ impl FrameWriter {
         !state.closed && state.backlog.len() < BACKLOG_HIGH_WATER
     }
 
-    fn enqueue(&self, state: &mut WriteState, frame: &[u8], busy: bool) {
-        if state.flushing || !state.backlog.is_empty() {
-            state.backlog.extend_from_slice(frame);
+    /// Appends what `put` writes to the backlog, and sees that it gets written.
+    fn enqueue(&self, state: &mut WriteState, busy: bool, put: impl FnOnce(&mut Vec<u8>)) {
+        let idle = !state.flushing && state.backlog.is_empty();
+        put(&mut state.backlog);
+        if !idle || state.backlog.is_empty() {
+            // The flush task is on it (or there is nothing to write).
             return;
         }
-        if busy {
-            state.backlog.extend_from_slice(frame);
-            state.flushing = true;
-            self.work.notify_one();
-            return;
-        }
-        // Nothing ahead of this frame: write it from this task, and hand over only what the
-        // socket would not take. TLS goes through the flush task, which owns its writes.
-        let Some(tcp) = self.stream.plain() else {
-            state.backlog.extend_from_slice(frame);
-            state.flushing = true;
-            self.work.notify_one();
-            return;
-        };
-        match tcp.try_write(frame) {
-            Ok(written) if written == frame.len() => return,
-            Ok(written) => state.backlog.extend_from_slice(&frame[written..]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                state.backlog.extend_from_slice(frame)
-            }
-            Err(_) => {
-                state.closed = true;
-                return;
+        // Nothing ahead of these bytes: unless other calls are about to add more, write them
+        // from this task, and hand over only what the socket would not take. TLS goes through
+        // the flush task, which owns its writes.
+        if let (false, Some(tcp)) = (busy, self.stream.plain()) {
+            match tcp.try_write(&state.backlog) {
+                Ok(written) if written == state.backlog.len() => {
+                    state.backlog.clear();
+                    return;
+                }
+                Ok(written) => {
+                    state.backlog.drain(..written);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    state.backlog.clear();
+                    state.closed = true;
+                    return;
+                }
             }
         }
         state.flushing = true;

@@ -690,25 +690,20 @@ impl Outbound for Responses {
             status,
             trailers,
         } = end;
-        let mut out =
-            Vec::with_capacity(3 * frame::HEADER_LEN + 32 + message.as_ref().map_or(0, Bytes::len));
         // The common unary answer, OK with no metadata, is one frame.
         if let (Ok(()), Some(message), true) = (
             &status,
             &message,
             trailers.is_empty() && headers.as_ref().is_none_or(Metadata::is_empty),
         ) {
-            put_frame(
-                &mut out,
-                frame::MESSAGE,
-                frame::END_OK,
-                self.call_id,
-                message,
-            );
             let busy = self.connection.calls.remove_counting(self.call_id) > 0;
-            self.connection.writer.push_busy(&out, busy);
+            self.connection.writer.push_with(busy, |out| {
+                put_frame(out, frame::MESSAGE, frame::END_OK, self.call_id, message)
+            });
             return;
         }
+        let mut out =
+            Vec::with_capacity(3 * frame::HEADER_LEN + 32 + message.as_ref().map_or(0, Bytes::len));
         let headers = match (headers, &message) {
             // A response message carries the headers: send them in front of it.
             (Some(headers), Some(_)) => {
