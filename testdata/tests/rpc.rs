@@ -381,28 +381,26 @@ async fn a_panicking_handler_is_internal_and_the_server_keeps_serving() {
     .await;
 }
 
-/// On a current-thread runtime the TCP server gives a handler its first poll on the
-/// connection's own task (`ServerCore::dispatch_batched`); a panic there, here an interceptor's
-/// `on_end` (the handler's own is caught inside), ends that call alone and leaves the
-/// connection reading the next.
+/// A call can end on the TCP server's connection task: a handler polled there first (on a
+/// current-thread runtime) that finishes at once, or a CANCEL from the client. An
+/// interceptor whose `on_end` panics there ends nothing but itself: the connection goes on
+/// reading calls.
 #[tokio::test(flavor = "current_thread")]
-async fn a_panic_in_a_first_poll_on_the_connections_task_leaves_it_serving() {
+async fn an_interceptor_that_panics_at_a_calls_end_leaves_the_connection_serving() {
     use rust_rpc::interceptor::ServerInterceptor;
     use rust_rpc::MethodDescriptor;
     struct PanicsOnEnd;
     impl ServerInterceptor for PanicsOnEnd {
         fn on_end(&self, _: &'static MethodDescriptor, status: &Result<(), Status>) {
-            if status
-                .as_ref()
-                .is_err_and(|s| s.code() == Code::FailedPrecondition)
-            {
+            if status.is_err() {
                 panic!("an interceptor that panics");
             }
         }
     }
     bounded(async {
+        let events = Arc::new(Events::default());
         let server = Server::builder()
-            .add_service(CalculatorServer::new(Calc::new(Arc::default())))
+            .add_service(CalculatorServer::new(Calc::new(events.clone())))
             .interceptor(PanicsOnEnd)
             .bind("127.0.0.1:0")
             .await
@@ -410,61 +408,82 @@ async fn a_panic_in_a_first_poll_on_the_connections_task_leaves_it_serving() {
             .spawn()
             .unwrap();
         let client = CalculatorClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        // Finished in its first poll: `on_end` panics after the status went out.
+        // A call that never ends keeps this connection open even if its task died, so a new
+        // call would go to it and never be read (the channel reconnects only once it closes).
+        let pinned = tokio::spawn({
+            let client = client.clone();
+            async move { client.double(number(-6)).await }
+        });
+        wait_for(|| events.started.load(Ordering::SeqCst) == 1).await;
+        // Finished in its first poll; `on_end` panics after the status went out.
         let err = client.double(number(-3)).await.unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
+        // Given up on by the client: the CANCEL ends it on the connection's task.
+        let gave_up = tokio::time::timeout(Duration::from_millis(200), client.double(number(-2)));
+        assert!(gave_up.await.is_err());
+        wait_for(|| events.cancelled.load(Ordering::SeqCst) == 1).await;
         // The same connection still reads calls.
         let reply = client
             .double(number(4))
             .timeout(Duration::from_secs(5))
             .await;
         assert_eq!(reply.unwrap().value, 8);
-        server.shutdown().await.unwrap();
+        pinned.abort();
+        server
+            .shutdown_timeout(Duration::from_millis(100))
+            .await
+            .unwrap();
     })
     .await;
 }
 
-/// On a multi-thread runtime every handler is spawned: two calls on one connection, whose
-/// handlers each block their thread until the other has started, both finish.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_on_one_connection_run_in_parallel_on_a_multi_thread_runtime() {
-    use std::sync::atomic::AtomicUsize;
-    struct Rendezvous(AtomicUsize);
-    impl EchoService for Rendezvous {
-        async fn echo(
-            &self,
-            _: &mut RpcController,
-            _: echo::EchoRequest,
-        ) -> Result<echo::EchoResponse, Status> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            let started = Instant::now();
-            // Blocks the thread, as CPU-bound work would.
-            while self.0.load(Ordering::SeqCst) < 2 && started.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let met = self.0.load(Ordering::SeqCst) >= 2;
-            Ok(rust_rpc::proto!(echo::EchoResponse {
-                message: if met { "met" } else { "alone" }.to_owned()
-            }))
-        }
+/// Echoes where the handler ran: "one task" when its first poll and the one after a yield ran
+/// on the same tokio task, "moved" when the first ran on another (the connection's).
+struct WhereRun;
+
+impl EchoService for WhereRun {
+    async fn echo(
+        &self,
+        _: &mut RpcController,
+        _: echo::EchoRequest,
+    ) -> Result<echo::EchoResponse, Status> {
+        let first = tokio::task::try_id();
+        tokio::task::yield_now().await;
+        let then = tokio::task::try_id();
+        let place = if first == then { "one task" } else { "moved" };
+        Ok(rust_rpc::proto!(echo::EchoResponse {
+            message: place.to_owned()
+        }))
     }
-    bounded(async {
-        let server = Server::builder()
-            .add_service(EchoServiceServer::new(Rendezvous(AtomicUsize::new(0))))
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .spawn()
-            .unwrap();
-        let client =
-            EchoServiceClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
-        let request = || rust_rpc::proto!(echo::EchoRequest {});
-        let (a, b) = tokio::join!(client.echo(request()), client.echo(request()));
-        assert_eq!(a.unwrap().message, "met");
-        assert_eq!(b.unwrap().message, "met");
-        server.shutdown().await.unwrap();
-    })
-    .await;
+}
+
+async fn where_handlers_run() -> String {
+    let server = Server::builder()
+        .add_service(EchoServiceServer::new(WhereRun))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let client = EchoServiceClient::new(TcpChannel::connect(server.local_addr()).await.unwrap());
+    let reply = client.echo(rust_rpc::proto!(echo::EchoRequest {})).await;
+    server.shutdown().await.unwrap();
+    reply.unwrap().message
+}
+
+/// On a multi-thread runtime every handler runs on a task of its own from its first poll, so
+/// calls on one connection run in parallel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_run_on_tasks_of_their_own_on_a_multi_thread_runtime() {
+    assert_eq!(bounded(where_handlers_run()).await, "one task");
+}
+
+/// On a current-thread runtime a handler's first poll runs on the connection's task (its
+/// request arrived with the call's start, in one write), and only a handler not done then
+/// moves to a task of its own.
+#[tokio::test(flavor = "current_thread")]
+async fn handlers_are_first_polled_on_the_connections_task_on_a_current_thread_runtime() {
+    assert_eq!(bounded(where_handlers_run()).await, "moved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

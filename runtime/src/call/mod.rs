@@ -211,7 +211,11 @@ impl ByteSink {
         inner.outbound.finish(end);
         if let (Some(hooks), Some(status)) = (&inner.hooks, status) {
             for interceptor in hooks.interceptors.iter() {
-                interceptor.on_end(hooks.method, &status);
+                // The end may come on a transport's own task (a cancellation, or a handler
+                // polled there first): an interceptor that panics must not take it down.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    interceptor.on_end(hooks.method, &status)
+                }));
             }
         }
     }

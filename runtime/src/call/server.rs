@@ -109,33 +109,27 @@ impl ServerCore {
     }
 
     /// Like [`dispatch`](Self::dispatch), except that on a current-thread runtime the handler
-    /// is not spawned but kept in `batch`, for its first poll in
-    /// [`run_batch`](Self::run_batch). A transport calls this for the calls it reads from one
-    /// batch of bytes, and `run_batch` before it waits for more: by then a unary call's request
-    /// has usually arrived, so most handlers finish in that first poll, and the spawn, the
-    /// scheduling and the switch to a task of their own are saved. On a multi-thread runtime
-    /// every handler is spawned, so that calls on one connection run in parallel.
+    /// is not spawned but kept in `batch` (from [`handler_batch`](Self::handler_batch)) for
+    /// its first poll in [`HandlerBatch::run`]. A transport calls this for the calls it reads
+    /// from one batch of bytes, and runs the batch before it waits for more: by then a unary
+    /// call's request has usually arrived, so most handlers finish in that first poll, and the
+    /// spawn, the scheduling and the switch to a task of their own are saved. On a
+    /// multi-thread runtime every handler is spawned, so that calls on one connection run in
+    /// parallel.
     pub fn dispatch_batched(&self, call: IncomingCall<'_>, batch: &mut HandlerBatch) {
         let batch = batch.inline.then_some(&mut batch.tasks);
         self.start(call, batch);
     }
 
-    /// Polls every handler in `batch` once, here, and spawns those not finished by then.
-    pub fn run_batch(&self, batch: &mut HandlerBatch) {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        for mut task in batch.tasks.drain(..) {
-            // A panic here (the handler's own is caught inside; this would be an interceptor's
-            // `on_end`) drops the call's task, as tokio would drop a spawned one, and leaves
-            // the transport's task that runs the batch alive.
-            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx)));
-            if let Ok(Poll::Pending) = poll {
-                // Polled with a waker that does nothing: the spawned task polls it again at
-                // once, registering its own.
-                self.handlers.spawn(move |registered| async move {
-                    let _registered = registered;
-                    task.await
-                });
-            }
+    /// An empty batch of handlers for [`dispatch_batched`](Self::dispatch_batched), for the
+    /// current tokio runtime (outside one, every handler is spawned).
+    pub fn handler_batch(&self) -> HandlerBatch {
+        HandlerBatch {
+            tasks: Vec::new(),
+            inline: tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+            }),
+            handlers: self.handlers.clone(),
         }
     }
 
@@ -294,33 +288,44 @@ impl ServerCore {
 }
 
 /// Handlers started by [`ServerCore::dispatch_batched`] and not yet polled: a transport keeps
-/// one per connection and runs it with [`ServerCore::run_batch`] before it waits for more bytes.
+/// one per connection and runs it with [`run`](HandlerBatch::run) before it waits for more
+/// bytes. Dropping a batch runs it.
 pub struct HandlerBatch {
     tasks: Vec<BoxFuture<'static, ()>>,
     /// Whether handlers wait here for their first poll: on a current-thread runtime only.
     inline: bool,
+    handlers: Handlers,
 }
 
 impl HandlerBatch {
-    /// An empty batch for the current tokio runtime (outside one, every handler is spawned).
-    pub fn new() -> HandlerBatch {
-        HandlerBatch {
-            tasks: Vec::new(),
-            inline: tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-            }),
-        }
-    }
-
     /// Whether no handler is waiting for its first poll.
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
+
+    /// Polls every handler in the batch once, here, and spawns those not finished by then.
+    pub fn run(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for mut task in self.tasks.drain(..) {
+            // A panic here drops the call's task, as tokio would drop a spawned one, and
+            // leaves the transport's task that runs the batch alive. (The handler's own panic
+            // is caught inside, and interceptors' in `ByteSink::finish`.)
+            let poll = std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx)));
+            if let Ok(Poll::Pending) = poll {
+                // Polled with a waker that does nothing: the spawned task polls it again at
+                // once, registering its own.
+                self.handlers.spawn(move |registered| async move {
+                    let _registered = registered;
+                    task.await
+                });
+            }
+        }
+    }
 }
 
-impl Default for HandlerBatch {
-    fn default() -> Self {
-        HandlerBatch::new()
+impl Drop for HandlerBatch {
+    fn drop(&mut self) {
+        self.run();
     }
 }
 
@@ -334,7 +339,7 @@ impl std::fmt::Debug for HandlerBatch {
 }
 
 /// The handler tasks still running, in slots reused as tasks end (no hashing per call).
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Handlers {
     tasks: Arc<Mutex<Slots>>,
     idle: Arc<Notify>,

@@ -229,6 +229,10 @@ impl FrameWriter {
             match tcp.try_write(&state.backlog) {
                 Ok(written) if written == state.backlog.len() => {
                     state.backlog.clear();
+                    // A buffer grown by a large message is let go, as the flush task does.
+                    if state.backlog.capacity() > SPARE_CAPACITY {
+                        state.backlog = Vec::new();
+                    }
                     return;
                 }
                 Ok(written) => {

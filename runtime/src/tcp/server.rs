@@ -206,17 +206,12 @@ impl Calls {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets a call that ended; returns how many calls are left.
-    fn remove_counting(&self, call_id: u64) -> usize {
-        let left = {
-            let mut table = self.lock();
-            table.remove(&call_id);
-            table.len()
-        };
+    /// Forgets a call that ended.
+    fn remove(&self, call_id: u64) {
+        self.lock().remove(&call_id);
         if self.draining.load(Ordering::SeqCst) {
             self.ended.notify_waiters();
         }
-        left
     }
 }
 
@@ -352,10 +347,10 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     }
     // Handlers of calls read from the bytes at hand get their first poll once those bytes
     // are used up (see `ServerCore::dispatch_batched`).
-    let mut batch = HandlerBatch::new();
+    let mut batch = shared.hosting.core.handler_batch();
     let ending = loop {
         if !batch.is_empty() && !frames.has_whole_frame() {
-            shared.hosting.core.run_batch(&mut batch);
+            batch.run();
         }
         let incoming = if stopping {
             if !goaway_sent {
@@ -499,8 +494,6 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
             _ => {}
         }
     };
-    // Handlers not yet polled start as the others did, and see their calls end with them.
-    shared.hosting.core.run_batch(&mut batch);
     // The calls left are over: the client is gone, or the grace period ended.
     let left: Vec<CancelToken> = connection
         .calls
@@ -515,6 +508,8 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     for cancel in left {
         cancel.cancel_with(reason.clone());
     }
+    // Handlers not yet polled start now, as spawned ones would, and find their calls over.
+    batch.run();
     match ending {
         Ending::ClientGone => connection.writer.abort(),
         // The calls cut short have their UNAVAILABLE queued; the client hears it, then the
@@ -696,8 +691,7 @@ impl Outbound for Responses {
             &message,
             trailers.is_empty() && headers.as_ref().is_none_or(Metadata::is_empty),
         ) {
-            let busy = self.connection.calls.remove_counting(self.call_id) > 0;
-            self.connection.writer.push_with(busy, |out| {
+            self.end_call(|out| {
                 put_frame(out, frame::MESSAGE, frame::END_OK, self.call_id, message)
             });
             return;
@@ -747,7 +741,18 @@ impl Outbound for Responses {
                 ..Default::default()
             },
         );
-        let busy = self.connection.calls.remove_counting(self.call_id) > 0;
-        self.connection.writer.push_busy(&out, busy);
+        self.end_call(|buf| buf.extend_from_slice(&out));
+    }
+}
+
+impl Responses {
+    /// Queues the call's last frames, which `put` writes, then forgets the call: in that order,
+    /// so that a graceful shutdown that finds no call left finds every answer queued.
+    fn end_call(&self, put: impl FnOnce(&mut Vec<u8>)) {
+        let calls = &self.connection.calls;
+        // Other calls in flight will add frames soon: let the flush task gather them.
+        let busy = calls.lock().len() > 1;
+        self.connection.writer.push_with(busy, put);
+        calls.remove(self.call_id);
     }
 }
