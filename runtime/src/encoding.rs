@@ -361,6 +361,19 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn read_varint_slow(&mut self) -> Result<u64, DecodeError> {
         let bytes = &self.buf[self.pos..self.limit];
+        // Away from the end of the input a whole varint's worth of bytes is there: a loop over
+        // a fixed-size array has no bounds to check and unrolls.
+        if let Some(chunk) = bytes.first_chunk::<10>() {
+            let mut value = 0u64;
+            for (i, &b) in chunk.iter().enumerate() {
+                value |= u64::from(b & 0x7f) << (7 * i);
+                if b < 0x80 {
+                    self.pos += i + 1;
+                    return Ok(value);
+                }
+            }
+            return Err(self.error(DecodeErrorKind::VarintTooLong, self.pos));
+        }
         let mut value = 0u64;
         for (i, &b) in bytes.iter().take(10).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
@@ -1665,6 +1678,51 @@ mod tests {
             }
         }
         assert_eq!(varint_len(u64::MAX), 10);
+    }
+
+    /// The same varints read at the end of the input and followed by more bytes (two paths of
+    /// the reader), canonical or not, give the same value and length.
+    #[test]
+    fn varints_read_alike_at_the_end_and_inside_the_input() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for shift in 0..64 {
+            for v in [1u64 << shift, (1u64 << shift) - 1, (1u64 << shift) + 1] {
+                let mut buf = Vec::new();
+                encode_varint(v, &mut buf);
+                cases.push(buf);
+            }
+        }
+        // Random bytes cut at every length, with the last byte's continuation bit cleared:
+        // over-long (non-canonical) encodings and 10-byte ones whose last byte has high bits.
+        for _ in 0..2000 {
+            for len in 1..=10 {
+                let mut buf = Vec::new();
+                for i in 0..len {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let b = (seed >> 56) as u8;
+                    buf.push(if i + 1 == len { b & 0x7f } else { b | 0x80 });
+                }
+                cases.push(buf);
+            }
+        }
+        for case in cases {
+            let at_end = Reader::new(&case).read_varint();
+            let mut padded = case.clone();
+            padded.extend_from_slice(&[0xff; 12]);
+            let mut r = Reader::new(&padded);
+            let inside = r.read_varint();
+            assert_eq!(inside, at_end, "{case:02x?}");
+            assert_eq!(r.position(), case.len(), "{case:02x?}");
+        }
+        // Eleven continuation bytes are too long wherever they are.
+        let long = [0x80u8; 11];
+        assert!(Reader::new(&long).read_varint().is_err());
+        assert!(Reader::new(&[long.as_slice(), &[0u8; 12]].concat())
+            .read_varint()
+            .is_err());
     }
 
     #[test]
