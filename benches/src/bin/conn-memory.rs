@@ -97,31 +97,24 @@ async fn serve(kind: &str) {
         eprintln!("conn-memory serve {kind}: {what}: {e}");
         std::process::exit(1)
     };
+    // rust-rpc's two servers take the same steps through types of their own.
+    macro_rules! serve_ours {
+        ($server:path) => {{
+            let server = <$server>::builder()
+                .add_service(ours::echo::EchoServiceServer::new(Echo))
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| fail("bind", &e));
+            println!(
+                "{}",
+                server.local_addr().unwrap_or_else(|e| fail("address", &e))
+            );
+            server.serve().await
+        }};
+    }
     let served = match kind {
-        "rust-rpc" => {
-            let server = rust_rpc::tcp::Server::builder()
-                .add_service(ours::echo::EchoServiceServer::new(Echo))
-                .bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|e| fail("bind", &e));
-            println!(
-                "{}",
-                server.local_addr().unwrap_or_else(|e| fail("address", &e))
-            );
-            server.serve().await
-        }
-        "rust-rpc-grpc" => {
-            let server = rust_rpc::grpc::Server::builder()
-                .add_service(ours::echo::EchoServiceServer::new(Echo))
-                .bind("127.0.0.1:0")
-                .await
-                .unwrap_or_else(|e| fail("bind", &e));
-            println!(
-                "{}",
-                server.local_addr().unwrap_or_else(|e| fail("address", &e))
-            );
-            server.serve().await
-        }
+        "rust-rpc" => serve_ours!(rust_rpc::tcp::Server),
+        "rust-rpc-grpc" => serve_ours!(rust_rpc::grpc::Server),
         "tonic" => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
