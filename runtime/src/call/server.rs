@@ -59,11 +59,11 @@ pub struct IncomingCall<'a> {
 ///
 /// Every handler runs on a task of its own, but for one that a transport starts with
 /// [`dispatch_batched`](ServerCore::dispatch_batched) on a current-thread runtime and that
-/// finishes in its first poll: that one runs on the transport's task. The core enforces the deadline, turns a panic into
-/// `INTERNAL` (the detail goes to the panic hook, which prints it on the server; the client
-/// gets a generic message), ends the call when it is cancelled, and keeps count of the handlers
-/// still running, so that a graceful shutdown can wait for them and a forced one can drop
-/// them.
+/// finishes in its first poll: that one runs on the transport's task. The core enforces the
+/// deadline, turns a panic into `INTERNAL` (the detail goes to the panic hook, which prints it
+/// on the server; the client gets a generic message), ends the call when it is cancelled, and
+/// keeps count of the handlers still running, so that a graceful shutdown can wait for them and
+/// a forced one can drop them.
 pub struct ServerCore {
     services: HashMap<&'static str, Arc<dyn Service>>,
     interceptors: Arc<[Arc<dyn ServerInterceptor>]>,
@@ -325,7 +325,11 @@ impl HandlerBatch {
 
 impl Drop for HandlerBatch {
     fn drop(&mut self) {
-        self.run();
+        // Outside a runtime (one shutting down) nothing can be spawned: the calls end as their
+        // tasks drop.
+        if !self.tasks.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            self.run();
+        }
     }
 }
 
