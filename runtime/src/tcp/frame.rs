@@ -153,7 +153,7 @@ impl FrameDecoder {
         let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let len = payload_len(header);
         let kind = header[4];
         let flags = header[5];
         if header[6] != 0 || header[7] != 0 {
@@ -198,15 +198,21 @@ impl FrameDecoder {
     /// Whether a whole frame is buffered, ready for `next`.
     fn has_whole_frame(&self) -> bool {
         self.skip == 0
-            && self.buf.first_chunk::<HEADER_LEN>().is_some_and(|h| {
-                self.buf.len() - HEADER_LEN >= u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize
-            })
+            && self
+                .buf
+                .first_chunk::<HEADER_LEN>()
+                .is_some_and(|header| self.buf.len() - HEADER_LEN >= payload_len(header))
     }
 
     /// Whether bytes of an unfinished frame are held.
     fn is_mid_frame(&self) -> bool {
         !self.buf.is_empty() || self.skip > 0
     }
+}
+
+/// The payload length a frame header announces.
+fn payload_len(header: &[u8; HEADER_LEN]) -> usize {
+    u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize
 }
 
 /// Reads frames from a stream.

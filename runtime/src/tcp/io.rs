@@ -187,19 +187,14 @@ impl FrameWriter {
     /// steer a call (STATUS, CANCEL, WINDOW_UPDATE) must not wait behind messages, and are
     /// sent from places that cannot wait. Dropped once the writer is closed.
     pub(crate) fn push(&self, frame: &[u8]) {
-        self.push_busy(frame, true);
+        self.push_with(true, |out| out.extend_from_slice(frame));
     }
 
-    /// [`push`](FrameWriter::push), written from this task when the connection is idle
-    /// (`busy` false): for a frame that ends a call, where the switch to the flush task would
-    /// be a call's whole latency again.
-    /// Returns false, having dropped the frame, once the writer is closed.
-    pub(crate) fn push_busy(&self, frame: &[u8], busy: bool) -> bool {
-        self.push_with(busy, |out| out.extend_from_slice(frame))
-    }
-
-    /// [`push_busy`](FrameWriter::push_busy) for frames that `put` appends to the
-    /// connection's own buffer, which saves them a buffer of their own and a copy.
+    /// [`push`](FrameWriter::push) for frames that `put` appends to the connection's own
+    /// buffer (which saves them a buffer of their own and a copy), written from this task when
+    /// the connection is idle (`busy` false): for frames that start or end a call, where the
+    /// switch to the flush task would be a call's whole latency again.
+    /// Returns false, having dropped the frames, once the writer is closed.
     pub(crate) fn push_with(&self, busy: bool, put: impl FnOnce(&mut Vec<u8>)) -> bool {
         let mut state = self.lock();
         if !state.closed {
