@@ -361,31 +361,19 @@ impl<'a> Reader<'a> {
     #[inline(never)]
     fn read_varint_slow(&mut self) -> Result<u64, DecodeError> {
         let bytes = &self.buf[self.pos..self.limit];
-        // Away from the end of the input a whole varint's worth of bytes is there: a loop over
-        // a fixed-size array has no bounds to check and unrolls.
-        if let Some(chunk) = bytes.first_chunk::<10>() {
-            let mut value = 0u64;
-            for (i, &b) in chunk.iter().enumerate() {
-                value |= u64::from(b & 0x7f) << (7 * i);
-                if b < 0x80 {
-                    self.pos += i + 1;
-                    return Ok(value);
-                }
+        // Away from the end of the input a whole varint's worth of bytes is there: over a
+        // fixed-size array the loop has no bounds to check and unrolls.
+        let read = match bytes.first_chunk::<10>() {
+            Some(chunk) => varint_from(chunk.iter()),
+            None => varint_from(bytes.iter()),
+        };
+        match read {
+            Some((value, len)) => {
+                self.pos += len;
+                Ok(value)
             }
-            return Err(self.error(DecodeErrorKind::VarintTooLong, self.pos));
-        }
-        let mut value = 0u64;
-        for (i, &b) in bytes.iter().take(10).enumerate() {
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b < 0x80 {
-                self.pos += i + 1;
-                return Ok(value);
-            }
-        }
-        if bytes.len() >= 10 {
-            Err(self.error(DecodeErrorKind::VarintTooLong, self.pos))
-        } else {
-            Err(self.error(DecodeErrorKind::TruncatedVarint, self.pos))
+            None if bytes.len() >= 10 => Err(self.error(DecodeErrorKind::VarintTooLong, self.pos)),
+            None => Err(self.error(DecodeErrorKind::TruncatedVarint, self.pos)),
         }
     }
 
@@ -958,6 +946,20 @@ impl Codec for LaxStr {
             Err(_) => Ok(false),
         }
     }
+}
+
+/// A varint's value and length from its first (at most 10) bytes; `None` when none of them
+/// ends it.
+#[inline(always)]
+fn varint_from<'b>(bytes: impl Iterator<Item = &'b u8>) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.take(10).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 /// Replaces `dst` with `s`: a fresh field gets one exact allocation, without the growth path;
