@@ -61,6 +61,15 @@ pub mod counting {
     }
 }
 
+/// A count a benchmark takes from the environment variable `name` (`CALLS=50000`), or
+/// `default` when it is unset or not a number.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Calls `f::<Ours, Theirs>(args)` with rust-rpc's and prost's types for the message a data set
 /// holds (its `message_name`): `with_dataset_types!(set.message_name.as_str(), run(&set.payloads))`.
 /// Panics on a message the benchmarks have no types for.

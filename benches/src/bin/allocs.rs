@@ -58,14 +58,8 @@ fn main() {
         for _ in 0..1000 {
             call().await.expect("echo");
         }
-        let calls: usize = std::env::var("CALLS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(10_000);
-        let in_flight: usize = std::env::var("IN_FLIGHT")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
+        let calls = rust_rpc_benches::setting("CALLS", 10_000);
+        let in_flight = rust_rpc_benches::setting("IN_FLIGHT", 1);
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         let sizes_before: Vec<u64> = SIZES.iter().map(|n| n.load(Ordering::Relaxed)).collect();
         if in_flight > 1 {

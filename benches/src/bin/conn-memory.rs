@@ -327,13 +327,6 @@ async fn measure(
     })
 }
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -344,9 +337,9 @@ fn main() {
         runtime.block_on(serve(args.get(2).map_or("", String::as_str)));
         return;
     }
-    let connections = setting("CONNECTIONS", 10_000);
-    let calls = setting("CALLS", 10_000);
-    let holding = setting("HOLDING_CONNECTIONS", 100);
+    let connections = rust_rpc_benches::setting("CONNECTIONS", 10_000);
+    let calls = rust_rpc_benches::setting("CALLS", 10_000);
+    let holding = rust_rpc_benches::setting("HOLDING_CONNECTIONS", 100);
     println!(
         "{connections} idle connections; {calls} calls held over {holding} of them; server's resident memory"
     );
