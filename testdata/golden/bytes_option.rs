@@ -50,7 +50,7 @@ impl ::rust_rpc::Message for Blob {
             len += _enc::field_len::<_enc::SharedBytes>(5, value);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            len += _enc::field_len::<_enc::Msg<Plain>>(6, value);
+            len += _enc::field_len::<_enc::Msg<_>>(6, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -69,7 +69,7 @@ impl ::rust_rpc::Message for Blob {
             _enc::encode_field::<_enc::SharedBytes>(5, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            _enc::encode_field::<_enc::Msg<Plain>>(6, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -97,7 +97,7 @@ impl ::rust_rpc::Message for Blob {
                 42 => _enc::merge_optional::<_enc::SharedBytes>(&mut self.must, r)?,
                 50 => {
                     _enc::merge_field::<
-                        _enc::Msg<Plain>,
+                        _enc::Msg<_>,
                     >(
                         self.plain.get_or_insert_with(::core::default::Default::default),
                         r,

@@ -17,21 +17,11 @@ impl Documented2 {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("DOCUMENTED2_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("DOCUMENTED2_OTHER"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "DOCUMENTED2_UNSPECIFIED" => {
-                ::core::option::Option::Some(Documented2::UNSPECIFIED)
-            }
-            "DOCUMENTED2_OTHER" => ::core::option::Option::Some(Documented2::OTHER),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Documented2 {
@@ -60,12 +50,10 @@ impl ::core::fmt::Debug for Documented2 {
 }
 impl ::rust_rpc::Enumeration for Documented2 {
     const FULL_NAME: &'static str = "comments.Documented2";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Documented2::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Documented2::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("DOCUMENTED2_UNSPECIFIED", 0),
+        ("DOCUMENTED2_OTHER", 1),
+    ];
 }
 /// A documented message. See \[the docs\] at <https://example.com/docs>.
 ///

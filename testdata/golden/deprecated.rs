@@ -12,17 +12,11 @@ impl OldEnum {
     pub const VALUES: &'static [OldEnum] = &[OldEnum::UNSPECIFIED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("OLD_ENUM_UNSPECIFIED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "OLD_ENUM_UNSPECIFIED" => ::core::option::Option::Some(OldEnum::UNSPECIFIED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 #[allow(deprecated)]
@@ -56,12 +50,7 @@ impl ::core::fmt::Debug for OldEnum {
 #[allow(deprecated)]
 impl ::rust_rpc::Enumeration for OldEnum {
     const FULL_NAME: &'static str = "deprecated.OldEnum";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        OldEnum::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        OldEnum::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("OLD_ENUM_UNSPECIFIED", 0)];
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -75,19 +64,11 @@ impl Mixed {
     pub const VALUES: &'static [Mixed] = &[Mixed::UNSPECIFIED, Mixed::RETIRED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("MIXED_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("MIXED_RETIRED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "MIXED_UNSPECIFIED" => ::core::option::Option::Some(Mixed::UNSPECIFIED),
-            "MIXED_RETIRED" => ::core::option::Option::Some(Mixed::RETIRED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 #[allow(deprecated)]
@@ -117,12 +98,10 @@ impl ::core::fmt::Debug for Mixed {
 }
 impl ::rust_rpc::Enumeration for Mixed {
     const FULL_NAME: &'static str = "deprecated.Mixed";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Mixed::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Mixed::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("MIXED_UNSPECIFIED", 0),
+        ("MIXED_RETIRED", 1),
+    ];
 }
 #[deprecated]
 #[derive(Clone, PartialEq, Default)]
@@ -221,7 +200,7 @@ impl ::rust_rpc::Message for User {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.old {
-            len += _enc::field_len::<_enc::Msg<Old>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.legacy_id != 0 {
             len += _enc::field_len::<_enc::Int32>(2, &self.legacy_id);
@@ -230,10 +209,10 @@ impl ::rust_rpc::Message for User {
             len += _enc::field_len::<_enc::Str>(3, value);
         }
         if self.old_enum.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<OldEnum>>(4, &self.old_enum);
+            len += _enc::field_len::<_enc::Enum<_>>(4, &self.old_enum);
         }
         if self.mixed.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Mixed>>(5, &self.mixed);
+            len += _enc::field_len::<_enc::Enum<_>>(5, &self.mixed);
         }
         if let ::core::option::Option::Some(value) = &self.pick {
             len += value.encoded_len();
@@ -244,7 +223,7 @@ impl ::rust_rpc::Message for User {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.old {
-            _enc::encode_field::<_enc::Msg<Old>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.legacy_id != 0 {
             _enc::encode_field::<_enc::Int32>(2, &self.legacy_id, buf);
@@ -253,10 +232,10 @@ impl ::rust_rpc::Message for User {
             _enc::encode_field::<_enc::Str>(3, value, buf);
         }
         if self.old_enum.0 != 0 {
-            _enc::encode_field::<_enc::Enum<OldEnum>>(4, &self.old_enum, buf);
+            _enc::encode_field::<_enc::Enum<_>>(4, &self.old_enum, buf);
         }
         if self.mixed.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Mixed>>(5, &self.mixed, buf);
+            _enc::encode_field::<_enc::Enum<_>>(5, &self.mixed, buf);
         }
         if let ::core::option::Option::Some(value) = &self.pick {
             value.encode_raw(buf);
@@ -272,13 +251,13 @@ impl ::rust_rpc::Message for User {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Old>,
+                        _enc::Msg<_>,
                     >(self.old.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 16 => _enc::merge_field::<_enc::Int32>(&mut self.legacy_id, r)?,
                 26 => _enc::merge_optional::<_enc::Str>(&mut self.legacy_name, r)?,
-                32 => _enc::merge_field::<_enc::Enum<OldEnum>>(&mut self.old_enum, r)?,
-                40 => _enc::merge_field::<_enc::Enum<Mixed>>(&mut self.mixed, r)?,
+                32 => _enc::merge_field::<_enc::Enum<_>>(&mut self.old_enum, r)?,
+                40 => _enc::merge_field::<_enc::Enum<_>>(&mut self.mixed, r)?,
                 48 => user::Pick::merge(&mut self.pick, tag, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

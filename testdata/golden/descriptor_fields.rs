@@ -32,50 +32,30 @@ impl ::rust_rpc::Message for Schema {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.set {
-            len
-                += _enc::field_len::<
-                    _enc::Msg<::rust_rpc::wkt::FileDescriptorSet>,
-                >(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.request {
-            len
-                += _enc::field_len::<
-                    _enc::Msg<::rust_rpc::wkt::compiler::CodeGeneratorRequest>,
-                >(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.edition {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<::rust_rpc::wkt::Edition>,
-                >(3, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::ClosedEnum<::rust_rpc::wkt::field_descriptor_proto::Type>,
-            >(4, &self.types);
+        len += _enc::repeated_len::<_enc::ClosedEnum<_>>(4, &self.types);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.set {
-            _enc::encode_field::<
-                _enc::Msg<::rust_rpc::wkt::FileDescriptorSet>,
-            >(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.request {
-            _enc::encode_field::<
-                _enc::Msg<::rust_rpc::wkt::compiler::CodeGeneratorRequest>,
-            >(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.edition {
-            _enc::encode_field::<
-                _enc::ClosedEnum<::rust_rpc::wkt::Edition>,
-            >(3, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::ClosedEnum<::rust_rpc::wkt::field_descriptor_proto::Type>,
-        >(4, &self.types, buf);
+        _enc::encode_repeated::<_enc::ClosedEnum<_>>(4, &self.types, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -87,12 +67,12 @@ impl ::rust_rpc::Message for Schema {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::FileDescriptorSet>,
+                        _enc::Msg<_>,
                     >(self.set.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::compiler::CodeGeneratorRequest>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .request
@@ -102,12 +82,12 @@ impl ::rust_rpc::Message for Schema {
                 }
                 24 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<::rust_rpc::wkt::Edition>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.edition, r, &mut self.unknown_fields)?
                 }
                 32 | 34 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<::rust_rpc::wkt::field_descriptor_proto::Type>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.types, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

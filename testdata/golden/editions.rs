@@ -12,19 +12,11 @@ impl Open {
     pub const VALUES: &'static [Open] = &[Open::UNSPECIFIED, Open::ONE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("OPEN_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("OPEN_ONE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "OPEN_UNSPECIFIED" => ::core::option::Option::Some(Open::UNSPECIFIED),
-            "OPEN_ONE" => ::core::option::Option::Some(Open::ONE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Open {
@@ -53,12 +45,10 @@ impl ::core::fmt::Debug for Open {
 }
 impl ::rust_rpc::Enumeration for Open {
     const FULL_NAME: &'static str = "editions.Open";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Open::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Open::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("OPEN_UNSPECIFIED", 0),
+        ("OPEN_ONE", 1),
+    ];
 }
 /// Closed, as in proto2: an undeclared number goes to the unknown fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,19 +61,11 @@ impl Closed {
     pub const VALUES: &'static [Closed] = &[Closed::ZERO, Closed::ONE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("CLOSED_ZERO"),
-            1 => ::core::option::Option::Some("CLOSED_ONE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "CLOSED_ZERO" => ::core::option::Option::Some(Closed::ZERO),
-            "CLOSED_ONE" => ::core::option::Option::Some(Closed::ONE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Closed {
@@ -112,12 +94,10 @@ impl ::core::fmt::Debug for Closed {
 }
 impl ::rust_rpc::Enumeration for Closed {
     const FULL_NAME: &'static str = "editions.Closed";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Closed::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Closed::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("CLOSED_ZERO", 0),
+        ("CLOSED_ONE", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Inner {
@@ -247,15 +227,15 @@ impl ::rust_rpc::Message for Everything {
             len += _enc::group_len(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.prefixed {
-            len += _enc::field_len::<_enc::Msg<Inner>>(9, value);
+            len += _enc::field_len::<_enc::Msg<_>>(9, value);
         }
         if self.open.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Open>>(10, &self.open);
+            len += _enc::field_len::<_enc::Enum<_>>(10, &self.open);
         }
         if let ::core::option::Option::Some(value) = &self.closed {
-            len += _enc::field_len::<_enc::ClosedEnum<Closed>>(11, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(11, value);
         }
-        len += _enc::packed_len::<_enc::ClosedEnum<Closed>>(12, &self.closed_list);
+        len += _enc::packed_len::<_enc::ClosedEnum<_>>(12, &self.closed_list);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
         }
@@ -293,15 +273,15 @@ impl ::rust_rpc::Message for Everything {
             _enc::encode_group(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.prefixed {
-            _enc::encode_field::<_enc::Msg<Inner>>(9, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
         }
         if self.open.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Open>>(10, &self.open, buf);
+            _enc::encode_field::<_enc::Enum<_>>(10, &self.open, buf);
         }
         if let ::core::option::Option::Some(value) = &self.closed {
-            _enc::encode_field::<_enc::ClosedEnum<Closed>>(11, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(11, value, buf);
         }
-        _enc::encode_packed::<_enc::ClosedEnum<Closed>>(12, &self.closed_list, buf);
+        _enc::encode_packed::<_enc::ClosedEnum<_>>(12, &self.closed_list, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
@@ -342,7 +322,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 74 => {
                     _enc::merge_field::<
-                        _enc::Msg<Inner>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .prefixed
@@ -350,15 +330,15 @@ impl ::rust_rpc::Message for Everything {
                         r,
                     )?
                 }
-                80 => _enc::merge_field::<_enc::Enum<Open>>(&mut self.open, r)?,
+                80 => _enc::merge_field::<_enc::Enum<_>>(&mut self.open, r)?,
                 88 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Closed>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.closed, r, &mut self.unknown_fields)?
                 }
                 96 | 98 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<Closed>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.closed_list, r, &mut self.unknown_fields)?
                 }
                 106 | 115 => everything::Choice::merge(&mut self.choice, tag, r)?,

@@ -11,19 +11,11 @@ impl Kind {
     pub const VALUES: &'static [Kind] = &[Kind::UNSPECIFIED, Kind::ONE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("KIND_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("KIND_ONE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "KIND_UNSPECIFIED" => ::core::option::Option::Some(Kind::UNSPECIFIED),
-            "KIND_ONE" => ::core::option::Option::Some(Kind::ONE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Kind {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Kind {
 }
 impl ::rust_rpc::Enumeration for Kind {
     const FULL_NAME: &'static str = "editions2024.Kind";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Kind::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Kind::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("KIND_UNSPECIFIED", 0),
+        ("KIND_ONE", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Visible {
@@ -91,7 +81,7 @@ impl ::rust_rpc::Message for Visible {
             len += _enc::field_len::<_enc::Str>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.hidden {
-            len += _enc::field_len::<_enc::Msg<visible::Hidden>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += _enc::packed_len::<_enc::Int32>(3, &self.numbers);
         len += self.unknown_fields.encoded_len();
@@ -103,7 +93,7 @@ impl ::rust_rpc::Message for Visible {
             _enc::encode_field::<_enc::Str>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.hidden {
-            _enc::encode_field::<_enc::Msg<visible::Hidden>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         _enc::encode_packed::<_enc::Int32>(3, &self.numbers, buf);
         self.unknown_fields.encode(buf);
@@ -118,7 +108,7 @@ impl ::rust_rpc::Message for Visible {
                 10 => _enc::merge_optional::<_enc::Str>(&mut self.name, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<visible::Hidden>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .hidden

@@ -12,19 +12,11 @@ impl E {
     pub const VALUES: &'static [E] = &[E::FOO_BAR, E::FOO_BAR_2];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("FOO_BAR"),
-            1 => ::core::option::Option::Some("FooBar"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "FOO_BAR" => ::core::option::Option::Some(E::FOO_BAR),
-            "FooBar" => ::core::option::Option::Some(E::FOO_BAR_2),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for E {
@@ -53,12 +45,7 @@ impl ::core::fmt::Debug for E {
 }
 impl ::rust_rpc::Enumeration for E {
     const FULL_NAME: &'static str = "enum_default_names.E";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        E::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        E::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("FOO_BAR", 0), ("FooBar", 1)];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct M {
@@ -87,10 +74,10 @@ impl ::rust_rpc::Message for M {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.renamed {
-            len += _enc::field_len::<_enc::ClosedEnum<E>>(1, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            len += _enc::field_len::<_enc::ClosedEnum<E>>(2, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -98,10 +85,10 @@ impl ::rust_rpc::Message for M {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.renamed {
-            _enc::encode_field::<_enc::ClosedEnum<E>>(1, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.plain {
-            _enc::encode_field::<_enc::ClosedEnum<E>>(2, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -114,12 +101,12 @@ impl ::rust_rpc::Message for M {
             match tag {
                 8 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<E>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.renamed, r, &mut self.unknown_fields)?
                 }
                 16 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<E>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.plain, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

@@ -16,22 +16,11 @@ impl Status {
     pub const VALUES: &'static [Status] = &[Status::UNKNOWN, Status::OK, Status::FAILED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("STATUS_UNKNOWN"),
-            1 => ::core::option::Option::Some("STATUS_OK"),
-            -2 => ::core::option::Option::Some("STATUS_FAILED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "STATUS_UNKNOWN" => ::core::option::Option::Some(Status::UNKNOWN),
-            "STATUS_OK" => ::core::option::Option::Some(Status::OK),
-            "STATUS_SUCCESS" => ::core::option::Option::Some(Status::SUCCESS),
-            "STATUS_FAILED" => ::core::option::Option::Some(Status::FAILED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Status {
@@ -60,12 +49,12 @@ impl ::core::fmt::Debug for Status {
 }
 impl ::rust_rpc::Enumeration for Status {
     const FULL_NAME: &'static str = "enums.Status";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Status::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Status::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("STATUS_FAILED", -2),
+        ("STATUS_UNKNOWN", 0),
+        ("STATUS_OK", 1),
+    ];
+    const ALIASES: &'static [(&'static str, i32)] = &[("STATUS_SUCCESS", 1)];
 }
 /// Values named like Rust keywords after the prefix is stripped.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,23 +74,11 @@ impl Keyword {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("KEYWORD_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("KEYWORD_SELF"),
-            2 => ::core::option::Option::Some("KEYWORD_TYPE"),
-            3 => ::core::option::Option::Some("KEYWORD_1ST"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "KEYWORD_UNSPECIFIED" => ::core::option::Option::Some(Keyword::UNSPECIFIED),
-            "KEYWORD_SELF" => ::core::option::Option::Some(Keyword::SELF),
-            "KEYWORD_TYPE" => ::core::option::Option::Some(Keyword::TYPE),
-            "KEYWORD_1ST" => ::core::option::Option::Some(Keyword::KEYWORD_1ST),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Keyword {
@@ -130,12 +107,12 @@ impl ::core::fmt::Debug for Keyword {
 }
 impl ::rust_rpc::Enumeration for Keyword {
     const FULL_NAME: &'static str = "enums.Keyword";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Keyword::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Keyword::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("KEYWORD_UNSPECIFIED", 0),
+        ("KEYWORD_SELF", 1),
+        ("KEYWORD_TYPE", 2),
+        ("KEYWORD_1ST", 3),
+    ];
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -148,21 +125,11 @@ impl Plain {
     pub const VALUES: &'static [Plain] = &[Plain::ZERO, Plain::ONE, Plain::TWO];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("ZERO"),
-            1 => ::core::option::Option::Some("ONE"),
-            2 => ::core::option::Option::Some("PLAIN_TWO"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "ZERO" => ::core::option::Option::Some(Plain::ZERO),
-            "ONE" => ::core::option::Option::Some(Plain::ONE),
-            "PLAIN_TWO" => ::core::option::Option::Some(Plain::TWO),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Plain {
@@ -191,12 +158,11 @@ impl ::core::fmt::Debug for Plain {
 }
 impl ::rust_rpc::Enumeration for Plain {
     const FULL_NAME: &'static str = "enums.Plain";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Plain::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Plain::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("ZERO", 0),
+        ("ONE", 1),
+        ("PLAIN_TWO", 2),
+    ];
 }
 /// An alias whose name folds onto another's: it gets no constant of its own.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -210,20 +176,11 @@ impl Folded {
     pub const VALUES: &'static [Folded] = &[Folded::UNSPECIFIED, Folded::MOO];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("FOLDED_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("MOO"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "FOLDED_UNSPECIFIED" => ::core::option::Option::Some(Folded::UNSPECIFIED),
-            "MOO" => ::core::option::Option::Some(Folded::MOO),
-            "moo" => ::core::option::Option::Some(Folded::MOO),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Folded {
@@ -252,12 +209,11 @@ impl ::core::fmt::Debug for Folded {
 }
 impl ::rust_rpc::Enumeration for Folded {
     const FULL_NAME: &'static str = "enums.Folded";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Folded::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Folded::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("FOLDED_UNSPECIFIED", 0),
+        ("MOO", 1),
+    ];
+    const ALIASES: &'static [(&'static str, i32)] = &[("moo", 1)];
 }
 /// A value named like the generated list of values: the constant is renamed.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -271,19 +227,11 @@ impl Listing {
     pub const VALUES: &'static [Listing] = &[Listing::UNSPECIFIED, Listing::VALUES_2];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("LISTING_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("VALUES"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "LISTING_UNSPECIFIED" => ::core::option::Option::Some(Listing::UNSPECIFIED),
-            "VALUES" => ::core::option::Option::Some(Listing::VALUES_2),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Listing {
@@ -312,12 +260,10 @@ impl ::core::fmt::Debug for Listing {
 }
 impl ::rust_rpc::Enumeration for Listing {
     const FULL_NAME: &'static str = "enums.Listing";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Listing::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Listing::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("LISTING_UNSPECIFIED", 0),
+        ("VALUES", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Holder {
@@ -348,24 +294,24 @@ impl ::rust_rpc::Message for Holder {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.status.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Status>>(1, &self.status);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.status);
         }
         if self.keyword.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Keyword>>(2, &self.keyword);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.keyword);
         }
-        len += _enc::packed_len::<_enc::Enum<Plain>>(3, &self.plains);
+        len += _enc::packed_len::<_enc::Enum<_>>(3, &self.plains);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.status.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Status>>(1, &self.status, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.status, buf);
         }
         if self.keyword.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Keyword>>(2, &self.keyword, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.keyword, buf);
         }
-        _enc::encode_packed::<_enc::Enum<Plain>>(3, &self.plains, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(3, &self.plains, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -375,10 +321,10 @@ impl ::rust_rpc::Message for Holder {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => _enc::merge_field::<_enc::Enum<Status>>(&mut self.status, r)?,
-                16 => _enc::merge_field::<_enc::Enum<Keyword>>(&mut self.keyword, r)?,
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.status, r)?,
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.keyword, r)?,
                 24 | 26 => {
-                    _enc::merge_repeated::<_enc::Enum<Plain>>(tag, &mut self.plains, r)?
+                    _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.plains, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -11,19 +11,11 @@ impl Color {
     pub const VALUES: &'static [Color] = &[Color::RED, Color::BLUE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            1 => ::core::option::Option::Some("RED"),
-            2 => ::core::option::Option::Some("BLUE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "RED" => ::core::option::Option::Some(Color::RED),
-            "BLUE" => ::core::option::Option::Some(Color::BLUE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Color {
@@ -52,12 +44,7 @@ impl ::core::fmt::Debug for Color {
 }
 impl ::rust_rpc::Enumeration for Color {
     const FULL_NAME: &'static str = "extensions.Color";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Color::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Color::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("RED", 1), ("BLUE", 2)];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Base {

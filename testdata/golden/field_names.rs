@@ -11,17 +11,11 @@ impl Twin__ {
     pub const VALUES: &'static [Twin__] = &[Twin__::UNSPECIFIED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("TWIN_UNSPECIFIED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "TWIN_UNSPECIFIED" => ::core::option::Option::Some(Twin__::UNSPECIFIED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Twin__ {
@@ -50,12 +44,7 @@ impl ::core::fmt::Debug for Twin__ {
 }
 impl ::rust_rpc::Enumeration for Twin__ {
     const FULL_NAME: &'static str = "field_names.TWIN";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Twin__::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Twin__::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("TWIN_UNSPECIFIED", 0)];
 }
 /// A value whose name is its constant keeps it; the value before it that strips to the same
 /// constant (an alias: protoc wants such names on one number) takes its full name.
@@ -77,22 +66,11 @@ impl Stripped {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("STRIPPED_ZERO"),
-            1 => ::core::option::Option::Some("STRIPPED_B"),
-            2 => ::core::option::Option::Some("C"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "STRIPPED_ZERO" => ::core::option::Option::Some(Stripped::ZERO),
-            "STRIPPED_B" => ::core::option::Option::Some(Stripped::STRIPPED_B),
-            "B" => ::core::option::Option::Some(Stripped::B),
-            "C" => ::core::option::Option::Some(Stripped::C),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Stripped {
@@ -121,12 +99,12 @@ impl ::core::fmt::Debug for Stripped {
 }
 impl ::rust_rpc::Enumeration for Stripped {
     const FULL_NAME: &'static str = "field_names.Stripped";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Stripped::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Stripped::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("STRIPPED_ZERO", 0),
+        ("STRIPPED_B", 1),
+        ("C", 2),
+    ];
+    const ALIASES: &'static [(&'static str, i32)] = &[("B", 1)];
 }
 /// Aliases whose names fold together: each shares the constant its name folds onto (`Red` and
 /// `red` share `RED`, `COLOR_red` shares `COLOR_RED`), and that constant's docs name them.
@@ -144,21 +122,11 @@ impl Color {
     pub const VALUES: &'static [Color] = &[Color::COLOR_RED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("COLOR_RED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "COLOR_RED" => ::core::option::Option::Some(Color::COLOR_RED),
-            "RED" => ::core::option::Option::Some(Color::RED),
-            "Red" => ::core::option::Option::Some(Color::RED),
-            "red" => ::core::option::Option::Some(Color::RED),
-            "COLOR_red" => ::core::option::Option::Some(Color::COLOR_RED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Color {
@@ -187,12 +155,13 @@ impl ::core::fmt::Debug for Color {
 }
 impl ::rust_rpc::Enumeration for Color {
     const FULL_NAME: &'static str = "field_names.Color";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Color::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Color::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("COLOR_RED", 0)];
+    const ALIASES: &'static [(&'static str, i32)] = &[
+        ("RED", 0),
+        ("Red", 0),
+        ("red", 0),
+        ("COLOR_red", 0),
+    ];
 }
 /// `foo_bar` and `fooBar` are both `foo_bar` in snake case.
 #[derive(Clone, PartialEq, Default)]
@@ -884,7 +853,7 @@ impl ::rust_rpc::Message for Twin {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<twin_::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -892,7 +861,7 @@ impl ::rust_rpc::Message for Twin {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<twin_::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -905,7 +874,7 @@ impl ::rust_rpc::Message for Twin {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<twin_::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -1005,10 +974,10 @@ impl ::rust_rpc::Message for Twin_ {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<twin::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.other {
-            len += _enc::field_len::<_enc::Msg<Twin>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -1016,10 +985,10 @@ impl ::rust_rpc::Message for Twin_ {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<twin::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.other {
-            _enc::encode_field::<_enc::Msg<Twin>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -1032,7 +1001,7 @@ impl ::rust_rpc::Message for Twin_ {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<twin::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -1040,7 +1009,7 @@ impl ::rust_rpc::Message for Twin_ {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<Twin>,
+                        _enc::Msg<_>,
                     >(
                         self.other.get_or_insert_with(::core::default::Default::default),
                         r,

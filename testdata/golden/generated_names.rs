@@ -10,17 +10,11 @@ impl F {
     pub const VALUES: &'static [F] = &[F::ZERO];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("F_ZERO"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "F_ZERO" => ::core::option::Option::Some(F::ZERO),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for F {
@@ -49,12 +43,7 @@ impl ::core::fmt::Debug for F {
 }
 impl ::rust_rpc::Enumeration for F {
     const FULL_NAME: &'static str = "generated_names.F";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        F::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        F::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("F_ZERO", 0)];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Enc {
@@ -275,7 +264,7 @@ impl ::rust_rpc::Message for User {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.a {
-            len += _enc::field_len::<_enc::Msg<_enc_::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -283,7 +272,7 @@ impl ::rust_rpc::Message for User {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.a {
-            _enc::encode_field::<_enc::Msg<_enc_::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -296,7 +285,7 @@ impl ::rust_rpc::Message for User {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<_enc_::Inner>,
+                        _enc::Msg<_>,
                     >(self.a.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -361,17 +350,11 @@ pub mod scope {
         pub const VALUES: &'static [A] = &[A::ZERO];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("A_ZERO"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "A_ZERO" => ::core::option::Option::Some(A::ZERO),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for A {
@@ -400,12 +383,7 @@ pub mod scope {
     }
     impl ::rust_rpc::Enumeration for A {
         const FULL_NAME: &'static str = "generated_names.Scope.A";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            A::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            A::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[("A_ZERO", 0)];
     }
     /// Extension `generated_names.Scope.a` of `generated_names.User`, field 102: `msg.extension(&A_)` and `set_extension`, with `rust_rpc::Extendable` in scope.
     ///

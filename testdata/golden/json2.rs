@@ -11,19 +11,11 @@ impl Level {
     pub const VALUES: &'static [Level] = &[Level::LOW, Level::HIGH];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            1 => ::core::option::Option::Some("LOW"),
-            2 => ::core::option::Option::Some("HIGH"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "LOW" => ::core::option::Option::Some(Level::LOW),
-            "HIGH" => ::core::option::Option::Some(Level::HIGH),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Level {
@@ -52,12 +44,7 @@ impl ::core::fmt::Debug for Level {
 }
 impl ::rust_rpc::Enumeration for Level {
     const FULL_NAME: &'static str = "json2.Level";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Level::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Level::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("LOW", 1), ("HIGH", 2)];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Record {
@@ -98,9 +85,9 @@ impl ::rust_rpc::Message for Record {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.level {
-            len += _enc::field_len::<_enc::ClosedEnum<Level>>(3, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
         }
-        len += _enc::repeated_len::<_enc::ClosedEnum<Level>>(4, &self.history);
+        len += _enc::repeated_len::<_enc::ClosedEnum<_>>(4, &self.history);
         if let ::core::option::Option::Some(value) = &self.extra {
             len += _enc::group_len(5, value);
         }
@@ -121,9 +108,9 @@ impl ::rust_rpc::Message for Record {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.level {
-            _enc::encode_field::<_enc::ClosedEnum<Level>>(3, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
         }
-        _enc::encode_repeated::<_enc::ClosedEnum<Level>>(4, &self.history, buf);
+        _enc::encode_repeated::<_enc::ClosedEnum<_>>(4, &self.history, buf);
         if let ::core::option::Option::Some(value) = &self.extra {
             _enc::encode_group(5, value, buf);
         }
@@ -147,12 +134,12 @@ impl ::rust_rpc::Message for Record {
                 }
                 24 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Level>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.level, r, &mut self.unknown_fields)?
                 }
                 32 | 34 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<Level>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.history, r, &mut self.unknown_fields)?
                 }
                 43 => {

@@ -12,21 +12,11 @@ impl Color {
     pub const VALUES: &'static [Color] = &[Color::UNSPECIFIED, Color::RED, Color::BLUE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("COLOR_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("COLOR_RED"),
-            2 => ::core::option::Option::Some("COLOR_BLUE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "COLOR_UNSPECIFIED" => ::core::option::Option::Some(Color::UNSPECIFIED),
-            "COLOR_RED" => ::core::option::Option::Some(Color::RED),
-            "COLOR_BLUE" => ::core::option::Option::Some(Color::BLUE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Color {
@@ -55,12 +45,11 @@ impl ::core::fmt::Debug for Color {
 }
 impl ::rust_rpc::Enumeration for Color {
     const FULL_NAME: &'static str = "json3.Color";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Color::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Color::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("COLOR_UNSPECIFIED", 0),
+        ("COLOR_RED", 1),
+        ("COLOR_BLUE", 2),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Everything {
@@ -209,20 +198,20 @@ impl ::rust_rpc::Message for Everything {
             len += _enc::field_len::<_enc::Bytes>(15, &self.f_bytes);
         }
         if self.color.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Color>>(16, &self.color);
+            len += _enc::field_len::<_enc::Enum<_>>(16, &self.color);
         }
         if let ::core::option::Option::Some(value) = &self.maybe {
             len += _enc::field_len::<_enc::Int32>(17, value);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
-            len += _enc::field_len::<_enc::Msg<Leaf>>(18, value);
+            len += _enc::field_len::<_enc::Msg<_>>(18, value);
         }
         if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<Everything>>(19, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(19, &**value);
         }
         len += _enc::packed_len::<_enc::Int64>(20, &self.counts);
-        len += _enc::packed_len::<_enc::Enum<Color>>(21, &self.colors);
-        len += _enc::repeated_len::<_enc::Msg<Leaf>>(22, &self.leaves);
+        len += _enc::packed_len::<_enc::Enum<_>>(21, &self.colors);
+        len += _enc::repeated_len::<_enc::Msg<_>>(22, &self.leaves);
         len += _enc::map_len::<_enc::Str, _enc::Msg<Leaf>, _>(23, &self.by_name);
         len += _enc::map_len::<_enc::Int64, _enc::Enum<Color>, _>(24, &self.by_number);
         len += _enc::map_len::<_enc::Bool, _enc::Str, _>(25, &self.by_flag);
@@ -230,42 +219,39 @@ impl ::rust_rpc::Message for Everything {
             len += value.encoded_len();
         }
         if let ::core::option::Option::Some(value) = &self.at {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(29, value);
+            len += _enc::field_len::<_enc::Msg<_>>(29, value);
         }
         if let ::core::option::Option::Some(value) = &self.took {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Duration>>(30, value);
+            len += _enc::field_len::<_enc::Msg<_>>(30, value);
         }
         if let ::core::option::Option::Some(value) = &self.mask {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::FieldMask>>(31, value);
+            len += _enc::field_len::<_enc::Msg<_>>(31, value);
         }
         if let ::core::option::Option::Some(value) = &self.details {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Struct>>(32, value);
+            len += _enc::field_len::<_enc::Msg<_>>(32, value);
         }
         if let ::core::option::Option::Some(value) = &self.anything {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Value>>(33, value);
+            len += _enc::field_len::<_enc::Msg<_>>(33, value);
         }
         if let ::core::option::Option::Some(value) = &self.list {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::ListValue>>(34, value);
+            len += _enc::field_len::<_enc::Msg<_>>(34, value);
         }
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Any>>(35, value);
+            len += _enc::field_len::<_enc::Msg<_>>(35, value);
         }
         if let ::core::option::Option::Some(value) = &self.big {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Int64Value>>(36, value);
+            len += _enc::field_len::<_enc::Msg<_>>(36, value);
         }
         if let ::core::option::Option::Some(value) = &self.label {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::StringValue>>(37, value);
+            len += _enc::field_len::<_enc::Msg<_>>(37, value);
         }
         if self.nothing.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<::rust_rpc::wkt::NullValue>,
-                >(38, &self.nothing);
+            len += _enc::field_len::<_enc::Enum<_>>(38, &self.nothing);
         }
         if self.renamed != 0 {
             len += _enc::field_len::<_enc::Int32>(39, &self.renamed);
         }
-        len += _enc::repeated_len::<_enc::RecMsg<Everything>>(40, &self.kids);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(40, &self.kids);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -317,20 +303,20 @@ impl ::rust_rpc::Message for Everything {
             _enc::encode_field::<_enc::Bytes>(15, &self.f_bytes, buf);
         }
         if self.color.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Color>>(16, &self.color, buf);
+            _enc::encode_field::<_enc::Enum<_>>(16, &self.color, buf);
         }
         if let ::core::option::Option::Some(value) = &self.maybe {
             _enc::encode_field::<_enc::Int32>(17, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
-            _enc::encode_field::<_enc::Msg<Leaf>>(18, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(18, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<Everything>>(19, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(19, &**value, buf);
         }
         _enc::encode_packed::<_enc::Int64>(20, &self.counts, buf);
-        _enc::encode_packed::<_enc::Enum<Color>>(21, &self.colors, buf);
-        _enc::encode_repeated::<_enc::Msg<Leaf>>(22, &self.leaves, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(21, &self.colors, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(22, &self.leaves, buf);
         _enc::encode_map::<_enc::Str, _enc::Msg<Leaf>, _>(23, &self.by_name, buf);
         _enc::encode_map::<_enc::Int64, _enc::Enum<Color>, _>(24, &self.by_number, buf);
         _enc::encode_map::<_enc::Bool, _enc::Str, _>(25, &self.by_flag, buf);
@@ -338,43 +324,39 @@ impl ::rust_rpc::Message for Everything {
             value.encode_raw(buf);
         }
         if let ::core::option::Option::Some(value) = &self.at {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(29, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(29, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.took {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Duration>>(30, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(30, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.mask {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::FieldMask>>(31, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(31, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.details {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Struct>>(32, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(32, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.anything {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Value>>(33, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(33, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.list {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::ListValue>>(34, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(34, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Any>>(35, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(35, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.big {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Int64Value>>(36, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(36, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.label {
-            _enc::encode_field::<
-                _enc::Msg<::rust_rpc::wkt::StringValue>,
-            >(37, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(37, value, buf);
         }
         if self.nothing.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<::rust_rpc::wkt::NullValue>,
-            >(38, &self.nothing, buf);
+            _enc::encode_field::<_enc::Enum<_>>(38, &self.nothing, buf);
         }
         if self.renamed != 0 {
             _enc::encode_field::<_enc::Int32>(39, &self.renamed, buf);
         }
-        _enc::encode_repeated::<_enc::RecMsg<Everything>>(40, &self.kids, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(40, &self.kids, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -399,11 +381,11 @@ impl ::rust_rpc::Message for Everything {
                 104 => _enc::merge_field::<_enc::Bool>(&mut self.f_bool, r)?,
                 114 => _enc::merge_field::<_enc::Str>(&mut self.f_string, r)?,
                 122 => _enc::merge_field::<_enc::Bytes>(&mut self.f_bytes, r)?,
-                128 => _enc::merge_field::<_enc::Enum<Color>>(&mut self.color, r)?,
+                128 => _enc::merge_field::<_enc::Enum<_>>(&mut self.color, r)?,
                 136 => _enc::merge_optional::<_enc::Int32>(&mut self.maybe, r)?,
                 146 => {
                     _enc::merge_field::<
-                        _enc::Msg<Leaf>,
+                        _enc::Msg<_>,
                     >(
                         self.leaf.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -411,7 +393,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 154 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Everything>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .child
@@ -423,9 +405,9 @@ impl ::rust_rpc::Message for Everything {
                     _enc::merge_repeated::<_enc::Int64>(tag, &mut self.counts, r)?
                 }
                 168 | 170 => {
-                    _enc::merge_repeated::<_enc::Enum<Color>>(tag, &mut self.colors, r)?
+                    _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.colors, r)?
                 }
-                178 => _enc::merge_repeated::<_enc::Msg<Leaf>>(tag, &mut self.leaves, r)?,
+                178 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.leaves, r)?,
                 186 => {
                     _enc::merge_map_entry::<
                         _enc::Str,
@@ -450,12 +432,12 @@ impl ::rust_rpc::Message for Everything {
                 210 | 218 | 226 => everything::Choice::merge(&mut self.choice, tag, r)?,
                 234 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Timestamp>,
+                        _enc::Msg<_>,
                     >(self.at.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 242 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Duration>,
+                        _enc::Msg<_>,
                     >(
                         self.took.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -463,7 +445,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 250 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::FieldMask>,
+                        _enc::Msg<_>,
                     >(
                         self.mask.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -471,7 +453,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 258 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Struct>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .details
@@ -481,7 +463,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 266 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Value>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .anything
@@ -491,7 +473,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 274 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::ListValue>,
+                        _enc::Msg<_>,
                     >(
                         self.list.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -499,7 +481,7 @@ impl ::rust_rpc::Message for Everything {
                 }
                 282 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Any>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -509,28 +491,20 @@ impl ::rust_rpc::Message for Everything {
                 }
                 290 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Int64Value>,
+                        _enc::Msg<_>,
                     >(self.big.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 298 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::StringValue>,
+                        _enc::Msg<_>,
                     >(
                         self.label.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                304 => {
-                    _enc::merge_field::<
-                        _enc::Enum<::rust_rpc::wkt::NullValue>,
-                    >(&mut self.nothing, r)?
-                }
+                304 => _enc::merge_field::<_enc::Enum<_>>(&mut self.nothing, r)?,
                 312 => _enc::merge_field::<_enc::Int32>(&mut self.renamed, r)?,
-                322 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<Everything>,
-                    >(tag, &mut self.kids, r)?
-                }
+                322 => _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.kids, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -948,25 +922,17 @@ pub mod everything {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::field_len::<_enc::Str>(26, value),
-                Self::Picked(value) => {
-                    _enc::field_len::<_enc::Msg<super::Leaf>>(27, value)
-                }
-                Self::Nested(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::Everything>>(28, &**value)
-                }
+                Self::Picked(value) => _enc::field_len::<_enc::Msg<_>>(27, value),
+                Self::Nested(value) => _enc::field_len::<_enc::RecMsg<_>>(28, &**value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Text(value) => _enc::encode_field::<_enc::Str>(26, value, buf),
-                Self::Picked(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Leaf>>(27, value, buf)
-                }
+                Self::Picked(value) => _enc::encode_field::<_enc::Msg<_>>(27, value, buf),
                 Self::Nested(value) => {
-                    _enc::encode_field::<
-                        _enc::RecMsg<super::Everything>,
-                    >(28, &**value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(28, &**value, buf)
                 }
             }
         }
@@ -985,11 +951,11 @@ pub mod everything {
                 218 => {
                     match field {
                         ::core::option::Option::Some(Self::Picked(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Leaf>>(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Leaf as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<super::Leaf>>(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Picked(value));
                         }
                     }
@@ -997,15 +963,11 @@ pub mod everything {
                 226 => {
                     match field {
                         ::core::option::Option::Some(Self::Nested(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Everything>,
-                            >(&mut **value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut **value, r)?
                         }
                         _ => {
                             let mut value = <super::Everything as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Everything>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::Nested(::std::boxed::Box::new(value)),
                             );

@@ -126,7 +126,7 @@ impl ::rust_rpc::Message for Struct {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.r#fn {
-            len += _enc::field_len::<_enc::Msg<Self_>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.r#type {
             len += value.encoded_len();
@@ -137,7 +137,7 @@ impl ::rust_rpc::Message for Struct {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.r#fn {
-            _enc::encode_field::<_enc::Msg<Self_>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.r#type {
             value.encode_raw(buf);
@@ -153,7 +153,7 @@ impl ::rust_rpc::Message for Struct {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Self_>,
+                        _enc::Msg<_>,
                     >(
                         self.r#fn.get_or_insert_with(::core::default::Default::default),
                         r,

@@ -11,19 +11,11 @@ impl Color {
     pub const VALUES: &'static [Color] = &[Color::UNSPECIFIED, Color::RED];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("COLOR_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("COLOR_RED"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "COLOR_UNSPECIFIED" => ::core::option::Option::Some(Color::UNSPECIFIED),
-            "COLOR_RED" => ::core::option::Option::Some(Color::RED),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Color {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Color {
 }
 impl ::rust_rpc::Enumeration for Color {
     const FULL_NAME: &'static str = "maps.Color";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Color::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Color::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("COLOR_UNSPECIFIED", 0),
+        ("COLOR_RED", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Value {

@@ -30,13 +30,13 @@ impl ::rust_rpc::Message for Outer {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.middle {
-            len += _enc::field_len::<_enc::Msg<outer::Middle>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.shortcut {
-            len += _enc::field_len::<_enc::Msg<outer::middle::Inner>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if self.shade.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<outer::Shade>>(3, &self.shade);
+            len += _enc::field_len::<_enc::Enum<_>>(3, &self.shade);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -44,13 +44,13 @@ impl ::rust_rpc::Message for Outer {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.middle {
-            _enc::encode_field::<_enc::Msg<outer::Middle>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.shortcut {
-            _enc::encode_field::<_enc::Msg<outer::middle::Inner>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if self.shade.0 != 0 {
-            _enc::encode_field::<_enc::Enum<outer::Shade>>(3, &self.shade, buf);
+            _enc::encode_field::<_enc::Enum<_>>(3, &self.shade, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -63,7 +63,7 @@ impl ::rust_rpc::Message for Outer {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<outer::Middle>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .middle
@@ -73,7 +73,7 @@ impl ::rust_rpc::Message for Outer {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<outer::middle::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .shortcut
@@ -81,7 +81,7 @@ impl ::rust_rpc::Message for Outer {
                         r,
                     )?
                 }
-                24 => _enc::merge_field::<_enc::Enum<outer::Shade>>(&mut self.shade, r)?,
+                24 => _enc::merge_field::<_enc::Enum<_>>(&mut self.shade, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -100,19 +100,11 @@ pub mod outer {
         pub const VALUES: &'static [Shade] = &[Shade::UNSPECIFIED, Shade::DARK];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("SHADE_UNSPECIFIED"),
-                1 => ::core::option::Option::Some("SHADE_DARK"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "SHADE_UNSPECIFIED" => ::core::option::Option::Some(Shade::UNSPECIFIED),
-                "SHADE_DARK" => ::core::option::Option::Some(Shade::DARK),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Shade {
@@ -141,12 +133,10 @@ pub mod outer {
     }
     impl ::rust_rpc::Enumeration for Shade {
         const FULL_NAME: &'static str = "nested.Outer.Shade";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Shade::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Shade::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("SHADE_UNSPECIFIED", 0),
+            ("SHADE_DARK", 1),
+        ];
     }
     #[derive(Clone, PartialEq, Default)]
     pub struct Middle {
@@ -175,18 +165,18 @@ pub mod outer {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
             if let ::core::option::Option::Some(value) = &self.inner {
-                len += _enc::field_len::<_enc::Msg<middle::Inner>>(1, value);
+                len += _enc::field_len::<_enc::Msg<_>>(1, value);
             }
-            len += _enc::repeated_len::<_enc::Msg<middle::Inner>>(2, &self.inners);
+            len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.inners);
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.inner {
-                _enc::encode_field::<_enc::Msg<middle::Inner>>(1, value, buf);
+                _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
             }
-            _enc::encode_repeated::<_enc::Msg<middle::Inner>>(2, &self.inners, buf);
+            _enc::encode_repeated::<_enc::Msg<_>>(2, &self.inners, buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -198,7 +188,7 @@ pub mod outer {
                 match tag {
                     10 => {
                         _enc::merge_field::<
-                            _enc::Msg<middle::Inner>,
+                            _enc::Msg<_>,
                         >(
                             self
                                 .inner
@@ -206,11 +196,7 @@ pub mod outer {
                             r,
                         )?
                     }
-                    18 => {
-                        _enc::merge_repeated::<
-                            _enc::Msg<middle::Inner>,
-                        >(tag, &mut self.inners, r)?
-                    }
+                    18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.inners, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                 }
             }
@@ -255,10 +241,10 @@ pub mod outer {
                 use ::rust_rpc::encoding as _enc;
                 let mut len = 0;
                 if self.depth.0 != 0 {
-                    len += _enc::field_len::<_enc::Enum<inner::Depth>>(1, &self.depth);
+                    len += _enc::field_len::<_enc::Enum<_>>(1, &self.depth);
                 }
                 if self.shade.0 != 0 {
-                    len += _enc::field_len::<_enc::Enum<super::Shade>>(2, &self.shade);
+                    len += _enc::field_len::<_enc::Enum<_>>(2, &self.shade);
                 }
                 len += self.unknown_fields.encoded_len();
                 len
@@ -266,10 +252,10 @@ pub mod outer {
             fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
                 use ::rust_rpc::encoding as _enc;
                 if self.depth.0 != 0 {
-                    _enc::encode_field::<_enc::Enum<inner::Depth>>(1, &self.depth, buf);
+                    _enc::encode_field::<_enc::Enum<_>>(1, &self.depth, buf);
                 }
                 if self.shade.0 != 0 {
-                    _enc::encode_field::<_enc::Enum<super::Shade>>(2, &self.shade, buf);
+                    _enc::encode_field::<_enc::Enum<_>>(2, &self.shade, buf);
                 }
                 self.unknown_fields.encode(buf);
             }
@@ -280,16 +266,8 @@ pub mod outer {
                 use ::rust_rpc::encoding as _enc;
                 while let ::core::option::Option::Some(tag) = r.next_tag()? {
                     match tag {
-                        8 => {
-                            _enc::merge_field::<
-                                _enc::Enum<inner::Depth>,
-                            >(&mut self.depth, r)?
-                        }
-                        16 => {
-                            _enc::merge_field::<
-                                _enc::Enum<super::Shade>,
-                            >(&mut self.shade, r)?
-                        }
+                        8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.depth, r)?,
+                        16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.shade, r)?,
                         _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
                     }
                 }
@@ -308,21 +286,11 @@ pub mod outer {
                 pub const VALUES: &'static [Depth] = &[Depth::UNSPECIFIED, Depth::DEEP];
                 /// The value's name in the `.proto`, or `None` for an undeclared number.
                 pub fn name(self) -> ::core::option::Option<&'static str> {
-                    match self.0 {
-                        0 => ::core::option::Option::Some("DEPTH_UNSPECIFIED"),
-                        3 => ::core::option::Option::Some("DEPTH_DEEP"),
-                        _ => ::core::option::Option::None,
-                    }
+                    <Self as ::rust_rpc::Enumeration>::name(self)
                 }
                 /// The value with this `.proto` name, aliases included.
                 pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-                    match name {
-                        "DEPTH_UNSPECIFIED" => {
-                            ::core::option::Option::Some(Depth::UNSPECIFIED)
-                        }
-                        "DEPTH_DEEP" => ::core::option::Option::Some(Depth::DEEP),
-                        _ => ::core::option::Option::None,
-                    }
+                    <Self as ::rust_rpc::Enumeration>::from_name(name)
                 }
             }
             impl ::core::default::Default for Depth {
@@ -356,12 +324,10 @@ pub mod outer {
             }
             impl ::rust_rpc::Enumeration for Depth {
                 const FULL_NAME: &'static str = "nested.Outer.Middle.Inner.Depth";
-                fn name(self) -> ::core::option::Option<&'static str> {
-                    Depth::name(self)
-                }
-                fn from_name(name: &str) -> ::core::option::Option<Self> {
-                    Depth::from_name(name)
-                }
+                const NAMES: &'static [(&'static str, i32)] = &[
+                    ("DEPTH_UNSPECIFIED", 0),
+                    ("DEPTH_DEEP", 3),
+                ];
             }
         }
     }
@@ -394,13 +360,10 @@ impl ::rust_rpc::Message for Reader {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<outer::middle::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.depth.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<outer::middle::inner::Depth>,
-                >(2, &self.depth);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.depth);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -408,12 +371,10 @@ impl ::rust_rpc::Message for Reader {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<outer::middle::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.depth.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<outer::middle::inner::Depth>,
-            >(2, &self.depth, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.depth, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -426,17 +387,13 @@ impl ::rust_rpc::Message for Reader {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<outer::middle::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                16 => {
-                    _enc::merge_field::<
-                        _enc::Enum<outer::middle::inner::Depth>,
-                    >(&mut self.depth, r)?
-                }
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.depth, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -139,19 +139,11 @@ pub mod choice {
         pub const VALUES: &'static [Kind] = &[Kind::UNSPECIFIED, Kind::A];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("KIND_UNSPECIFIED"),
-                1 => ::core::option::Option::Some("KIND_A"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "KIND_UNSPECIFIED" => ::core::option::Option::Some(Kind::UNSPECIFIED),
-                "KIND_A" => ::core::option::Option::Some(Kind::A),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Kind {
@@ -180,12 +172,10 @@ pub mod choice {
     }
     impl ::rust_rpc::Enumeration for Kind {
         const FULL_NAME: &'static str = "oneofs.Choice.Kind";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Kind::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Kind::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("KIND_UNSPECIFIED", 0),
+            ("KIND_A", 1),
+        ];
     }
     /// What the choice holds.
     ///
@@ -207,8 +197,8 @@ pub mod choice {
                 Self::Text(value) => _enc::field_len::<_enc::Str>(1, value),
                 Self::Number(value) => _enc::field_len::<_enc::Int64>(2, value),
                 Self::Raw(value) => _enc::field_len::<_enc::Bytes>(3, value),
-                Self::Leaf(value) => _enc::field_len::<_enc::Msg<super::Leaf>>(4, value),
-                Self::KindValue(value) => _enc::field_len::<_enc::Enum<Kind>>(5, value),
+                Self::Leaf(value) => _enc::field_len::<_enc::Msg<_>>(4, value),
+                Self::KindValue(value) => _enc::field_len::<_enc::Enum<_>>(5, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -217,11 +207,9 @@ pub mod choice {
                 Self::Text(value) => _enc::encode_field::<_enc::Str>(1, value, buf),
                 Self::Number(value) => _enc::encode_field::<_enc::Int64>(2, value, buf),
                 Self::Raw(value) => _enc::encode_field::<_enc::Bytes>(3, value, buf),
-                Self::Leaf(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Leaf>>(4, value, buf)
-                }
+                Self::Leaf(value) => _enc::encode_field::<_enc::Msg<_>>(4, value, buf),
                 Self::KindValue(value) => {
-                    _enc::encode_field::<_enc::Enum<Kind>>(5, value, buf)
+                    _enc::encode_field::<_enc::Enum<_>>(5, value, buf)
                 }
             }
         }
@@ -250,18 +238,18 @@ pub mod choice {
                 34 => {
                     match field {
                         ::core::option::Option::Some(Self::Leaf(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Leaf>>(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Leaf as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<super::Leaf>>(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Leaf(value));
                         }
                     }
                 }
                 40 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Enum<Kind>>(&mut value, r)?;
+                    _enc::merge_field::<_enc::Enum<_>>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::KindValue(value));
                 }
                 _ => r.skip_field(tag)?,

@@ -11,19 +11,11 @@ impl Priority {
     pub const VALUES: &'static [Priority] = &[Priority::HIGH, Priority::LOW];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            1 => ::core::option::Option::Some("PRIORITY_HIGH"),
-            2 => ::core::option::Option::Some("PRIORITY_LOW"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "PRIORITY_HIGH" => ::core::option::Option::Some(Priority::HIGH),
-            "PRIORITY_LOW" => ::core::option::Option::Some(Priority::LOW),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Priority {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Priority {
 }
 impl ::rust_rpc::Enumeration for Priority {
     const FULL_NAME: &'static str = "proto2.Priority";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Priority::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Priority::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("PRIORITY_HIGH", 1),
+        ("PRIORITY_LOW", 2),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Defaults {
@@ -153,16 +143,16 @@ impl ::rust_rpc::Message for Defaults {
             len += _enc::field_len::<_enc::Bytes>(11, value);
         }
         if let ::core::option::Option::Some(value) = &self.priority {
-            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(12, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(12, value);
         }
         if let ::core::option::Option::Some(value) = &self.first_by_default {
-            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(13, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(13, value);
         }
         if let ::core::option::Option::Some(value) = &self.no_default {
             len += _enc::field_len::<_enc::LaxStr>(14, value);
         }
         if let ::core::option::Option::Some(value) = &self.required_priority {
-            len += _enc::field_len::<_enc::ClosedEnum<Priority>>(15, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(15, value);
         }
         len += _enc::repeated_len::<_enc::Int32>(16, &self.unpacked);
         len += _enc::packed_len::<_enc::Int32>(17, &self.packed);
@@ -222,16 +212,16 @@ impl ::rust_rpc::Message for Defaults {
             _enc::encode_field::<_enc::Bytes>(11, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.priority {
-            _enc::encode_field::<_enc::ClosedEnum<Priority>>(12, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(12, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.first_by_default {
-            _enc::encode_field::<_enc::ClosedEnum<Priority>>(13, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(13, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.no_default {
             _enc::encode_field::<_enc::LaxStr>(14, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.required_priority {
-            _enc::encode_field::<_enc::ClosedEnum<Priority>>(15, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(15, value, buf);
         }
         _enc::encode_repeated::<_enc::Int32>(16, &self.unpacked, buf);
         _enc::encode_packed::<_enc::Int32>(17, &self.packed, buf);
@@ -281,12 +271,12 @@ impl ::rust_rpc::Message for Defaults {
                 90 => _enc::merge_optional::<_enc::Bytes>(&mut self.magic, r)?,
                 96 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Priority>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.priority, r, &mut self.unknown_fields)?
                 }
                 104 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Priority>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.first_by_default, r, &mut self.unknown_fields)?
                 }
                 114 => {
@@ -296,7 +286,7 @@ impl ::rust_rpc::Message for Defaults {
                 }
                 120 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Priority>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.required_priority, r, &mut self.unknown_fields)?
                 }
                 128 | 130 => {

@@ -11,19 +11,11 @@ impl Mood {
     pub const VALUES: &'static [Mood] = &[Mood::UNSPECIFIED, Mood::HAPPY];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("MOOD_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("MOOD_HAPPY"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "MOOD_UNSPECIFIED" => ::core::option::Option::Some(Mood::UNSPECIFIED),
-            "MOOD_HAPPY" => ::core::option::Option::Some(Mood::HAPPY),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Mood {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Mood {
 }
 impl ::rust_rpc::Enumeration for Mood {
     const FULL_NAME: &'static str = "proto3_optional.Mood";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Mood::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Mood::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("MOOD_UNSPECIFIED", 0),
+        ("MOOD_HAPPY", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Inner {
@@ -159,7 +149,7 @@ impl ::rust_rpc::Message for Optionals {
             len += _enc::field_len::<_enc::Bytes>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.mood {
-            len += _enc::field_len::<_enc::Enum<Mood>>(4, value);
+            len += _enc::field_len::<_enc::Enum<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.ratio {
             len += _enc::field_len::<_enc::Double>(5, value);
@@ -168,7 +158,7 @@ impl ::rust_rpc::Message for Optionals {
             len += _enc::field_len::<_enc::Bool>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<Inner>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
         if self.plain != 0 {
             len += _enc::field_len::<_enc::Int32>(8, &self.plain);
@@ -188,7 +178,7 @@ impl ::rust_rpc::Message for Optionals {
             _enc::encode_field::<_enc::Bytes>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.mood {
-            _enc::encode_field::<_enc::Enum<Mood>>(4, value, buf);
+            _enc::encode_field::<_enc::Enum<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.ratio {
             _enc::encode_field::<_enc::Double>(5, value, buf);
@@ -197,7 +187,7 @@ impl ::rust_rpc::Message for Optionals {
             _enc::encode_field::<_enc::Bool>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<Inner>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
         if self.plain != 0 {
             _enc::encode_field::<_enc::Int32>(8, &self.plain, buf);
@@ -214,12 +204,12 @@ impl ::rust_rpc::Message for Optionals {
                 8 => _enc::merge_optional::<_enc::Int32>(&mut self.count, r)?,
                 18 => _enc::merge_optional::<_enc::Str>(&mut self.label, r)?,
                 26 => _enc::merge_optional::<_enc::Bytes>(&mut self.blob, r)?,
-                32 => _enc::merge_optional::<_enc::Enum<Mood>>(&mut self.mood, r)?,
+                32 => _enc::merge_optional::<_enc::Enum<_>>(&mut self.mood, r)?,
                 41 => _enc::merge_optional::<_enc::Double>(&mut self.ratio, r)?,
                 48 => _enc::merge_optional::<_enc::Bool>(&mut self.flag, r)?,
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,

@@ -37,12 +37,12 @@ impl ::rust_rpc::Message for Tree {
             len += _enc::field_len::<_enc::Int32>(1, &self.value);
         }
         if let ::core::option::Option::Some(value) = &self.left {
-            len += _enc::field_len::<_enc::RecMsg<Tree>>(2, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(2, &**value);
         }
         if let ::core::option::Option::Some(value) = &self.right {
-            len += _enc::field_len::<_enc::RecMsg<Tree>>(3, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(3, &**value);
         }
-        len += _enc::repeated_len::<_enc::RecMsg<Tree>>(4, &self.children);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(4, &self.children);
         len += _enc::map_len::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named);
         len += self.unknown_fields.encoded_len();
         len
@@ -53,12 +53,12 @@ impl ::rust_rpc::Message for Tree {
             _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.left {
-            _enc::encode_field::<_enc::RecMsg<Tree>>(2, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(2, &**value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.right {
-            _enc::encode_field::<_enc::RecMsg<Tree>>(3, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(3, &**value, buf);
         }
-        _enc::encode_repeated::<_enc::RecMsg<Tree>>(4, &self.children, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(4, &self.children, buf);
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named, buf);
         self.unknown_fields.encode(buf);
     }
@@ -72,7 +72,7 @@ impl ::rust_rpc::Message for Tree {
                 8 => _enc::merge_field::<_enc::Int32>(&mut self.value, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Tree>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .left
@@ -82,7 +82,7 @@ impl ::rust_rpc::Message for Tree {
                 }
                 26 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Tree>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .right
@@ -91,9 +91,7 @@ impl ::rust_rpc::Message for Tree {
                     )?
                 }
                 34 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<Tree>,
-                    >(tag, &mut self.children, r)?
+                    _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.children, r)?
                 }
                 42 => {
                     _enc::merge_map_entry::<
@@ -144,10 +142,10 @@ impl ::rust_rpc::Message for Ping {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.pong {
-            len += _enc::field_len::<_enc::RecMsg<Pong>>(1, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(1, &**value);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
-            len += _enc::field_len::<_enc::Msg<Leaf>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -155,10 +153,10 @@ impl ::rust_rpc::Message for Ping {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.pong {
-            _enc::encode_field::<_enc::RecMsg<Pong>>(1, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(1, &**value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.leaf {
-            _enc::encode_field::<_enc::Msg<Leaf>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -171,7 +169,7 @@ impl ::rust_rpc::Message for Ping {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Pong>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .pong
@@ -181,7 +179,7 @@ impl ::rust_rpc::Message for Ping {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<Leaf>,
+                        _enc::Msg<_>,
                     >(
                         self.leaf.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -218,7 +216,7 @@ impl ::rust_rpc::Message for Pong {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.ping {
-            len += _enc::field_len::<_enc::RecMsg<Ping>>(1, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(1, &**value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -226,7 +224,7 @@ impl ::rust_rpc::Message for Pong {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ping {
-            _enc::encode_field::<_enc::RecMsg<Ping>>(1, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(1, &**value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -239,7 +237,7 @@ impl ::rust_rpc::Message for Pong {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Ping>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .ping
@@ -372,10 +370,8 @@ pub mod expr {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Literal(value) => _enc::field_len::<_enc::Int64>(1, value),
-                Self::Negate(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::Expr>>(2, &**value)
-                }
-                Self::Sum(value) => _enc::field_len::<_enc::RecMsg<super::Sum>>(3, value),
+                Self::Negate(value) => _enc::field_len::<_enc::RecMsg<_>>(2, &**value),
+                Self::Sum(value) => _enc::field_len::<_enc::RecMsg<_>>(3, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
@@ -383,11 +379,9 @@ pub mod expr {
             match self {
                 Self::Literal(value) => _enc::encode_field::<_enc::Int64>(1, value, buf),
                 Self::Negate(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::Expr>>(2, &**value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(2, &**value, buf)
                 }
-                Self::Sum(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::Sum>>(3, value, buf)
-                }
+                Self::Sum(value) => _enc::encode_field::<_enc::RecMsg<_>>(3, value, buf),
             }
         }
         pub(super) fn merge(
@@ -405,15 +399,11 @@ pub mod expr {
                 18 => {
                     match field {
                         ::core::option::Option::Some(Self::Negate(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Expr>,
-                            >(&mut **value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut **value, r)?
                         }
                         _ => {
                             let mut value = <super::Expr as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Expr>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::Negate(::std::boxed::Box::new(value)),
                             );
@@ -423,13 +413,11 @@ pub mod expr {
                 26 => {
                     match field {
                         ::core::option::Option::Some(Self::Sum(value)) => {
-                            _enc::merge_field::<_enc::RecMsg<super::Sum>>(value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Sum as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Sum>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Sum(value));
                         }
                     }
@@ -464,13 +452,13 @@ impl ::rust_rpc::Message for Sum {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::RecMsg<Expr>>(1, &self.terms);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(1, &self.terms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::RecMsg<Expr>>(1, &self.terms, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(1, &self.terms, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -480,9 +468,7 @@ impl ::rust_rpc::Message for Sum {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<_enc::RecMsg<Expr>>(tag, &mut self.terms, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.terms, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

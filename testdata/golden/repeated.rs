@@ -11,19 +11,11 @@ impl Level {
     pub const VALUES: &'static [Level] = &[Level::LOW, Level::HIGH];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("LEVEL_LOW"),
-            1 => ::core::option::Option::Some("LEVEL_HIGH"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "LEVEL_LOW" => ::core::option::Option::Some(Level::LOW),
-            "LEVEL_HIGH" => ::core::option::Option::Some(Level::HIGH),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Level {
@@ -52,12 +44,7 @@ impl ::core::fmt::Debug for Level {
 }
 impl ::rust_rpc::Enumeration for Level {
     const FULL_NAME: &'static str = "repeated.Level";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Level::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Level::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("LEVEL_LOW", 0), ("LEVEL_HIGH", 1)];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Point {
@@ -166,11 +153,11 @@ impl ::rust_rpc::Message for Repeated {
         len += _enc::packed_len::<_enc::Fixed32>(3, &self.fixeds);
         len += _enc::packed_len::<_enc::Double>(4, &self.doubles);
         len += _enc::packed_len::<_enc::Bool>(5, &self.flags);
-        len += _enc::packed_len::<_enc::Enum<Level>>(6, &self.levels);
+        len += _enc::packed_len::<_enc::Enum<_>>(6, &self.levels);
         len += _enc::repeated_len::<_enc::Int32>(7, &self.unpacked_ints);
         len += _enc::repeated_len::<_enc::Str>(8, &self.names);
         len += _enc::repeated_len::<_enc::Bytes>(9, &self.blobs);
-        len += _enc::repeated_len::<_enc::Msg<Point>>(10, &self.points);
+        len += _enc::repeated_len::<_enc::Msg<_>>(10, &self.points);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -181,11 +168,11 @@ impl ::rust_rpc::Message for Repeated {
         _enc::encode_packed::<_enc::Fixed32>(3, &self.fixeds, buf);
         _enc::encode_packed::<_enc::Double>(4, &self.doubles, buf);
         _enc::encode_packed::<_enc::Bool>(5, &self.flags, buf);
-        _enc::encode_packed::<_enc::Enum<Level>>(6, &self.levels, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(6, &self.levels, buf);
         _enc::encode_repeated::<_enc::Int32>(7, &self.unpacked_ints, buf);
         _enc::encode_repeated::<_enc::Str>(8, &self.names, buf);
         _enc::encode_repeated::<_enc::Bytes>(9, &self.blobs, buf);
-        _enc::encode_repeated::<_enc::Msg<Point>>(10, &self.points, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(10, &self.points, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -207,14 +194,14 @@ impl ::rust_rpc::Message for Repeated {
                 }
                 40 | 42 => _enc::merge_repeated::<_enc::Bool>(tag, &mut self.flags, r)?,
                 48 | 50 => {
-                    _enc::merge_repeated::<_enc::Enum<Level>>(tag, &mut self.levels, r)?
+                    _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.levels, r)?
                 }
                 56 | 58 => {
                     _enc::merge_repeated::<_enc::Int32>(tag, &mut self.unpacked_ints, r)?
                 }
                 66 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.names, r)?,
                 74 => _enc::merge_repeated::<_enc::Bytes>(tag, &mut self.blobs, r)?,
-                82 => _enc::merge_repeated::<_enc::Msg<Point>>(tag, &mut self.points, r)?,
+                82 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.points, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

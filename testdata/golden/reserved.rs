@@ -11,19 +11,11 @@ impl Phase {
     pub const VALUES: &'static [Phase] = &[Phase::UNSPECIFIED, Phase::LIVE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("PHASE_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("PHASE_LIVE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "PHASE_UNSPECIFIED" => ::core::option::Option::Some(Phase::UNSPECIFIED),
-            "PHASE_LIVE" => ::core::option::Option::Some(Phase::LIVE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Phase {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Phase {
 }
 impl ::rust_rpc::Enumeration for Phase {
     const FULL_NAME: &'static str = "reserved.Phase";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Phase::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Phase::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("PHASE_UNSPECIFIED", 0),
+        ("PHASE_LIVE", 1),
+    ];
 }
 /// A message that retired some fields.
 ///

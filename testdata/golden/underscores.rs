@@ -92,19 +92,11 @@ pub mod unnamed_1 {
         pub const VALUES: &'static [E] = &[E::_E_ZERO, E::UNNAMED_2];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("_E_ZERO"),
-                1 => ::core::option::Option::Some("__"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "_E_ZERO" => ::core::option::Option::Some(E::_E_ZERO),
-                "__" => ::core::option::Option::Some(E::UNNAMED_2),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for E {
@@ -133,12 +125,7 @@ pub mod unnamed_1 {
     }
     impl ::rust_rpc::Enumeration for E {
         const FULL_NAME: &'static str = "underscores._inner._._E";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            E::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            E::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[("_E_ZERO", 0), ("__", 1)];
     }
     /// Members of oneof `_o`.
     #[derive(Clone, PartialEq, Debug)]
@@ -202,7 +189,7 @@ impl ::rust_rpc::Message for Unnamed2 {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.a {
-            len += _enc::field_len::<_enc::Msg<Unnamed1_>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -210,7 +197,7 @@ impl ::rust_rpc::Message for Unnamed2 {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.a {
-            _enc::encode_field::<_enc::Msg<Unnamed1_>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -223,7 +210,7 @@ impl ::rust_rpc::Message for Unnamed2 {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Unnamed1_>,
+                        _enc::Msg<_>,
                     >(self.a.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

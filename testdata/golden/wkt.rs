@@ -46,40 +46,37 @@ impl ::rust_rpc::Message for Event {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.at {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.took {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Duration>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.detail {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Any>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.nothing {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Empty>>(4, value);
+            len += _enc::field_len::<_enc::Msg<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.mask {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::FieldMask>>(5, value);
+            len += _enc::field_len::<_enc::Msg<_>>(5, value);
         }
         if let ::core::option::Option::Some(value) = &self.attributes {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Struct>>(6, value);
+            len += _enc::field_len::<_enc::Msg<_>>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.value {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Value>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
         if let ::core::option::Option::Some(value) = &self.list {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::ListValue>>(8, value);
+            len += _enc::field_len::<_enc::Msg<_>>(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.maybe_int {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Int32Value>>(9, value);
+            len += _enc::field_len::<_enc::Msg<_>>(9, value);
         }
         if let ::core::option::Option::Some(value) = &self.maybe_text {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::StringValue>>(10, value);
+            len += _enc::field_len::<_enc::Msg<_>>(10, value);
         }
         if self.null.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<::rust_rpc::wkt::NullValue>,
-                >(11, &self.null);
+            len += _enc::field_len::<_enc::Enum<_>>(11, &self.null);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -87,41 +84,37 @@ impl ::rust_rpc::Message for Event {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.at {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.took {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Duration>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.detail {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Any>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.nothing {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Empty>>(4, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.mask {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::FieldMask>>(5, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.attributes {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Struct>>(6, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.value {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Value>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.list {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::ListValue>>(8, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.maybe_int {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Int32Value>>(9, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.maybe_text {
-            _enc::encode_field::<
-                _enc::Msg<::rust_rpc::wkt::StringValue>,
-            >(10, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(10, value, buf);
         }
         if self.null.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<::rust_rpc::wkt::NullValue>,
-            >(11, &self.null, buf);
+            _enc::encode_field::<_enc::Enum<_>>(11, &self.null, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -134,12 +127,12 @@ impl ::rust_rpc::Message for Event {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Timestamp>,
+                        _enc::Msg<_>,
                     >(self.at.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Duration>,
+                        _enc::Msg<_>,
                     >(
                         self.took.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -147,7 +140,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Any>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .detail
@@ -157,7 +150,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 34 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Empty>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .nothing
@@ -167,7 +160,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 42 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::FieldMask>,
+                        _enc::Msg<_>,
                     >(
                         self.mask.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -175,7 +168,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 50 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Struct>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .attributes
@@ -185,7 +178,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Value>,
+                        _enc::Msg<_>,
                     >(
                         self.value.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -193,7 +186,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 66 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::ListValue>,
+                        _enc::Msg<_>,
                     >(
                         self.list.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -201,7 +194,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 74 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Int32Value>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .maybe_int
@@ -211,7 +204,7 @@ impl ::rust_rpc::Message for Event {
                 }
                 82 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::StringValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .maybe_text
@@ -219,11 +212,7 @@ impl ::rust_rpc::Message for Event {
                         r,
                     )?
                 }
-                88 => {
-                    _enc::merge_field::<
-                        _enc::Enum<::rust_rpc::wkt::NullValue>,
-                    >(&mut self.null, r)?
-                }
+                88 => _enc::merge_field::<_enc::Enum<_>>(&mut self.null, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

@@ -53,16 +53,25 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         }
     });
     let canonical: Vec<_> = e.values.iter().filter(|v| v.alias_of.is_none()).collect();
-    let name_arms = canonical.iter().map(|v| {
+    let mut by_number = canonical.clone();
+    by_number.sort_by_key(|v| v.number);
+    let name_table = by_number.iter().map(|v| {
         let number = proc_macro2::Literal::i32_unsuffixed(v.number);
         let proto_name = &v.proto_name;
-        quote!(#number => ::core::option::Option::Some(#proto_name),)
+        quote!((#proto_name, #number))
     });
-    let from_name_arms = e.values.iter().map(|v| {
-        let const_name = ident(&v.rust_name);
-        let proto_name = &v.proto_name;
-        quote!(#proto_name => ::core::option::Option::Some(#name::#const_name),)
-    });
+    let aliases: Vec<_> = e
+        .values
+        .iter()
+        .filter(|v| v.alias_of.is_some())
+        .map(|v| {
+            let number = proc_macro2::Literal::i32_unsuffixed(v.number);
+            let proto_name = &v.proto_name;
+            quote!((#proto_name, #number))
+        })
+        .collect();
+    let alias_table = (!aliases.is_empty())
+        .then(|| quote!(const ALIASES: &'static [(&'static str, i32)] = &[#(#aliases),*];));
     let value_list = canonical.iter().map(|v| {
         let const_name = ident(&v.rust_name);
         quote!(#name::#const_name)
@@ -93,18 +102,12 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
 
             /// The value's name in the `.proto`, or `None` for an undeclared number.
             pub fn name(self) -> ::core::option::Option<&'static str> {
-                match self.0 {
-                    #(#name_arms)*
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::name(self)
             }
 
             /// The value with this `.proto` name, aliases included.
             pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-                match name {
-                    #(#from_name_arms)*
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::from_name(name)
             }
         }
 
@@ -143,12 +146,8 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         #allow_own
         impl ::rust_rpc::Enumeration for #name {
             const FULL_NAME: &'static str = #full_name;
-            fn name(self) -> ::core::option::Option<&'static str> {
-                #name::name(self)
-            }
-            fn from_name(name: &str) -> ::core::option::Option<Self> {
-                #name::from_name(name)
-            }
+            const NAMES: &'static [(&'static str, i32)] = &[#(#name_table),*];
+            #alias_table
         }
     }
 }

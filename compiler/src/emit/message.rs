@@ -78,6 +78,21 @@ pub(super) fn codec(field: &Field) -> TokenStream {
 
 /// `Enum<E>`, or `ClosedEnum<E>` for a closed enum, whose undeclared numbers go to the
 /// unknown fields.
+/// The codec marker of a field at a call that has the field's value: the value's type names the
+/// enum or message, so the marker leaves it to inference (`Enum<_>`), which keeps long type
+/// paths out of every codec call of the generated text.
+fn inferred_codec(field: &Field) -> TokenStream {
+    match &field.kind {
+        FieldKind::Enum(ty) if ty.closed => quote!(_enc::ClosedEnum<_>),
+        FieldKind::Enum(_) => quote!(_enc::Enum<_>),
+        FieldKind::Message { ty, .. } | FieldKind::Group { ty, .. } if ty.recursive => {
+            quote!(_enc::RecMsg<_>)
+        }
+        FieldKind::Message { .. } | FieldKind::Group { .. } => quote!(_enc::Msg<_>),
+        _ => codec(field),
+    }
+}
+
 fn enum_codec(ty: &TypeRef) -> TokenStream {
     let rust = path(&ty.rust_path);
     if ty.closed {
@@ -273,7 +288,7 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
         };
     }
 
-    let c = codec(field);
+    let c = inferred_codec(field);
     let is_group = matches!(field.kind, FieldKind::Group { .. });
     match field.cardinality {
         Cardinality::Implicit => {
@@ -1147,7 +1162,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
         } else {
             quote!(value)
         };
-        let c = codec(f);
+        let c = inferred_codec(f);
         match &f.kind {
             FieldKind::Group { .. } => {
                 let group_len = group_len_fn(&f.kind);

@@ -12,17 +12,11 @@ impl PayloadType {
     pub const VALUES: &'static [PayloadType] = &[PayloadType::COMPRESSABLE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("COMPRESSABLE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "COMPRESSABLE" => ::core::option::Option::Some(PayloadType::COMPRESSABLE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for PayloadType {
@@ -51,12 +45,7 @@ impl ::core::fmt::Debug for PayloadType {
 }
 impl ::rust_rpc::Enumeration for PayloadType {
     const FULL_NAME: &'static str = "grpc.testing.PayloadType";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        PayloadType::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        PayloadType::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("COMPRESSABLE", 0)];
 }
 /// The type of route that a client took to reach a server w.r.t. gRPCLB.
 /// The server must fill in "fallback" if it detects that the RPC reached
@@ -82,27 +71,11 @@ impl GrpclbRouteType {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("GRPCLB_ROUTE_TYPE_UNKNOWN"),
-            1 => ::core::option::Option::Some("GRPCLB_ROUTE_TYPE_FALLBACK"),
-            2 => ::core::option::Option::Some("GRPCLB_ROUTE_TYPE_BACKEND"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "GRPCLB_ROUTE_TYPE_UNKNOWN" => {
-                ::core::option::Option::Some(GrpclbRouteType::UNKNOWN)
-            }
-            "GRPCLB_ROUTE_TYPE_FALLBACK" => {
-                ::core::option::Option::Some(GrpclbRouteType::FALLBACK)
-            }
-            "GRPCLB_ROUTE_TYPE_BACKEND" => {
-                ::core::option::Option::Some(GrpclbRouteType::BACKEND)
-            }
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for GrpclbRouteType {
@@ -131,12 +104,11 @@ impl ::core::fmt::Debug for GrpclbRouteType {
 }
 impl ::rust_rpc::Enumeration for GrpclbRouteType {
     const FULL_NAME: &'static str = "grpc.testing.GrpclbRouteType";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        GrpclbRouteType::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        GrpclbRouteType::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("GRPCLB_ROUTE_TYPE_UNKNOWN", 0),
+        ("GRPCLB_ROUTE_TYPE_FALLBACK", 1),
+        ("GRPCLB_ROUTE_TYPE_BACKEND", 2),
+    ];
 }
 /// An empty message that you can re-use to avoid defining duplicated empty
 /// messages in your project. A typical example is to use it as argument or the
@@ -267,7 +239,7 @@ impl ::rust_rpc::Message for Payload {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.r#type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<PayloadType>>(1, &self.r#type);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
         }
         if !self.body.is_empty() {
             len += _enc::field_len::<_enc::Bytes>(2, &self.body);
@@ -278,7 +250,7 @@ impl ::rust_rpc::Message for Payload {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<PayloadType>>(1, &self.r#type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
         }
         if !self.body.is_empty() {
             _enc::encode_field::<_enc::Bytes>(2, &self.body, buf);
@@ -292,7 +264,7 @@ impl ::rust_rpc::Message for Payload {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => _enc::merge_field::<_enc::Enum<PayloadType>>(&mut self.r#type, r)?,
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.r#type, r)?,
                 18 => _enc::merge_field::<_enc::Bytes>(&mut self.body, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -442,13 +414,13 @@ impl ::rust_rpc::Message for SimpleRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.response_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<PayloadType>>(1, &self.response_type);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.response_type);
         }
         if self.response_size != 0 {
             len += _enc::field_len::<_enc::Int32>(2, &self.response_size);
         }
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<Payload>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         if self.fill_username {
             len += _enc::field_len::<_enc::Bool>(4, &self.fill_username);
@@ -457,13 +429,13 @@ impl ::rust_rpc::Message for SimpleRequest {
             len += _enc::field_len::<_enc::Bool>(5, &self.fill_oauth_scope);
         }
         if let ::core::option::Option::Some(value) = &self.response_compressed {
-            len += _enc::field_len::<_enc::Msg<BoolValue>>(6, value);
+            len += _enc::field_len::<_enc::Msg<_>>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.response_status {
-            len += _enc::field_len::<_enc::Msg<EchoStatus>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
         if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            len += _enc::field_len::<_enc::Msg<BoolValue>>(8, value);
+            len += _enc::field_len::<_enc::Msg<_>>(8, value);
         }
         if self.fill_server_id {
             len += _enc::field_len::<_enc::Bool>(9, &self.fill_server_id);
@@ -472,10 +444,10 @@ impl ::rust_rpc::Message for SimpleRequest {
             len += _enc::field_len::<_enc::Bool>(10, &self.fill_grpclb_route_type);
         }
         if let ::core::option::Option::Some(value) = &self.orca_per_query_report {
-            len += _enc::field_len::<_enc::Msg<TestOrcaReport>>(11, value);
+            len += _enc::field_len::<_enc::Msg<_>>(11, value);
         }
         if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            len += _enc::field_len::<_enc::Msg<TestOrcaReport>>(12, value);
+            len += _enc::field_len::<_enc::Msg<_>>(12, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -483,13 +455,13 @@ impl ::rust_rpc::Message for SimpleRequest {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<PayloadType>>(1, &self.response_type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.response_type, buf);
         }
         if self.response_size != 0 {
             _enc::encode_field::<_enc::Int32>(2, &self.response_size, buf);
         }
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<Payload>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         if self.fill_username {
             _enc::encode_field::<_enc::Bool>(4, &self.fill_username, buf);
@@ -498,13 +470,13 @@ impl ::rust_rpc::Message for SimpleRequest {
             _enc::encode_field::<_enc::Bool>(5, &self.fill_oauth_scope, buf);
         }
         if let ::core::option::Option::Some(value) = &self.response_compressed {
-            _enc::encode_field::<_enc::Msg<BoolValue>>(6, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.response_status {
-            _enc::encode_field::<_enc::Msg<EchoStatus>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            _enc::encode_field::<_enc::Msg<BoolValue>>(8, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
         }
         if self.fill_server_id {
             _enc::encode_field::<_enc::Bool>(9, &self.fill_server_id, buf);
@@ -513,10 +485,10 @@ impl ::rust_rpc::Message for SimpleRequest {
             _enc::encode_field::<_enc::Bool>(10, &self.fill_grpclb_route_type, buf);
         }
         if let ::core::option::Option::Some(value) = &self.orca_per_query_report {
-            _enc::encode_field::<_enc::Msg<TestOrcaReport>>(11, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(11, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            _enc::encode_field::<_enc::Msg<TestOrcaReport>>(12, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(12, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -527,15 +499,11 @@ impl ::rust_rpc::Message for SimpleRequest {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<PayloadType>,
-                    >(&mut self.response_type, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.response_type, r)?,
                 16 => _enc::merge_field::<_enc::Int32>(&mut self.response_size, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<Payload>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -547,7 +515,7 @@ impl ::rust_rpc::Message for SimpleRequest {
                 40 => _enc::merge_field::<_enc::Bool>(&mut self.fill_oauth_scope, r)?,
                 50 => {
                     _enc::merge_field::<
-                        _enc::Msg<BoolValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .response_compressed
@@ -557,7 +525,7 @@ impl ::rust_rpc::Message for SimpleRequest {
                 }
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<EchoStatus>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .response_status
@@ -567,7 +535,7 @@ impl ::rust_rpc::Message for SimpleRequest {
                 }
                 66 => {
                     _enc::merge_field::<
-                        _enc::Msg<BoolValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .expect_compressed
@@ -581,7 +549,7 @@ impl ::rust_rpc::Message for SimpleRequest {
                 }
                 90 => {
                     _enc::merge_field::<
-                        _enc::Msg<TestOrcaReport>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .orca_per_query_report
@@ -591,7 +559,7 @@ impl ::rust_rpc::Message for SimpleRequest {
                 }
                 98 => {
                     _enc::merge_field::<
-                        _enc::Msg<TestOrcaReport>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .orca_oob_report
@@ -649,7 +617,7 @@ impl ::rust_rpc::Message for SimpleResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<Payload>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if !self.username.is_empty() {
             len += _enc::field_len::<_enc::Str>(2, &self.username);
@@ -661,10 +629,7 @@ impl ::rust_rpc::Message for SimpleResponse {
             len += _enc::field_len::<_enc::Str>(4, &self.server_id);
         }
         if self.grpclb_route_type.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<GrpclbRouteType>,
-                >(5, &self.grpclb_route_type);
+            len += _enc::field_len::<_enc::Enum<_>>(5, &self.grpclb_route_type);
         }
         if !self.hostname.is_empty() {
             len += _enc::field_len::<_enc::Str>(6, &self.hostname);
@@ -675,7 +640,7 @@ impl ::rust_rpc::Message for SimpleResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<Payload>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if !self.username.is_empty() {
             _enc::encode_field::<_enc::Str>(2, &self.username, buf);
@@ -687,9 +652,7 @@ impl ::rust_rpc::Message for SimpleResponse {
             _enc::encode_field::<_enc::Str>(4, &self.server_id, buf);
         }
         if self.grpclb_route_type.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<GrpclbRouteType>,
-            >(5, &self.grpclb_route_type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(5, &self.grpclb_route_type, buf);
         }
         if !self.hostname.is_empty() {
             _enc::encode_field::<_enc::Str>(6, &self.hostname, buf);
@@ -705,7 +668,7 @@ impl ::rust_rpc::Message for SimpleResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Payload>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -716,11 +679,7 @@ impl ::rust_rpc::Message for SimpleResponse {
                 18 => _enc::merge_field::<_enc::Str>(&mut self.username, r)?,
                 26 => _enc::merge_field::<_enc::Str>(&mut self.oauth_scope, r)?,
                 34 => _enc::merge_field::<_enc::Str>(&mut self.server_id, r)?,
-                40 => {
-                    _enc::merge_field::<
-                        _enc::Enum<GrpclbRouteType>,
-                    >(&mut self.grpclb_route_type, r)?
-                }
+                40 => _enc::merge_field::<_enc::Enum<_>>(&mut self.grpclb_route_type, r)?,
                 50 => _enc::merge_field::<_enc::Str>(&mut self.hostname, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -772,10 +731,10 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<Payload>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            len += _enc::field_len::<_enc::Msg<BoolValue>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -783,10 +742,10 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<Payload>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            _enc::encode_field::<_enc::Msg<BoolValue>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -799,7 +758,7 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Payload>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -809,7 +768,7 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<BoolValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .expect_compressed
@@ -923,7 +882,7 @@ impl ::rust_rpc::Message for ResponseParameters {
             len += _enc::field_len::<_enc::Int32>(2, &self.interval_us);
         }
         if let ::core::option::Option::Some(value) = &self.compressed {
-            len += _enc::field_len::<_enc::Msg<BoolValue>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -937,7 +896,7 @@ impl ::rust_rpc::Message for ResponseParameters {
             _enc::encode_field::<_enc::Int32>(2, &self.interval_us, buf);
         }
         if let ::core::option::Option::Some(value) = &self.compressed {
-            _enc::encode_field::<_enc::Msg<BoolValue>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -952,7 +911,7 @@ impl ::rust_rpc::Message for ResponseParameters {
                 16 => _enc::merge_field::<_enc::Int32>(&mut self.interval_us, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<BoolValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .compressed
@@ -1008,20 +967,17 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.response_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<PayloadType>>(1, &self.response_type);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.response_type);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<ResponseParameters>,
-            >(2, &self.response_parameters);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.response_parameters);
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<Payload>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.response_status {
-            len += _enc::field_len::<_enc::Msg<EchoStatus>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
         if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            len += _enc::field_len::<_enc::Msg<TestOrcaReport>>(8, value);
+            len += _enc::field_len::<_enc::Msg<_>>(8, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -1029,19 +985,17 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.response_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<PayloadType>>(1, &self.response_type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.response_type, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<ResponseParameters>,
-        >(2, &self.response_parameters, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.response_parameters, buf);
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<Payload>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.response_status {
-            _enc::encode_field::<_enc::Msg<EchoStatus>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            _enc::encode_field::<_enc::Msg<TestOrcaReport>>(8, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -1052,19 +1006,15 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<PayloadType>,
-                    >(&mut self.response_type, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.response_type, r)?,
                 18 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<ResponseParameters>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.response_parameters, r)?
                 }
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<Payload>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -1074,7 +1024,7 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
                 }
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<EchoStatus>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .response_status
@@ -1084,7 +1034,7 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
                 }
                 66 => {
                     _enc::merge_field::<
-                        _enc::Msg<TestOrcaReport>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .orca_oob_report
@@ -1133,7 +1083,7 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<Payload>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -1141,7 +1091,7 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<Payload>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -1154,7 +1104,7 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Payload>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .payload
@@ -1821,14 +1771,8 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::packed_len::<
-                _enc::Enum<client_configure_request::RpcType>,
-            >(1, &self.types);
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<client_configure_request::Metadata>,
-            >(2, &self.metadata);
+        len += _enc::packed_len::<_enc::Enum<_>>(1, &self.types);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.metadata);
         if self.timeout_sec != 0 {
             len += _enc::field_len::<_enc::Int32>(3, &self.timeout_sec);
         }
@@ -1837,12 +1781,8 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_packed::<
-            _enc::Enum<client_configure_request::RpcType>,
-        >(1, &self.types, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<client_configure_request::Metadata>,
-        >(2, &self.metadata, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(1, &self.types, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.metadata, buf);
         if self.timeout_sec != 0 {
             _enc::encode_field::<_enc::Int32>(3, &self.timeout_sec, buf);
         }
@@ -1855,16 +1795,8 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 | 10 => {
-                    _enc::merge_repeated::<
-                        _enc::Enum<client_configure_request::RpcType>,
-                    >(tag, &mut self.types, r)?
-                }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<client_configure_request::Metadata>,
-                    >(tag, &mut self.metadata, r)?
-                }
+                8 | 10 => _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.types, r)?,
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.metadata, r)?,
                 24 => _enc::merge_field::<_enc::Int32>(&mut self.timeout_sec, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1897,19 +1829,11 @@ pub mod client_configure_request {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("EMPTY_CALL"),
-                1 => ::core::option::Option::Some("UNARY_CALL"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "EMPTY_CALL" => ::core::option::Option::Some(RpcType::EMPTY_CALL),
-                "UNARY_CALL" => ::core::option::Option::Some(RpcType::UNARY_CALL),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for RpcType {
@@ -1938,12 +1862,10 @@ pub mod client_configure_request {
     }
     impl ::rust_rpc::Enumeration for RpcType {
         const FULL_NAME: &'static str = "grpc.testing.ClientConfigureRequest.RpcType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            RpcType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            RpcType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("EMPTY_CALL", 0),
+            ("UNARY_CALL", 1),
+        ];
     }
     /// Metadata to be attached for the given type of RPCs.
     #[derive(Clone, PartialEq, Default)]
@@ -1975,7 +1897,7 @@ pub mod client_configure_request {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
             if self.r#type.0 != 0 {
-                len += _enc::field_len::<_enc::Enum<RpcType>>(1, &self.r#type);
+                len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
             }
             if !self.key.is_empty() {
                 len += _enc::field_len::<_enc::Str>(2, &self.key);
@@ -1989,7 +1911,7 @@ pub mod client_configure_request {
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if self.r#type.0 != 0 {
-                _enc::encode_field::<_enc::Enum<RpcType>>(1, &self.r#type, buf);
+                _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
             }
             if !self.key.is_empty() {
                 _enc::encode_field::<_enc::Str>(2, &self.key, buf);
@@ -2006,7 +1928,7 @@ pub mod client_configure_request {
             use ::rust_rpc::encoding as _enc;
             while let ::core::option::Option::Some(tag) = r.next_tag()? {
                 match tag {
-                    8 => _enc::merge_field::<_enc::Enum<RpcType>>(&mut self.r#type, r)?,
+                    8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.r#type, r)?,
                     18 => _enc::merge_field::<_enc::Str>(&mut self.key, r)?,
                     26 => _enc::merge_field::<_enc::Str>(&mut self.value, r)?,
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

@@ -91,7 +91,7 @@ impl ::rust_rpc::Message for User {
         }
         len += _enc::repeated_len::<_enc::Str>(3, &self.roles);
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<UserAddOptions>>(4, value);
+            len += _enc::field_len::<_enc::Msg<_>>(4, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -106,7 +106,7 @@ impl ::rust_rpc::Message for User {
         }
         _enc::encode_repeated::<_enc::Str>(3, &self.roles, buf);
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<UserAddOptions>>(4, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -122,7 +122,7 @@ impl ::rust_rpc::Message for User {
                 26 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.roles, r)?,
                 34 => {
                     _enc::merge_field::<
-                        _enc::Msg<UserAddOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -176,7 +176,7 @@ impl ::rust_rpc::Message for Permission {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.perm_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<permission::Type>>(1, &self.perm_type);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.perm_type);
         }
         if !self.key.is_empty() {
             len += _enc::field_len::<_enc::Bytes>(2, &self.key);
@@ -190,7 +190,7 @@ impl ::rust_rpc::Message for Permission {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.perm_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<permission::Type>>(1, &self.perm_type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.perm_type, buf);
         }
         if !self.key.is_empty() {
             _enc::encode_field::<_enc::Bytes>(2, &self.key, buf);
@@ -207,11 +207,7 @@ impl ::rust_rpc::Message for Permission {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<permission::Type>,
-                    >(&mut self.perm_type, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.perm_type, r)?,
                 18 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
                 26 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -242,21 +238,11 @@ pub mod permission {
         pub const VALUES: &'static [Type] = &[Type::READ, Type::WRITE, Type::READWRITE];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("READ"),
-                1 => ::core::option::Option::Some("WRITE"),
-                2 => ::core::option::Option::Some("READWRITE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "READ" => ::core::option::Option::Some(Type::READ),
-                "WRITE" => ::core::option::Option::Some(Type::WRITE),
-                "READWRITE" => ::core::option::Option::Some(Type::READWRITE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Type {
@@ -285,12 +271,11 @@ pub mod permission {
     }
     impl ::rust_rpc::Enumeration for Type {
         const FULL_NAME: &'static str = "authpb.Permission.Type";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Type::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Type::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("READ", 0),
+            ("WRITE", 1),
+            ("READWRITE", 2),
+        ];
     }
 }
 /// Role is a single entry in the bucket authRoles
@@ -323,7 +308,7 @@ impl ::rust_rpc::Message for Role {
         if !self.name.is_empty() {
             len += _enc::field_len::<_enc::Bytes>(1, &self.name);
         }
-        len += _enc::repeated_len::<_enc::Msg<Permission>>(2, &self.key_permission);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.key_permission);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -332,7 +317,7 @@ impl ::rust_rpc::Message for Role {
         if !self.name.is_empty() {
             _enc::encode_field::<_enc::Bytes>(1, &self.name, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Permission>>(2, &self.key_permission, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.key_permission, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -345,7 +330,7 @@ impl ::rust_rpc::Message for Role {
                 10 => _enc::merge_field::<_enc::Bytes>(&mut self.name, r)?,
                 18 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<Permission>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.key_permission, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

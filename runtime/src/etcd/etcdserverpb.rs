@@ -19,21 +19,11 @@ impl AlarmType {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("NONE"),
-            1 => ::core::option::Option::Some("NOSPACE"),
-            2 => ::core::option::Option::Some("CORRUPT"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "NONE" => ::core::option::Option::Some(AlarmType::NONE),
-            "NOSPACE" => ::core::option::Option::Some(AlarmType::NOSPACE),
-            "CORRUPT" => ::core::option::Option::Some(AlarmType::CORRUPT),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for AlarmType {
@@ -62,12 +52,11 @@ impl ::core::fmt::Debug for AlarmType {
 }
 impl ::rust_rpc::Enumeration for AlarmType {
     const FULL_NAME: &'static str = "etcdserverpb.AlarmType";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        AlarmType::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        AlarmType::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("NONE", 0),
+        ("NOSPACE", 1),
+        ("CORRUPT", 2),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct ResponseHeader {
@@ -244,16 +233,10 @@ impl ::rust_rpc::Message for RangeRequest {
             len += _enc::field_len::<_enc::Int64>(4, &self.revision);
         }
         if self.sort_order.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<range_request::SortOrder>,
-                >(5, &self.sort_order);
+            len += _enc::field_len::<_enc::Enum<_>>(5, &self.sort_order);
         }
         if self.sort_target.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<range_request::SortTarget>,
-                >(6, &self.sort_target);
+            len += _enc::field_len::<_enc::Enum<_>>(6, &self.sort_target);
         }
         if self.serializable {
             len += _enc::field_len::<_enc::Bool>(7, &self.serializable);
@@ -294,14 +277,10 @@ impl ::rust_rpc::Message for RangeRequest {
             _enc::encode_field::<_enc::Int64>(4, &self.revision, buf);
         }
         if self.sort_order.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<range_request::SortOrder>,
-            >(5, &self.sort_order, buf);
+            _enc::encode_field::<_enc::Enum<_>>(5, &self.sort_order, buf);
         }
         if self.sort_target.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<range_request::SortTarget>,
-            >(6, &self.sort_target, buf);
+            _enc::encode_field::<_enc::Enum<_>>(6, &self.sort_target, buf);
         }
         if self.serializable {
             _enc::encode_field::<_enc::Bool>(7, &self.serializable, buf);
@@ -337,16 +316,8 @@ impl ::rust_rpc::Message for RangeRequest {
                 18 => _enc::merge_field::<_enc::Bytes>(&mut self.range_end, r)?,
                 24 => _enc::merge_field::<_enc::Int64>(&mut self.limit, r)?,
                 32 => _enc::merge_field::<_enc::Int64>(&mut self.revision, r)?,
-                40 => {
-                    _enc::merge_field::<
-                        _enc::Enum<range_request::SortOrder>,
-                    >(&mut self.sort_order, r)?
-                }
-                48 => {
-                    _enc::merge_field::<
-                        _enc::Enum<range_request::SortTarget>,
-                    >(&mut self.sort_target, r)?
-                }
+                40 => _enc::merge_field::<_enc::Enum<_>>(&mut self.sort_order, r)?,
+                48 => _enc::merge_field::<_enc::Enum<_>>(&mut self.sort_target, r)?,
                 56 => _enc::merge_field::<_enc::Bool>(&mut self.serializable, r)?,
                 64 => _enc::merge_field::<_enc::Bool>(&mut self.keys_only, r)?,
                 72 => _enc::merge_field::<_enc::Bool>(&mut self.count_only, r)?,
@@ -391,21 +362,11 @@ pub mod range_request {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("NONE"),
-                1 => ::core::option::Option::Some("ASCEND"),
-                2 => ::core::option::Option::Some("DESCEND"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "NONE" => ::core::option::Option::Some(SortOrder::NONE),
-                "ASCEND" => ::core::option::Option::Some(SortOrder::ASCEND),
-                "DESCEND" => ::core::option::Option::Some(SortOrder::DESCEND),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for SortOrder {
@@ -434,12 +395,11 @@ pub mod range_request {
     }
     impl ::rust_rpc::Enumeration for SortOrder {
         const FULL_NAME: &'static str = "etcdserverpb.RangeRequest.SortOrder";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            SortOrder::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            SortOrder::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("NONE", 0),
+            ("ASCEND", 1),
+            ("DESCEND", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -460,25 +420,11 @@ pub mod range_request {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("KEY"),
-                1 => ::core::option::Option::Some("VERSION"),
-                2 => ::core::option::Option::Some("CREATE"),
-                3 => ::core::option::Option::Some("MOD"),
-                4 => ::core::option::Option::Some("VALUE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "KEY" => ::core::option::Option::Some(SortTarget::KEY),
-                "VERSION" => ::core::option::Option::Some(SortTarget::VERSION),
-                "CREATE" => ::core::option::Option::Some(SortTarget::CREATE),
-                "MOD" => ::core::option::Option::Some(SortTarget::MOD),
-                "VALUE" => ::core::option::Option::Some(SortTarget::VALUE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for SortTarget {
@@ -507,12 +453,13 @@ pub mod range_request {
     }
     impl ::rust_rpc::Enumeration for SortTarget {
         const FULL_NAME: &'static str = "etcdserverpb.RangeRequest.SortTarget";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            SortTarget::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            SortTarget::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("KEY", 0),
+            ("VERSION", 1),
+            ("CREATE", 2),
+            ("MOD", 3),
+            ("VALUE", 4),
+        ];
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -550,9 +497,9 @@ impl ::rust_rpc::Message for RangeResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<super::mvccpb::KeyValue>>(2, &self.kvs);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.kvs);
         if self.more {
             len += _enc::field_len::<_enc::Bool>(3, &self.more);
         }
@@ -565,9 +512,9 @@ impl ::rust_rpc::Message for RangeResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<super::mvccpb::KeyValue>>(2, &self.kvs, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.kvs, buf);
         if self.more {
             _enc::encode_field::<_enc::Bool>(3, &self.more, buf);
         }
@@ -585,7 +532,7 @@ impl ::rust_rpc::Message for RangeResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -593,11 +540,7 @@ impl ::rust_rpc::Message for RangeResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::mvccpb::KeyValue>,
-                    >(tag, &mut self.kvs, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.kvs, r)?,
                 24 => _enc::merge_field::<_enc::Bool>(&mut self.more, r)?,
                 32 => _enc::merge_field::<_enc::Int64>(&mut self.count, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -757,10 +700,10 @@ impl ::rust_rpc::Message for PutResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.prev_kv {
-            len += _enc::field_len::<_enc::Msg<super::mvccpb::KeyValue>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -768,10 +711,10 @@ impl ::rust_rpc::Message for PutResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.prev_kv {
-            _enc::encode_field::<_enc::Msg<super::mvccpb::KeyValue>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -784,7 +727,7 @@ impl ::rust_rpc::Message for PutResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -794,7 +737,7 @@ impl ::rust_rpc::Message for PutResponse {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::mvccpb::KeyValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .prev_kv
@@ -925,29 +868,24 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.deleted != 0 {
             len += _enc::field_len::<_enc::Int64>(2, &self.deleted);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<super::mvccpb::KeyValue>,
-            >(3, &self.prev_kvs);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.prev_kvs);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.deleted != 0 {
             _enc::encode_field::<_enc::Int64>(2, &self.deleted, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<super::mvccpb::KeyValue>,
-        >(3, &self.prev_kvs, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.prev_kvs, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -959,7 +897,7 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -968,11 +906,7 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
                     )?
                 }
                 16 => _enc::merge_field::<_enc::Int64>(&mut self.deleted, r)?,
-                26 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::mvccpb::KeyValue>,
-                    >(tag, &mut self.prev_kvs, r)?
-                }
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.prev_kvs, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1055,36 +989,28 @@ pub mod request_op {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::RequestRange(value) => {
-                    _enc::field_len::<_enc::Msg<super::RangeRequest>>(1, value)
-                }
-                Self::RequestPut(value) => {
-                    _enc::field_len::<_enc::Msg<super::PutRequest>>(2, value)
-                }
+                Self::RequestRange(value) => _enc::field_len::<_enc::Msg<_>>(1, value),
+                Self::RequestPut(value) => _enc::field_len::<_enc::Msg<_>>(2, value),
                 Self::RequestDeleteRange(value) => {
-                    _enc::field_len::<_enc::Msg<super::DeleteRangeRequest>>(3, value)
+                    _enc::field_len::<_enc::Msg<_>>(3, value)
                 }
-                Self::RequestTxn(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::TxnRequest>>(4, value)
-                }
+                Self::RequestTxn(value) => _enc::field_len::<_enc::RecMsg<_>>(4, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::RequestRange(value) => {
-                    _enc::encode_field::<_enc::Msg<super::RangeRequest>>(1, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(1, value, buf)
                 }
                 Self::RequestPut(value) => {
-                    _enc::encode_field::<_enc::Msg<super::PutRequest>>(2, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(2, value, buf)
                 }
                 Self::RequestDeleteRange(value) => {
-                    _enc::encode_field::<
-                        _enc::Msg<super::DeleteRangeRequest>,
-                    >(3, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(3, value, buf)
                 }
                 Self::RequestTxn(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::TxnRequest>>(4, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(4, value, buf)
                 }
             }
         }
@@ -1098,15 +1024,11 @@ pub mod request_op {
                 10 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestRange(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::RangeRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::RangeRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::RangeRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestRange(value),
                             );
@@ -1116,13 +1038,11 @@ pub mod request_op {
                 18 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestPut(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::PutRequest>>(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::PutRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::PutRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestPut(value),
                             );
@@ -1132,15 +1052,11 @@ pub mod request_op {
                 26 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestDeleteRange(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::DeleteRangeRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::DeleteRangeRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::DeleteRangeRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestDeleteRange(value),
                             );
@@ -1150,15 +1066,11 @@ pub mod request_op {
                 34 => {
                     match field {
                         ::core::option::Option::Some(Self::RequestTxn(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::TxnRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::TxnRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::TxnRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::RequestTxn(value),
                             );
@@ -1239,36 +1151,28 @@ pub mod response_op {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::ResponseRange(value) => {
-                    _enc::field_len::<_enc::Msg<super::RangeResponse>>(1, value)
-                }
-                Self::ResponsePut(value) => {
-                    _enc::field_len::<_enc::Msg<super::PutResponse>>(2, value)
-                }
+                Self::ResponseRange(value) => _enc::field_len::<_enc::Msg<_>>(1, value),
+                Self::ResponsePut(value) => _enc::field_len::<_enc::Msg<_>>(2, value),
                 Self::ResponseDeleteRange(value) => {
-                    _enc::field_len::<_enc::Msg<super::DeleteRangeResponse>>(3, value)
+                    _enc::field_len::<_enc::Msg<_>>(3, value)
                 }
-                Self::ResponseTxn(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::TxnResponse>>(4, value)
-                }
+                Self::ResponseTxn(value) => _enc::field_len::<_enc::RecMsg<_>>(4, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::ResponseRange(value) => {
-                    _enc::encode_field::<_enc::Msg<super::RangeResponse>>(1, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(1, value, buf)
                 }
                 Self::ResponsePut(value) => {
-                    _enc::encode_field::<_enc::Msg<super::PutResponse>>(2, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(2, value, buf)
                 }
                 Self::ResponseDeleteRange(value) => {
-                    _enc::encode_field::<
-                        _enc::Msg<super::DeleteRangeResponse>,
-                    >(3, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(3, value, buf)
                 }
                 Self::ResponseTxn(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::TxnResponse>>(4, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(4, value, buf)
                 }
             }
         }
@@ -1282,15 +1186,11 @@ pub mod response_op {
                 10 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponseRange(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::RangeResponse>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::RangeResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::RangeResponse>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseRange(value),
                             );
@@ -1300,13 +1200,11 @@ pub mod response_op {
                 18 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponsePut(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::PutResponse>>(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::PutResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::PutResponse>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponsePut(value),
                             );
@@ -1317,16 +1215,10 @@ pub mod response_op {
                     match field {
                         ::core::option::Option::Some(
                             Self::ResponseDeleteRange(value),
-                        ) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::DeleteRangeResponse>,
-                            >(value, r)?
-                        }
+                        ) => _enc::merge_field::<_enc::Msg<_>>(value, r)?,
                         _ => {
                             let mut value = <super::DeleteRangeResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::DeleteRangeResponse>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseDeleteRange(value),
                             );
@@ -1336,15 +1228,11 @@ pub mod response_op {
                 34 => {
                     match field {
                         ::core::option::Option::Some(Self::ResponseTxn(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::TxnResponse>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::TxnResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::TxnResponse>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ResponseTxn(value),
                             );
@@ -1397,16 +1285,10 @@ impl ::rust_rpc::Message for Compare {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.result.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<compare::CompareResult>,
-                >(1, &self.result);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.result);
         }
         if self.target.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<compare::CompareTarget>,
-                >(2, &self.target);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.target);
         }
         if !self.key.is_empty() {
             len += _enc::field_len::<_enc::Bytes>(3, &self.key);
@@ -1423,14 +1305,10 @@ impl ::rust_rpc::Message for Compare {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.result.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<compare::CompareResult>,
-            >(1, &self.result, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.result, buf);
         }
         if self.target.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<compare::CompareTarget>,
-            >(2, &self.target, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.target, buf);
         }
         if !self.key.is_empty() {
             _enc::encode_field::<_enc::Bytes>(3, &self.key, buf);
@@ -1450,16 +1328,8 @@ impl ::rust_rpc::Message for Compare {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<compare::CompareResult>,
-                    >(&mut self.result, r)?
-                }
-                16 => {
-                    _enc::merge_field::<
-                        _enc::Enum<compare::CompareTarget>,
-                    >(&mut self.target, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.result, r)?,
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.target, r)?,
                 26 => _enc::merge_field::<_enc::Bytes>(&mut self.key, r)?,
                 32 | 40 | 48 | 58 | 64 => {
                     compare::TargetUnion::merge(&mut self.target_union, tag, r)?
@@ -1499,23 +1369,11 @@ pub mod compare {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("EQUAL"),
-                1 => ::core::option::Option::Some("GREATER"),
-                2 => ::core::option::Option::Some("LESS"),
-                3 => ::core::option::Option::Some("NOT_EQUAL"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "EQUAL" => ::core::option::Option::Some(CompareResult::EQUAL),
-                "GREATER" => ::core::option::Option::Some(CompareResult::GREATER),
-                "LESS" => ::core::option::Option::Some(CompareResult::LESS),
-                "NOT_EQUAL" => ::core::option::Option::Some(CompareResult::NOT_EQUAL),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for CompareResult {
@@ -1544,12 +1402,12 @@ pub mod compare {
     }
     impl ::rust_rpc::Enumeration for CompareResult {
         const FULL_NAME: &'static str = "etcdserverpb.Compare.CompareResult";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            CompareResult::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            CompareResult::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("EQUAL", 0),
+            ("GREATER", 1),
+            ("LESS", 2),
+            ("NOT_EQUAL", 3),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -1570,25 +1428,11 @@ pub mod compare {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("VERSION"),
-                1 => ::core::option::Option::Some("CREATE"),
-                2 => ::core::option::Option::Some("MOD"),
-                3 => ::core::option::Option::Some("VALUE"),
-                4 => ::core::option::Option::Some("LEASE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "VERSION" => ::core::option::Option::Some(CompareTarget::VERSION),
-                "CREATE" => ::core::option::Option::Some(CompareTarget::CREATE),
-                "MOD" => ::core::option::Option::Some(CompareTarget::MOD),
-                "VALUE" => ::core::option::Option::Some(CompareTarget::VALUE),
-                "LEASE" => ::core::option::Option::Some(CompareTarget::LEASE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for CompareTarget {
@@ -1617,12 +1461,13 @@ pub mod compare {
     }
     impl ::rust_rpc::Enumeration for CompareTarget {
         const FULL_NAME: &'static str = "etcdserverpb.Compare.CompareTarget";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            CompareTarget::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            CompareTarget::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("VERSION", 0),
+            ("CREATE", 1),
+            ("MOD", 2),
+            ("VALUE", 3),
+            ("LEASE", 4),
+        ];
     }
     /// Members of oneof `target_union`.
     #[derive(Clone, PartialEq, Debug)]
@@ -1756,17 +1601,17 @@ impl ::rust_rpc::Message for TxnRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<Compare>>(1, &self.compare);
-        len += _enc::repeated_len::<_enc::RecMsg<RequestOp>>(2, &self.success);
-        len += _enc::repeated_len::<_enc::RecMsg<RequestOp>>(3, &self.failure);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.compare);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(2, &self.success);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(3, &self.failure);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<Compare>>(1, &self.compare, buf);
-        _enc::encode_repeated::<_enc::RecMsg<RequestOp>>(2, &self.success, buf);
-        _enc::encode_repeated::<_enc::RecMsg<RequestOp>>(3, &self.failure, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.compare, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(2, &self.success, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(3, &self.failure, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1776,21 +1621,9 @@ impl ::rust_rpc::Message for TxnRequest {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<Compare>,
-                    >(tag, &mut self.compare, r)?
-                }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<RequestOp>,
-                    >(tag, &mut self.success, r)?
-                }
-                26 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<RequestOp>,
-                    >(tag, &mut self.failure, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.compare, r)?,
+                18 => _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.success, r)?,
+                26 => _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.failure, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1835,24 +1668,24 @@ impl ::rust_rpc::Message for TxnResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.succeeded {
             len += _enc::field_len::<_enc::Bool>(2, &self.succeeded);
         }
-        len += _enc::repeated_len::<_enc::RecMsg<ResponseOp>>(3, &self.responses);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(3, &self.responses);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.succeeded {
             _enc::encode_field::<_enc::Bool>(2, &self.succeeded, buf);
         }
-        _enc::encode_repeated::<_enc::RecMsg<ResponseOp>>(3, &self.responses, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(3, &self.responses, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1864,7 +1697,7 @@ impl ::rust_rpc::Message for TxnResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -1874,9 +1707,7 @@ impl ::rust_rpc::Message for TxnResponse {
                 }
                 16 => _enc::merge_field::<_enc::Bool>(&mut self.succeeded, r)?,
                 26 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<ResponseOp>,
-                    >(tag, &mut self.responses, r)?
+                    _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.responses, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1983,7 +1814,7 @@ impl ::rust_rpc::Message for CompactionResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -1991,7 +1822,7 @@ impl ::rust_rpc::Message for CompactionResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -2004,7 +1835,7 @@ impl ::rust_rpc::Message for CompactionResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -2138,7 +1969,7 @@ impl ::rust_rpc::Message for HashKvResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.hash != 0 {
             len += _enc::field_len::<_enc::UInt32>(2, &self.hash);
@@ -2152,7 +1983,7 @@ impl ::rust_rpc::Message for HashKvResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.hash != 0 {
             _enc::encode_field::<_enc::UInt32>(2, &self.hash, buf);
@@ -2171,7 +2002,7 @@ impl ::rust_rpc::Message for HashKvResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -2215,7 +2046,7 @@ impl ::rust_rpc::Message for HashResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.hash != 0 {
             len += _enc::field_len::<_enc::UInt32>(2, &self.hash);
@@ -2226,7 +2057,7 @@ impl ::rust_rpc::Message for HashResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.hash != 0 {
             _enc::encode_field::<_enc::UInt32>(2, &self.hash, buf);
@@ -2242,7 +2073,7 @@ impl ::rust_rpc::Message for HashResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -2327,7 +2158,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.remaining_bytes != 0 {
             len += _enc::field_len::<_enc::UInt64>(2, &self.remaining_bytes);
@@ -2341,7 +2172,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.remaining_bytes != 0 {
             _enc::encode_field::<_enc::UInt64>(2, &self.remaining_bytes, buf);
@@ -2360,7 +2191,7 @@ impl ::rust_rpc::Message for SnapshotResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -2451,34 +2282,22 @@ pub mod watch_request {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::CreateRequest(value) => {
-                    _enc::field_len::<_enc::Msg<super::WatchCreateRequest>>(1, value)
-                }
-                Self::CancelRequest(value) => {
-                    _enc::field_len::<_enc::Msg<super::WatchCancelRequest>>(2, value)
-                }
-                Self::ProgressRequest(value) => {
-                    _enc::field_len::<_enc::Msg<super::WatchProgressRequest>>(3, value)
-                }
+                Self::CreateRequest(value) => _enc::field_len::<_enc::Msg<_>>(1, value),
+                Self::CancelRequest(value) => _enc::field_len::<_enc::Msg<_>>(2, value),
+                Self::ProgressRequest(value) => _enc::field_len::<_enc::Msg<_>>(3, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::CreateRequest(value) => {
-                    _enc::encode_field::<
-                        _enc::Msg<super::WatchCreateRequest>,
-                    >(1, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(1, value, buf)
                 }
                 Self::CancelRequest(value) => {
-                    _enc::encode_field::<
-                        _enc::Msg<super::WatchCancelRequest>,
-                    >(2, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(2, value, buf)
                 }
                 Self::ProgressRequest(value) => {
-                    _enc::encode_field::<
-                        _enc::Msg<super::WatchProgressRequest>,
-                    >(3, value, buf)
+                    _enc::encode_field::<_enc::Msg<_>>(3, value, buf)
                 }
             }
         }
@@ -2492,15 +2311,11 @@ pub mod watch_request {
                 10 => {
                     match field {
                         ::core::option::Option::Some(Self::CreateRequest(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchCreateRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchCreateRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchCreateRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::CreateRequest(value),
                             );
@@ -2510,15 +2325,11 @@ pub mod watch_request {
                 18 => {
                     match field {
                         ::core::option::Option::Some(Self::CancelRequest(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchCancelRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchCancelRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchCancelRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::CancelRequest(value),
                             );
@@ -2528,15 +2339,11 @@ pub mod watch_request {
                 26 => {
                     match field {
                         ::core::option::Option::Some(Self::ProgressRequest(value)) => {
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchProgressRequest>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::WatchProgressRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::WatchProgressRequest>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ProgressRequest(value),
                             );
@@ -2619,10 +2426,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         if self.progress_notify {
             len += _enc::field_len::<_enc::Bool>(4, &self.progress_notify);
         }
-        len
-            += _enc::packed_len::<
-                _enc::Enum<watch_create_request::FilterType>,
-            >(5, &self.filters);
+        len += _enc::packed_len::<_enc::Enum<_>>(5, &self.filters);
         if self.prev_kv {
             len += _enc::field_len::<_enc::Bool>(6, &self.prev_kv);
         }
@@ -2649,9 +2453,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
         if self.progress_notify {
             _enc::encode_field::<_enc::Bool>(4, &self.progress_notify, buf);
         }
-        _enc::encode_packed::<
-            _enc::Enum<watch_create_request::FilterType>,
-        >(5, &self.filters, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(5, &self.filters, buf);
         if self.prev_kv {
             _enc::encode_field::<_enc::Bool>(6, &self.prev_kv, buf);
         }
@@ -2675,9 +2477,7 @@ impl ::rust_rpc::Message for WatchCreateRequest {
                 24 => _enc::merge_field::<_enc::Int64>(&mut self.start_revision, r)?,
                 32 => _enc::merge_field::<_enc::Bool>(&mut self.progress_notify, r)?,
                 40 | 42 => {
-                    _enc::merge_repeated::<
-                        _enc::Enum<watch_create_request::FilterType>,
-                    >(tag, &mut self.filters, r)?
+                    _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.filters, r)?
                 }
                 48 => _enc::merge_field::<_enc::Bool>(&mut self.prev_kv, r)?,
                 56 => _enc::merge_field::<_enc::Int64>(&mut self.watch_id, r)?,
@@ -2715,19 +2515,11 @@ pub mod watch_create_request {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("NOPUT"),
-                1 => ::core::option::Option::Some("NODELETE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "NOPUT" => ::core::option::Option::Some(FilterType::NOPUT),
-                "NODELETE" => ::core::option::Option::Some(FilterType::NODELETE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for FilterType {
@@ -2756,12 +2548,7 @@ pub mod watch_create_request {
     }
     impl ::rust_rpc::Enumeration for FilterType {
         const FULL_NAME: &'static str = "etcdserverpb.WatchCreateRequest.FilterType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            FilterType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            FilterType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[("NOPUT", 0), ("NODELETE", 1)];
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2911,7 +2698,7 @@ impl ::rust_rpc::Message for WatchResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.watch_id != 0 {
             len += _enc::field_len::<_enc::Int64>(2, &self.watch_id);
@@ -2931,14 +2718,14 @@ impl ::rust_rpc::Message for WatchResponse {
         if self.fragment {
             len += _enc::field_len::<_enc::Bool>(7, &self.fragment);
         }
-        len += _enc::repeated_len::<_enc::Msg<super::mvccpb::Event>>(11, &self.events);
+        len += _enc::repeated_len::<_enc::Msg<_>>(11, &self.events);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.watch_id != 0 {
             _enc::encode_field::<_enc::Int64>(2, &self.watch_id, buf);
@@ -2958,7 +2745,7 @@ impl ::rust_rpc::Message for WatchResponse {
         if self.fragment {
             _enc::encode_field::<_enc::Bool>(7, &self.fragment, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<super::mvccpb::Event>>(11, &self.events, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(11, &self.events, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2970,7 +2757,7 @@ impl ::rust_rpc::Message for WatchResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -2984,11 +2771,7 @@ impl ::rust_rpc::Message for WatchResponse {
                 40 => _enc::merge_field::<_enc::Int64>(&mut self.compact_revision, r)?,
                 50 => _enc::merge_field::<_enc::Str>(&mut self.cancel_reason, r)?,
                 56 => _enc::merge_field::<_enc::Bool>(&mut self.fragment, r)?,
-                90 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::mvccpb::Event>,
-                    >(tag, &mut self.events, r)?
-                }
+                90 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.events, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -3099,7 +2882,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.id != 0 {
             len += _enc::field_len::<_enc::Int64>(2, &self.id);
@@ -3116,7 +2899,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.id != 0 {
             _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
@@ -3138,7 +2921,7 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3240,7 +3023,7 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -3248,7 +3031,7 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -3261,7 +3044,7 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3361,13 +3144,13 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<LeaseCheckpoint>>(1, &self.checkpoints);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.checkpoints);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<LeaseCheckpoint>>(1, &self.checkpoints, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.checkpoints, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3378,9 +3161,7 @@ impl ::rust_rpc::Message for LeaseCheckpointRequest {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<LeaseCheckpoint>,
-                    >(tag, &mut self.checkpoints, r)?
+                    _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.checkpoints, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -3417,7 +3198,7 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -3425,7 +3206,7 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -3438,7 +3219,7 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3535,7 +3316,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.id != 0 {
             len += _enc::field_len::<_enc::Int64>(2, &self.id);
@@ -3549,7 +3330,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.id != 0 {
             _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
@@ -3568,7 +3349,7 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3683,7 +3464,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if self.id != 0 {
             len += _enc::field_len::<_enc::Int64>(2, &self.id);
@@ -3701,7 +3482,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if self.id != 0 {
             _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
@@ -3724,7 +3505,7 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3866,18 +3647,18 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<LeaseStatus>>(2, &self.leases);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.leases);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<LeaseStatus>>(2, &self.leases, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.leases, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3889,7 +3670,7 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -3897,11 +3678,7 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<LeaseStatus>,
-                    >(tag, &mut self.leases, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.leases, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4107,24 +3884,24 @@ impl ::rust_rpc::Message for MemberAddResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.member {
-            len += _enc::field_len::<_enc::Msg<Member>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Member>>(3, &self.members);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.member {
-            _enc::encode_field::<_enc::Msg<Member>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Member>>(3, &self.members, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4136,7 +3913,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4146,7 +3923,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<Member>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .member
@@ -4154,9 +3931,7 @@ impl ::rust_rpc::Message for MemberAddResponse {
                         r,
                     )?
                 }
-                26 => {
-                    _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
-                }
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.members, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4251,18 +4026,18 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Member>>(2, &self.members);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4274,7 +4049,7 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4282,9 +4057,7 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.members, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4393,18 +4166,18 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Member>>(2, &self.members);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4416,7 +4189,7 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4424,9 +4197,7 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.members, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4506,18 +4277,18 @@ impl ::rust_rpc::Message for MemberListResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Member>>(2, &self.members);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4529,7 +4300,7 @@ impl ::rust_rpc::Message for MemberListResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4537,9 +4308,7 @@ impl ::rust_rpc::Message for MemberListResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.members, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4634,18 +4403,18 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Member>>(2, &self.members);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Member>>(2, &self.members, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4657,7 +4426,7 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4665,9 +4434,7 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Member>>(tag, &mut self.members, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.members, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4744,7 +4511,7 @@ impl ::rust_rpc::Message for DefragmentResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -4752,7 +4519,7 @@ impl ::rust_rpc::Message for DefragmentResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -4765,7 +4532,7 @@ impl ::rust_rpc::Message for DefragmentResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4856,7 +4623,7 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -4864,7 +4631,7 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -4877,7 +4644,7 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -4926,16 +4693,13 @@ impl ::rust_rpc::Message for AlarmRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.action.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<alarm_request::AlarmAction>,
-                >(1, &self.action);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.action);
         }
         if self.member_id != 0 {
             len += _enc::field_len::<_enc::UInt64>(2, &self.member_id);
         }
         if self.alarm.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<AlarmType>>(3, &self.alarm);
+            len += _enc::field_len::<_enc::Enum<_>>(3, &self.alarm);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -4943,15 +4707,13 @@ impl ::rust_rpc::Message for AlarmRequest {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.action.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<alarm_request::AlarmAction>,
-            >(1, &self.action, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.action, buf);
         }
         if self.member_id != 0 {
             _enc::encode_field::<_enc::UInt64>(2, &self.member_id, buf);
         }
         if self.alarm.0 != 0 {
-            _enc::encode_field::<_enc::Enum<AlarmType>>(3, &self.alarm, buf);
+            _enc::encode_field::<_enc::Enum<_>>(3, &self.alarm, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -4962,13 +4724,9 @@ impl ::rust_rpc::Message for AlarmRequest {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<alarm_request::AlarmAction>,
-                    >(&mut self.action, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.action, r)?,
                 16 => _enc::merge_field::<_enc::UInt64>(&mut self.member_id, r)?,
-                24 => _enc::merge_field::<_enc::Enum<AlarmType>>(&mut self.alarm, r)?,
+                24 => _enc::merge_field::<_enc::Enum<_>>(&mut self.alarm, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -4992,21 +4750,11 @@ pub mod alarm_request {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("GET"),
-                1 => ::core::option::Option::Some("ACTIVATE"),
-                2 => ::core::option::Option::Some("DEACTIVATE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "GET" => ::core::option::Option::Some(AlarmAction::GET),
-                "ACTIVATE" => ::core::option::Option::Some(AlarmAction::ACTIVATE),
-                "DEACTIVATE" => ::core::option::Option::Some(AlarmAction::DEACTIVATE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for AlarmAction {
@@ -5035,12 +4783,11 @@ pub mod alarm_request {
     }
     impl ::rust_rpc::Enumeration for AlarmAction {
         const FULL_NAME: &'static str = "etcdserverpb.AlarmRequest.AlarmAction";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            AlarmAction::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            AlarmAction::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("GET", 0),
+            ("ACTIVATE", 1),
+            ("DEACTIVATE", 2),
+        ];
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -5075,7 +4822,7 @@ impl ::rust_rpc::Message for AlarmMember {
             len += _enc::field_len::<_enc::UInt64>(1, &self.member_id);
         }
         if self.alarm.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<AlarmType>>(2, &self.alarm);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.alarm);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -5086,7 +4833,7 @@ impl ::rust_rpc::Message for AlarmMember {
             _enc::encode_field::<_enc::UInt64>(1, &self.member_id, buf);
         }
         if self.alarm.0 != 0 {
-            _enc::encode_field::<_enc::Enum<AlarmType>>(2, &self.alarm, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.alarm, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -5098,7 +4845,7 @@ impl ::rust_rpc::Message for AlarmMember {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 8 => _enc::merge_field::<_enc::UInt64>(&mut self.member_id, r)?,
-                16 => _enc::merge_field::<_enc::Enum<AlarmType>>(&mut self.alarm, r)?,
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.alarm, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5133,18 +4880,18 @@ impl ::rust_rpc::Message for AlarmResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<AlarmMember>>(2, &self.alarms);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.alarms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<AlarmMember>>(2, &self.alarms, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.alarms, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5156,7 +4903,7 @@ impl ::rust_rpc::Message for AlarmResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -5164,11 +4911,7 @@ impl ::rust_rpc::Message for AlarmResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<AlarmMember>,
-                    >(tag, &mut self.alarms, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.alarms, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -5272,7 +5015,7 @@ impl ::rust_rpc::Message for StatusResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if !self.version.is_empty() {
             len += _enc::field_len::<_enc::Str>(2, &self.version);
@@ -5305,7 +5048,7 @@ impl ::rust_rpc::Message for StatusResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if !self.version.is_empty() {
             _enc::encode_field::<_enc::Str>(2, &self.version, buf);
@@ -5343,7 +5086,7 @@ impl ::rust_rpc::Message for StatusResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -5549,7 +5292,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
             len += _enc::field_len::<_enc::Str>(2, &self.password);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<super::authpb::UserAddOptions>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -5563,9 +5306,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
             _enc::encode_field::<_enc::Str>(2, &self.password, buf);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<
-                _enc::Msg<super::authpb::UserAddOptions>,
-            >(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -5580,7 +5321,7 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
                 18 => _enc::merge_field::<_enc::Str>(&mut self.password, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::authpb::UserAddOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -6185,7 +5926,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
             len += _enc::field_len::<_enc::Str>(1, &self.name);
         }
         if let ::core::option::Option::Some(value) = &self.perm {
-            len += _enc::field_len::<_enc::Msg<super::authpb::Permission>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6196,7 +5937,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
             _enc::encode_field::<_enc::Str>(1, &self.name, buf);
         }
         if let ::core::option::Option::Some(value) = &self.perm {
-            _enc::encode_field::<_enc::Msg<super::authpb::Permission>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6210,7 +5951,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::authpb::Permission>,
+                        _enc::Msg<_>,
                     >(
                         self.perm.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -6330,7 +6071,7 @@ impl ::rust_rpc::Message for AuthEnableResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6338,7 +6079,7 @@ impl ::rust_rpc::Message for AuthEnableResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6351,7 +6092,7 @@ impl ::rust_rpc::Message for AuthEnableResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6390,7 +6131,7 @@ impl ::rust_rpc::Message for AuthDisableResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6398,7 +6139,7 @@ impl ::rust_rpc::Message for AuthDisableResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6411,7 +6152,7 @@ impl ::rust_rpc::Message for AuthDisableResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6453,7 +6194,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if !self.token.is_empty() {
             len += _enc::field_len::<_enc::Str>(2, &self.token);
@@ -6464,7 +6205,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if !self.token.is_empty() {
             _enc::encode_field::<_enc::Str>(2, &self.token, buf);
@@ -6480,7 +6221,7 @@ impl ::rust_rpc::Message for AuthenticateResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6528,7 +6269,7 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6536,7 +6277,7 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6549,7 +6290,7 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6590,7 +6331,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += _enc::repeated_len::<_enc::Str>(2, &self.roles);
         len += self.unknown_fields.encoded_len();
@@ -6599,7 +6340,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
@@ -6613,7 +6354,7 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6661,7 +6402,7 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6669,7 +6410,7 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6682,7 +6423,7 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6721,7 +6462,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6729,7 +6470,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6742,7 +6483,7 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6781,7 +6522,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6789,7 +6530,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6802,7 +6543,7 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6841,7 +6582,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6849,7 +6590,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6862,7 +6603,7 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6901,7 +6642,7 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -6909,7 +6650,7 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6922,7 +6663,7 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6963,20 +6704,18 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<super::authpb::Permission>>(2, &self.perm);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.perm);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<super::authpb::Permission>,
-        >(2, &self.perm, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.perm, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6988,7 +6727,7 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -6996,11 +6735,7 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
                         r,
                     )?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::authpb::Permission>,
-                    >(tag, &mut self.perm, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.perm, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -7042,7 +6777,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += _enc::repeated_len::<_enc::Str>(2, &self.roles);
         len += self.unknown_fields.encoded_len();
@@ -7051,7 +6786,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
@@ -7065,7 +6800,7 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -7115,7 +6850,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += _enc::repeated_len::<_enc::Str>(2, &self.users);
         len += self.unknown_fields.encoded_len();
@@ -7124,7 +6859,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         _enc::encode_repeated::<_enc::Str>(2, &self.users, buf);
         self.unknown_fields.encode(buf);
@@ -7138,7 +6873,7 @@ impl ::rust_rpc::Message for AuthUserListResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -7186,7 +6921,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -7194,7 +6929,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -7207,7 +6942,7 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -7246,7 +6981,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -7254,7 +6989,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -7267,7 +7002,7 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header
@@ -7306,7 +7041,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<ResponseHeader>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -7314,7 +7049,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<ResponseHeader>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -7327,7 +7062,7 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<ResponseHeader>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .header

@@ -154,13 +154,13 @@ impl ::rust_rpc::Message for Event {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.r#type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<event::EventType>>(1, &self.r#type);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
         }
         if let ::core::option::Option::Some(value) = &self.kv {
-            len += _enc::field_len::<_enc::Msg<KeyValue>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.prev_kv {
-            len += _enc::field_len::<_enc::Msg<KeyValue>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -168,13 +168,13 @@ impl ::rust_rpc::Message for Event {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.r#type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<event::EventType>>(1, &self.r#type, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
         }
         if let ::core::option::Option::Some(value) = &self.kv {
-            _enc::encode_field::<_enc::Msg<KeyValue>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.prev_kv {
-            _enc::encode_field::<_enc::Msg<KeyValue>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -185,19 +185,15 @@ impl ::rust_rpc::Message for Event {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<event::EventType>,
-                    >(&mut self.r#type, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.r#type, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<KeyValue>,
+                        _enc::Msg<_>,
                     >(self.kv.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<KeyValue>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .prev_kv
@@ -223,19 +219,11 @@ pub mod event {
         pub const VALUES: &'static [EventType] = &[EventType::PUT, EventType::DELETE];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("PUT"),
-                1 => ::core::option::Option::Some("DELETE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "PUT" => ::core::option::Option::Some(EventType::PUT),
-                "DELETE" => ::core::option::Option::Some(EventType::DELETE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for EventType {
@@ -264,11 +252,6 @@ pub mod event {
     }
     impl ::rust_rpc::Enumeration for EventType {
         const FULL_NAME: &'static str = "mvccpb.Event.EventType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            EventType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            EventType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[("PUT", 0), ("DELETE", 1)];
     }
 }

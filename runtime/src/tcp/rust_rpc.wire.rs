@@ -196,7 +196,7 @@ impl ::rust_rpc::Message for RequestHeaders {
         if self.timeout_micros != 0 {
             len += _enc::field_len::<_enc::UInt64>(3, &self.timeout_micros);
         }
-        len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(4, &self.metadata);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.metadata);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -211,7 +211,7 @@ impl ::rust_rpc::Message for RequestHeaders {
         if self.timeout_micros != 0 {
             _enc::encode_field::<_enc::UInt64>(3, &self.timeout_micros, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(4, &self.metadata, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -224,11 +224,7 @@ impl ::rust_rpc::Message for RequestHeaders {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.service, r)?,
                 18 => _enc::merge_field::<_enc::Str>(&mut self.method, r)?,
                 24 => _enc::merge_field::<_enc::UInt64>(&mut self.timeout_micros, r)?,
-                34 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<MetadataEntry>,
-                    >(tag, &mut self.metadata, r)?
-                }
+                34 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.metadata, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -270,13 +266,13 @@ impl ::rust_rpc::Message for ResponseHeaders {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(1, &self.metadata);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.metadata);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(1, &self.metadata, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -286,11 +282,7 @@ impl ::rust_rpc::Message for ResponseHeaders {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<MetadataEntry>,
-                    >(tag, &mut self.metadata, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.metadata, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -344,8 +336,8 @@ impl ::rust_rpc::Message for CallStatus {
         if !self.message.is_empty() {
             len += _enc::field_len::<_enc::Str>(2, &self.message);
         }
-        len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(3, &self.headers);
-        len += _enc::repeated_len::<_enc::Msg<MetadataEntry>>(4, &self.trailers);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.headers);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.trailers);
         if !self.details.is_empty() {
             len += _enc::field_len::<_enc::Bytes>(5, &self.details);
         }
@@ -360,8 +352,8 @@ impl ::rust_rpc::Message for CallStatus {
         if !self.message.is_empty() {
             _enc::encode_field::<_enc::Str>(2, &self.message, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(3, &self.headers, buf);
-        _enc::encode_repeated::<_enc::Msg<MetadataEntry>>(4, &self.trailers, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.headers, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.trailers, buf);
         if !self.details.is_empty() {
             _enc::encode_field::<_enc::Bytes>(5, &self.details, buf);
         }
@@ -376,16 +368,8 @@ impl ::rust_rpc::Message for CallStatus {
             match tag {
                 8 => _enc::merge_field::<_enc::UInt32>(&mut self.code, r)?,
                 18 => _enc::merge_field::<_enc::Str>(&mut self.message, r)?,
-                26 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<MetadataEntry>,
-                    >(tag, &mut self.headers, r)?
-                }
-                34 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<MetadataEntry>,
-                    >(tag, &mut self.trailers, r)?
-                }
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.headers, r)?,
+                34 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.trailers, r)?,
                 42 => _enc::merge_field::<_enc::Bytes>(&mut self.details, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -177,16 +177,10 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.compiler_version {
-            len += _enc::field_len::<_enc::Msg<Version>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<super::FileDescriptorProto>,
-            >(15, &self.proto_file);
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<super::FileDescriptorProto>,
-            >(17, &self.source_file_descriptors);
+        len += _enc::repeated_len::<_enc::Msg<_>>(15, &self.proto_file);
+        len += _enc::repeated_len::<_enc::Msg<_>>(17, &self.source_file_descriptors);
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -204,14 +198,10 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.compiler_version {
-            _enc::encode_field::<_enc::Msg<Version>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<super::FileDescriptorProto>,
-        >(15, &self.proto_file, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<super::FileDescriptorProto>,
-        >(17, &self.source_file_descriptors, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(15, &self.proto_file, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(17, &self.source_file_descriptors, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.parameter.is_some() { 18 } else { 0 }], buf);
@@ -236,7 +226,7 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
                 }
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<Version>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .compiler_version
@@ -245,13 +235,11 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
                     )?
                 }
                 122 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::FileDescriptorProto>,
-                    >(tag, &mut self.proto_file, r)?
+                    _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.proto_file, r)?
                 }
                 138 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<super::FileDescriptorProto>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.source_file_descriptors, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -365,10 +353,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         if let ::core::option::Option::Some(value) = &self.maximum_edition {
             len += _enc::field_len::<_enc::Int32>(4, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<code_generator_response::File>,
-            >(15, &self.file);
+        len += _enc::repeated_len::<_enc::Msg<_>>(15, &self.file);
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -391,9 +376,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
         if let ::core::option::Option::Some(value) = &self.maximum_edition {
             _enc::encode_field::<_enc::Int32>(4, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<code_generator_response::File>,
-        >(15, &self.file, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(15, &self.file, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.error.is_some() { 10 } else { 0 }], buf);
@@ -418,11 +401,7 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
                 }
                 24 => _enc::merge_optional::<_enc::Int32>(&mut self.minimum_edition, r)?,
                 32 => _enc::merge_optional::<_enc::Int32>(&mut self.maximum_edition, r)?,
-                122 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<code_generator_response::File>,
-                    >(tag, &mut self.file, r)?
-                }
+                122 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.file, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -473,25 +452,11 @@ pub mod code_generator_response {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("FEATURE_NONE"),
-                1 => ::core::option::Option::Some("FEATURE_PROTO3_OPTIONAL"),
-                2 => ::core::option::Option::Some("FEATURE_SUPPORTS_EDITIONS"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "FEATURE_NONE" => ::core::option::Option::Some(Feature::NONE),
-                "FEATURE_PROTO3_OPTIONAL" => {
-                    ::core::option::Option::Some(Feature::PROTO3_OPTIONAL)
-                }
-                "FEATURE_SUPPORTS_EDITIONS" => {
-                    ::core::option::Option::Some(Feature::SUPPORTS_EDITIONS)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Feature {
@@ -520,12 +485,11 @@ pub mod code_generator_response {
     }
     impl ::rust_rpc::Enumeration for Feature {
         const FULL_NAME: &'static str = "google.protobuf.compiler.CodeGeneratorResponse.Feature";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Feature::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Feature::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("FEATURE_NONE", 0),
+            ("FEATURE_PROTO3_OPTIONAL", 1),
+            ("FEATURE_SUPPORTS_EDITIONS", 2),
+        ];
     }
     /// Represents a single generated file.
     #[derive(Clone, PartialEq, Default)]
@@ -620,10 +584,7 @@ pub mod code_generator_response {
                 len += _enc::field_len::<_enc::LaxStr>(15, value);
             }
             if let ::core::option::Option::Some(value) = &self.generated_code_info {
-                len
-                    += _enc::field_len::<
-                        _enc::Msg<super::super::GeneratedCodeInfo>,
-                    >(16, value);
+                len += _enc::field_len::<_enc::Msg<_>>(16, value);
             }
             if !self.unknown_fields.is_empty() {
                 len
@@ -651,9 +612,7 @@ pub mod code_generator_response {
                 _enc::encode_field::<_enc::LaxStr>(15, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.generated_code_info {
-                _enc::encode_field::<
-                    _enc::Msg<super::super::GeneratedCodeInfo>,
-                >(16, value, buf);
+                _enc::encode_field::<_enc::Msg<_>>(16, value, buf);
             }
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
@@ -691,7 +650,7 @@ pub mod code_generator_response {
                     }
                     130 => {
                         _enc::merge_field::<
-                            _enc::Msg<super::super::GeneratedCodeInfo>,
+                            _enc::Msg<_>,
                         >(
                             self
                                 .generated_code_info

@@ -55,53 +55,11 @@ impl Edition {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("EDITION_UNKNOWN"),
-            900 => ::core::option::Option::Some("EDITION_LEGACY"),
-            998 => ::core::option::Option::Some("EDITION_PROTO2"),
-            999 => ::core::option::Option::Some("EDITION_PROTO3"),
-            1000 => ::core::option::Option::Some("EDITION_2023"),
-            1001 => ::core::option::Option::Some("EDITION_2024"),
-            1002 => ::core::option::Option::Some("EDITION_2026"),
-            9999 => ::core::option::Option::Some("EDITION_UNSTABLE"),
-            1 => ::core::option::Option::Some("EDITION_1_TEST_ONLY"),
-            2 => ::core::option::Option::Some("EDITION_2_TEST_ONLY"),
-            99997 => ::core::option::Option::Some("EDITION_99997_TEST_ONLY"),
-            99998 => ::core::option::Option::Some("EDITION_99998_TEST_ONLY"),
-            99999 => ::core::option::Option::Some("EDITION_99999_TEST_ONLY"),
-            2147483647 => ::core::option::Option::Some("EDITION_MAX"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "EDITION_UNKNOWN" => ::core::option::Option::Some(Edition::UNKNOWN),
-            "EDITION_LEGACY" => ::core::option::Option::Some(Edition::LEGACY),
-            "EDITION_PROTO2" => ::core::option::Option::Some(Edition::PROTO2),
-            "EDITION_PROTO3" => ::core::option::Option::Some(Edition::PROTO3),
-            "EDITION_2023" => ::core::option::Option::Some(Edition::EDITION_2023),
-            "EDITION_2024" => ::core::option::Option::Some(Edition::EDITION_2024),
-            "EDITION_2026" => ::core::option::Option::Some(Edition::EDITION_2026),
-            "EDITION_UNSTABLE" => ::core::option::Option::Some(Edition::UNSTABLE),
-            "EDITION_1_TEST_ONLY" => {
-                ::core::option::Option::Some(Edition::EDITION_1_TEST_ONLY)
-            }
-            "EDITION_2_TEST_ONLY" => {
-                ::core::option::Option::Some(Edition::EDITION_2_TEST_ONLY)
-            }
-            "EDITION_99997_TEST_ONLY" => {
-                ::core::option::Option::Some(Edition::EDITION_99997_TEST_ONLY)
-            }
-            "EDITION_99998_TEST_ONLY" => {
-                ::core::option::Option::Some(Edition::EDITION_99998_TEST_ONLY)
-            }
-            "EDITION_99999_TEST_ONLY" => {
-                ::core::option::Option::Some(Edition::EDITION_99999_TEST_ONLY)
-            }
-            "EDITION_MAX" => ::core::option::Option::Some(Edition::MAX),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Edition {
@@ -130,12 +88,22 @@ impl ::core::fmt::Debug for Edition {
 }
 impl ::rust_rpc::Enumeration for Edition {
     const FULL_NAME: &'static str = "google.protobuf.Edition";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Edition::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Edition::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("EDITION_UNKNOWN", 0),
+        ("EDITION_1_TEST_ONLY", 1),
+        ("EDITION_2_TEST_ONLY", 2),
+        ("EDITION_LEGACY", 900),
+        ("EDITION_PROTO2", 998),
+        ("EDITION_PROTO3", 999),
+        ("EDITION_2023", 1000),
+        ("EDITION_2024", 1001),
+        ("EDITION_2026", 1002),
+        ("EDITION_UNSTABLE", 9999),
+        ("EDITION_99997_TEST_ONLY", 99997),
+        ("EDITION_99998_TEST_ONLY", 99998),
+        ("EDITION_99999_TEST_ONLY", 99999),
+        ("EDITION_MAX", 2147483647),
+    ];
 }
 /// Describes the 'visibility' of a symbol with respect to the proto import
 /// system. Symbols can only be imported when the visibility rules do not prevent
@@ -157,27 +125,11 @@ impl SymbolVisibility {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("VISIBILITY_UNSET"),
-            1 => ::core::option::Option::Some("VISIBILITY_LOCAL"),
-            2 => ::core::option::Option::Some("VISIBILITY_EXPORT"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "VISIBILITY_UNSET" => {
-                ::core::option::Option::Some(SymbolVisibility::VISIBILITY_UNSET)
-            }
-            "VISIBILITY_LOCAL" => {
-                ::core::option::Option::Some(SymbolVisibility::VISIBILITY_LOCAL)
-            }
-            "VISIBILITY_EXPORT" => {
-                ::core::option::Option::Some(SymbolVisibility::VISIBILITY_EXPORT)
-            }
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for SymbolVisibility {
@@ -206,12 +158,11 @@ impl ::core::fmt::Debug for SymbolVisibility {
 }
 impl ::rust_rpc::Enumeration for SymbolVisibility {
     const FULL_NAME: &'static str = "google.protobuf.SymbolVisibility";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        SymbolVisibility::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        SymbolVisibility::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("VISIBILITY_UNSET", 0),
+        ("VISIBILITY_LOCAL", 1),
+        ("VISIBILITY_EXPORT", 2),
+    ];
 }
 /// The protocol compiler can output a FileDescriptorSet containing the .proto
 /// files it parses.
@@ -239,13 +190,13 @@ impl ::rust_rpc::Message for FileDescriptorSet {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::Msg<FileDescriptorProto>>(1, &self.file);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.file);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::Msg<FileDescriptorProto>>(1, &self.file, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.file, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -255,11 +206,7 @@ impl ::rust_rpc::Message for FileDescriptorSet {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<FileDescriptorProto>,
-                    >(tag, &mut self.file, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.file, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -378,15 +325,15 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
         }
         len += _enc::repeated_len::<_enc::LaxStr>(3, &self.dependency);
-        len += _enc::repeated_len::<_enc::Msg<DescriptorProto>>(4, &self.message_type);
-        len += _enc::repeated_len::<_enc::Msg<EnumDescriptorProto>>(5, &self.enum_type);
-        len += _enc::repeated_len::<_enc::Msg<ServiceDescriptorProto>>(6, &self.service);
-        len += _enc::repeated_len::<_enc::Msg<FieldDescriptorProto>>(7, &self.extension);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.message_type);
+        len += _enc::repeated_len::<_enc::Msg<_>>(5, &self.enum_type);
+        len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.service);
+        len += _enc::repeated_len::<_enc::Msg<_>>(7, &self.extension);
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<FileOptions>>(8, value);
+            len += _enc::field_len::<_enc::Msg<_>>(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.source_code_info {
-            len += _enc::field_len::<_enc::Msg<SourceCodeInfo>>(9, value);
+            len += _enc::field_len::<_enc::Msg<_>>(9, value);
         }
         len += _enc::repeated_len::<_enc::Int32>(10, &self.public_dependency);
         len += _enc::repeated_len::<_enc::Int32>(11, &self.weak_dependency);
@@ -394,7 +341,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             len += _enc::field_len::<_enc::LaxStr>(12, value);
         }
         if let ::core::option::Option::Some(value) = &self.edition {
-            len += _enc::field_len::<_enc::ClosedEnum<Edition>>(14, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(14, value);
         }
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.option_dependency);
         if !self.unknown_fields.is_empty() {
@@ -420,19 +367,15 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
         }
         _enc::encode_repeated::<_enc::LaxStr>(3, &self.dependency, buf);
-        _enc::encode_repeated::<_enc::Msg<DescriptorProto>>(4, &self.message_type, buf);
-        _enc::encode_repeated::<_enc::Msg<EnumDescriptorProto>>(5, &self.enum_type, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<ServiceDescriptorProto>,
-        >(6, &self.service, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<FieldDescriptorProto>,
-        >(7, &self.extension, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.message_type, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(5, &self.enum_type, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(6, &self.service, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(7, &self.extension, buf);
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<FileOptions>>(8, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.source_code_info {
-            _enc::encode_field::<_enc::Msg<SourceCodeInfo>>(9, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
         }
         _enc::encode_repeated::<_enc::Int32>(10, &self.public_dependency, buf);
         _enc::encode_repeated::<_enc::Int32>(11, &self.weak_dependency, buf);
@@ -440,7 +383,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
             _enc::encode_field::<_enc::LaxStr>(12, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.edition {
-            _enc::encode_field::<_enc::ClosedEnum<Edition>>(14, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(14, value, buf);
         }
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.option_dependency, buf);
         if !self.unknown_fields.is_empty() {
@@ -478,28 +421,14 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                     >(tag, &mut self.dependency, r, &mut self.unknown_fields)?
                 }
                 34 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<DescriptorProto>,
-                    >(tag, &mut self.message_type, r)?
+                    _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.message_type, r)?
                 }
-                42 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<EnumDescriptorProto>,
-                    >(tag, &mut self.enum_type, r)?
-                }
-                50 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<ServiceDescriptorProto>,
-                    >(tag, &mut self.service, r)?
-                }
-                58 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<FieldDescriptorProto>,
-                    >(tag, &mut self.extension, r)?
-                }
+                42 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.enum_type, r)?,
+                50 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.service, r)?,
+                58 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.extension, r)?,
                 66 => {
                     _enc::merge_field::<
-                        _enc::Msg<FileOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -509,7 +438,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 }
                 74 => {
                     _enc::merge_field::<
-                        _enc::Msg<SourceCodeInfo>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .source_code_info
@@ -534,7 +463,7 @@ impl ::rust_rpc::Message for FileDescriptorProto {
                 }
                 112 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Edition>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.edition, r, &mut self.unknown_fields)?
                 }
                 122 => {
@@ -682,28 +611,19 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<FieldDescriptorProto>>(2, &self.field);
-        len += _enc::repeated_len::<_enc::RecMsg<DescriptorProto>>(3, &self.nested_type);
-        len += _enc::repeated_len::<_enc::Msg<EnumDescriptorProto>>(4, &self.enum_type);
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<descriptor_proto::ExtensionRange>,
-            >(5, &self.extension_range);
-        len += _enc::repeated_len::<_enc::Msg<FieldDescriptorProto>>(6, &self.extension);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.field);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(3, &self.nested_type);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.enum_type);
+        len += _enc::repeated_len::<_enc::Msg<_>>(5, &self.extension_range);
+        len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.extension);
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<MessageOptions>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<OneofDescriptorProto>,
-            >(8, &self.oneof_decl);
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<descriptor_proto::ReservedRange>,
-            >(9, &self.reserved_range);
+        len += _enc::repeated_len::<_enc::Msg<_>>(8, &self.oneof_decl);
+        len += _enc::repeated_len::<_enc::Msg<_>>(9, &self.reserved_range);
         len += _enc::repeated_len::<_enc::LaxStr>(10, &self.reserved_name);
         if let ::core::option::Option::Some(value) = &self.visibility {
-            len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(11, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(11, value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -718,29 +638,19 @@ impl ::rust_rpc::Message for DescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<FieldDescriptorProto>>(2, &self.field, buf);
-        _enc::encode_repeated::<
-            _enc::RecMsg<DescriptorProto>,
-        >(3, &self.nested_type, buf);
-        _enc::encode_repeated::<_enc::Msg<EnumDescriptorProto>>(4, &self.enum_type, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<descriptor_proto::ExtensionRange>,
-        >(5, &self.extension_range, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<FieldDescriptorProto>,
-        >(6, &self.extension, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.field, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(3, &self.nested_type, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.enum_type, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(5, &self.extension_range, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(6, &self.extension, buf);
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<MessageOptions>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<OneofDescriptorProto>,
-        >(8, &self.oneof_decl, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<descriptor_proto::ReservedRange>,
-        >(9, &self.reserved_range, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(8, &self.oneof_decl, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(9, &self.reserved_range, buf);
         _enc::encode_repeated::<_enc::LaxStr>(10, &self.reserved_name, buf);
         if let ::core::option::Option::Some(value) = &self.visibility {
-            _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(11, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(11, value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -759,34 +669,22 @@ impl ::rust_rpc::Message for DescriptorProto {
                         _enc::LaxStr,
                     >(&mut self.name, r, &mut self.unknown_fields)?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<FieldDescriptorProto>,
-                    >(tag, &mut self.field, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.field, r)?,
                 26 => {
                     _enc::merge_repeated::<
-                        _enc::RecMsg<DescriptorProto>,
+                        _enc::RecMsg<_>,
                     >(tag, &mut self.nested_type, r)?
                 }
-                34 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<EnumDescriptorProto>,
-                    >(tag, &mut self.enum_type, r)?
-                }
+                34 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.enum_type, r)?,
                 42 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<descriptor_proto::ExtensionRange>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.extension_range, r)?
                 }
-                50 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<FieldDescriptorProto>,
-                    >(tag, &mut self.extension, r)?
-                }
+                50 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.extension, r)?,
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<MessageOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -794,14 +692,10 @@ impl ::rust_rpc::Message for DescriptorProto {
                         r,
                     )?
                 }
-                66 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<OneofDescriptorProto>,
-                    >(tag, &mut self.oneof_decl, r)?
-                }
+                66 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.oneof_decl, r)?,
                 74 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<descriptor_proto::ReservedRange>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.reserved_range, r)?
                 }
                 82 => {
@@ -811,7 +705,7 @@ impl ::rust_rpc::Message for DescriptorProto {
                 }
                 88 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<SymbolVisibility>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.visibility, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -950,10 +844,7 @@ pub mod descriptor_proto {
                 len += _enc::field_len::<_enc::Int32>(2, value);
             }
             if let ::core::option::Option::Some(value) = &self.options {
-                len
-                    += _enc::field_len::<
-                        _enc::Msg<super::ExtensionRangeOptions>,
-                    >(3, value);
+                len += _enc::field_len::<_enc::Msg<_>>(3, value);
             }
             len += self.unknown_fields.encoded_len();
             len
@@ -967,9 +858,7 @@ pub mod descriptor_proto {
                 _enc::encode_field::<_enc::Int32>(2, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.options {
-                _enc::encode_field::<
-                    _enc::Msg<super::ExtensionRangeOptions>,
-                >(3, value, buf);
+                _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
             }
             self.unknown_fields.encode(buf);
         }
@@ -984,7 +873,7 @@ pub mod descriptor_proto {
                     16 => _enc::merge_optional::<_enc::Int32>(&mut self.end, r)?,
                     26 => {
                         _enc::merge_field::<
-                            _enc::Msg<super::ExtensionRangeOptions>,
+                            _enc::Msg<_>,
                         >(
                             self
                                 .options
@@ -1140,42 +1029,27 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<extension_range_options::Declaration>,
-            >(2, &self.declaration);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.declaration);
         if let ::core::option::Option::Some(value) = &self.verification {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<extension_range_options::VerificationState>,
-                >(3, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(50, value);
+            len += _enc::field_len::<_enc::Msg<_>>(50, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<extension_range_options::Declaration>,
-        >(2, &self.declaration, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.declaration, buf);
         if let ::core::option::Option::Some(value) = &self.verification {
-            _enc::encode_field::<
-                _enc::ClosedEnum<extension_range_options::VerificationState>,
-            >(3, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(50, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(50, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1186,18 +1060,16 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<extension_range_options::Declaration>,
-                    >(tag, &mut self.declaration, r)?
+                    _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.declaration, r)?
                 }
                 24 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<extension_range_options::VerificationState>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.verification, r, &mut self.unknown_fields)?
                 }
                 402 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -1207,7 +1079,7 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -1275,23 +1147,11 @@ pub mod extension_range_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("DECLARATION"),
-                1 => ::core::option::Option::Some("UNVERIFIED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "DECLARATION" => {
-                    ::core::option::Option::Some(VerificationState::DECLARATION)
-                }
-                "UNVERIFIED" => {
-                    ::core::option::Option::Some(VerificationState::UNVERIFIED)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for VerificationState {
@@ -1320,12 +1180,10 @@ pub mod extension_range_options {
     }
     impl ::rust_rpc::Enumeration for VerificationState {
         const FULL_NAME: &'static str = "google.protobuf.ExtensionRangeOptions.VerificationState";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            VerificationState::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            VerificationState::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("DECLARATION", 0),
+            ("UNVERIFIED", 1),
+        ];
     }
     /// Reserved field numbers: 4.
     #[derive(Clone, PartialEq, Default)]
@@ -1571,16 +1429,10 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
             len += _enc::field_len::<_enc::Int32>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.label {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<field_descriptor_proto::Label>,
-                >(4, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.r#type {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<field_descriptor_proto::Type>,
-                >(5, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
         }
         if let ::core::option::Option::Some(value) = &self.type_name {
             len += _enc::field_len::<_enc::LaxStr>(6, value);
@@ -1589,7 +1441,7 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
             len += _enc::field_len::<_enc::LaxStr>(7, value);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<FieldOptions>>(8, value);
+            len += _enc::field_len::<_enc::Msg<_>>(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.oneof_index {
             len += _enc::field_len::<_enc::Int32>(9, value);
@@ -1628,14 +1480,10 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
             _enc::encode_field::<_enc::Int32>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.label {
-            _enc::encode_field::<
-                _enc::ClosedEnum<field_descriptor_proto::Label>,
-            >(4, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.r#type {
-            _enc::encode_field::<
-                _enc::ClosedEnum<field_descriptor_proto::Type>,
-            >(5, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.type_name {
             _enc::encode_field::<_enc::LaxStr>(6, value, buf);
@@ -1644,7 +1492,7 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
             _enc::encode_field::<_enc::LaxStr>(7, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<FieldOptions>>(8, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.oneof_index {
             _enc::encode_field::<_enc::Int32>(9, value, buf);
@@ -1689,12 +1537,12 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 24 => _enc::merge_optional::<_enc::Int32>(&mut self.number, r)?,
                 32 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<field_descriptor_proto::Label>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.label, r, &mut self.unknown_fields)?
                 }
                 40 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<field_descriptor_proto::Type>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.r#type, r, &mut self.unknown_fields)?
                 }
                 50 => {
@@ -1709,7 +1557,7 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
                 }
                 66 => {
                     _enc::merge_field::<
-                        _enc::Msg<FieldOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -1852,51 +1700,11 @@ pub mod field_descriptor_proto {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                1 => ::core::option::Option::Some("TYPE_DOUBLE"),
-                2 => ::core::option::Option::Some("TYPE_FLOAT"),
-                3 => ::core::option::Option::Some("TYPE_INT64"),
-                4 => ::core::option::Option::Some("TYPE_UINT64"),
-                5 => ::core::option::Option::Some("TYPE_INT32"),
-                6 => ::core::option::Option::Some("TYPE_FIXED64"),
-                7 => ::core::option::Option::Some("TYPE_FIXED32"),
-                8 => ::core::option::Option::Some("TYPE_BOOL"),
-                9 => ::core::option::Option::Some("TYPE_STRING"),
-                10 => ::core::option::Option::Some("TYPE_GROUP"),
-                11 => ::core::option::Option::Some("TYPE_MESSAGE"),
-                12 => ::core::option::Option::Some("TYPE_BYTES"),
-                13 => ::core::option::Option::Some("TYPE_UINT32"),
-                14 => ::core::option::Option::Some("TYPE_ENUM"),
-                15 => ::core::option::Option::Some("TYPE_SFIXED32"),
-                16 => ::core::option::Option::Some("TYPE_SFIXED64"),
-                17 => ::core::option::Option::Some("TYPE_SINT32"),
-                18 => ::core::option::Option::Some("TYPE_SINT64"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "TYPE_DOUBLE" => ::core::option::Option::Some(Type::DOUBLE),
-                "TYPE_FLOAT" => ::core::option::Option::Some(Type::FLOAT),
-                "TYPE_INT64" => ::core::option::Option::Some(Type::INT64),
-                "TYPE_UINT64" => ::core::option::Option::Some(Type::UINT64),
-                "TYPE_INT32" => ::core::option::Option::Some(Type::INT32),
-                "TYPE_FIXED64" => ::core::option::Option::Some(Type::FIXED64),
-                "TYPE_FIXED32" => ::core::option::Option::Some(Type::FIXED32),
-                "TYPE_BOOL" => ::core::option::Option::Some(Type::BOOL),
-                "TYPE_STRING" => ::core::option::Option::Some(Type::STRING),
-                "TYPE_GROUP" => ::core::option::Option::Some(Type::GROUP),
-                "TYPE_MESSAGE" => ::core::option::Option::Some(Type::MESSAGE),
-                "TYPE_BYTES" => ::core::option::Option::Some(Type::BYTES),
-                "TYPE_UINT32" => ::core::option::Option::Some(Type::UINT32),
-                "TYPE_ENUM" => ::core::option::Option::Some(Type::ENUM),
-                "TYPE_SFIXED32" => ::core::option::Option::Some(Type::SFIXED32),
-                "TYPE_SFIXED64" => ::core::option::Option::Some(Type::SFIXED64),
-                "TYPE_SINT32" => ::core::option::Option::Some(Type::SINT32),
-                "TYPE_SINT64" => ::core::option::Option::Some(Type::SINT64),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Type {
@@ -1925,12 +1733,26 @@ pub mod field_descriptor_proto {
     }
     impl ::rust_rpc::Enumeration for Type {
         const FULL_NAME: &'static str = "google.protobuf.FieldDescriptorProto.Type";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Type::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Type::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("TYPE_DOUBLE", 1),
+            ("TYPE_FLOAT", 2),
+            ("TYPE_INT64", 3),
+            ("TYPE_UINT64", 4),
+            ("TYPE_INT32", 5),
+            ("TYPE_FIXED64", 6),
+            ("TYPE_FIXED32", 7),
+            ("TYPE_BOOL", 8),
+            ("TYPE_STRING", 9),
+            ("TYPE_GROUP", 10),
+            ("TYPE_MESSAGE", 11),
+            ("TYPE_BYTES", 12),
+            ("TYPE_UINT32", 13),
+            ("TYPE_ENUM", 14),
+            ("TYPE_SFIXED32", 15),
+            ("TYPE_SFIXED64", 16),
+            ("TYPE_SINT32", 17),
+            ("TYPE_SINT64", 18),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -1951,21 +1773,11 @@ pub mod field_descriptor_proto {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                1 => ::core::option::Option::Some("LABEL_OPTIONAL"),
-                3 => ::core::option::Option::Some("LABEL_REPEATED"),
-                2 => ::core::option::Option::Some("LABEL_REQUIRED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "LABEL_OPTIONAL" => ::core::option::Option::Some(Label::OPTIONAL),
-                "LABEL_REPEATED" => ::core::option::Option::Some(Label::REPEATED),
-                "LABEL_REQUIRED" => ::core::option::Option::Some(Label::REQUIRED),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Label {
@@ -1994,12 +1806,11 @@ pub mod field_descriptor_proto {
     }
     impl ::rust_rpc::Enumeration for Label {
         const FULL_NAME: &'static str = "google.protobuf.FieldDescriptorProto.Label";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Label::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Label::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("LABEL_OPTIONAL", 1),
+            ("LABEL_REQUIRED", 2),
+            ("LABEL_REPEATED", 3),
+        ];
     }
 }
 /// Describes a oneof.
@@ -2033,7 +1844,7 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<OneofOptions>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -2049,7 +1860,7 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<OneofOptions>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -2070,7 +1881,7 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<OneofOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -2152,17 +1963,14 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<EnumValueDescriptorProto>>(2, &self.value);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.value);
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<EnumOptions>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<enum_descriptor_proto::EnumReservedRange>,
-            >(4, &self.reserved_range);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.reserved_range);
         len += _enc::repeated_len::<_enc::LaxStr>(5, &self.reserved_name);
         if let ::core::option::Option::Some(value) = &self.visibility {
-            len += _enc::field_len::<_enc::ClosedEnum<SymbolVisibility>>(6, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -2177,18 +1985,14 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<EnumValueDescriptorProto>,
-        >(2, &self.value, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.value, buf);
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<EnumOptions>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<enum_descriptor_proto::EnumReservedRange>,
-        >(4, &self.reserved_range, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.reserved_range, buf);
         _enc::encode_repeated::<_enc::LaxStr>(5, &self.reserved_name, buf);
         if let ::core::option::Option::Some(value) = &self.visibility {
-            _enc::encode_field::<_enc::ClosedEnum<SymbolVisibility>>(6, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -2207,14 +2011,10 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
                         _enc::LaxStr,
                     >(&mut self.name, r, &mut self.unknown_fields)?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<EnumValueDescriptorProto>,
-                    >(tag, &mut self.value, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.value, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<EnumOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -2224,7 +2024,7 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
                 }
                 34 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<enum_descriptor_proto::EnumReservedRange>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.reserved_range, r)?
                 }
                 42 => {
@@ -2234,7 +2034,7 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
                 }
                 48 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<SymbolVisibility>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.visibility, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -2406,7 +2206,7 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
             len += _enc::field_len::<_enc::Int32>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<EnumValueOptions>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -2425,7 +2225,7 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
             _enc::encode_field::<_enc::Int32>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<EnumValueOptions>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -2447,7 +2247,7 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
                 16 => _enc::merge_optional::<_enc::Int32>(&mut self.number, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<EnumValueOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -2525,9 +2325,9 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             len += _enc::field_len::<_enc::LaxStr>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<MethodDescriptorProto>>(2, &self.method);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.method);
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<ServiceOptions>>(3, value);
+            len += _enc::field_len::<_enc::Msg<_>>(3, value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -2542,9 +2342,9 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
         if let ::core::option::Option::Some(value) = &self.name {
             _enc::encode_field::<_enc::LaxStr>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<MethodDescriptorProto>>(2, &self.method, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.method, buf);
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<ServiceOptions>>(3, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -2563,14 +2363,10 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
                         _enc::LaxStr,
                     >(&mut self.name, r, &mut self.unknown_fields)?
                 }
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<MethodDescriptorProto>,
-                    >(tag, &mut self.method, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.method, r)?,
                 26 => {
                     _enc::merge_field::<
-                        _enc::Msg<ServiceOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -2673,7 +2469,7 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
             len += _enc::field_len::<_enc::LaxStr>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<MethodOptions>>(4, value);
+            len += _enc::field_len::<_enc::Msg<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.client_streaming {
             len += _enc::field_len::<_enc::Bool>(5, value);
@@ -2707,7 +2503,7 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
             _enc::encode_field::<_enc::LaxStr>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<MethodOptions>>(4, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.client_streaming {
             _enc::encode_field::<_enc::Bool>(5, value, buf);
@@ -2751,7 +2547,7 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
                 }
                 34 => {
                     _enc::merge_field::<
-                        _enc::Msg<MethodOptions>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .options
@@ -2957,10 +2753,7 @@ impl ::rust_rpc::Message for FileOptions {
             len += _enc::field_len::<_enc::LaxStr>(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.optimize_for {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<file_options::OptimizeMode>,
-                >(9, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(9, value);
         }
         if let ::core::option::Option::Some(value) = &self.java_multiple_files {
             len += _enc::field_len::<_enc::Bool>(10, value);
@@ -3012,12 +2805,9 @@ impl ::rust_rpc::Message for FileOptions {
             len += _enc::field_len::<_enc::LaxStr>(45, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(50, value);
+            len += _enc::field_len::<_enc::Msg<_>>(50, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -3048,9 +2838,7 @@ impl ::rust_rpc::Message for FileOptions {
             _enc::encode_field::<_enc::LaxStr>(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.optimize_for {
-            _enc::encode_field::<
-                _enc::ClosedEnum<file_options::OptimizeMode>,
-            >(9, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(9, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.java_multiple_files {
             _enc::encode_field::<_enc::Bool>(10, value, buf);
@@ -3102,11 +2890,9 @@ impl ::rust_rpc::Message for FileOptions {
             _enc::encode_field::<_enc::LaxStr>(45, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(50, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(50, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(
@@ -3145,7 +2931,7 @@ impl ::rust_rpc::Message for FileOptions {
                 }
                 72 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<file_options::OptimizeMode>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.optimize_for, r, &mut self.unknown_fields)?
                 }
                 80 => {
@@ -3216,7 +3002,7 @@ impl ::rust_rpc::Message for FileOptions {
                 }
                 402 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -3226,7 +3012,7 @@ impl ::rust_rpc::Message for FileOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -3373,23 +3159,11 @@ pub mod file_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                1 => ::core::option::Option::Some("SPEED"),
-                2 => ::core::option::Option::Some("CODE_SIZE"),
-                3 => ::core::option::Option::Some("LITE_RUNTIME"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "SPEED" => ::core::option::Option::Some(OptimizeMode::SPEED),
-                "CODE_SIZE" => ::core::option::Option::Some(OptimizeMode::CODE_SIZE),
-                "LITE_RUNTIME" => {
-                    ::core::option::Option::Some(OptimizeMode::LITE_RUNTIME)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for OptimizeMode {
@@ -3418,12 +3192,11 @@ pub mod file_options {
     }
     impl ::rust_rpc::Enumeration for OptimizeMode {
         const FULL_NAME: &'static str = "google.protobuf.FileOptions.OptimizeMode";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            OptimizeMode::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            OptimizeMode::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("SPEED", 1),
+            ("CODE_SIZE", 2),
+            ("LITE_RUNTIME", 3),
+        ];
     }
 }
 /// Reserved field numbers: 4, 5, 6, 8, 9.
@@ -3555,12 +3328,9 @@ impl ::rust_rpc::Message for MessageOptions {
             len += _enc::field_len::<_enc::Bool>(11, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(12, value);
+            len += _enc::field_len::<_enc::Msg<_>>(12, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -3586,11 +3356,9 @@ impl ::rust_rpc::Message for MessageOptions {
             _enc::encode_field::<_enc::Bool>(11, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(12, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(12, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3619,7 +3387,7 @@ impl ::rust_rpc::Message for MessageOptions {
                 }
                 98 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -3629,7 +3397,7 @@ impl ::rust_rpc::Message for MessageOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -3817,7 +3585,7 @@ impl ::rust_rpc::Message for FieldOptions {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.ctype {
-            len += _enc::field_len::<_enc::ClosedEnum<field_options::CType>>(1, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.packed {
             len += _enc::field_len::<_enc::Bool>(2, value);
@@ -3829,7 +3597,7 @@ impl ::rust_rpc::Message for FieldOptions {
             len += _enc::field_len::<_enc::Bool>(5, value);
         }
         if let ::core::option::Option::Some(value) = &self.jstype {
-            len += _enc::field_len::<_enc::ClosedEnum<field_options::JsType>>(6, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.weak {
             len += _enc::field_len::<_enc::Bool>(10, value);
@@ -3841,39 +3609,24 @@ impl ::rust_rpc::Message for FieldOptions {
             len += _enc::field_len::<_enc::Bool>(16, value);
         }
         if let ::core::option::Option::Some(value) = &self.retention {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<field_options::OptionRetention>,
-                >(17, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(17, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::ClosedEnum<field_options::OptionTargetType>,
-            >(19, &self.targets);
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<field_options::EditionDefault>,
-            >(20, &self.edition_defaults);
+        len += _enc::repeated_len::<_enc::ClosedEnum<_>>(19, &self.targets);
+        len += _enc::repeated_len::<_enc::Msg<_>>(20, &self.edition_defaults);
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(21, value);
+            len += _enc::field_len::<_enc::Msg<_>>(21, value);
         }
         if let ::core::option::Option::Some(value) = &self.feature_support {
-            len
-                += _enc::field_len::<
-                    _enc::Msg<field_options::FeatureSupport>,
-                >(22, value);
+            len += _enc::field_len::<_enc::Msg<_>>(22, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.ctype {
-            _enc::encode_field::<_enc::ClosedEnum<field_options::CType>>(1, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.packed {
             _enc::encode_field::<_enc::Bool>(2, value, buf);
@@ -3885,7 +3638,7 @@ impl ::rust_rpc::Message for FieldOptions {
             _enc::encode_field::<_enc::Bool>(5, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.jstype {
-            _enc::encode_field::<_enc::ClosedEnum<field_options::JsType>>(6, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.weak {
             _enc::encode_field::<_enc::Bool>(10, value, buf);
@@ -3897,27 +3650,17 @@ impl ::rust_rpc::Message for FieldOptions {
             _enc::encode_field::<_enc::Bool>(16, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.retention {
-            _enc::encode_field::<
-                _enc::ClosedEnum<field_options::OptionRetention>,
-            >(17, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(17, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::ClosedEnum<field_options::OptionTargetType>,
-        >(19, &self.targets, buf);
-        _enc::encode_repeated::<
-            _enc::Msg<field_options::EditionDefault>,
-        >(20, &self.edition_defaults, buf);
+        _enc::encode_repeated::<_enc::ClosedEnum<_>>(19, &self.targets, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(20, &self.edition_defaults, buf);
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(21, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(21, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.feature_support {
-            _enc::encode_field::<
-                _enc::Msg<field_options::FeatureSupport>,
-            >(22, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(22, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3929,7 +3672,7 @@ impl ::rust_rpc::Message for FieldOptions {
             match tag {
                 8 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<field_options::CType>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.ctype, r, &mut self.unknown_fields)?
                 }
                 16 => _enc::merge_optional::<_enc::Bool>(&mut self.packed, r)?,
@@ -3937,7 +3680,7 @@ impl ::rust_rpc::Message for FieldOptions {
                 40 => _enc::merge_optional::<_enc::Bool>(&mut self.lazy, r)?,
                 48 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<field_options::JsType>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.jstype, r, &mut self.unknown_fields)?
                 }
                 80 => _enc::merge_optional::<_enc::Bool>(&mut self.weak, r)?,
@@ -3945,22 +3688,22 @@ impl ::rust_rpc::Message for FieldOptions {
                 128 => _enc::merge_optional::<_enc::Bool>(&mut self.debug_redact, r)?,
                 136 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<field_options::OptionRetention>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.retention, r, &mut self.unknown_fields)?
                 }
                 152 | 154 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<field_options::OptionTargetType>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.targets, r, &mut self.unknown_fields)?
                 }
                 162 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<field_options::EditionDefault>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.edition_defaults, r)?
                 }
                 170 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -3970,7 +3713,7 @@ impl ::rust_rpc::Message for FieldOptions {
                 }
                 178 => {
                     _enc::merge_field::<
-                        _enc::Msg<field_options::FeatureSupport>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .feature_support
@@ -3980,7 +3723,7 @@ impl ::rust_rpc::Message for FieldOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4090,21 +3833,11 @@ pub mod field_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("STRING"),
-                1 => ::core::option::Option::Some("CORD"),
-                2 => ::core::option::Option::Some("STRING_PIECE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "STRING" => ::core::option::Option::Some(CType::STRING),
-                "CORD" => ::core::option::Option::Some(CType::CORD),
-                "STRING_PIECE" => ::core::option::Option::Some(CType::STRING_PIECE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for CType {
@@ -4133,12 +3866,11 @@ pub mod field_options {
     }
     impl ::rust_rpc::Enumeration for CType {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.CType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            CType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            CType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("STRING", 0),
+            ("CORD", 1),
+            ("STRING_PIECE", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -4158,21 +3890,11 @@ pub mod field_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("JS_NORMAL"),
-                1 => ::core::option::Option::Some("JS_STRING"),
-                2 => ::core::option::Option::Some("JS_NUMBER"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "JS_NORMAL" => ::core::option::Option::Some(JsType::JS_NORMAL),
-                "JS_STRING" => ::core::option::Option::Some(JsType::JS_STRING),
-                "JS_NUMBER" => ::core::option::Option::Some(JsType::JS_NUMBER),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for JsType {
@@ -4201,12 +3923,11 @@ pub mod field_options {
     }
     impl ::rust_rpc::Enumeration for JsType {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.JSType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            JsType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            JsType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("JS_NORMAL", 0),
+            ("JS_STRING", 1),
+            ("JS_NUMBER", 2),
+        ];
     }
     /// If set to RETENTION_SOURCE, the option will be omitted from the binary.
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -4224,27 +3945,11 @@ pub mod field_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("RETENTION_UNKNOWN"),
-                1 => ::core::option::Option::Some("RETENTION_RUNTIME"),
-                2 => ::core::option::Option::Some("RETENTION_SOURCE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "RETENTION_UNKNOWN" => {
-                    ::core::option::Option::Some(OptionRetention::RETENTION_UNKNOWN)
-                }
-                "RETENTION_RUNTIME" => {
-                    ::core::option::Option::Some(OptionRetention::RETENTION_RUNTIME)
-                }
-                "RETENTION_SOURCE" => {
-                    ::core::option::Option::Some(OptionRetention::RETENTION_SOURCE)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for OptionRetention {
@@ -4273,12 +3978,11 @@ pub mod field_options {
     }
     impl ::rust_rpc::Enumeration for OptionRetention {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.OptionRetention";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            OptionRetention::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            OptionRetention::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("RETENTION_UNKNOWN", 0),
+            ("RETENTION_RUNTIME", 1),
+            ("RETENTION_SOURCE", 2),
+        ];
     }
     /// This indicates the types of entities that the field may apply to when used
     /// as an option. If it is unset, then the field may be freely used as an
@@ -4312,59 +4016,11 @@ pub mod field_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("TARGET_TYPE_UNKNOWN"),
-                1 => ::core::option::Option::Some("TARGET_TYPE_FILE"),
-                2 => ::core::option::Option::Some("TARGET_TYPE_EXTENSION_RANGE"),
-                3 => ::core::option::Option::Some("TARGET_TYPE_MESSAGE"),
-                4 => ::core::option::Option::Some("TARGET_TYPE_FIELD"),
-                5 => ::core::option::Option::Some("TARGET_TYPE_ONEOF"),
-                6 => ::core::option::Option::Some("TARGET_TYPE_ENUM"),
-                7 => ::core::option::Option::Some("TARGET_TYPE_ENUM_ENTRY"),
-                8 => ::core::option::Option::Some("TARGET_TYPE_SERVICE"),
-                9 => ::core::option::Option::Some("TARGET_TYPE_METHOD"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "TARGET_TYPE_UNKNOWN" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_UNKNOWN)
-                }
-                "TARGET_TYPE_FILE" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_FILE)
-                }
-                "TARGET_TYPE_EXTENSION_RANGE" => {
-                    ::core::option::Option::Some(
-                        OptionTargetType::TARGET_TYPE_EXTENSION_RANGE,
-                    )
-                }
-                "TARGET_TYPE_MESSAGE" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_MESSAGE)
-                }
-                "TARGET_TYPE_FIELD" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_FIELD)
-                }
-                "TARGET_TYPE_ONEOF" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_ONEOF)
-                }
-                "TARGET_TYPE_ENUM" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_ENUM)
-                }
-                "TARGET_TYPE_ENUM_ENTRY" => {
-                    ::core::option::Option::Some(
-                        OptionTargetType::TARGET_TYPE_ENUM_ENTRY,
-                    )
-                }
-                "TARGET_TYPE_SERVICE" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_SERVICE)
-                }
-                "TARGET_TYPE_METHOD" => {
-                    ::core::option::Option::Some(OptionTargetType::TARGET_TYPE_METHOD)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for OptionTargetType {
@@ -4393,12 +4049,18 @@ pub mod field_options {
     }
     impl ::rust_rpc::Enumeration for OptionTargetType {
         const FULL_NAME: &'static str = "google.protobuf.FieldOptions.OptionTargetType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            OptionTargetType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            OptionTargetType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("TARGET_TYPE_UNKNOWN", 0),
+            ("TARGET_TYPE_FILE", 1),
+            ("TARGET_TYPE_EXTENSION_RANGE", 2),
+            ("TARGET_TYPE_MESSAGE", 3),
+            ("TARGET_TYPE_FIELD", 4),
+            ("TARGET_TYPE_ONEOF", 5),
+            ("TARGET_TYPE_ENUM", 6),
+            ("TARGET_TYPE_ENUM_ENTRY", 7),
+            ("TARGET_TYPE_SERVICE", 8),
+            ("TARGET_TYPE_METHOD", 9),
+        ];
     }
     #[derive(Clone, PartialEq, Default)]
     pub struct EditionDefault {
@@ -4431,7 +4093,7 @@ pub mod field_options {
                 len += _enc::field_len::<_enc::LaxStr>(2, value);
             }
             if let ::core::option::Option::Some(value) = &self.edition {
-                len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(3, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
             }
             if !self.unknown_fields.is_empty() {
                 len
@@ -4449,7 +4111,7 @@ pub mod field_options {
                 _enc::encode_field::<_enc::LaxStr>(2, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.edition {
-                _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(3, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
             }
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
@@ -4470,7 +4132,7 @@ pub mod field_options {
                     }
                     24 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<super::Edition>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.edition, r, &mut self.unknown_fields)?
                     }
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4535,16 +4197,16 @@ pub mod field_options {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
             if let ::core::option::Option::Some(value) = &self.edition_introduced {
-                len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(1, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
             }
             if let ::core::option::Option::Some(value) = &self.edition_deprecated {
-                len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(2, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
             }
             if let ::core::option::Option::Some(value) = &self.deprecation_warning {
                 len += _enc::field_len::<_enc::LaxStr>(3, value);
             }
             if let ::core::option::Option::Some(value) = &self.edition_removed {
-                len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(4, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
             }
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 len += _enc::field_len::<_enc::LaxStr>(5, value);
@@ -4565,16 +4227,16 @@ pub mod field_options {
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition_introduced {
-                _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(1, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.edition_deprecated {
-                _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(2, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.deprecation_warning {
                 _enc::encode_field::<_enc::LaxStr>(3, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.edition_removed {
-                _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(4, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.removal_error {
                 _enc::encode_field::<_enc::LaxStr>(5, value, buf);
@@ -4599,12 +4261,12 @@ pub mod field_options {
                 match tag {
                     8 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<super::Edition>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.edition_introduced, r, &mut self.unknown_fields)?
                     }
                     16 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<super::Edition>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.edition_deprecated, r, &mut self.unknown_fields)?
                     }
                     26 => {
@@ -4614,7 +4276,7 @@ pub mod field_options {
                     }
                     32 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<super::Edition>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.edition_removed, r, &mut self.unknown_fields)?
                     }
                     42 => {
@@ -4683,23 +4345,18 @@ impl ::rust_rpc::Message for OneofOptions {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4711,7 +4368,7 @@ impl ::rust_rpc::Message for OneofOptions {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -4721,7 +4378,7 @@ impl ::rust_rpc::Message for OneofOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4834,12 +4491,9 @@ impl ::rust_rpc::Message for EnumOptions {
             len += _enc::field_len::<_enc::Bool>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(7, value);
+            len += _enc::field_len::<_enc::Msg<_>>(7, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -4857,11 +4511,9 @@ impl ::rust_rpc::Message for EnumOptions {
             _enc::encode_field::<_enc::Bool>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(7, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4880,7 +4532,7 @@ impl ::rust_rpc::Message for EnumOptions {
                 }
                 58 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -4890,7 +4542,7 @@ impl ::rust_rpc::Message for EnumOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -4999,18 +4651,15 @@ impl ::rust_rpc::Message for EnumValueOptions {
             len += _enc::field_len::<_enc::Bool>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.debug_redact {
             len += _enc::field_len::<_enc::Bool>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.feature_support {
-            len += _enc::field_len::<_enc::Msg<field_options::FeatureSupport>>(4, value);
+            len += _enc::field_len::<_enc::Msg<_>>(4, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -5020,19 +4669,15 @@ impl ::rust_rpc::Message for EnumValueOptions {
             _enc::encode_field::<_enc::Bool>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.debug_redact {
             _enc::encode_field::<_enc::Bool>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.feature_support {
-            _enc::encode_field::<
-                _enc::Msg<field_options::FeatureSupport>,
-            >(4, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5045,7 +4690,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
                 8 => _enc::merge_optional::<_enc::Bool>(&mut self.deprecated, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -5056,7 +4701,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
                 24 => _enc::merge_optional::<_enc::Bool>(&mut self.debug_redact, r)?,
                 34 => {
                     _enc::merge_field::<
-                        _enc::Msg<field_options::FeatureSupport>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .feature_support
@@ -5066,7 +4711,7 @@ impl ::rust_rpc::Message for EnumValueOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -5160,12 +4805,9 @@ impl ::rust_rpc::Message for ServiceOptions {
             len += _enc::field_len::<_enc::Bool>(33, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(34, value);
+            len += _enc::field_len::<_enc::Msg<_>>(34, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -5175,11 +4817,9 @@ impl ::rust_rpc::Message for ServiceOptions {
             _enc::encode_field::<_enc::Bool>(33, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(34, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(34, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5192,7 +4832,7 @@ impl ::rust_rpc::Message for ServiceOptions {
                 264 => _enc::merge_optional::<_enc::Bool>(&mut self.deprecated, r)?,
                 274 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -5202,7 +4842,7 @@ impl ::rust_rpc::Message for ServiceOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -5294,18 +4934,12 @@ impl ::rust_rpc::Message for MethodOptions {
             len += _enc::field_len::<_enc::Bool>(33, value);
         }
         if let ::core::option::Option::Some(value) = &self.idempotency_level {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<method_options::IdempotencyLevel>,
-                >(34, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(34, value);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<FeatureSet>>(35, value);
+            len += _enc::field_len::<_enc::Msg<_>>(35, value);
         }
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<UninterpretedOption>,
-            >(999, &self.uninterpreted_option);
+        len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -5315,16 +4949,12 @@ impl ::rust_rpc::Message for MethodOptions {
             _enc::encode_field::<_enc::Bool>(33, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.idempotency_level {
-            _enc::encode_field::<
-                _enc::ClosedEnum<method_options::IdempotencyLevel>,
-            >(34, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(34, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<FeatureSet>>(35, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(35, value, buf);
         }
-        _enc::encode_repeated::<
-            _enc::Msg<UninterpretedOption>,
-        >(999, &self.uninterpreted_option, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5337,12 +4967,12 @@ impl ::rust_rpc::Message for MethodOptions {
                 264 => _enc::merge_optional::<_enc::Bool>(&mut self.deprecated, r)?,
                 272 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<method_options::IdempotencyLevel>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.idempotency_level, r, &mut self.unknown_fields)?
                 }
                 282 => {
                     _enc::merge_field::<
-                        _enc::Msg<FeatureSet>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .features
@@ -5352,7 +4982,7 @@ impl ::rust_rpc::Message for MethodOptions {
                 }
                 7994 => {
                     _enc::merge_repeated::<
-                        _enc::Msg<UninterpretedOption>,
+                        _enc::Msg<_>,
                     >(tag, &mut self.uninterpreted_option, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -5428,27 +5058,11 @@ pub mod method_options {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("IDEMPOTENCY_UNKNOWN"),
-                1 => ::core::option::Option::Some("NO_SIDE_EFFECTS"),
-                2 => ::core::option::Option::Some("IDEMPOTENT"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "IDEMPOTENCY_UNKNOWN" => {
-                    ::core::option::Option::Some(IdempotencyLevel::IDEMPOTENCY_UNKNOWN)
-                }
-                "NO_SIDE_EFFECTS" => {
-                    ::core::option::Option::Some(IdempotencyLevel::NO_SIDE_EFFECTS)
-                }
-                "IDEMPOTENT" => {
-                    ::core::option::Option::Some(IdempotencyLevel::IDEMPOTENT)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for IdempotencyLevel {
@@ -5477,12 +5091,11 @@ pub mod method_options {
     }
     impl ::rust_rpc::Enumeration for IdempotencyLevel {
         const FULL_NAME: &'static str = "google.protobuf.MethodOptions.IdempotencyLevel";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            IdempotencyLevel::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            IdempotencyLevel::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("IDEMPOTENCY_UNKNOWN", 0),
+            ("NO_SIDE_EFFECTS", 1),
+            ("IDEMPOTENT", 2),
+        ];
     }
 }
 /// A message representing a option the parser does not recognize. This only
@@ -5529,10 +5142,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<uninterpreted_option::NamePart>,
-            >(2, &self.name);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.name);
         if let ::core::option::Option::Some(value) = &self.identifier_value {
             len += _enc::field_len::<_enc::LaxStr>(3, value);
         }
@@ -5566,9 +5176,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<uninterpreted_option::NamePart>,
-        >(2, &self.name, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.name, buf);
         if let ::core::option::Option::Some(value) = &self.identifier_value {
             _enc::encode_field::<_enc::LaxStr>(3, value, buf);
         }
@@ -5605,11 +5213,7 @@ impl ::rust_rpc::Message for UninterpretedOption {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<uninterpreted_option::NamePart>,
-                    >(tag, &mut self.name, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.name, r)?,
                 26 => {
                     _enc::merge_optional_or_keep::<
                         _enc::LaxStr,
@@ -5854,59 +5458,31 @@ impl ::rust_rpc::Message for FeatureSet {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.field_presence {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::FieldPresence>,
-                >(1, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.enum_type {
-            len += _enc::field_len::<_enc::ClosedEnum<feature_set::EnumType>>(2, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
         }
         if let ::core::option::Option::Some(value) = &self.repeated_field_encoding {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::RepeatedFieldEncoding>,
-                >(3, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
         }
         if let ::core::option::Option::Some(value) = &self.utf8_validation {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::Utf8Validation>,
-                >(4, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.message_encoding {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::MessageEncoding>,
-                >(5, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
         }
         if let ::core::option::Option::Some(value) = &self.json_format {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::JsonFormat>,
-                >(6, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
         }
         if let ::core::option::Option::Some(value) = &self.enforce_naming_style {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<feature_set::EnforceNamingStyle>,
-                >(7, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(7, value);
         }
         if let ::core::option::Option::Some(value) = &self.default_symbol_visibility {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<
-                        feature_set::visibility_feature::DefaultSymbolVisibility,
-                    >,
-                >(8, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(8, value);
         }
         if let ::core::option::Option::Some(value) = &self.enforce_proto_limits {
-            len
-                += _enc::field_len::<
-                    _enc::ClosedEnum<
-                        feature_set::proto_limits_feature::EnforceProtoLimits,
-                    >,
-                >(9, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(9, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -5914,49 +5490,31 @@ impl ::rust_rpc::Message for FeatureSet {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.field_presence {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::FieldPresence>,
-            >(1, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.enum_type {
-            _enc::encode_field::<_enc::ClosedEnum<feature_set::EnumType>>(2, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.repeated_field_encoding {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::RepeatedFieldEncoding>,
-            >(3, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.utf8_validation {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::Utf8Validation>,
-            >(4, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.message_encoding {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::MessageEncoding>,
-            >(5, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.json_format {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::JsonFormat>,
-            >(6, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.enforce_naming_style {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::EnforceNamingStyle>,
-            >(7, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(7, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.default_symbol_visibility {
-            _enc::encode_field::<
-                _enc::ClosedEnum<
-                    feature_set::visibility_feature::DefaultSymbolVisibility,
-                >,
-            >(8, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(8, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.enforce_proto_limits {
-            _enc::encode_field::<
-                _enc::ClosedEnum<feature_set::proto_limits_feature::EnforceProtoLimits>,
-            >(9, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(9, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -5969,51 +5527,47 @@ impl ::rust_rpc::Message for FeatureSet {
             match tag {
                 8 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::FieldPresence>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.field_presence, r, &mut self.unknown_fields)?
                 }
                 16 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::EnumType>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.enum_type, r, &mut self.unknown_fields)?
                 }
                 24 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::RepeatedFieldEncoding>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.repeated_field_encoding, r, &mut self.unknown_fields)?
                 }
                 32 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::Utf8Validation>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.utf8_validation, r, &mut self.unknown_fields)?
                 }
                 40 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::MessageEncoding>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.message_encoding, r, &mut self.unknown_fields)?
                 }
                 48 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::JsonFormat>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.json_format, r, &mut self.unknown_fields)?
                 }
                 56 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<feature_set::EnforceNamingStyle>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.enforce_naming_style, r, &mut self.unknown_fields)?
                 }
                 64 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<
-                            feature_set::visibility_feature::DefaultSymbolVisibility,
-                        >,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.default_symbol_visibility, r, &mut self.unknown_fields)?
                 }
                 72 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<
-                            feature_set::proto_limits_feature::EnforceProtoLimits,
-                        >,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.enforce_proto_limits, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -6091,27 +5645,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("FIELD_PRESENCE_UNKNOWN"),
-                1 => ::core::option::Option::Some("EXPLICIT"),
-                2 => ::core::option::Option::Some("IMPLICIT"),
-                3 => ::core::option::Option::Some("LEGACY_REQUIRED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "FIELD_PRESENCE_UNKNOWN" => {
-                    ::core::option::Option::Some(FieldPresence::UNKNOWN)
-                }
-                "EXPLICIT" => ::core::option::Option::Some(FieldPresence::EXPLICIT),
-                "IMPLICIT" => ::core::option::Option::Some(FieldPresence::IMPLICIT),
-                "LEGACY_REQUIRED" => {
-                    ::core::option::Option::Some(FieldPresence::LEGACY_REQUIRED)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for FieldPresence {
@@ -6140,12 +5678,12 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for FieldPresence {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.FieldPresence";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            FieldPresence::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            FieldPresence::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("FIELD_PRESENCE_UNKNOWN", 0),
+            ("EXPLICIT", 1),
+            ("IMPLICIT", 2),
+            ("LEGACY_REQUIRED", 3),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6162,21 +5700,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("ENUM_TYPE_UNKNOWN"),
-                1 => ::core::option::Option::Some("OPEN"),
-                2 => ::core::option::Option::Some("CLOSED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "ENUM_TYPE_UNKNOWN" => ::core::option::Option::Some(EnumType::UNKNOWN),
-                "OPEN" => ::core::option::Option::Some(EnumType::OPEN),
-                "CLOSED" => ::core::option::Option::Some(EnumType::CLOSED),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for EnumType {
@@ -6205,12 +5733,11 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for EnumType {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.EnumType";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            EnumType::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            EnumType::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("ENUM_TYPE_UNKNOWN", 0),
+            ("OPEN", 1),
+            ("CLOSED", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6227,25 +5754,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("REPEATED_FIELD_ENCODING_UNKNOWN"),
-                1 => ::core::option::Option::Some("PACKED"),
-                2 => ::core::option::Option::Some("EXPANDED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "REPEATED_FIELD_ENCODING_UNKNOWN" => {
-                    ::core::option::Option::Some(RepeatedFieldEncoding::UNKNOWN)
-                }
-                "PACKED" => ::core::option::Option::Some(RepeatedFieldEncoding::PACKED),
-                "EXPANDED" => {
-                    ::core::option::Option::Some(RepeatedFieldEncoding::EXPANDED)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for RepeatedFieldEncoding {
@@ -6274,12 +5787,11 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for RepeatedFieldEncoding {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.RepeatedFieldEncoding";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            RepeatedFieldEncoding::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            RepeatedFieldEncoding::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("REPEATED_FIELD_ENCODING_UNKNOWN", 0),
+            ("PACKED", 1),
+            ("EXPANDED", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6296,23 +5808,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("UTF8_VALIDATION_UNKNOWN"),
-                2 => ::core::option::Option::Some("VERIFY"),
-                3 => ::core::option::Option::Some("NONE"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "UTF8_VALIDATION_UNKNOWN" => {
-                    ::core::option::Option::Some(Utf8Validation::UNKNOWN)
-                }
-                "VERIFY" => ::core::option::Option::Some(Utf8Validation::VERIFY),
-                "NONE" => ::core::option::Option::Some(Utf8Validation::NONE),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Utf8Validation {
@@ -6341,12 +5841,11 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for Utf8Validation {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.Utf8Validation";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Utf8Validation::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Utf8Validation::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("UTF8_VALIDATION_UNKNOWN", 0),
+            ("VERIFY", 2),
+            ("NONE", 3),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6363,25 +5862,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("MESSAGE_ENCODING_UNKNOWN"),
-                1 => ::core::option::Option::Some("LENGTH_PREFIXED"),
-                2 => ::core::option::Option::Some("DELIMITED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "MESSAGE_ENCODING_UNKNOWN" => {
-                    ::core::option::Option::Some(MessageEncoding::UNKNOWN)
-                }
-                "LENGTH_PREFIXED" => {
-                    ::core::option::Option::Some(MessageEncoding::LENGTH_PREFIXED)
-                }
-                "DELIMITED" => ::core::option::Option::Some(MessageEncoding::DELIMITED),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for MessageEncoding {
@@ -6410,12 +5895,11 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for MessageEncoding {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.MessageEncoding";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            MessageEncoding::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            MessageEncoding::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("MESSAGE_ENCODING_UNKNOWN", 0),
+            ("LENGTH_PREFIXED", 1),
+            ("DELIMITED", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6432,25 +5916,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("JSON_FORMAT_UNKNOWN"),
-                1 => ::core::option::Option::Some("ALLOW"),
-                2 => ::core::option::Option::Some("LEGACY_BEST_EFFORT"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "JSON_FORMAT_UNKNOWN" => {
-                    ::core::option::Option::Some(JsonFormat::UNKNOWN)
-                }
-                "ALLOW" => ::core::option::Option::Some(JsonFormat::ALLOW),
-                "LEGACY_BEST_EFFORT" => {
-                    ::core::option::Option::Some(JsonFormat::LEGACY_BEST_EFFORT)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for JsonFormat {
@@ -6479,12 +5949,11 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for JsonFormat {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.JsonFormat";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            JsonFormat::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            JsonFormat::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("JSON_FORMAT_UNKNOWN", 0),
+            ("ALLOW", 1),
+            ("LEGACY_BEST_EFFORT", 2),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -6503,31 +5972,11 @@ pub mod feature_set {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("ENFORCE_NAMING_STYLE_UNKNOWN"),
-                1 => ::core::option::Option::Some("STYLE2024"),
-                2 => ::core::option::Option::Some("STYLE_LEGACY"),
-                3 => ::core::option::Option::Some("STYLE2026"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "ENFORCE_NAMING_STYLE_UNKNOWN" => {
-                    ::core::option::Option::Some(EnforceNamingStyle::UNKNOWN)
-                }
-                "STYLE2024" => {
-                    ::core::option::Option::Some(EnforceNamingStyle::STYLE2024)
-                }
-                "STYLE_LEGACY" => {
-                    ::core::option::Option::Some(EnforceNamingStyle::STYLE_LEGACY)
-                }
-                "STYLE2026" => {
-                    ::core::option::Option::Some(EnforceNamingStyle::STYLE2026)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for EnforceNamingStyle {
@@ -6556,12 +6005,12 @@ pub mod feature_set {
     }
     impl ::rust_rpc::Enumeration for EnforceNamingStyle {
         const FULL_NAME: &'static str = "google.protobuf.FeatureSet.EnforceNamingStyle";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            EnforceNamingStyle::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            EnforceNamingStyle::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("ENFORCE_NAMING_STYLE_UNKNOWN", 0),
+            ("STYLE2024", 1),
+            ("STYLE_LEGACY", 2),
+            ("STYLE2026", 3),
+        ];
     }
     /// Reserved field numbers: 1 to max.
     #[derive(Clone, PartialEq, Default)]
@@ -6630,39 +6079,11 @@ pub mod feature_set {
             ];
             /// The value's name in the `.proto`, or `None` for an undeclared number.
             pub fn name(self) -> ::core::option::Option<&'static str> {
-                match self.0 {
-                    0 => {
-                        ::core::option::Option::Some("DEFAULT_SYMBOL_VISIBILITY_UNKNOWN")
-                    }
-                    1 => ::core::option::Option::Some("EXPORT_ALL"),
-                    2 => ::core::option::Option::Some("EXPORT_TOP_LEVEL"),
-                    3 => ::core::option::Option::Some("LOCAL_ALL"),
-                    4 => ::core::option::Option::Some("STRICT"),
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::name(self)
             }
             /// The value with this `.proto` name, aliases included.
             pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-                match name {
-                    "DEFAULT_SYMBOL_VISIBILITY_UNKNOWN" => {
-                        ::core::option::Option::Some(DefaultSymbolVisibility::UNKNOWN)
-                    }
-                    "EXPORT_ALL" => {
-                        ::core::option::Option::Some(DefaultSymbolVisibility::EXPORT_ALL)
-                    }
-                    "EXPORT_TOP_LEVEL" => {
-                        ::core::option::Option::Some(
-                            DefaultSymbolVisibility::EXPORT_TOP_LEVEL,
-                        )
-                    }
-                    "LOCAL_ALL" => {
-                        ::core::option::Option::Some(DefaultSymbolVisibility::LOCAL_ALL)
-                    }
-                    "STRICT" => {
-                        ::core::option::Option::Some(DefaultSymbolVisibility::STRICT)
-                    }
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::from_name(name)
             }
         }
         impl ::core::default::Default for DefaultSymbolVisibility {
@@ -6691,12 +6112,13 @@ pub mod feature_set {
         }
         impl ::rust_rpc::Enumeration for DefaultSymbolVisibility {
             const FULL_NAME: &'static str = "google.protobuf.FeatureSet.VisibilityFeature.DefaultSymbolVisibility";
-            fn name(self) -> ::core::option::Option<&'static str> {
-                DefaultSymbolVisibility::name(self)
-            }
-            fn from_name(name: &str) -> ::core::option::Option<Self> {
-                DefaultSymbolVisibility::from_name(name)
-            }
+            const NAMES: &'static [(&'static str, i32)] = &[
+                ("DEFAULT_SYMBOL_VISIBILITY_UNKNOWN", 0),
+                ("EXPORT_ALL", 1),
+                ("EXPORT_TOP_LEVEL", 2),
+                ("LOCAL_ALL", 3),
+                ("STRICT", 4),
+            ];
         }
     }
     #[derive(Clone, PartialEq, Default)]
@@ -6761,33 +6183,11 @@ pub mod feature_set {
             ];
             /// The value's name in the `.proto`, or `None` for an undeclared number.
             pub fn name(self) -> ::core::option::Option<&'static str> {
-                match self.0 {
-                    0 => ::core::option::Option::Some("PROTO_LIMITS_UNKNOWN"),
-                    1 => ::core::option::Option::Some("LEGACY_NO_EXPLICIT_LIMITS"),
-                    2 => ::core::option::Option::Some("PROTO_LIMITS2026"),
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::name(self)
             }
             /// The value with this `.proto` name, aliases included.
             pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-                match name {
-                    "PROTO_LIMITS_UNKNOWN" => {
-                        ::core::option::Option::Some(
-                            EnforceProtoLimits::PROTO_LIMITS_UNKNOWN,
-                        )
-                    }
-                    "LEGACY_NO_EXPLICIT_LIMITS" => {
-                        ::core::option::Option::Some(
-                            EnforceProtoLimits::LEGACY_NO_EXPLICIT_LIMITS,
-                        )
-                    }
-                    "PROTO_LIMITS2026" => {
-                        ::core::option::Option::Some(
-                            EnforceProtoLimits::PROTO_LIMITS2026,
-                        )
-                    }
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::from_name(name)
             }
         }
         impl ::core::default::Default for EnforceProtoLimits {
@@ -6816,12 +6216,11 @@ pub mod feature_set {
         }
         impl ::rust_rpc::Enumeration for EnforceProtoLimits {
             const FULL_NAME: &'static str = "google.protobuf.FeatureSet.ProtoLimitsFeature.EnforceProtoLimits";
-            fn name(self) -> ::core::option::Option<&'static str> {
-                EnforceProtoLimits::name(self)
-            }
-            fn from_name(name: &str) -> ::core::option::Option<Self> {
-                EnforceProtoLimits::from_name(name)
-            }
+            const NAMES: &'static [(&'static str, i32)] = &[
+                ("PROTO_LIMITS_UNKNOWN", 0),
+                ("LEGACY_NO_EXPLICIT_LIMITS", 1),
+                ("PROTO_LIMITS2026", 2),
+            ];
         }
     }
 }
@@ -6861,29 +6260,24 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<feature_set_defaults::FeatureSetEditionDefault>,
-            >(1, &self.defaults);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.defaults);
         if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            len += _enc::field_len::<_enc::ClosedEnum<Edition>>(4, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
         }
         if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            len += _enc::field_len::<_enc::ClosedEnum<Edition>>(5, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
         }
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<feature_set_defaults::FeatureSetEditionDefault>,
-        >(1, &self.defaults, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.defaults, buf);
         if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            _enc::encode_field::<_enc::ClosedEnum<Edition>>(4, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            _enc::encode_field::<_enc::ClosedEnum<Edition>>(5, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -6894,19 +6288,15 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<feature_set_defaults::FeatureSetEditionDefault>,
-                    >(tag, &mut self.defaults, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.defaults, r)?,
                 32 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Edition>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.minimum_edition, r, &mut self.unknown_fields)?
                 }
                 40 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<Edition>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.maximum_edition, r, &mut self.unknown_fields)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -6974,13 +6364,13 @@ pub mod feature_set_defaults {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
             if let ::core::option::Option::Some(value) = &self.edition {
-                len += _enc::field_len::<_enc::ClosedEnum<super::Edition>>(3, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
             }
             if let ::core::option::Option::Some(value) = &self.overridable_features {
-                len += _enc::field_len::<_enc::Msg<super::FeatureSet>>(4, value);
+                len += _enc::field_len::<_enc::Msg<_>>(4, value);
             }
             if let ::core::option::Option::Some(value) = &self.fixed_features {
-                len += _enc::field_len::<_enc::Msg<super::FeatureSet>>(5, value);
+                len += _enc::field_len::<_enc::Msg<_>>(5, value);
             }
             len += self.unknown_fields.encoded_len();
             len
@@ -6988,13 +6378,13 @@ pub mod feature_set_defaults {
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             if let ::core::option::Option::Some(value) = &self.edition {
-                _enc::encode_field::<_enc::ClosedEnum<super::Edition>>(3, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.overridable_features {
-                _enc::encode_field::<_enc::Msg<super::FeatureSet>>(4, value, buf);
+                _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.fixed_features {
-                _enc::encode_field::<_enc::Msg<super::FeatureSet>>(5, value, buf);
+                _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
             }
             self.unknown_fields.encode(buf);
         }
@@ -7007,12 +6397,12 @@ pub mod feature_set_defaults {
                 match tag {
                     24 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<super::Edition>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.edition, r, &mut self.unknown_fields)?
                     }
                     34 => {
                         _enc::merge_field::<
-                            _enc::Msg<super::FeatureSet>,
+                            _enc::Msg<_>,
                         >(
                             self
                                 .overridable_features
@@ -7022,7 +6412,7 @@ pub mod feature_set_defaults {
                     }
                     42 => {
                         _enc::merge_field::<
-                            _enc::Msg<super::FeatureSet>,
+                            _enc::Msg<_>,
                         >(
                             self
                                 .fixed_features
@@ -7112,18 +6502,13 @@ impl ::rust_rpc::Message for SourceCodeInfo {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<source_code_info::Location>,
-            >(1, &self.location);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.location);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<source_code_info::Location>,
-        >(1, &self.location, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.location, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -7133,11 +6518,7 @@ impl ::rust_rpc::Message for SourceCodeInfo {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<source_code_info::Location>,
-                    >(tag, &mut self.location, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.location, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -7424,18 +6805,13 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<generated_code_info::Annotation>,
-            >(1, &self.annotation);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.annotation);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<generated_code_info::Annotation>,
-        >(1, &self.annotation, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.annotation, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -7445,11 +6821,7 @@ impl ::rust_rpc::Message for GeneratedCodeInfo {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<generated_code_info::Annotation>,
-                    >(tag, &mut self.annotation, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.annotation, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -7513,10 +6885,7 @@ pub mod generated_code_info {
                 len += _enc::field_len::<_enc::Int32>(4, value);
             }
             if let ::core::option::Option::Some(value) = &self.semantic {
-                len
-                    += _enc::field_len::<
-                        _enc::ClosedEnum<annotation::Semantic>,
-                    >(5, value);
+                len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
             }
             if !self.unknown_fields.is_empty() {
                 len
@@ -7541,9 +6910,7 @@ pub mod generated_code_info {
                 _enc::encode_field::<_enc::Int32>(4, value, buf);
             }
             if let ::core::option::Option::Some(value) = &self.semantic {
-                _enc::encode_field::<
-                    _enc::ClosedEnum<annotation::Semantic>,
-                >(5, value, buf);
+                _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
             }
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
@@ -7572,7 +6939,7 @@ pub mod generated_code_info {
                     32 => _enc::merge_optional::<_enc::Int32>(&mut self.end, r)?,
                     40 => {
                         _enc::merge_optional_or_keep::<
-                            _enc::ClosedEnum<annotation::Semantic>,
+                            _enc::ClosedEnum<_>,
                         >(&mut self.semantic, r, &mut self.unknown_fields)?
                     }
                     _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -7629,21 +6996,11 @@ pub mod generated_code_info {
             ];
             /// The value's name in the `.proto`, or `None` for an undeclared number.
             pub fn name(self) -> ::core::option::Option<&'static str> {
-                match self.0 {
-                    0 => ::core::option::Option::Some("NONE"),
-                    1 => ::core::option::Option::Some("SET"),
-                    2 => ::core::option::Option::Some("ALIAS"),
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::name(self)
             }
             /// The value with this `.proto` name, aliases included.
             pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-                match name {
-                    "NONE" => ::core::option::Option::Some(Semantic::NONE),
-                    "SET" => ::core::option::Option::Some(Semantic::SET),
-                    "ALIAS" => ::core::option::Option::Some(Semantic::ALIAS),
-                    _ => ::core::option::Option::None,
-                }
+                <Self as ::rust_rpc::Enumeration>::from_name(name)
             }
         }
         impl ::core::default::Default for Semantic {
@@ -7672,12 +7029,11 @@ pub mod generated_code_info {
         }
         impl ::rust_rpc::Enumeration for Semantic {
             const FULL_NAME: &'static str = "google.protobuf.GeneratedCodeInfo.Annotation.Semantic";
-            fn name(self) -> ::core::option::Option<&'static str> {
-                Semantic::name(self)
-            }
-            fn from_name(name: &str) -> ::core::option::Option<Self> {
-                Semantic::from_name(name)
-            }
+            const NAMES: &'static [(&'static str, i32)] = &[
+                ("NONE", 0),
+                ("SET", 1),
+                ("ALIAS", 2),
+            ];
         }
     }
 }

@@ -10,17 +10,11 @@ impl NullValue {
     pub const VALUES: &'static [NullValue] = &[NullValue::NULL_VALUE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("NULL_VALUE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "NULL_VALUE" => ::core::option::Option::Some(NullValue::NULL_VALUE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for NullValue {
@@ -49,12 +43,7 @@ impl ::core::fmt::Debug for NullValue {
 }
 impl ::rust_rpc::Enumeration for NullValue {
     const FULL_NAME: &'static str = "google.protobuf.NullValue";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        NullValue::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        NullValue::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[("NULL_VALUE", 0)];
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
@@ -71,21 +60,11 @@ impl Syntax {
     ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("SYNTAX_PROTO2"),
-            1 => ::core::option::Option::Some("SYNTAX_PROTO3"),
-            2 => ::core::option::Option::Some("SYNTAX_EDITIONS"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "SYNTAX_PROTO2" => ::core::option::Option::Some(Syntax::PROTO2),
-            "SYNTAX_PROTO3" => ::core::option::Option::Some(Syntax::PROTO3),
-            "SYNTAX_EDITIONS" => ::core::option::Option::Some(Syntax::EDITIONS),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Syntax {
@@ -114,12 +93,11 @@ impl ::core::fmt::Debug for Syntax {
 }
 impl ::rust_rpc::Enumeration for Syntax {
     const FULL_NAME: &'static str = "google.protobuf.Syntax";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Syntax::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Syntax::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("SYNTAX_PROTO2", 0),
+        ("SYNTAX_PROTO3", 1),
+        ("SYNTAX_EDITIONS", 2),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Any {
@@ -248,17 +226,17 @@ impl ::rust_rpc::Message for Api {
         if !self.name.is_empty() {
             len += _enc::field_len::<_enc::Str>(1, &self.name);
         }
-        len += _enc::repeated_len::<_enc::Msg<Method>>(2, &self.methods);
-        len += _enc::repeated_len::<_enc::Msg<Option>>(3, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.methods);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
         if !self.version.is_empty() {
             len += _enc::field_len::<_enc::Str>(4, &self.version);
         }
         if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<SourceContext>>(5, value);
+            len += _enc::field_len::<_enc::Msg<_>>(5, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Mixin>>(6, &self.mixins);
+        len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.mixins);
         if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Syntax>>(7, &self.syntax);
+            len += _enc::field_len::<_enc::Enum<_>>(7, &self.syntax);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -268,17 +246,17 @@ impl ::rust_rpc::Message for Api {
         if !self.name.is_empty() {
             _enc::encode_field::<_enc::Str>(1, &self.name, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Method>>(2, &self.methods, buf);
-        _enc::encode_repeated::<_enc::Msg<Option>>(3, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.methods, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
         if !self.version.is_empty() {
             _enc::encode_field::<_enc::Str>(4, &self.version, buf);
         }
         if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<SourceContext>>(5, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Mixin>>(6, &self.mixins, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(6, &self.mixins, buf);
         if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Syntax>>(7, &self.syntax, buf);
+            _enc::encode_field::<_enc::Enum<_>>(7, &self.syntax, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -290,16 +268,12 @@ impl ::rust_rpc::Message for Api {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Method>>(tag, &mut self.methods, r)?
-                }
-                26 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.methods, r)?,
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
                 34 => _enc::merge_field::<_enc::Str>(&mut self.version, r)?,
                 42 => {
                     _enc::merge_field::<
-                        _enc::Msg<SourceContext>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .source_context
@@ -307,8 +281,8 @@ impl ::rust_rpc::Message for Api {
                         r,
                     )?
                 }
-                50 => _enc::merge_repeated::<_enc::Msg<Mixin>>(tag, &mut self.mixins, r)?,
-                56 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                50 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.mixins, r)?,
+                56 => _enc::merge_field::<_enc::Enum<_>>(&mut self.syntax, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -470,9 +444,9 @@ impl ::rust_rpc::Message for Method {
         if self.response_streaming {
             len += _enc::field_len::<_enc::Bool>(5, &self.response_streaming);
         }
-        len += _enc::repeated_len::<_enc::Msg<Option>>(6, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.options);
         if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Syntax>>(7, &self.syntax);
+            len += _enc::field_len::<_enc::Enum<_>>(7, &self.syntax);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -494,9 +468,9 @@ impl ::rust_rpc::Message for Method {
         if self.response_streaming {
             _enc::encode_field::<_enc::Bool>(5, &self.response_streaming, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Option>>(6, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(6, &self.options, buf);
         if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Syntax>>(7, &self.syntax, buf);
+            _enc::encode_field::<_enc::Enum<_>>(7, &self.syntax, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -512,10 +486,8 @@ impl ::rust_rpc::Message for Method {
                 24 => _enc::merge_field::<_enc::Bool>(&mut self.request_streaming, r)?,
                 34 => _enc::merge_field::<_enc::Str>(&mut self.response_type_url, r)?,
                 40 => _enc::merge_field::<_enc::Bool>(&mut self.response_streaming, r)?,
-                50 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
-                56 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                50 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
+                56 => _enc::merge_field::<_enc::Enum<_>>(&mut self.syntax, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1329,25 +1301,19 @@ pub mod value {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::NullValue(value) => {
-                    _enc::field_len::<_enc::Enum<super::NullValue>>(1, value)
-                }
+                Self::NullValue(value) => _enc::field_len::<_enc::Enum<_>>(1, value),
                 Self::NumberValue(value) => _enc::field_len::<_enc::Double>(2, value),
                 Self::StringValue(value) => _enc::field_len::<_enc::Str>(3, value),
                 Self::BoolValue(value) => _enc::field_len::<_enc::Bool>(4, value),
-                Self::StructValue(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::Struct>>(5, value)
-                }
-                Self::ListValue(value) => {
-                    _enc::field_len::<_enc::RecMsg<super::ListValue>>(6, value)
-                }
+                Self::StructValue(value) => _enc::field_len::<_enc::RecMsg<_>>(5, value),
+                Self::ListValue(value) => _enc::field_len::<_enc::RecMsg<_>>(6, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::NullValue(value) => {
-                    _enc::encode_field::<_enc::Enum<super::NullValue>>(1, value, buf)
+                    _enc::encode_field::<_enc::Enum<_>>(1, value, buf)
                 }
                 Self::NumberValue(value) => {
                     _enc::encode_field::<_enc::Double>(2, value, buf)
@@ -1357,10 +1323,10 @@ pub mod value {
                 }
                 Self::BoolValue(value) => _enc::encode_field::<_enc::Bool>(4, value, buf),
                 Self::StructValue(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::Struct>>(5, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(5, value, buf)
                 }
                 Self::ListValue(value) => {
-                    _enc::encode_field::<_enc::RecMsg<super::ListValue>>(6, value, buf)
+                    _enc::encode_field::<_enc::RecMsg<_>>(6, value, buf)
                 }
             }
         }
@@ -1373,7 +1339,7 @@ pub mod value {
             match tag {
                 8 => {
                     let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Enum<super::NullValue>>(&mut value, r)?;
+                    _enc::merge_field::<_enc::Enum<_>>(&mut value, r)?;
                     *field = ::core::option::Option::Some(Self::NullValue(value));
                 }
                 17 => {
@@ -1394,13 +1360,11 @@ pub mod value {
                 42 => {
                     match field {
                         ::core::option::Option::Some(Self::StructValue(value)) => {
-                            _enc::merge_field::<_enc::RecMsg<super::Struct>>(value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Struct as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::Struct>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::StructValue(value),
                             );
@@ -1410,15 +1374,11 @@ pub mod value {
                 50 => {
                     match field {
                         ::core::option::Option::Some(Self::ListValue(value)) => {
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::ListValue>,
-                            >(value, r)?
+                            _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::ListValue as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::RecMsg<super::ListValue>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
                                 Self::ListValue(value),
                             );
@@ -1455,13 +1415,13 @@ impl ::rust_rpc::Message for ListValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len += _enc::repeated_len::<_enc::RecMsg<Value>>(1, &self.values);
+        len += _enc::repeated_len::<_enc::RecMsg<_>>(1, &self.values);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<_enc::RecMsg<Value>>(1, &self.values, buf);
+        _enc::encode_repeated::<_enc::RecMsg<_>>(1, &self.values, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1471,11 +1431,7 @@ impl ::rust_rpc::Message for ListValue {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::RecMsg<Value>,
-                    >(tag, &mut self.values, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::RecMsg<_>>(tag, &mut self.values, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -1629,14 +1585,14 @@ impl ::rust_rpc::Message for Type {
         if !self.name.is_empty() {
             len += _enc::field_len::<_enc::Str>(1, &self.name);
         }
-        len += _enc::repeated_len::<_enc::Msg<Field>>(2, &self.fields);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.fields);
         len += _enc::repeated_len::<_enc::Str>(3, &self.oneofs);
-        len += _enc::repeated_len::<_enc::Msg<Option>>(4, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.options);
         if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<SourceContext>>(5, value);
+            len += _enc::field_len::<_enc::Msg<_>>(5, value);
         }
         if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Syntax>>(6, &self.syntax);
+            len += _enc::field_len::<_enc::Enum<_>>(6, &self.syntax);
         }
         if !self.edition.is_empty() {
             len += _enc::field_len::<_enc::Str>(7, &self.edition);
@@ -1649,14 +1605,14 @@ impl ::rust_rpc::Message for Type {
         if !self.name.is_empty() {
             _enc::encode_field::<_enc::Str>(1, &self.name, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Field>>(2, &self.fields, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.fields, buf);
         _enc::encode_repeated::<_enc::Str>(3, &self.oneofs, buf);
-        _enc::encode_repeated::<_enc::Msg<Option>>(4, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(4, &self.options, buf);
         if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<SourceContext>>(5, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
         }
         if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Syntax>>(6, &self.syntax, buf);
+            _enc::encode_field::<_enc::Enum<_>>(6, &self.syntax, buf);
         }
         if !self.edition.is_empty() {
             _enc::encode_field::<_enc::Str>(7, &self.edition, buf);
@@ -1671,14 +1627,12 @@ impl ::rust_rpc::Message for Type {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
-                18 => _enc::merge_repeated::<_enc::Msg<Field>>(tag, &mut self.fields, r)?,
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.fields, r)?,
                 26 => _enc::merge_repeated::<_enc::Str>(tag, &mut self.oneofs, r)?,
-                34 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
+                34 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
                 42 => {
                     _enc::merge_field::<
-                        _enc::Msg<SourceContext>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .source_context
@@ -1686,7 +1640,7 @@ impl ::rust_rpc::Message for Type {
                         r,
                     )?
                 }
-                48 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                48 => _enc::merge_field::<_enc::Enum<_>>(&mut self.syntax, r)?,
                 58 => _enc::merge_field::<_enc::Str>(&mut self.edition, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -1841,13 +1795,10 @@ impl ::rust_rpc::Message for Field {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.kind.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<field::Kind>>(1, &self.kind);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.kind);
         }
         if self.cardinality.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<field::Cardinality>,
-                >(2, &self.cardinality);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.cardinality);
         }
         if self.number != 0 {
             len += _enc::field_len::<_enc::Int32>(3, &self.number);
@@ -1864,7 +1815,7 @@ impl ::rust_rpc::Message for Field {
         if self.packed {
             len += _enc::field_len::<_enc::Bool>(8, &self.packed);
         }
-        len += _enc::repeated_len::<_enc::Msg<Option>>(9, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(9, &self.options);
         if !self.json_name.is_empty() {
             len += _enc::field_len::<_enc::Str>(10, &self.json_name);
         }
@@ -1877,12 +1828,10 @@ impl ::rust_rpc::Message for Field {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.kind.0 != 0 {
-            _enc::encode_field::<_enc::Enum<field::Kind>>(1, &self.kind, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.kind, buf);
         }
         if self.cardinality.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<field::Cardinality>,
-            >(2, &self.cardinality, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.cardinality, buf);
         }
         if self.number != 0 {
             _enc::encode_field::<_enc::Int32>(3, &self.number, buf);
@@ -1899,7 +1848,7 @@ impl ::rust_rpc::Message for Field {
         if self.packed {
             _enc::encode_field::<_enc::Bool>(8, &self.packed, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Option>>(9, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(9, &self.options, buf);
         if !self.json_name.is_empty() {
             _enc::encode_field::<_enc::Str>(10, &self.json_name, buf);
         }
@@ -1915,20 +1864,14 @@ impl ::rust_rpc::Message for Field {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => _enc::merge_field::<_enc::Enum<field::Kind>>(&mut self.kind, r)?,
-                16 => {
-                    _enc::merge_field::<
-                        _enc::Enum<field::Cardinality>,
-                    >(&mut self.cardinality, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.kind, r)?,
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.cardinality, r)?,
                 24 => _enc::merge_field::<_enc::Int32>(&mut self.number, r)?,
                 34 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 50 => _enc::merge_field::<_enc::Str>(&mut self.type_url, r)?,
                 56 => _enc::merge_field::<_enc::Int32>(&mut self.oneof_index, r)?,
                 64 => _enc::merge_field::<_enc::Bool>(&mut self.packed, r)?,
-                74 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
+                74 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
                 82 => _enc::merge_field::<_enc::Str>(&mut self.json_name, r)?,
                 90 => _enc::merge_field::<_enc::Str>(&mut self.default_value, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
@@ -2104,53 +2047,11 @@ pub mod field {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("TYPE_UNKNOWN"),
-                1 => ::core::option::Option::Some("TYPE_DOUBLE"),
-                2 => ::core::option::Option::Some("TYPE_FLOAT"),
-                3 => ::core::option::Option::Some("TYPE_INT64"),
-                4 => ::core::option::Option::Some("TYPE_UINT64"),
-                5 => ::core::option::Option::Some("TYPE_INT32"),
-                6 => ::core::option::Option::Some("TYPE_FIXED64"),
-                7 => ::core::option::Option::Some("TYPE_FIXED32"),
-                8 => ::core::option::Option::Some("TYPE_BOOL"),
-                9 => ::core::option::Option::Some("TYPE_STRING"),
-                10 => ::core::option::Option::Some("TYPE_GROUP"),
-                11 => ::core::option::Option::Some("TYPE_MESSAGE"),
-                12 => ::core::option::Option::Some("TYPE_BYTES"),
-                13 => ::core::option::Option::Some("TYPE_UINT32"),
-                14 => ::core::option::Option::Some("TYPE_ENUM"),
-                15 => ::core::option::Option::Some("TYPE_SFIXED32"),
-                16 => ::core::option::Option::Some("TYPE_SFIXED64"),
-                17 => ::core::option::Option::Some("TYPE_SINT32"),
-                18 => ::core::option::Option::Some("TYPE_SINT64"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "TYPE_UNKNOWN" => ::core::option::Option::Some(Kind::TYPE_UNKNOWN),
-                "TYPE_DOUBLE" => ::core::option::Option::Some(Kind::TYPE_DOUBLE),
-                "TYPE_FLOAT" => ::core::option::Option::Some(Kind::TYPE_FLOAT),
-                "TYPE_INT64" => ::core::option::Option::Some(Kind::TYPE_INT64),
-                "TYPE_UINT64" => ::core::option::Option::Some(Kind::TYPE_UINT64),
-                "TYPE_INT32" => ::core::option::Option::Some(Kind::TYPE_INT32),
-                "TYPE_FIXED64" => ::core::option::Option::Some(Kind::TYPE_FIXED64),
-                "TYPE_FIXED32" => ::core::option::Option::Some(Kind::TYPE_FIXED32),
-                "TYPE_BOOL" => ::core::option::Option::Some(Kind::TYPE_BOOL),
-                "TYPE_STRING" => ::core::option::Option::Some(Kind::TYPE_STRING),
-                "TYPE_GROUP" => ::core::option::Option::Some(Kind::TYPE_GROUP),
-                "TYPE_MESSAGE" => ::core::option::Option::Some(Kind::TYPE_MESSAGE),
-                "TYPE_BYTES" => ::core::option::Option::Some(Kind::TYPE_BYTES),
-                "TYPE_UINT32" => ::core::option::Option::Some(Kind::TYPE_UINT32),
-                "TYPE_ENUM" => ::core::option::Option::Some(Kind::TYPE_ENUM),
-                "TYPE_SFIXED32" => ::core::option::Option::Some(Kind::TYPE_SFIXED32),
-                "TYPE_SFIXED64" => ::core::option::Option::Some(Kind::TYPE_SFIXED64),
-                "TYPE_SINT32" => ::core::option::Option::Some(Kind::TYPE_SINT32),
-                "TYPE_SINT64" => ::core::option::Option::Some(Kind::TYPE_SINT64),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Kind {
@@ -2179,12 +2080,27 @@ pub mod field {
     }
     impl ::rust_rpc::Enumeration for Kind {
         const FULL_NAME: &'static str = "google.protobuf.Field.Kind";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Kind::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Kind::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("TYPE_UNKNOWN", 0),
+            ("TYPE_DOUBLE", 1),
+            ("TYPE_FLOAT", 2),
+            ("TYPE_INT64", 3),
+            ("TYPE_UINT64", 4),
+            ("TYPE_INT32", 5),
+            ("TYPE_FIXED64", 6),
+            ("TYPE_FIXED32", 7),
+            ("TYPE_BOOL", 8),
+            ("TYPE_STRING", 9),
+            ("TYPE_GROUP", 10),
+            ("TYPE_MESSAGE", 11),
+            ("TYPE_BYTES", 12),
+            ("TYPE_UINT32", 13),
+            ("TYPE_ENUM", 14),
+            ("TYPE_SFIXED32", 15),
+            ("TYPE_SFIXED64", 16),
+            ("TYPE_SINT32", 17),
+            ("TYPE_SINT64", 18),
+        ];
     }
     #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
     #[repr(transparent)]
@@ -2203,31 +2119,11 @@ pub mod field {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("CARDINALITY_UNKNOWN"),
-                1 => ::core::option::Option::Some("CARDINALITY_OPTIONAL"),
-                2 => ::core::option::Option::Some("CARDINALITY_REQUIRED"),
-                3 => ::core::option::Option::Some("CARDINALITY_REPEATED"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "CARDINALITY_UNKNOWN" => {
-                    ::core::option::Option::Some(Cardinality::UNKNOWN)
-                }
-                "CARDINALITY_OPTIONAL" => {
-                    ::core::option::Option::Some(Cardinality::OPTIONAL)
-                }
-                "CARDINALITY_REQUIRED" => {
-                    ::core::option::Option::Some(Cardinality::REQUIRED)
-                }
-                "CARDINALITY_REPEATED" => {
-                    ::core::option::Option::Some(Cardinality::REPEATED)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for Cardinality {
@@ -2256,12 +2152,12 @@ pub mod field {
     }
     impl ::rust_rpc::Enumeration for Cardinality {
         const FULL_NAME: &'static str = "google.protobuf.Field.Cardinality";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            Cardinality::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            Cardinality::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("CARDINALITY_UNKNOWN", 0),
+            ("CARDINALITY_OPTIONAL", 1),
+            ("CARDINALITY_REQUIRED", 2),
+            ("CARDINALITY_REPEATED", 3),
+        ];
     }
 }
 #[derive(Clone, PartialEq, Default)]
@@ -2301,13 +2197,13 @@ impl ::rust_rpc::Message for Enum {
         if !self.name.is_empty() {
             len += _enc::field_len::<_enc::Str>(1, &self.name);
         }
-        len += _enc::repeated_len::<_enc::Msg<EnumValue>>(2, &self.enumvalue);
-        len += _enc::repeated_len::<_enc::Msg<Option>>(3, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.enumvalue);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
         if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<SourceContext>>(4, value);
+            len += _enc::field_len::<_enc::Msg<_>>(4, value);
         }
         if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Syntax>>(5, &self.syntax);
+            len += _enc::field_len::<_enc::Enum<_>>(5, &self.syntax);
         }
         if !self.edition.is_empty() {
             len += _enc::field_len::<_enc::Str>(6, &self.edition);
@@ -2320,13 +2216,13 @@ impl ::rust_rpc::Message for Enum {
         if !self.name.is_empty() {
             _enc::encode_field::<_enc::Str>(1, &self.name, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<EnumValue>>(2, &self.enumvalue, buf);
-        _enc::encode_repeated::<_enc::Msg<Option>>(3, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.enumvalue, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
         if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<SourceContext>>(4, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
         }
         if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Syntax>>(5, &self.syntax, buf);
+            _enc::encode_field::<_enc::Enum<_>>(5, &self.syntax, buf);
         }
         if !self.edition.is_empty() {
             _enc::encode_field::<_enc::Str>(6, &self.edition, buf);
@@ -2341,17 +2237,11 @@ impl ::rust_rpc::Message for Enum {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
-                18 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<EnumValue>,
-                    >(tag, &mut self.enumvalue, r)?
-                }
-                26 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.enumvalue, r)?,
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
                 34 => {
                     _enc::merge_field::<
-                        _enc::Msg<SourceContext>,
+                        _enc::Msg<_>,
                     >(
                         self
                             .source_context
@@ -2359,7 +2249,7 @@ impl ::rust_rpc::Message for Enum {
                         r,
                     )?
                 }
-                40 => _enc::merge_field::<_enc::Enum<Syntax>>(&mut self.syntax, r)?,
+                40 => _enc::merge_field::<_enc::Enum<_>>(&mut self.syntax, r)?,
                 50 => _enc::merge_field::<_enc::Str>(&mut self.edition, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
@@ -2500,7 +2390,7 @@ impl ::rust_rpc::Message for EnumValue {
         if self.number != 0 {
             len += _enc::field_len::<_enc::Int32>(2, &self.number);
         }
-        len += _enc::repeated_len::<_enc::Msg<Option>>(3, &self.options);
+        len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -2512,7 +2402,7 @@ impl ::rust_rpc::Message for EnumValue {
         if self.number != 0 {
             _enc::encode_field::<_enc::Int32>(2, &self.number, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Option>>(3, &self.options, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2524,9 +2414,7 @@ impl ::rust_rpc::Message for EnumValue {
             match tag {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 16 => _enc::merge_field::<_enc::Int32>(&mut self.number, r)?,
-                26 => {
-                    _enc::merge_repeated::<_enc::Msg<Option>>(tag, &mut self.options, r)?
-                }
+                26 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.options, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -2640,7 +2528,7 @@ impl ::rust_rpc::Message for Option {
             len += _enc::field_len::<_enc::Str>(1, &self.name);
         }
         if let ::core::option::Option::Some(value) = &self.value {
-            len += _enc::field_len::<_enc::Msg<Any>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -2651,7 +2539,7 @@ impl ::rust_rpc::Message for Option {
             _enc::encode_field::<_enc::Str>(1, &self.name, buf);
         }
         if let ::core::option::Option::Some(value) = &self.value {
-            _enc::encode_field::<_enc::Msg<Any>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -2665,7 +2553,7 @@ impl ::rust_rpc::Message for Option {
                 10 => _enc::merge_field::<_enc::Str>(&mut self.name, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<Any>,
+                        _enc::Msg<_>,
                     >(
                         self.value.get_or_insert_with(::core::default::Default::default),
                         r,

@@ -34,18 +34,12 @@ impl ::rust_rpc::Message for Canvas {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        len
-            += _enc::repeated_len::<
-                _enc::Msg<super::super::shapes::Circle>,
-            >(1, &self.circles);
+        len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.circles);
         if let ::core::option::Option::Some(value) = &self.ring {
-            len += _enc::field_len::<_enc::Msg<super::super::shapes::Ring>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         if self.unit.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<super::super::shapes::Unit>,
-                >(3, &self.unit);
+            len += _enc::field_len::<_enc::Enum<_>>(3, &self.unit);
         }
         len
             += _enc::map_len::<
@@ -58,16 +52,12 @@ impl ::rust_rpc::Message for Canvas {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        _enc::encode_repeated::<
-            _enc::Msg<super::super::shapes::Circle>,
-        >(1, &self.circles, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(1, &self.circles, buf);
         if let ::core::option::Option::Some(value) = &self.ring {
-            _enc::encode_field::<_enc::Msg<super::super::shapes::Ring>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         if self.unit.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<super::super::shapes::Unit>,
-            >(3, &self.unit, buf);
+            _enc::encode_field::<_enc::Enum<_>>(3, &self.unit, buf);
         }
         _enc::encode_map::<
             _enc::Str,
@@ -83,24 +73,16 @@ impl ::rust_rpc::Message for Canvas {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                10 => {
-                    _enc::merge_repeated::<
-                        _enc::Msg<super::super::shapes::Circle>,
-                    >(tag, &mut self.circles, r)?
-                }
+                10 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.circles, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::super::shapes::Ring>,
+                        _enc::Msg<_>,
                     >(
                         self.ring.get_or_insert_with(::core::default::Default::default),
                         r,
                     )?
                 }
-                24 => {
-                    _enc::merge_field::<
-                        _enc::Enum<super::super::shapes::Unit>,
-                    >(&mut self.unit, r)?
-                }
+                24 => _enc::merge_field::<_enc::Enum<_>>(&mut self.unit, r)?,
                 34 => {
                     _enc::merge_map_entry::<
                         _enc::Str,

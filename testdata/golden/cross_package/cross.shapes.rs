@@ -11,19 +11,11 @@ impl Unit {
     pub const VALUES: &'static [Unit] = &[Unit::UNSPECIFIED, Unit::MM];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("UNIT_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("UNIT_MM"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "UNIT_UNSPECIFIED" => ::core::option::Option::Some(Unit::UNSPECIFIED),
-            "UNIT_MM" => ::core::option::Option::Some(Unit::MM),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Unit {
@@ -52,12 +44,10 @@ impl ::core::fmt::Debug for Unit {
 }
 impl ::rust_rpc::Enumeration for Unit {
     const FULL_NAME: &'static str = "cross.shapes.Unit";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Unit::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Unit::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("UNIT_UNSPECIFIED", 0),
+        ("UNIT_MM", 1),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Ring {
@@ -86,10 +76,10 @@ impl ::rust_rpc::Message for Ring {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.outer {
-            len += _enc::field_len::<_enc::Msg<Circle>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<Circle>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -97,10 +87,10 @@ impl ::rust_rpc::Message for Ring {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.outer {
-            _enc::encode_field::<_enc::Msg<Circle>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<Circle>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -113,7 +103,7 @@ impl ::rust_rpc::Message for Ring {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Circle>,
+                        _enc::Msg<_>,
                     >(
                         self.outer.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -121,7 +111,7 @@ impl ::rust_rpc::Message for Ring {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<Circle>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -163,7 +153,7 @@ impl ::rust_rpc::Message for Circle {
             len += _enc::field_len::<_enc::Double>(1, &self.radius);
         }
         if self.unit.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Unit>>(2, &self.unit);
+            len += _enc::field_len::<_enc::Enum<_>>(2, &self.unit);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -174,7 +164,7 @@ impl ::rust_rpc::Message for Circle {
             _enc::encode_field::<_enc::Double>(1, &self.radius, buf);
         }
         if self.unit.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Unit>>(2, &self.unit, buf);
+            _enc::encode_field::<_enc::Enum<_>>(2, &self.unit, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -186,7 +176,7 @@ impl ::rust_rpc::Message for Circle {
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
                 9 => _enc::merge_field::<_enc::Double>(&mut self.radius, r)?,
-                16 => _enc::merge_field::<_enc::Enum<Unit>>(&mut self.unit, r)?,
+                16 => _enc::merge_field::<_enc::Enum<_>>(&mut self.unit, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }

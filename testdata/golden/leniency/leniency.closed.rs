@@ -12,21 +12,11 @@ impl E2 {
     pub const VALUES: &'static [E2] = &[E2::E_ZERO, E2::E_ONE, E2::E_TWO];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("E_ZERO"),
-            1 => ::core::option::Option::Some("E_ONE"),
-            2 => ::core::option::Option::Some("E_TWO"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "E_ZERO" => ::core::option::Option::Some(E2::E_ZERO),
-            "E_ONE" => ::core::option::Option::Some(E2::E_ONE),
-            "E_TWO" => ::core::option::Option::Some(E2::E_TWO),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for E2 {
@@ -55,12 +45,11 @@ impl ::core::fmt::Debug for E2 {
 }
 impl ::rust_rpc::Enumeration for E2 {
     const FULL_NAME: &'static str = "leniency.closed.E2";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        E2::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        E2::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("E_ZERO", 0),
+        ("E_ONE", 1),
+        ("E_TWO", 2),
+    ];
 }
 #[derive(Clone, PartialEq, Default)]
 pub struct Closed {
@@ -109,9 +98,9 @@ impl ::rust_rpc::Message for Closed {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.e {
-            len += _enc::field_len::<_enc::ClosedEnum<E2>>(2, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
         }
-        len += _enc::packed_len::<_enc::ClosedEnum<E2>>(4, &self.pe);
+        len += _enc::packed_len::<_enc::ClosedEnum<_>>(4, &self.pe);
         if let ::core::option::Option::Some(value) = &self.g {
             len += _enc::group_len(5, value);
         }
@@ -121,7 +110,7 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.s {
             len += _enc::field_len::<_enc::LaxStr>(10, value);
         }
-        len += _enc::repeated_len::<_enc::ClosedEnum<E2>>(11, &self.ue);
+        len += _enc::repeated_len::<_enc::ClosedEnum<_>>(11, &self.ue);
         len += _enc::map_len::<_enc::Int32, _enc::ClosedEnum<E2>, _>(12, &self.em);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
@@ -129,10 +118,10 @@ impl ::rust_rpc::Message for Closed {
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.rs);
         len += _enc::map_len::<_enc::LaxStr, _enc::LaxStr, _>(16, &self.sm);
         if let ::core::option::Option::Some(value) = &self.open_color {
-            len += _enc::field_len::<_enc::Enum<super::open::Color>>(17, value);
+            len += _enc::field_len::<_enc::Enum<_>>(17, value);
         }
         if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<Closed>>(18, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(18, &**value);
         }
         if !self.unknown_fields.is_empty() {
             len
@@ -161,9 +150,9 @@ impl ::rust_rpc::Message for Closed {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
-            _enc::encode_field::<_enc::ClosedEnum<E2>>(2, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
         }
-        _enc::encode_packed::<_enc::ClosedEnum<E2>>(4, &self.pe, buf);
+        _enc::encode_packed::<_enc::ClosedEnum<_>>(4, &self.pe, buf);
         if let ::core::option::Option::Some(value) = &self.g {
             _enc::encode_group(5, value, buf);
         }
@@ -173,7 +162,7 @@ impl ::rust_rpc::Message for Closed {
         if let ::core::option::Option::Some(value) = &self.s {
             _enc::encode_field::<_enc::LaxStr>(10, value, buf);
         }
-        _enc::encode_repeated::<_enc::ClosedEnum<E2>>(11, &self.ue, buf);
+        _enc::encode_repeated::<_enc::ClosedEnum<_>>(11, &self.ue, buf);
         _enc::encode_map::<_enc::Int32, _enc::ClosedEnum<E2>, _>(12, &self.em, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
@@ -181,10 +170,10 @@ impl ::rust_rpc::Message for Closed {
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.rs, buf);
         _enc::encode_map::<_enc::LaxStr, _enc::LaxStr, _>(16, &self.sm, buf);
         if let ::core::option::Option::Some(value) = &self.open_color {
-            _enc::encode_field::<_enc::Enum<super::open::Color>>(17, value, buf);
+            _enc::encode_field::<_enc::Enum<_>>(17, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<Closed>>(18, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(18, &**value, buf);
         }
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -217,12 +206,12 @@ impl ::rust_rpc::Message for Closed {
             match tag {
                 16 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<E2>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.e, r, &mut self.unknown_fields)?
                 }
                 32 | 34 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<E2>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.pe, r, &mut self.unknown_fields)?
                 }
                 43 => {
@@ -244,7 +233,7 @@ impl ::rust_rpc::Message for Closed {
                 }
                 88 | 90 => {
                     _enc::merge_repeated_or_keep::<
-                        _enc::ClosedEnum<E2>,
+                        _enc::ClosedEnum<_>,
                     >(tag, &mut self.ue, r, &mut self.unknown_fields)?
                 }
                 98 => {
@@ -274,14 +263,10 @@ impl ::rust_rpc::Message for Closed {
                         _,
                     >(&mut self.sm, r, &mut self.unknown_fields)?
                 }
-                136 => {
-                    _enc::merge_optional::<
-                        _enc::Enum<super::open::Color>,
-                    >(&mut self.open_color, r)?
-                }
+                136 => _enc::merge_optional::<_enc::Enum<_>>(&mut self.open_color, r)?,
                 146 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Closed>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .child
@@ -396,9 +381,7 @@ pub mod closed {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::Oe(value) => {
-                    _enc::field_len::<_enc::ClosedEnum<super::E2>>(13, value)
-                }
+                Self::Oe(value) => _enc::field_len::<_enc::ClosedEnum<_>>(13, value),
                 Self::Os(value) => _enc::field_len::<_enc::LaxStr>(14, value),
             }
         }
@@ -406,7 +389,7 @@ pub mod closed {
             use ::rust_rpc::encoding as _enc;
             match self {
                 Self::Oe(value) => {
-                    _enc::encode_field::<_enc::ClosedEnum<super::E2>>(13, value, buf)
+                    _enc::encode_field::<_enc::ClosedEnum<_>>(13, value, buf)
                 }
                 Self::Os(value) => _enc::encode_field::<_enc::LaxStr>(14, value, buf),
             }
@@ -421,7 +404,7 @@ pub mod closed {
             match tag {
                 104 => {
                     if let ::core::option::Option::Some(value) = _enc::read_or_keep::<
-                        _enc::ClosedEnum<super::E2>,
+                        _enc::ClosedEnum<_>,
                     >(r, unknown)? {
                         *field = ::core::option::Option::Some(Self::Oe(value));
                     }
@@ -473,7 +456,7 @@ impl ::rust_rpc::Message for Required {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.e {
-            len += _enc::field_len::<_enc::ClosedEnum<E2>>(1, value);
+            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.s {
             len += _enc::field_len::<_enc::LaxStr>(2, value);
@@ -489,7 +472,7 @@ impl ::rust_rpc::Message for Required {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.e {
-            _enc::encode_field::<_enc::ClosedEnum<E2>>(1, value, buf);
+            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.s {
             _enc::encode_field::<_enc::LaxStr>(2, value, buf);
@@ -508,7 +491,7 @@ impl ::rust_rpc::Message for Required {
             match tag {
                 8 => {
                     _enc::merge_optional_or_keep::<
-                        _enc::ClosedEnum<E2>,
+                        _enc::ClosedEnum<_>,
                     >(&mut self.e, r, &mut self.unknown_fields)?
                 }
                 18 => {
@@ -582,15 +565,15 @@ impl ::rust_rpc::Message for Holder {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.one {
-            len += _enc::field_len::<_enc::Msg<Required>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
-        len += _enc::repeated_len::<_enc::Msg<Required>>(2, &self.many);
+        len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.many);
         len += _enc::map_len::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name);
         if let ::core::option::Option::Some(value) = &self.pick {
             len += value.encoded_len();
         }
         if let ::core::option::Option::Some(value) = &self.chain {
-            len += _enc::field_len::<_enc::Msg<Node>>(5, value);
+            len += _enc::field_len::<_enc::Msg<_>>(5, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -598,15 +581,15 @@ impl ::rust_rpc::Message for Holder {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.one {
-            _enc::encode_field::<_enc::Msg<Required>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
-        _enc::encode_repeated::<_enc::Msg<Required>>(2, &self.many, buf);
+        _enc::encode_repeated::<_enc::Msg<_>>(2, &self.many, buf);
         _enc::encode_map::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name, buf);
         if let ::core::option::Option::Some(value) = &self.pick {
             value.encode_raw(buf);
         }
         if let ::core::option::Option::Some(value) = &self.chain {
-            _enc::encode_field::<_enc::Msg<Node>>(5, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -619,12 +602,10 @@ impl ::rust_rpc::Message for Holder {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<Required>,
+                        _enc::Msg<_>,
                     >(self.one.get_or_insert_with(::core::default::Default::default), r)?
                 }
-                18 => {
-                    _enc::merge_repeated::<_enc::Msg<Required>>(tag, &mut self.many, r)?
-                }
+                18 => _enc::merge_repeated::<_enc::Msg<_>>(tag, &mut self.many, r)?,
                 26 => {
                     _enc::merge_map_entry::<
                         _enc::LaxStr,
@@ -635,7 +616,7 @@ impl ::rust_rpc::Message for Holder {
                 34 => holder::Pick::merge(&mut self.pick, tag, r)?,
                 42 => {
                     _enc::merge_field::<
-                        _enc::Msg<Node>,
+                        _enc::Msg<_>,
                     >(
                         self.chain.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -718,17 +699,13 @@ pub mod holder {
         pub(super) fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::Picked(value) => {
-                    _enc::field_len::<_enc::Msg<super::Required>>(4, value)
-                }
+                Self::Picked(value) => _enc::field_len::<_enc::Msg<_>>(4, value),
             }
         }
         pub(super) fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             match self {
-                Self::Picked(value) => {
-                    _enc::encode_field::<_enc::Msg<super::Required>>(4, value, buf)
-                }
+                Self::Picked(value) => _enc::encode_field::<_enc::Msg<_>>(4, value, buf),
             }
         }
         pub(super) fn merge(
@@ -741,13 +718,11 @@ pub mod holder {
                 34 => {
                     match field {
                         ::core::option::Option::Some(Self::Picked(value)) => {
-                            _enc::merge_field::<_enc::Msg<super::Required>>(value, r)?
+                            _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
                             let mut value = <super::Required as ::core::default::Default>::default();
-                            _enc::merge_field::<
-                                _enc::Msg<super::Required>,
-                            >(&mut value, r)?;
+                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(Self::Picked(value));
                         }
                     }
@@ -789,7 +764,7 @@ impl ::rust_rpc::Message for Node {
             len += _enc::field_len::<_enc::Int32>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.next {
-            len += _enc::field_len::<_enc::RecMsg<Node>>(2, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(2, &**value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -800,7 +775,7 @@ impl ::rust_rpc::Message for Node {
             _enc::encode_field::<_enc::Int32>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.next {
-            _enc::encode_field::<_enc::RecMsg<Node>>(2, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(2, &**value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -814,7 +789,7 @@ impl ::rust_rpc::Message for Node {
                 8 => _enc::merge_optional::<_enc::Int32>(&mut self.id, r)?,
                 18 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Node>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .next

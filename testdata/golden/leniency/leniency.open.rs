@@ -12,21 +12,11 @@ impl Color {
     pub const VALUES: &'static [Color] = &[Color::UNSPECIFIED, Color::RED, Color::BLUE];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
-        match self.0 {
-            0 => ::core::option::Option::Some("COLOR_UNSPECIFIED"),
-            1 => ::core::option::Option::Some("COLOR_RED"),
-            2 => ::core::option::Option::Some("COLOR_BLUE"),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::name(self)
     }
     /// The value with this `.proto` name, aliases included.
     pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-        match name {
-            "COLOR_UNSPECIFIED" => ::core::option::Option::Some(Color::UNSPECIFIED),
-            "COLOR_RED" => ::core::option::Option::Some(Color::RED),
-            "COLOR_BLUE" => ::core::option::Option::Some(Color::BLUE),
-            _ => ::core::option::Option::None,
-        }
+        <Self as ::rust_rpc::Enumeration>::from_name(name)
     }
 }
 impl ::core::default::Default for Color {
@@ -55,12 +45,11 @@ impl ::core::fmt::Debug for Color {
 }
 impl ::rust_rpc::Enumeration for Color {
     const FULL_NAME: &'static str = "leniency.open.Color";
-    fn name(self) -> ::core::option::Option<&'static str> {
-        Color::name(self)
-    }
-    fn from_name(name: &str) -> ::core::option::Option<Self> {
-        Color::from_name(name)
-    }
+    const NAMES: &'static [(&'static str, i32)] = &[
+        ("COLOR_UNSPECIFIED", 0),
+        ("COLOR_RED", 1),
+        ("COLOR_BLUE", 2),
+    ];
 }
 /// A field of every wire type, each of which may arrive with another.
 #[derive(Clone, PartialEq, Default)]
@@ -119,16 +108,16 @@ impl ::rust_rpc::Message for Typed {
         }
         len += _enc::packed_len::<_enc::Int32>(5, &self.numbers);
         if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<Typed>>(6, &**value);
+            len += _enc::field_len::<_enc::RecMsg<_>>(6, &**value);
         }
         len += _enc::map_len::<_enc::Str, _enc::Int32, _>(7, &self.counts);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
         }
         if self.color.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<Color>>(10, &self.color);
+            len += _enc::field_len::<_enc::Enum<_>>(10, &self.color);
         }
-        len += _enc::packed_len::<_enc::Enum<Color>>(11, &self.colors);
+        len += _enc::packed_len::<_enc::Enum<_>>(11, &self.colors);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -148,16 +137,16 @@ impl ::rust_rpc::Message for Typed {
         }
         _enc::encode_packed::<_enc::Int32>(5, &self.numbers, buf);
         if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<Typed>>(6, &**value, buf);
+            _enc::encode_field::<_enc::RecMsg<_>>(6, &**value, buf);
         }
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(7, &self.counts, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
         if self.color.0 != 0 {
-            _enc::encode_field::<_enc::Enum<Color>>(10, &self.color, buf);
+            _enc::encode_field::<_enc::Enum<_>>(10, &self.color, buf);
         }
-        _enc::encode_packed::<_enc::Enum<Color>>(11, &self.colors, buf);
+        _enc::encode_packed::<_enc::Enum<_>>(11, &self.colors, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -176,7 +165,7 @@ impl ::rust_rpc::Message for Typed {
                 }
                 50 => {
                     _enc::merge_field::<
-                        _enc::RecMsg<Typed>,
+                        _enc::RecMsg<_>,
                     >(
                         &mut **self
                             .child
@@ -192,9 +181,9 @@ impl ::rust_rpc::Message for Typed {
                     >(&mut self.counts, r, &mut self.unknown_fields)?
                 }
                 66 | 72 => typed::Choice::merge(&mut self.choice, tag, r)?,
-                80 => _enc::merge_field::<_enc::Enum<Color>>(&mut self.color, r)?,
+                80 => _enc::merge_field::<_enc::Enum<_>>(&mut self.color, r)?,
                 88 | 90 => {
-                    _enc::merge_repeated::<_enc::Enum<Color>>(tag, &mut self.colors, r)?
+                    _enc::merge_repeated::<_enc::Enum<_>>(tag, &mut self.colors, r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }

@@ -28,10 +28,10 @@ impl ::rust_rpc::Message for Oof {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<oof_::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.thing {
-            len += _enc::field_len::<_enc::Msg<oof::Thing>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -39,10 +39,10 @@ impl ::rust_rpc::Message for Oof {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<oof_::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.thing {
-            _enc::encode_field::<_enc::Msg<oof::Thing>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -55,7 +55,7 @@ impl ::rust_rpc::Message for Oof {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<oof_::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -63,7 +63,7 @@ impl ::rust_rpc::Message for Oof {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<oof::Thing>,
+                        _enc::Msg<_>,
                     >(
                         self.thing.get_or_insert_with(::core::default::Default::default),
                         r,

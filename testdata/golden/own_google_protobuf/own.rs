@@ -28,10 +28,10 @@ impl ::rust_rpc::Message for User {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.mine {
-            len += _enc::field_len::<_enc::Msg<super::google::protobuf::Mine>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.at {
-            len += _enc::field_len::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -39,12 +39,10 @@ impl ::rust_rpc::Message for User {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.mine {
-            _enc::encode_field::<
-                _enc::Msg<super::google::protobuf::Mine>,
-            >(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.at {
-            _enc::encode_field::<_enc::Msg<::rust_rpc::wkt::Timestamp>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -57,7 +55,7 @@ impl ::rust_rpc::Message for User {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::google::protobuf::Mine>,
+                        _enc::Msg<_>,
                     >(
                         self.mine.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -65,7 +63,7 @@ impl ::rust_rpc::Message for User {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<::rust_rpc::wkt::Timestamp>,
+                        _enc::Msg<_>,
                     >(self.at.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

@@ -28,10 +28,10 @@ impl ::rust_rpc::Message for Uses {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.thing {
-            len += _enc::field_len::<_enc::Msg<super::super::common::Thing>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         if let ::core::option::Option::Some(value) = &self.dep {
-            len += _enc::field_len::<_enc::Msg<super::d::Dep>>(2, value);
+            len += _enc::field_len::<_enc::Msg<_>>(2, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -39,10 +39,10 @@ impl ::rust_rpc::Message for Uses {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.thing {
-            _enc::encode_field::<_enc::Msg<super::super::common::Thing>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         if let ::core::option::Option::Some(value) = &self.dep {
-            _enc::encode_field::<_enc::Msg<super::d::Dep>>(2, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -55,7 +55,7 @@ impl ::rust_rpc::Message for Uses {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::super::common::Thing>,
+                        _enc::Msg<_>,
                     >(
                         self.thing.get_or_insert_with(::core::default::Default::default),
                         r,
@@ -63,7 +63,7 @@ impl ::rust_rpc::Message for Uses {
                 }
                 18 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::d::Dep>,
+                        _enc::Msg<_>,
                     >(self.dep.get_or_insert_with(::core::default::Default::default), r)?
                 }
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,

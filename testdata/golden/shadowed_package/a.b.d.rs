@@ -26,7 +26,7 @@ impl ::rust_rpc::Message for Dep {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<super::common::Inner>>(1, value);
+            len += _enc::field_len::<_enc::Msg<_>>(1, value);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -34,7 +34,7 @@ impl ::rust_rpc::Message for Dep {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<super::common::Inner>>(1, value, buf);
+            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -47,7 +47,7 @@ impl ::rust_rpc::Message for Dep {
             match tag {
                 10 => {
                     _enc::merge_field::<
-                        _enc::Msg<super::common::Inner>,
+                        _enc::Msg<_>,
                     >(
                         self.inner.get_or_insert_with(::core::default::Default::default),
                         r,

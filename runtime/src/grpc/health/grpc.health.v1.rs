@@ -81,10 +81,7 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         if self.status.0 != 0 {
-            len
-                += _enc::field_len::<
-                    _enc::Enum<health_check_response::ServingStatus>,
-                >(1, &self.status);
+            len += _enc::field_len::<_enc::Enum<_>>(1, &self.status);
         }
         len += self.unknown_fields.encoded_len();
         len
@@ -92,9 +89,7 @@ impl ::rust_rpc::Message for HealthCheckResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         if self.status.0 != 0 {
-            _enc::encode_field::<
-                _enc::Enum<health_check_response::ServingStatus>,
-            >(1, &self.status, buf);
+            _enc::encode_field::<_enc::Enum<_>>(1, &self.status, buf);
         }
         self.unknown_fields.encode(buf);
     }
@@ -105,11 +100,7 @@ impl ::rust_rpc::Message for HealthCheckResponse {
         use ::rust_rpc::encoding as _enc;
         while let ::core::option::Option::Some(tag) = r.next_tag()? {
             match tag {
-                8 => {
-                    _enc::merge_field::<
-                        _enc::Enum<health_check_response::ServingStatus>,
-                    >(&mut self.status, r)?
-                }
+                8 => _enc::merge_field::<_enc::Enum<_>>(&mut self.status, r)?,
                 _ => r.keep_unknown(tag, &mut self.unknown_fields)?,
             }
         }
@@ -136,25 +127,11 @@ pub mod health_check_response {
         ];
         /// The value's name in the `.proto`, or `None` for an undeclared number.
         pub fn name(self) -> ::core::option::Option<&'static str> {
-            match self.0 {
-                0 => ::core::option::Option::Some("UNKNOWN"),
-                1 => ::core::option::Option::Some("SERVING"),
-                2 => ::core::option::Option::Some("NOT_SERVING"),
-                3 => ::core::option::Option::Some("SERVICE_UNKNOWN"),
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::name(self)
         }
         /// The value with this `.proto` name, aliases included.
         pub fn from_name(name: &str) -> ::core::option::Option<Self> {
-            match name {
-                "UNKNOWN" => ::core::option::Option::Some(ServingStatus::UNKNOWN),
-                "SERVING" => ::core::option::Option::Some(ServingStatus::SERVING),
-                "NOT_SERVING" => ::core::option::Option::Some(ServingStatus::NOT_SERVING),
-                "SERVICE_UNKNOWN" => {
-                    ::core::option::Option::Some(ServingStatus::SERVICE_UNKNOWN)
-                }
-                _ => ::core::option::Option::None,
-            }
+            <Self as ::rust_rpc::Enumeration>::from_name(name)
         }
     }
     impl ::core::default::Default for ServingStatus {
@@ -183,12 +160,12 @@ pub mod health_check_response {
     }
     impl ::rust_rpc::Enumeration for ServingStatus {
         const FULL_NAME: &'static str = "grpc.health.v1.HealthCheckResponse.ServingStatus";
-        fn name(self) -> ::core::option::Option<&'static str> {
-            ServingStatus::name(self)
-        }
-        fn from_name(name: &str) -> ::core::option::Option<Self> {
-            ServingStatus::from_name(name)
-        }
+        const NAMES: &'static [(&'static str, i32)] = &[
+            ("UNKNOWN", 0),
+            ("SERVING", 1),
+            ("NOT_SERVING", 2),
+            ("SERVICE_UNKNOWN", 3),
+        ];
     }
 }
 /// Descriptor of service `grpc.health.v1.Health` and its methods.
