@@ -1126,6 +1126,48 @@ pub fn encode_field<C: Codec>(number: u32, value: &C::Value, buf: &mut Vec<u8>) 
     C::encode(value, buf);
 }
 
+// The four helpers below stand for the `if` that generated code would otherwise write out for
+// each field. They are `inline(always)` so that the optimizer sees that same `if` around the
+// same calls: left to its heuristics, it kept some of them out of line, and the rest it
+// compiled to more instructions (measured with callgrind on `benches/`' codec-profile).
+
+/// Adds to `len` the encoded size of a field with implicit presence (proto3's plain scalars),
+/// unless it holds its default, which is left off the wire.
+#[inline(always)]
+#[doc(hidden)]
+pub fn implicit_len<C: Codec>(len: &mut usize, number: u32, value: &C::Value) {
+    if !C::is_default(value) {
+        *len += field_len::<C>(number, value);
+    }
+}
+
+/// Appends a field with implicit presence, unless it holds its default.
+#[inline(always)]
+#[doc(hidden)]
+pub fn encode_implicit<C: Codec>(number: u32, value: &C::Value, buf: &mut Vec<u8>) {
+    if !C::is_default(value) {
+        encode_field::<C>(number, value, buf);
+    }
+}
+
+/// Adds to `len` the encoded size of a field with explicit presence, if it is set.
+#[inline(always)]
+#[doc(hidden)]
+pub fn optional_len<C: Codec>(len: &mut usize, number: u32, value: Option<&C::Value>) {
+    if let Some(value) = value {
+        *len += field_len::<C>(number, value);
+    }
+}
+
+/// Appends a field with explicit presence, if it is set.
+#[inline(always)]
+#[doc(hidden)]
+pub fn encode_optional<C: Codec>(number: u32, value: Option<&C::Value>, buf: &mut Vec<u8>) {
+    if let Some(value) = value {
+        encode_field::<C>(number, value, buf);
+    }
+}
+
 /// Encoded size of a repeated field, one key per element.
 #[inline]
 #[doc(hidden)]

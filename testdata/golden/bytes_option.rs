@@ -38,39 +38,23 @@ impl ::rust_rpc::Message for Blob {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.data {
-            len += _enc::field_len::<_enc::SharedBytes>(1, value);
-        }
+        _enc::optional_len::<_enc::SharedBytes>(&mut len, 1, self.data.as_ref());
         len += _enc::repeated_len::<_enc::SharedBytes>(2, &self.chunks);
         len += _enc::map_len::<_enc::LaxStr, _enc::SharedBytes, _>(3, &self.parts);
-        if let ::core::option::Option::Some(value) = &self.with_default {
-            len += _enc::field_len::<_enc::SharedBytes>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.must {
-            len += _enc::field_len::<_enc::SharedBytes>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.plain {
-            len += _enc::field_len::<_enc::Msg<_>>(6, value);
-        }
+        _enc::optional_len::<_enc::SharedBytes>(&mut len, 4, self.with_default.as_ref());
+        _enc::optional_len::<_enc::SharedBytes>(&mut len, 5, self.must.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 6, self.plain.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.data {
-            _enc::encode_field::<_enc::SharedBytes>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::SharedBytes>(1, self.data.as_ref(), buf);
         _enc::encode_repeated::<_enc::SharedBytes>(2, &self.chunks, buf);
         _enc::encode_map::<_enc::LaxStr, _enc::SharedBytes, _>(3, &self.parts, buf);
-        if let ::core::option::Option::Some(value) = &self.with_default {
-            _enc::encode_field::<_enc::SharedBytes>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.must {
-            _enc::encode_field::<_enc::SharedBytes>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.plain {
-            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
-        }
+        _enc::encode_optional::<_enc::SharedBytes>(4, self.with_default.as_ref(), buf);
+        _enc::encode_optional::<_enc::SharedBytes>(5, self.must.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(6, self.plain.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -169,17 +153,13 @@ impl ::rust_rpc::Message for Plain {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.data {
-            len += _enc::field_len::<_enc::Bytes>(1, value);
-        }
+        _enc::optional_len::<_enc::Bytes>(&mut len, 1, self.data.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.data {
-            _enc::encode_field::<_enc::Bytes>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Bytes>(1, self.data.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

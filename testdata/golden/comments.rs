@@ -109,12 +109,8 @@ impl ::rust_rpc::Message for Documented {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if self.count != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.count);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.count);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
         }
@@ -123,12 +119,8 @@ impl ::rust_rpc::Message for Documented {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if self.count != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.count, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.count, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
@@ -233,17 +225,13 @@ impl ::rust_rpc::Message for Fenced {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -132,17 +132,13 @@ impl ::rust_rpc::Message for Old {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -199,21 +195,11 @@ impl ::rust_rpc::Message for User {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.old {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.legacy_id != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.legacy_id);
-        }
-        if let ::core::option::Option::Some(value) = &self.legacy_name {
-            len += _enc::field_len::<_enc::Str>(3, value);
-        }
-        if self.old_enum.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(4, &self.old_enum);
-        }
-        if self.mixed.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(5, &self.mixed);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.old.as_ref());
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.legacy_id);
+        _enc::optional_len::<_enc::Str>(&mut len, 3, self.legacy_name.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 4, &self.old_enum);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 5, &self.mixed);
         if let ::core::option::Option::Some(value) = &self.pick {
             len += value.encoded_len();
         }
@@ -222,21 +208,11 @@ impl ::rust_rpc::Message for User {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.old {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.legacy_id != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.legacy_id, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.legacy_name {
-            _enc::encode_field::<_enc::Str>(3, value, buf);
-        }
-        if self.old_enum.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(4, &self.old_enum, buf);
-        }
-        if self.mixed.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(5, &self.mixed, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.old.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.legacy_id, buf);
+        _enc::encode_optional::<_enc::Str>(3, self.legacy_name.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(4, &self.old_enum, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(5, &self.mixed, buf);
         if let ::core::option::Option::Some(value) = &self.pick {
             value.encode_raw(buf);
         }

@@ -31,30 +31,18 @@ impl ::rust_rpc::Message for Schema {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.set {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.request {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.edition {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.set.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.request.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 3, self.edition.as_ref());
         len += _enc::repeated_len::<_enc::ClosedEnum<_>>(4, &self.types);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.set {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.request {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.edition {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.set.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.request.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(3, self.edition.as_ref(), buf);
         _enc::encode_repeated::<_enc::ClosedEnum<_>>(4, &self.types, buf);
         self.unknown_fields.encode(buf);
     }

@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for EchoRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.message.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.message);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.message);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.message.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.message, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.message, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -80,17 +76,13 @@ impl ::rust_rpc::Message for EchoResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.message.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.message);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.message);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.message.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.message, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.message, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -137,23 +129,15 @@ impl ::rust_rpc::Message for AddRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.a != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.a);
-        }
-        if self.b != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.b);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.a);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.b);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.a != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.a, buf);
-        }
-        if self.b != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.b, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.a, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.b, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -195,17 +179,13 @@ impl ::rust_rpc::Message for AddResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.result != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.result);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.result);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.result != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.result, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.result, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -123,17 +123,13 @@ impl ::rust_rpc::Message for Inner {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.a != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.a);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.a);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.a != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.a, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.a, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -206,35 +202,19 @@ impl ::rust_rpc::Message for Everything {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.plain != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.plain);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe {
-            len += _enc::field_len::<_enc::Int32>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.must {
-            len += _enc::field_len::<_enc::Str>(3, value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.plain);
+        _enc::optional_len::<_enc::Int32>(&mut len, 2, self.maybe.as_ref());
+        _enc::optional_len::<_enc::Str>(&mut len, 3, self.must.as_ref());
         len += _enc::packed_len::<_enc::Int32>(4, &self.packed);
         len += _enc::repeated_len::<_enc::Int32>(5, &self.expanded);
-        if !self.checked.is_empty() {
-            len += _enc::field_len::<_enc::Str>(6, &self.checked);
-        }
-        if !self.unchecked.is_empty() {
-            len += _enc::field_len::<_enc::LaxStr>(7, &self.unchecked);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 6, &self.checked);
+        _enc::implicit_len::<_enc::LaxStr>(&mut len, 7, &self.unchecked);
         if let ::core::option::Option::Some(value) = &self.delimited {
             len += _enc::group_len(8, value);
         }
-        if let ::core::option::Option::Some(value) = &self.prefixed {
-            len += _enc::field_len::<_enc::Msg<_>>(9, value);
-        }
-        if self.open.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(10, &self.open);
-        }
-        if let ::core::option::Option::Some(value) = &self.closed {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(11, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 9, self.prefixed.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 10, &self.open);
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 11, self.closed.as_ref());
         len += _enc::packed_len::<_enc::ClosedEnum<_>>(12, &self.closed_list);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
@@ -252,35 +232,19 @@ impl ::rust_rpc::Message for Everything {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.plain != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.plain, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe {
-            _enc::encode_field::<_enc::Int32>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.must {
-            _enc::encode_field::<_enc::Str>(3, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.plain, buf);
+        _enc::encode_optional::<_enc::Int32>(2, self.maybe.as_ref(), buf);
+        _enc::encode_optional::<_enc::Str>(3, self.must.as_ref(), buf);
         _enc::encode_packed::<_enc::Int32>(4, &self.packed, buf);
         _enc::encode_repeated::<_enc::Int32>(5, &self.expanded, buf);
-        if !self.checked.is_empty() {
-            _enc::encode_field::<_enc::Str>(6, &self.checked, buf);
-        }
-        if !self.unchecked.is_empty() {
-            _enc::encode_field::<_enc::LaxStr>(7, &self.unchecked, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(6, &self.checked, buf);
+        _enc::encode_implicit::<_enc::LaxStr>(7, &self.unchecked, buf);
         if let ::core::option::Option::Some(value) = &self.delimited {
             _enc::encode_group(8, value, buf);
         }
-        if let ::core::option::Option::Some(value) = &self.prefixed {
-            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
-        }
-        if self.open.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(10, &self.open, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.closed {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(11, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(9, self.prefixed.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(10, &self.open, buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(11, self.closed.as_ref(), buf);
         _enc::encode_packed::<_enc::ClosedEnum<_>>(12, &self.closed_list, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);

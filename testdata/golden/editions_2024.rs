@@ -77,24 +77,16 @@ impl ::rust_rpc::Message for Visible {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::Str>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.hidden {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Str>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.hidden.as_ref());
         len += _enc::packed_len::<_enc::Int32>(3, &self.numbers);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::Str>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.hidden {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Str>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.hidden.as_ref(), buf);
         _enc::encode_packed::<_enc::Int32>(3, &self.numbers, buf);
         self.unknown_fields.encode(buf);
     }
@@ -165,17 +157,13 @@ pub mod visible {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.depth {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.depth.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.depth {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.depth.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(

@@ -73,23 +73,15 @@ impl ::rust_rpc::Message for M {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.renamed {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.plain {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 1, self.renamed.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 2, self.plain.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.renamed {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.plain {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(1, self.renamed.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(2, self.plain.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -293,24 +293,16 @@ impl ::rust_rpc::Message for Holder {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.status.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.status);
-        }
-        if self.keyword.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.keyword);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.status);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.keyword);
         len += _enc::packed_len::<_enc::Enum<_>>(3, &self.plains);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.status.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.status, buf);
-        }
-        if self.keyword.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.keyword, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.status, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.keyword, buf);
         _enc::encode_packed::<_enc::Enum<_>>(3, &self.plains, buf);
         self.unknown_fields.encode(buf);
     }

@@ -70,17 +70,13 @@ impl ::rust_rpc::Message for Base {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.id {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.id.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.id {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.id.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -135,9 +131,7 @@ impl ::rust_rpc::Message for Note {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.text {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.text.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -148,9 +142,7 @@ impl ::rust_rpc::Message for Note {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.text {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.text.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.text.is_some() { 10 } else { 0 }], buf);
@@ -204,17 +196,13 @@ impl ::rust_rpc::Message for Legacy {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.x {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.x.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.x {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.x.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -306,9 +294,7 @@ impl ::rust_rpc::Message for Row {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.id {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.id.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -319,9 +305,7 @@ impl ::rust_rpc::Message for Row {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.id {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.id.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.id.is_some() { 10 } else { 0 }], buf);

@@ -191,23 +191,15 @@ impl ::rust_rpc::Message for Fields {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.foo_bar {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
-            len += _enc::field_len::<_enc::Int32>(2, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.foo_bar.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 2, self.foo_bar_.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.foo_bar {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
-            _enc::encode_field::<_enc::Int32>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.foo_bar.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(2, self.foo_bar_.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -264,23 +256,15 @@ impl ::rust_rpc::Message for Escaped {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.self__ {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.self_ {
-            len += _enc::field_len::<_enc::Int32>(4, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.self__.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 4, self.self_.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.self__ {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.self_ {
-            _enc::encode_field::<_enc::Int32>(4, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(3, self.self__.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(4, self.self_.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -349,30 +333,14 @@ impl ::rust_rpc::Message for Getters {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.encoded_len {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.merge {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.clone_ {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.r#type {
-            len += _enc::field_len::<_enc::Int32>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.unknown_fields_ {
-            len += _enc::field_len::<_enc::Int32>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.clear {
-            len += _enc::field_len::<_enc::Bool>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.default {
-            len += _enc::field_len::<_enc::Int32>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.clone {
-            len += _enc::field_len::<_enc::Int32>(8, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.encoded_len.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.merge.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.clone_.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 4, self.r#type.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 5, self.unknown_fields_.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 6, self.clear.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 7, self.default.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 8, self.clone.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -383,30 +351,14 @@ impl ::rust_rpc::Message for Getters {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.encoded_len {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.merge {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.clone_ {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.r#type {
-            _enc::encode_field::<_enc::Int32>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.unknown_fields_ {
-            _enc::encode_field::<_enc::Int32>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.clear {
-            _enc::encode_field::<_enc::Bool>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.default {
-            _enc::encode_field::<_enc::Int32>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.clone {
-            _enc::encode_field::<_enc::Int32>(8, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.encoded_len.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.merge.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(3, self.clone_.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(4, self.r#type.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(5, self.unknown_fields_.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(6, self.clear.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(7, self.default.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(8, self.clone.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.merge.is_some() { 18 } else { 0 }], buf);
@@ -852,17 +804,13 @@ impl ::rust_rpc::Message for Twin {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -912,17 +860,13 @@ pub mod twin_ {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.a {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.a.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.a {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.a.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -973,23 +917,15 @@ impl ::rust_rpc::Message for Twin_ {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.other {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.other.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.other {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.other.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1047,17 +983,13 @@ pub mod twin {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.b {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.b.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.b {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.b.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(

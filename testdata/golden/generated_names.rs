@@ -108,17 +108,13 @@ pub mod _enc_ {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.y {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.y.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.y {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.y.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -205,17 +201,13 @@ pub mod _rpc_ {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.y {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.y.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.y {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.y.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -263,17 +255,13 @@ impl ::rust_rpc::Message for User {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.a {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.a.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.a {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.a.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

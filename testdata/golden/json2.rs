@@ -78,15 +78,9 @@ impl ::rust_rpc::Message for Record {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.id {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.level {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.id.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.name.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 3, self.level.as_ref());
         len += _enc::repeated_len::<_enc::ClosedEnum<_>>(4, &self.history);
         if let ::core::option::Option::Some(value) = &self.extra {
             len += _enc::group_len(5, value);
@@ -101,15 +95,9 @@ impl ::rust_rpc::Message for Record {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.id {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.level {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.id.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(3, self.level.as_ref(), buf);
         _enc::encode_repeated::<_enc::ClosedEnum<_>>(4, &self.history, buf);
         if let ::core::option::Option::Some(value) = &self.extra {
             _enc::encode_group(5, value, buf);
@@ -322,9 +310,7 @@ pub mod record {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.note {
-                len += _enc::field_len::<_enc::LaxStr>(6, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 6, self.note.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -335,9 +321,7 @@ pub mod record {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.note {
-                _enc::encode_field::<_enc::LaxStr>(6, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(6, self.note.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(&[if self.note.is_some() { 50 } else { 0 }], buf);

@@ -152,63 +152,25 @@ impl ::rust_rpc::Message for Everything {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.f_int32 != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.f_int32);
-        }
-        if self.f_int64 != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.f_int64);
-        }
-        if self.f_uint32 != 0 {
-            len += _enc::field_len::<_enc::UInt32>(3, &self.f_uint32);
-        }
-        if self.f_uint64 != 0 {
-            len += _enc::field_len::<_enc::UInt64>(4, &self.f_uint64);
-        }
-        if self.f_sint32 != 0 {
-            len += _enc::field_len::<_enc::SInt32>(5, &self.f_sint32);
-        }
-        if self.f_sint64 != 0 {
-            len += _enc::field_len::<_enc::SInt64>(6, &self.f_sint64);
-        }
-        if self.f_fixed32 != 0 {
-            len += _enc::field_len::<_enc::Fixed32>(7, &self.f_fixed32);
-        }
-        if self.f_fixed64 != 0 {
-            len += _enc::field_len::<_enc::Fixed64>(8, &self.f_fixed64);
-        }
-        if self.f_sfixed32 != 0 {
-            len += _enc::field_len::<_enc::SFixed32>(9, &self.f_sfixed32);
-        }
-        if self.f_sfixed64 != 0 {
-            len += _enc::field_len::<_enc::SFixed64>(10, &self.f_sfixed64);
-        }
-        if self.f_float.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Float>(11, &self.f_float);
-        }
-        if self.f_double.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(12, &self.f_double);
-        }
-        if self.f_bool {
-            len += _enc::field_len::<_enc::Bool>(13, &self.f_bool);
-        }
-        if !self.f_string.is_empty() {
-            len += _enc::field_len::<_enc::Str>(14, &self.f_string);
-        }
-        if !self.f_bytes.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(15, &self.f_bytes);
-        }
-        if self.color.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(16, &self.color);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe {
-            len += _enc::field_len::<_enc::Int32>(17, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.leaf {
-            len += _enc::field_len::<_enc::Msg<_>>(18, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<_>>(19, &**value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.f_int32);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.f_int64);
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 3, &self.f_uint32);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 4, &self.f_uint64);
+        _enc::implicit_len::<_enc::SInt32>(&mut len, 5, &self.f_sint32);
+        _enc::implicit_len::<_enc::SInt64>(&mut len, 6, &self.f_sint64);
+        _enc::implicit_len::<_enc::Fixed32>(&mut len, 7, &self.f_fixed32);
+        _enc::implicit_len::<_enc::Fixed64>(&mut len, 8, &self.f_fixed64);
+        _enc::implicit_len::<_enc::SFixed32>(&mut len, 9, &self.f_sfixed32);
+        _enc::implicit_len::<_enc::SFixed64>(&mut len, 10, &self.f_sfixed64);
+        _enc::implicit_len::<_enc::Float>(&mut len, 11, &self.f_float);
+        _enc::implicit_len::<_enc::Double>(&mut len, 12, &self.f_double);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 13, &self.f_bool);
+        _enc::implicit_len::<_enc::Str>(&mut len, 14, &self.f_string);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 15, &self.f_bytes);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 16, &self.color);
+        _enc::optional_len::<_enc::Int32>(&mut len, 17, self.maybe.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 18, self.leaf.as_ref());
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 19, self.child.as_deref());
         len += _enc::packed_len::<_enc::Int64>(20, &self.counts);
         len += _enc::packed_len::<_enc::Enum<_>>(21, &self.colors);
         len += _enc::repeated_len::<_enc::Msg<_>>(22, &self.leaves);
@@ -218,102 +180,42 @@ impl ::rust_rpc::Message for Everything {
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
         }
-        if let ::core::option::Option::Some(value) = &self.at {
-            len += _enc::field_len::<_enc::Msg<_>>(29, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.took {
-            len += _enc::field_len::<_enc::Msg<_>>(30, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.mask {
-            len += _enc::field_len::<_enc::Msg<_>>(31, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.details {
-            len += _enc::field_len::<_enc::Msg<_>>(32, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.anything {
-            len += _enc::field_len::<_enc::Msg<_>>(33, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.list {
-            len += _enc::field_len::<_enc::Msg<_>>(34, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(35, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.big {
-            len += _enc::field_len::<_enc::Msg<_>>(36, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            len += _enc::field_len::<_enc::Msg<_>>(37, value);
-        }
-        if self.nothing.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(38, &self.nothing);
-        }
-        if self.renamed != 0 {
-            len += _enc::field_len::<_enc::Int32>(39, &self.renamed);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 29, self.at.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 30, self.took.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 31, self.mask.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 32, self.details.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 33, self.anything.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 34, self.list.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 35, self.payload.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 36, self.big.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 37, self.label.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 38, &self.nothing);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 39, &self.renamed);
         len += _enc::repeated_len::<_enc::RecMsg<_>>(40, &self.kids);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.f_int32 != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.f_int32, buf);
-        }
-        if self.f_int64 != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.f_int64, buf);
-        }
-        if self.f_uint32 != 0 {
-            _enc::encode_field::<_enc::UInt32>(3, &self.f_uint32, buf);
-        }
-        if self.f_uint64 != 0 {
-            _enc::encode_field::<_enc::UInt64>(4, &self.f_uint64, buf);
-        }
-        if self.f_sint32 != 0 {
-            _enc::encode_field::<_enc::SInt32>(5, &self.f_sint32, buf);
-        }
-        if self.f_sint64 != 0 {
-            _enc::encode_field::<_enc::SInt64>(6, &self.f_sint64, buf);
-        }
-        if self.f_fixed32 != 0 {
-            _enc::encode_field::<_enc::Fixed32>(7, &self.f_fixed32, buf);
-        }
-        if self.f_fixed64 != 0 {
-            _enc::encode_field::<_enc::Fixed64>(8, &self.f_fixed64, buf);
-        }
-        if self.f_sfixed32 != 0 {
-            _enc::encode_field::<_enc::SFixed32>(9, &self.f_sfixed32, buf);
-        }
-        if self.f_sfixed64 != 0 {
-            _enc::encode_field::<_enc::SFixed64>(10, &self.f_sfixed64, buf);
-        }
-        if self.f_float.to_bits() != 0 {
-            _enc::encode_field::<_enc::Float>(11, &self.f_float, buf);
-        }
-        if self.f_double.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(12, &self.f_double, buf);
-        }
-        if self.f_bool {
-            _enc::encode_field::<_enc::Bool>(13, &self.f_bool, buf);
-        }
-        if !self.f_string.is_empty() {
-            _enc::encode_field::<_enc::Str>(14, &self.f_string, buf);
-        }
-        if !self.f_bytes.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(15, &self.f_bytes, buf);
-        }
-        if self.color.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(16, &self.color, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe {
-            _enc::encode_field::<_enc::Int32>(17, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.leaf {
-            _enc::encode_field::<_enc::Msg<_>>(18, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<_>>(19, &**value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.f_int32, buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.f_int64, buf);
+        _enc::encode_implicit::<_enc::UInt32>(3, &self.f_uint32, buf);
+        _enc::encode_implicit::<_enc::UInt64>(4, &self.f_uint64, buf);
+        _enc::encode_implicit::<_enc::SInt32>(5, &self.f_sint32, buf);
+        _enc::encode_implicit::<_enc::SInt64>(6, &self.f_sint64, buf);
+        _enc::encode_implicit::<_enc::Fixed32>(7, &self.f_fixed32, buf);
+        _enc::encode_implicit::<_enc::Fixed64>(8, &self.f_fixed64, buf);
+        _enc::encode_implicit::<_enc::SFixed32>(9, &self.f_sfixed32, buf);
+        _enc::encode_implicit::<_enc::SFixed64>(10, &self.f_sfixed64, buf);
+        _enc::encode_implicit::<_enc::Float>(11, &self.f_float, buf);
+        _enc::encode_implicit::<_enc::Double>(12, &self.f_double, buf);
+        _enc::encode_implicit::<_enc::Bool>(13, &self.f_bool, buf);
+        _enc::encode_implicit::<_enc::Str>(14, &self.f_string, buf);
+        _enc::encode_implicit::<_enc::Bytes>(15, &self.f_bytes, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(16, &self.color, buf);
+        _enc::encode_optional::<_enc::Int32>(17, self.maybe.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(18, self.leaf.as_ref(), buf);
+        _enc::encode_optional::<_enc::RecMsg<_>>(19, self.child.as_deref(), buf);
         _enc::encode_packed::<_enc::Int64>(20, &self.counts, buf);
         _enc::encode_packed::<_enc::Enum<_>>(21, &self.colors, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(22, &self.leaves, buf);
@@ -323,39 +225,17 @@ impl ::rust_rpc::Message for Everything {
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
-        if let ::core::option::Option::Some(value) = &self.at {
-            _enc::encode_field::<_enc::Msg<_>>(29, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.took {
-            _enc::encode_field::<_enc::Msg<_>>(30, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.mask {
-            _enc::encode_field::<_enc::Msg<_>>(31, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.details {
-            _enc::encode_field::<_enc::Msg<_>>(32, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.anything {
-            _enc::encode_field::<_enc::Msg<_>>(33, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.list {
-            _enc::encode_field::<_enc::Msg<_>>(34, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(35, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.big {
-            _enc::encode_field::<_enc::Msg<_>>(36, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            _enc::encode_field::<_enc::Msg<_>>(37, value, buf);
-        }
-        if self.nothing.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(38, &self.nothing, buf);
-        }
-        if self.renamed != 0 {
-            _enc::encode_field::<_enc::Int32>(39, &self.renamed, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(29, self.at.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(30, self.took.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(31, self.mask.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(32, self.details.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(33, self.anything.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(34, self.list.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(35, self.payload.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(36, self.big.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(37, self.label.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(38, &self.nothing, buf);
+        _enc::encode_implicit::<_enc::Int32>(39, &self.renamed, buf);
         _enc::encode_repeated::<_enc::RecMsg<_>>(40, &self.kids, buf);
         self.unknown_fields.encode(buf);
     }
@@ -1004,17 +884,13 @@ impl ::rust_rpc::Message for Leaf {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -33,15 +33,9 @@ impl ::rust_rpc::Message for Fields {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.foo_bar {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
-            len += _enc::field_len::<_enc::Int32>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar__ {
-            len += _enc::field_len::<_enc::LaxStr>(3, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.foo_bar.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 2, self.foo_bar_.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 3, self.foo_bar__.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -54,15 +48,9 @@ impl ::rust_rpc::Message for Fields {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.foo_bar {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar_ {
-            _enc::encode_field::<_enc::Int32>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.foo_bar__ {
-            _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.foo_bar.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(2, self.foo_bar_.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(3, self.foo_bar__.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.foo_bar__.is_some() { 26 } else { 0 }], buf);

@@ -36,41 +36,21 @@ impl ::rust_rpc::Message for Self_ {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.r#type != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.r#type);
-        }
-        if !self.r#match.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.r#match);
-        }
-        if self.r#async {
-            len += _enc::field_len::<_enc::Bool>(3, &self.r#async);
-        }
-        if self.unknown_fields_ != 0 {
-            len += _enc::field_len::<_enc::Int32>(4, &self.unknown_fields_);
-        }
-        if self.crate_ != 0 {
-            len += _enc::field_len::<_enc::Int32>(5, &self.crate_);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.r#type);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.r#match);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 3, &self.r#async);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 4, &self.unknown_fields_);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 5, &self.crate_);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.r#type != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.r#type, buf);
-        }
-        if !self.r#match.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.r#match, buf);
-        }
-        if self.r#async {
-            _enc::encode_field::<_enc::Bool>(3, &self.r#async, buf);
-        }
-        if self.unknown_fields_ != 0 {
-            _enc::encode_field::<_enc::Int32>(4, &self.unknown_fields_, buf);
-        }
-        if self.crate_ != 0 {
-            _enc::encode_field::<_enc::Int32>(5, &self.crate_, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.r#type, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.r#match, buf);
+        _enc::encode_implicit::<_enc::Bool>(3, &self.r#async, buf);
+        _enc::encode_implicit::<_enc::Int32>(4, &self.unknown_fields_, buf);
+        _enc::encode_implicit::<_enc::Int32>(5, &self.crate_, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -125,9 +105,7 @@ impl ::rust_rpc::Message for Struct {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.r#fn {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.r#fn.as_ref());
         if let ::core::option::Option::Some(value) = &self.r#type {
             len += value.encoded_len();
         }
@@ -136,9 +114,7 @@ impl ::rust_rpc::Message for Struct {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.r#fn {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.r#fn.as_ref(), buf);
         if let ::core::option::Option::Some(value) = &self.r#type {
             value.encode_raw(buf);
         }

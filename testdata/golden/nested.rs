@@ -29,29 +29,17 @@ impl ::rust_rpc::Message for Outer {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.middle {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.shortcut {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if self.shade.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(3, &self.shade);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.middle.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.shortcut.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 3, &self.shade);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.middle {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.shortcut {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if self.shade.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(3, &self.shade, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.middle.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.shortcut.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(3, &self.shade, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -164,18 +152,14 @@ pub mod outer {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.inner {
-                len += _enc::field_len::<_enc::Msg<_>>(1, value);
-            }
+            _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
             len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.inners);
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.inner {
-                _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
             _enc::encode_repeated::<_enc::Msg<_>>(2, &self.inners, buf);
             self.unknown_fields.encode(buf);
         }
@@ -240,23 +224,15 @@ pub mod outer {
             fn encoded_len(&self) -> usize {
                 use ::rust_rpc::encoding as _enc;
                 let mut len = 0;
-                if self.depth.0 != 0 {
-                    len += _enc::field_len::<_enc::Enum<_>>(1, &self.depth);
-                }
-                if self.shade.0 != 0 {
-                    len += _enc::field_len::<_enc::Enum<_>>(2, &self.shade);
-                }
+                _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.depth);
+                _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.shade);
                 len += self.unknown_fields.encoded_len();
                 len
             }
             fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
                 use ::rust_rpc::encoding as _enc;
-                if self.depth.0 != 0 {
-                    _enc::encode_field::<_enc::Enum<_>>(1, &self.depth, buf);
-                }
-                if self.shade.0 != 0 {
-                    _enc::encode_field::<_enc::Enum<_>>(2, &self.shade, buf);
-                }
+                _enc::encode_implicit::<_enc::Enum<_>>(1, &self.depth, buf);
+                _enc::encode_implicit::<_enc::Enum<_>>(2, &self.shade, buf);
                 self.unknown_fields.encode(buf);
             }
             fn merge_from(
@@ -359,23 +335,15 @@ impl ::rust_rpc::Message for Reader {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.depth.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.depth);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.depth);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.depth.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.depth, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.depth, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for Leaf {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -92,9 +88,7 @@ impl ::rust_rpc::Message for Choice {
         if let ::core::option::Option::Some(value) = &self.kind {
             len += value.encoded_len();
         }
-        if self.after != 0 {
-            len += _enc::field_len::<_enc::Int32>(8, &self.after);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 8, &self.after);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -106,9 +100,7 @@ impl ::rust_rpc::Message for Choice {
         if let ::core::option::Option::Some(value) = &self.kind {
             value.encode_raw(buf);
         }
-        if self.after != 0 {
-            _enc::encode_field::<_enc::Int32>(8, &self.after, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(8, &self.after, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -338,43 +330,31 @@ impl ::rust_rpc::Message for Interleaved {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.first != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.first);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.first);
         if let ::core::option::Option::Some(value) = &self.pick {
             len += value.encoded_len();
         }
-        if self.middle != 0 {
-            len += _enc::field_len::<_enc::Int32>(3, &self.middle);
-        }
-        if self.last != 0 {
-            len += _enc::field_len::<_enc::Int32>(6, &self.last);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 3, &self.middle);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 6, &self.last);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.first != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.first, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.first, buf);
         if let ::core::option::Option::Some(value @ interleaved::Pick::Low(_)) = &self
             .pick
         {
             value.encode_raw(buf);
         }
-        if self.middle != 0 {
-            _enc::encode_field::<_enc::Int32>(3, &self.middle, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(3, &self.middle, buf);
         if let ::core::option::Option::Some(
             value @ (interleaved::Pick::High(_) | interleaved::Pick::Higher(_)),
         ) = &self.pick
         {
             value.encode_raw(buf);
         }
-        if self.last != 0 {
-            _enc::encode_field::<_enc::Int32>(6, &self.last, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(6, &self.last, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

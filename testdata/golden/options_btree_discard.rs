@@ -14,17 +14,13 @@ impl ::rust_rpc::Message for Settings {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::map_len::<_enc::Str, _enc::Int32, _>(1, &self.limits);
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.name);
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.limits, buf);
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(2, &self.name, buf);
     }
     fn merge_from(
         &mut self,

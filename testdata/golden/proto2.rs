@@ -109,51 +109,25 @@ impl ::rust_rpc::Message for Defaults {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.id {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.retries {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.offset {
-            len += _enc::field_len::<_enc::SInt64>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.big {
-            len += _enc::field_len::<_enc::UInt64>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.ratio {
-            len += _enc::field_len::<_enc::Float>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.limit {
-            len += _enc::field_len::<_enc::Double>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.nothing {
-            len += _enc::field_len::<_enc::Double>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.enabled {
-            len += _enc::field_len::<_enc::Bool>(9, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.greeting {
-            len += _enc::field_len::<_enc::LaxStr>(10, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.magic {
-            len += _enc::field_len::<_enc::Bytes>(11, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.priority {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(12, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.first_by_default {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(13, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.no_default {
-            len += _enc::field_len::<_enc::LaxStr>(14, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.required_priority {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(15, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.id.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.name.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.retries.as_ref());
+        _enc::optional_len::<_enc::SInt64>(&mut len, 4, self.offset.as_ref());
+        _enc::optional_len::<_enc::UInt64>(&mut len, 5, self.big.as_ref());
+        _enc::optional_len::<_enc::Float>(&mut len, 6, self.ratio.as_ref());
+        _enc::optional_len::<_enc::Double>(&mut len, 7, self.limit.as_ref());
+        _enc::optional_len::<_enc::Double>(&mut len, 8, self.nothing.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 9, self.enabled.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 10, self.greeting.as_ref());
+        _enc::optional_len::<_enc::Bytes>(&mut len, 11, self.magic.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 12, self.priority.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 13, self.first_by_default.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 14, self.no_default.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 15, self.required_priority.as_ref());
         len += _enc::repeated_len::<_enc::Int32>(16, &self.unpacked);
         len += _enc::packed_len::<_enc::Int32>(17, &self.packed);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -178,51 +152,25 @@ impl ::rust_rpc::Message for Defaults {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.id {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.retries {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.offset {
-            _enc::encode_field::<_enc::SInt64>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.big {
-            _enc::encode_field::<_enc::UInt64>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.ratio {
-            _enc::encode_field::<_enc::Float>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.limit {
-            _enc::encode_field::<_enc::Double>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.nothing {
-            _enc::encode_field::<_enc::Double>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.enabled {
-            _enc::encode_field::<_enc::Bool>(9, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.greeting {
-            _enc::encode_field::<_enc::LaxStr>(10, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.magic {
-            _enc::encode_field::<_enc::Bytes>(11, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.priority {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(12, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.first_by_default {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(13, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.no_default {
-            _enc::encode_field::<_enc::LaxStr>(14, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.required_priority {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(15, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.id.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(3, self.retries.as_ref(), buf);
+        _enc::encode_optional::<_enc::SInt64>(4, self.offset.as_ref(), buf);
+        _enc::encode_optional::<_enc::UInt64>(5, self.big.as_ref(), buf);
+        _enc::encode_optional::<_enc::Float>(6, self.ratio.as_ref(), buf);
+        _enc::encode_optional::<_enc::Double>(7, self.limit.as_ref(), buf);
+        _enc::encode_optional::<_enc::Double>(8, self.nothing.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(9, self.enabled.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(10, self.greeting.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bytes>(11, self.magic.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(12, self.priority.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(13, self.first_by_default.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(14, self.no_default.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(15, self.required_priority.as_ref(), buf);
         _enc::encode_repeated::<_enc::Int32>(16, &self.unpacked, buf);
         _enc::encode_packed::<_enc::Int32>(17, &self.packed, buf);
         if let ::core::option::Option::Some(value) = &self.settings {
@@ -450,12 +398,8 @@ pub mod defaults {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.level {
-                len += _enc::field_len::<_enc::Int32>(21, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.mode {
-                len += _enc::field_len::<_enc::LaxStr>(22, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 21, self.level.as_ref());
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 22, self.mode.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -468,12 +412,8 @@ pub mod defaults {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.level {
-                _enc::encode_field::<_enc::Int32>(21, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.mode {
-                _enc::encode_field::<_enc::LaxStr>(22, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(21, self.level.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(22, self.mode.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(&[if self.mode.is_some() { 178 } else { 0 }], buf);
@@ -534,12 +474,8 @@ pub mod defaults {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.key {
-                len += _enc::field_len::<_enc::LaxStr>(31, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.value {
-                len += _enc::field_len::<_enc::Int64>(32, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 31, self.key.as_ref());
+            _enc::optional_len::<_enc::Int64>(&mut len, 32, self.value.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -550,12 +486,8 @@ pub mod defaults {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.key {
-                _enc::encode_field::<_enc::LaxStr>(31, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.value {
-                _enc::encode_field::<_enc::Int64>(32, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(31, self.key.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int64>(32, self.value.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(&[if self.key.is_some() { 250 } else { 0 }], buf);

@@ -73,17 +73,13 @@ impl ::rust_rpc::Message for Inner {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -139,59 +135,27 @@ impl ::rust_rpc::Message for Optionals {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.count {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            len += _enc::field_len::<_enc::Str>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.blob {
-            len += _enc::field_len::<_enc::Bytes>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.mood {
-            len += _enc::field_len::<_enc::Enum<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.ratio {
-            len += _enc::field_len::<_enc::Double>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.flag {
-            len += _enc::field_len::<_enc::Bool>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
-        if self.plain != 0 {
-            len += _enc::field_len::<_enc::Int32>(8, &self.plain);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.count.as_ref());
+        _enc::optional_len::<_enc::Str>(&mut len, 2, self.label.as_ref());
+        _enc::optional_len::<_enc::Bytes>(&mut len, 3, self.blob.as_ref());
+        _enc::optional_len::<_enc::Enum<_>>(&mut len, 4, self.mood.as_ref());
+        _enc::optional_len::<_enc::Double>(&mut len, 5, self.ratio.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 6, self.flag.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.inner.as_ref());
+        _enc::implicit_len::<_enc::Int32>(&mut len, 8, &self.plain);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.count {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            _enc::encode_field::<_enc::Str>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.blob {
-            _enc::encode_field::<_enc::Bytes>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.mood {
-            _enc::encode_field::<_enc::Enum<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.ratio {
-            _enc::encode_field::<_enc::Double>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.flag {
-            _enc::encode_field::<_enc::Bool>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
-        if self.plain != 0 {
-            _enc::encode_field::<_enc::Int32>(8, &self.plain, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.count.as_ref(), buf);
+        _enc::encode_optional::<_enc::Str>(2, self.label.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bytes>(3, self.blob.as_ref(), buf);
+        _enc::encode_optional::<_enc::Enum<_>>(4, self.mood.as_ref(), buf);
+        _enc::encode_optional::<_enc::Double>(5, self.ratio.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(6, self.flag.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.inner.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int32>(8, &self.plain, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

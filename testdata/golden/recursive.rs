@@ -33,15 +33,9 @@ impl ::rust_rpc::Message for Tree {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.value);
-        }
-        if let ::core::option::Option::Some(value) = &self.left {
-            len += _enc::field_len::<_enc::RecMsg<_>>(2, &**value);
-        }
-        if let ::core::option::Option::Some(value) = &self.right {
-            len += _enc::field_len::<_enc::RecMsg<_>>(3, &**value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.value);
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 2, self.left.as_deref());
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 3, self.right.as_deref());
         len += _enc::repeated_len::<_enc::RecMsg<_>>(4, &self.children);
         len += _enc::map_len::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named);
         len += self.unknown_fields.encoded_len();
@@ -49,15 +43,9 @@ impl ::rust_rpc::Message for Tree {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.left {
-            _enc::encode_field::<_enc::RecMsg<_>>(2, &**value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.right {
-            _enc::encode_field::<_enc::RecMsg<_>>(3, &**value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.value, buf);
+        _enc::encode_optional::<_enc::RecMsg<_>>(2, self.left.as_deref(), buf);
+        _enc::encode_optional::<_enc::RecMsg<_>>(3, self.right.as_deref(), buf);
         _enc::encode_repeated::<_enc::RecMsg<_>>(4, &self.children, buf);
         _enc::encode_map::<_enc::Str, _enc::RecMsg<Tree>, _>(5, &self.named, buf);
         self.unknown_fields.encode(buf);
@@ -141,23 +129,15 @@ impl ::rust_rpc::Message for Ping {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.pong {
-            len += _enc::field_len::<_enc::RecMsg<_>>(1, &**value);
-        }
-        if let ::core::option::Option::Some(value) = &self.leaf {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 1, self.pong.as_deref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.leaf.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.pong {
-            _enc::encode_field::<_enc::RecMsg<_>>(1, &**value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.leaf {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::RecMsg<_>>(1, self.pong.as_deref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.leaf.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -215,17 +195,13 @@ impl ::rust_rpc::Message for Pong {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.ping {
-            len += _enc::field_len::<_enc::RecMsg<_>>(1, &**value);
-        }
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 1, self.ping.as_deref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.ping {
-            _enc::encode_field::<_enc::RecMsg<_>>(1, &**value, buf);
-        }
+        _enc::encode_optional::<_enc::RecMsg<_>>(1, self.ping.as_deref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -275,17 +251,13 @@ impl ::rust_rpc::Message for Leaf {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

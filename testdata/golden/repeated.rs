@@ -72,23 +72,15 @@ impl ::rust_rpc::Message for Point {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.x != 0 {
-            len += _enc::field_len::<_enc::SInt32>(1, &self.x);
-        }
-        if self.y != 0 {
-            len += _enc::field_len::<_enc::SInt32>(2, &self.y);
-        }
+        _enc::implicit_len::<_enc::SInt32>(&mut len, 1, &self.x);
+        _enc::implicit_len::<_enc::SInt32>(&mut len, 2, &self.y);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.x != 0 {
-            _enc::encode_field::<_enc::SInt32>(1, &self.x, buf);
-        }
-        if self.y != 0 {
-            _enc::encode_field::<_enc::SInt32>(2, &self.y, buf);
-        }
+        _enc::encode_implicit::<_enc::SInt32>(1, &self.x, buf);
+        _enc::encode_implicit::<_enc::SInt32>(2, &self.y, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

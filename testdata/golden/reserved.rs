@@ -78,17 +78,13 @@ impl ::rust_rpc::Message for Retired {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.current.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.current);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.current);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.current.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.current, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.current, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -56,107 +56,43 @@ impl ::rust_rpc::Message for Scalars {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.f_double.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(1, &self.f_double);
-        }
-        if self.f_float.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Float>(2, &self.f_float);
-        }
-        if self.f_int32 != 0 {
-            len += _enc::field_len::<_enc::Int32>(3, &self.f_int32);
-        }
-        if self.f_int64 != 0 {
-            len += _enc::field_len::<_enc::Int64>(4, &self.f_int64);
-        }
-        if self.f_uint32 != 0 {
-            len += _enc::field_len::<_enc::UInt32>(5, &self.f_uint32);
-        }
-        if self.f_uint64 != 0 {
-            len += _enc::field_len::<_enc::UInt64>(6, &self.f_uint64);
-        }
-        if self.f_sint32 != 0 {
-            len += _enc::field_len::<_enc::SInt32>(7, &self.f_sint32);
-        }
-        if self.f_sint64 != 0 {
-            len += _enc::field_len::<_enc::SInt64>(8, &self.f_sint64);
-        }
-        if self.f_fixed32 != 0 {
-            len += _enc::field_len::<_enc::Fixed32>(9, &self.f_fixed32);
-        }
-        if self.f_fixed64 != 0 {
-            len += _enc::field_len::<_enc::Fixed64>(10, &self.f_fixed64);
-        }
-        if self.f_sfixed32 != 0 {
-            len += _enc::field_len::<_enc::SFixed32>(11, &self.f_sfixed32);
-        }
-        if self.f_sfixed64 != 0 {
-            len += _enc::field_len::<_enc::SFixed64>(12, &self.f_sfixed64);
-        }
-        if self.f_bool {
-            len += _enc::field_len::<_enc::Bool>(13, &self.f_bool);
-        }
-        if !self.f_string.is_empty() {
-            len += _enc::field_len::<_enc::Str>(14, &self.f_string);
-        }
-        if !self.f_bytes.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(15, &self.f_bytes);
-        }
-        if self.high_number != 0 {
-            len += _enc::field_len::<_enc::Int32>(536870911, &self.high_number);
-        }
+        _enc::implicit_len::<_enc::Double>(&mut len, 1, &self.f_double);
+        _enc::implicit_len::<_enc::Float>(&mut len, 2, &self.f_float);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 3, &self.f_int32);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 4, &self.f_int64);
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 5, &self.f_uint32);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 6, &self.f_uint64);
+        _enc::implicit_len::<_enc::SInt32>(&mut len, 7, &self.f_sint32);
+        _enc::implicit_len::<_enc::SInt64>(&mut len, 8, &self.f_sint64);
+        _enc::implicit_len::<_enc::Fixed32>(&mut len, 9, &self.f_fixed32);
+        _enc::implicit_len::<_enc::Fixed64>(&mut len, 10, &self.f_fixed64);
+        _enc::implicit_len::<_enc::SFixed32>(&mut len, 11, &self.f_sfixed32);
+        _enc::implicit_len::<_enc::SFixed64>(&mut len, 12, &self.f_sfixed64);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 13, &self.f_bool);
+        _enc::implicit_len::<_enc::Str>(&mut len, 14, &self.f_string);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 15, &self.f_bytes);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 536870911, &self.high_number);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.f_double.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(1, &self.f_double, buf);
-        }
-        if self.f_float.to_bits() != 0 {
-            _enc::encode_field::<_enc::Float>(2, &self.f_float, buf);
-        }
-        if self.f_int32 != 0 {
-            _enc::encode_field::<_enc::Int32>(3, &self.f_int32, buf);
-        }
-        if self.f_int64 != 0 {
-            _enc::encode_field::<_enc::Int64>(4, &self.f_int64, buf);
-        }
-        if self.f_uint32 != 0 {
-            _enc::encode_field::<_enc::UInt32>(5, &self.f_uint32, buf);
-        }
-        if self.f_uint64 != 0 {
-            _enc::encode_field::<_enc::UInt64>(6, &self.f_uint64, buf);
-        }
-        if self.f_sint32 != 0 {
-            _enc::encode_field::<_enc::SInt32>(7, &self.f_sint32, buf);
-        }
-        if self.f_sint64 != 0 {
-            _enc::encode_field::<_enc::SInt64>(8, &self.f_sint64, buf);
-        }
-        if self.f_fixed32 != 0 {
-            _enc::encode_field::<_enc::Fixed32>(9, &self.f_fixed32, buf);
-        }
-        if self.f_fixed64 != 0 {
-            _enc::encode_field::<_enc::Fixed64>(10, &self.f_fixed64, buf);
-        }
-        if self.f_sfixed32 != 0 {
-            _enc::encode_field::<_enc::SFixed32>(11, &self.f_sfixed32, buf);
-        }
-        if self.f_sfixed64 != 0 {
-            _enc::encode_field::<_enc::SFixed64>(12, &self.f_sfixed64, buf);
-        }
-        if self.f_bool {
-            _enc::encode_field::<_enc::Bool>(13, &self.f_bool, buf);
-        }
-        if !self.f_string.is_empty() {
-            _enc::encode_field::<_enc::Str>(14, &self.f_string, buf);
-        }
-        if !self.f_bytes.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(15, &self.f_bytes, buf);
-        }
-        if self.high_number != 0 {
-            _enc::encode_field::<_enc::Int32>(536870911, &self.high_number, buf);
-        }
+        _enc::encode_implicit::<_enc::Double>(1, &self.f_double, buf);
+        _enc::encode_implicit::<_enc::Float>(2, &self.f_float, buf);
+        _enc::encode_implicit::<_enc::Int32>(3, &self.f_int32, buf);
+        _enc::encode_implicit::<_enc::Int64>(4, &self.f_int64, buf);
+        _enc::encode_implicit::<_enc::UInt32>(5, &self.f_uint32, buf);
+        _enc::encode_implicit::<_enc::UInt64>(6, &self.f_uint64, buf);
+        _enc::encode_implicit::<_enc::SInt32>(7, &self.f_sint32, buf);
+        _enc::encode_implicit::<_enc::SInt64>(8, &self.f_sint64, buf);
+        _enc::encode_implicit::<_enc::Fixed32>(9, &self.f_fixed32, buf);
+        _enc::encode_implicit::<_enc::Fixed64>(10, &self.f_fixed64, buf);
+        _enc::encode_implicit::<_enc::SFixed32>(11, &self.f_sfixed32, buf);
+        _enc::encode_implicit::<_enc::SFixed64>(12, &self.f_sfixed64, buf);
+        _enc::encode_implicit::<_enc::Bool>(13, &self.f_bool, buf);
+        _enc::encode_implicit::<_enc::Str>(14, &self.f_string, buf);
+        _enc::encode_implicit::<_enc::Bytes>(15, &self.f_bytes, buf);
+        _enc::encode_implicit::<_enc::Int32>(536870911, &self.high_number, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

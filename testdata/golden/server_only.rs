@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for Ping {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.text.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.text);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.text);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.text.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.text, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.text, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -26,17 +26,13 @@ impl ::rust_rpc::Message for KvClient {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.key);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.key);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.key, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.key, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -81,17 +77,13 @@ impl ::rust_rpc::Message for KvServer {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -27,9 +27,7 @@ impl ::rust_rpc::Message for M {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.foo {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.foo.as_ref());
         if let ::core::option::Option::Some(value) = &self._foo {
             len += value.encoded_len();
         }
@@ -38,9 +36,7 @@ impl ::rust_rpc::Message for M {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.foo {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.foo.as_ref(), buf);
         if let ::core::option::Option::Some(value) = &self._foo {
             value.encode_raw(buf);
         }

@@ -32,15 +32,9 @@ impl ::rust_rpc::Message for Unnamed1_ {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.unnamed_1 != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.unnamed_1);
-        }
-        if self.__x != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.__x);
-        }
-        if self._1 != 0 {
-            len += _enc::field_len::<_enc::Int32>(3, &self._1);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.unnamed_1);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.__x);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 3, &self._1);
         if let ::core::option::Option::Some(value) = &self._o {
             len += value.encoded_len();
         }
@@ -49,15 +43,9 @@ impl ::rust_rpc::Message for Unnamed1_ {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.unnamed_1 != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.unnamed_1, buf);
-        }
-        if self.__x != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.__x, buf);
-        }
-        if self._1 != 0 {
-            _enc::encode_field::<_enc::Int32>(3, &self._1, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.unnamed_1, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.__x, buf);
+        _enc::encode_implicit::<_enc::Int32>(3, &self._1, buf);
         if let ::core::option::Option::Some(value) = &self._o {
             value.encode_raw(buf);
         }
@@ -188,17 +176,13 @@ impl ::rust_rpc::Message for Unnamed2 {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.a {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.a.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.a {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.a.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -244,17 +228,13 @@ impl ::rust_rpc::Message for Unnamed1 {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.x != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.x);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.x);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.x != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.x, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.x, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

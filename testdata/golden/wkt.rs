@@ -45,77 +45,33 @@ impl ::rust_rpc::Message for Event {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.at {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.took {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.detail {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.nothing {
-            len += _enc::field_len::<_enc::Msg<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.mask {
-            len += _enc::field_len::<_enc::Msg<_>>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.attributes {
-            len += _enc::field_len::<_enc::Msg<_>>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.value {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.list {
-            len += _enc::field_len::<_enc::Msg<_>>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe_int {
-            len += _enc::field_len::<_enc::Msg<_>>(9, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe_text {
-            len += _enc::field_len::<_enc::Msg<_>>(10, value);
-        }
-        if self.null.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(11, &self.null);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.at.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.took.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.detail.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 4, self.nothing.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 5, self.mask.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 6, self.attributes.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.value.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 8, self.list.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 9, self.maybe_int.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 10, self.maybe_text.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 11, &self.null);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.at {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.took {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.detail {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.nothing {
-            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.mask {
-            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.attributes {
-            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.value {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.list {
-            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe_int {
-            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maybe_text {
-            _enc::encode_field::<_enc::Msg<_>>(10, value, buf);
-        }
-        if self.null.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(11, &self.null, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.at.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.took.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.detail.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(4, self.nothing.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(5, self.mask.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(6, self.attributes.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.value.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(8, self.list.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(9, self.maybe_int.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(10, self.maybe_text.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(11, &self.null, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

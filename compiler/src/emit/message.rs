@@ -291,6 +291,21 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
     let c = inferred_codec(field);
     let is_group = matches!(field.kind, FieldKind::Group { .. });
     match field.cardinality {
+        // The codec's own default test is the one `is_set` writes out for these kinds, so
+        // one call per field does.
+        Cardinality::Implicit
+            if matches!(field.kind, FieldKind::Scalar(_) | FieldKind::Enum(_)) =>
+        {
+            FieldCode {
+                len: quote!(#e::implicit_len::<#c>(&mut len, #n, &#this);),
+                encode: quote!(#e::encode_implicit::<#c>(#n, &#this, buf);),
+                merge_arm: if refuses {
+                    quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
+                } else {
+                    quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
+                },
+            }
+        }
         Cardinality::Implicit => {
             let present = is_set(&field.kind, &this);
             FieldCode {
@@ -335,17 +350,14 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
             } else {
                 quote!(#pattern => #e::merge_optional::<#c>(&mut #this, r)?,)
             };
+            let value = if is_boxed(&field.kind) {
+                quote!(#this.as_deref())
+            } else {
+                quote!(#this.as_ref())
+            };
             FieldCode {
-                len: quote! {
-                    if let ::core::option::Option::Some(value) = &#this {
-                        len += #e::field_len::<#c>(#n, #deref);
-                    }
-                },
-                encode: quote! {
-                    if let ::core::option::Option::Some(value) = &#this {
-                        #e::encode_field::<#c>(#n, #deref, buf);
-                    }
-                },
+                len: quote!(#e::optional_len::<#c>(&mut len, #n, #value);),
+                encode: quote!(#e::encode_optional::<#c>(#n, #value, buf);),
                 merge_arm,
             }
         }

@@ -182,17 +182,13 @@ impl ::rust_rpc::Message for BoolValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value {
-            len += _enc::field_len::<_enc::Bool>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value {
-            _enc::encode_field::<_enc::Bool>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -238,23 +234,15 @@ impl ::rust_rpc::Message for Payload {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.r#type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
-        }
-        if !self.body.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.body);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.r#type);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.body);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.r#type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
-        }
-        if !self.body.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.body, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.r#type, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.body, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -308,23 +296,15 @@ impl ::rust_rpc::Message for EchoStatus {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.code != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.code);
-        }
-        if !self.message.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.message);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.code);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.message);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.code != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.code, buf);
-        }
-        if !self.message.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.message, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.code, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.message, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -413,83 +393,41 @@ impl ::rust_rpc::Message for SimpleRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.response_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.response_type);
-        }
-        if self.response_size != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.response_size);
-        }
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
-        if self.fill_username {
-            len += _enc::field_len::<_enc::Bool>(4, &self.fill_username);
-        }
-        if self.fill_oauth_scope {
-            len += _enc::field_len::<_enc::Bool>(5, &self.fill_oauth_scope);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_compressed {
-            len += _enc::field_len::<_enc::Msg<_>>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_status {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            len += _enc::field_len::<_enc::Msg<_>>(8, value);
-        }
-        if self.fill_server_id {
-            len += _enc::field_len::<_enc::Bool>(9, &self.fill_server_id);
-        }
-        if self.fill_grpclb_route_type {
-            len += _enc::field_len::<_enc::Bool>(10, &self.fill_grpclb_route_type);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_per_query_report {
-            len += _enc::field_len::<_enc::Msg<_>>(11, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            len += _enc::field_len::<_enc::Msg<_>>(12, value);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.response_type);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.response_size);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.payload.as_ref());
+        _enc::implicit_len::<_enc::Bool>(&mut len, 4, &self.fill_username);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 5, &self.fill_oauth_scope);
+        _enc::optional_len::<
+            _enc::Msg<_>,
+        >(&mut len, 6, self.response_compressed.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.response_status.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 8, self.expect_compressed.as_ref());
+        _enc::implicit_len::<_enc::Bool>(&mut len, 9, &self.fill_server_id);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 10, &self.fill_grpclb_route_type);
+        _enc::optional_len::<
+            _enc::Msg<_>,
+        >(&mut len, 11, self.orca_per_query_report.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 12, self.orca_oob_report.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.response_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.response_type, buf);
-        }
-        if self.response_size != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.response_size, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
-        if self.fill_username {
-            _enc::encode_field::<_enc::Bool>(4, &self.fill_username, buf);
-        }
-        if self.fill_oauth_scope {
-            _enc::encode_field::<_enc::Bool>(5, &self.fill_oauth_scope, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_compressed {
-            _enc::encode_field::<_enc::Msg<_>>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_status {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
-        }
-        if self.fill_server_id {
-            _enc::encode_field::<_enc::Bool>(9, &self.fill_server_id, buf);
-        }
-        if self.fill_grpclb_route_type {
-            _enc::encode_field::<_enc::Bool>(10, &self.fill_grpclb_route_type, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_per_query_report {
-            _enc::encode_field::<_enc::Msg<_>>(11, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            _enc::encode_field::<_enc::Msg<_>>(12, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.response_type, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.response_size, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.payload.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Bool>(4, &self.fill_username, buf);
+        _enc::encode_implicit::<_enc::Bool>(5, &self.fill_oauth_scope, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(6, self.response_compressed.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.response_status.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(8, self.expect_compressed.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Bool>(9, &self.fill_server_id, buf);
+        _enc::encode_implicit::<_enc::Bool>(10, &self.fill_grpclb_route_type, buf);
+        _enc::encode_optional::<
+            _enc::Msg<_>,
+        >(11, self.orca_per_query_report.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(12, self.orca_oob_report.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -616,47 +554,23 @@ impl ::rust_rpc::Message for SimpleResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if !self.username.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.username);
-        }
-        if !self.oauth_scope.is_empty() {
-            len += _enc::field_len::<_enc::Str>(3, &self.oauth_scope);
-        }
-        if !self.server_id.is_empty() {
-            len += _enc::field_len::<_enc::Str>(4, &self.server_id);
-        }
-        if self.grpclb_route_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(5, &self.grpclb_route_type);
-        }
-        if !self.hostname.is_empty() {
-            len += _enc::field_len::<_enc::Str>(6, &self.hostname);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.payload.as_ref());
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.username);
+        _enc::implicit_len::<_enc::Str>(&mut len, 3, &self.oauth_scope);
+        _enc::implicit_len::<_enc::Str>(&mut len, 4, &self.server_id);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 5, &self.grpclb_route_type);
+        _enc::implicit_len::<_enc::Str>(&mut len, 6, &self.hostname);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if !self.username.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.username, buf);
-        }
-        if !self.oauth_scope.is_empty() {
-            _enc::encode_field::<_enc::Str>(3, &self.oauth_scope, buf);
-        }
-        if !self.server_id.is_empty() {
-            _enc::encode_field::<_enc::Str>(4, &self.server_id, buf);
-        }
-        if self.grpclb_route_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(5, &self.grpclb_route_type, buf);
-        }
-        if !self.hostname.is_empty() {
-            _enc::encode_field::<_enc::Str>(6, &self.hostname, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.payload.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.username, buf);
+        _enc::encode_implicit::<_enc::Str>(3, &self.oauth_scope, buf);
+        _enc::encode_implicit::<_enc::Str>(4, &self.server_id, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(5, &self.grpclb_route_type, buf);
+        _enc::encode_implicit::<_enc::Str>(6, &self.hostname, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -730,23 +644,15 @@ impl ::rust_rpc::Message for StreamingInputCallRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.payload.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.expect_compressed.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.expect_compressed {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.payload.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.expect_compressed.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -808,17 +714,13 @@ impl ::rust_rpc::Message for StreamingInputCallResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.aggregated_payload_size != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.aggregated_payload_size);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.aggregated_payload_size);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.aggregated_payload_size != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.aggregated_payload_size, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.aggregated_payload_size, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -875,29 +777,17 @@ impl ::rust_rpc::Message for ResponseParameters {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.size != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.size);
-        }
-        if self.interval_us != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.interval_us);
-        }
-        if let ::core::option::Option::Some(value) = &self.compressed {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.size);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.interval_us);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.compressed.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.size != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.size, buf);
-        }
-        if self.interval_us != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.interval_us, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.compressed {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.size, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.interval_us, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.compressed.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -966,37 +856,21 @@ impl ::rust_rpc::Message for StreamingOutputCallRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.response_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.response_type);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.response_type);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.response_parameters);
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_status {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            len += _enc::field_len::<_enc::Msg<_>>(8, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.payload.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.response_status.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 8, self.orca_oob_report.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.response_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.response_type, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.response_type, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.response_parameters, buf);
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.response_status {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.orca_oob_report {
-            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.payload.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.response_status.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(8, self.orca_oob_report.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1082,17 +956,13 @@ impl ::rust_rpc::Message for StreamingOutputCallResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.payload.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.payload {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.payload.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1144,17 +1014,13 @@ impl ::rust_rpc::Message for ReconnectParams {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.max_reconnect_backoff_ms != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.max_reconnect_backoff_ms);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.max_reconnect_backoff_ms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.max_reconnect_backoff_ms != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.max_reconnect_backoff_ms, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.max_reconnect_backoff_ms, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1204,18 +1070,14 @@ impl ::rust_rpc::Message for ReconnectInfo {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.passed {
-            len += _enc::field_len::<_enc::Bool>(1, &self.passed);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 1, &self.passed);
         len += _enc::packed_len::<_enc::Int32>(2, &self.backoff_ms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.passed {
-            _enc::encode_field::<_enc::Bool>(1, &self.passed, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(1, &self.passed, buf);
         _enc::encode_packed::<_enc::Int32>(2, &self.backoff_ms, buf);
         self.unknown_fields.encode(buf);
     }
@@ -1272,23 +1134,15 @@ impl ::rust_rpc::Message for LoadBalancerStatsRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.num_rpcs != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.num_rpcs);
-        }
-        if self.timeout_sec != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.timeout_sec);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.num_rpcs);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.timeout_sec);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.num_rpcs != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.num_rpcs, buf);
-        }
-        if self.timeout_sec != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.timeout_sec, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.num_rpcs, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.timeout_sec, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1340,9 +1194,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::map_len::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer);
-        if self.num_failures != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.num_failures);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.num_failures);
         len
             += _enc::map_len::<
                 _enc::Str,
@@ -1355,9 +1207,7 @@ impl ::rust_rpc::Message for LoadBalancerStatsResponse {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(1, &self.rpcs_by_peer, buf);
-        if self.num_failures != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.num_failures, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(2, &self.num_failures, buf);
         _enc::encode_map::<
             _enc::Str,
             _enc::Msg<load_balancer_stats_response::RpcsByPeer>,
@@ -1693,18 +1543,14 @@ pub mod load_balancer_accumulated_stats_response {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if self.rpcs_started != 0 {
-                len += _enc::field_len::<_enc::Int32>(1, &self.rpcs_started);
-            }
+            _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.rpcs_started);
             len += _enc::map_len::<_enc::Int32, _enc::Int32, _>(2, &self.result);
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if self.rpcs_started != 0 {
-                _enc::encode_field::<_enc::Int32>(1, &self.rpcs_started, buf);
-            }
+            _enc::encode_implicit::<_enc::Int32>(1, &self.rpcs_started, buf);
             _enc::encode_map::<_enc::Int32, _enc::Int32, _>(2, &self.result, buf);
             self.unknown_fields.encode(buf);
         }
@@ -1773,9 +1619,7 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         let mut len = 0;
         len += _enc::packed_len::<_enc::Enum<_>>(1, &self.types);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.metadata);
-        if self.timeout_sec != 0 {
-            len += _enc::field_len::<_enc::Int32>(3, &self.timeout_sec);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 3, &self.timeout_sec);
         len += self.unknown_fields.encoded_len();
         len
     }
@@ -1783,9 +1627,7 @@ impl ::rust_rpc::Message for ClientConfigureRequest {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_packed::<_enc::Enum<_>>(1, &self.types, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.metadata, buf);
-        if self.timeout_sec != 0 {
-            _enc::encode_field::<_enc::Int32>(3, &self.timeout_sec, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(3, &self.timeout_sec, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1896,29 +1738,17 @@ pub mod client_configure_request {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if self.r#type.0 != 0 {
-                len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
-            }
-            if !self.key.is_empty() {
-                len += _enc::field_len::<_enc::Str>(2, &self.key);
-            }
-            if !self.value.is_empty() {
-                len += _enc::field_len::<_enc::Str>(3, &self.value);
-            }
+            _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.r#type);
+            _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.key);
+            _enc::implicit_len::<_enc::Str>(&mut len, 3, &self.value);
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if self.r#type.0 != 0 {
-                _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
-            }
-            if !self.key.is_empty() {
-                _enc::encode_field::<_enc::Str>(2, &self.key, buf);
-            }
-            if !self.value.is_empty() {
-                _enc::encode_field::<_enc::Str>(3, &self.value, buf);
-            }
+            _enc::encode_implicit::<_enc::Enum<_>>(1, &self.r#type, buf);
+            _enc::encode_implicit::<_enc::Str>(2, &self.key, buf);
+            _enc::encode_implicit::<_enc::Str>(3, &self.value, buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -2018,12 +1848,8 @@ impl ::rust_rpc::Message for TestOrcaReport {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.cpu_utilization.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(1, &self.cpu_utilization);
-        }
-        if self.memory_utilization.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(2, &self.memory_utilization);
-        }
+        _enc::implicit_len::<_enc::Double>(&mut len, 1, &self.cpu_utilization);
+        _enc::implicit_len::<_enc::Double>(&mut len, 2, &self.memory_utilization);
         len += _enc::map_len::<_enc::Str, _enc::Double, _>(3, &self.request_cost);
         len += _enc::map_len::<_enc::Str, _enc::Double, _>(4, &self.utilization);
         len += self.unknown_fields.encoded_len();
@@ -2031,12 +1857,8 @@ impl ::rust_rpc::Message for TestOrcaReport {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.cpu_utilization.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(1, &self.cpu_utilization, buf);
-        }
-        if self.memory_utilization.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(2, &self.memory_utilization, buf);
-        }
+        _enc::encode_implicit::<_enc::Double>(1, &self.cpu_utilization, buf);
+        _enc::encode_implicit::<_enc::Double>(2, &self.memory_utilization, buf);
         _enc::encode_map::<_enc::Str, _enc::Double, _>(3, &self.request_cost, buf);
         _enc::encode_map::<_enc::Str, _enc::Double, _>(4, &self.utilization, buf);
         self.unknown_fields.encode(buf);

@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for UserAddOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.no_password {
-            len += _enc::field_len::<_enc::Bool>(1, &self.no_password);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 1, &self.no_password);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.no_password {
-            _enc::encode_field::<_enc::Bool>(1, &self.no_password, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(1, &self.no_password, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -83,31 +79,19 @@ impl ::rust_rpc::Message for User {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.name);
-        }
-        if !self.password.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.password);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.password);
         len += _enc::repeated_len::<_enc::Str>(3, &self.roles);
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(4, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 4, self.options.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.name, buf);
-        }
-        if !self.password.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.password, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.password, buf);
         _enc::encode_repeated::<_enc::Str>(3, &self.roles, buf);
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(4, self.options.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -175,29 +159,17 @@ impl ::rust_rpc::Message for Permission {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.perm_type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.perm_type);
-        }
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.key);
-        }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(3, &self.range_end);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.perm_type);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 3, &self.range_end);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.perm_type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.perm_type, buf);
-        }
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.key, buf);
-        }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(3, &self.range_end, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.perm_type, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(3, &self.range_end, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -305,18 +277,14 @@ impl ::rust_rpc::Message for Role {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.name);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.key_permission);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.name, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.key_permission, buf);
         self.unknown_fields.encode(buf);
     }

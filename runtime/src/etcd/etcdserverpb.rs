@@ -95,35 +95,19 @@ impl ::rust_rpc::Message for ResponseHeader {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.cluster_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.cluster_id);
-        }
-        if self.member_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(2, &self.member_id);
-        }
-        if self.revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.revision);
-        }
-        if self.raft_term != 0 {
-            len += _enc::field_len::<_enc::UInt64>(4, &self.raft_term);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.cluster_id);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 2, &self.member_id);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.revision);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 4, &self.raft_term);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.cluster_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.cluster_id, buf);
-        }
-        if self.member_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(2, &self.member_id, buf);
-        }
-        if self.revision != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.revision, buf);
-        }
-        if self.raft_term != 0 {
-            _enc::encode_field::<_enc::UInt64>(4, &self.raft_term, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.cluster_id, buf);
+        _enc::encode_implicit::<_enc::UInt64>(2, &self.member_id, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.revision, buf);
+        _enc::encode_implicit::<_enc::UInt64>(4, &self.raft_term, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -220,89 +204,37 @@ impl ::rust_rpc::Message for RangeRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.key);
-        }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.range_end);
-        }
-        if self.limit != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.limit);
-        }
-        if self.revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(4, &self.revision);
-        }
-        if self.sort_order.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(5, &self.sort_order);
-        }
-        if self.sort_target.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(6, &self.sort_target);
-        }
-        if self.serializable {
-            len += _enc::field_len::<_enc::Bool>(7, &self.serializable);
-        }
-        if self.keys_only {
-            len += _enc::field_len::<_enc::Bool>(8, &self.keys_only);
-        }
-        if self.count_only {
-            len += _enc::field_len::<_enc::Bool>(9, &self.count_only);
-        }
-        if self.min_mod_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(10, &self.min_mod_revision);
-        }
-        if self.max_mod_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(11, &self.max_mod_revision);
-        }
-        if self.min_create_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(12, &self.min_create_revision);
-        }
-        if self.max_create_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(13, &self.max_create_revision);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.range_end);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.limit);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 4, &self.revision);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 5, &self.sort_order);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 6, &self.sort_target);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 7, &self.serializable);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 8, &self.keys_only);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 9, &self.count_only);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 10, &self.min_mod_revision);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 11, &self.max_mod_revision);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 12, &self.min_create_revision);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 13, &self.max_create_revision);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.key, buf);
-        }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.range_end, buf);
-        }
-        if self.limit != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.limit, buf);
-        }
-        if self.revision != 0 {
-            _enc::encode_field::<_enc::Int64>(4, &self.revision, buf);
-        }
-        if self.sort_order.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(5, &self.sort_order, buf);
-        }
-        if self.sort_target.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(6, &self.sort_target, buf);
-        }
-        if self.serializable {
-            _enc::encode_field::<_enc::Bool>(7, &self.serializable, buf);
-        }
-        if self.keys_only {
-            _enc::encode_field::<_enc::Bool>(8, &self.keys_only, buf);
-        }
-        if self.count_only {
-            _enc::encode_field::<_enc::Bool>(9, &self.count_only, buf);
-        }
-        if self.min_mod_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(10, &self.min_mod_revision, buf);
-        }
-        if self.max_mod_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(11, &self.max_mod_revision, buf);
-        }
-        if self.min_create_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(12, &self.min_create_revision, buf);
-        }
-        if self.max_create_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(13, &self.max_create_revision, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.range_end, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.limit, buf);
+        _enc::encode_implicit::<_enc::Int64>(4, &self.revision, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(5, &self.sort_order, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(6, &self.sort_target, buf);
+        _enc::encode_implicit::<_enc::Bool>(7, &self.serializable, buf);
+        _enc::encode_implicit::<_enc::Bool>(8, &self.keys_only, buf);
+        _enc::encode_implicit::<_enc::Bool>(9, &self.count_only, buf);
+        _enc::encode_implicit::<_enc::Int64>(10, &self.min_mod_revision, buf);
+        _enc::encode_implicit::<_enc::Int64>(11, &self.max_mod_revision, buf);
+        _enc::encode_implicit::<_enc::Int64>(12, &self.min_create_revision, buf);
+        _enc::encode_implicit::<_enc::Int64>(13, &self.max_create_revision, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -496,31 +428,19 @@ impl ::rust_rpc::Message for RangeResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.kvs);
-        if self.more {
-            len += _enc::field_len::<_enc::Bool>(3, &self.more);
-        }
-        if self.count != 0 {
-            len += _enc::field_len::<_enc::Int64>(4, &self.count);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 3, &self.more);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 4, &self.count);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.kvs, buf);
-        if self.more {
-            _enc::encode_field::<_enc::Bool>(3, &self.more, buf);
-        }
-        if self.count != 0 {
-            _enc::encode_field::<_enc::Int64>(4, &self.count, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(3, &self.more, buf);
+        _enc::encode_implicit::<_enc::Int64>(4, &self.count, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -601,47 +521,23 @@ impl ::rust_rpc::Message for PutRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.key);
-        }
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.value);
-        }
-        if self.lease != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.lease);
-        }
-        if self.prev_kv {
-            len += _enc::field_len::<_enc::Bool>(4, &self.prev_kv);
-        }
-        if self.ignore_value {
-            len += _enc::field_len::<_enc::Bool>(5, &self.ignore_value);
-        }
-        if self.ignore_lease {
-            len += _enc::field_len::<_enc::Bool>(6, &self.ignore_lease);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.value);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.lease);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 4, &self.prev_kv);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 5, &self.ignore_value);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 6, &self.ignore_lease);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.key, buf);
-        }
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.value, buf);
-        }
-        if self.lease != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.lease, buf);
-        }
-        if self.prev_kv {
-            _enc::encode_field::<_enc::Bool>(4, &self.prev_kv, buf);
-        }
-        if self.ignore_value {
-            _enc::encode_field::<_enc::Bool>(5, &self.ignore_value, buf);
-        }
-        if self.ignore_lease {
-            _enc::encode_field::<_enc::Bool>(6, &self.ignore_lease, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.value, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.lease, buf);
+        _enc::encode_implicit::<_enc::Bool>(4, &self.prev_kv, buf);
+        _enc::encode_implicit::<_enc::Bool>(5, &self.ignore_value, buf);
+        _enc::encode_implicit::<_enc::Bool>(6, &self.ignore_lease, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -699,23 +595,15 @@ impl ::rust_rpc::Message for PutResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.prev_kv {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.prev_kv.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.prev_kv {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.prev_kv.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -787,29 +675,17 @@ impl ::rust_rpc::Message for DeleteRangeRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.key);
-        }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.range_end);
-        }
-        if self.prev_kv {
-            len += _enc::field_len::<_enc::Bool>(3, &self.prev_kv);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.range_end);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 3, &self.prev_kv);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.key, buf);
-        }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.range_end, buf);
-        }
-        if self.prev_kv {
-            _enc::encode_field::<_enc::Bool>(3, &self.prev_kv, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.range_end, buf);
+        _enc::encode_implicit::<_enc::Bool>(3, &self.prev_kv, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -867,24 +743,16 @@ impl ::rust_rpc::Message for DeleteRangeResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.deleted != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.deleted);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.deleted);
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.prev_kvs);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.deleted != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.deleted, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.deleted, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.prev_kvs, buf);
         self.unknown_fields.encode(buf);
     }
@@ -1284,41 +1152,25 @@ impl ::rust_rpc::Message for Compare {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.result.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.result);
-        }
-        if self.target.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.target);
-        }
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(3, &self.key);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.result);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.target);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 3, &self.key);
         if let ::core::option::Option::Some(value) = &self.target_union {
             len += value.encoded_len();
         }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(64, &self.range_end);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 64, &self.range_end);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.result.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.result, buf);
-        }
-        if self.target.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.target, buf);
-        }
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(3, &self.key, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.result, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.target, buf);
+        _enc::encode_implicit::<_enc::Bytes>(3, &self.key, buf);
         if let ::core::option::Option::Some(value) = &self.target_union {
             value.encode_raw(buf);
         }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(64, &self.range_end, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(64, &self.range_end, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1667,24 +1519,16 @@ impl ::rust_rpc::Message for TxnResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.succeeded {
-            len += _enc::field_len::<_enc::Bool>(2, &self.succeeded);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Bool>(&mut len, 2, &self.succeeded);
         len += _enc::repeated_len::<_enc::RecMsg<_>>(3, &self.responses);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.succeeded {
-            _enc::encode_field::<_enc::Bool>(2, &self.succeeded, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Bool>(2, &self.succeeded, buf);
         _enc::encode_repeated::<_enc::RecMsg<_>>(3, &self.responses, buf);
         self.unknown_fields.encode(buf);
     }
@@ -1755,23 +1599,15 @@ impl ::rust_rpc::Message for CompactionRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.revision);
-        }
-        if self.physical {
-            len += _enc::field_len::<_enc::Bool>(2, &self.physical);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.revision);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 2, &self.physical);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.revision != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.revision, buf);
-        }
-        if self.physical {
-            _enc::encode_field::<_enc::Bool>(2, &self.physical, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.revision, buf);
+        _enc::encode_implicit::<_enc::Bool>(2, &self.physical, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1813,17 +1649,13 @@ impl ::rust_rpc::Message for CompactionResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1911,17 +1743,13 @@ impl ::rust_rpc::Message for HashKvRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.revision);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.revision);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.revision != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.revision, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.revision, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1968,29 +1796,17 @@ impl ::rust_rpc::Message for HashKvResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.hash != 0 {
-            len += _enc::field_len::<_enc::UInt32>(2, &self.hash);
-        }
-        if self.compact_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.compact_revision);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 2, &self.hash);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.compact_revision);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.hash != 0 {
-            _enc::encode_field::<_enc::UInt32>(2, &self.hash, buf);
-        }
-        if self.compact_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.compact_revision, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::UInt32>(2, &self.hash, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.compact_revision, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2045,23 +1861,15 @@ impl ::rust_rpc::Message for HashResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.hash != 0 {
-            len += _enc::field_len::<_enc::UInt32>(2, &self.hash);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 2, &self.hash);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.hash != 0 {
-            _enc::encode_field::<_enc::UInt32>(2, &self.hash, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::UInt32>(2, &self.hash, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2157,29 +1965,17 @@ impl ::rust_rpc::Message for SnapshotResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.remaining_bytes != 0 {
-            len += _enc::field_len::<_enc::UInt64>(2, &self.remaining_bytes);
-        }
-        if !self.blob.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(3, &self.blob);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 2, &self.remaining_bytes);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 3, &self.blob);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.remaining_bytes != 0 {
-            _enc::encode_field::<_enc::UInt64>(2, &self.remaining_bytes, buf);
-        }
-        if !self.blob.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(3, &self.blob, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::UInt64>(2, &self.remaining_bytes, buf);
+        _enc::encode_implicit::<_enc::Bytes>(3, &self.blob, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2414,55 +2210,27 @@ impl ::rust_rpc::Message for WatchCreateRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.key);
-        }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.range_end);
-        }
-        if self.start_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.start_revision);
-        }
-        if self.progress_notify {
-            len += _enc::field_len::<_enc::Bool>(4, &self.progress_notify);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.range_end);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.start_revision);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 4, &self.progress_notify);
         len += _enc::packed_len::<_enc::Enum<_>>(5, &self.filters);
-        if self.prev_kv {
-            len += _enc::field_len::<_enc::Bool>(6, &self.prev_kv);
-        }
-        if self.watch_id != 0 {
-            len += _enc::field_len::<_enc::Int64>(7, &self.watch_id);
-        }
-        if self.fragment {
-            len += _enc::field_len::<_enc::Bool>(8, &self.fragment);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 6, &self.prev_kv);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 7, &self.watch_id);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 8, &self.fragment);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.key, buf);
-        }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.range_end, buf);
-        }
-        if self.start_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.start_revision, buf);
-        }
-        if self.progress_notify {
-            _enc::encode_field::<_enc::Bool>(4, &self.progress_notify, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.range_end, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.start_revision, buf);
+        _enc::encode_implicit::<_enc::Bool>(4, &self.progress_notify, buf);
         _enc::encode_packed::<_enc::Enum<_>>(5, &self.filters, buf);
-        if self.prev_kv {
-            _enc::encode_field::<_enc::Bool>(6, &self.prev_kv, buf);
-        }
-        if self.watch_id != 0 {
-            _enc::encode_field::<_enc::Int64>(7, &self.watch_id, buf);
-        }
-        if self.fragment {
-            _enc::encode_field::<_enc::Bool>(8, &self.fragment, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(6, &self.prev_kv, buf);
+        _enc::encode_implicit::<_enc::Int64>(7, &self.watch_id, buf);
+        _enc::encode_implicit::<_enc::Bool>(8, &self.fragment, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2576,17 +2344,13 @@ impl ::rust_rpc::Message for WatchCancelRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.watch_id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.watch_id);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.watch_id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.watch_id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.watch_id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.watch_id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2697,54 +2461,26 @@ impl ::rust_rpc::Message for WatchResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.watch_id != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.watch_id);
-        }
-        if self.created {
-            len += _enc::field_len::<_enc::Bool>(3, &self.created);
-        }
-        if self.canceled {
-            len += _enc::field_len::<_enc::Bool>(4, &self.canceled);
-        }
-        if self.compact_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(5, &self.compact_revision);
-        }
-        if !self.cancel_reason.is_empty() {
-            len += _enc::field_len::<_enc::Str>(6, &self.cancel_reason);
-        }
-        if self.fragment {
-            len += _enc::field_len::<_enc::Bool>(7, &self.fragment);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.watch_id);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 3, &self.created);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 4, &self.canceled);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 5, &self.compact_revision);
+        _enc::implicit_len::<_enc::Str>(&mut len, 6, &self.cancel_reason);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 7, &self.fragment);
         len += _enc::repeated_len::<_enc::Msg<_>>(11, &self.events);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.watch_id != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.watch_id, buf);
-        }
-        if self.created {
-            _enc::encode_field::<_enc::Bool>(3, &self.created, buf);
-        }
-        if self.canceled {
-            _enc::encode_field::<_enc::Bool>(4, &self.canceled, buf);
-        }
-        if self.compact_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(5, &self.compact_revision, buf);
-        }
-        if !self.cancel_reason.is_empty() {
-            _enc::encode_field::<_enc::Str>(6, &self.cancel_reason, buf);
-        }
-        if self.fragment {
-            _enc::encode_field::<_enc::Bool>(7, &self.fragment, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.watch_id, buf);
+        _enc::encode_implicit::<_enc::Bool>(3, &self.created, buf);
+        _enc::encode_implicit::<_enc::Bool>(4, &self.canceled, buf);
+        _enc::encode_implicit::<_enc::Int64>(5, &self.compact_revision, buf);
+        _enc::encode_implicit::<_enc::Str>(6, &self.cancel_reason, buf);
+        _enc::encode_implicit::<_enc::Bool>(7, &self.fragment, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(11, &self.events, buf);
         self.unknown_fields.encode(buf);
     }
@@ -2815,23 +2551,15 @@ impl ::rust_rpc::Message for LeaseGrantRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.ttl);
-        }
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.id);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.ttl);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.ttl, buf);
-        }
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.ttl, buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2881,35 +2609,19 @@ impl ::rust_rpc::Message for LeaseGrantResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.id);
-        }
-        if self.ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.ttl);
-        }
-        if !self.error.is_empty() {
-            len += _enc::field_len::<_enc::Str>(4, &self.error);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.id);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.ttl);
+        _enc::implicit_len::<_enc::Str>(&mut len, 4, &self.error);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
-        }
-        if self.ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.ttl, buf);
-        }
-        if !self.error.is_empty() {
-            _enc::encode_field::<_enc::Str>(4, &self.error, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.id, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.ttl, buf);
+        _enc::encode_implicit::<_enc::Str>(4, &self.error, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2971,17 +2683,13 @@ impl ::rust_rpc::Message for LeaseRevokeRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3022,17 +2730,13 @@ impl ::rust_rpc::Message for LeaseRevokeResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3086,23 +2790,15 @@ impl ::rust_rpc::Message for LeaseCheckpoint {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.id);
-        }
-        if self.remaining_ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.remaining_ttl);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.id);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.remaining_ttl);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.id, buf);
-        }
-        if self.remaining_ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.remaining_ttl, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.id, buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.remaining_ttl, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3197,17 +2893,13 @@ impl ::rust_rpc::Message for LeaseCheckpointResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3258,17 +2950,13 @@ impl ::rust_rpc::Message for LeaseKeepAliveRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3315,29 +3003,17 @@ impl ::rust_rpc::Message for LeaseKeepAliveResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.id);
-        }
-        if self.ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.ttl);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.id);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.ttl);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
-        }
-        if self.ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.ttl, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.id, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.ttl, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3393,23 +3069,15 @@ impl ::rust_rpc::Message for LeaseTimeToLiveRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.id);
-        }
-        if self.keys {
-            len += _enc::field_len::<_enc::Bool>(2, &self.keys);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.id);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 2, &self.keys);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.id, buf);
-        }
-        if self.keys {
-            _enc::encode_field::<_enc::Bool>(2, &self.keys, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.id, buf);
+        _enc::encode_implicit::<_enc::Bool>(2, &self.keys, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3463,36 +3131,20 @@ impl ::rust_rpc::Message for LeaseTimeToLiveResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.id);
-        }
-        if self.ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.ttl);
-        }
-        if self.granted_ttl != 0 {
-            len += _enc::field_len::<_enc::Int64>(4, &self.granted_ttl);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.id);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.ttl);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 4, &self.granted_ttl);
         len += _enc::repeated_len::<_enc::Bytes>(5, &self.keys);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.id, buf);
-        }
-        if self.ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.ttl, buf);
-        }
-        if self.granted_ttl != 0 {
-            _enc::encode_field::<_enc::Int64>(4, &self.granted_ttl, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.id, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.ttl, buf);
+        _enc::encode_implicit::<_enc::Int64>(4, &self.granted_ttl, buf);
         _enc::encode_repeated::<_enc::Bytes>(5, &self.keys, buf);
         self.unknown_fields.encode(buf);
     }
@@ -3593,17 +3245,13 @@ impl ::rust_rpc::Message for LeaseStatus {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3646,18 +3294,14 @@ impl ::rust_rpc::Message for LeaseLeasesResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.leases);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.leases, buf);
         self.unknown_fields.encode(buf);
     }
@@ -3730,33 +3374,21 @@ impl ::rust_rpc::Message for Member {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.id);
-        }
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.name);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.id);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.name);
         len += _enc::repeated_len::<_enc::Str>(3, &self.peer_ur_ls);
         len += _enc::repeated_len::<_enc::Str>(4, &self.client_ur_ls);
-        if self.is_learner {
-            len += _enc::field_len::<_enc::Bool>(5, &self.is_learner);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 5, &self.is_learner);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.id, buf);
-        }
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.id, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.name, buf);
         _enc::encode_repeated::<_enc::Str>(3, &self.peer_ur_ls, buf);
         _enc::encode_repeated::<_enc::Str>(4, &self.client_ur_ls, buf);
-        if self.is_learner {
-            _enc::encode_field::<_enc::Bool>(5, &self.is_learner, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(5, &self.is_learner, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3816,18 +3448,14 @@ impl ::rust_rpc::Message for MemberAddRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::Str>(1, &self.peer_ur_ls);
-        if self.is_learner {
-            len += _enc::field_len::<_enc::Bool>(2, &self.is_learner);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 2, &self.is_learner);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Str>(1, &self.peer_ur_ls, buf);
-        if self.is_learner {
-            _enc::encode_field::<_enc::Bool>(2, &self.is_learner, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(2, &self.is_learner, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3883,24 +3511,16 @@ impl ::rust_rpc::Message for MemberAddResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.member {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.member.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.member {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.member.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
@@ -3971,17 +3591,13 @@ impl ::rust_rpc::Message for MemberRemoveRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4025,18 +3641,14 @@ impl ::rust_rpc::Message for MemberRemoveResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4100,18 +3712,14 @@ impl ::rust_rpc::Message for MemberUpdateRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.id);
         len += _enc::repeated_len::<_enc::Str>(2, &self.peer_ur_ls);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.id, buf);
         _enc::encode_repeated::<_enc::Str>(2, &self.peer_ur_ls, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4165,18 +3773,14 @@ impl ::rust_rpc::Message for MemberUpdateResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4276,18 +3880,14 @@ impl ::rust_rpc::Message for MemberListResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4348,17 +3948,13 @@ impl ::rust_rpc::Message for MemberPromoteRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.id);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.id, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4402,18 +3998,14 @@ impl ::rust_rpc::Message for MemberPromoteResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.members);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.members, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4510,17 +4102,13 @@ impl ::rust_rpc::Message for DefragmentResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4571,17 +4159,13 @@ impl ::rust_rpc::Message for MoveLeaderRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.target_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.target_id);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.target_id);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.target_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.target_id, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.target_id, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4622,17 +4206,13 @@ impl ::rust_rpc::Message for MoveLeaderResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4692,29 +4272,17 @@ impl ::rust_rpc::Message for AlarmRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.action.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.action);
-        }
-        if self.member_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(2, &self.member_id);
-        }
-        if self.alarm.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(3, &self.alarm);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.action);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 2, &self.member_id);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 3, &self.alarm);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.action.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.action, buf);
-        }
-        if self.member_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(2, &self.member_id, buf);
-        }
-        if self.alarm.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(3, &self.alarm, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.action, buf);
+        _enc::encode_implicit::<_enc::UInt64>(2, &self.member_id, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(3, &self.alarm, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4818,23 +4386,15 @@ impl ::rust_rpc::Message for AlarmMember {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.member_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.member_id);
-        }
-        if self.alarm.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.alarm);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.member_id);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.alarm);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.member_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.member_id, buf);
-        }
-        if self.alarm.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.alarm, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.member_id, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.alarm, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -4879,18 +4439,14 @@ impl ::rust_rpc::Message for AlarmResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.alarms);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.alarms, buf);
         self.unknown_fields.encode(buf);
     }
@@ -5014,67 +4570,31 @@ impl ::rust_rpc::Message for StatusResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if !self.version.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.version);
-        }
-        if self.db_size != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.db_size);
-        }
-        if self.leader != 0 {
-            len += _enc::field_len::<_enc::UInt64>(4, &self.leader);
-        }
-        if self.raft_index != 0 {
-            len += _enc::field_len::<_enc::UInt64>(5, &self.raft_index);
-        }
-        if self.raft_term != 0 {
-            len += _enc::field_len::<_enc::UInt64>(6, &self.raft_term);
-        }
-        if self.raft_applied_index != 0 {
-            len += _enc::field_len::<_enc::UInt64>(7, &self.raft_applied_index);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.version);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.db_size);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 4, &self.leader);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 5, &self.raft_index);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 6, &self.raft_term);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 7, &self.raft_applied_index);
         len += _enc::repeated_len::<_enc::Str>(8, &self.errors);
-        if self.db_size_in_use != 0 {
-            len += _enc::field_len::<_enc::Int64>(9, &self.db_size_in_use);
-        }
-        if self.is_learner {
-            len += _enc::field_len::<_enc::Bool>(10, &self.is_learner);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 9, &self.db_size_in_use);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 10, &self.is_learner);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if !self.version.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.version, buf);
-        }
-        if self.db_size != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.db_size, buf);
-        }
-        if self.leader != 0 {
-            _enc::encode_field::<_enc::UInt64>(4, &self.leader, buf);
-        }
-        if self.raft_index != 0 {
-            _enc::encode_field::<_enc::UInt64>(5, &self.raft_index, buf);
-        }
-        if self.raft_term != 0 {
-            _enc::encode_field::<_enc::UInt64>(6, &self.raft_term, buf);
-        }
-        if self.raft_applied_index != 0 {
-            _enc::encode_field::<_enc::UInt64>(7, &self.raft_applied_index, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.version, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.db_size, buf);
+        _enc::encode_implicit::<_enc::UInt64>(4, &self.leader, buf);
+        _enc::encode_implicit::<_enc::UInt64>(5, &self.raft_index, buf);
+        _enc::encode_implicit::<_enc::UInt64>(6, &self.raft_term, buf);
+        _enc::encode_implicit::<_enc::UInt64>(7, &self.raft_applied_index, buf);
         _enc::encode_repeated::<_enc::Str>(8, &self.errors, buf);
-        if self.db_size_in_use != 0 {
-            _enc::encode_field::<_enc::Int64>(9, &self.db_size_in_use, buf);
-        }
-        if self.is_learner {
-            _enc::encode_field::<_enc::Bool>(10, &self.is_learner, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(9, &self.db_size_in_use, buf);
+        _enc::encode_implicit::<_enc::Bool>(10, &self.is_learner, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5218,23 +4738,15 @@ impl ::rust_rpc::Message for AuthenticateRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.password.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.password);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.password);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.password.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.password, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.password, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5285,29 +4797,17 @@ impl ::rust_rpc::Message for AuthUserAddRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.password.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.password);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.password);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.options.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.password.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.password, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.password, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.options.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5368,17 +4868,13 @@ impl ::rust_rpc::Message for AuthUserGetRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5424,17 +4920,13 @@ impl ::rust_rpc::Message for AuthUserDeleteRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5483,23 +4975,15 @@ impl ::rust_rpc::Message for AuthUserChangePasswordRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.password.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.password);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.password);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.password.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.password, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.password, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5550,23 +5034,15 @@ impl ::rust_rpc::Message for AuthUserGrantRoleRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.user.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.user);
-        }
-        if !self.role.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.role);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.user);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.role);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.user.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.user, buf);
-        }
-        if !self.role.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.role, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.user, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.role, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5615,23 +5091,15 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.role.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.role);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.role);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.role.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.role, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.role, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5679,17 +5147,13 @@ impl ::rust_rpc::Message for AuthRoleAddRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5734,17 +5198,13 @@ impl ::rust_rpc::Message for AuthRoleGetRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.role.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.role);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.role);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.role.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.role, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.role, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5863,17 +5323,13 @@ impl ::rust_rpc::Message for AuthRoleDeleteRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.role.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.role);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.role);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.role.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.role, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.role, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5922,23 +5378,15 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if let ::core::option::Option::Some(value) = &self.perm {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.perm.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.perm {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.perm.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -5999,29 +5447,17 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.role.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.role);
-        }
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.key);
-        }
-        if !self.range_end.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(3, &self.range_end);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.role);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.key);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 3, &self.range_end);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.role.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.role, buf);
-        }
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.key, buf);
-        }
-        if !self.range_end.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(3, &self.range_end, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.role, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.key, buf);
+        _enc::encode_implicit::<_enc::Bytes>(3, &self.range_end, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6070,17 +5506,13 @@ impl ::rust_rpc::Message for AuthEnableResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6130,17 +5562,13 @@ impl ::rust_rpc::Message for AuthDisableResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6193,23 +5621,15 @@ impl ::rust_rpc::Message for AuthenticateResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if !self.token.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.token);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.token);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if !self.token.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.token, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.token, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6268,17 +5688,13 @@ impl ::rust_rpc::Message for AuthUserAddResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6330,18 +5746,14 @@ impl ::rust_rpc::Message for AuthUserGetResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Str>(2, &self.roles);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
@@ -6401,17 +5813,13 @@ impl ::rust_rpc::Message for AuthUserDeleteResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6461,17 +5869,13 @@ impl ::rust_rpc::Message for AuthUserChangePasswordResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6521,17 +5925,13 @@ impl ::rust_rpc::Message for AuthUserGrantRoleResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6581,17 +5981,13 @@ impl ::rust_rpc::Message for AuthUserRevokeRoleResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6641,17 +6037,13 @@ impl ::rust_rpc::Message for AuthRoleAddResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6703,18 +6095,14 @@ impl ::rust_rpc::Message for AuthRoleGetResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.perm);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.perm, buf);
         self.unknown_fields.encode(buf);
     }
@@ -6776,18 +6164,14 @@ impl ::rust_rpc::Message for AuthRoleListResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Str>(2, &self.roles);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Str>(2, &self.roles, buf);
         self.unknown_fields.encode(buf);
     }
@@ -6849,18 +6233,14 @@ impl ::rust_rpc::Message for AuthUserListResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += _enc::repeated_len::<_enc::Str>(2, &self.users);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         _enc::encode_repeated::<_enc::Str>(2, &self.users, buf);
         self.unknown_fields.encode(buf);
     }
@@ -6920,17 +6300,13 @@ impl ::rust_rpc::Message for AuthRoleDeleteResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6980,17 +6356,13 @@ impl ::rust_rpc::Message for AuthRoleGrantPermissionResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -7040,17 +6412,13 @@ impl ::rust_rpc::Message for AuthRoleRevokePermissionResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.header {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.header.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.header {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.header.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

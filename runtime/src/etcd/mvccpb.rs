@@ -45,47 +45,23 @@ impl ::rust_rpc::Message for KeyValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.key);
-        }
-        if self.create_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(2, &self.create_revision);
-        }
-        if self.mod_revision != 0 {
-            len += _enc::field_len::<_enc::Int64>(3, &self.mod_revision);
-        }
-        if self.version != 0 {
-            len += _enc::field_len::<_enc::Int64>(4, &self.version);
-        }
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(5, &self.value);
-        }
-        if self.lease != 0 {
-            len += _enc::field_len::<_enc::Int64>(6, &self.lease);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 2, &self.create_revision);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 3, &self.mod_revision);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 4, &self.version);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 5, &self.value);
+        _enc::implicit_len::<_enc::Int64>(&mut len, 6, &self.lease);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.key, buf);
-        }
-        if self.create_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(2, &self.create_revision, buf);
-        }
-        if self.mod_revision != 0 {
-            _enc::encode_field::<_enc::Int64>(3, &self.mod_revision, buf);
-        }
-        if self.version != 0 {
-            _enc::encode_field::<_enc::Int64>(4, &self.version, buf);
-        }
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(5, &self.value, buf);
-        }
-        if self.lease != 0 {
-            _enc::encode_field::<_enc::Int64>(6, &self.lease, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Int64>(2, &self.create_revision, buf);
+        _enc::encode_implicit::<_enc::Int64>(3, &self.mod_revision, buf);
+        _enc::encode_implicit::<_enc::Int64>(4, &self.version, buf);
+        _enc::encode_implicit::<_enc::Bytes>(5, &self.value, buf);
+        _enc::encode_implicit::<_enc::Int64>(6, &self.lease, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -153,29 +129,17 @@ impl ::rust_rpc::Message for Event {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.r#type.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.r#type);
-        }
-        if let ::core::option::Option::Some(value) = &self.kv {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.prev_kv {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.r#type);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.kv.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.prev_kv.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.r#type.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.r#type, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.kv {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.prev_kv {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.r#type, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.kv.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.prev_kv.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

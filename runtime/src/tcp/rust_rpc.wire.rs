@@ -28,23 +28,15 @@ impl ::rust_rpc::Message for MetadataEntry {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.key.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.key);
-        }
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.key);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.key.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.key, buf);
-        }
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.key, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -103,35 +95,19 @@ impl ::rust_rpc::Message for Settings {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.max_frame_size != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.max_frame_size);
-        }
-        if self.initial_window != 0 {
-            len += _enc::field_len::<_enc::UInt64>(2, &self.initial_window);
-        }
-        if self.max_concurrent_calls != 0 {
-            len += _enc::field_len::<_enc::UInt64>(3, &self.max_concurrent_calls);
-        }
-        if self.server {
-            len += _enc::field_len::<_enc::Bool>(4, &self.server);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.max_frame_size);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 2, &self.initial_window);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 3, &self.max_concurrent_calls);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 4, &self.server);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.max_frame_size != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.max_frame_size, buf);
-        }
-        if self.initial_window != 0 {
-            _enc::encode_field::<_enc::UInt64>(2, &self.initial_window, buf);
-        }
-        if self.max_concurrent_calls != 0 {
-            _enc::encode_field::<_enc::UInt64>(3, &self.max_concurrent_calls, buf);
-        }
-        if self.server {
-            _enc::encode_field::<_enc::Bool>(4, &self.server, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.max_frame_size, buf);
+        _enc::encode_implicit::<_enc::UInt64>(2, &self.initial_window, buf);
+        _enc::encode_implicit::<_enc::UInt64>(3, &self.max_concurrent_calls, buf);
+        _enc::encode_implicit::<_enc::Bool>(4, &self.server, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -187,30 +163,18 @@ impl ::rust_rpc::Message for RequestHeaders {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.service.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.service);
-        }
-        if !self.method.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.method);
-        }
-        if self.timeout_micros != 0 {
-            len += _enc::field_len::<_enc::UInt64>(3, &self.timeout_micros);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.service);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.method);
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 3, &self.timeout_micros);
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.metadata);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.service.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.service, buf);
-        }
-        if !self.method.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.method, buf);
-        }
-        if self.timeout_micros != 0 {
-            _enc::encode_field::<_enc::UInt64>(3, &self.timeout_micros, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.service, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.method, buf);
+        _enc::encode_implicit::<_enc::UInt64>(3, &self.timeout_micros, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.metadata, buf);
         self.unknown_fields.encode(buf);
     }
@@ -330,33 +294,21 @@ impl ::rust_rpc::Message for CallStatus {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.code != 0 {
-            len += _enc::field_len::<_enc::UInt32>(1, &self.code);
-        }
-        if !self.message.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.message);
-        }
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 1, &self.code);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.message);
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.headers);
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.trailers);
-        if !self.details.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(5, &self.details);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 5, &self.details);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.code != 0 {
-            _enc::encode_field::<_enc::UInt32>(1, &self.code, buf);
-        }
-        if !self.message.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.message, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt32>(1, &self.code, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.message, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.headers, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.trailers, buf);
-        if !self.details.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(5, &self.details, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(5, &self.details, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -415,23 +367,15 @@ impl ::rust_rpc::Message for GoAway {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.last_call_id != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.last_call_id);
-        }
-        if !self.message.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.message);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.last_call_id);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.message);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.last_call_id != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.last_call_id, buf);
-        }
-        if !self.message.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.message, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.last_call_id, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.message, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

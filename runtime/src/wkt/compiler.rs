@@ -34,18 +34,10 @@ impl ::rust_rpc::Message for Version {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.major {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.minor {
-            len += _enc::field_len::<_enc::Int32>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.patch {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.suffix {
-            len += _enc::field_len::<_enc::LaxStr>(4, value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.major.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 2, self.minor.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.patch.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 4, self.suffix.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -56,18 +48,10 @@ impl ::rust_rpc::Message for Version {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.major {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.minor {
-            _enc::encode_field::<_enc::Int32>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.patch {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.suffix {
-            _enc::encode_field::<_enc::LaxStr>(4, value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.major.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(2, self.minor.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(3, self.patch.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(4, self.suffix.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.suffix.is_some() { 34 } else { 0 }], buf);
@@ -173,12 +157,8 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::LaxStr>(1, &self.file_to_generate);
-        if let ::core::option::Option::Some(value) = &self.parameter {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.compiler_version {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.parameter.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.compiler_version.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(15, &self.proto_file);
         len += _enc::repeated_len::<_enc::Msg<_>>(17, &self.source_file_descriptors);
         if !self.unknown_fields.is_empty() {
@@ -194,12 +174,8 @@ impl ::rust_rpc::Message for CodeGeneratorRequest {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::LaxStr>(1, &self.file_to_generate, buf);
-        if let ::core::option::Option::Some(value) = &self.parameter {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.compiler_version {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(2, self.parameter.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.compiler_version.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(15, &self.proto_file, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(17, &self.source_file_descriptors, buf);
         if !self.unknown_fields.is_empty() {
@@ -341,18 +317,12 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.error {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.supported_features {
-            len += _enc::field_len::<_enc::UInt64>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            len += _enc::field_len::<_enc::Int32>(4, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.error.as_ref());
+        _enc::optional_len::<
+            _enc::UInt64,
+        >(&mut len, 2, self.supported_features.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.minimum_edition.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 4, self.maximum_edition.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(15, &self.file);
         if !self.unknown_fields.is_empty() {
             len
@@ -364,18 +334,10 @@ impl ::rust_rpc::Message for CodeGeneratorResponse {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.error {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.supported_features {
-            _enc::encode_field::<_enc::UInt64>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            _enc::encode_field::<_enc::Int32>(4, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.error.as_ref(), buf);
+        _enc::encode_optional::<_enc::UInt64>(2, self.supported_features.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(3, self.minimum_edition.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(4, self.maximum_edition.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(15, &self.file, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -574,18 +536,14 @@ pub mod code_generator_response {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.name {
-                len += _enc::field_len::<_enc::LaxStr>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.insertion_point {
-                len += _enc::field_len::<_enc::LaxStr>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.content {
-                len += _enc::field_len::<_enc::LaxStr>(15, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.generated_code_info {
-                len += _enc::field_len::<_enc::Msg<_>>(16, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+            _enc::optional_len::<
+                _enc::LaxStr,
+            >(&mut len, 2, self.insertion_point.as_ref());
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 15, self.content.as_ref());
+            _enc::optional_len::<
+                _enc::Msg<_>,
+            >(&mut len, 16, self.generated_code_info.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -602,18 +560,12 @@ pub mod code_generator_response {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.name {
-                _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.insertion_point {
-                _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.content {
-                _enc::encode_field::<_enc::LaxStr>(15, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.generated_code_info {
-                _enc::encode_field::<_enc::Msg<_>>(16, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(2, self.insertion_point.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(15, self.content.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::Msg<_>,
+            >(16, self.generated_code_info.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(

@@ -318,31 +318,19 @@ impl ::rust_rpc::Message for FileDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.package {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.package.as_ref());
         len += _enc::repeated_len::<_enc::LaxStr>(3, &self.dependency);
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.message_type);
         len += _enc::repeated_len::<_enc::Msg<_>>(5, &self.enum_type);
         len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.service);
         len += _enc::repeated_len::<_enc::Msg<_>>(7, &self.extension);
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.source_code_info {
-            len += _enc::field_len::<_enc::Msg<_>>(9, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 8, self.options.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 9, self.source_code_info.as_ref());
         len += _enc::repeated_len::<_enc::Int32>(10, &self.public_dependency);
         len += _enc::repeated_len::<_enc::Int32>(11, &self.weak_dependency);
-        if let ::core::option::Option::Some(value) = &self.syntax {
-            len += _enc::field_len::<_enc::LaxStr>(12, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.edition {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(14, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 12, self.syntax.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 14, self.edition.as_ref());
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.option_dependency);
         if !self.unknown_fields.is_empty() {
             len
@@ -360,31 +348,19 @@ impl ::rust_rpc::Message for FileDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.package {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.package.as_ref(), buf);
         _enc::encode_repeated::<_enc::LaxStr>(3, &self.dependency, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.message_type, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(5, &self.enum_type, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(6, &self.service, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(7, &self.extension, buf);
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.source_code_info {
-            _enc::encode_field::<_enc::Msg<_>>(9, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(8, self.options.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(9, self.source_code_info.as_ref(), buf);
         _enc::encode_repeated::<_enc::Int32>(10, &self.public_dependency, buf);
         _enc::encode_repeated::<_enc::Int32>(11, &self.weak_dependency, buf);
-        if let ::core::option::Option::Some(value) = &self.syntax {
-            _enc::encode_field::<_enc::LaxStr>(12, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.edition {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(14, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(12, self.syntax.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(14, self.edition.as_ref(), buf);
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.option_dependency, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -608,23 +584,19 @@ impl ::rust_rpc::Message for DescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.field);
         len += _enc::repeated_len::<_enc::RecMsg<_>>(3, &self.nested_type);
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.enum_type);
         len += _enc::repeated_len::<_enc::Msg<_>>(5, &self.extension_range);
         len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.extension);
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.options.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(8, &self.oneof_decl);
         len += _enc::repeated_len::<_enc::Msg<_>>(9, &self.reserved_range);
         len += _enc::repeated_len::<_enc::LaxStr>(10, &self.reserved_name);
-        if let ::core::option::Option::Some(value) = &self.visibility {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(11, value);
-        }
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 11, self.visibility.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -635,23 +607,17 @@ impl ::rust_rpc::Message for DescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.field, buf);
         _enc::encode_repeated::<_enc::RecMsg<_>>(3, &self.nested_type, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.enum_type, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(5, &self.extension_range, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(6, &self.extension, buf);
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.options.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(8, &self.oneof_decl, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(9, &self.reserved_range, buf);
         _enc::encode_repeated::<_enc::LaxStr>(10, &self.reserved_name, buf);
-        if let ::core::option::Option::Some(value) = &self.visibility {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(11, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(11, self.visibility.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
@@ -837,29 +803,17 @@ pub mod descriptor_proto {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.start {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                len += _enc::field_len::<_enc::Int32>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.options {
-                len += _enc::field_len::<_enc::Msg<_>>(3, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.start.as_ref());
+            _enc::optional_len::<_enc::Int32>(&mut len, 2, self.end.as_ref());
+            _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.options.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.start {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                _enc::encode_field::<_enc::Int32>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.options {
-                _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.start.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int32>(2, self.end.as_ref(), buf);
+            _enc::encode_optional::<_enc::Msg<_>>(3, self.options.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -946,23 +900,15 @@ pub mod descriptor_proto {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.start {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                len += _enc::field_len::<_enc::Int32>(2, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.start.as_ref());
+            _enc::optional_len::<_enc::Int32>(&mut len, 2, self.end.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.start {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                _enc::encode_field::<_enc::Int32>(2, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.start.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int32>(2, self.end.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -1030,12 +976,10 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.declaration);
-        if let ::core::option::Option::Some(value) = &self.verification {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(50, value);
-        }
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 3, self.verification.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 50, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
@@ -1043,12 +987,8 @@ impl ::rust_rpc::Message for ExtensionRangeOptions {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.declaration, buf);
-        if let ::core::option::Option::Some(value) = &self.verification {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(50, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(3, self.verification.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(50, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -1229,21 +1169,11 @@ pub mod extension_range_options {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.number {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.full_name {
-                len += _enc::field_len::<_enc::LaxStr>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.r#type {
-                len += _enc::field_len::<_enc::LaxStr>(3, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.reserved {
-                len += _enc::field_len::<_enc::Bool>(5, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.repeated {
-                len += _enc::field_len::<_enc::Bool>(6, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.number.as_ref());
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.full_name.as_ref());
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 3, self.r#type.as_ref());
+            _enc::optional_len::<_enc::Bool>(&mut len, 5, self.reserved.as_ref());
+            _enc::optional_len::<_enc::Bool>(&mut len, 6, self.repeated.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -1259,21 +1189,11 @@ pub mod extension_range_options {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.number {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.full_name {
-                _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.r#type {
-                _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.reserved {
-                _enc::encode_field::<_enc::Bool>(5, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.repeated {
-                _enc::encode_field::<_enc::Bool>(6, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.number.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(2, self.full_name.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(3, self.r#type.as_ref(), buf);
+            _enc::encode_optional::<_enc::Bool>(5, self.reserved.as_ref(), buf);
+            _enc::encode_optional::<_enc::Bool>(6, self.repeated.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(
@@ -1419,39 +1339,17 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.extendee {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.number {
-            len += _enc::field_len::<_enc::Int32>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.r#type {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.type_name {
-            len += _enc::field_len::<_enc::LaxStr>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.default_value {
-            len += _enc::field_len::<_enc::LaxStr>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.oneof_index {
-            len += _enc::field_len::<_enc::Int32>(9, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.json_name {
-            len += _enc::field_len::<_enc::LaxStr>(10, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.proto3_optional {
-            len += _enc::field_len::<_enc::Bool>(17, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.extendee.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 3, self.number.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 4, self.label.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 5, self.r#type.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 6, self.type_name.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 7, self.default_value.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 8, self.options.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 9, self.oneof_index.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 10, self.json_name.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 17, self.proto3_optional.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -1470,39 +1368,17 @@ impl ::rust_rpc::Message for FieldDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.extendee {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.number {
-            _enc::encode_field::<_enc::Int32>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.label {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.r#type {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.type_name {
-            _enc::encode_field::<_enc::LaxStr>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.default_value {
-            _enc::encode_field::<_enc::LaxStr>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.oneof_index {
-            _enc::encode_field::<_enc::Int32>(9, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.json_name {
-            _enc::encode_field::<_enc::LaxStr>(10, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.proto3_optional {
-            _enc::encode_field::<_enc::Bool>(17, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.extendee.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(3, self.number.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(4, self.label.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(5, self.r#type.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(6, self.type_name.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(7, self.default_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(8, self.options.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(9, self.oneof_index.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(10, self.json_name.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(17, self.proto3_optional.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(
@@ -1840,12 +1716,8 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.options.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -1856,12 +1728,8 @@ impl ::rust_rpc::Message for OneofDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.options.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
@@ -1960,18 +1828,12 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.value);
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.options.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.reserved_range);
         len += _enc::repeated_len::<_enc::LaxStr>(5, &self.reserved_name);
-        if let ::core::option::Option::Some(value) = &self.visibility {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
-        }
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 6, self.visibility.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -1982,18 +1844,12 @@ impl ::rust_rpc::Message for EnumDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.value, buf);
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.options.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.reserved_range, buf);
         _enc::encode_repeated::<_enc::LaxStr>(5, &self.reserved_name, buf);
-        if let ::core::option::Option::Some(value) = &self.visibility {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(6, self.visibility.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
@@ -2125,23 +1981,15 @@ pub mod enum_descriptor_proto {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.start {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                len += _enc::field_len::<_enc::Int32>(2, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.start.as_ref());
+            _enc::optional_len::<_enc::Int32>(&mut len, 2, self.end.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.start {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                _enc::encode_field::<_enc::Int32>(2, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.start.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int32>(2, self.end.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -2199,15 +2047,9 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.number {
-            len += _enc::field_len::<_enc::Int32>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::Int32>(&mut len, 2, self.number.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.options.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -2218,15 +2060,9 @@ impl ::rust_rpc::Message for EnumValueDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.number {
-            _enc::encode_field::<_enc::Int32>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int32>(2, self.number.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.options.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
@@ -2322,13 +2158,9 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.method);
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(3, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 3, self.options.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -2339,13 +2171,9 @@ impl ::rust_rpc::Message for ServiceDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.method, buf);
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(3, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(3, self.options.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.name.is_some() { 10 } else { 0 }], buf);
@@ -2459,24 +2287,12 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.input_type {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.output_type {
-            len += _enc::field_len::<_enc::LaxStr>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            len += _enc::field_len::<_enc::Msg<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.client_streaming {
-            len += _enc::field_len::<_enc::Bool>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.server_streaming {
-            len += _enc::field_len::<_enc::Bool>(6, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.input_type.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 3, self.output_type.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 4, self.options.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 5, self.client_streaming.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 6, self.server_streaming.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -2493,24 +2309,12 @@ impl ::rust_rpc::Message for MethodDescriptorProto {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.input_type {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.output_type {
-            _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.options {
-            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.client_streaming {
-            _enc::encode_field::<_enc::Bool>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.server_streaming {
-            _enc::encode_field::<_enc::Bool>(6, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.input_type.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(3, self.output_type.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(4, self.options.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(5, self.client_streaming.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(6, self.server_streaming.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(
@@ -2746,67 +2550,46 @@ impl ::rust_rpc::Message for FileOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.java_package {
-            len += _enc::field_len::<_enc::LaxStr>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_outer_classname {
-            len += _enc::field_len::<_enc::LaxStr>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.optimize_for {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(9, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_multiple_files {
-            len += _enc::field_len::<_enc::Bool>(10, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.go_package {
-            len += _enc::field_len::<_enc::LaxStr>(11, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.cc_generic_services {
-            len += _enc::field_len::<_enc::Bool>(16, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_generic_services {
-            len += _enc::field_len::<_enc::Bool>(17, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.py_generic_services {
-            len += _enc::field_len::<_enc::Bool>(18, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_generate_equals_and_hash
-        {
-            len += _enc::field_len::<_enc::Bool>(20, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(23, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_string_check_utf8 {
-            len += _enc::field_len::<_enc::Bool>(27, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.cc_enable_arenas {
-            len += _enc::field_len::<_enc::Bool>(31, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.objc_class_prefix {
-            len += _enc::field_len::<_enc::LaxStr>(36, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.csharp_namespace {
-            len += _enc::field_len::<_enc::LaxStr>(37, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.swift_prefix {
-            len += _enc::field_len::<_enc::LaxStr>(39, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_class_prefix {
-            len += _enc::field_len::<_enc::LaxStr>(40, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_namespace {
-            len += _enc::field_len::<_enc::LaxStr>(41, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_metadata_namespace {
-            len += _enc::field_len::<_enc::LaxStr>(44, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.ruby_package {
-            len += _enc::field_len::<_enc::LaxStr>(45, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(50, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.java_package.as_ref());
+        _enc::optional_len::<
+            _enc::LaxStr,
+        >(&mut len, 8, self.java_outer_classname.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 9, self.optimize_for.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 10, self.java_multiple_files.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 11, self.go_package.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 16, self.cc_generic_services.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 17, self.java_generic_services.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 18, self.py_generic_services.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 20, self.java_generate_equals_and_hash.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 23, self.deprecated.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 27, self.java_string_check_utf8.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 31, self.cc_enable_arenas.as_ref());
+        _enc::optional_len::<
+            _enc::LaxStr,
+        >(&mut len, 36, self.objc_class_prefix.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 37, self.csharp_namespace.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 39, self.swift_prefix.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 40, self.php_class_prefix.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 41, self.php_namespace.as_ref());
+        _enc::optional_len::<
+            _enc::LaxStr,
+        >(&mut len, 44, self.php_metadata_namespace.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 45, self.ruby_package.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 50, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         if !self.unknown_fields.is_empty() {
             len
@@ -2831,67 +2614,36 @@ impl ::rust_rpc::Message for FileOptions {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.java_package {
-            _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_outer_classname {
-            _enc::encode_field::<_enc::LaxStr>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.optimize_for {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(9, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_multiple_files {
-            _enc::encode_field::<_enc::Bool>(10, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.go_package {
-            _enc::encode_field::<_enc::LaxStr>(11, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.cc_generic_services {
-            _enc::encode_field::<_enc::Bool>(16, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_generic_services {
-            _enc::encode_field::<_enc::Bool>(17, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.py_generic_services {
-            _enc::encode_field::<_enc::Bool>(18, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_generate_equals_and_hash
-        {
-            _enc::encode_field::<_enc::Bool>(20, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(23, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.java_string_check_utf8 {
-            _enc::encode_field::<_enc::Bool>(27, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.cc_enable_arenas {
-            _enc::encode_field::<_enc::Bool>(31, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.objc_class_prefix {
-            _enc::encode_field::<_enc::LaxStr>(36, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.csharp_namespace {
-            _enc::encode_field::<_enc::LaxStr>(37, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.swift_prefix {
-            _enc::encode_field::<_enc::LaxStr>(39, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_class_prefix {
-            _enc::encode_field::<_enc::LaxStr>(40, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_namespace {
-            _enc::encode_field::<_enc::LaxStr>(41, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.php_metadata_namespace {
-            _enc::encode_field::<_enc::LaxStr>(44, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.ruby_package {
-            _enc::encode_field::<_enc::LaxStr>(45, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(50, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(1, self.java_package.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::LaxStr,
+        >(8, self.java_outer_classname.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(9, self.optimize_for.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(10, self.java_multiple_files.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(11, self.go_package.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(16, self.cc_generic_services.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(17, self.java_generic_services.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(18, self.py_generic_services.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(20, self.java_generate_equals_and_hash.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(23, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(27, self.java_string_check_utf8.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(31, self.cc_enable_arenas.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(36, self.objc_class_prefix.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(37, self.csharp_namespace.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(39, self.swift_prefix.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(40, self.php_class_prefix.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(41, self.php_namespace.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::LaxStr,
+        >(44, self.php_metadata_namespace.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(45, self.ruby_package.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(50, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
@@ -3308,56 +3060,36 @@ impl ::rust_rpc::Message for MessageOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.message_set_wire_format {
-            len += _enc::field_len::<_enc::Bool>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .no_standard_descriptor_accessor
-        {
-            len += _enc::field_len::<_enc::Bool>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.map_entry {
-            len += _enc::field_len::<_enc::Bool>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .deprecated_legacy_json_field_conflicts
-        {
-            len += _enc::field_len::<_enc::Bool>(11, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(12, value);
-        }
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 1, self.message_set_wire_format.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 2, self.no_standard_descriptor_accessor.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 3, self.deprecated.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 7, self.map_entry.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 11, self.deprecated_legacy_json_field_conflicts.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 12, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.message_set_wire_format {
-            _enc::encode_field::<_enc::Bool>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .no_standard_descriptor_accessor
-        {
-            _enc::encode_field::<_enc::Bool>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.map_entry {
-            _enc::encode_field::<_enc::Bool>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .deprecated_legacy_json_field_conflicts
-        {
-            _enc::encode_field::<_enc::Bool>(11, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(12, value, buf);
-        }
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(1, self.message_set_wire_format.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(2, self.no_standard_descriptor_accessor.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(3, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(7, self.map_entry.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(11, self.deprecated_legacy_json_field_conflicts.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(12, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -3584,82 +3316,38 @@ impl ::rust_rpc::Message for FieldOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.ctype {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.packed {
-            len += _enc::field_len::<_enc::Bool>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.lazy {
-            len += _enc::field_len::<_enc::Bool>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.jstype {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.weak {
-            len += _enc::field_len::<_enc::Bool>(10, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.unverified_lazy {
-            len += _enc::field_len::<_enc::Bool>(15, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.debug_redact {
-            len += _enc::field_len::<_enc::Bool>(16, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.retention {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(17, value);
-        }
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 1, self.ctype.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 2, self.packed.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 3, self.deprecated.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 5, self.lazy.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 6, self.jstype.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 10, self.weak.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 15, self.unverified_lazy.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 16, self.debug_redact.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 17, self.retention.as_ref());
         len += _enc::repeated_len::<_enc::ClosedEnum<_>>(19, &self.targets);
         len += _enc::repeated_len::<_enc::Msg<_>>(20, &self.edition_defaults);
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(21, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.feature_support {
-            len += _enc::field_len::<_enc::Msg<_>>(22, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 21, self.features.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 22, self.feature_support.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.ctype {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.packed {
-            _enc::encode_field::<_enc::Bool>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.lazy {
-            _enc::encode_field::<_enc::Bool>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.jstype {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.weak {
-            _enc::encode_field::<_enc::Bool>(10, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.unverified_lazy {
-            _enc::encode_field::<_enc::Bool>(15, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.debug_redact {
-            _enc::encode_field::<_enc::Bool>(16, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.retention {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(17, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(1, self.ctype.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(2, self.packed.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(3, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(5, self.lazy.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(6, self.jstype.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(10, self.weak.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(15, self.unverified_lazy.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(16, self.debug_redact.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(17, self.retention.as_ref(), buf);
         _enc::encode_repeated::<_enc::ClosedEnum<_>>(19, &self.targets, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(20, &self.edition_defaults, buf);
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(21, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.feature_support {
-            _enc::encode_field::<_enc::Msg<_>>(22, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(21, self.features.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(22, self.feature_support.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4089,12 +3777,10 @@ pub mod field_options {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.value {
-                len += _enc::field_len::<_enc::LaxStr>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.value.as_ref());
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 3, self.edition.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -4107,12 +3793,8 @@ pub mod field_options {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.value {
-                _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(2, self.value.as_ref(), buf);
+            _enc::encode_optional::<_enc::ClosedEnum<_>>(3, self.edition.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(&[if self.value.is_some() { 18 } else { 0 }], buf);
@@ -4196,21 +3878,19 @@ pub mod field_options {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.edition_introduced {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition_deprecated {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.deprecation_warning {
-                len += _enc::field_len::<_enc::LaxStr>(3, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition_removed {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.removal_error {
-                len += _enc::field_len::<_enc::LaxStr>(5, value);
-            }
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 1, self.edition_introduced.as_ref());
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 2, self.edition_deprecated.as_ref());
+            _enc::optional_len::<
+                _enc::LaxStr,
+            >(&mut len, 3, self.deprecation_warning.as_ref());
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 4, self.edition_removed.as_ref());
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 5, self.removal_error.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -4226,21 +3906,19 @@ pub mod field_options {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.edition_introduced {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition_deprecated {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.deprecation_warning {
-                _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.edition_removed {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.removal_error {
-                _enc::encode_field::<_enc::LaxStr>(5, value, buf);
-            }
+            _enc::encode_optional::<
+                _enc::ClosedEnum<_>,
+            >(1, self.edition_introduced.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::ClosedEnum<_>,
+            >(2, self.edition_deprecated.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::LaxStr,
+            >(3, self.deprecation_warning.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::ClosedEnum<_>,
+            >(4, self.edition_removed.as_ref(), buf);
+            _enc::encode_optional::<_enc::LaxStr>(5, self.removal_error.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(
@@ -4344,18 +4022,14 @@ impl ::rust_rpc::Message for OneofOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4479,40 +4153,24 @@ impl ::rust_rpc::Message for EnumOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.allow_alias {
-            len += _enc::field_len::<_enc::Bool>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .deprecated_legacy_json_field_conflicts
-        {
-            len += _enc::field_len::<_enc::Bool>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(7, value);
-        }
+        _enc::optional_len::<_enc::Bool>(&mut len, 2, self.allow_alias.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 3, self.deprecated.as_ref());
+        _enc::optional_len::<
+            _enc::Bool,
+        >(&mut len, 6, self.deprecated_legacy_json_field_conflicts.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 7, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.allow_alias {
-            _enc::encode_field::<_enc::Bool>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self
-            .deprecated_legacy_json_field_conflicts
-        {
-            _enc::encode_field::<_enc::Bool>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(7, value, buf);
-        }
+        _enc::encode_optional::<_enc::Bool>(2, self.allow_alias.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(3, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::Bool,
+        >(6, self.deprecated_legacy_json_field_conflicts.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(7, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4647,36 +4305,20 @@ impl ::rust_rpc::Message for EnumValueOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.debug_redact {
-            len += _enc::field_len::<_enc::Bool>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.feature_support {
-            len += _enc::field_len::<_enc::Msg<_>>(4, value);
-        }
+        _enc::optional_len::<_enc::Bool>(&mut len, 1, self.deprecated.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.features.as_ref());
+        _enc::optional_len::<_enc::Bool>(&mut len, 3, self.debug_redact.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 4, self.feature_support.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.debug_redact {
-            _enc::encode_field::<_enc::Bool>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.feature_support {
-            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-        }
+        _enc::encode_optional::<_enc::Bool>(1, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.features.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bool>(3, self.debug_redact.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(4, self.feature_support.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4801,24 +4443,16 @@ impl ::rust_rpc::Message for ServiceOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(33, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(34, value);
-        }
+        _enc::optional_len::<_enc::Bool>(&mut len, 33, self.deprecated.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 34, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(33, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(34, value, buf);
-        }
+        _enc::encode_optional::<_enc::Bool>(33, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(34, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -4930,30 +4564,22 @@ impl ::rust_rpc::Message for MethodOptions {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            len += _enc::field_len::<_enc::Bool>(33, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.idempotency_level {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(34, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            len += _enc::field_len::<_enc::Msg<_>>(35, value);
-        }
+        _enc::optional_len::<_enc::Bool>(&mut len, 33, self.deprecated.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 34, self.idempotency_level.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 35, self.features.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(999, &self.uninterpreted_option);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.deprecated {
-            _enc::encode_field::<_enc::Bool>(33, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.idempotency_level {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(34, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.features {
-            _enc::encode_field::<_enc::Msg<_>>(35, value, buf);
-        }
+        _enc::encode_optional::<_enc::Bool>(33, self.deprecated.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(34, self.idempotency_level.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(35, self.features.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(999, &self.uninterpreted_option, buf);
         self.unknown_fields.encode(buf);
     }
@@ -5143,24 +4769,14 @@ impl ::rust_rpc::Message for UninterpretedOption {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.name);
-        if let ::core::option::Option::Some(value) = &self.identifier_value {
-            len += _enc::field_len::<_enc::LaxStr>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.positive_int_value {
-            len += _enc::field_len::<_enc::UInt64>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.negative_int_value {
-            len += _enc::field_len::<_enc::Int64>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.double_value {
-            len += _enc::field_len::<_enc::Double>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.string_value {
-            len += _enc::field_len::<_enc::Bytes>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.aggregate_value {
-            len += _enc::field_len::<_enc::LaxStr>(8, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 3, self.identifier_value.as_ref());
+        _enc::optional_len::<
+            _enc::UInt64,
+        >(&mut len, 4, self.positive_int_value.as_ref());
+        _enc::optional_len::<_enc::Int64>(&mut len, 5, self.negative_int_value.as_ref());
+        _enc::optional_len::<_enc::Double>(&mut len, 6, self.double_value.as_ref());
+        _enc::optional_len::<_enc::Bytes>(&mut len, 7, self.string_value.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 8, self.aggregate_value.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -5177,24 +4793,12 @@ impl ::rust_rpc::Message for UninterpretedOption {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.name, buf);
-        if let ::core::option::Option::Some(value) = &self.identifier_value {
-            _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.positive_int_value {
-            _enc::encode_field::<_enc::UInt64>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.negative_int_value {
-            _enc::encode_field::<_enc::Int64>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.double_value {
-            _enc::encode_field::<_enc::Double>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.string_value {
-            _enc::encode_field::<_enc::Bytes>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.aggregate_value {
-            _enc::encode_field::<_enc::LaxStr>(8, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(3, self.identifier_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::UInt64>(4, self.positive_int_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::Int64>(5, self.negative_int_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::Double>(6, self.double_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::Bytes>(7, self.string_value.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(8, self.aggregate_value.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(
@@ -5325,12 +4929,8 @@ pub mod uninterpreted_option {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.name_part {
-                len += _enc::field_len::<_enc::LaxStr>(1, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.is_extension {
-                len += _enc::field_len::<_enc::Bool>(2, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 1, self.name_part.as_ref());
+            _enc::optional_len::<_enc::Bool>(&mut len, 2, self.is_extension.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -5343,12 +4943,8 @@ pub mod uninterpreted_option {
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.name_part {
-                _enc::encode_field::<_enc::LaxStr>(1, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.is_extension {
-                _enc::encode_field::<_enc::Bool>(2, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(1, self.name_part.as_ref(), buf);
+            _enc::encode_optional::<_enc::Bool>(2, self.is_extension.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(
@@ -5457,65 +5053,59 @@ impl ::rust_rpc::Message for FeatureSet {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.field_presence {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.enum_type {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.repeated_field_encoding {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.utf8_validation {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.message_encoding {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.json_format {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.enforce_naming_style {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(7, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.default_symbol_visibility {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(8, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.enforce_proto_limits {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(9, value);
-        }
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 1, self.field_presence.as_ref());
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 2, self.enum_type.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 3, self.repeated_field_encoding.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 4, self.utf8_validation.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 5, self.message_encoding.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 6, self.json_format.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 7, self.enforce_naming_style.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 8, self.default_symbol_visibility.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 9, self.enforce_proto_limits.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.field_presence {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.enum_type {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.repeated_field_encoding {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.utf8_validation {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.message_encoding {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.json_format {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.enforce_naming_style {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(7, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.default_symbol_visibility {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(8, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.enforce_proto_limits {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(9, value, buf);
-        }
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(1, self.field_presence.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(2, self.enum_type.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(3, self.repeated_field_encoding.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(4, self.utf8_validation.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(5, self.message_encoding.as_ref(), buf);
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(6, self.json_format.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(7, self.enforce_naming_style.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(8, self.default_symbol_visibility.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(9, self.enforce_proto_limits.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6261,24 +5851,24 @@ impl ::rust_rpc::Message for FeatureSetDefaults {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.defaults);
-        if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(4, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
-        }
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 4, self.minimum_edition.as_ref());
+        _enc::optional_len::<
+            _enc::ClosedEnum<_>,
+        >(&mut len, 5, self.maximum_edition.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<_>>(1, &self.defaults, buf);
-        if let ::core::option::Option::Some(value) = &self.minimum_edition {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(4, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.maximum_edition {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
-        }
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(4, self.minimum_edition.as_ref(), buf);
+        _enc::encode_optional::<
+            _enc::ClosedEnum<_>,
+        >(5, self.maximum_edition.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -6363,29 +5953,25 @@ pub mod feature_set_defaults {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.edition {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(3, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.overridable_features {
-                len += _enc::field_len::<_enc::Msg<_>>(4, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.fixed_features {
-                len += _enc::field_len::<_enc::Msg<_>>(5, value);
-            }
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 3, self.edition.as_ref());
+            _enc::optional_len::<
+                _enc::Msg<_>,
+            >(&mut len, 4, self.overridable_features.as_ref());
+            _enc::optional_len::<
+                _enc::Msg<_>,
+            >(&mut len, 5, self.fixed_features.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.edition {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(3, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.overridable_features {
-                _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.fixed_features {
-                _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
-            }
+            _enc::encode_optional::<_enc::ClosedEnum<_>>(3, self.edition.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::Msg<_>,
+            >(4, self.overridable_features.as_ref(), buf);
+            _enc::encode_optional::<_enc::Msg<_>>(5, self.fixed_features.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -6667,12 +6253,12 @@ pub mod source_code_info {
             let mut len = 0;
             len += _enc::packed_len::<_enc::Int32>(1, &self.path);
             len += _enc::packed_len::<_enc::Int32>(2, &self.span);
-            if let ::core::option::Option::Some(value) = &self.leading_comments {
-                len += _enc::field_len::<_enc::LaxStr>(3, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.trailing_comments {
-                len += _enc::field_len::<_enc::LaxStr>(4, value);
-            }
+            _enc::optional_len::<
+                _enc::LaxStr,
+            >(&mut len, 3, self.leading_comments.as_ref());
+            _enc::optional_len::<
+                _enc::LaxStr,
+            >(&mut len, 4, self.trailing_comments.as_ref());
             len
                 += _enc::repeated_len::<
                     _enc::LaxStr,
@@ -6694,12 +6280,12 @@ pub mod source_code_info {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
             _enc::encode_packed::<_enc::Int32>(2, &self.span, buf);
-            if let ::core::option::Option::Some(value) = &self.leading_comments {
-                _enc::encode_field::<_enc::LaxStr>(3, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.trailing_comments {
-                _enc::encode_field::<_enc::LaxStr>(4, value, buf);
-            }
+            _enc::encode_optional::<
+                _enc::LaxStr,
+            >(3, self.leading_comments.as_ref(), buf);
+            _enc::encode_optional::<
+                _enc::LaxStr,
+            >(4, self.trailing_comments.as_ref(), buf);
             _enc::encode_repeated::<
                 _enc::LaxStr,
             >(6, &self.leading_detached_comments, buf);
@@ -6875,18 +6461,12 @@ pub mod generated_code_info {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
             len += _enc::packed_len::<_enc::Int32>(1, &self.path);
-            if let ::core::option::Option::Some(value) = &self.source_file {
-                len += _enc::field_len::<_enc::LaxStr>(2, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.begin {
-                len += _enc::field_len::<_enc::Int32>(3, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                len += _enc::field_len::<_enc::Int32>(4, value);
-            }
-            if let ::core::option::Option::Some(value) = &self.semantic {
-                len += _enc::field_len::<_enc::ClosedEnum<_>>(5, value);
-            }
+            _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.source_file.as_ref());
+            _enc::optional_len::<_enc::Int32>(&mut len, 3, self.begin.as_ref());
+            _enc::optional_len::<_enc::Int32>(&mut len, 4, self.end.as_ref());
+            _enc::optional_len::<
+                _enc::ClosedEnum<_>,
+            >(&mut len, 5, self.semantic.as_ref());
             if !self.unknown_fields.is_empty() {
                 len
                     += self
@@ -6900,18 +6480,10 @@ pub mod generated_code_info {
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
             _enc::encode_packed::<_enc::Int32>(1, &self.path, buf);
-            if let ::core::option::Option::Some(value) = &self.source_file {
-                _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.begin {
-                _enc::encode_field::<_enc::Int32>(3, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.end {
-                _enc::encode_field::<_enc::Int32>(4, value, buf);
-            }
-            if let ::core::option::Option::Some(value) = &self.semantic {
-                _enc::encode_field::<_enc::ClosedEnum<_>>(5, value, buf);
-            }
+            _enc::encode_optional::<_enc::LaxStr>(2, self.source_file.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int32>(3, self.begin.as_ref(), buf);
+            _enc::encode_optional::<_enc::Int32>(4, self.end.as_ref(), buf);
+            _enc::encode_optional::<_enc::ClosedEnum<_>>(5, self.semantic.as_ref(), buf);
             if !self.unknown_fields.is_empty() {
                 self.unknown_fields
                     .encode_except(

@@ -125,23 +125,15 @@ impl ::rust_rpc::Message for Any {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.type_url.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.type_url);
-        }
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(2, &self.value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.type_url);
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 2, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.type_url.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.type_url, buf);
-        }
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(2, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.type_url, buf);
+        _enc::encode_implicit::<_enc::Bytes>(2, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -223,41 +215,25 @@ impl ::rust_rpc::Message for Api {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.methods);
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
-        if !self.version.is_empty() {
-            len += _enc::field_len::<_enc::Str>(4, &self.version);
-        }
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<_>>(5, value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 4, &self.version);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 5, self.source_context.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.mixins);
-        if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(7, &self.syntax);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 7, &self.syntax);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.methods, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
-        if !self.version.is_empty() {
-            _enc::encode_field::<_enc::Str>(4, &self.version, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(4, &self.version, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(5, self.source_context.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(6, &self.mixins, buf);
-        if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(7, &self.syntax, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(7, &self.syntax, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -429,49 +405,25 @@ impl ::rust_rpc::Message for Method {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.request_type_url.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.request_type_url);
-        }
-        if self.request_streaming {
-            len += _enc::field_len::<_enc::Bool>(3, &self.request_streaming);
-        }
-        if !self.response_type_url.is_empty() {
-            len += _enc::field_len::<_enc::Str>(4, &self.response_type_url);
-        }
-        if self.response_streaming {
-            len += _enc::field_len::<_enc::Bool>(5, &self.response_streaming);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.request_type_url);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 3, &self.request_streaming);
+        _enc::implicit_len::<_enc::Str>(&mut len, 4, &self.response_type_url);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 5, &self.response_streaming);
         len += _enc::repeated_len::<_enc::Msg<_>>(6, &self.options);
-        if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(7, &self.syntax);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 7, &self.syntax);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.request_type_url.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.request_type_url, buf);
-        }
-        if self.request_streaming {
-            _enc::encode_field::<_enc::Bool>(3, &self.request_streaming, buf);
-        }
-        if !self.response_type_url.is_empty() {
-            _enc::encode_field::<_enc::Str>(4, &self.response_type_url, buf);
-        }
-        if self.response_streaming {
-            _enc::encode_field::<_enc::Bool>(5, &self.response_streaming, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.request_type_url, buf);
+        _enc::encode_implicit::<_enc::Bool>(3, &self.request_streaming, buf);
+        _enc::encode_implicit::<_enc::Str>(4, &self.response_type_url, buf);
+        _enc::encode_implicit::<_enc::Bool>(5, &self.response_streaming, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(6, &self.options, buf);
-        if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(7, &self.syntax, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(7, &self.syntax, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -637,23 +589,15 @@ impl ::rust_rpc::Message for Mixin {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if !self.root.is_empty() {
-            len += _enc::field_len::<_enc::Str>(2, &self.root);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 2, &self.root);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if !self.root.is_empty() {
-            _enc::encode_field::<_enc::Str>(2, &self.root, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(2, &self.root, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -766,23 +710,15 @@ impl ::rust_rpc::Message for Duration {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.seconds != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.seconds);
-        }
-        if self.nanos != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.nanos);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.seconds);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.nanos);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.seconds != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.seconds, buf);
-        }
-        if self.nanos != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.nanos, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.seconds, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.nanos, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1003,17 +939,13 @@ impl ::rust_rpc::Message for SourceContext {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.file_name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.file_name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.file_name);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.file_name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.file_name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.file_name, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1489,23 +1421,15 @@ impl ::rust_rpc::Message for Timestamp {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.seconds != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.seconds);
-        }
-        if self.nanos != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.nanos);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.seconds);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.nanos);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.seconds != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.seconds, buf);
-        }
-        if self.nanos != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.nanos, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.seconds, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.nanos, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1582,41 +1506,25 @@ impl ::rust_rpc::Message for Type {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.fields);
         len += _enc::repeated_len::<_enc::Str>(3, &self.oneofs);
         len += _enc::repeated_len::<_enc::Msg<_>>(4, &self.options);
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<_>>(5, value);
-        }
-        if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(6, &self.syntax);
-        }
-        if !self.edition.is_empty() {
-            len += _enc::field_len::<_enc::Str>(7, &self.edition);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 5, self.source_context.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 6, &self.syntax);
+        _enc::implicit_len::<_enc::Str>(&mut len, 7, &self.edition);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.fields, buf);
         _enc::encode_repeated::<_enc::Str>(3, &self.oneofs, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(4, &self.options, buf);
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
-        }
-        if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(6, &self.syntax, buf);
-        }
-        if !self.edition.is_empty() {
-            _enc::encode_field::<_enc::Str>(7, &self.edition, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(5, self.source_context.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(6, &self.syntax, buf);
+        _enc::encode_implicit::<_enc::Str>(7, &self.edition, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -1794,67 +1702,31 @@ impl ::rust_rpc::Message for Field {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.kind.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.kind);
-        }
-        if self.cardinality.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.cardinality);
-        }
-        if self.number != 0 {
-            len += _enc::field_len::<_enc::Int32>(3, &self.number);
-        }
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(4, &self.name);
-        }
-        if !self.type_url.is_empty() {
-            len += _enc::field_len::<_enc::Str>(6, &self.type_url);
-        }
-        if self.oneof_index != 0 {
-            len += _enc::field_len::<_enc::Int32>(7, &self.oneof_index);
-        }
-        if self.packed {
-            len += _enc::field_len::<_enc::Bool>(8, &self.packed);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.kind);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.cardinality);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 3, &self.number);
+        _enc::implicit_len::<_enc::Str>(&mut len, 4, &self.name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 6, &self.type_url);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 7, &self.oneof_index);
+        _enc::implicit_len::<_enc::Bool>(&mut len, 8, &self.packed);
         len += _enc::repeated_len::<_enc::Msg<_>>(9, &self.options);
-        if !self.json_name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(10, &self.json_name);
-        }
-        if !self.default_value.is_empty() {
-            len += _enc::field_len::<_enc::Str>(11, &self.default_value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 10, &self.json_name);
+        _enc::implicit_len::<_enc::Str>(&mut len, 11, &self.default_value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.kind.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.kind, buf);
-        }
-        if self.cardinality.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.cardinality, buf);
-        }
-        if self.number != 0 {
-            _enc::encode_field::<_enc::Int32>(3, &self.number, buf);
-        }
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(4, &self.name, buf);
-        }
-        if !self.type_url.is_empty() {
-            _enc::encode_field::<_enc::Str>(6, &self.type_url, buf);
-        }
-        if self.oneof_index != 0 {
-            _enc::encode_field::<_enc::Int32>(7, &self.oneof_index, buf);
-        }
-        if self.packed {
-            _enc::encode_field::<_enc::Bool>(8, &self.packed, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.kind, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.cardinality, buf);
+        _enc::encode_implicit::<_enc::Int32>(3, &self.number, buf);
+        _enc::encode_implicit::<_enc::Str>(4, &self.name, buf);
+        _enc::encode_implicit::<_enc::Str>(6, &self.type_url, buf);
+        _enc::encode_implicit::<_enc::Int32>(7, &self.oneof_index, buf);
+        _enc::encode_implicit::<_enc::Bool>(8, &self.packed, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(9, &self.options, buf);
-        if !self.json_name.is_empty() {
-            _enc::encode_field::<_enc::Str>(10, &self.json_name, buf);
-        }
-        if !self.default_value.is_empty() {
-            _enc::encode_field::<_enc::Str>(11, &self.default_value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(10, &self.json_name, buf);
+        _enc::encode_implicit::<_enc::Str>(11, &self.default_value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2194,39 +2066,23 @@ impl ::rust_rpc::Message for Enum {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.enumvalue);
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            len += _enc::field_len::<_enc::Msg<_>>(4, value);
-        }
-        if self.syntax.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(5, &self.syntax);
-        }
-        if !self.edition.is_empty() {
-            len += _enc::field_len::<_enc::Str>(6, &self.edition);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 4, self.source_context.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 5, &self.syntax);
+        _enc::implicit_len::<_enc::Str>(&mut len, 6, &self.edition);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.enumvalue, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
-        if let ::core::option::Option::Some(value) = &self.source_context {
-            _enc::encode_field::<_enc::Msg<_>>(4, value, buf);
-        }
-        if self.syntax.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(5, &self.syntax, buf);
-        }
-        if !self.edition.is_empty() {
-            _enc::encode_field::<_enc::Str>(6, &self.edition, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(4, self.source_context.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(5, &self.syntax, buf);
+        _enc::encode_implicit::<_enc::Str>(6, &self.edition, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2384,24 +2240,16 @@ impl ::rust_rpc::Message for EnumValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if self.number != 0 {
-            len += _enc::field_len::<_enc::Int32>(2, &self.number);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::implicit_len::<_enc::Int32>(&mut len, 2, &self.number);
         len += _enc::repeated_len::<_enc::Msg<_>>(3, &self.options);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if self.number != 0 {
-            _enc::encode_field::<_enc::Int32>(2, &self.number, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_implicit::<_enc::Int32>(2, &self.number, buf);
         _enc::encode_repeated::<_enc::Msg<_>>(3, &self.options, buf);
         self.unknown_fields.encode(buf);
     }
@@ -2524,23 +2372,15 @@ impl ::rust_rpc::Message for Option {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.name.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.name);
-        }
-        if let ::core::option::Option::Some(value) = &self.value {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.name);
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.value.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.name.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.name, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.value {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.name, buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.value.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2665,17 +2505,13 @@ impl ::rust_rpc::Message for DoubleValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Double>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Double>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2737,17 +2573,13 @@ impl ::rust_rpc::Message for FloatValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Float>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Float>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value.to_bits() != 0 {
-            _enc::encode_field::<_enc::Float>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Float>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2809,17 +2641,13 @@ impl ::rust_rpc::Message for Int64Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::Int64>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Int64>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::Int64>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int64>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2881,17 +2709,13 @@ impl ::rust_rpc::Message for UInt64Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::UInt64>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::UInt64>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::UInt64>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt64>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -2953,17 +2777,13 @@ impl ::rust_rpc::Message for Int32Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3025,17 +2845,13 @@ impl ::rust_rpc::Message for UInt32Value {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value != 0 {
-            len += _enc::field_len::<_enc::UInt32>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::UInt32>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value != 0 {
-            _enc::encode_field::<_enc::UInt32>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::UInt32>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3097,17 +2913,13 @@ impl ::rust_rpc::Message for BoolValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.value {
-            len += _enc::field_len::<_enc::Bool>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Bool>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.value {
-            _enc::encode_field::<_enc::Bool>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Bool>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3169,17 +2981,13 @@ impl ::rust_rpc::Message for StringValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -3245,17 +3053,13 @@ impl ::rust_rpc::Message for BytesValue {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.value.is_empty() {
-            len += _enc::field_len::<_enc::Bytes>(1, &self.value);
-        }
+        _enc::implicit_len::<_enc::Bytes>(&mut len, 1, &self.value);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.value.is_empty() {
-            _enc::encode_field::<_enc::Bytes>(1, &self.value, buf);
-        }
+        _enc::encode_implicit::<_enc::Bytes>(1, &self.value, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

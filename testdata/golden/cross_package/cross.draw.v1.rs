@@ -35,12 +35,8 @@ impl ::rust_rpc::Message for Canvas {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
         len += _enc::repeated_len::<_enc::Msg<_>>(1, &self.circles);
-        if let ::core::option::Option::Some(value) = &self.ring {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
-        if self.unit.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(3, &self.unit);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.ring.as_ref());
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 3, &self.unit);
         len
             += _enc::map_len::<
                 _enc::Str,
@@ -53,12 +49,8 @@ impl ::rust_rpc::Message for Canvas {
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
         _enc::encode_repeated::<_enc::Msg<_>>(1, &self.circles, buf);
-        if let ::core::option::Option::Some(value) = &self.ring {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
-        if self.unit.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(3, &self.unit, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.ring.as_ref(), buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(3, &self.unit, buf);
         _enc::encode_map::<
             _enc::Str,
             _enc::Msg<super::super::shapes::Circle>,

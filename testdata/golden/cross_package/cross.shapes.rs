@@ -75,23 +75,15 @@ impl ::rust_rpc::Message for Ring {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.outer {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.outer.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.inner.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.outer {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.outer.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.inner.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -149,23 +141,15 @@ impl ::rust_rpc::Message for Circle {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.radius.to_bits() != 0 {
-            len += _enc::field_len::<_enc::Double>(1, &self.radius);
-        }
-        if self.unit.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(2, &self.unit);
-        }
+        _enc::implicit_len::<_enc::Double>(&mut len, 1, &self.radius);
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 2, &self.unit);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.radius.to_bits() != 0 {
-            _enc::encode_field::<_enc::Double>(1, &self.radius, buf);
-        }
-        if self.unit.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(2, &self.unit, buf);
-        }
+        _enc::encode_implicit::<_enc::Double>(1, &self.radius, buf);
+        _enc::encode_implicit::<_enc::Enum<_>>(2, &self.unit, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -97,19 +97,13 @@ impl ::rust_rpc::Message for Closed {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.e {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 2, self.e.as_ref());
         len += _enc::packed_len::<_enc::ClosedEnum<_>>(4, &self.pe);
         if let ::core::option::Option::Some(value) = &self.g {
             len += _enc::group_len(5, value);
         }
-        if let ::core::option::Option::Some(value) = &self.name {
-            len += _enc::field_len::<_enc::LaxStr>(6, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.s {
-            len += _enc::field_len::<_enc::LaxStr>(10, value);
-        }
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 6, self.name.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 10, self.s.as_ref());
         len += _enc::repeated_len::<_enc::ClosedEnum<_>>(11, &self.ue);
         len += _enc::map_len::<_enc::Int32, _enc::ClosedEnum<E2>, _>(12, &self.em);
         if let ::core::option::Option::Some(value) = &self.choice {
@@ -117,12 +111,8 @@ impl ::rust_rpc::Message for Closed {
         }
         len += _enc::repeated_len::<_enc::LaxStr>(15, &self.rs);
         len += _enc::map_len::<_enc::LaxStr, _enc::LaxStr, _>(16, &self.sm);
-        if let ::core::option::Option::Some(value) = &self.open_color {
-            len += _enc::field_len::<_enc::Enum<_>>(17, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<_>>(18, &**value);
-        }
+        _enc::optional_len::<_enc::Enum<_>>(&mut len, 17, self.open_color.as_ref());
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 18, self.child.as_deref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -149,19 +139,13 @@ impl ::rust_rpc::Message for Closed {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.e {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(2, self.e.as_ref(), buf);
         _enc::encode_packed::<_enc::ClosedEnum<_>>(4, &self.pe, buf);
         if let ::core::option::Option::Some(value) = &self.g {
             _enc::encode_group(5, value, buf);
         }
-        if let ::core::option::Option::Some(value) = &self.name {
-            _enc::encode_field::<_enc::LaxStr>(6, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.s {
-            _enc::encode_field::<_enc::LaxStr>(10, value, buf);
-        }
+        _enc::encode_optional::<_enc::LaxStr>(6, self.name.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(10, self.s.as_ref(), buf);
         _enc::encode_repeated::<_enc::ClosedEnum<_>>(11, &self.ue, buf);
         _enc::encode_map::<_enc::Int32, _enc::ClosedEnum<E2>, _>(12, &self.em, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
@@ -169,12 +153,8 @@ impl ::rust_rpc::Message for Closed {
         }
         _enc::encode_repeated::<_enc::LaxStr>(15, &self.rs, buf);
         _enc::encode_map::<_enc::LaxStr, _enc::LaxStr, _>(16, &self.sm, buf);
-        if let ::core::option::Option::Some(value) = &self.open_color {
-            _enc::encode_field::<_enc::Enum<_>>(17, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<_>>(18, &**value, buf);
-        }
+        _enc::encode_optional::<_enc::Enum<_>>(17, self.open_color.as_ref(), buf);
+        _enc::encode_optional::<_enc::RecMsg<_>>(18, self.child.as_deref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except_entries(
@@ -337,17 +317,13 @@ pub mod closed {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if let ::core::option::Option::Some(value) = &self.a {
-                len += _enc::field_len::<_enc::Int32>(1, value);
-            }
+            _enc::optional_len::<_enc::Int32>(&mut len, 1, self.a.as_ref());
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if let ::core::option::Option::Some(value) = &self.a {
-                _enc::encode_field::<_enc::Int32>(1, value, buf);
-            }
+            _enc::encode_optional::<_enc::Int32>(1, self.a.as_ref(), buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(
@@ -455,12 +431,8 @@ impl ::rust_rpc::Message for Required {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.e {
-            len += _enc::field_len::<_enc::ClosedEnum<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.s {
-            len += _enc::field_len::<_enc::LaxStr>(2, value);
-        }
+        _enc::optional_len::<_enc::ClosedEnum<_>>(&mut len, 1, self.e.as_ref());
+        _enc::optional_len::<_enc::LaxStr>(&mut len, 2, self.s.as_ref());
         if !self.unknown_fields.is_empty() {
             len
                 += self
@@ -471,12 +443,8 @@ impl ::rust_rpc::Message for Required {
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.e {
-            _enc::encode_field::<_enc::ClosedEnum<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.s {
-            _enc::encode_field::<_enc::LaxStr>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::ClosedEnum<_>>(1, self.e.as_ref(), buf);
+        _enc::encode_optional::<_enc::LaxStr>(2, self.s.as_ref(), buf);
         if !self.unknown_fields.is_empty() {
             self.unknown_fields
                 .encode_except(&[if self.s.is_some() { 18 } else { 0 }], buf);
@@ -564,33 +532,25 @@ impl ::rust_rpc::Message for Holder {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.one {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.one.as_ref());
         len += _enc::repeated_len::<_enc::Msg<_>>(2, &self.many);
         len += _enc::map_len::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name);
         if let ::core::option::Option::Some(value) = &self.pick {
             len += value.encoded_len();
         }
-        if let ::core::option::Option::Some(value) = &self.chain {
-            len += _enc::field_len::<_enc::Msg<_>>(5, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 5, self.chain.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.one {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.one.as_ref(), buf);
         _enc::encode_repeated::<_enc::Msg<_>>(2, &self.many, buf);
         _enc::encode_map::<_enc::LaxStr, _enc::Msg<Required>, _>(3, &self.by_name, buf);
         if let ::core::option::Option::Some(value) = &self.pick {
             value.encode_raw(buf);
         }
-        if let ::core::option::Option::Some(value) = &self.chain {
-            _enc::encode_field::<_enc::Msg<_>>(5, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(5, self.chain.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -760,23 +720,15 @@ impl ::rust_rpc::Message for Node {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.id {
-            len += _enc::field_len::<_enc::Int32>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.next {
-            len += _enc::field_len::<_enc::RecMsg<_>>(2, &**value);
-        }
+        _enc::optional_len::<_enc::Int32>(&mut len, 1, self.id.as_ref());
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 2, self.next.as_deref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.id {
-            _enc::encode_field::<_enc::Int32>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.next {
-            _enc::encode_field::<_enc::RecMsg<_>>(2, &**value, buf);
-        }
+        _enc::encode_optional::<_enc::Int32>(1, self.id.as_ref(), buf);
+        _enc::encode_optional::<_enc::RecMsg<_>>(2, self.next.as_deref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -94,58 +94,34 @@ impl ::rust_rpc::Message for Typed {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.varint != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.varint);
-        }
-        if self.i64 != 0 {
-            len += _enc::field_len::<_enc::Fixed64>(2, &self.i64);
-        }
-        if !self.text.is_empty() {
-            len += _enc::field_len::<_enc::Str>(3, &self.text);
-        }
-        if self.i32 != 0 {
-            len += _enc::field_len::<_enc::Fixed32>(4, &self.i32);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.varint);
+        _enc::implicit_len::<_enc::Fixed64>(&mut len, 2, &self.i64);
+        _enc::implicit_len::<_enc::Str>(&mut len, 3, &self.text);
+        _enc::implicit_len::<_enc::Fixed32>(&mut len, 4, &self.i32);
         len += _enc::packed_len::<_enc::Int32>(5, &self.numbers);
-        if let ::core::option::Option::Some(value) = &self.child {
-            len += _enc::field_len::<_enc::RecMsg<_>>(6, &**value);
-        }
+        _enc::optional_len::<_enc::RecMsg<_>>(&mut len, 6, self.child.as_deref());
         len += _enc::map_len::<_enc::Str, _enc::Int32, _>(7, &self.counts);
         if let ::core::option::Option::Some(value) = &self.choice {
             len += value.encoded_len();
         }
-        if self.color.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(10, &self.color);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 10, &self.color);
         len += _enc::packed_len::<_enc::Enum<_>>(11, &self.colors);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.varint != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.varint, buf);
-        }
-        if self.i64 != 0 {
-            _enc::encode_field::<_enc::Fixed64>(2, &self.i64, buf);
-        }
-        if !self.text.is_empty() {
-            _enc::encode_field::<_enc::Str>(3, &self.text, buf);
-        }
-        if self.i32 != 0 {
-            _enc::encode_field::<_enc::Fixed32>(4, &self.i32, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.varint, buf);
+        _enc::encode_implicit::<_enc::Fixed64>(2, &self.i64, buf);
+        _enc::encode_implicit::<_enc::Str>(3, &self.text, buf);
+        _enc::encode_implicit::<_enc::Fixed32>(4, &self.i32, buf);
         _enc::encode_packed::<_enc::Int32>(5, &self.numbers, buf);
-        if let ::core::option::Option::Some(value) = &self.child {
-            _enc::encode_field::<_enc::RecMsg<_>>(6, &**value, buf);
-        }
+        _enc::encode_optional::<_enc::RecMsg<_>>(6, self.child.as_deref(), buf);
         _enc::encode_map::<_enc::Str, _enc::Int32, _>(7, &self.counts, buf);
         if let ::core::option::Option::Some(value) = &self.choice {
             value.encode_raw(buf);
         }
-        if self.color.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(10, &self.color, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(10, &self.color, buf);
         _enc::encode_packed::<_enc::Enum<_>>(11, &self.colors, buf);
         self.unknown_fields.encode(buf);
     }

@@ -27,23 +27,15 @@ impl ::rust_rpc::Message for Oof {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.thing {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.thing.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.thing {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.thing.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -101,17 +93,13 @@ pub mod oof_ {
         fn encoded_len(&self) -> usize {
             use ::rust_rpc::encoding as _enc;
             let mut len = 0;
-            if self.x != 0 {
-                len += _enc::field_len::<_enc::Int32>(1, &self.x);
-            }
+            _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.x);
             len += self.unknown_fields.encoded_len();
             len
         }
         fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
             use ::rust_rpc::encoding as _enc;
-            if self.x != 0 {
-                _enc::encode_field::<_enc::Int32>(1, &self.x, buf);
-            }
+            _enc::encode_implicit::<_enc::Int32>(1, &self.x, buf);
             self.unknown_fields.encode(buf);
         }
         fn merge_from(

@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for A {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.x != 0 {
-            len += _enc::field_len::<_enc::Int32>(1, &self.x);
-        }
+        _enc::implicit_len::<_enc::Int32>(&mut len, 1, &self.x);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.x != 0 {
-            _enc::encode_field::<_enc::Int32>(1, &self.x, buf);
-        }
+        _enc::encode_implicit::<_enc::Int32>(1, &self.x, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

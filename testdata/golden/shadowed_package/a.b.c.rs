@@ -27,23 +27,15 @@ impl ::rust_rpc::Message for Uses {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.thing {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
-        if let ::core::option::Option::Some(value) = &self.dep {
-            len += _enc::field_len::<_enc::Msg<_>>(2, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.thing.as_ref());
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 2, self.dep.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.thing {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
-        if let ::core::option::Option::Some(value) = &self.dep {
-            _enc::encode_field::<_enc::Msg<_>>(2, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.thing.as_ref(), buf);
+        _enc::encode_optional::<_enc::Msg<_>>(2, self.dep.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for Dep {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            len += _enc::field_len::<_enc::Msg<_>>(1, value);
-        }
+        _enc::optional_len::<_enc::Msg<_>>(&mut len, 1, self.inner.as_ref());
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if let ::core::option::Option::Some(value) = &self.inner {
-            _enc::encode_field::<_enc::Msg<_>>(1, value, buf);
-        }
+        _enc::encode_optional::<_enc::Msg<_>>(1, self.inner.as_ref(), buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(

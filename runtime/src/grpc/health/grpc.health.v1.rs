@@ -25,17 +25,13 @@ impl ::rust_rpc::Message for HealthCheckRequest {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if !self.service.is_empty() {
-            len += _enc::field_len::<_enc::Str>(1, &self.service);
-        }
+        _enc::implicit_len::<_enc::Str>(&mut len, 1, &self.service);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if !self.service.is_empty() {
-            _enc::encode_field::<_enc::Str>(1, &self.service, buf);
-        }
+        _enc::encode_implicit::<_enc::Str>(1, &self.service, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
@@ -80,17 +76,13 @@ impl ::rust_rpc::Message for HealthCheckResponse {
     fn encoded_len(&self) -> usize {
         use ::rust_rpc::encoding as _enc;
         let mut len = 0;
-        if self.status.0 != 0 {
-            len += _enc::field_len::<_enc::Enum<_>>(1, &self.status);
-        }
+        _enc::implicit_len::<_enc::Enum<_>>(&mut len, 1, &self.status);
         len += self.unknown_fields.encoded_len();
         len
     }
     fn encode_raw(&self, buf: &mut ::std::vec::Vec<u8>) {
         use ::rust_rpc::encoding as _enc;
-        if self.status.0 != 0 {
-            _enc::encode_field::<_enc::Enum<_>>(1, &self.status, buf);
-        }
+        _enc::encode_implicit::<_enc::Enum<_>>(1, &self.status, buf);
         self.unknown_fields.encode(buf);
     }
     fn merge_from(
