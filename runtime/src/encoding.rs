@@ -974,11 +974,45 @@ fn assign_str(dst: &mut String, s: &str) {
     }
 }
 
+/// Whether every byte is ASCII. `<[u8]>::is_ascii` tests strings under a word long a byte at
+/// a time, and most strings on the wire are that short: this reads any length in at most three
+/// loads (two overlapping words, or the first, middle and last byte), and longer strings a word
+/// at a time.
+#[inline]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(HIGH, u64::from_le_bytes)
+    };
+    let half = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(HIGH as u32, u32::from_le_bytes)
+    };
+    let n = bytes.len();
+    match n {
+        0 => true,
+        1..=3 => (bytes[0] | bytes[n / 2] | bytes[n - 1]) < 0x80,
+        4..=7 => (half(0) | half(n - 4)) & HIGH as u32 == 0,
+        _ => {
+            let mut seen = word(n - 8);
+            for chunk in bytes.chunks_exact(8) {
+                seen |= chunk.try_into().map_or(HIGH, u64::from_le_bytes);
+            }
+            seen & HIGH == 0
+        }
+    }
+}
+
 /// `bytes` as a `str`, if they are UTF-8. Most strings on the wire are ASCII, which a word at
 /// a time confirms faster than the general validation does for short strings.
 #[inline]
 pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
-    if bytes.is_ascii() {
+    if is_ascii(bytes) {
         // SAFETY: ASCII bytes are valid UTF-8.
         Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {
@@ -1709,6 +1743,23 @@ fn read_map_entry<K: Codec, V: Codec>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_byte_over_0x7f_at_any_place_in_any_length_is_not_ascii() {
+        for len in 0..40 {
+            let ascii = vec![b'a'; len];
+            assert!(is_ascii(&ascii), "{len}");
+            assert_eq!(utf8(&ascii).ok(), std::str::from_utf8(&ascii).ok());
+            for at in 0..len {
+                for high in [0x80, 0xc3, 0xff] {
+                    let mut bytes = ascii.clone();
+                    bytes[at] = high;
+                    assert!(!is_ascii(&bytes), "{len} {at} {high:#x}");
+                    assert_eq!(utf8(&bytes).is_ok(), std::str::from_utf8(&bytes).is_ok());
+                }
+            }
+        }
+    }
 
     #[test]
     fn varint_len_matches_encoding() {
