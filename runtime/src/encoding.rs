@@ -974,10 +974,10 @@ fn assign_str(dst: &mut String, s: &str) {
     }
 }
 
-/// Whether every byte is ASCII. `<[u8]>::is_ascii` tests strings under a word long a byte at
-/// a time, and most strings on the wire are that short: this reads any length in at most three
-/// loads (two overlapping words, or the first, middle and last byte), and longer strings a word
-/// at a time.
+/// Whether every byte is ASCII. `<[u8]>::is_ascii` tests a string under 8 bytes a byte at a
+/// time, and most strings on the wire are that short: this reads 1-3 bytes as the first,
+/// middle and last byte and 4-7 as two overlapping `u32`s, and longer strings a `u64` at a
+/// time with an overlapping last word.
 #[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;

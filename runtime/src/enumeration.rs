@@ -39,7 +39,9 @@ pub trait Enumeration:
 }
 
 /// The name of `number` in `names`, which is sorted by number. Not generic, so that each enum
-/// compiles only the call to it.
+/// compiles only the call to it; `#[inline]` so that a closed enum's decode, which asks it
+/// whether each number is declared, can inline it.
+#[inline]
 fn name_of(names: &'static [(&'static str, i32)], number: i32) -> Option<&'static str> {
     // Most enums number their values 0, 1, 2, ... without gaps: then the number is the index.
     if let Some(&(name, n)) = usize::try_from(number).ok().and_then(|i| names.get(i)) {

@@ -215,7 +215,8 @@ impl ::rust_rpc::Enumeration for Folded {
     ];
     const ALIASES: &'static [(&'static str, i32)] = &[("moo", 1)];
 }
-/// A value named like the generated list of values: the constant is renamed.
+/// A value named like the generated list of values: the constant is renamed. Values named like
+/// the `Enumeration` trait's tables of names keep their names: the tables are the trait's.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct Listing(pub i32);
@@ -223,8 +224,15 @@ impl Listing {
     pub const UNSPECIFIED: Listing = Listing(0);
     /// `VALUES` in the `.proto`; named `VALUES_2` because `VALUES` is taken.
     pub const VALUES_2: Listing = Listing(1);
+    pub const NAMES: Listing = Listing(2);
+    pub const ALIASES: Listing = Listing(3);
     /// Every declared value except aliases, in declaration order.
-    pub const VALUES: &'static [Listing] = &[Listing::UNSPECIFIED, Listing::VALUES_2];
+    pub const VALUES: &'static [Listing] = &[
+        Listing::UNSPECIFIED,
+        Listing::VALUES_2,
+        Listing::NAMES,
+        Listing::ALIASES,
+    ];
     /// The value's name in the `.proto`, or `None` for an undeclared number.
     pub fn name(self) -> ::core::option::Option<&'static str> {
         <Self as ::rust_rpc::Enumeration>::name(self)
@@ -263,6 +271,8 @@ impl ::rust_rpc::Enumeration for Listing {
     const NAMES: &'static [(&'static str, i32)] = &[
         ("LISTING_UNSPECIFIED", 0),
         ("VALUES", 1),
+        ("NAMES", 2),
+        ("ALIASES", 3),
     ];
 }
 #[derive(Clone, PartialEq, Default)]

@@ -126,9 +126,22 @@ async fn rpcs_named_like_every_types_methods_are_renamed() {
 #[test]
 fn an_enum_value_named_like_the_list_of_values_is_renamed() {
     use rust_rpc_testdata::ours::enums::Listing;
-    assert_eq!(Listing::VALUES, [Listing::UNSPECIFIED, Listing::VALUES_2]);
+    assert_eq!(
+        Listing::VALUES,
+        [
+            Listing::UNSPECIFIED,
+            Listing::VALUES_2,
+            Listing::NAMES,
+            Listing::ALIASES
+        ]
+    );
     assert_eq!(Listing::VALUES_2.name(), Some("VALUES"));
     assert_eq!(Listing::from_name("VALUES"), Some(Listing::VALUES_2));
+    // The trait's tables of names sit beside constants of the same names.
+    assert_eq!(Listing::NAMES.name(), Some("NAMES"));
+    assert_eq!(Listing::from_name("ALIASES"), Some(Listing::ALIASES));
+    assert_eq!(<Listing as rust_rpc::Enumeration>::NAMES.len(), 4);
+    assert!(<Listing as rust_rpc::Enumeration>::ALIASES.is_empty());
 }
 
 /// A value whose constant is its own name keeps it against a value declared before it whose

@@ -76,8 +76,6 @@ pub(super) fn codec(field: &Field) -> TokenStream {
     }
 }
 
-/// `Enum<E>`, or `ClosedEnum<E>` for a closed enum, whose undeclared numbers go to the
-/// unknown fields.
 /// The codec marker of a field at a call that has the field's value: the value's type names the
 /// enum or message, so the marker leaves it to inference (`Enum<_>`), which keeps long type
 /// paths out of every codec call of the generated text.
@@ -93,6 +91,8 @@ fn inferred_codec(field: &Field) -> TokenStream {
     }
 }
 
+/// `Enum<E>`, or `ClosedEnum<E>` for a closed enum, whose undeclared numbers go to the
+/// unknown fields.
 fn enum_codec(ty: &TypeRef) -> TokenStream {
     let rust = path(&ty.rust_path);
     if ty.closed {
@@ -226,21 +226,6 @@ fn field_type(field: &Field, options_map: MapType) -> TokenStream {
     }
 }
 
-/// The condition under which a proto3 field without presence goes on the wire.
-fn is_set(kind: &FieldKind, this: &TokenStream) -> TokenStream {
-    match kind {
-        FieldKind::Scalar(Scalar::String | Scalar::Bytes | Scalar::SharedBytes) => {
-            quote!(!#this.is_empty())
-        }
-        FieldKind::Scalar(Scalar::Bool) => quote!(#this),
-        // Every bit counts: -0.0 is sent, as the spec requires.
-        FieldKind::Scalar(Scalar::Float | Scalar::Double) => quote!(#this.to_bits() != 0),
-        FieldKind::Scalar(_) => quote!(#this != 0),
-        FieldKind::Enum(_) => quote!(#this.0 != 0),
-        _ => quote!(true),
-    }
-}
-
 /// The three pieces of code one struct member contributes to the `Message` impl.
 struct FieldCode {
     len: TokenStream,
@@ -291,41 +276,19 @@ fn field_code(field: &Field, keep_unknown: bool) -> FieldCode {
     let c = inferred_codec(field);
     let is_group = matches!(field.kind, FieldKind::Group { .. });
     match field.cardinality {
-        // The codec's own default test is the one `is_set` writes out for these kinds, so
-        // one call per field does.
-        Cardinality::Implicit
-            if matches!(field.kind, FieldKind::Scalar(_) | FieldKind::Enum(_)) =>
-        {
-            FieldCode {
-                len: quote!(#e::implicit_len::<#c>(&mut len, #n, &#this);),
-                encode: quote!(#e::encode_implicit::<#c>(#n, &#this, buf);),
-                merge_arm: if refuses {
-                    quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
-                } else {
-                    quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
-                },
-            }
-        }
-        Cardinality::Implicit => {
-            let present = is_set(&field.kind, &this);
-            FieldCode {
-                len: quote! {
-                    if #present {
-                        len += #e::field_len::<#c>(#n, &#this);
-                    }
-                },
-                encode: quote! {
-                    if #present {
-                        #e::encode_field::<#c>(#n, &#this, buf);
-                    }
-                },
-                merge_arm: if refuses {
-                    quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
-                } else {
-                    quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
-                },
-            }
-        }
+        // Only scalars and enums lack presence (lowering gives message fields explicit
+        // presence): the codec's `is_default` is the spec's test for leaving them off the wire
+        // (empty strings and bytes, zero numbers, `false`, floats whose bits are all zero, so
+        // that -0.0 is sent).
+        Cardinality::Implicit => FieldCode {
+            len: quote!(#e::implicit_len::<#c>(&mut len, #n, &#this);),
+            encode: quote!(#e::encode_implicit::<#c>(#n, &#this, buf);),
+            merge_arm: if refuses {
+                quote!(#pattern => #e::merge_field_or_keep::<#c>(&mut #this, r, #unknown)?,)
+            } else {
+                quote!(#pattern => #e::merge_field::<#c>(&mut #this, r)?,)
+            },
+        },
         Cardinality::Optional | Cardinality::Required if is_group => FieldCode {
             len: {
                 let group_len = group_len_fn(&field.kind);
