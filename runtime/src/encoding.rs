@@ -1335,6 +1335,15 @@ pub fn merge_field<C: Codec>(value: &mut C::Value, r: &mut Reader<'_>) -> Result
     C::merge(value, r)
 }
 
+/// Reads one value into a fresh default: a oneof member that was not already set.
+#[inline]
+#[doc(hidden)]
+pub fn read_value<C: Codec>(r: &mut Reader<'_>) -> Result<C::Value, DecodeError> {
+    let mut value = C::Value::default();
+    C::merge(&mut value, r)?;
+    Ok(value)
+}
+
 /// Reads one field with explicit presence (`Option<T>`).
 #[inline]
 #[doc(hidden)]

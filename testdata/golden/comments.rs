@@ -182,9 +182,9 @@ pub mod documented {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 26 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Text(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Text(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

@@ -281,9 +281,9 @@ pub mod user {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 48 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::OldPick(value));
+                    *field = ::core::option::Option::Some(
+                        Self::OldPick(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

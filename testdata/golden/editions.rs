@@ -391,9 +391,9 @@ pub mod everything {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 106 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Name(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Name(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 115 => {
                     match field {

@@ -505,14 +505,14 @@ pub mod variants {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 8 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::FooBar(value));
+                    *field = ::core::option::Option::Some(
+                        Self::FooBar(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 16 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::FooBar_(value));
+                    *field = ::core::option::Option::Some(
+                        Self::FooBar_(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -691,9 +691,9 @@ pub mod choices {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 8 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::A(value));
+                    *field = ::core::option::Option::Some(
+                        Self::A(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -729,9 +729,9 @@ pub mod choices {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 16 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::B(value));
+                    *field = ::core::option::Option::Some(
+                        Self::B(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -767,9 +767,9 @@ pub mod choices {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 24 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::C(value));
+                    *field = ::core::option::Option::Some(
+                        Self::C(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

@@ -824,9 +824,9 @@ pub mod everything {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 210 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Text(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Text(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 218 => {
                     match field {
@@ -834,9 +834,9 @@ pub mod everything {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::Leaf as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
-                            *field = ::core::option::Option::Some(Self::Picked(value));
+                            *field = ::core::option::Option::Some(
+                                Self::Picked(_enc::read_value::<_enc::Msg<_>>(r)?),
+                            );
                         }
                     }
                 }
@@ -846,10 +846,12 @@ pub mod everything {
                             _enc::merge_field::<_enc::RecMsg<_>>(&mut **value, r)?
                         }
                         _ => {
-                            let mut value = <super::Everything as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::Nested(::std::boxed::Box::new(value)),
+                                Self::Nested(
+                                    ::std::boxed::Box::new(
+                                        _enc::read_value::<_enc::RecMsg<_>>(r)?,
+                                    ),
+                                ),
                             );
                         }
                     }

@@ -174,14 +174,14 @@ pub mod r#struct {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 18 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Impl(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Impl(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 24 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Loop(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Loop(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

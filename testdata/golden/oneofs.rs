@@ -213,19 +213,19 @@ pub mod choice {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 10 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Text(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Text(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 16 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Number(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Number(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 26 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bytes>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Raw(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Raw(_enc::read_value::<_enc::Bytes>(r)?),
+                    );
                 }
                 34 => {
                     match field {
@@ -233,16 +233,16 @@ pub mod choice {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::Leaf as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
-                            *field = ::core::option::Option::Some(Self::Leaf(value));
+                            *field = ::core::option::Option::Some(
+                                Self::Leaf(_enc::read_value::<_enc::Msg<_>>(r)?),
+                            );
                         }
                     }
                 }
                 40 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Enum<_>>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::KindValue(value));
+                    *field = ::core::option::Option::Some(
+                        Self::KindValue(_enc::read_value::<_enc::Enum<_>>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -283,14 +283,14 @@ pub mod choice {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 48 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bool>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::On(value));
+                    *field = ::core::option::Option::Some(
+                        Self::On(_enc::read_value::<_enc::Bool>(r)?),
+                    );
                 }
                 57 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Double>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Amount(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Amount(_enc::read_value::<_enc::Double>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -409,19 +409,19 @@ pub mod interleaved {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 16 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Low(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Low(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 34 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::High(value));
+                    *field = ::core::option::Option::Some(
+                        Self::High(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 42 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Higher(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Higher(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

@@ -364,9 +364,9 @@ pub mod expr {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 8 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Literal(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Literal(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 18 => {
                     match field {
@@ -374,10 +374,12 @@ pub mod expr {
                             _enc::merge_field::<_enc::RecMsg<_>>(&mut **value, r)?
                         }
                         _ => {
-                            let mut value = <super::Expr as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::Negate(::std::boxed::Box::new(value)),
+                                Self::Negate(
+                                    ::std::boxed::Box::new(
+                                        _enc::read_value::<_enc::RecMsg<_>>(r)?,
+                                    ),
+                                ),
                             );
                         }
                     }
@@ -388,9 +390,9 @@ pub mod expr {
                             _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::Sum as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
-                            *field = ::core::option::Option::Some(Self::Sum(value));
+                            *field = ::core::option::Option::Some(
+                                Self::Sum(_enc::read_value::<_enc::RecMsg<_>>(r)?),
+                            );
                         }
                     }
                 }

@@ -92,9 +92,9 @@ pub mod m {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 16 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int32>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Bar(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Bar(_enc::read_value::<_enc::Int32>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

@@ -142,9 +142,9 @@ pub mod unnamed_1 {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 34 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::S(value));
+                    *field = ::core::option::Option::Some(
+                        Self::S(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }

@@ -1181,7 +1181,7 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                     }
                 }
             },
-            FieldKind::Message { .. } | FieldKind::Group { .. } => {
+            FieldKind::Group { .. } => {
                 // A second occurrence of the same member merges into the first.
                 let existing = merge_one(if boxed {
                     quote!(&mut **value)
@@ -1200,16 +1200,30 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                     },
                 }
             }
-            _ => {
-                let fresh = merge_one(quote!(&mut value));
+            FieldKind::Message { .. } => {
+                // A second occurrence of the same member merges into the first.
+                let existing = merge_one(if boxed {
+                    quote!(&mut **value)
+                } else {
+                    quote!(value)
+                });
+                let wrap = if boxed {
+                    quote!(::std::boxed::Box::new(#e::read_value::<#c>(r)?))
+                } else {
+                    quote!(#e::read_value::<#c>(r)?)
+                };
                 quote! {
-                    #pattern => {
-                        let mut value = ::core::default::Default::default();
-                        #fresh;
-                        *field = ::core::option::Option::Some(Self::#variant(value));
-                    }
+                    #pattern => match field {
+                        ::core::option::Option::Some(Self::#variant(value)) => #existing,
+                        _ => *field = ::core::option::Option::Some(Self::#variant(#wrap)),
+                    },
                 }
             }
+            _ => quote! {
+                #pattern => {
+                    *field = ::core::option::Option::Some(Self::#variant(#e::read_value::<#c>(r)?));
+                }
+            },
         };
         merge_arms.push(arm);
     }

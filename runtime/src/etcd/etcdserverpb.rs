@@ -895,10 +895,8 @@ pub mod request_op {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::RangeRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::RequestRange(value),
+                                Self::RequestRange(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -909,10 +907,8 @@ pub mod request_op {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::PutRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::RequestPut(value),
+                                Self::RequestPut(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -923,10 +919,10 @@ pub mod request_op {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::DeleteRangeRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::RequestDeleteRange(value),
+                                Self::RequestDeleteRange(
+                                    _enc::read_value::<_enc::Msg<_>>(r)?,
+                                ),
                             );
                         }
                     }
@@ -937,10 +933,8 @@ pub mod request_op {
                             _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::TxnRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::RequestTxn(value),
+                                Self::RequestTxn(_enc::read_value::<_enc::RecMsg<_>>(r)?),
                             );
                         }
                     }
@@ -1057,10 +1051,8 @@ pub mod response_op {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::RangeResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ResponseRange(value),
+                                Self::ResponseRange(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -1071,10 +1063,8 @@ pub mod response_op {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::PutResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ResponsePut(value),
+                                Self::ResponsePut(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -1085,10 +1075,10 @@ pub mod response_op {
                             Self::ResponseDeleteRange(value),
                         ) => _enc::merge_field::<_enc::Msg<_>>(value, r)?,
                         _ => {
-                            let mut value = <super::DeleteRangeResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ResponseDeleteRange(value),
+                                Self::ResponseDeleteRange(
+                                    _enc::read_value::<_enc::Msg<_>>(r)?,
+                                ),
                             );
                         }
                     }
@@ -1099,10 +1089,8 @@ pub mod response_op {
                             _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::TxnResponse as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ResponseTxn(value),
+                                Self::ResponseTxn(_enc::read_value::<_enc::RecMsg<_>>(r)?),
                             );
                         }
                     }
@@ -1371,29 +1359,29 @@ pub mod compare {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 32 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Version(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Version(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 40 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::CreateRevision(value));
+                    *field = ::core::option::Option::Some(
+                        Self::CreateRevision(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 48 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::ModRevision(value));
+                    *field = ::core::option::Option::Some(
+                        Self::ModRevision(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 58 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bytes>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Value(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Value(_enc::read_value::<_enc::Bytes>(r)?),
+                    );
                 }
                 64 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Lease(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Lease(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
@@ -2110,10 +2098,8 @@ pub mod watch_request {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::WatchCreateRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::CreateRequest(value),
+                                Self::CreateRequest(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -2124,10 +2110,8 @@ pub mod watch_request {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::WatchCancelRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::CancelRequest(value),
+                                Self::CancelRequest(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }
@@ -2138,10 +2122,8 @@ pub mod watch_request {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::WatchProgressRequest as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ProgressRequest(value),
+                                Self::ProgressRequest(_enc::read_value::<_enc::Msg<_>>(r)?),
                             );
                         }
                     }

@@ -1270,24 +1270,24 @@ pub mod value {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 8 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Enum<_>>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::NullValue(value));
+                    *field = ::core::option::Option::Some(
+                        Self::NullValue(_enc::read_value::<_enc::Enum<_>>(r)?),
+                    );
                 }
                 17 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Double>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::NumberValue(value));
+                    *field = ::core::option::Option::Some(
+                        Self::NumberValue(_enc::read_value::<_enc::Double>(r)?),
+                    );
                 }
                 26 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::StringValue(value));
+                    *field = ::core::option::Option::Some(
+                        Self::StringValue(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 32 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Bool>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::BoolValue(value));
+                    *field = ::core::option::Option::Some(
+                        Self::BoolValue(_enc::read_value::<_enc::Bool>(r)?),
+                    );
                 }
                 42 => {
                     match field {
@@ -1295,10 +1295,8 @@ pub mod value {
                             _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::Struct as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::StructValue(value),
+                                Self::StructValue(_enc::read_value::<_enc::RecMsg<_>>(r)?),
                             );
                         }
                     }
@@ -1309,10 +1307,8 @@ pub mod value {
                             _enc::merge_field::<_enc::RecMsg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::ListValue as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::RecMsg<_>>(&mut value, r)?;
                             *field = ::core::option::Option::Some(
-                                Self::ListValue(value),
+                                Self::ListValue(_enc::read_value::<_enc::RecMsg<_>>(r)?),
                             );
                         }
                     }

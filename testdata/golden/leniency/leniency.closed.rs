@@ -681,9 +681,9 @@ pub mod holder {
                             _enc::merge_field::<_enc::Msg<_>>(value, r)?
                         }
                         _ => {
-                            let mut value = <super::Required as ::core::default::Default>::default();
-                            _enc::merge_field::<_enc::Msg<_>>(&mut value, r)?;
-                            *field = ::core::option::Option::Some(Self::Picked(value));
+                            *field = ::core::option::Option::Some(
+                                Self::Picked(_enc::read_value::<_enc::Msg<_>>(r)?),
+                            );
                         }
                     }
                 }

@@ -210,14 +210,14 @@ pub mod typed {
             use ::rust_rpc::encoding as _enc;
             match tag {
                 66 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Str>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Name(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Name(_enc::read_value::<_enc::Str>(r)?),
+                    );
                 }
                 72 => {
-                    let mut value = ::core::default::Default::default();
-                    _enc::merge_field::<_enc::Int64>(&mut value, r)?;
-                    *field = ::core::option::Option::Some(Self::Id(value));
+                    *field = ::core::option::Option::Some(
+                        Self::Id(_enc::read_value::<_enc::Int64>(r)?),
+                    );
                 }
                 _ => r.skip_field(tag)?,
             }
