@@ -2,7 +2,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{allow_deprecated, deprecated_attr, doc_attrs, ident, rename_note, user_attrs};
-use crate::ir::Enum;
+use crate::ir::{Enum, EnumValue};
 
 /// An open enum: a newtype over `i32` with one associated constant per declared value.
 pub(crate) fn enumeration(e: &Enum) -> TokenStream {
@@ -53,22 +53,20 @@ pub(crate) fn enumeration(e: &Enum) -> TokenStream {
         }
     });
     let canonical: Vec<_> = e.values.iter().filter(|v| v.alias_of.is_none()).collect();
-    let mut by_number = canonical.clone();
-    by_number.sort_by_key(|v| v.number);
-    let name_table = by_number.iter().map(|v| {
+    // `(name, number)`, an entry of the `Enumeration` impl's tables.
+    let entry = |v: &&EnumValue| {
         let number = proc_macro2::Literal::i32_unsuffixed(v.number);
         let proto_name = &v.proto_name;
         quote!((#proto_name, #number))
-    });
+    };
+    let mut by_number = canonical.clone();
+    by_number.sort_by_key(|v| v.number);
+    let name_table = by_number.iter().map(entry);
     let aliases: Vec<_> = e
         .values
         .iter()
         .filter(|v| v.alias_of.is_some())
-        .map(|v| {
-            let number = proc_macro2::Literal::i32_unsuffixed(v.number);
-            let proto_name = &v.proto_name;
-            quote!((#proto_name, #number))
-        })
+        .map(|v| entry(&v))
         .collect();
     let alias_table = (!aliases.is_empty())
         .then(|| quote!(const ALIASES: &'static [(&'static str, i32)] = &[#(#aliases),*];));

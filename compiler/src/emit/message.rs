@@ -1181,41 +1181,33 @@ fn oneof_enum(oneof: &Oneof) -> TokenStream {
                     }
                 }
             },
-            FieldKind::Group { .. } => {
+            FieldKind::Message { .. } | FieldKind::Group { .. } => {
                 // A second occurrence of the same member merges into the first.
                 let existing = merge_one(if boxed {
                     quote!(&mut **value)
                 } else {
                     quote!(value)
                 });
-                let fresh = merge_one(quote!(&mut value));
-                quote! {
-                    #pattern => match field {
-                        ::core::option::Option::Some(Self::#variant(value)) => #existing,
-                        _ => {
-                            let mut value = <#elem as ::core::default::Default>::default();
-                            #fresh;
-                            *field = ::core::option::Option::Some(Self::#variant(#wrap));
-                        }
-                    },
-                }
-            }
-            FieldKind::Message { .. } => {
-                // A second occurrence of the same member merges into the first.
-                let existing = merge_one(if boxed {
-                    quote!(&mut **value)
+                let fresh = if matches!(f.kind, FieldKind::Group { .. }) {
+                    let read = merge_one(quote!(&mut value));
+                    quote!({
+                        let mut value = <#elem as ::core::default::Default>::default();
+                        #read;
+                        *field = ::core::option::Option::Some(Self::#variant(#wrap));
+                    })
                 } else {
-                    quote!(value)
-                });
-                let wrap = if boxed {
-                    quote!(::std::boxed::Box::new(#e::read_value::<#c>(r)?))
-                } else {
-                    quote!(#e::read_value::<#c>(r)?)
+                    let read = quote!(#e::read_value::<#c>(r)?);
+                    let read = if boxed {
+                        quote!(::std::boxed::Box::new(#read))
+                    } else {
+                        read
+                    };
+                    quote!(*field = ::core::option::Option::Some(Self::#variant(#read)))
                 };
                 quote! {
                     #pattern => match field {
                         ::core::option::Option::Some(Self::#variant(value)) => #existing,
-                        _ => *field = ::core::option::Option::Some(Self::#variant(#wrap)),
+                        _ => #fresh,
                     },
                 }
             }
