@@ -708,19 +708,15 @@ pub trait Codec: Sized {
     /// entries leave out.
     #[inline]
     fn non_default_len(number: u32, value: &Self::Value) -> usize {
-        if Self::is_default(value) {
-            0
-        } else {
-            field_len::<Self>(number, value)
-        }
+        let mut len = 0;
+        implicit_len::<Self>(&mut len, number, value);
+        len
     }
 
     /// Appends field `number` holding `value`, unless the value is the default.
     #[inline]
     fn encode_non_default(number: u32, value: &Self::Value, buf: &mut Vec<u8>) {
-        if !Self::is_default(value) {
-            encode_field::<Self>(number, value, buf);
-        }
+        encode_implicit::<Self>(number, value, buf)
     }
 }
 
